@@ -1,0 +1,193 @@
+using Microsoft.Data.Sqlite;
+
+namespace Ordo.Sqlite;
+
+/// <summary>
+/// The single writer of a store: writes from all threads are queued, and whoever finds no commit in progress
+/// becomes the leader and commits everything queued in ONE transaction (each write in its own savepoint, so one
+/// failing write does not undo the others). Under concurrency many steps share one commit, and one fsync in full
+/// durability; a lone writer pays for one transaction, with no thread hop.
+/// </summary>
+internal sealed class GroupCommitWriter : IDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly int _maxBatch;
+    private readonly Lock _gate = new();
+    private readonly SqliteCommand _begin;
+    private readonly SqliteCommand _commit;
+    private readonly SqliteCommand _rollback;
+    private readonly SqliteCommand _savepoint;
+    private readonly SqliteCommand _release;
+    private readonly SqliteCommand _rollbackTo;
+    private List<IPendingWrite> _queue = [];
+    private bool _leading;
+
+    public GroupCommitWriter(SqliteConnection connection, int maxBatch)
+    {
+        _connection = connection;
+        _maxBatch = maxBatch;
+        _begin = Command("BEGIN IMMEDIATE");
+        _commit = Command("COMMIT");
+        _rollback = Command("ROLLBACK");
+        _savepoint = Command("SAVEPOINT w");
+        _release = Command("RELEASE w");
+        _rollbackTo = Command("ROLLBACK TO w");
+    }
+
+    public SqliteConnection Connection => _connection;
+
+    /// <summary>Commits <paramref name="write"/> (with whatever else is queued) and returns its result.</summary>
+    public Task<T> WriteAsync<T>(Func<SqliteConnection, T> write)
+    {
+        var pending = new PendingWrite<T>(write);
+        bool lead;
+        lock (_gate)
+        {
+            _queue.Add(pending);
+            lead = !_leading;
+            _leading = true;
+        }
+
+        if (lead)
+        {
+            Lead();
+        }
+
+        return pending.Task;
+    }
+
+    private void Lead()
+    {
+        while (true)
+        {
+            List<IPendingWrite> batch;
+            lock (_gate)
+            {
+                if (_queue.Count == 0)
+                {
+                    _leading = false;
+                    return;
+                }
+
+                if (_queue.Count <= _maxBatch)
+                {
+                    batch = _queue;
+                    _queue = [];
+                }
+                else
+                {
+                    batch = _queue.GetRange(0, _maxBatch);
+                    _queue.RemoveRange(0, _maxBatch);
+                }
+            }
+
+            CommitBatch(batch);
+        }
+    }
+
+    private void CommitBatch(List<IPendingWrite> batch)
+    {
+        try
+        {
+            _begin.ExecuteNonQuery();
+        }
+        catch (Exception e) when (e is SqliteException or InvalidOperationException)
+        {
+            foreach (var w in batch) w.Fail(e);
+            return;
+        }
+
+        var single = batch.Count == 1;
+        var failed = new bool[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (!single) _savepoint.ExecuteNonQuery();
+            try
+            {
+                batch[i].Execute(_connection);
+                if (!single) _release.ExecuteNonQuery();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                failed[i] = true;
+                if (single)
+                {
+                    TryRollback();
+                    batch[i].Fail(e);
+                    return;
+                }
+
+                _rollbackTo.ExecuteNonQuery();
+                _release.ExecuteNonQuery();
+                batch[i].Fail(e);
+            }
+        }
+
+        try
+        {
+            _commit.ExecuteNonQuery();
+        }
+        catch (Exception e) when (e is SqliteException or InvalidOperationException)
+        {
+            TryRollback();
+            for (var i = 0; i < batch.Count; i++)
+            {
+                if (!failed[i]) batch[i].Fail(e);
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (!failed[i]) batch[i].Complete();
+        }
+    }
+
+    private void TryRollback()
+    {
+        try
+        {
+            _rollback.ExecuteNonQuery();
+        }
+        catch (SqliteException)
+        {
+            // No transaction is open any more (SQLite rolled it back itself).
+        }
+    }
+
+    private SqliteCommand Command(string sql)
+    {
+        var c = _connection.CreateCommand();
+        c.CommandText = sql;
+        return c;
+    }
+
+    public void Dispose()
+    {
+        foreach (var c in new[] { _begin, _commit, _rollback, _savepoint, _release, _rollbackTo }) c.Dispose();
+    }
+
+    private interface IPendingWrite
+    {
+        void Execute(SqliteConnection connection);
+
+        void Complete();
+
+        void Fail(Exception exception);
+    }
+
+    private sealed class PendingWrite<T>(Func<SqliteConnection, T> write) : IPendingWrite
+    {
+        private readonly TaskCompletionSource<T> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? _result;
+
+        public Task<T> Task => _tcs.Task;
+
+        public void Execute(SqliteConnection connection) => _result = write(connection);
+
+        public void Complete() => _tcs.TrySetResult(_result!);
+
+        public void Fail(Exception exception) => _tcs.TrySetException(exception);
+    }
+}

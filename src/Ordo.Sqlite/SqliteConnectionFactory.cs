@@ -1,0 +1,56 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Ordo.Configuration;
+using Ordo.Tools;
+
+namespace Ordo.Sqlite;
+
+/// <summary>Opens SQLite databases for <c>sql</c> tools; a connection with <c>init:</c> runs its script once, when the file is created.</summary>
+public sealed class SqliteConnectionFactory : ISqlConnectionFactory
+{
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _initGates = new(StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public string Provider => "sqlite";
+
+    /// <inheritdoc />
+    public async ValueTask<DbConnection> OpenAsync(ConnectionDefinition connection, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var path = connection.Target;
+        var cs = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
+        if (connection.InitSql is not null && !File.Exists(path))
+        {
+            var gate = _initGates.GetOrAdd(path, _ => new SemaphoreSlim(1, 1));
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (!File.Exists(path))
+                {
+                    var directory = Path.GetDirectoryName(path);
+                    if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
+                    await using var init = new SqliteConnection(cs);
+                    await init.OpenAsync(cancellationToken).ConfigureAwait(false);
+                    await using var tx = await init.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                    await using var cmd = init.CreateCommand();
+                    cmd.Transaction = (SqliteTransaction)tx;
+                    cmd.CommandText = connection.InitSql;
+                    await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+
+        var db = new SqliteConnection(cs);
+        await db.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return db;
+    }
+
+    /// <inheritdoc />
+    public bool IsTransient(Exception exception) => exception is SqliteException { SqliteErrorCode: 5 or 6 };
+}

@@ -1,0 +1,541 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Microsoft.Data.Sqlite;
+using Ordo.Events;
+using Ordo.Queue;
+using Ordo.State;
+using Ordo.Storage;
+
+namespace Ordo.Sqlite;
+
+/// <summary>
+/// The embedded store: everything in one SQLite file in WAL mode. All writes go through one connection and are
+/// group-committed; reads use their own pooled connections and never wait for writes. Several processes may open
+/// the same file: each write transaction takes SQLite's write lock, and every write is conditional, so processes
+/// cannot fork a log or run the same work item twice.
+/// </summary>
+/// <remarks>Thread-safe.</remarks>
+public sealed partial class SqliteOrdoStore : IOrdoStore
+{
+    private readonly SqliteStoreOptions _options;
+    private readonly string _connectionString;
+    private readonly ConcurrentDictionary<JobId, long> _jobKeys = new();
+    private readonly ConcurrentDictionary<long, (long RootKey, string Tenant)> _roots = new();
+    private readonly SemaphoreSlim _initGate = new(1, 1);
+    private GroupCommitWriter? _writer;
+    private WriterStatements? _sql;
+
+    /// <summary>Creates a store over a file (created on first use).</summary>
+    public SqliteOrdoStore(SqliteStoreOptions options)
+    {
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatch, 1);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path.GetFullPath(options.Path),
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = (int)Math.Ceiling(options.BusyTimeout.TotalSeconds),
+        }.ToString();
+    }
+
+    /// <summary>Creates a store over a file with default options.</summary>
+    public SqliteOrdoStore(string path) : this(new SqliteStoreOptions { Path = path }) { }
+
+    /// <summary>The full path of the database file.</summary>
+    public string FilePath => Path.GetFullPath(_options.Path);
+
+    /// <inheritdoc />
+    public async ValueTask InitializeAsync(CancellationToken cancellationToken = default)
+    {
+        if (_writer is not null) return;
+        await _initGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_writer is not null) return;
+            var directory = Path.GetDirectoryName(FilePath);
+            if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
+            var connection = new SqliteConnection(_connectionString);
+            connection.Open();
+            Exec(connection, $"PRAGMA busy_timeout = {(int)_options.BusyTimeout.TotalMilliseconds}");
+            Exec(connection, "PRAGMA journal_mode = WAL");
+            Exec(connection, _options.Durability == SqliteDurability.Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+            Exec(connection, "PRAGMA temp_store = MEMORY");
+            Exec(connection, "PRAGMA cache_size = -16000");
+            Exec(connection, "BEGIN IMMEDIATE");
+            try
+            {
+                Exec(connection, SqliteSchema.Create);
+                using var check = connection.CreateCommand();
+                check.CommandText = "SELECT value FROM meta WHERE key = 'schema_version'";
+                var version = check.ExecuteScalar() as string;
+                if (version is null)
+                {
+                    Exec(connection, $"INSERT INTO meta(key, value) VALUES ('schema_version', '{SqliteSchema.Version}')");
+                }
+                else if (version != SqliteSchema.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                {
+                    throw new OrdoException($"{FilePath} has schema version {version}; this Ordo reads version {SqliteSchema.Version}");
+                }
+
+                Exec(connection, "COMMIT");
+            }
+            catch
+            {
+                Exec(connection, "ROLLBACK");
+                connection.Dispose();
+                throw;
+            }
+
+            _sql = new WriterStatements(connection);
+            _writer = new GroupCommitWriter(connection, _options.MaxBatch);
+        }
+        finally
+        {
+            _initGate.Release();
+        }
+    }
+
+    /// <summary>Reads the effective journal mode and synchronous setting of the writer connection (for benchmarks and diagnostics).</summary>
+    public (string JournalMode, string Synchronous) GetPragmas()
+    {
+        var c = Writer.Connection;
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "PRAGMA journal_mode";
+        var mode = cmd.ExecuteScalar() as string ?? "";
+        cmd.CommandText = "PRAGMA synchronous";
+        var sync = Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) switch { 0 => "OFF", 1 => "NORMAL", 2 => "FULL", 3 => "EXTRA", _ => "?" };
+        return (mode, sync);
+    }
+
+    private GroupCommitWriter Writer => _writer ?? throw new InvalidOperationException("Call InitializeAsync first.");
+
+    private WriterStatements Sql => _sql!;
+
+    /// <inheritdoc />
+    public async ValueTask<JobRecord> SubmitAsync(NewJob job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        CommitChecks.EnsureContinues(job.JobId, 0, EventChain.GenesisHash, job.Events);
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        var root = job.RootJobId ?? job.JobId;
+        long rootKey = root == job.JobId ? 0 : await GetJobKeyAsync(root, cancellationToken).ConfigureAwait(false) ?? throw new InvalidOperationException($"Root job {root} does not exist.");
+        var last = job.Events.Count > 0 ? job.Events[^1] : null;
+        var record = new JobRecord
+        {
+            JobId = job.JobId, Workflow = job.Workflow, Version = job.Version, Tenant = job.Tenant, Status = job.Status,
+            Submitter = job.Submitter, ParentJobId = job.ParentJobId, RootJobId = root, DefinitionHash = job.Definition.Hash,
+            TraceId = job.TraceId, Priority = job.Priority, CreatedAt = job.CreatedAt, UpdatedAt = last?.Timestamp ?? job.CreatedAt,
+            LastSeq = last?.Seq ?? 0, HeadHash = last?.Hash ?? EventChain.GenesisHash.ToArray(),
+        };
+        try
+        {
+            var (key, root2) = await Writer.WriteAsync(c => SubmitCore(job, record, rootKey)).ConfigureAwait(false);
+            _jobKeys[job.JobId] = key;
+            _roots[key] = (root2, job.Tenant);
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        {
+            throw new InvalidOperationException($"Job {job.JobId} already exists.", e);
+        }
+
+        return record;
+    }
+
+    private (long Key, long RootKey) SubmitCore(NewJob job, JobRecord record, long rootKey)
+    {
+        var s = Sql;
+        s.InsertDefinition.Set(job.Definition.Hash, job.Definition.Workflow, job.Definition.Version, job.Definition.Content, Ms(job.CreatedAt)).ExecuteNonQuery();
+        var key = (long)s.InsertJob.Set(
+            job.JobId.Value, job.Workflow, job.Version, job.Definition.Hash, job.Tenant, job.Status.ToWire(), job.Submitter,
+            job.ParentJobId?.Value, record.RootJobId.Value, job.TraceId, job.Priority, Ms(job.CreatedAt), Ms(record.UpdatedAt), record.LastSeq, record.HeadHash).ExecuteScalar()!;
+        if (rootKey == 0) rootKey = key;
+        foreach (var e in job.Events) InsertEvent(key, e);
+        foreach (var item in job.WorkItems) InsertItem(key, rootKey, job.Tenant, item, Ms(job.CreatedAt));
+        return (key, rootKey);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(commit);
+        CommitChecks.EnsureContinues(commit.JobId, commit.ExpectedSeq, commit.ExpectedHeadHash, commit.Events);
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        var key = await GetJobKeyAsync(commit.JobId, cancellationToken).ConfigureAwait(false);
+        if (key is null)
+        {
+            return CommitResult.Failed(CommitOutcome.NotFound);
+        }
+
+        try
+        {
+            return await Writer.WriteAsync(c => CommitCore(commit, key.Value)).ConfigureAwait(false);
+        }
+        catch (CommitRejectedException e)
+        {
+            return CommitResult.Failed(e.Outcome);
+        }
+    }
+
+    private CommitResult CommitCore(JobCommit commit, long key)
+    {
+        var s = Sql;
+        if (commit.Ack is { } ack)
+        {
+            var held = commit.KeepWorkItem
+                ? s.CheckLease.Set(ack.ItemId, key, ack.Owner, ack.Token).ExecuteScalar() is not null
+                : s.DeleteLeased.Set(ack.ItemId, key, ack.Owner, ack.Token).ExecuteNonQuery() == 1;
+            if (!held) throw new CommitRejectedException(CommitOutcome.LeaseLost);
+        }
+
+        var last = commit.Events.Count > 0 ? commit.Events[^1] : null;
+        var updated = s.AdvanceJob.Set(
+            last?.Seq ?? commit.ExpectedSeq, last?.Hash ?? commit.ExpectedHeadHash, commit.Status.ToWire(), commit.Reason,
+            last is null ? null : Ms(last.Timestamp), key, commit.ExpectedSeq, commit.ExpectedHeadHash).ExecuteNonQuery();
+        if (updated != 1) throw new CommitRejectedException(CommitOutcome.Conflict);
+
+        foreach (var e in commit.Events) InsertEvent(key, e);
+        if (commit.DropPendingWork) s.DropWork.Set(key).ExecuteNonQuery();
+
+        List<WorkItem>? leased = null;
+        if (commit.Enqueue.Count > 0)
+        {
+            var (rootKey, tenant) = ReadRootAndTenant(key);
+            var nowMs = last is null ? 0 : Ms(last.Timestamp);
+            foreach (var item in commit.Enqueue)
+            {
+                var id = InsertItem(key, rootKey, tenant, item, nowMs);
+                if (item.LeaseOwner is not null)
+                {
+                    (leased ??= []).Add(new WorkItem
+                    {
+                        JobId = commit.JobId, Step = item.Step, Tenant = tenant, Priority = item.Priority, Deliveries = 1,
+                        Lease = new WorkItemLease(id, item.LeaseOwner, 1, item.LeaseExpiresAt),
+                    });
+                }
+            }
+        }
+
+        if (commit.Snapshot is { } snap) s.PutSnapshot.Set(key, snap.Seq, snap.Data).ExecuteNonQuery();
+        return new CommitResult(CommitOutcome.Committed, (IReadOnlyList<WorkItem>?)leased ?? []);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<WorkItem>> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        long? rootKey = null;
+        if (request.RootJobId is { } root)
+        {
+            rootKey = await GetJobKeyAsync(root, cancellationToken).ConfigureAwait(false);
+            if (rootKey is null) return [];
+        }
+
+        var dead = request.DeadOwners is { Count: > 0 } d ? System.Text.Json.JsonSerializer.Serialize(d.ToArray(), ClaimJson.Default.StringArray) : null;
+        return await Writer.WriteAsync(c => ClaimCore(request, rootKey, dead)).ConfigureAwait(false);
+    }
+
+    private List<WorkItem> ClaimCore(ClaimRequest request, long? rootKey, string? deadOwners)
+    {
+        var s = Sql;
+        var now = Ms(request.Now);
+        var candidates = new List<(long Id, long JobKey, string StepId, int Visit, int Attempt, string? Scope, string Tenant, int Priority, int Deliveries, long Token)>();
+        var select = rootKey is null ? s.SelectReady : s.SelectReadyForRoot;
+        using (var r = select.Set(now, deadOwners, request.MaxItems, rootKey ?? 0).ExecuteReader())
+        {
+            while (r.Read())
+            {
+                candidates.Add((r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetInt32(3), r.GetInt32(4), r.IsDBNull(5) ? null : r.GetString(5), r.GetString(6), r.GetInt32(7), r.GetInt32(8), r.GetInt64(9)));
+            }
+        }
+
+        var result = new List<WorkItem>(candidates.Count);
+        var expires = request.Now + request.LeaseDuration;
+        foreach (var c in candidates)
+        {
+            var token = c.Token + 1;
+            var deliveries = c.Deliveries + 1;
+            s.Lease.Set(request.Owner, token, deliveries, Ms(expires), c.Id).ExecuteNonQuery();
+            var step = new StepRef(c.StepId, c.Visit, c.Attempt, c.Scope);
+            var (jobId, lastSeq, head, status) = ReadHead(c.JobKey);
+            var started = EventChain.Seal(jobId, lastSeq, head, [StoreEvents.StepStarted(step, request.Owner, deliveries, request.Now)]);
+            InsertEvent(c.JobKey, started[0]);
+            var newStatus = status == JobStatus.Queued.ToWire() ? JobStatus.Running.ToWire() : status;
+            s.AdvanceJob.Set(started[0].Seq, started[0].Hash, newStatus, null, Ms(started[0].Timestamp), c.JobKey, lastSeq, head).ExecuteNonQuery();
+            _jobKeys.TryAdd(jobId, c.JobKey);
+            result.Add(new WorkItem
+            {
+                JobId = jobId, Step = step, Tenant = c.Tenant, Priority = c.Priority, Deliveries = deliveries,
+                Lease = new WorkItemLease(c.Id, request.Owner, token, expires),
+            });
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<long>> RenewLeasesAsync(IReadOnlyList<WorkItemLease> leases, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(leases);
+        if (leases.Count == 0) return [];
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        return await Writer.WriteAsync(c =>
+        {
+            var renewed = new List<long>();
+            foreach (var lease in leases)
+            {
+                if (Sql.Renew.Set(Ms(expiresAt), lease.ItemId, lease.Owner, lease.Token).ExecuteNonQuery() == 1) renewed.Add(lease.ItemId);
+            }
+
+            return renewed;
+        }).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> ReleaseAsync(WorkItemLease lease, DateTimeOffset availableAt, CancellationToken cancellationToken = default)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        return await Writer.WriteAsync(c => Sql.Release.Set(Ms(availableAt), lease.ItemId, lease.Owner, lease.Token).ExecuteNonQuery() == 1).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobRecord?> GetJobAsync(JobId jobId, CancellationToken cancellationToken = default)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"SELECT {JobColumns} FROM jobs WHERE job_id = $id";
+        cmd.Parameters.AddWithValue("$id", jobId.Value);
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? ReadJob(r) : null;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<JobRecord>> ListJobsAsync(JobQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"""
+            SELECT {JobColumns} FROM jobs
+            WHERE ($status IS NULL OR status = $status) AND ($tenant IS NULL OR tenant = $tenant) AND ($parent IS NULL OR parent_job_id = $parent)
+            ORDER BY created_at DESC, job_key DESC LIMIT $limit
+            """;
+        cmd.Parameters.AddWithValue("$status", (object?)query.Status?.ToWire() ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$tenant", (object?)query.Tenant ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$parent", (object?)query.ParentJobId?.Value ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$limit", query.Limit);
+        using var r = cmd.ExecuteReader();
+        var list = new List<JobRecord>();
+        while (r.Read()) list.Add(ReadJob(r));
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<EventEnvelope> ReadEventsAsync(JobId jobId, long afterSeq = 0, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        var key = await GetJobKeyAsync(jobId, cancellationToken).ConfigureAwait(false);
+        if (key is null) yield break;
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT seq, type, step_id, visit, attempt, scope, ts, agent, prompt_hash, model, policy, payload, hash FROM events WHERE job_key = $k AND seq >= $from ORDER BY seq";
+        cmd.Parameters.AddWithValue("$k", key.Value);
+        cmd.Parameters.AddWithValue("$from", Math.Max(0, afterSeq));
+        using var r = cmd.ExecuteReader();
+        byte[] prev = afterSeq <= 0 ? EventChain.GenesisHash.ToArray() : null!;
+        while (r.Read())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var seq = r.GetInt64(0);
+            var hash = (byte[])r.GetValue(12);
+            if (seq <= afterSeq)
+            {
+                prev = hash;
+                continue;
+            }
+
+            prev ??= [];
+            yield return new EventEnvelope(jobId, seq, r.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(6)), Encoding.UTF8.GetBytes(r.GetString(11)), hash, prev)
+            {
+                StepId = r.IsDBNull(2) ? null : r.GetString(2),
+                Visit = r.IsDBNull(3) ? null : r.GetInt32(3),
+                Attempt = r.IsDBNull(4) ? null : r.GetInt32(4),
+                Scope = r.IsDBNull(5) ? null : r.GetString(5),
+                Agent = r.IsDBNull(7) ? null : r.GetString(7),
+                PromptHash = r.IsDBNull(8) ? null : r.GetString(8),
+                Model = r.IsDBNull(9) ? null : r.GetString(9),
+                Policy = r.IsDBNull(10) ? null : r.GetString(10),
+            };
+            prev = hash;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<StateSnapshot?> GetSnapshotAsync(JobId jobId, CancellationToken cancellationToken = default)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        var key = await GetJobKeyAsync(jobId, cancellationToken).ConfigureAwait(false);
+        if (key is null) return null;
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT seq, state FROM snapshots WHERE job_key = $k";
+        cmd.Parameters.AddWithValue("$k", key.Value);
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? new StateSnapshot(r.GetInt64(0), (byte[])r.GetValue(1)) : null;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<DefinitionRecord?> GetDefinitionAsync(string hash, CancellationToken cancellationToken = default)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT hash, workflow, version, content FROM definitions WHERE hash = $h";
+        cmd.Parameters.AddWithValue("$h", hash);
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? new DefinitionRecord(r.GetString(0), r.GetString(1), r.GetInt32(2), (byte[])r.GetValue(3)) : null;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        long? rootKey = null;
+        if (rootJobId is { } root)
+        {
+            rootKey = await GetJobKeyAsync(root, cancellationToken).ConfigureAwait(false);
+            if (rootKey is null) return new QueueSummary(0, 0, 0, null, []);
+        }
+
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        var filter = rootKey is null ? "" : "WHERE root_key = $root";
+        cmd.CommandText = $"""
+            SELECT coalesce(sum(visible_at <= $now), 0),
+                   coalesce(sum(visible_at > $now AND lease_owner IS NULL), 0),
+                   coalesce(sum(visible_at > $now AND lease_owner IS NOT NULL), 0),
+                   min(CASE WHEN visible_at > $now THEN visible_at END)
+            FROM work_items {filter};
+            SELECT DISTINCT lease_owner FROM work_items {(filter.Length == 0 ? "WHERE" : filter + " AND")} lease_owner IS NOT NULL AND visible_at > $now;
+            """;
+        cmd.Parameters.AddWithValue("$now", Ms(now));
+        if (rootKey is not null) cmd.Parameters.AddWithValue("$root", rootKey.Value);
+        using var r = cmd.ExecuteReader();
+        r.Read();
+        var ready = r.GetInt32(0);
+        var delayed = r.GetInt32(1);
+        var leased = r.GetInt32(2);
+        DateTimeOffset? next = r.IsDBNull(3) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3));
+        var owners = new List<string>();
+        if (r.NextResult())
+        {
+            while (r.Read()) owners.Add(r.GetString(0));
+        }
+
+        return new QueueSummary(ready, delayed, leased, next, owners);
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        _writer?.Dispose();
+        _sql?.Dispose();
+        _writer?.Connection.Dispose();
+        _initGate.Dispose();
+        SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+        return ValueTask.CompletedTask;
+    }
+
+    private const string JobColumns = "job_id, workflow, version, tenant, status, reason, submitter, parent_job_id, root_job_id, definition_hash, trace_id, priority, created_at, updated_at, last_seq, head_hash";
+
+    private static JobRecord ReadJob(SqliteDataReader r)
+    {
+        if (!JobStatusNames.TryParse(r.GetString(4), out var status))
+        {
+            throw new InvalidDataException($"job {r.GetString(0)} has an unknown status '{r.GetString(4)}'");
+        }
+
+        return new JobRecord
+        {
+            JobId = new JobId(r.GetString(0)), Workflow = r.GetString(1), Version = r.GetInt32(2), Tenant = r.GetString(3), Status = status,
+            Reason = r.IsDBNull(5) ? null : r.GetString(5), Submitter = r.GetString(6), ParentJobId = r.IsDBNull(7) ? null : new JobId(r.GetString(7)),
+            RootJobId = new JobId(r.GetString(8)), DefinitionHash = r.GetString(9), TraceId = r.GetString(10), Priority = r.GetInt32(11),
+            CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(12)), UpdatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(13)),
+            LastSeq = r.GetInt64(14), HeadHash = (byte[])r.GetValue(15),
+        };
+    }
+
+    private SqliteConnection OpenReader()
+    {
+        var c = new SqliteConnection(_connectionString);
+        c.Open();
+        return c;
+    }
+
+    private async ValueTask<long?> GetJobKeyAsync(JobId jobId, CancellationToken cancellationToken)
+    {
+        if (_jobKeys.TryGetValue(jobId, out var key)) return key;
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT job_key FROM jobs WHERE job_id = $id";
+        cmd.Parameters.AddWithValue("$id", jobId.Value);
+        if (cmd.ExecuteScalar() is long k)
+        {
+            _jobKeys[jobId] = k;
+            return k;
+        }
+
+        return null;
+    }
+
+    private void InsertEvent(long key, EventEnvelope e)
+        => Sql.InsertEvent.Set(key, e.Seq, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, Ms(e.Timestamp), e.Agent, e.PromptHash, e.Model, e.Policy, Encoding.UTF8.GetString(e.Payload.Span), e.Hash).ExecuteNonQuery();
+
+    private long InsertItem(long key, long rootKey, string tenant, NewWorkItem item, long nowMs)
+    {
+        var leased = item.LeaseOwner is not null;
+        return (long)Sql.InsertItem.Set(
+            key, rootKey, item.Step.WorkKey, item.Step.StepId, item.Step.Visit, item.Step.Attempt, item.Step.Scope, tenant, item.Priority,
+            Ms(item.AvailableAt), leased ? Ms(item.LeaseExpiresAt) : Ms(item.AvailableAt), item.LeaseOwner, leased ? 1 : 0, leased ? 1 : 0, nowMs).ExecuteScalar()!;
+    }
+
+    private (long RootKey, string Tenant) ReadRootAndTenant(long key)
+    {
+        if (_roots.TryGetValue(key, out var known)) return known;
+        using var r = Sql.RootAndTenant.Set(key).ExecuteReader();
+        if (!r.Read()) throw new InvalidDataException($"job key {key} has no root job");
+        var value = (r.GetInt64(0), r.GetString(1));
+        _roots[key] = value;
+        return value;
+    }
+
+    private (JobId JobId, long LastSeq, byte[] Head, string Status) ReadHead(long key)
+    {
+        using var r = Sql.Head.Set(key).ExecuteReader();
+        r.Read();
+        return (new JobId(r.GetString(0)), r.GetInt64(1), (byte[])r.GetValue(2), r.GetString(3));
+    }
+
+    private static long Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds();
+
+    private static void Exec(SqliteConnection c, string sql)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private sealed class CommitRejectedException(CommitOutcome outcome) : Exception(outcome.ToString())
+    {
+        public CommitOutcome Outcome { get; } = outcome;
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(string[]), TypeInfoPropertyName = "StringArray")]
+internal sealed partial class ClaimJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,0 +1,85 @@
+namespace Ordo.Sqlite;
+
+/// <summary>The tables of the store. Timestamps are Unix milliseconds; hashes are 32-byte blobs.</summary>
+internal static class SqliteSchema
+{
+    public const int Version = 1;
+
+    public const string Create = """
+        CREATE TABLE IF NOT EXISTS meta(
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL) WITHOUT ROWID;
+
+        CREATE TABLE IF NOT EXISTS definitions(
+            hash TEXT PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            content BLOB NOT NULL,
+            created_at INTEGER NOT NULL) WITHOUT ROWID;
+
+        CREATE TABLE IF NOT EXISTS jobs(
+            job_key INTEGER PRIMARY KEY,
+            job_id TEXT NOT NULL UNIQUE,
+            workflow TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            definition_hash TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            submitter TEXT NOT NULL,
+            parent_job_id TEXT,
+            root_job_id TEXT NOT NULL,
+            trace_id TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            head_hash BLOB NOT NULL);
+        CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(created_at DESC);
+        CREATE INDEX IF NOT EXISTS jobs_by_tenant_status ON jobs(tenant, status, created_at DESC);
+        CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs(parent_job_id) WHERE parent_job_id IS NOT NULL;
+
+        CREATE TABLE IF NOT EXISTS events(
+            job_key INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            step_id TEXT,
+            visit INTEGER,
+            attempt INTEGER,
+            scope TEXT,
+            ts INTEGER NOT NULL,
+            agent TEXT,
+            prompt_hash TEXT,
+            model TEXT,
+            policy TEXT,
+            payload TEXT NOT NULL,
+            hash BLOB NOT NULL,
+            PRIMARY KEY(job_key, seq)) WITHOUT ROWID;
+
+        CREATE TABLE IF NOT EXISTS snapshots(
+            job_key INTEGER PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            state BLOB NOT NULL);
+
+        CREATE TABLE IF NOT EXISTS work_items(
+            item_id INTEGER PRIMARY KEY,
+            job_key INTEGER NOT NULL,
+            root_key INTEGER NOT NULL,
+            work_key TEXT NOT NULL,
+            step_id TEXT NOT NULL,
+            visit INTEGER NOT NULL,
+            attempt INTEGER NOT NULL,
+            scope TEXT,
+            tenant TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            available_at INTEGER NOT NULL,
+            visible_at INTEGER NOT NULL,
+            lease_owner TEXT,
+            lease_token INTEGER NOT NULL,
+            deliveries INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            UNIQUE(job_key, work_key));
+        CREATE INDEX IF NOT EXISTS work_ready ON work_items(priority DESC, visible_at);
+        CREATE INDEX IF NOT EXISTS work_by_root ON work_items(root_key, visible_at);
+        """;
+}

@@ -1,0 +1,26 @@
+namespace Ordo.Sqlite;
+
+/// <summary>How much a commit survives.</summary>
+public enum SqliteDurability
+{
+    /// <summary>A commit survives a crash of the process (WAL, synchronous=NORMAL); the last commits can be lost on power loss.</summary>
+    Normal,
+    /// <summary>Every acknowledged commit survives power loss too (WAL, synchronous=FULL: an fsync per commit, shared by grouped commits).</summary>
+    Full,
+}
+
+/// <summary>Options of the SQLite store.</summary>
+public sealed class SqliteStoreOptions
+{
+    /// <summary>The database file. Default: <c>ordo.db</c> in the working directory.</summary>
+    public string Path { get; set; } = "ordo.db";
+
+    /// <summary>Durability of commits. Default: <see cref="SqliteDurability.Normal"/>.</summary>
+    public SqliteDurability Durability { get; set; } = SqliteDurability.Normal;
+
+    /// <summary>How long a write waits for another process holding the database's write lock. Default: 30 s.</summary>
+    public TimeSpan BusyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The most writes grouped into one transaction. Default: 256.</summary>
+    public int MaxBatch { get; set; } = 256;
+}

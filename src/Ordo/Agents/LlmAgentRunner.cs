@@ -1,0 +1,155 @@
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using Ordo.Agents.Models;
+using Ordo.Engine;
+using Ordo.Events;
+using Ordo.Expressions;
+using Ordo.Workflows;
+
+namespace Ordo.Agents;
+
+/// <summary>
+/// Runs <c>llm</c> agents on <see cref="IChatClient"/>: the prompt file (rendered over the step's input) is the
+/// system message, the input is the user message as JSON, and the output artifact's schema is the structured-output
+/// format. Every call is recorded (response, usage, cost, model, prompt hash) so that the job can be replayed.
+/// </summary>
+internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider time)
+{
+    private const string DefaultInstructions = "You are an agent in an automated workflow. Answer with one JSON object and nothing else.";
+
+    public async ValueTask<StepOutcome> RunAsync(StepExecution execution, AgentDefinition agent, JsonElement input, IReadOnlyList<string> variations, CancellationToken cancellationToken)
+    {
+        var tierName = agent.Tier ?? "standard";
+        if (!execution.Project.Models.TryGetValue(tierName, out var tier))
+        {
+            return StepOutcome.Failure("config_error", $"model tier '{tierName}' is not configured", retryable: false);
+        }
+
+        string instructions;
+        try
+        {
+            var scope = execution.Scope;
+            instructions = agent.Prompt?.Body.Render(execution.Evaluator, new ExpressionScope { State = scope.State, Input = input, Attempt = scope.Attempt, IncludeQuarantined = scope.IncludeQuarantined, Constraints = scope.Constraints })
+                ?? DefaultInstructions;
+        }
+        catch (ExpressionEvaluationException e)
+        {
+            return StepOutcome.Failure("expression_error", $"prompt '{agent.Prompt?.Name}': {e.Message}", retryable: false);
+        }
+
+        if (variations.Contains("require_citations"))
+        {
+            instructions += "\n\nEvery claim must carry evidence: include an \"evidence\" list of { source, ref, quote } items.";
+        }
+
+        var messages = new List<ChatMessage>
+        {
+            new(ChatRole.System, instructions),
+            new(ChatRole.User, input.GetRawText()),
+        };
+        var options = new ChatOptions
+        {
+            ModelId = tier.Model,
+            ResponseFormat = OutputFormat(execution.Workflow, agent),
+            AdditionalProperties = new AdditionalPropertiesDictionary
+            {
+                [ModelCallProperties.Agent] = agent.Name,
+                [ModelCallProperties.Attempt] = execution.Step.Attempt,
+                [ModelCallProperties.Input] = input,
+                [ModelCallProperties.Job] = execution.JobId.Value,
+            },
+        };
+
+        var callId = $"{execution.Step.WorkKey}.{execution.Step.Attempt}.m{execution.NextCallIndex()}";
+        var promptHash = agent.Prompt?.Hash;
+        var started = time.GetTimestamp();
+        ChatResponse response;
+        try
+        {
+            var client = clients.GetClient(tier);
+            using var timeout = new CancellationTokenSource(tier.Timeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+            try
+            {
+                response = await client.GetResponseAsync(messages, options, linked.Token).WaitAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ModelCallException("timeout", $"no answer within {Durations.Format(tier.Timeout)}", retryable: true);
+            }
+        }
+        catch (ModelCallException e)
+        {
+            Fail(e.Error, e.Message);
+            return StepOutcome.Failure(e.Error, $"model call for agent '{agent.Name}' ({tier.Name}): {e.Message}", e.Retryable) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
+        }
+        catch (Exception e) when (e is HttpRequestException or System.ClientModel.ClientResultException or TimeoutException)
+        {
+            Fail("provider_error", e.Message);
+            return StepOutcome.Failure("provider_error", $"model call for agent '{agent.Name}' ({tier.Name}): {e.Message}", retryable: true) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
+        }
+
+        var content = response.Text;
+        var inTokens = response.Usage?.InputTokenCount ?? 0;
+        var outTokens = response.Usage?.OutputTokenCount ?? 0;
+        var model = response.ModelId ?? tier.Model;
+        execution.Record(EventFactory.Step(EventTypes.ModelCallSucceeded, execution.Step,
+            new ModelCallSucceededPayload(callId, tier.Name, tier.Provider, model, content, inTokens, outTokens, tier.CostOf(inTokens, outTokens), time.GetElapsedTime(started).TotalMilliseconds),
+            time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: model));
+
+        var parsed = ParseObject(content);
+        if (parsed is null)
+        {
+            return StepOutcome.Failure("malformed_output", $"agent '{agent.Name}' answered with something that is not a JSON object: {Truncate(content)}", retryable: true)
+                with { Agent = agent.Ref, PromptHash = promptHash, Model = model };
+        }
+
+        return StepOutcome.Success(parsed.Value) with { Agent = agent.Ref, PromptHash = promptHash, Model = model };
+
+        void Fail(string error, string message) => execution.Record(EventFactory.Step(EventTypes.ModelCallFailed, execution.Step,
+            new ModelCallFailedPayload(callId, tier.Name, tier.Provider, tier.Model, error, message, time.GetElapsedTime(started).TotalMilliseconds),
+            time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: tier.Model));
+    }
+
+    private static ChatResponseFormatJson OutputFormat(WorkflowDefinition workflow, AgentDefinition agent)
+    {
+        if (agent.Output is not null && workflow.Artifacts.TryGetValue(agent.Output, out var type) && type.Schema is { } schema)
+        {
+            try
+            {
+                return ChatResponseFormat.ForJsonSchema(JsonElementFactory.Parse(schema.Json), agent.Output);
+            }
+            catch (JsonException)
+            {
+                return ChatResponseFormat.Json;
+            }
+        }
+
+        return ChatResponseFormat.Json;
+    }
+
+    /// <summary>Reads a JSON object from a model's answer, tolerating a Markdown code fence around it.</summary>
+    internal static JsonElement? ParseObject(string? content)
+    {
+        if (string.IsNullOrWhiteSpace(content)) return null;
+        var text = content.Trim();
+        if (text.StartsWith("```", StringComparison.Ordinal))
+        {
+            var firstNewline = text.IndexOf('\n', StringComparison.Ordinal);
+            var closing = text.LastIndexOf("```", StringComparison.Ordinal);
+            if (firstNewline > 0 && closing > firstNewline) text = text[(firstNewline + 1)..closing].Trim();
+        }
+
+        try
+        {
+            var e = JsonElementFactory.Parse(text);
+            return e.ValueKind == JsonValueKind.Object ? e : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static string Truncate(string? s) => s is null ? "(empty)" : s.Length <= 120 ? s : s[..120] + "…";
+}

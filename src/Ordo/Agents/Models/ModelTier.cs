@@ -1,0 +1,58 @@
+namespace Ordo.Agents.Models;
+
+/// <summary>A model tier (fast, standard, high, …) and the provider behind it.</summary>
+public sealed class ModelTier
+{
+    /// <summary>The tier name.</summary>
+    public required string Name { get; init; }
+    /// <summary><c>scripted</c>, <c>openai</c>, <c>azure-openai</c>, <c>ollama</c>, <c>vllm</c>, <c>lmstudio</c>.</summary>
+    public required string Provider { get; init; }
+    /// <summary>The model id.</summary>
+    public string Model { get; init; } = "";
+    /// <summary>The endpoint.</summary>
+    public string? Endpoint { get; init; }
+    /// <summary>The API key as written (may be <c>${secret:NAME}</c>, resolved only when a client is created).</summary>
+    public string? ApiKey { get; init; }
+    /// <summary>USD per 1,000 input tokens.</summary>
+    public decimal InputPer1K { get; init; }
+    /// <summary>USD per 1,000 output tokens.</summary>
+    public decimal OutputPer1K { get; init; }
+    /// <summary>The responses of a scripted tier.</summary>
+    public ScriptedFixtures? Fixtures { get; init; }
+    /// <summary>Time one call may take. Default: 60 s.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The cost of a call.</summary>
+    public decimal CostOf(long inputTokens, long outputTokens)
+        => (InputPer1K * inputTokens / 1000m) + (OutputPer1K * outputTokens / 1000m);
+}
+
+/// <summary>The fixtures of a scripted provider: responses matched by agent, attempt and condition.</summary>
+public sealed class ScriptedFixtures
+{
+    /// <summary>The file they came from.</summary>
+    public required string File { get; init; }
+    /// <summary>Responses in file order; the first match is used.</summary>
+    public required IReadOnlyList<ScriptedResponse> Responses { get; init; }
+}
+
+/// <summary>One scripted response.</summary>
+public sealed class ScriptedResponse
+{
+    /// <summary>The agent it answers.</summary>
+    public required string Agent { get; init; }
+    /// <summary>Only this attempt, if set.</summary>
+    public int? Attempt { get; init; }
+    /// <summary>Only when this holds over <c>input</c>.</summary>
+    public Expressions.CompiledExpression? When { get; init; }
+    /// <summary>The response text.</summary>
+    public string? Content { get; init; }
+    /// <summary>A simulated fault: <c>timeout</c>, <c>rate_limited</c>, <c>server_error</c>, <c>malformed</c>.</summary>
+    public string? Error { get; init; }
+    /// <summary>Reported input tokens.</summary>
+    public long InputTokens { get; init; }
+    /// <summary>Reported output tokens.</summary>
+    public long OutputTokens { get; init; }
+    /// <summary>Where it was written.</summary>
+    public required string Location { get; init; }
+}

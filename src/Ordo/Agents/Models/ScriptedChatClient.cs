@@ -1,0 +1,118 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using Ordo.Expressions;
+
+namespace Ordo.Agents.Models;
+
+/// <summary>
+/// A chat client that answers from a fixtures file: the first response whose <c>agent</c>, <c>attempt</c> and
+/// <c>when</c> match is returned, with its usage. For offline runs, demos and tests; it can also simulate
+/// provider faults (<c>timeout</c>, <c>rate_limited</c>, <c>server_error</c>, <c>malformed</c>).
+/// </summary>
+/// <remarks>Reads <see cref="ModelCallProperties"/> from <see cref="ChatOptions.AdditionalProperties"/> to know who is asking.</remarks>
+public sealed class ScriptedChatClient(ScriptedFixtures fixtures, ExpressionEvaluator evaluator) : IChatClient
+{
+    /// <inheritdoc />
+    public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var props = options?.AdditionalProperties;
+        var agent = props?.TryGetValue(ModelCallProperties.Agent, out var a) == true ? a as string : null;
+        var attempt = props?.TryGetValue(ModelCallProperties.Attempt, out var at) == true && at is int n ? n : 1;
+        var input = props?.TryGetValue(ModelCallProperties.Input, out var i) == true && i is JsonElement e ? e : (JsonElement?)null;
+        if (agent is null)
+        {
+            throw new ModelCallException("config_error", "the scripted provider needs to know which agent is asking", retryable: false);
+        }
+
+        var scope = new ExpressionScope { Input = input, Attempt = attempt };
+        foreach (var r in fixtures.Responses)
+        {
+            if (r.Agent != agent || (r.Attempt is { } want && want != attempt))
+            {
+                continue;
+            }
+
+            if (r.When is not null)
+            {
+                bool matches;
+                try
+                {
+                    matches = evaluator.EvaluateBoolean(r.When, scope);
+                }
+                catch (ExpressionEvaluationException ex)
+                {
+                    throw new ModelCallException("config_error", $"{r.Location}: {ex.Message}", retryable: false, ex);
+                }
+
+                if (!matches) continue;
+            }
+
+            return Task.FromResult(Respond(r, agent));
+        }
+
+        throw new ModelCallException("no_fixture", $"no scripted response in {fixtures.File} matches agent '{agent}' (attempt {attempt}); add one with 'agent: {agent}'", retryable: false);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var response = await GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
+        foreach (var update in response.ToChatResponseUpdates())
+        {
+            yield return update;
+        }
+    }
+
+    /// <inheritdoc />
+    public object? GetService(Type serviceType, object? serviceKey = null) => serviceType?.IsInstanceOfType(this) == true ? this : null;
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+    }
+
+    private static ChatResponse Respond(ScriptedResponse r, string agent) => r.Error switch
+    {
+        "timeout" => throw new ModelCallException("timeout", $"scripted timeout for agent '{agent}' ({r.Location})", retryable: true),
+        "rate_limited" => throw new ModelCallException("rate_limited", $"scripted rate limit for agent '{agent}' ({r.Location})", retryable: true),
+        "server_error" => throw new ModelCallException("server_error", $"scripted server error for agent '{agent}' ({r.Location})", retryable: true),
+        "malformed" => Message("{\"this is not\": valid json", r),
+        _ => Message(r.Content ?? "", r),
+    };
+
+    private static ChatResponse Message(string content, ScriptedResponse r) => new(new ChatMessage(ChatRole.Assistant, content))
+    {
+        ModelId = "scripted",
+        Usage = new UsageDetails { InputTokenCount = r.InputTokens, OutputTokenCount = r.OutputTokens, TotalTokenCount = r.InputTokens + r.OutputTokens },
+    };
+}
+
+/// <summary>Keys Ordo puts in <see cref="ChatOptions.AdditionalProperties"/> so that middleware and the scripted provider know the caller.</summary>
+public static class ModelCallProperties
+{
+    /// <summary>The agent name (string).</summary>
+    public const string Agent = "ordo.agent";
+    /// <summary>The attempt (int).</summary>
+    public const string Attempt = "ordo.attempt";
+    /// <summary>The agent's input (<see cref="JsonElement"/>).</summary>
+    public const string Input = "ordo.input";
+    /// <summary>The job id (string).</summary>
+    public const string Job = "ordo.job";
+}
+
+/// <summary>A model call failed.</summary>
+public sealed class ModelCallException : OrdoException
+{
+    /// <summary>Creates the error.</summary>
+    public ModelCallException(string error, string message, bool retryable, Exception? inner = null) : base(message, inner)
+    {
+        Error = error;
+        Retryable = retryable;
+    }
+
+    /// <summary>A short kind: <c>timeout</c>, <c>rate_limited</c>, <c>server_error</c>, <c>no_fixture</c>, …</summary>
+    public string Error { get; }
+    /// <summary>Whether another attempt could succeed.</summary>
+    public bool Retryable { get; }
+}

@@ -1,0 +1,38 @@
+using Ordo.Agents;
+using Ordo.Agents.Models;
+using Ordo.Expressions;
+using Ordo.Steps;
+using Ordo.Tools;
+
+namespace Ordo.Engine;
+
+/// <summary>The parts a runtime is assembled from. Defaults suit embedded use; the DI extensions fill these from the container.</summary>
+public sealed class OrdoComponents
+{
+    /// <summary>Code agents and code tools.</summary>
+    public CodeRegistry Code { get; init; } = new();
+
+    /// <summary>Connection factories for <c>sql</c> tools (the SQLite one comes with Ordo.Sqlite).</summary>
+    public IList<ISqlConnectionFactory> SqlConnections { get; init; } = [];
+
+    /// <summary>More tool executors (by kind), beside the built-in <c>sql</c> and <c>code</c> ones.</summary>
+    public IList<IToolExecutor> ToolExecutors { get; init; } = [];
+
+    /// <summary>More step handlers (by kind).</summary>
+    public IList<IStepHandler> StepHandlers { get; init; } = [];
+
+    /// <summary>Creates model clients; null uses the built-in factory (scripted and OpenAI-compatible providers).</summary>
+    public Func<ExpressionEvaluator, ModelClientFactory>? Models { get; init; }
+
+    /// <summary>The HTTP client for http agents and tools.</summary>
+    public HttpClient? Http { get; init; }
+
+    /// <summary>Expression sandbox limits.</summary>
+    public ExpressionOptions Expressions { get; init; } = new();
+
+    /// <summary>Services handed to code agents and tools.</summary>
+    public IServiceProvider? Services { get; init; }
+
+    /// <summary>Workflows built in code that this process can run.</summary>
+    public WorkflowRegistry Workflows { get; init; } = new();
+}

@@ -1,0 +1,39 @@
+using Microsoft.Extensions.Logging;
+
+namespace Ordo.Engine;
+
+internal static partial class RuntimeLog
+{
+    [LoggerMessage(1, LogLevel.Warning, "Work item {Step} refers to job {Job}, which has no log; dropping it")]
+    public static partial void OrphanItem(ILogger logger, string step, JobId job);
+
+    [LoggerMessage(2, LogLevel.Information, "Step {Step} of job {Job} stopped: {Reason}")]
+    public static partial void StepAborted(ILogger logger, string step, JobId job, string reason);
+
+    [LoggerMessage(3, LogLevel.Error, "Step {Step} of job {Job} threw")]
+    public static partial void StepThrew(ILogger logger, Exception exception, string step, JobId job);
+
+    [LoggerMessage(4, LogLevel.Information, "Result of {Step} of job {Job} discarded: {Outcome} (another worker owns the item now)")]
+    public static partial void ResultDiscarded(ILogger logger, string step, JobId job, Storage.CommitOutcome outcome);
+
+    [LoggerMessage(5, LogLevel.Debug, "Discarded {Step} of job {Job}: nothing left to do")]
+    public static partial void ItemDiscarded(ILogger logger, string step, JobId job);
+
+    [LoggerMessage(6, LogLevel.Information, "Worker {Owner} is gone; taking over its leases")]
+    public static partial void TakingOver(ILogger logger, string owner);
+
+    [LoggerMessage(7, LogLevel.Error, "Unexpected failure while running {Job} {Step}")]
+    public static partial void WorkerFailed(ILogger logger, Exception exception, JobId job, string step);
+
+    [LoggerMessage(8, LogLevel.Warning, "Could not release {Job} {Step}; its lease will expire")]
+    public static partial void ReleaseFailed(ILogger logger, Exception exception, JobId job, string step);
+
+    [LoggerMessage(9, LogLevel.Warning, "Lease renewal failed; will try again")]
+    public static partial void RenewFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(10, LogLevel.Warning, "Steps still running after {Grace}: interrupting them and releasing their leases")]
+    public static partial void GraceExpired(ILogger logger, TimeSpan grace);
+
+    [LoggerMessage(11, LogLevel.Warning, "An observer failed on job {Job}")]
+    public static partial void ObserverFailed(ILogger logger, Exception exception, JobId job);
+}

@@ -1,0 +1,61 @@
+namespace Ordo.Engine;
+
+/// <summary>How the runtime runs work. Every default is stated; limits are validated when the runtime starts.</summary>
+public sealed class OrdoRuntimeOptions
+{
+    /// <summary>Work items processed at once in this process. Default: the number of processor cores.</summary>
+    public int Workers { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>How long a claimed work item stays leased without renewal; after that any worker may take it over. Default: 30 s.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest an idle worker waits before looking for work written by other processes. Default: 250 ms.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>On a graceful stop, how long running steps may take to finish before they are interrupted and their leases released. Default: 10 s.</summary>
+    public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A snapshot of a job's state is stored every this many events. Default: 500.</summary>
+    public int SnapshotEvery { get; set; } = 500;
+
+    /// <summary>A worker runs at most this many successive steps of one job before giving other jobs a turn. Default: 256.</summary>
+    public int MaxInlineSteps { get; set; } = 256;
+
+    /// <summary>Work items claimed per round trip to the store. Default: 16.</summary>
+    public int ClaimBatchSize { get; set; } = 16;
+
+    /// <summary>A work item delivered this many times without completing (its worker keeps dying) fails its step. Default: 10.</summary>
+    public int MaxDeliveries { get; set; } = 10;
+
+    /// <summary>The clock. Default: the system clock.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>The source of retry jitter. Default: <see cref="Random.Shared"/>.</summary>
+    public Random Random { get; set; } = Random.Shared;
+
+    /// <summary>Run tool calls with side effects in dry-run mode (shadow runs). Default: false.</summary>
+    public bool DryRun { get; set; }
+
+    /// <summary>Receives every committed batch of events (progress displays, metrics).</summary>
+    public IList<IJobObserver> Observers { get; } = [];
+
+    /// <summary>Checks the limits.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A limit is out of range.</exception>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(Workers, 1, nameof(Workers));
+        ArgumentOutOfRangeException.ThrowIfLessThan(LeaseDuration, TimeSpan.FromMilliseconds(100), nameof(LeaseDuration));
+        ArgumentOutOfRangeException.ThrowIfLessThan(PollInterval, TimeSpan.FromMilliseconds(1), nameof(PollInterval));
+        ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotEvery, 1, nameof(SnapshotEvery));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxInlineSteps, 1, nameof(MaxInlineSteps));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ClaimBatchSize, 1, nameof(ClaimBatchSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxDeliveries, 1, nameof(MaxDeliveries));
+    }
+}
+
+/// <summary>Observes commits of the runtime in this process.</summary>
+public interface IJobObserver
+{
+    /// <summary>Called after events are committed, with the job's state after them. Must return quickly.</summary>
+    void OnCommitted(State.JobState state, IReadOnlyList<Events.EventEnvelope> events);
+}

@@ -1,0 +1,75 @@
+using System.Collections.Concurrent;
+using Ordo.Storage;
+using Ordo.Workflows;
+
+namespace Ordo.Engine;
+
+/// <summary>
+/// Finds the definition a job is pinned to: workflows built in code are registered here by hash; workflows from
+/// files are loaded once from the bundle stored with the job, and cached by hash.
+/// </summary>
+/// <remarks>Thread-safe.</remarks>
+public sealed class WorkflowRegistry
+{
+    private readonly ConcurrentDictionary<string, WorkflowDefinition> _byHash = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<Task<WorkflowDefinition>>> _loading = new(StringComparer.Ordinal);
+
+    /// <summary>Makes a definition known to this process (required for workflows built in code).</summary>
+    public void Register(WorkflowDefinition definition)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        if (string.IsNullOrEmpty(definition.Hash))
+        {
+            throw new ArgumentException("The definition has no hash: build it with WorkflowBuilder or load it with WorkflowLoader.", nameof(definition));
+        }
+
+        _byHash[definition.Hash] = definition;
+    }
+
+    /// <summary>The registered definitions.</summary>
+    public IEnumerable<WorkflowDefinition> Registered => _byHash.Values;
+
+    /// <summary>Returns the definition with this hash, loading it from the store if needed.</summary>
+    /// <exception cref="OrdoException">The definition is unknown, or is built in code and not registered in this process.</exception>
+    public async Task<WorkflowDefinition> GetAsync(IOrdoStore store, string hash, WorkflowLoadOptions loadOptions, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        if (_byHash.TryGetValue(hash, out var known))
+        {
+            return known;
+        }
+
+        var lazy = _loading.GetOrAdd(hash, h => new Lazy<Task<WorkflowDefinition>>(() => LoadAsync(store, h, loadOptions, cancellationToken)));
+        try
+        {
+            var definition = await lazy.Value.ConfigureAwait(false);
+            _byHash[hash] = definition;
+            return definition;
+        }
+        catch
+        {
+            _loading.TryRemove(hash, out _);
+            throw;
+        }
+    }
+
+    private static async Task<WorkflowDefinition> LoadAsync(IOrdoStore store, string hash, WorkflowLoadOptions loadOptions, CancellationToken cancellationToken)
+    {
+        var record = await store.GetDefinitionAsync(hash, cancellationToken).ConfigureAwait(false)
+            ?? throw new OrdoException($"definition {hash} is not in the store");
+        var bundle = DefinitionBundle.FromBytes(record.Content);
+        if (bundle.CodeDefined is not null)
+        {
+            throw new OrdoException($"workflow {record.Workflow}@{record.Version} is built in code; register the same definition (hash {hash}) in this process to run its jobs");
+        }
+
+        try
+        {
+            return await WorkflowLoader.LoadBundleAsync(bundle, loadOptions, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OrdoValidationException e)
+        {
+            throw new OrdoException($"the stored definition of {record.Workflow}@{record.Version} no longer loads in this process: {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,248 @@
+using System.Buffers;
+using System.Text.Json;
+using Jint;
+using JsEngine = Jint.Engine;
+using Jint.Native;
+using Jint.Native.Object;
+using Jint.Runtime;
+using Jint.Runtime.Descriptors;
+using Ordo.State;
+
+namespace Ordo.Expressions;
+
+/// <summary>Converts between JSON values and JavaScript values; JSON objects are exposed lazily and read-only.</summary>
+internal static class JsBridge
+{
+    public static JsValue ToJs(JsEngine engine, JsonElement? value) => value is { } v ? ToJs(engine, v) : JsValue.Undefined;
+
+    public static JsValue ToJs(JsEngine engine, JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Object => new ReadOnlyJsonObject(engine, value),
+        JsonValueKind.Array => ToArray(engine, value),
+        JsonValueKind.String => new JsString(value.GetString()!),
+        JsonValueKind.Number => JsNumber.Create(value.GetDouble()),
+        JsonValueKind.True => JsBoolean.True,
+        JsonValueKind.False => JsBoolean.False,
+        JsonValueKind.Null => JsValue.Null,
+        _ => JsValue.Undefined,
+    };
+
+    private static JsArray ToArray(JsEngine engine, JsonElement value)
+    {
+        var items = new JsValue[value.GetArrayLength()];
+        var i = 0;
+        foreach (var e in value.EnumerateArray())
+        {
+            items[i++] = ToJs(engine, e);
+        }
+
+        return new JsArray(engine, items);
+    }
+
+    /// <summary>Converts a JavaScript result to JSON; functions and symbols are errors, <c>undefined</c> becomes null.</summary>
+    public static JsonElement ToJson(JsValue value)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            Write(writer, value, 0);
+        }
+
+        return JsonElementFactory.Parse(buffer.WrittenSpan);
+    }
+
+    /// <summary>Converts a value to the text it takes inside an interpolated string.</summary>
+    public static string ToText(JsValue value)
+    {
+        if (value.IsString()) return value.AsString();
+        if (value.IsNull() || value.IsUndefined()) return "";
+        if (value.IsObject() && !value.IsRegExp()) return ToJson(value).GetRawText();
+        return TypeConverter.ToString(value);
+    }
+
+    private static void Write(Utf8JsonWriter w, JsValue value, int depth)
+    {
+        if (depth > 64)
+        {
+            throw new InvalidOperationException("the value is nested more than 64 levels deep");
+        }
+
+        switch (value)
+        {
+            case ReadOnlyJsonObject ro:
+                ro.Element.WriteTo(w);
+                return;
+            case JsString:
+                w.WriteStringValue(value.AsString());
+                return;
+            case JsNumber:
+                var d = value.AsNumber();
+                if (double.IsNaN(d) || double.IsInfinity(d)) w.WriteNullValue();
+                else if (d == Math.Floor(d) && Math.Abs(d) < 9e15) w.WriteNumberValue((long)d);
+                else w.WriteNumberValue(d);
+                return;
+            case JsBoolean:
+                w.WriteBooleanValue(value.AsBoolean());
+                return;
+        }
+
+        if (value.IsNull() || value.IsUndefined())
+        {
+            w.WriteNullValue();
+            return;
+        }
+
+        if (value.IsArray())
+        {
+            var arr = value.AsArray();
+            w.WriteStartArray();
+            for (uint i = 0; i < arr.Length; i++)
+            {
+                Write(w, arr.Get(i), depth + 1);
+            }
+
+            w.WriteEndArray();
+            return;
+        }
+
+        if (value.IsDate())
+        {
+            w.WriteStringValue(value.AsDate().ToDateTime().ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+            return;
+        }
+
+        if (value is ObjectInstance o && value is not Jint.Native.Function.Function)
+        {
+            w.WriteStartObject();
+            foreach (var key in o.GetOwnPropertyKeys(Types.String))
+            {
+                var desc = o.GetOwnProperty(key);
+                if (desc == PropertyDescriptor.Undefined || !desc.Enumerable) continue;
+                var v = o.Get(key);
+                if (v.IsUndefined() || v is Jint.Native.Function.Function) continue;
+                w.WritePropertyName(key.ToString());
+                Write(w, v, depth + 1);
+            }
+
+            w.WriteEndObject();
+            return;
+        }
+
+        throw new InvalidOperationException($"a {value.Type} value cannot be turned into JSON");
+    }
+
+    /// <summary>A JSON object seen from JavaScript: properties converted on first access, no writes.</summary>
+    internal sealed class ReadOnlyJsonObject(JsEngine engine, JsonElement element) : ObjectInstance(engine)
+    {
+        private Dictionary<string, PropertyDescriptor>? _cache;
+
+        public JsonElement Element { get; } = element;
+
+        public override PropertyDescriptor GetOwnProperty(JsValue property)
+        {
+            if (!property.IsString())
+            {
+                return base.GetOwnProperty(property);
+            }
+
+            var name = property.AsString();
+            _cache ??= new Dictionary<string, PropertyDescriptor>(StringComparer.Ordinal);
+            if (_cache.TryGetValue(name, out var d))
+            {
+                return d;
+            }
+
+            d = Element.TryGetProperty(name, out var v)
+                ? new PropertyDescriptor(ToJs(Engine, v), writable: false, enumerable: true, configurable: false)
+                : PropertyDescriptor.Undefined;
+            _cache[name] = d;
+            return d;
+        }
+
+        public override List<JsValue> GetOwnPropertyKeys(Types types = Types.String | Types.Symbol)
+            => (types & Types.String) == 0 ? [] : Element.EnumerateObject().Select(p => (JsValue)new JsString(p.Name)).ToList();
+
+        public override bool Set(JsValue property, JsValue value, JsValue receiver) => false;
+
+        public override bool DefineOwnProperty(JsValue property, PropertyDescriptor desc) => false;
+
+        public override bool Delete(JsValue property) => false;
+    }
+
+    /// <summary>A read-only object whose properties are computed on first access.</summary>
+    internal sealed class LazyObject(JsEngine engine, Func<IEnumerable<string>> keys, Func<string, JsValue?> lookup) : ObjectInstance(engine)
+    {
+        private readonly Dictionary<string, PropertyDescriptor> _cache = new(StringComparer.Ordinal);
+
+        public override PropertyDescriptor GetOwnProperty(JsValue property)
+        {
+            if (!property.IsString())
+            {
+                return base.GetOwnProperty(property);
+            }
+
+            var name = property.AsString();
+            if (_cache.TryGetValue(name, out var d))
+            {
+                return d;
+            }
+
+            var v = lookup(name);
+            d = v is null ? PropertyDescriptor.Undefined : new PropertyDescriptor(v, writable: false, enumerable: true, configurable: false);
+            _cache[name] = d;
+            return d;
+        }
+
+        public override List<JsValue> GetOwnPropertyKeys(Types types = Types.String | Types.Symbol)
+            => (types & Types.String) == 0 ? [] : keys().Select(k => (JsValue)new JsString(k)).ToList();
+
+        public override bool Set(JsValue property, JsValue value, JsValue receiver) => false;
+
+        public override bool DefineOwnProperty(JsValue property, PropertyDescriptor desc) => false;
+
+        public override bool Delete(JsValue property) => false;
+    }
+
+    public static ObjectInstance Steps(JsEngine engine, JobState? state)
+    {
+        if (state is null)
+        {
+            return new LazyObject(engine, () => [], _ => null);
+        }
+
+        return new LazyObject(engine, () => state.Steps.Keys.Order(StringComparer.Ordinal), id =>
+        {
+            if (!state.Steps.TryGetValue(id, out var s)) return null;
+            return new LazyObject(engine, () => ["status", "output", "attempts", "visit"], key => key switch
+            {
+                "status" => new JsString(s.Status),
+                "output" => s.Output is { } o ? ToJs(engine, o) : JsValue.Null,
+                "attempts" => JsNumber.Create(s.Attempts),
+                "visit" => JsNumber.Create(s.Visit),
+                _ => null,
+            });
+        });
+    }
+
+    public static ObjectInstance Artifacts(JsEngine engine, JobState? state, bool includeQuarantined)
+    {
+        if (state is null)
+        {
+            return new LazyObject(engine, () => [], _ => null);
+        }
+
+        IEnumerable<string> Verified() => state.Artifacts.Values.Where(a => a.Verified is not null).Select(a => a.Name).Order(StringComparer.Ordinal);
+        return new LazyObject(engine, includeQuarantined ? () => Verified().Append("quarantined") : Verified, name =>
+        {
+            if (includeQuarantined && name == "quarantined")
+            {
+                return new LazyObject(
+                    engine,
+                    () => state.Artifacts.Values.Where(a => a.Quarantined is not null).Select(a => a.Name).Order(StringComparer.Ordinal),
+                    q => state.Artifacts.TryGetValue(q, out var qa) && qa.Quarantined is { } qv ? ToJs(engine, qv.Value) : null);
+            }
+
+            return state.Artifacts.TryGetValue(name, out var a) && a.Verified is { } v ? ToJs(engine, v.Value) : null;
+        });
+    }
+}

@@ -1,0 +1,34 @@
+using Ordo.Configuration;
+using Ordo.Events;
+using Ordo.State;
+using Ordo.Workflows;
+
+namespace Ordo.Gateway;
+
+/// <summary>The step on whose behalf the gateway runs a call: identity, project, and where to record events.</summary>
+public interface IToolCallScope
+{
+    /// <summary>The job.</summary>
+    JobId JobId { get; }
+    /// <summary>The tenant.</summary>
+    string Tenant { get; }
+    /// <summary>The step, visit and attempt.</summary>
+    StepRef Step { get; }
+    /// <summary>The job state when the step started (plus events appended since).</summary>
+    JobState State { get; }
+    /// <summary>The workflow.</summary>
+    WorkflowDefinition Workflow { get; }
+    /// <summary>The project (tools, connections).</summary>
+    ProjectDefinition Project { get; }
+    /// <summary>Whether tool calls must have no side effects (shadow runs).</summary>
+    bool DryRun { get; }
+
+    /// <summary>Returns the next call index of this step visit (0, 1, …); stable across retries because calls happen in order.</summary>
+    int NextCallIndex();
+
+    /// <summary>Records an event to be committed with the step's result.</summary>
+    void Record(NewEvent e);
+
+    /// <summary>Commits an event now (before a side effect, so the log shows the intent even if the process dies).</summary>
+    ValueTask AppendNowAsync(NewEvent e, CancellationToken cancellationToken);
+}

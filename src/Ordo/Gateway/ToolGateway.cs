@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Ordo.Events;
+using Ordo.Tools;
+using Ordo.Workflows;
+
+namespace Ordo.Gateway;
+
+/// <summary>
+/// The one path from agents and steps to side effects. Every call is checked (the tool exists, the agent may use it,
+/// the arguments satisfy the tool's schema), given an idempotency key that is stable across retries and crashes,
+/// run by the executor of its kind under a timeout, checked against its result schema, and recorded as events.
+/// </summary>
+/// <remarks>Thread-safe.</remarks>
+public sealed class ToolGateway
+{
+    private readonly Dictionary<string, IToolExecutor> _executors;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates a gateway over executors (one per tool kind).</summary>
+    public ToolGateway(IEnumerable<IToolExecutor> executors, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(executors);
+        _executors = executors.ToDictionary(e => e.Kind, StringComparer.Ordinal);
+        _time = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <summary>The idempotency key of a call: job, step visit (with its scope) and call index.</summary>
+    public static string IdempotencyKey(JobId job, StepRef step, int callIndex) => $"{job.Value}:{step.WorkKey}:{callIndex}";
+
+    /// <summary>The id of a call in the job's log.</summary>
+    public static string CallId(StepRef step, int callIndex) => $"{step.WorkKey}.{step.Attempt}.{callIndex}";
+
+    /// <summary>Runs a tool call for a step (and, if <paramref name="agent"/> is set, on behalf of that agent).</summary>
+    /// <exception cref="ToolCallException">The call was refused or failed.</exception>
+    public async ValueTask<ToolCallResult> CallAsync(IToolCallScope scope, AgentDefinition? agent, string toolName, JsonElement args, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        var index = scope.NextCallIndex();
+        var callId = CallId(scope.Step, index);
+        var key = IdempotencyKey(scope.JobId, scope.Step, index);
+        var agentRef = agent?.Ref;
+
+        ToolCallException Refuse(string tool, string error, string message, bool retryable = false)
+        {
+            scope.Record(EventFactory.Step(EventTypes.ToolCallFailed, scope.Step, new ToolCallFailedPayload(callId, tool, error, message, 0, retryable), _time.GetUtcNow(), agent: agentRef));
+            return new ToolCallException(callId, tool, error, message, retryable);
+        }
+
+        if (!scope.Project.Tools.TryGetValue(toolName, out var tool))
+        {
+            throw Refuse(toolName, "unknown_tool", scope.Project.Tools.Count == 0
+                ? $"tool '{toolName}' is not defined (no tools are configured)"
+                : $"tool '{toolName}' is not defined (defined: {string.Join(", ", scope.Project.Tools.Keys.Order(StringComparer.Ordinal))})");
+        }
+
+        if (agent is not null && !agent.Tools.Contains(toolName, StringComparer.Ordinal))
+        {
+            throw Refuse(toolName, "not_allowed", $"agent '{agent.Name}' may not call '{toolName}' (its tools: {(agent.Tools.Count == 0 ? "none" : string.Join(", ", agent.Tools))})");
+        }
+
+        if (tool.AllowAgents is { } agents && agent is not null && !agents.Contains(agent.Name, StringComparer.Ordinal))
+        {
+            throw Refuse(toolName, "not_allowed", $"tool '{toolName}' does not allow agent '{agent.Name}'");
+        }
+
+        if (tool.AllowTenants is { } tenants && !tenants.Contains(scope.Tenant, StringComparer.Ordinal))
+        {
+            throw Refuse(toolName, "not_allowed", $"tool '{toolName}' is not allowed for tenant '{scope.Tenant}'");
+        }
+
+        if (tool.Args is { } schema && schema.Validate(args) is { Count: > 0 } argErrors)
+        {
+            throw Refuse(toolName, "invalid_args", "arguments do not match the tool's schema: " + string.Join("; ", argErrors));
+        }
+
+        if (!_executors.TryGetValue(tool.Kind, out var executor))
+        {
+            throw Refuse(toolName, "unsupported_kind", $"tools of kind '{tool.Kind}' cannot run in this process");
+        }
+
+        var requested = EventFactory.Step(EventTypes.ToolCallRequested, scope.Step,
+            new ToolCallRequestedPayload(callId, toolName, tool.Kind, tool.EffectName, key, args, scope.DryRun), _time.GetUtcNow(), agent: agentRef);
+        if (tool.Effect == ToolEffect.Read)
+        {
+            scope.Record(requested);
+        }
+        else
+        {
+            // The intent of a side effect is durable before the effect: after a crash the log shows the call was attempted.
+            await scope.AppendNowAsync(requested, cancellationToken).ConfigureAwait(false);
+        }
+
+        var started = _time.GetTimestamp();
+        JsonElement result;
+        try
+        {
+            if (scope.DryRun && tool.Effect != ToolEffect.Read)
+            {
+                result = JsonElementFactory.Parse("""{"dry_run":true}""");
+            }
+            else
+            {
+                using var timeout = new CancellationTokenSource(tool.Timeout, _time);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+                var invocation = new ToolInvocation { Tool = tool, Args = args, IdempotencyKey = key, JobId = scope.JobId, Tenant = scope.Tenant, Project = scope.Project, DryRun = scope.DryRun };
+                try
+                {
+                    result = await executor.ExecuteAsync(invocation, linked.Token).AsTask().WaitAsync(linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    throw new ToolExecutionException("timeout", $"no answer within {Durations.Format(tool.Timeout)}", retryable: true);
+                }
+            }
+        }
+        catch (ToolExecutionException e)
+        {
+            var ms = _time.GetElapsedTime(started).TotalMilliseconds;
+            scope.Record(EventFactory.Step(EventTypes.ToolCallFailed, scope.Step, new ToolCallFailedPayload(callId, toolName, e.Error, e.Message, ms, e.Retryable), _time.GetUtcNow(), agent: agentRef));
+            throw new ToolCallException(callId, toolName, e.Error, e.Message, e.Retryable, e);
+        }
+
+        if (tool.Result is { } resultSchema && resultSchema.Validate(result) is { Count: > 0 } resultErrors)
+        {
+            var ms = _time.GetElapsedTime(started).TotalMilliseconds;
+            var message = "the result does not match the tool's result schema: " + string.Join("; ", resultErrors);
+            scope.Record(EventFactory.Step(EventTypes.ToolCallFailed, scope.Step, new ToolCallFailedPayload(callId, toolName, "invalid_result", message, ms, true), _time.GetUtcNow(), agent: agentRef));
+            throw new ToolCallException(callId, toolName, "invalid_result", message, retryable: true);
+        }
+
+        var elapsed = _time.GetElapsedTime(started).TotalMilliseconds;
+        scope.Record(EventFactory.Step(EventTypes.ToolCallSucceeded, scope.Step, new ToolCallSucceededPayload(callId, toolName, result, elapsed, false, scope.DryRun), _time.GetUtcNow(), agent: agentRef));
+        Debug.Assert(elapsed >= 0);
+        return new ToolCallResult(callId, toolName, result, Cached: false);
+    }
+}
+
+/// <summary>An <see cref="Agents.IToolInvoker"/> bound to one step and agent.</summary>
+internal sealed class ScopedToolInvoker(ToolGateway gateway, IToolCallScope scope, AgentDefinition? agent) : Agents.IToolInvoker
+{
+    public ValueTask<ToolCallResult> CallAsync(string tool, JsonElement args, CancellationToken cancellationToken = default)
+        => gateway.CallAsync(scope, agent, tool, args, cancellationToken);
+}

@@ -1,0 +1,120 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using NJsonSchema;
+using NJsonSchema.Validation;
+
+namespace Ordo.Schemas;
+
+/// <summary>A JSON Schema that values are checked against: job inputs, agent outputs, tool arguments and results.</summary>
+/// <remarks>Thread-safe once created.</remarks>
+public sealed partial class JsonSchemaContract
+{
+    private readonly JsonSchema _schema;
+
+    private JsonSchemaContract(JsonSchema schema, string json)
+    {
+        _schema = schema;
+        Json = json;
+    }
+
+    /// <summary>The schema as JSON text (with references as written).</summary>
+    public string Json { get; }
+
+    /// <summary>Parses a schema. File references (<c>$ref: other.json</c>) are read through <paramref name="readFile"/>; URL references are refused.</summary>
+    /// <param name="json">The schema text.</param>
+    /// <param name="documentPath">The absolute path the schema was read from (relative references resolve against it).</param>
+    /// <param name="readFile">Reads a referenced file by absolute path, or returns null when it does not exist.</param>
+    /// <param name="cancellationToken">Cancels the load.</param>
+    /// <exception cref="InvalidDataException">The schema is not valid JSON or a reference cannot be resolved.</exception>
+    public static async Task<JsonSchemaContract> FromJsonAsync(string json, string documentPath, Func<string, string?> readFile, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        try
+        {
+            var schema = await JsonSchema.FromJsonAsync(json, documentPath, s => new FileSourceReferenceResolver(s, readFile), cancellationToken).ConfigureAwait(false);
+            return new JsonSchemaContract(schema, json);
+        }
+        catch (Exception e) when (e is Newtonsoft.Json.JsonException or InvalidOperationException or NotSupportedException or FileNotFoundException or ArgumentException)
+        {
+            throw new InvalidDataException($"invalid JSON Schema: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Parses a schema that has no file references.</summary>
+    /// <exception cref="InvalidDataException">The schema is not valid.</exception>
+    public static JsonSchemaContract FromJson(string json)
+        => FromJsonAsync(json, Path.Combine(Path.GetTempPath(), "inline.json"), _ => null).GetAwaiter().GetResult();
+
+    /// <summary>Checks a value; returns one message per violation (<c>$.lines[0].amount: number expected</c>), empty when valid.</summary>
+    public IReadOnlyList<string> Validate(JsonElement value)
+    {
+        var errors = _schema.Validate(value.GetRawText());
+        if (errors.Count == 0)
+        {
+            return [];
+        }
+
+        var messages = new List<string>();
+        Flatten(errors, messages);
+        return messages.Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    private static void Flatten(IEnumerable<ValidationError> errors, List<string> into)
+    {
+        foreach (var error in errors)
+        {
+            if (error is ChildSchemaValidationError child && child.Errors.Count > 0 && error.Kind is ValidationErrorKind.ArrayItemNotValid or ValidationErrorKind.AdditionalItemNotValid or ValidationErrorKind.PropertyRequired)
+            {
+                Flatten(child.Errors.SelectMany(kv => kv.Value), into);
+                continue;
+            }
+
+            into.Add($"{FormatPath(error.Path)}: {Describe(error)}");
+        }
+    }
+
+    private static string FormatPath(string? path)
+    {
+        if (string.IsNullOrEmpty(path) || path == "#")
+        {
+            return "$";
+        }
+
+        var p = path.StartsWith("#/", StringComparison.Ordinal) ? path[2..] : path.TrimStart('#');
+        return "$." + p.Replace('/', '.');
+    }
+
+    private static string Describe(ValidationError error)
+    {
+        var kind = error.Kind switch
+        {
+            ValidationErrorKind.PropertyRequired => $"required property '{error.Property}' is missing",
+            ValidationErrorKind.NoAdditionalPropertiesAllowed => $"property '{error.Property}' is not allowed",
+            _ => SplitWords(error.Kind.ToString()),
+        };
+        if (error.Schema is { } s && error.Kind is ValidationErrorKind.PatternMismatch && s.Pattern is not null)
+        {
+            kind += $" (pattern {s.Pattern})";
+        }
+
+        return kind;
+    }
+
+    private static string SplitWords(string name) => WordBoundary().Replace(name, " $1").Trim().ToLowerInvariant();
+
+    [GeneratedRegex("([A-Z])")]
+    private static partial Regex WordBoundary();
+
+    private sealed class FileSourceReferenceResolver(JsonSchema root, Func<string, string?> readFile)
+        : JsonReferenceResolver(new JsonSchemaAppender(root, new DefaultTypeNameGenerator()))
+    {
+        public override async Task<NJsonSchema.References.IJsonReference> ResolveFileReferenceAsync(string filePath, CancellationToken cancellationToken = default)
+        {
+            var text = readFile(filePath) ?? throw new FileNotFoundException($"referenced schema file '{filePath}' does not exist");
+            return await JsonSchema.FromJsonAsync(text, filePath, s => new FileSourceReferenceResolver(s, readFile), cancellationToken).ConfigureAwait(false);
+        }
+
+        public override Task<NJsonSchema.References.IJsonReference> ResolveUrlReferenceAsync(string url, CancellationToken cancellationToken = default)
+            => throw new NotSupportedException($"schema reference '{url}' points to a URL; Ordo reads schemas from files only");
+    }
+}

@@ -1,0 +1,57 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+
+namespace Ordo.State;
+
+/// <summary>
+/// The state of a job, derived from its event log. Immutable: <see cref="JobStateReducer.Apply(JobState, Events.EventEnvelope)"/>
+/// returns a new state, so a state can be shared between threads and cached without copying.
+/// </summary>
+public sealed record JobState
+{
+    /// <summary>The job.</summary>
+    public required JobId JobId { get; init; }
+    /// <summary>The workflow name.</summary>
+    public required string Workflow { get; init; }
+    /// <summary>The workflow version the job is pinned to.</summary>
+    public required int Version { get; init; }
+    /// <summary>The content hash of the stored definition.</summary>
+    public required string DefinitionHash { get; init; }
+    /// <summary>The tenant.</summary>
+    public required string Tenant { get; init; }
+    /// <summary>Who submitted the job.</summary>
+    public required string Submitter { get; init; }
+    /// <summary>The trace id shared by all of the job's spans.</summary>
+    public required string TraceId { get; init; }
+    /// <summary>The parent job, for a sub-workflow.</summary>
+    public string? ParentJobId { get; init; }
+    /// <summary>The job input.</summary>
+    public JsonElement? Input { get; init; }
+    /// <summary>The sequence number of the last event applied.</summary>
+    public long Seq { get; init; }
+    /// <summary>The hash of the last event applied.</summary>
+    public required byte[] HeadHash { get; init; }
+    /// <summary>The job status.</summary>
+    public JobStatus Status { get; init; }
+    /// <summary>Why the job failed or was cancelled.</summary>
+    public string? Reason { get; init; }
+    /// <summary>When the job was submitted.</summary>
+    public DateTimeOffset CreatedAt { get; init; }
+    /// <summary>When its last event happened.</summary>
+    public DateTimeOffset UpdatedAt { get; init; }
+    /// <summary>Each step's latest visit, by step id.</summary>
+    public ImmutableDictionary<string, StepState> Steps { get; init; } = ImmutableDictionary<string, StepState>.Empty.WithComparers(StringComparer.Ordinal);
+    /// <summary>Artifacts by name.</summary>
+    public ImmutableDictionary<string, ArtifactState> Artifacts { get; init; } = ImmutableDictionary<string, ArtifactState>.Empty.WithComparers(StringComparer.Ordinal);
+    /// <summary>How many times each step was scheduled, by visit key (<c>[scope/]step</c>).</summary>
+    public ImmutableDictionary<string, int> Visits { get; init; } = ImmutableDictionary<string, int>.Empty.WithComparers(StringComparer.Ordinal);
+    /// <summary>Work scheduled or running, by work key.</summary>
+    public ImmutableDictionary<string, OpenWork> Open { get; init; } = ImmutableDictionary<string, OpenWork>.Empty.WithComparers(StringComparer.Ordinal);
+    /// <summary>Steps that succeeded, counting every visit.</summary>
+    public int StepsSucceeded { get; init; }
+    /// <summary>What the job consumed.</summary>
+    public JobUsage Usage { get; init; } = JobUsage.Zero;
+
+    /// <summary>The number of times the step was scheduled in the scope.</summary>
+    public int VisitsOf(string? scope, string stepId) => Visits.TryGetValue(Events.WorkKeys.VisitKey(scope, stepId), out var v) ? v : 0;
+}

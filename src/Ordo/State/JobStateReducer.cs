@@ -1,0 +1,240 @@
+using System.Collections.Immutable;
+using Ordo.Events;
+
+namespace Ordo.State;
+
+/// <summary>
+/// Derives a job's state from its events, one event at a time. The cost of applying an event does not
+/// depend on the length of the log: state is never rebuilt from the whole history per step.
+/// </summary>
+public static class JobStateReducer
+{
+    /// <summary>Creates the initial state from the job's first event, which must be <see cref="EventTypes.JobSubmitted"/>.</summary>
+    /// <exception cref="InvalidDataException">The event is not a JobSubmitted event with sequence number 1.</exception>
+    public static JobState Start(EventEnvelope submitted)
+    {
+        ArgumentNullException.ThrowIfNull(submitted);
+        if (submitted.Type != EventTypes.JobSubmitted || submitted.Seq != 1)
+        {
+            throw new InvalidDataException($"Job {submitted.JobId}: the log must start with JobSubmitted at seq 1, found {submitted.Type} at seq {submitted.Seq}.");
+        }
+
+        var p = submitted.GetPayload<JobSubmittedPayload>();
+        return new JobState
+        {
+            JobId = submitted.JobId,
+            Workflow = p.Workflow,
+            Version = p.Version,
+            DefinitionHash = p.DefinitionHash,
+            Tenant = p.Tenant,
+            Submitter = p.Submitter,
+            TraceId = p.TraceId,
+            ParentJobId = p.ParentJobId,
+            Input = p.Input,
+            Seq = 1,
+            HeadHash = submitted.Hash,
+            Status = JobStatus.Queued,
+            CreatedAt = submitted.Timestamp,
+            UpdatedAt = submitted.Timestamp,
+        };
+    }
+
+    /// <summary>Applies events in order.</summary>
+    public static JobState Apply(JobState state, IEnumerable<EventEnvelope> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        foreach (var e in events)
+        {
+            state = Apply(state, e);
+        }
+
+        return state;
+    }
+
+    /// <summary>Applies one event, which must be the next in sequence.</summary>
+    /// <exception cref="InvalidDataException">The event is not the next one of this job's log.</exception>
+    public static JobState Apply(JobState state, EventEnvelope e)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(e);
+        if (e.Seq != state.Seq + 1 || e.JobId != state.JobId)
+        {
+            throw new InvalidDataException($"Job {state.JobId}: expected event seq {state.Seq + 1}, got {e.JobId} seq {e.Seq}.");
+        }
+
+        var next = ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, e, e.Timestamp);
+        return next with { Seq = e.Seq, HeadHash = e.Hash, UpdatedAt = e.Timestamp };
+    }
+
+    /// <summary>
+    /// Applies the content of events that are not yet sealed, to see what the state would become
+    /// (used to evaluate routes over a step's own result before it is committed).
+    /// Sequence number and head hash are left unchanged.
+    /// </summary>
+    public static JobState Preview(JobState state, IEnumerable<NewEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        foreach (var e in events)
+        {
+            var envelope = new EventEnvelope(state.JobId, state.Seq + 1, e.Type, e.Timestamp, e.Payload, state.HeadHash, state.HeadHash);
+            envelope.SetTypedPayload(e.TypedPayload);
+            state = ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, envelope, e.Timestamp);
+        }
+
+        return state;
+    }
+
+    private static JobState ApplyContent(JobState s, string type, string? stepId, int? visit, int? attempt, string? scope, string? agent, EventEnvelope e, DateTimeOffset ts)
+    {
+        switch (type)
+        {
+            case EventTypes.StepScheduled:
+            {
+                var step = stepId!;
+                var v = visit ?? 1;
+                var a = attempt ?? 1;
+                var visitKey = WorkKeys.VisitKey(scope, step);
+                var visits = s.Visits.TryGetValue(visitKey, out var known) && known >= v ? s.Visits : s.Visits.SetItem(visitKey, v);
+                var prev = s.Steps.GetValueOrDefault(step);
+                var newVisit = prev is null || prev.Visit != v || prev.Scope != scope;
+                var st = new StepState
+                {
+                    Id = step,
+                    Status = "scheduled",
+                    Visit = v,
+                    Attempts = newVisit ? 0 : prev!.Attempts,
+                    TotalAttempts = prev?.TotalAttempts ?? 0,
+                    DurationMs = prev?.DurationMs ?? 0,
+                    Output = newVisit ? null : prev!.Output,
+                    Scope = scope,
+                };
+                return s with
+                {
+                    Visits = visits,
+                    Steps = s.Steps.SetItem(step, st),
+                    Open = s.Open.SetItem(WorkKeys.For(scope, step, v), new OpenWork(step, v, a, scope, "scheduled")),
+                };
+            }
+
+            case EventTypes.StepStarted:
+            {
+                var step = stepId!;
+                var key = WorkKeys.For(scope, step, visit ?? 1);
+                var open = s.Open.TryGetValue(key, out var w) ? s.Open.SetItem(key, w with { Status = "running", Attempt = attempt ?? w.Attempt }) : s.Open;
+                var steps = s.Steps.TryGetValue(step, out var st) ? s.Steps.SetItem(step, st with { Status = "running" }) : s.Steps;
+                return s with { Open = open, Steps = steps, Status = s.Status == JobStatus.Queued ? JobStatus.Running : s.Status };
+            }
+
+            case EventTypes.StepSucceeded:
+            {
+                var step = stepId!;
+                var p = e.GetPayload<StepSucceededPayload>();
+                var prev = s.Steps.GetValueOrDefault(step);
+                var st = new StepState
+                {
+                    Id = step,
+                    Status = "succeeded",
+                    Visit = visit ?? 1,
+                    Attempts = attempt ?? 1,
+                    TotalAttempts = (prev?.TotalAttempts ?? 0) + 1,
+                    Output = p.Output,
+                    DurationMs = (prev?.DurationMs ?? 0) + p.DurationMs,
+                    Scope = scope,
+                };
+                return s with
+                {
+                    Steps = s.Steps.SetItem(step, st),
+                    Open = s.Open.Remove(WorkKeys.For(scope, step, visit ?? 1)),
+                    StepsSucceeded = s.StepsSucceeded + 1,
+                };
+            }
+
+            case EventTypes.StepFailed:
+            {
+                var step = stepId!;
+                var p = e.GetPayload<StepFailedPayload>();
+                var prev = s.Steps.GetValueOrDefault(step);
+                var st = new StepState
+                {
+                    Id = step,
+                    Status = "failed",
+                    Visit = visit ?? 1,
+                    Attempts = attempt ?? 1,
+                    TotalAttempts = (prev?.TotalAttempts ?? 0) + 1,
+                    Output = null,
+                    Error = p.Message,
+                    DurationMs = (prev?.DurationMs ?? 0) + p.DurationMs,
+                    Scope = scope,
+                };
+                return s with { Steps = s.Steps.SetItem(step, st), Open = s.Open.Remove(WorkKeys.For(scope, step, visit ?? 1)) };
+            }
+
+            case EventTypes.StepBlocked:
+                return stepId is null ? s : s with { Open = s.Open.Remove(WorkKeys.For(scope, stepId, visit ?? 1)) };
+
+            case EventTypes.ArtifactPut:
+            {
+                var p = e.GetPayload<ArtifactPutPayload>();
+                var version = new ArtifactVersion { Version = p.Version, Status = "pending", Value = p.Value, Step = p.Provenance.Step, Agent = p.Provenance.Agent };
+                var prev = s.Artifacts.GetValueOrDefault(p.Name);
+                var a = prev is null ? new ArtifactState { Name = p.Name, Latest = version } : prev with { Latest = version };
+                return s with { Artifacts = s.Artifacts.SetItem(p.Name, a) };
+            }
+
+            case EventTypes.ArtifactVerified:
+            case EventTypes.ArtifactQuarantined:
+            case EventTypes.ArtifactRejected:
+            {
+                var p = e.GetPayload<ArtifactVerdictPayload>();
+                if (!s.Artifacts.TryGetValue(p.Name, out var a) || a.Latest.Version != p.Version)
+                {
+                    return s;
+                }
+
+                var latest = a.Latest with { Status = p.Status, Reason = p.Reason };
+                a = type switch
+                {
+                    EventTypes.ArtifactVerified => a with { Latest = latest, Verified = latest, Quarantined = a.Quarantined?.Version == latest.Version ? null : a.Quarantined },
+                    EventTypes.ArtifactQuarantined => a with { Latest = latest, Quarantined = latest },
+                    _ => a with { Latest = latest, Quarantined = a.Quarantined?.Version == latest.Version ? null : a.Quarantined },
+                };
+                return s with { Artifacts = s.Artifacts.SetItem(p.Name, a) };
+            }
+
+            case EventTypes.ToolCallRequested:
+                return s with { Usage = s.Usage with { ToolCalls = s.Usage.ToolCalls + 1 } };
+
+            case EventTypes.ModelCallSucceeded:
+            {
+                var p = e.GetPayload<ModelCallSucceededPayload>();
+                return s with
+                {
+                    Usage = s.Usage with
+                    {
+                        Tokens = s.Usage.Tokens + p.InputTokens + p.OutputTokens,
+                        Cost = s.Usage.Cost + p.Cost,
+                        ModelCalls = s.Usage.ModelCalls + 1,
+                    },
+                };
+            }
+
+            case EventTypes.ModelCallFailed:
+                return s with { Usage = s.Usage with { ModelCalls = s.Usage.ModelCalls + 1 } };
+
+            case EventTypes.JobCompleted:
+                return s with { Status = JobStatus.Completed, Open = s.Open.Clear() };
+
+            case EventTypes.JobFailed:
+                return s with { Status = JobStatus.Failed, Reason = e.GetPayload<JobFailedPayload>().Reason, Open = s.Open.Clear() };
+
+            case EventTypes.JobCancelled:
+                return s with { Status = JobStatus.Cancelled, Reason = e.GetPayload<JobCancelledPayload>().Reason, Open = s.Open.Clear() };
+
+            default:
+                // Events that do not change derived state (tool results, policy decisions, …) are kept in the log only.
+                _ = agent;
+                _ = ts;
+                return s;
+        }
+    }
+}

@@ -1,0 +1,53 @@
+using Ordo.Events;
+using Ordo.Queue;
+using Ordo.State;
+
+namespace Ordo.Storage;
+
+/// <summary>
+/// The durable store of Ordo: job logs, snapshots, definitions and the work queue, in one place so that
+/// a step's events, its successors and its acknowledgement are committed together.
+/// </summary>
+/// <remarks>
+/// Implementations are thread-safe. Every write is conditional: appends take an expected sequence number
+/// and acknowledgements an expected lease token, so a concurrent or duplicate write fails instead of forking the log.
+/// </remarks>
+public interface IOrdoStore : IAsyncDisposable
+{
+    /// <summary>Creates or upgrades the schema. Idempotent.</summary>
+    ValueTask InitializeAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Creates a job with its first events and work items, storing its definition if new.</summary>
+    /// <exception cref="InvalidOperationException">A job with this id exists.</exception>
+    ValueTask<JobRecord> SubmitAsync(NewJob job, CancellationToken cancellationToken = default);
+
+    /// <summary>Appends events, enqueues successors and acknowledges a work item in one transaction.</summary>
+    ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default);
+
+    /// <summary>Leases available work items (oldest, highest priority first) and appends a StepStarted event for each.</summary>
+    ValueTask<IReadOnlyList<WorkItem>> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Extends leases still held; returns the ids of the items whose lease was renewed.</summary>
+    ValueTask<IReadOnlyList<long>> RenewLeasesAsync(IReadOnlyList<WorkItemLease> leases, DateTimeOffset expiresAt, CancellationToken cancellationToken = default);
+
+    /// <summary>Gives a leased item back to the queue, available at <paramref name="availableAt"/>, without counting a failure.</summary>
+    ValueTask<bool> ReleaseAsync(WorkItemLease lease, DateTimeOffset availableAt, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a job.</summary>
+    ValueTask<JobRecord?> GetJobAsync(JobId jobId, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists jobs, newest first.</summary>
+    ValueTask<IReadOnlyList<JobRecord>> ListJobsAsync(JobQuery query, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a job's events with a sequence number above <paramref name="afterSeq"/>, in order.</summary>
+    IAsyncEnumerable<EventEnvelope> ReadEventsAsync(JobId jobId, long afterSeq = 0, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads the latest snapshot of a job's state.</summary>
+    ValueTask<StateSnapshot?> GetSnapshotAsync(JobId jobId, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a stored definition.</summary>
+    ValueTask<DefinitionRecord?> GetDefinitionAsync(string hash, CancellationToken cancellationToken = default);
+
+    /// <summary>Summarizes the queue, for one job tree or for everything.</summary>
+    ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,343 @@
+using System.Runtime.CompilerServices;
+using Ordo.Events;
+using Ordo.Queue;
+using Ordo.State;
+
+namespace Ordo.Storage.InMemory;
+
+/// <summary>
+/// A store that keeps everything in memory: for tests, benchmarks and short-lived embedded runs.
+/// It honours the same contract as the durable stores (conditional appends, leases, one-transaction commits)
+/// but loses everything when the process ends.
+/// </summary>
+/// <remarks>Thread-safe: every operation holds one lock.</remarks>
+public sealed class InMemoryOrdoStore : IOrdoStore
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<JobId, JobEntry> _jobs = [];
+    private readonly List<JobId> _jobOrder = [];
+    private readonly Dictionary<string, DefinitionRecord> _definitions = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, ItemEntry> _items = [];
+    private readonly HashSet<(JobId, string)> _itemKeys = [];
+    private long _nextItemId;
+
+    /// <inheritdoc />
+    public ValueTask InitializeAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+    /// <inheritdoc />
+    public ValueTask<JobRecord> SubmitAsync(NewJob job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        lock (_gate)
+        {
+            if (_jobs.ContainsKey(job.JobId))
+            {
+                throw new InvalidOperationException($"Job {job.JobId} already exists.");
+            }
+
+            _definitions.TryAdd(job.Definition.Hash, job.Definition);
+            var events = job.Events;
+            CommitChecks.EnsureContinues(job.JobId, 0, EventChain.GenesisHash, events);
+            var record = new JobRecord
+            {
+                JobId = job.JobId,
+                Workflow = job.Workflow,
+                Version = job.Version,
+                Tenant = job.Tenant,
+                Status = job.Status,
+                Submitter = job.Submitter,
+                ParentJobId = job.ParentJobId,
+                RootJobId = job.RootJobId ?? job.JobId,
+                DefinitionHash = job.Definition.Hash,
+                TraceId = job.TraceId,
+                Priority = job.Priority,
+                CreatedAt = job.CreatedAt,
+                UpdatedAt = job.CreatedAt,
+                LastSeq = events.Count,
+                HeadHash = events.Count == 0 ? EventChain.GenesisHash.ToArray() : events[^1].Hash,
+            };
+            var entry = new JobEntry(record);
+            entry.Events.AddRange(events);
+            _jobs.Add(job.JobId, entry);
+            _jobOrder.Add(job.JobId);
+            foreach (var item in job.WorkItems)
+            {
+                AddItem(entry, item);
+            }
+
+            return ValueTask.FromResult(record);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(commit);
+        lock (_gate)
+        {
+            if (!_jobs.TryGetValue(commit.JobId, out var entry))
+            {
+                return ValueTask.FromResult(CommitResult.Failed(CommitOutcome.NotFound));
+            }
+
+            if (commit.Ack is { } ack && (!_items.TryGetValue(ack.ItemId, out var acked) || acked.LeaseOwner != ack.Owner || acked.Token != ack.Token || acked.JobId != commit.JobId))
+            {
+                return ValueTask.FromResult(CommitResult.Failed(CommitOutcome.LeaseLost));
+            }
+
+            if (entry.Record.LastSeq != commit.ExpectedSeq || !entry.Record.HeadHash.AsSpan().SequenceEqual(commit.ExpectedHeadHash))
+            {
+                return ValueTask.FromResult(CommitResult.Failed(CommitOutcome.Conflict));
+            }
+
+            var events = commit.Events;
+            CommitChecks.EnsureContinues(commit.JobId, commit.ExpectedSeq, commit.ExpectedHeadHash, events);
+            entry.Events.AddRange(events);
+            if (commit.Ack is { } a && !commit.KeepWorkItem)
+            {
+                RemoveItem(a.ItemId);
+            }
+
+            if (commit.DropPendingWork)
+            {
+                foreach (var id in _items.Where(kv => kv.Value.JobId == commit.JobId).Select(kv => kv.Key).ToList())
+                {
+                    RemoveItem(id);
+                }
+            }
+
+            var leased = new List<WorkItem>();
+            foreach (var item in commit.Enqueue)
+            {
+                var added = AddItem(entry, item);
+                if (item.LeaseOwner is not null)
+                {
+                    leased.Add(added.ToWorkItem(entry.Record));
+                }
+            }
+
+            var last = events.Count > 0 ? events[^1] : null;
+            entry.Record = entry.Record with
+            {
+                Status = commit.Status,
+                Reason = commit.Reason ?? entry.Record.Reason,
+                LastSeq = last?.Seq ?? entry.Record.LastSeq,
+                HeadHash = last?.Hash ?? entry.Record.HeadHash,
+                UpdatedAt = last?.Timestamp ?? entry.Record.UpdatedAt,
+            };
+            if (commit.Snapshot is not null)
+            {
+                entry.Snapshot = commit.Snapshot;
+            }
+
+            return ValueTask.FromResult(new CommitResult(CommitOutcome.Committed, leased));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<WorkItem>> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        lock (_gate)
+        {
+            var dead = request.DeadOwners;
+            var candidates = _items.Values
+                .Where(i => i.VisibleAt <= request.Now || (i.LeaseOwner is not null && dead is not null && dead.Contains(i.LeaseOwner)))
+                .Where(i => request.RootJobId is null || _jobs[i.JobId].Record.RootJobId == request.RootJobId)
+                .OrderByDescending(i => i.Priority).ThenBy(i => i.VisibleAt).ThenBy(i => i.Id)
+                .Take(request.MaxItems)
+                .ToList();
+            var result = new List<WorkItem>(candidates.Count);
+            foreach (var item in candidates)
+            {
+                var entry = _jobs[item.JobId];
+                item.LeaseOwner = request.Owner;
+                item.Token++;
+                item.Deliveries++;
+                item.VisibleAt = request.Now + request.LeaseDuration;
+                var started = EventChain.Seal(item.JobId, entry.Record.LastSeq, entry.Record.HeadHash, [StoreEvents.StepStarted(item.Step, request.Owner, item.Deliveries, request.Now)]);
+                entry.Events.AddRange(started);
+                entry.Record = entry.Record with
+                {
+                    LastSeq = started[0].Seq,
+                    HeadHash = started[0].Hash,
+                    UpdatedAt = started[0].Timestamp,
+                    Status = entry.Record.Status == JobStatus.Queued ? JobStatus.Running : entry.Record.Status,
+                };
+                result.Add(item.ToWorkItem(entry.Record));
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<WorkItem>>(result);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<long>> RenewLeasesAsync(IReadOnlyList<WorkItemLease> leases, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(leases);
+        lock (_gate)
+        {
+            var renewed = new List<long>();
+            foreach (var lease in leases)
+            {
+                if (_items.TryGetValue(lease.ItemId, out var item) && item.LeaseOwner == lease.Owner && item.Token == lease.Token)
+                {
+                    item.VisibleAt = expiresAt;
+                    renewed.Add(lease.ItemId);
+                }
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<long>>(renewed);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> ReleaseAsync(WorkItemLease lease, DateTimeOffset availableAt, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (_items.TryGetValue(lease.ItemId, out var item) && item.LeaseOwner == lease.Owner && item.Token == lease.Token)
+            {
+                item.LeaseOwner = null;
+                item.VisibleAt = availableAt;
+                return ValueTask.FromResult(true);
+            }
+
+            return ValueTask.FromResult(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<JobRecord?> GetJobAsync(JobId jobId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(_jobs.TryGetValue(jobId, out var e) ? e.Record : null);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<JobRecord>> ListJobsAsync(JobQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        lock (_gate)
+        {
+            IEnumerable<JobRecord> all = _jobOrder.AsEnumerable().Reverse().Select(id => _jobs[id].Record);
+            if (query.Status is { } s) all = all.Where(j => j.Status == s);
+            if (query.Tenant is { } t) all = all.Where(j => j.Tenant == t);
+            if (query.ParentJobId is { } p) all = all.Where(j => j.ParentJobId == p);
+            return ValueTask.FromResult<IReadOnlyList<JobRecord>>(all.Take(query.Limit).ToList());
+        }
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<EventEnvelope> ReadEventsAsync(JobId jobId, long afterSeq = 0, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        EventEnvelope[] events;
+        lock (_gate)
+        {
+            events = _jobs.TryGetValue(jobId, out var e) ? e.Events.Skip((int)Math.Max(0, afterSeq)).ToArray() : [];
+        }
+
+        foreach (var e in events)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return e;
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<StateSnapshot?> GetSnapshotAsync(JobId jobId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(_jobs.TryGetValue(jobId, out var e) ? e.Snapshot : null);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<DefinitionRecord?> GetDefinitionAsync(string hash, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(_definitions.GetValueOrDefault(hash));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var items = _items.Values.Where(i => rootJobId is null || _jobs[i.JobId].Record.RootJobId == rootJobId).ToList();
+            var ready = items.Count(i => i.VisibleAt <= now);
+            var leased = items.Count(i => i.LeaseOwner is not null && i.VisibleAt > now);
+            var delayed = items.Count(i => i.LeaseOwner is null && i.VisibleAt > now);
+            var next = items.Where(i => i.VisibleAt > now).Select(i => (DateTimeOffset?)i.VisibleAt).Min();
+            var owners = items.Where(i => i.LeaseOwner is not null && i.VisibleAt > now).Select(i => i.LeaseOwner!).Distinct().ToList();
+            return ValueTask.FromResult(new QueueSummary(ready, delayed, leased, next, owners));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private ItemEntry AddItem(JobEntry job, NewWorkItem item)
+    {
+        var key = item.Step.WorkKey;
+        if (!_itemKeys.Add((job.Record.JobId, key)))
+        {
+            throw new InvalidOperationException($"Job {job.Record.JobId} already has a work item {key}.");
+        }
+
+        var entry = new ItemEntry(++_nextItemId, job.Record.JobId, item.Step, key, item.Priority)
+        {
+            VisibleAt = item.LeaseOwner is null ? item.AvailableAt : item.LeaseExpiresAt,
+            LeaseOwner = item.LeaseOwner,
+            Token = item.LeaseOwner is null ? 0 : 1,
+            Deliveries = item.LeaseOwner is null ? 0 : 1,
+        };
+        _items.Add(entry.Id, entry);
+        return entry;
+    }
+
+    private void RemoveItem(long id)
+    {
+        if (_items.Remove(id, out var item))
+        {
+            _itemKeys.Remove((item.JobId, item.WorkKey));
+        }
+    }
+
+    private sealed class JobEntry(JobRecord record)
+    {
+        public JobRecord Record { get; set; } = record;
+        public List<EventEnvelope> Events { get; } = [];
+        public StateSnapshot? Snapshot { get; set; }
+    }
+
+    private sealed class ItemEntry(long id, JobId jobId, StepRef step, string workKey, int priority)
+    {
+        public long Id { get; } = id;
+        public JobId JobId { get; } = jobId;
+        public StepRef Step { get; } = step;
+        public string WorkKey { get; } = workKey;
+        public int Priority { get; } = priority;
+        public DateTimeOffset VisibleAt { get; set; }
+        public string? LeaseOwner { get; set; }
+        public long Token { get; set; }
+        public int Deliveries { get; set; }
+
+        public WorkItem ToWorkItem(JobRecord job) => new()
+        {
+            JobId = JobId,
+            Step = Step,
+            Tenant = job.Tenant,
+            Priority = Priority,
+            Deliveries = Deliveries,
+            Lease = new WorkItemLease(Id, LeaseOwner!, Token, VisibleAt),
+        };
+    }
+}

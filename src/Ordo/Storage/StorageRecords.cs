@@ -1,0 +1,150 @@
+using Ordo.Events;
+using Ordo.Queue;
+using Ordo.State;
+
+namespace Ordo.Storage;
+
+/// <summary>A job as the store lists it.</summary>
+public sealed record JobRecord
+{
+    /// <summary>The job.</summary>
+    public required JobId JobId { get; init; }
+    /// <summary>The workflow name.</summary>
+    public required string Workflow { get; init; }
+    /// <summary>The pinned workflow version.</summary>
+    public required int Version { get; init; }
+    /// <summary>The tenant.</summary>
+    public required string Tenant { get; init; }
+    /// <summary>The status.</summary>
+    public required JobStatus Status { get; init; }
+    /// <summary>Why it failed or was cancelled.</summary>
+    public string? Reason { get; init; }
+    /// <summary>Who submitted it.</summary>
+    public required string Submitter { get; init; }
+    /// <summary>The parent job of a sub-workflow.</summary>
+    public JobId? ParentJobId { get; init; }
+    /// <summary>The top of the job tree (the job itself when it has no parent).</summary>
+    public required JobId RootJobId { get; init; }
+    /// <summary>The stored definition's content hash.</summary>
+    public required string DefinitionHash { get; init; }
+    /// <summary>The trace id.</summary>
+    public required string TraceId { get; init; }
+    /// <summary>Higher runs first.</summary>
+    public int Priority { get; init; }
+    /// <summary>When it was submitted.</summary>
+    public required DateTimeOffset CreatedAt { get; init; }
+    /// <summary>When it last changed.</summary>
+    public required DateTimeOffset UpdatedAt { get; init; }
+    /// <summary>The sequence number of its last event.</summary>
+    public required long LastSeq { get; init; }
+    /// <summary>The hash of its last event.</summary>
+    public required byte[] HeadHash { get; init; }
+
+    /// <summary><c>name@version</c>.</summary>
+    public string WorkflowRef => $"{Workflow}@{Version}";
+}
+
+/// <summary>A stored workflow definition: everything a job needs to run without reading files again.</summary>
+/// <param name="Hash">Content hash (<c>sha256:…</c>).</param>
+/// <param name="Workflow">The workflow name.</param>
+/// <param name="Version">The workflow version.</param>
+/// <param name="Content">The serialized definition bundle.</param>
+public sealed record DefinitionRecord(string Hash, string Workflow, int Version, byte[] Content);
+
+/// <summary>A new job, created in one transaction with its first events and work items.</summary>
+public sealed record NewJob
+{
+    /// <summary>The job id.</summary>
+    public required JobId JobId { get; init; }
+    /// <summary>The workflow name.</summary>
+    public required string Workflow { get; init; }
+    /// <summary>The workflow version.</summary>
+    public required int Version { get; init; }
+    /// <summary>The tenant.</summary>
+    public required string Tenant { get; init; }
+    /// <summary>Who submits it.</summary>
+    public required string Submitter { get; init; }
+    /// <summary>The definition it is pinned to; stored if the store does not have it yet.</summary>
+    public required DefinitionRecord Definition { get; init; }
+    /// <summary>The parent job, for a sub-workflow.</summary>
+    public JobId? ParentJobId { get; init; }
+    /// <summary>The root of the job tree.</summary>
+    public JobId? RootJobId { get; init; }
+    /// <summary>The trace id.</summary>
+    public required string TraceId { get; init; }
+    /// <summary>Higher runs first.</summary>
+    public int Priority { get; init; }
+    /// <summary>Submission time.</summary>
+    public required DateTimeOffset CreatedAt { get; init; }
+    /// <summary>The first events, sealed from the genesis hash (JobSubmitted first, at seq 1).</summary>
+    public required IReadOnlyList<EventEnvelope> Events { get; init; }
+    /// <summary>The first work items.</summary>
+    public required IReadOnlyList<NewWorkItem> WorkItems { get; init; }
+    /// <summary>The status after these events.</summary>
+    public JobStatus Status { get; init; } = JobStatus.Queued;
+}
+
+/// <summary>
+/// The result of a step (or of an outside action such as a cancel), committed in ONE transaction:
+/// its events are appended at <see cref="ExpectedSeq"/>, its successors enqueued and its work item acknowledged.
+/// </summary>
+public sealed record JobCommit
+{
+    /// <summary>The job.</summary>
+    public required JobId JobId { get; init; }
+    /// <summary>The sequence number of the last event the caller's state includes; the commit fails if the log has moved on.</summary>
+    public required long ExpectedSeq { get; init; }
+    /// <summary>The hash of that event.</summary>
+    public required byte[] ExpectedHeadHash { get; init; }
+    /// <summary>Events to append, sealed by <see cref="EventChain.Seal"/> on (<see cref="ExpectedSeq"/>, <see cref="ExpectedHeadHash"/>).</summary>
+    public required IReadOnlyList<EventEnvelope> Events { get; init; }
+    /// <summary>The work item to acknowledge (delete), if the commit completes one; the lease must still be held.</summary>
+    public WorkItemLease? Ack { get; init; }
+    /// <summary>Check that <see cref="Ack"/>'s lease is held, but keep the item (events recorded in the middle of a step).</summary>
+    public bool KeepWorkItem { get; init; }
+    /// <summary>Work items to enqueue for this job.</summary>
+    public IReadOnlyList<NewWorkItem> Enqueue { get; init; } = [];
+    /// <summary>Remove every other work item of the job (it ended or was cancelled).</summary>
+    public bool DropPendingWork { get; init; }
+    /// <summary>The job's status after these events.</summary>
+    public required JobStatus Status { get; init; }
+    /// <summary>The reason stored with a failed or cancelled status.</summary>
+    public string? Reason { get; init; }
+    /// <summary>A snapshot of the state after these events, if one is due.</summary>
+    public StateSnapshot? Snapshot { get; init; }
+}
+
+/// <summary>How a commit ended.</summary>
+public enum CommitOutcome
+{
+    /// <summary>Everything was written.</summary>
+    Committed,
+    /// <summary>The log moved past the expected sequence number; nothing was written. Reload and decide again.</summary>
+    Conflict,
+    /// <summary>The acknowledged work item is gone or leased to someone else (a duplicate delivery); nothing was written.</summary>
+    LeaseLost,
+    /// <summary>The job does not exist.</summary>
+    NotFound,
+}
+
+/// <summary>The result of <see cref="IOrdoStore.CommitAsync"/>.</summary>
+/// <param name="Outcome">How it ended.</param>
+/// <param name="LeasedItems">Enqueued items that were leased to the committing worker.</param>
+public sealed record CommitResult(CommitOutcome Outcome, IReadOnlyList<WorkItem> LeasedItems)
+{
+    /// <summary>A result with nothing written.</summary>
+    public static CommitResult Failed(CommitOutcome outcome) => new(outcome, []);
+}
+
+/// <summary>Filters for listing jobs.</summary>
+public sealed record JobQuery
+{
+    /// <summary>Only this status.</summary>
+    public JobStatus? Status { get; init; }
+    /// <summary>Only this tenant.</summary>
+    public string? Tenant { get; init; }
+    /// <summary>Only children of this job.</summary>
+    public JobId? ParentJobId { get; init; }
+    /// <summary>At most this many, newest first.</summary>
+    public int Limit { get; init; } = 100;
+}

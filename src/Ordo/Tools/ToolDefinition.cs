@@ -1,0 +1,82 @@
+using Ordo.Schemas;
+
+namespace Ordo.Tools;
+
+/// <summary>How much a tool changes the world.</summary>
+public enum ToolEffect
+{
+    /// <summary>Reads only; may be cached.</summary>
+    Read,
+    /// <summary>Changes something; retried only with its idempotency key.</summary>
+    Write,
+    /// <summary>Changes something that cannot be undone.</summary>
+    Irreversible,
+}
+
+/// <summary>A tool: an external side effect, run only by the gateway.</summary>
+public sealed class ToolDefinition
+{
+    /// <summary>The tool name (<c>ledger.query</c>).</summary>
+    public required string Name { get; init; }
+    /// <summary><c>sql</c>, <c>http</c>, <c>mcp</c> or <c>code</c>.</summary>
+    public required string Kind { get; init; }
+    /// <summary>Read, write or irreversible.</summary>
+    public ToolEffect Effect { get; init; } = ToolEffect.Write;
+    /// <summary>Schema of the arguments, checked before any call.</summary>
+    public JsonSchemaContract? Args { get; init; }
+    /// <summary>Schema of the result.</summary>
+    public JsonSchemaContract? Result { get; init; }
+    /// <summary>Time one call may take.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Retries inside the gateway.</summary>
+    public ToolRetrySettings Retry { get; init; } = ToolRetrySettings.Default;
+    /// <summary>The circuit breaker.</summary>
+    public CircuitBreakerSettings CircuitBreaker { get; init; } = CircuitBreakerSettings.Default;
+    /// <summary>Rate limits.</summary>
+    public RateLimitSettings? RateLimit { get; init; }
+    /// <summary>How long results of a read tool are cached.</summary>
+    public TimeSpan? Cache { get; init; }
+    /// <summary>Agents allowed to request it (null: any).</summary>
+    public IReadOnlyList<string>? AllowAgents { get; init; }
+    /// <summary>Tenants allowed to use it (null: any).</summary>
+    public IReadOnlyList<string>? AllowTenants { get; init; }
+    /// <summary>What it does.</summary>
+    public string? Description { get; init; }
+
+    /// <summary>The connection (sql).</summary>
+    public string? Connection { get; init; }
+    /// <summary>The statement with <c>@name</c> parameters (sql).</summary>
+    public string? Query { get; init; }
+    /// <summary>The HTTP method (http).</summary>
+    public string Method { get; init; } = "POST";
+    /// <summary>The URL template with <c>{field}</c> placeholders (http).</summary>
+    public string? Url { get; init; }
+    /// <summary>Request headers; values may hold <c>${secret:NAME}</c> (http).</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+    /// <summary>The MCP server (mcp).</summary>
+    public string? Server { get; init; }
+    /// <summary>The tool name on the MCP server (mcp).</summary>
+    public string? McpTool { get; init; }
+    /// <summary>The implementing type (code); the tool name is looked up when absent.</summary>
+    public string? Type { get; init; }
+
+    /// <summary>The effect as written in files.</summary>
+    public string EffectName => Effect.ToString().ToLowerInvariant();
+}
+
+/// <summary>Gateway retries of a tool call.</summary>
+public sealed record ToolRetrySettings(int MaxAttempts, TimeSpan Backoff, TimeSpan MaxBackoff)
+{
+    /// <summary>3 attempts, 200 ms base backoff, 10 s cap.</summary>
+    public static ToolRetrySettings Default { get; } = new(3, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10));
+}
+
+/// <summary>A circuit breaker per tool.</summary>
+public sealed record CircuitBreakerSettings(double FailureRatio, int MinCalls, TimeSpan Break, TimeSpan SamplingDuration)
+{
+    /// <summary>Opens at 50% failures over at least 10 calls in 30 s, for 30 s.</summary>
+    public static CircuitBreakerSettings Default { get; } = new(0.5, 10, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+}
+
+/// <summary>Rate limits of a tool.</summary>
+public sealed record RateLimitSettings(int? PerJob, int? PerTenantPerMinute);

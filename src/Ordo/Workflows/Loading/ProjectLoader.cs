@@ -1,0 +1,571 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Ordo.Agents.Models;
+using Ordo.Configuration;
+using Ordo.Tools;
+using Ordo.Workflows.Yaml;
+
+namespace Ordo.Workflows.Loading;
+
+/// <summary>Loads <c>ordo.yaml</c> and the files it names (tools, fixtures) into a <see cref="ProjectDefinition"/>.</summary>
+internal static partial class ProjectLoader
+{
+    public static readonly string[] Providers = ["scripted", "openai", "azure-openai", "ollama", "vllm", "lmstudio", "openai-compatible"];
+    private static readonly string[] ToolKinds = ["sql", "http", "mcp", "code"];
+    private static readonly string[] Effects = ["read", "write", "irreversible"];
+    private static readonly string[] FixtureErrors = ["timeout", "rate_limited", "server_error", "malformed"];
+
+    public static async Task<ProjectDefinition> LoadAsync(LoadContext ctx, string? configPath, string workflowDirectory)
+    {
+        if (configPath is null)
+        {
+            return ProjectDefinition.Empty(workflowDirectory);
+        }
+
+        var baseDir = Path.GetDirectoryName(configPath)!;
+        var root = ctx.LoadYaml(configPath, null, "config file");
+        if (root is null)
+        {
+            return ProjectDefinition.Empty(baseDir);
+        }
+
+        var map = YMap.Open(root.Value, ctx.Problems, "a mapping of settings");
+        if (map is null)
+        {
+            return ProjectDefinition.Empty(baseDir);
+        }
+
+        var storage = LoadStorage(ctx, map.Get("storage"), baseDir);
+        var (models, fallback) = LoadModels(ctx, map.Get("models"), baseDir);
+        var connections = LoadConnections(ctx, map.Get("connections"), baseDir);
+        var tools = new Dictionary<string, ToolDefinition>(StringComparer.Ordinal);
+        foreach (var (file, at) in Files(ctx, map, "tools"))
+        {
+            await LoadToolsFileAsync(ctx, LoadContext.Resolve(baseDir, file), at, tools, connections).ConfigureAwait(false);
+        }
+
+        if (map.Get("policies") is { } policies && !policies.IsNull)
+        {
+            ctx.Problems.Add(policies, "policies are not supported by this version of Ordo");
+        }
+
+        string? prompts = null;
+        if (map.String("prompts") is { } p)
+        {
+            prompts = LoadContext.Resolve(baseDir, p);
+            if (!ctx.Files.DirectoryExists(prompts))
+            {
+                ctx.Problems.Add(map.Get("prompts")!.Value, $"prompt folder '{ctx.Files.Display(prompts)}' does not exist");
+            }
+        }
+
+        var mcp = LoadMcpServers(ctx, map.Get("mcp_servers"), baseDir);
+        var plugins = (map.StringList("plugins") ?? []).Select(x => LoadContext.Resolve(baseDir, x)).ToList();
+        var tenants = LoadTenants(ctx, map.Get("tenants"));
+        var folders = (map.StringList("workflows") ?? []).Select(x => LoadContext.Resolve(baseDir, x)).ToList();
+        map.RejectUnknown();
+
+        foreach (var tool in tools.Values.Where(t => t.Kind == "mcp" && t.Server is not null && !mcp.ContainsKey(t.Server)))
+        {
+            ctx.Problems.Add(ctx.Files.Display(configPath), 0, 0, $"tools.{tool.Name}.server", $"MCP server '{tool.Server}' is not defined under mcp_servers");
+        }
+
+        return new ProjectDefinition
+        {
+            ConfigFile = configPath,
+            BaseDirectory = baseDir,
+            Storage = storage,
+            Models = models,
+            ModelFallback = fallback,
+            Tools = tools,
+            Connections = connections,
+            McpServers = mcp,
+            Plugins = plugins,
+            Tenants = tenants,
+            WorkflowFolders = folders,
+            PromptsDirectory = prompts,
+        };
+    }
+
+    private static IEnumerable<(string File, YNode At)> Files(LoadContext ctx, YMap map, string key)
+    {
+        var node = map.Get(key);
+        if (node is not { } n || n.IsNull) yield break;
+        if (n.IsScalar)
+        {
+            yield return (n.Scalar!, n);
+            yield break;
+        }
+
+        if (!n.IsSequence)
+        {
+            ctx.Problems.Add(n, $"expected a list of files, found {n.Describe()}");
+            yield break;
+        }
+
+        foreach (var item in n.Items())
+        {
+            if (item.IsScalar && !item.IsNull) yield return (item.Scalar!, item);
+            else ctx.Problems.Add(item, $"expected a file name, found {item.Describe()}");
+        }
+    }
+
+    private static StorageSettings? LoadStorage(LoadContext ctx, YNode? node, string baseDir)
+    {
+        if (node is not { } n || n.IsNull) return null;
+        var m = YMap.Open(n, ctx.Problems);
+        if (m is null) return null;
+        var sqlite = ctx.ResolveEnv(n, m.String("sqlite"));
+        var postgres = ctx.ResolveEnv(n, m.String("postgres"));
+        var durability = m.Enum("durability", ["normal", "full"]) ?? "normal";
+        m.RejectUnknown();
+        if (sqlite is not null && postgres is not null)
+        {
+            ctx.Problems.Add(n, "storage takes either 'sqlite' or 'postgres', not both");
+        }
+
+        return new StorageSettings { Sqlite = sqlite is null ? null : LoadContext.Resolve(baseDir, sqlite), Postgres = postgres, Durability = durability };
+    }
+
+    private static (Dictionary<string, ModelTier>, Dictionary<string, string>) LoadModels(LoadContext ctx, YNode? node, string baseDir)
+    {
+        var tiers = new Dictionary<string, ModelTier>(StringComparer.Ordinal);
+        var fallback = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (node is not { } n || n.IsNull) return (tiers, fallback);
+        var m = YMap.Open(n, ctx.Problems, "a mapping of model tiers");
+        if (m is null) return (tiers, fallback);
+        foreach (var key in m.Keys.ToList())
+        {
+            var value = m.Get(key)!.Value;
+            if (key == "fallback")
+            {
+                var fm = YMap.Open(value, ctx.Problems, "a mapping of tier: fallback tier");
+                if (fm is null) continue;
+                foreach (var from in fm.Keys.ToList())
+                {
+                    if (fm.String(from) is { } to) fallback[from] = to;
+                }
+
+                continue;
+            }
+
+            var tier = LoadTier(ctx, key, value, baseDir);
+            if (tier is not null) tiers[key] = tier;
+        }
+
+        foreach (var (from, to) in fallback)
+        {
+            if (!tiers.ContainsKey(from)) ctx.Problems.Add(n, $"fallback names tier '{from}', which is not defined");
+            if (!tiers.ContainsKey(to)) ctx.Problems.Add(n, $"fallback names tier '{to}', which is not defined");
+        }
+
+        return (tiers, fallback);
+    }
+
+    private static ModelTier? LoadTier(LoadContext ctx, string name, YNode node, string baseDir)
+    {
+        var m = YMap.Open(node, ctx.Problems, "a model tier ({ provider, model, … })");
+        if (m is null) return null;
+        var provider = m.Enum("provider", Providers, required: true);
+        var model = m.String("model");
+        var endpoint = m.String("endpoint");
+        var apiKey = m.String("api_key");
+        decimal inPrice = 0, outPrice = 0;
+        if (m.Get("price") is { } priceNode && !priceNode.IsNull)
+        {
+            var pm = YMap.Open(priceNode, ctx.Problems, "{ input_per_1k, output_per_1k }");
+            if (pm is not null)
+            {
+                inPrice = (decimal)(pm.Number("input_per_1k", min: 0) ?? 0);
+                outPrice = (decimal)(pm.Number("output_per_1k", min: 0) ?? 0);
+                pm.RejectUnknown();
+            }
+        }
+
+        var timeout = m.Duration("timeout") ?? TimeSpan.FromSeconds(60);
+        ScriptedFixtures? fixtures = null;
+        var fixturesFile = m.String("fixtures");
+        if (provider == "scripted")
+        {
+            if (fixturesFile is null)
+            {
+                ctx.Problems.Add(node, $"model tier '{name}' uses the scripted provider and needs 'fixtures: FILE'");
+            }
+            else
+            {
+                fixtures = LoadFixtures(ctx, LoadContext.Resolve(baseDir, fixturesFile), m.Get("fixtures")!.Value);
+            }
+        }
+        else if (fixturesFile is not null)
+        {
+            ctx.Problems.Add(m.Get("fixtures")!.Value, "'fixtures' applies only to the scripted provider");
+        }
+        else if (string.IsNullOrEmpty(model))
+        {
+            ctx.Problems.Add(node, $"model tier '{name}' needs 'model'");
+        }
+
+        m.RejectUnknown();
+        if (provider is null) return null;
+        return new ModelTier
+        {
+            Name = name, Provider = provider, Model = model ?? (provider == "scripted" ? "scripted" : ""), Endpoint = endpoint, ApiKey = apiKey,
+            InputPer1K = inPrice, OutputPer1K = outPrice, Fixtures = fixtures, Timeout = timeout,
+        };
+    }
+
+    private static ScriptedFixtures? LoadFixtures(LoadContext ctx, string path, YNode at)
+    {
+        var root = ctx.LoadYaml(path, at, "fixtures file");
+        if (root is null) return null;
+        var m = YMap.Open(root.Value, ctx.Problems, "a mapping with 'responses:'");
+        if (m is null) return null;
+        var list = m.Required("responses");
+        m.RejectUnknown();
+        if (list is not { } l) return null;
+        if (!l.IsSequence)
+        {
+            ctx.Problems.Add(l, $"expected a list of responses, found {l.Describe()}");
+            return null;
+        }
+
+        var responses = new List<ScriptedResponse>();
+        foreach (var item in l.Items())
+        {
+            var r = YMap.Open(item, ctx.Problems, "a response ({ agent, content } or { agent, error })");
+            if (r is null) continue;
+            var agent = r.String("agent", required: true);
+            var attempt = r.Int("attempt", min: 1);
+            var when = ctx.Condition(r.Get("when"));
+            string? content = null;
+            if (r.Get("content") is { } c && !c.IsNull)
+            {
+                content = c.IsScalar ? c.Scalar : YamlJson.ToElement(c).GetRawText();
+            }
+
+            var error = r.Enum("error", FixtureErrors);
+            long inTok = 0, outTok = 0;
+            if (r.Get("usage") is { } u && !u.IsNull)
+            {
+                var um = YMap.Open(u, ctx.Problems, "{ input_tokens, output_tokens }");
+                if (um is not null)
+                {
+                    inTok = um.Int("input_tokens", min: 0) ?? 0;
+                    outTok = um.Int("output_tokens", min: 0) ?? 0;
+                    um.RejectUnknown();
+                }
+            }
+
+            r.RejectUnknown();
+            if ((content is null) == (error is null))
+            {
+                ctx.Problems.Add(item, "a response needs exactly one of 'content' or 'error'");
+                continue;
+            }
+
+            if (agent is null) continue;
+            responses.Add(new ScriptedResponse
+            {
+                Agent = agent, Attempt = attempt, When = when, Content = content, Error = error,
+                InputTokens = inTok, OutputTokens = outTok, Location = $"{item.File}:{item.Line}:{item.Column}",
+            });
+        }
+
+        return new ScriptedFixtures { File = ctx.Files.Display(path), Responses = responses };
+    }
+
+    private static Dictionary<string, ConnectionDefinition> LoadConnections(LoadContext ctx, YNode? node, string baseDir)
+    {
+        var result = new Dictionary<string, ConnectionDefinition>(StringComparer.Ordinal);
+        if (node is not { } n || n.IsNull) return result;
+        var m = YMap.Open(n, ctx.Problems, "a mapping of connections");
+        if (m is null) return result;
+        foreach (var name in m.Keys.ToList())
+        {
+            var c = YMap.Open(m.Get(name)!.Value, ctx.Problems, "{ sqlite: FILE } or { postgres: CONNSTR }");
+            if (c is null) continue;
+            var sqlite = ctx.ResolveEnv(c.Node, c.String("sqlite"));
+            var postgres = ctx.ResolveEnv(c.Node, c.String("postgres"));
+            string? init = null;
+            if (c.String("init") is { } initFile)
+            {
+                var initPath = LoadContext.Resolve(baseDir, initFile);
+                init = ctx.Files.Read(initPath);
+                if (init is null) ctx.Problems.Add(c.Get("init")!.Value, $"init file '{ctx.Files.Display(initPath)}' does not exist");
+            }
+
+            c.RejectUnknown();
+            if ((sqlite is null) == (postgres is null))
+            {
+                ctx.Problems.Add(c.Node, $"connection '{name}' needs exactly one of 'sqlite' or 'postgres'");
+                continue;
+            }
+
+            result[name] = sqlite is not null
+                ? new ConnectionDefinition { Name = name, Provider = "sqlite", Target = LoadContext.Resolve(baseDir, sqlite), InitSql = init }
+                : new ConnectionDefinition { Name = name, Provider = "postgres", Target = postgres!, InitSql = init };
+        }
+
+        return result;
+    }
+
+    private static Dictionary<string, McpServerDefinition> LoadMcpServers(LoadContext ctx, YNode? node, string baseDir)
+    {
+        var result = new Dictionary<string, McpServerDefinition>(StringComparer.Ordinal);
+        if (node is not { } n || n.IsNull) return result;
+        var m = YMap.Open(n, ctx.Problems, "a mapping of MCP servers");
+        if (m is null) return result;
+        foreach (var name in m.Keys.ToList())
+        {
+            var s = YMap.Open(m.Get(name)!.Value, ctx.Problems, "{ command: [...] } or { url: URL }");
+            if (s is null) continue;
+            var command = s.StringList("command");
+            var url = s.String("url");
+            s.RejectUnknown();
+            if ((command is null) == (url is null))
+            {
+                ctx.Problems.Add(s.Node, $"MCP server '{name}' needs exactly one of 'command' or 'url'");
+                continue;
+            }
+
+            _ = baseDir;
+            result[name] = new McpServerDefinition { Name = name, Command = command, Url = url };
+        }
+
+        return result;
+    }
+
+    private static Dictionary<string, TenantDefinition> LoadTenants(LoadContext ctx, YNode? node)
+    {
+        var result = new Dictionary<string, TenantDefinition>(StringComparer.Ordinal);
+        if (node is not { } n || n.IsNull) return result;
+        var m = YMap.Open(n, ctx.Problems, "a mapping of tenants");
+        if (m is null) return result;
+        foreach (var name in m.Keys.ToList())
+        {
+            var t = YMap.Open(m.Get(name)!.Value, ctx.Problems, "a tenant ({ api_keys, roles, quota })");
+            if (t is null) continue;
+            var keys = t.StringList("api_keys") ?? [];
+            foreach (var k in keys.Where(k => !ApiKeyHash().IsMatch(k)))
+            {
+                ctx.Problems.Add(t.Get("api_keys")!.Value, $"API key entries must be 'sha256:' followed by 64 hex digits (the hash of the key), found '{Truncate(k)}'");
+            }
+
+            var roles = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+            if (t.Get("roles") is { } rn && !rn.IsNull)
+            {
+                var rm = YMap.Open(rn, ctx.Problems, "a mapping of identity: [roles]");
+                if (rm is not null)
+                {
+                    foreach (var who in rm.Keys.ToList())
+                    {
+                        roles[who] = rm.StringList(who) ?? [];
+                    }
+                }
+            }
+
+            int? concurrent = null, perMinute = null;
+            if (t.Get("quota") is { } qn && !qn.IsNull)
+            {
+                var qm = YMap.Open(qn, ctx.Problems, "{ concurrent_jobs, jobs_per_minute }");
+                if (qm is not null)
+                {
+                    concurrent = qm.Int("concurrent_jobs", min: 1);
+                    perMinute = qm.Int("jobs_per_minute", min: 1);
+                    qm.RejectUnknown();
+                }
+            }
+
+            t.RejectUnknown();
+            result[name] = new TenantDefinition { Name = name, ApiKeys = keys, Roles = roles, ConcurrentJobs = concurrent, JobsPerMinute = perMinute };
+        }
+
+        return result;
+    }
+
+    private static string Truncate(string s) => s.Length <= 12 ? s : s[..12] + "…";
+
+    private static async Task LoadToolsFileAsync(LoadContext ctx, string path, YNode at, Dictionary<string, ToolDefinition> tools, IReadOnlyDictionary<string, ConnectionDefinition> connections)
+    {
+        var root = ctx.LoadYaml(path, at, "tools file");
+        if (root is null) return;
+        var m = YMap.Open(root.Value, ctx.Problems, "a mapping with 'tools:'");
+        if (m is null) return;
+        var baseDir = Path.GetDirectoryName(path)!;
+        var defaults = LoadToolDefaults(ctx, m.Get("defaults"));
+        var toolsNode = m.Required("tools");
+        m.RejectUnknown();
+        if (toolsNode is not { } tn) return;
+        var tm = YMap.Open(tn, ctx.Problems, "a mapping of tool name: definition");
+        if (tm is null) return;
+        foreach (var name in tm.Keys.ToList())
+        {
+            var node = tm.Get(name)!.Value;
+            if (!ToolName().IsMatch(name))
+            {
+                ctx.Problems.Add(tm.KeyNode(name) ?? node, $"'{name}' is not a valid tool name (letters, digits, '.', '_', '-')");
+                continue;
+            }
+
+            if (tools.ContainsKey(name))
+            {
+                ctx.Problems.Add(tm.KeyNode(name) ?? node, $"tool '{name}' is defined twice");
+                continue;
+            }
+
+            var tool = await LoadToolAsync(ctx, name, node, baseDir, defaults, connections).ConfigureAwait(false);
+            if (tool is not null) tools[name] = tool;
+        }
+    }
+
+    private sealed record ToolDefaults(TimeSpan? Timeout, ToolRetrySettings? Retry, CircuitBreakerSettings? Breaker, RateLimitSettings? RateLimit);
+
+    private static ToolDefaults LoadToolDefaults(LoadContext ctx, YNode? node)
+    {
+        if (node is not { } n || n.IsNull) return new ToolDefaults(null, null, null, null);
+        var m = YMap.Open(n, ctx.Problems, "{ timeout, retry, circuit_breaker, rate_limit }");
+        if (m is null) return new ToolDefaults(null, null, null, null);
+        var d = new ToolDefaults(m.Duration("timeout"), LoadToolRetry(ctx, m.Get("retry"), null), LoadBreaker(ctx, m.Get("circuit_breaker"), null), LoadRateLimit(ctx, m.Get("rate_limit")));
+        m.RejectUnknown();
+        return d;
+    }
+
+    private static ToolRetrySettings? LoadToolRetry(LoadContext ctx, YNode? node, ToolRetrySettings? fallback)
+    {
+        if (node is not { } n || n.IsNull) return fallback;
+        var m = YMap.Open(n, ctx.Problems, "{ max_attempts, backoff, max_backoff }");
+        if (m is null) return fallback;
+        var baseline = fallback ?? ToolRetrySettings.Default;
+        var r = new ToolRetrySettings(m.Int("max_attempts", min: 1, max: 100) ?? baseline.MaxAttempts, m.Duration("backoff") ?? baseline.Backoff, m.Duration("max_backoff") ?? baseline.MaxBackoff);
+        m.RejectUnknown();
+        return r;
+    }
+
+    private static CircuitBreakerSettings? LoadBreaker(LoadContext ctx, YNode? node, CircuitBreakerSettings? fallback)
+    {
+        if (node is not { } n || n.IsNull) return fallback;
+        var m = YMap.Open(n, ctx.Problems, "{ failure_ratio, min_calls, break }");
+        if (m is null) return fallback;
+        var baseline = fallback ?? CircuitBreakerSettings.Default;
+        var r = new CircuitBreakerSettings(
+            m.Number("failure_ratio", min: 0.01, max: 1) ?? baseline.FailureRatio,
+            m.Int("min_calls", min: 1) ?? baseline.MinCalls,
+            m.Duration("break") ?? baseline.Break,
+            m.Duration("sampling") ?? baseline.SamplingDuration);
+        m.RejectUnknown();
+        return r;
+    }
+
+    private static RateLimitSettings? LoadRateLimit(LoadContext ctx, YNode? node)
+    {
+        if (node is not { } n || n.IsNull) return null;
+        var m = YMap.Open(n, ctx.Problems, "{ per_job, per_tenant_per_minute }");
+        if (m is null) return null;
+        var r = new RateLimitSettings(m.Int("per_job", min: 1), m.Int("per_tenant_per_minute", min: 1));
+        m.RejectUnknown();
+        return r;
+    }
+
+    private static async Task<ToolDefinition?> LoadToolAsync(LoadContext ctx, string name, YNode node, string baseDir, ToolDefaults defaults, IReadOnlyDictionary<string, ConnectionDefinition> connections)
+    {
+        var m = YMap.Open(node, ctx.Problems, "a tool definition ({ kind, … })");
+        if (m is null) return null;
+        var kind = m.Enum("kind", ToolKinds, required: true);
+        var effect = m.Enum("effect", Effects) ?? "write";
+        var args = m.Get("args") is { } a && !a.IsNull ? await ctx.LoadSchemaAsync(a, baseDir).ConfigureAwait(false) : null;
+        var result = m.Get("result") is { } r && !r.IsNull ? await ctx.LoadSchemaAsync(r, baseDir).ConfigureAwait(false) : null;
+        var timeout = m.Duration("timeout") ?? defaults.Timeout ?? TimeSpan.FromSeconds(10);
+        var retry = LoadToolRetry(ctx, m.Get("retry"), defaults.Retry) ?? ToolRetrySettings.Default;
+        var breaker = LoadBreaker(ctx, m.Get("circuit_breaker"), defaults.Breaker) ?? CircuitBreakerSettings.Default;
+        var rate = LoadRateLimit(ctx, m.Get("rate_limit")) ?? defaults.RateLimit;
+        var cache = m.Duration("cache");
+        if (cache is not null && effect != "read")
+        {
+            ctx.Problems.Add(m.Get("cache")!.Value, "'cache' applies only to tools with effect: read");
+        }
+
+        IReadOnlyList<string>? allowAgents = null, allowTenants = null;
+        if (m.Get("allow") is { } al && !al.IsNull)
+        {
+            var am = YMap.Open(al, ctx.Problems, "{ agents: [...], tenants: [...] }");
+            if (am is not null)
+            {
+                allowAgents = am.StringList("agents");
+                allowTenants = am.StringList("tenants");
+                am.RejectUnknown();
+            }
+        }
+
+        var description = m.String("description");
+        string? connection = null, query = null, url = null, server = null, mcpTool = null, type = null;
+        var method = "POST";
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        switch (kind)
+        {
+            case "sql":
+                connection = m.String("connection", required: true);
+                query = m.String("query", required: true);
+                if (connection is not null && !connections.ContainsKey(connection))
+                {
+                    ctx.Problems.Add(m.Get("connection")!.Value, $"connection '{connection}' is not defined under 'connections' in ordo.yaml");
+                }
+
+                break;
+            case "http":
+                method = (m.Enum("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "get", "post", "put", "patch", "delete"]) ?? "POST").ToUpperInvariant();
+                url = m.String("url", required: true);
+                if (url is not null && !Uri.TryCreate(PlaceholderPattern().Replace(url, "x"), UriKind.Absolute, out _))
+                {
+                    ctx.Problems.Add(m.Get("url")!.Value, $"'{url}' is not an absolute URL");
+                }
+
+                if (m.Get("headers") is { } hn && !hn.IsNull)
+                {
+                    var hm = YMap.Open(hn, ctx.Problems, "a mapping of header: value");
+                    if (hm is not null)
+                    {
+                        foreach (var h in hm.Keys.ToList())
+                        {
+                            if (hm.String(h) is { } hv) headers[h] = hv;
+                        }
+                    }
+                }
+
+                break;
+            case "mcp":
+                server = m.String("server", required: true);
+                mcpTool = m.String("tool", required: true);
+                break;
+            case "code":
+                type = m.String("type");
+                var lookup = type ?? name;
+                if (ctx.Options.CodeToolExists is { } exists && !exists(lookup))
+                {
+                    ctx.Problems.Add(node, $"code tool '{lookup}' is not registered (register it in C# or load it from a plugin)");
+                }
+
+                break;
+        }
+
+        m.RejectUnknown();
+        if (kind is null) return null;
+        return new ToolDefinition
+        {
+            Name = name, Kind = kind, Effect = Enum.Parse<ToolEffect>(effect, ignoreCase: true), Args = args, Result = result,
+            Timeout = timeout, Retry = retry, CircuitBreaker = breaker, RateLimit = rate, Cache = cache,
+            AllowAgents = allowAgents, AllowTenants = allowTenants, Description = description,
+            Connection = connection, Query = query, Method = method, Url = url, Headers = headers, Server = server, McpTool = mcpTool, Type = type,
+        };
+    }
+
+    [GeneratedRegex(@"^[A-Za-z0-9_.\-]+$")]
+    private static partial Regex ToolName();
+
+    [GeneratedRegex(@"\{[^}]*\}")]
+    private static partial Regex PlaceholderPattern();
+
+    [GeneratedRegex("^sha256:[0-9a-fA-F]{64}$")]
+    private static partial Regex ApiKeyHash();
+
+    internal static string Invariant(double d) => d.ToString(CultureInfo.InvariantCulture);
+}

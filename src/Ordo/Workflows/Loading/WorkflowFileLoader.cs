@@ -1,0 +1,605 @@
+using System.Text.RegularExpressions;
+using Ordo.Configuration;
+using Ordo.Expressions;
+using Ordo.Workflows.Yaml;
+
+namespace Ordo.Workflows.Loading;
+
+/// <summary>Loads a workflow file against its project.</summary>
+internal static partial class WorkflowFileLoader
+{
+    public static readonly string[] StepKinds = ["agent", "tool", "gate", "approval", "transform", "parallel", "foreach", "workflow", "plan", "supervise", "board", "auction"];
+    private static readonly string[] CommonStepKeys = ["id", "description", "next", "retry", "timeout", "accepts_quarantined", "loop", "on_failure"];
+    private static readonly string[] LlmOnlyKeys = ["tier", "prompt"];
+    private static readonly string[] VaryOptions = ["escalate_tier", "require_citations", "switch_tool"];
+
+    public static async Task<WorkflowDefinition?> LoadAsync(LoadContext ctx, string path, ProjectDefinition project)
+    {
+        var root = ctx.LoadYaml(path, null, "workflow file");
+        if (root is null) return null;
+        var map = YMap.Open(root.Value, ctx.Problems, "a workflow (a mapping with 'workflow', 'version' and 'steps')");
+        if (map is null) return null;
+        var baseDir = Path.GetDirectoryName(path)!;
+
+        if (map.Get("ordo") is { } formatNode && !formatNode.IsNull && (!formatNode.TryGetLong(out var format) || format != 1))
+        {
+            ctx.Problems.Add(formatNode, $"unsupported format version {formatNode.Describe()} (this Ordo reads 'ordo: 1')");
+        }
+
+        var name = map.Identifier("workflow", WorkflowName(), "workflow name (lowercase letters, digits and '-')", required: true);
+        var version = map.Int("version", required: true, min: 1);
+        var description = map.String("description");
+        var input = map.Get("input") is { } inputNode && !inputNode.IsNull ? await ctx.LoadSchemaAsync(inputNode, baseDir).ConfigureAwait(false) : null;
+        var constraints = LoadConstraints(ctx, map.Get("constraints"));
+        var artifacts = await LoadArtifactsAsync(ctx, map.Get("artifacts"), baseDir, project).ConfigureAwait(false);
+        var agents = LoadAgents(ctx, map.Get("agents"), project);
+        var stepsNode = map.Required("steps");
+        map.RejectUnknown();
+        ctx.RejectSecrets(root.Value, "workflow files");
+
+        var steps = new List<StepDefinition>();
+        if (stepsNode is { } sn)
+        {
+            if (!sn.IsSequence || !sn.Items().Any())
+            {
+                ctx.Problems.Add(sn, $"expected a non-empty list of steps, found {sn.Describe()}");
+            }
+            else
+            {
+                var ids = new Dictionary<string, YNode>(StringComparer.Ordinal);
+                foreach (var item in sn.Items())
+                {
+                    var step = LoadStep(ctx, item, ids);
+                    if (step is not null) steps.Add(step);
+                }
+
+                var idSet = ids.Keys.ToHashSet(StringComparer.Ordinal);
+                CheckReferences(ctx, steps, idSet, agents, artifacts, project);
+                CheckLoops(ctx, steps, idSet);
+            }
+        }
+
+        if (name is null || version is null || steps.Count == 0 || ctx.Problems.Count > 0)
+        {
+            return null;
+        }
+
+        return new WorkflowDefinition(name, version.Value, description, input, constraints, artifacts, agents, steps, project);
+    }
+
+    private static JobConstraints LoadConstraints(LoadContext ctx, YNode? node)
+    {
+        if (node is not { } n || n.IsNull) return JobConstraints.None;
+        var m = YMap.Open(n, ctx.Problems, "a mapping of constraints");
+        if (m is null) return JobConstraints.None;
+        var deadline = m.Duration("deadline");
+        var maxCost = m.Number("max_cost", min: 0);
+        var maxTokens = m.Int("max_tokens", min: 0);
+        var maxToolCalls = m.Int("max_tool_calls", min: 0);
+        var onExceeded = m.Enum("on_exceeded", ["fail", "escalate"]) ?? "fail";
+        var flags = new Dictionary<string, bool>(StringComparer.Ordinal);
+        foreach (var key in m.Keys.Where(k => k.StartsWith("no_", StringComparison.Ordinal)).ToList())
+        {
+            if (m.Bool(key) is { } b) flags[key] = b;
+        }
+
+        m.RejectUnknown();
+        return new JobConstraints
+        {
+            Deadline = deadline, MaxCost = maxCost is null ? null : (decimal)maxCost.Value, MaxTokens = maxTokens, MaxToolCalls = maxToolCalls,
+            Flags = flags, OnExceeded = onExceeded,
+        };
+    }
+
+    private static async Task<Dictionary<string, ArtifactType>> LoadArtifactsAsync(LoadContext ctx, YNode? node, string baseDir, ProjectDefinition project)
+    {
+        var result = new Dictionary<string, ArtifactType>(StringComparer.Ordinal);
+        if (node is not { } n || n.IsNull) return result;
+        var m = YMap.Open(n, ctx.Problems, "a mapping of artifact name: type");
+        if (m is null) return result;
+        foreach (var name in m.Keys.ToList())
+        {
+            var an = m.Get(name)!.Value;
+            if (!Identifier().IsMatch(name))
+            {
+                ctx.Problems.Add(m.KeyNode(name) ?? an, $"'{name}' is not a valid artifact name (letters, digits, '_', '-')");
+                continue;
+            }
+
+            var a = YMap.Open(an, ctx.Problems, "an artifact type ({ schema, evidence, verify, authoritative })");
+            if (a is null) continue;
+            var schema = a.Get("schema") is { } s && !s.IsNull ? await ctx.LoadSchemaAsync(s, baseDir).ConfigureAwait(false) : null;
+            var evidence = a.Enum("evidence", ["required", "optional"]) == "required";
+            double? minConfidence = null;
+            if (a.Get("verify") is { } vn && !vn.IsNull)
+            {
+                var vm = YMap.Open(vn, ctx.Problems, "{ min_confidence }");
+                if (vm is not null)
+                {
+                    minConfidence = vm.Number("min_confidence", min: 0, max: 1);
+                    vm.RejectUnknown();
+                }
+            }
+
+            var authoritative = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (a.Get("authoritative") is { } aun && !aun.IsNull)
+            {
+                var am = YMap.Open(aun, ctx.Problems, "a mapping of field: tool");
+                if (am is not null)
+                {
+                    foreach (var field in am.Keys.ToList())
+                    {
+                        var tool = am.String(field, required: true);
+                        if (tool is null) continue;
+                        if (!project.Tools.ContainsKey(tool))
+                        {
+                            ctx.Problems.Add(am.Get(field)!.Value, $"tool '{tool}' is not defined" + KnownTools(project));
+                        }
+
+                        authoritative[field] = tool;
+                    }
+                }
+            }
+
+            var description = a.String("description");
+            a.RejectUnknown();
+            result[name] = new ArtifactType { Name = name, Schema = schema, EvidenceRequired = evidence, MinConfidence = minConfidence, Authoritative = authoritative, Description = description };
+        }
+
+        return result;
+    }
+
+    private static string KnownTools(ProjectDefinition project)
+        => project.Tools.Count == 0 ? " (no tools are defined: list tool files under 'tools:' in ordo.yaml)" : $" (defined: {string.Join(", ", project.Tools.Keys.Order(StringComparer.Ordinal))})";
+
+    internal static Dictionary<string, AgentDefinition> LoadAgents(LoadContext ctx, YNode? node, ProjectDefinition project)
+    {
+        var result = new Dictionary<string, AgentDefinition>(StringComparer.Ordinal);
+        if (node is not { } n || n.IsNull) return result;
+        var m = YMap.Open(n, ctx.Problems, "a mapping of agent name: definition");
+        if (m is null) return result;
+        foreach (var name in m.Keys.ToList())
+        {
+            var an = m.Get(name)!.Value;
+            if (!Identifier().IsMatch(name) || name == "done")
+            {
+                ctx.Problems.Add(m.KeyNode(name) ?? an, $"'{name}' is not a valid agent name (letters, digits, '_', '-'; not 'done')");
+                continue;
+            }
+
+            var a = YMap.Open(an, ctx.Problems, "an agent ({ kind, version, … })");
+            if (a is null) continue;
+            var kindText = a.Enum("kind", ["llm", "code", "http"], required: true);
+            var version = a.Int("version", min: 1) ?? 1;
+            var output = a.String("output");
+            var tools = a.StringList("tools") ?? [];
+            foreach (var tool in tools.Where(t => !project.Tools.ContainsKey(t)))
+            {
+                ctx.Problems.Add(a.Get("tools")!.Value, $"tool '{tool}' is not defined" + KnownTools(project));
+            }
+
+            var critical = a.Bool("critical") ?? false;
+            var description = a.String("description");
+            string? tier = null, type = null, url = null;
+            PromptDefinition? prompt = null;
+            switch (kindText)
+            {
+                case "llm":
+                    tier = a.String("tier") ?? "standard";
+                    if (!project.Models.ContainsKey(tier))
+                    {
+                        ctx.Problems.Add(a.Get("tier") ?? an, project.Models.Count == 0
+                            ? $"model tier '{tier}' is not configured: define it under 'models:' in ordo.yaml"
+                            : $"model tier '{tier}' is not configured (defined: {string.Join(", ", project.Models.Keys.Order(StringComparer.Ordinal))})");
+                    }
+
+                    if (a.String("prompt") is { } promptName)
+                    {
+                        prompt = LoadPrompt(ctx, promptName, a.Get("prompt")!.Value, project);
+                    }
+
+                    break;
+                case "code":
+                    type = a.String("type", required: true);
+                    if (type is not null && ctx.Options.CodeAgentExists is { } exists && !exists(type))
+                    {
+                        ctx.Problems.Add(a.Get("type")!.Value, $"code agent type '{type}' is not registered (register it in C# with AddCodeAgent, or load it from a plugin listed under 'plugins:')");
+                    }
+
+                    break;
+                case "http":
+                    url = a.String("url", required: true);
+                    if (url is not null && !Uri.TryCreate(url, UriKind.Absolute, out _))
+                    {
+                        ctx.Problems.Add(a.Get("url")!.Value, $"'{url}' is not an absolute URL");
+                    }
+
+                    break;
+            }
+
+            if (kindText != "llm")
+            {
+                foreach (var llmOnly in LlmOnlyKeys.Where(a.Has))
+                {
+                    a.Get(llmOnly);
+                    ctx.Problems.Add(a.KeyNode(llmOnly)!.Value, $"'{llmOnly}' applies only to agents of kind llm");
+                }
+            }
+
+            a.RejectUnknown();
+            if (kindText is null) continue;
+            result[name] = new AgentDefinition
+            {
+                Name = name, Kind = Enum.Parse<AgentKind>(kindText, ignoreCase: true), Version = version, Tier = tier, Prompt = prompt, Output = output,
+                Tools = tools, Type = type, Url = url, Critical = critical, Description = description,
+            };
+        }
+
+        return result;
+    }
+
+    private static PromptDefinition? LoadPrompt(LoadContext ctx, string name, YNode at, ProjectDefinition project)
+    {
+        var dir = project.PromptsDirectory ?? LoadContext.Resolve(project.BaseDirectory, "prompts");
+        var path = Path.Combine(dir, name.EndsWith(".md", StringComparison.Ordinal) ? name : name + ".md");
+        var content = ctx.Files.Read(path);
+        if (content is null)
+        {
+            ctx.Problems.Add(at, $"prompt file '{ctx.Files.Display(path)}' does not exist" + (project.PromptsDirectory is null ? " (set 'prompts:' in ordo.yaml to choose the folder)" : ""));
+            return null;
+        }
+
+        string? version = null;
+        var body = content;
+        var normalized = content.Replace("\r\n", "\n", StringComparison.Ordinal);
+        if (normalized.StartsWith("---\n", StringComparison.Ordinal))
+        {
+            var end = normalized.IndexOf("\n---", 4, StringComparison.Ordinal);
+            if (end < 0)
+            {
+                ctx.Problems.Add(ctx.Files.Display(path), 1, 1, "", "front matter starts with '---' but is never closed");
+                return null;
+            }
+
+            var front = normalized[4..end];
+            var frontNode = YamlDocumentLoader.Load(ctx.Files.Display(path), front, ctx.Problems);
+            if (frontNode is { } fn && !fn.IsNull)
+            {
+                var fm = YMap.Open(fn, ctx.Problems, "front matter (version, description)");
+                if (fm is not null)
+                {
+                    version = fm.Get("version")?.Scalar;
+                    fm.String("description");
+                    fm.RejectUnknown();
+                }
+            }
+
+            var afterClose = normalized.IndexOf('\n', end + 4);
+            body = afterClose < 0 ? "" : normalized[(afterClose + 1)..];
+        }
+
+        try
+        {
+            return new PromptDefinition
+            {
+                Name = name, Version = version, Hash = DefinitionBundle.HashText(content),
+                Body = TextTemplate.Compile(body, ctx.Files.Display(path)),
+            };
+        }
+        catch (Exception e) when (e is ExpressionSyntaxException or FormatException)
+        {
+            ctx.Problems.Add(ctx.Files.Display(path), 0, 0, "", e.Message);
+            return null;
+        }
+    }
+
+    private static StepDefinition? LoadStep(LoadContext ctx, YNode node, Dictionary<string, YNode> ids)
+    {
+        var m = YMap.Open(node, ctx.Problems, "a step (a mapping with 'id' and one kind key)");
+        if (m is null) return null;
+        var id = m.Identifier("id", Identifier(), "step id (letters, digits, '_', '-')", required: true);
+        if (id is not null)
+        {
+            if (id is Route.End or Route.Fail)
+            {
+                ctx.Problems.Add(m.Get("id")!.Value, $"'{id}' is reserved as a route target and cannot be a step id");
+            }
+            else if (ids.TryGetValue(id, out var first))
+            {
+                ctx.Problems.Add(m.Get("id")!.Value, $"step id '{id}' is already used at line {first.Line}");
+            }
+            else
+            {
+                ids[id] = m.Get("id")!.Value;
+            }
+        }
+
+        var kinds = StepKinds.Where(m.Has).ToList();
+        if (kinds.Count != 1)
+        {
+            ctx.Problems.Add(node, kinds.Count == 0
+                ? $"a step needs exactly one kind key: {string.Join(", ", StepKinds)}"
+                : $"a step has exactly one kind; this one has {string.Join(" and ", kinds)}");
+            MarkAllRead(m);
+            return null;
+        }
+
+        var location = new SourceLocation(node.File, node.Line, node.Column, node.Path);
+        var description = m.String("description");
+        var next = LoadRoutes(ctx, m.Get("next"));
+        var retry = LoadRetry(ctx, m.Get("retry"));
+        var timeout = m.Duration("timeout");
+        var acceptsQuarantined = m.Bool("accepts_quarantined") ?? false;
+        var onFailure = m.Enum("on_failure", ["fail", "escalate"]) == "escalate" ? FailureAction.Escalate : FailureAction.Fail;
+        int? maxIterations = null;
+        if (m.Get("loop") is { } ln && !ln.IsNull)
+        {
+            var lm = YMap.Open(ln, ctx.Problems, "{ max_iterations: N }");
+            if (lm is not null)
+            {
+                maxIterations = lm.Int("max_iterations", required: true, min: 1, max: 1_000_000);
+                lm.RejectUnknown();
+            }
+        }
+
+        var kind = kinds[0];
+        var step = StepKindLoader.Load(ctx, kind, m, id ?? "?");
+        m.RejectUnknown();
+        if (step is null || id is null) return null;
+        return step.With(id, description, next, retry, onFailure, timeout, acceptsQuarantined, maxIterations, location);
+    }
+
+    private static void MarkAllRead(YMap m)
+    {
+        foreach (var k in m.Keys.ToList()) m.Get(k);
+    }
+
+    internal static IReadOnlyList<Route> LoadRoutes(LoadContext ctx, YNode? node)
+    {
+        if (node is not { } n || n.IsNull) return [];
+        if (n.IsScalar) return [new Route(null, n.Scalar!)];
+        if (!n.IsSequence)
+        {
+            ctx.Problems.Add(n, $"expected a step id, 'end', 'fail' or a list of {{ when, to }}, found {n.Describe()}");
+            return [];
+        }
+
+        var routes = new List<Route>();
+        foreach (var item in n.Items())
+        {
+            if (item.IsScalar)
+            {
+                routes.Add(new Route(null, item.Scalar!));
+                continue;
+            }
+
+            var rm = YMap.Open(item, ctx.Problems, "a route ({ when, to })");
+            if (rm is null) continue;
+            var when = ctx.Condition(rm.Get("when"));
+            var to = rm.String("to", required: true);
+            rm.RejectUnknown();
+            if (to is not null) routes.Add(new Route(when, to));
+        }
+
+        return routes;
+    }
+
+    private static RetryPolicy LoadRetry(LoadContext ctx, YNode? node)
+    {
+        if (node is not { } n || n.IsNull) return RetryPolicy.None;
+        var m = YMap.Open(n, ctx.Problems, "{ max_attempts, backoff, max_backoff, vary }");
+        if (m is null) return RetryPolicy.None;
+        var attempts = m.Int("max_attempts", min: 1, max: 100) ?? 3;
+        var backoff = m.Duration("backoff") ?? TimeSpan.FromSeconds(1);
+        var maxBackoff = m.Duration("max_backoff") ?? TimeSpan.FromMinutes(5);
+        var jitter = m.Bool("jitter") ?? true;
+        var vary = m.StringList("vary") ?? [];
+        foreach (var v in vary.Where(v => !VaryOptions.Contains(v)))
+        {
+            ctx.Problems.Add(m.Get("vary")!.Value, $"'{v}' is not one of: {string.Join(", ", VaryOptions)}");
+        }
+
+        m.RejectUnknown();
+        if (maxBackoff < backoff)
+        {
+            ctx.Problems.Add(n, $"max_backoff ({Durations.Format(maxBackoff)}) is shorter than backoff ({Durations.Format(backoff)})");
+        }
+
+        return new RetryPolicy { MaxAttempts = attempts, Backoff = backoff, MaxBackoff = maxBackoff, Jitter = jitter, Vary = vary };
+    }
+
+    internal static void CheckReferences(LoadContext ctx, IReadOnlyList<StepDefinition> steps, HashSet<string> ids, Dictionary<string, AgentDefinition> agents, Dictionary<string, ArtifactType> artifacts, ProjectDefinition project)
+    {
+        void Problem(StepDefinition s, string key, string message) => ctx.Problems.Add(s.Location.File, s.Location.Line, s.Location.Column, $"{(s.Location.Path.Length > 0 ? s.Location.Path : $"steps[{s.Id}]")}.{key}", message);
+        string KnownSteps() => $" (steps: {string.Join(", ", steps.Select(x => x.Id))})";
+
+        bool StepExists(StepDefinition s, string key, string target, bool allowEndFail)
+        {
+            if (allowEndFail && target is Route.End or Route.Fail) return true;
+            if (ids.Contains(target)) return true;
+            Problem(s, key, $"'{target}' is not a step" + (allowEndFail ? ", 'end' or 'fail'" : "") + KnownSteps());
+            return false;
+        }
+
+        void AgentExists(StepDefinition s, string key, string agent)
+        {
+            if (!agents.ContainsKey(agent))
+            {
+                Problem(s, key, agents.Count == 0 ? $"agent '{agent}' is not defined (the workflow has no 'agents:')" : $"agent '{agent}' is not defined (agents: {string.Join(", ", agents.Keys)})");
+            }
+        }
+
+        foreach (var agent in agents.Values.Where(a => a.Output is not null && !artifacts.ContainsKey(a.Output!)))
+        {
+            var close = artifacts.Keys.FirstOrDefault(k => Similar(k, agent.Output!));
+            if (close is not null)
+            {
+                ctx.Problems.Add(null, 0, 0, $"agents.{agent.Name}.output", $"artifact '{agent.Output}' is not declared (did you mean '{close}'?)");
+            }
+        }
+
+        foreach (var s in steps)
+        {
+            for (var i = 0; i < s.Next.Count; i++)
+            {
+                StepExists(s, s.Next.Count == 1 && s.Next[i].When is null ? "next" : $"next[{i}].to", s.Next[i].Target, allowEndFail: true);
+            }
+
+            switch (s)
+            {
+                case AgentStep a:
+                    AgentExists(s, "agent", a.Agent);
+                    break;
+                case ToolStep t:
+                    if (!project.Tools.ContainsKey(t.Tool)) Problem(s, "tool", $"tool '{t.Tool}' is not defined" + KnownTools(project));
+                    if (t.Output is not null && !artifacts.ContainsKey(t.Output) && artifacts.Keys.FirstOrDefault(k => Similar(k, t.Output)) is { } close)
+                        Problem(s, "output", $"artifact '{t.Output}' is not declared (did you mean '{close}'?)");
+                    break;
+                case GateStep g:
+                    if (!artifacts.ContainsKey(g.Artifact) && !agents.Values.Any(a => a.Output == g.Artifact)) Problem(s, "gate.artifact", $"artifact '{g.Artifact}' is not declared");
+                    if (g.OnReject != Route.Fail) StepExists(s, "on_reject", g.OnReject, allowEndFail: true);
+                    if (g.Validator is not null && !agents.ContainsKey(g.Validator) && ctx.Options.CodeAgentExists is { } exists && !exists(g.Validator))
+                        Problem(s, "gate.validator", $"validator '{g.Validator}' is neither an agent of this workflow nor a registered code validator");
+                    break;
+                case ApprovalStep ap:
+                    if (ap.OnExpire is not (Route.Fail or "approve" or "deny")) StepExists(s, "approval.on_expire", ap.OnExpire, allowEndFail: true);
+                    break;
+                case ParallelStep p:
+                    foreach (var b in p.Branches) StepExists(s, "parallel", b, allowEndFail: false);
+                    if (p.Join is not null) StepExists(s, "join", p.Join, allowEndFail: false);
+                    if (p.JoinPolicy.Mode == "quorum" && p.JoinPolicy.Quorum > p.Branches.Count)
+                        Problem(s, "join_policy", $"quorum({p.JoinPolicy.Quorum}) needs at least {p.JoinPolicy.Quorum} branches; there are {p.Branches.Count}");
+                    break;
+                case ForeachStep f:
+                    if (f.Do is not null) StepExists(s, "do", f.Do, allowEndFail: false);
+                    if (f.DoWorkflow is not null && ctx.Options.WorkflowExists is { } wfExists && !wfExists(f.DoWorkflow))
+                        Problem(s, "do", $"workflow '{f.DoWorkflow}' was not found beside the workflow or in ordo.yaml's 'workflows:' folders");
+                    break;
+                case SubWorkflowStep w:
+                    if (ctx.Options.WorkflowExists is { } exists2 && !exists2(w.Workflow))
+                        Problem(s, "workflow", $"workflow '{w.Workflow}' was not found beside the workflow or in ordo.yaml's 'workflows:' folders");
+                    break;
+                case PlanStep pl:
+                    AgentExists(s, "plan.agent", pl.Agent);
+                    foreach (var c in pl.Catalog) AgentExists(s, "plan.catalog", c);
+                    if (pl.Fallback is not null) StepExists(s, "plan.fallback", pl.Fallback, allowEndFail: true);
+                    break;
+                case SuperviseStep sv:
+                    AgentExists(s, "supervise.agent", sv.Agent);
+                    foreach (var w in sv.Workers) AgentExists(s, "supervise.workers", w);
+                    break;
+                case BoardStep bd:
+                    foreach (var r in bd.Rules) AgentExists(s, "board.rules", r.Run);
+                    break;
+                case AuctionStep au:
+                    foreach (var b in au.Bidders) AgentExists(s, "auction.bidders", b);
+                    break;
+            }
+        }
+
+    }
+
+    private static bool Similar(string a, string b)
+    {
+        if (a == b) return false;
+        var la = a.Length;
+        var lb = b.Length;
+        if (Math.Abs(la - lb) > 2) return false;
+        var d = new int[la + 1, lb + 1];
+        for (var i = 0; i <= la; i++) d[i, 0] = i;
+        for (var j = 0; j <= lb; j++) d[0, j] = j;
+        for (var i = 1; i <= la; i++)
+        for (var j = 1; j <= lb; j++)
+            d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+        return d[la, lb] <= 2;
+    }
+
+    /// <summary>Every step that a route can reach again must declare <c>loop.max_iterations</c>.</summary>
+    internal static void CheckLoops(LoadContext ctx, IReadOnlyList<StepDefinition> steps, HashSet<string> ids)
+    {
+        var edges = steps.ToDictionary(s => s.Id, s => RouteTargets(s).Where(ids.Contains).Distinct(StringComparer.Ordinal).ToList(), StringComparer.Ordinal);
+        foreach (var scc in StronglyConnected(steps.Select(s => s.Id).ToList(), edges))
+        {
+            var cyclic = scc.Count > 1 || edges[scc[0]].Contains(scc[0]);
+            if (!cyclic) continue;
+            foreach (var id in scc)
+            {
+                var s = steps.First(x => x.Id == id);
+                if (s.MaxIterations is null)
+                {
+                    var cycle = string.Join(" → ", scc.Append(scc[0]));
+                    ctx.Problems.Add(s.Location.File, s.Location.Line, s.Location.Column, s.Location.Path.Length > 0 ? s.Location.Path : $"steps[{id}]",
+                        $"step '{id}' can be reached again by a route ({cycle}) and needs 'loop: {{ max_iterations: N }}'");
+                }
+            }
+        }
+    }
+
+    private static IEnumerable<string> RouteTargets(StepDefinition s)
+    {
+        foreach (var r in s.Next) yield return r.Target;
+        switch (s)
+        {
+            case GateStep g: yield return g.OnReject; break;
+            case ApprovalStep a: yield return a.OnExpire; break;
+            case PlanStep p when p.Fallback is not null: yield return p.Fallback; break;
+        }
+    }
+
+    private static List<List<string>> StronglyConnected(List<string> nodes, Dictionary<string, List<string>> edges)
+    {
+        var index = 0;
+        var stack = new Stack<string>();
+        var onStack = new HashSet<string>(StringComparer.Ordinal);
+        var indices = new Dictionary<string, int>(StringComparer.Ordinal);
+        var low = new Dictionary<string, int>(StringComparer.Ordinal);
+        var result = new List<List<string>>();
+
+        void Visit(string v)
+        {
+            indices[v] = low[v] = index++;
+            stack.Push(v);
+            onStack.Add(v);
+            foreach (var w in edges[v])
+            {
+                if (!indices.TryGetValue(w, out var wIndex))
+                {
+                    Visit(w);
+                    low[v] = Math.Min(low[v], low[w]);
+                }
+                else if (onStack.Contains(w))
+                {
+                    low[v] = Math.Min(low[v], wIndex);
+                }
+            }
+
+            if (low[v] == indices[v])
+            {
+                var component = new List<string>();
+                string w;
+                do
+                {
+                    w = stack.Pop();
+                    onStack.Remove(w);
+                    component.Add(w);
+                }
+                while (w != v);
+                component.Reverse();
+                result.Add(component);
+            }
+        }
+
+        foreach (var n in nodes.Where(n => !indices.ContainsKey(n)))
+        {
+            Visit(n);
+        }
+
+        return result;
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]*$")]
+    internal static partial Regex WorkflowName();
+
+    [GeneratedRegex("^[A-Za-z0-9_][A-Za-z0-9_-]*$")]
+    internal static partial Regex Identifier();
+}

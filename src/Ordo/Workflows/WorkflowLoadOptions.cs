@@ -1,0 +1,17 @@
+namespace Ordo.Workflows;
+
+/// <summary>What the loader can check beyond the files themselves.</summary>
+public sealed class WorkflowLoadOptions
+{
+    /// <summary>Default options: no registry checks.</summary>
+    public static WorkflowLoadOptions Default { get; } = new();
+
+    /// <summary>Tells whether a code agent type is registered (host or plugin); null skips the check.</summary>
+    public Func<string, bool>? CodeAgentExists { get; init; }
+
+    /// <summary>Tells whether a code tool is registered by type or name; null skips the check.</summary>
+    public Func<string, bool>? CodeToolExists { get; init; }
+
+    /// <summary>Tells whether a sub-workflow <c>name@version</c> can be found; null skips the check.</summary>
+    public Func<WorkflowReference, bool>? WorkflowExists { get; init; }
+}

@@ -1,0 +1,95 @@
+using Ordo.Workflows.Loading;
+
+namespace Ordo.Workflows;
+
+/// <summary>
+/// Loads workflow files (and the <c>ordo.yaml</c> beside them) into validated <see cref="WorkflowDefinition"/>s.
+/// Every problem is reported with file, line, column and key path; nothing is created when a file is invalid.
+/// </summary>
+public static class WorkflowLoader
+{
+    /// <summary>The name of the project configuration file looked for beside a workflow.</summary>
+    public const string ConfigFileName = "ordo.yaml";
+
+    /// <summary>Loads a workflow file. Without <paramref name="configPath"/>, <c>ordo.yaml</c> beside the workflow is used if it exists.</summary>
+    /// <exception cref="OrdoValidationException">The workflow, the config or a file they name is invalid.</exception>
+    public static async Task<WorkflowDefinition> LoadFileAsync(string workflowPath, string? configPath = null, WorkflowLoadOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowPath);
+        var workflow = Path.GetFullPath(workflowPath);
+        var source = new PhysicalDefinitionFileSource();
+        if (!File.Exists(workflow))
+        {
+            throw new OrdoValidationException([new ValidationProblem(workflowPath, 0, 0, "", "the workflow file does not exist")]);
+        }
+
+        string? config;
+        if (configPath is not null)
+        {
+            config = Path.GetFullPath(configPath);
+            if (!File.Exists(config))
+            {
+                throw new OrdoValidationException([new ValidationProblem(configPath, 0, 0, "", "the config file does not exist")]);
+            }
+        }
+        else
+        {
+            var beside = Path.Combine(Path.GetDirectoryName(workflow)!, ConfigFileName);
+            config = File.Exists(beside) ? beside : null;
+        }
+
+        var definition = await LoadAsync(source, workflow, config, options ?? WorkflowLoadOptions.Default, cancellationToken).ConfigureAwait(false);
+        var root = Path.GetDirectoryName(config ?? workflow)!;
+        string Key(string abs) => Path.GetRelativePath(root, abs).Replace(Path.DirectorySeparatorChar, '/');
+        var bundle = new DefinitionBundle
+        {
+            Entry = Key(workflow),
+            Config = config is null ? null : Key(config),
+            Root = root,
+            Files = new SortedDictionary<string, string>(source.FilesRead.ToDictionary(kv => Key(kv.Key), kv => kv.Value), StringComparer.Ordinal),
+        };
+        definition.Bundle = bundle;
+        definition.Hash = bundle.ComputeHash();
+        return definition;
+    }
+
+    /// <summary>Loads the definition a job was submitted with, from its stored bundle; reads no file.</summary>
+    /// <exception cref="OrdoValidationException">The stored definition no longer validates (for example a code agent is no longer registered).</exception>
+    public static async Task<WorkflowDefinition> LoadBundleAsync(DefinitionBundle bundle, WorkflowLoadOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(bundle);
+        var source = new BundleDefinitionFileSource(bundle);
+        var workflow = Path.GetFullPath(Path.Combine(bundle.Root, bundle.Entry));
+        var config = bundle.Config is null ? null : Path.GetFullPath(Path.Combine(bundle.Root, bundle.Config));
+        var definition = await LoadAsync(source, workflow, config, options ?? WorkflowLoadOptions.Default, cancellationToken).ConfigureAwait(false);
+        definition.Bundle = bundle;
+        definition.Hash = bundle.ComputeHash();
+        return definition;
+    }
+
+    /// <summary>Loads only a project configuration (<c>ordo.yaml</c> and the tool files it names), for workflows built in C#.</summary>
+    /// <exception cref="OrdoValidationException">The configuration is invalid.</exception>
+    public static async Task<Configuration.ProjectDefinition> LoadProjectAsync(string configPath, WorkflowLoadOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(configPath);
+        var config = Path.GetFullPath(configPath);
+        var ctx = new LoadContext(new PhysicalDefinitionFileSource(), options ?? WorkflowLoadOptions.Default, cancellationToken);
+        if (!File.Exists(config))
+        {
+            throw new OrdoValidationException([new ValidationProblem(configPath, 0, 0, "", "the config file does not exist")]);
+        }
+
+        var project = await ProjectLoader.LoadAsync(ctx, config, Path.GetDirectoryName(config)!).ConfigureAwait(false);
+        ctx.Problems.ThrowIfAny();
+        return project;
+    }
+
+    private static async Task<WorkflowDefinition> LoadAsync(DefinitionFileSource source, string workflow, string? config, WorkflowLoadOptions options, CancellationToken cancellationToken)
+    {
+        var ctx = new LoadContext(source, options, cancellationToken);
+        var project = await ProjectLoader.LoadAsync(ctx, config, Path.GetDirectoryName(workflow)!).ConfigureAwait(false);
+        var definition = await WorkflowFileLoader.LoadAsync(ctx, workflow, project).ConfigureAwait(false);
+        ctx.Problems.ThrowIfAny();
+        return definition ?? throw new OrdoValidationException(source.Display(workflow) + ": the workflow could not be loaded");
+    }
+}
