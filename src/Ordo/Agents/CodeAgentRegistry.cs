@@ -9,6 +9,7 @@ public sealed class CodeRegistry
     private readonly Dictionary<string, Func<IServiceProvider?, ICodeAgent>> _agents = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Func<IServiceProvider?, Tools.ICodeTool>> _tools = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
+    private readonly HashSet<string> _plugins = new(StringComparer.Ordinal);
 
     /// <summary>Registers a code agent under a type name.</summary>
     public void AddAgent(string typeName, Func<IServiceProvider?, ICodeAgent> factory)
@@ -84,6 +85,12 @@ public sealed class CodeRegistry
         ArgumentNullException.ThrowIfNull(paths);
         foreach (var path in paths)
         {
+            var full = Path.GetFullPath(path);
+            lock (_gate)
+            {
+                if (_plugins.Contains(full)) continue;
+            }
+
             if (!File.Exists(path))
             {
                 throw new OrdoException($"plugin '{path}' does not exist");
@@ -91,7 +98,8 @@ public sealed class CodeRegistry
 
             try
             {
-                AddAssembly(System.Runtime.Loader.AssemblyLoadContext.Default.LoadFromAssemblyPath(Path.GetFullPath(path)));
+                AddAssembly(System.Runtime.Loader.AssemblyLoadContext.Default.LoadFromAssemblyPath(full));
+                lock (_gate) _plugins.Add(full);
             }
             catch (Exception e) when (e is BadImageFormatException or FileLoadException or ReflectionTypeLoadException)
             {

@@ -109,7 +109,12 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
     public WorkflowRegistry Workflows => _components.Workflows;
 
     /// <summary>Options checked against registered code when definitions are loaded.</summary>
-    public WorkflowLoadOptions LoadOptions => new() { CodeAgentExists = _components.Code.HasAgent, CodeToolExists = _components.Code.HasTool };
+    public WorkflowLoadOptions LoadOptions => new()
+    {
+        CodeAgentExists = _components.Code.HasAgent,
+        CodeToolExists = _components.Code.HasTool,
+        ProjectLoaded = project => _components.Code.LoadPlugins(project.Plugins),
+    };
 
     internal CommitPlanner Planner { get; }
 

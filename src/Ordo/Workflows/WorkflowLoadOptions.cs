@@ -12,6 +12,9 @@ public sealed class WorkflowLoadOptions
     /// <summary>Tells whether a code tool is registered by type or name; null skips the check.</summary>
     public Func<string, bool>? CodeToolExists { get; init; }
 
+    /// <summary>Called with the project as soon as <c>ordo.yaml</c> is read, before the workflow is checked (to load its plugins).</summary>
+    public Action<Configuration.ProjectDefinition>? ProjectLoaded { get; init; }
+
     /// <summary>Tells whether a sub-workflow <c>name@version</c> can be found; null skips the check.</summary>
     public Func<WorkflowReference, bool>? WorkflowExists { get; init; }
 }

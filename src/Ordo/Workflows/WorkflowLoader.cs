@@ -88,6 +88,11 @@ public static class WorkflowLoader
     {
         var ctx = new LoadContext(source, options, cancellationToken);
         var project = await ProjectLoader.LoadAsync(ctx, config, Path.GetDirectoryName(workflow)!).ConfigureAwait(false);
+        if (ctx.Problems.Count == 0)
+        {
+            options.ProjectLoaded?.Invoke(project);
+        }
+
         var definition = await WorkflowFileLoader.LoadAsync(ctx, workflow, project).ConfigureAwait(false);
         ctx.Problems.ThrowIfAny();
         return definition ?? throw new OrdoValidationException(source.Display(workflow) + ": the workflow could not be loaded");

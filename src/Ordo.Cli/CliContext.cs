@@ -1,0 +1,76 @@
+using System.CommandLine;
+using Ordo.Configuration;
+
+namespace Ordo.Cli;
+
+/// <summary>The global options, the console and the stop signal of one <c>ordo</c> invocation.</summary>
+internal sealed class CliContext
+{
+    public required TextWriter Out { get; init; }
+    public required TextWriter Err { get; init; }
+    public required bool Terminal { get; init; }
+    public required CancellationToken Stop { get; init; }
+    public bool Json { get; init; }
+    public bool Quiet { get; init; }
+    public string? As { get; init; }
+    public string? Db { get; init; }
+    public string? Postgres { get; init; }
+    public string? Config { get; init; }
+
+    /// <summary>The acting identity: <c>--as</c>, else the OS user.</summary>
+    public string Identity => string.IsNullOrWhiteSpace(As) ? Environment.UserName : As!;
+
+    /// <summary>Human output is shown (not <c>--json</c>, not <c>--quiet</c>).</summary>
+    public bool Human => !Json && !Quiet;
+
+    /// <summary>The SQLite file: <c>--db</c>, else <c>ORDO_DB</c>, else the config's <c>storage.sqlite</c>, else <c>ordo.db</c> here.</summary>
+    public string ResolveDbPath(ProjectDefinition? project)
+    {
+        if (!string.IsNullOrWhiteSpace(Db)) return Path.GetFullPath(Db);
+        if (Environment.GetEnvironmentVariable("ORDO_DB") is { Length: > 0 } env) return Path.GetFullPath(env);
+        if (project?.Storage?.Sqlite is { } configured) return configured;
+        return Path.GetFullPath("ordo.db");
+    }
+
+    /// <summary>The config file to use for commands that have no workflow file: <c>--config</c>, else <c>ordo.yaml</c> here if it exists.</summary>
+    public string? ResolveConfigPath()
+    {
+        if (!string.IsNullOrWhiteSpace(Config)) return Config;
+        return File.Exists(Workflows.WorkflowLoader.ConfigFileName) ? Workflows.WorkflowLoader.ConfigFileName : null;
+    }
+
+    public static CliContext From(ParseResult parse, GlobalOptions g, TextWriter output, TextWriter error, bool terminal, CancellationToken stop) => new()
+    {
+        Out = output,
+        Err = error,
+        Terminal = terminal,
+        Stop = stop,
+        Json = parse.GetValue(g.Json),
+        Quiet = parse.GetValue(g.Quiet),
+        As = parse.GetValue(g.As),
+        Db = parse.GetValue(g.Db),
+        Postgres = parse.GetValue(g.Postgres) ?? Environment.GetEnvironmentVariable("ORDO_POSTGRES"),
+        Config = parse.GetValue(g.Config),
+    };
+}
+
+/// <summary>The options every command accepts.</summary>
+internal sealed class GlobalOptions
+{
+    public Option<string?> As { get; } = new("--as") { Description = "The acting identity: the submitter for run/submit, the approver for approve. Default: the OS user.", Recursive = true };
+    public Option<string?> Db { get; } = new("--db") { Description = "The SQLite database file. Default: ordo.db in the working directory (env ORDO_DB).", Recursive = true };
+    public Option<string?> Postgres { get; } = new("--postgres") { Description = "A PostgreSQL connection string (env ORDO_POSTGRES).", Recursive = true };
+    public Option<string?> Config { get; } = new("--config") { Description = "The project configuration file. Default: ordo.yaml beside the workflow.", Recursive = true };
+    public Option<bool> Json { get; } = new("--json") { Description = "Print JSON instead of text.", Recursive = true };
+    public Option<bool> Quiet { get; } = new("--quiet", "-q") { Description = "Print nothing but errors.", Recursive = true };
+
+    public void AddTo(Command root)
+    {
+        root.Add(As);
+        root.Add(Db);
+        root.Add(Postgres);
+        root.Add(Config);
+        root.Add(Json);
+        root.Add(Quiet);
+    }
+}

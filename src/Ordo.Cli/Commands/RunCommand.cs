@@ -1,0 +1,74 @@
+using System.CommandLine;
+using Ordo.Cli.Hosting;
+using Ordo.Cli.Output;
+using Ordo.Engine;
+
+namespace Ordo.Cli.Commands;
+
+/// <summary><c>ordo run WORKFLOW.yaml</c>: submit a job and run it to completion or to a pause, in this process.</summary>
+internal static class RunCommand
+{
+    public static Command Create(CommandEnvironment env)
+    {
+        var workflow = new Argument<string>("workflow") { Description = "The workflow file." };
+        var input = new Option<string?>("--input", "-i") { Description = "The job input: a JSON file, or - for stdin. Default: {}." };
+        var tenant = new Option<string>("--tenant") { Description = "The tenant.", DefaultValueFactory = _ => "default" };
+        var workers = new Option<int?>("--workers") { Description = "Steps run at once. Default: the number of cores." };
+        var command = new Command("run", "Submit a job and run it to completion or to a pause, in this process, on the embedded store.") { workflow, input, tenant, workers };
+        env.SetAction(command, async (ctx, parse) =>
+        {
+            var code = CliHost.NewRegistry();
+            var definition = await CliHost.LoadWorkflowAsync(ctx, parse.GetValue(workflow)!, code).ConfigureAwait(false);
+            var inputPath = parse.GetValue(input);
+            var value = await CliHost.ReadInputAsync(inputPath, ctx.Stop).ConfigureAwait(false);
+            CliHost.ValidateInput(definition, value, inputPath);
+            var w = parse.GetValue(workers);
+            if (w is < 1) throw new CliInputException("--workers must be at least 1");
+
+            var progress = new RunProgress(ctx, definition.Steps.Count);
+            await using var host = await CliHost.OpenAsync(ctx, definition.Project, create: true, code, w, [progress]).ConfigureAwait(false);
+            var job = await host.Runtime.SubmitAsync(definition, value, new SubmitOptions { Tenant = parse.GetValue(tenant)!, Submitter = ctx.Identity, InputName = inputPath ?? "input" }, ctx.Stop).ConfigureAwait(false);
+            progress.Follow(job.JobId);
+            if (ctx.Human)
+            {
+                await ctx.Out.WriteLineAsync($"ordo: running job {job.JobId} ({definition.Ref}, tenant {job.Tenant})").ConfigureAwait(false);
+            }
+
+            var summary = await progress.RunAsync(() => host.Runtime.RunAsync(new RunRequest { RootJobId = job.JobId, UntilIdle = true }, ctx.Stop)).ConfigureAwait(false);
+            var state = await host.Runtime.GetStateAsync(job.JobId, CancellationToken.None).ConfigureAwait(false) ?? throw new InvalidOperationException("the job vanished");
+            return await Report(ctx, state, definition, host.DatabasePath, summary.Stopped).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    internal static async Task<int> Report(CliContext ctx, State.JobState state, Workflows.WorkflowDefinition? definition, string db, bool stopped)
+    {
+        if (ctx.Json)
+        {
+            await ctx.Out.WriteLineAsync(JsonOut.Write(w => JobView.WriteRunJson(w, state, definition, db))).ConfigureAwait(false);
+        }
+        else if (!ctx.Quiet)
+        {
+            await ctx.Out.WriteLineAsync().ConfigureAwait(false);
+            HumanOut.WriteSummary(ctx.Out, state, definition, db);
+        }
+
+        if (stopped && !state.Status.IsTerminalOrPaused())
+        {
+            await ctx.Err.WriteLineAsync($"ordo: stopped before job {state.JobId} finished; continue it with: ordo resume {state.JobId}").ConfigureAwait(false);
+            return ExitCodes.Interrupted;
+        }
+
+        if (state.Status == State.JobStatus.Failed && !ctx.Json && ctx.Quiet)
+        {
+            await ctx.Err.WriteLineAsync($"ordo: job {state.JobId} failed: {state.Reason}").ConfigureAwait(false);
+        }
+
+        return ExitCodes.ForStatus(state.Status);
+    }
+}
+
+internal static class JobStatusExtensions
+{
+    public static bool IsTerminalOrPaused(this State.JobStatus s) => State.JobStatusNames.IsTerminal(s) || s == State.JobStatus.WaitingApproval;
+}

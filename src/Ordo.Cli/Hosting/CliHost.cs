@@ -1,0 +1,195 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Ordo.Agents;
+using Ordo.Configuration;
+using Ordo.Engine;
+using Ordo.Sqlite;
+using Ordo.Storage;
+using Ordo.Workflows;
+
+namespace Ordo.Cli.Hosting;
+
+/// <summary>Opens what a command needs: the workflow, the store and the runtime, with clear errors and no side effects on bad input.</summary>
+internal sealed class CliHost : IAsyncDisposable
+{
+    private CliHost(IOrdoStore store, OrdoRuntime runtime, string databasePath)
+    {
+        Store = store;
+        Runtime = runtime;
+        DatabasePath = databasePath;
+    }
+
+    public IOrdoStore Store { get; }
+
+    public OrdoRuntime Runtime { get; }
+
+    public string DatabasePath { get; }
+
+    public static CodeRegistry NewRegistry() => new();
+
+    /// <summary>Loads and validates a workflow (and its config, tools, prompts, plugins). Throws <see cref="OrdoValidationException"/>.</summary>
+    public static async Task<WorkflowDefinition> LoadWorkflowAsync(CliContext ctx, string path, CodeRegistry code)
+    {
+        if (!File.Exists(path))
+        {
+            throw new OrdoValidationException([new ValidationProblem(path, 0, 0, "", "the workflow file does not exist")]);
+        }
+
+        var options = new WorkflowLoadOptions
+        {
+            CodeAgentExists = code.HasAgent,
+            CodeToolExists = code.HasTool,
+            ProjectLoaded = project =>
+            {
+                try
+                {
+                    code.LoadPlugins(project.Plugins);
+                }
+                catch (OrdoException e)
+                {
+                    throw new OrdoValidationException([new ValidationProblem(project.ConfigFile is null ? null : Path.GetRelativePath(Directory.GetCurrentDirectory(), project.ConfigFile), 0, 0, "plugins", e.Message)]);
+                }
+            },
+        };
+        return await WorkflowLoader.LoadFileAsync(path, ctx.Config, options, ctx.Stop).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads a job input: a JSON file, <c>-</c> for stdin, or nothing (an empty object).</summary>
+    public static async Task<JsonElement> ReadInputAsync(string? input, CancellationToken cancellationToken)
+    {
+        if (input is null)
+        {
+            return JsonElementFactory.EmptyObject;
+        }
+
+        string text;
+        var name = input == "-" ? "stdin" : input;
+        if (input == "-")
+        {
+            text = await Console.In.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            if (!File.Exists(input))
+            {
+                throw new OrdoValidationException([new ValidationProblem(input, 0, 0, "", "the input file does not exist")]);
+            }
+
+            text = await File.ReadAllTextAsync(input, cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            return JsonElementFactory.Parse(text);
+        }
+        catch (JsonException e)
+        {
+            throw new OrdoValidationException([new ValidationProblem(name, (int)(e.LineNumber ?? 0) + 1, (int)(e.BytePositionInLine ?? 0) + 1, "", "the input is not valid JSON: " + FirstSentence(e.Message))]);
+        }
+    }
+
+    /// <summary>Checks an input against a workflow's input schema before anything is created.</summary>
+    public static void ValidateInput(WorkflowDefinition workflow, JsonElement input, string? inputName)
+    {
+        if (workflow.InputSchema is { } schema && schema.Validate(input) is { Count: > 0 } errors)
+        {
+            throw new OrdoValidationException(errors.Select(e =>
+            {
+                var colon = e.IndexOf(':', StringComparison.Ordinal);
+                return new ValidationProblem(inputName ?? "input", 0, 0, e[..colon], $"does not match the input schema of {workflow.Ref}: {e[(colon + 1)..].Trim()}");
+            }).ToList());
+        }
+    }
+
+    /// <summary>Opens the store and a runtime. With <paramref name="create"/> false, a missing database is an input error and no file is created.</summary>
+    public static async Task<CliHost> OpenAsync(CliContext ctx, ProjectDefinition? project, bool create, CodeRegistry? code = null, int? workers = null, IEnumerable<IJobObserver>? observers = null)
+    {
+        if (!string.IsNullOrWhiteSpace(ctx.Postgres) || project?.Storage?.Postgres is not null)
+        {
+            throw new CliInputException("PostgreSQL storage is not available in this build of ordo; use the embedded SQLite store (--db)");
+        }
+
+        var path = ctx.ResolveDbPath(project);
+        if (!create && !File.Exists(path))
+        {
+            throw new CliInputException($"there is no Ordo database at {path} (pass --db PATH, set ORDO_DB, or run a job first)");
+        }
+
+        var durability = project?.Storage?.Durability == "full" ? SqliteDurability.Full : SqliteDurability.Normal;
+        var store = new SqliteOrdoStore(new SqliteStoreOptions { Path = path, Durability = durability });
+        try
+        {
+            await store.InitializeAsync(ctx.Stop).ConfigureAwait(false);
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException e)
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw new CliInputException($"{path} cannot be opened as an Ordo database: {e.Message}");
+        }
+
+        var options = new OrdoRuntimeOptions { Workers = workers ?? Environment.ProcessorCount };
+        foreach (var o in observers ?? [])
+        {
+            options.Observers.Add(o);
+        }
+
+        var components = new OrdoComponents { Code = code ?? NewRegistry(), SqlConnections = { new SqliteConnectionFactory() } };
+        var runtime = new OrdoRuntime(store, options, components, LoggerFactory.Create(b => b.AddProvider(new StderrLoggerProvider(ctx))).CreateLogger<OrdoRuntime>());
+        return new CliHost(store, runtime, path);
+    }
+
+    /// <summary>Parses a job id argument.</summary>
+    public static JobId ParseJobId(string? text)
+    {
+        try
+        {
+            return JobId.Parse(text ?? "");
+        }
+        catch (FormatException e)
+        {
+            throw new CliInputException(e.Message);
+        }
+    }
+
+    /// <summary>Reads a job or fails with a clear message.</summary>
+    public async Task<JobRecord> GetJobAsync(JobId id, CancellationToken cancellationToken)
+        => await Store.GetJobAsync(id, cancellationToken).ConfigureAwait(false) ?? throw new CliInputException($"job {id} does not exist in {DatabasePath}");
+
+    public async ValueTask DisposeAsync()
+    {
+        await Runtime.DisposeAsync().ConfigureAwait(false);
+        await Store.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static string FirstSentence(string message)
+    {
+        var i = message.IndexOf(". ", StringComparison.Ordinal);
+        return i < 0 ? message : message[..(i + 1)];
+    }
+}
+
+/// <summary>Shows the runtime's warnings and errors on stderr (not in quiet or JSON mode, where stdout must stay clean).</summary>
+internal sealed class StderrLoggerProvider(CliContext ctx) : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => new StderrLogger(ctx);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class StderrLogger(CliContext ctx) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning && !ctx.Quiet;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (!IsEnabled(logLevel)) return;
+            lock (ctx.Err)
+            {
+                ctx.Err.WriteLine($"ordo: {(logLevel >= LogLevel.Error ? "error" : "warning")}: {formatter(state, exception)}");
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+using System.CommandLine;
+using System.Globalization;
+using Ordo.Cli.Commands;
+
+namespace Ordo.Cli;
+
+/// <summary>The <c>ordo</c> command line: parses arguments, runs a command, maps the outcome to an exit code.</summary>
+internal static class OrdoCli
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, bool terminal, CancellationToken stop)
+    {
+        var g = new GlobalOptions();
+        var root = new RootCommand("Ordo: durable, governed orchestration for multi-agent AI workflows.");
+        g.AddTo(root);
+        var env = new CommandEnvironment(g, output, error, terminal, stop);
+        foreach (var command in new[]
+        {
+            RunCommand.Create(env), SubmitCommand.Create(env), ValidateCommand.Create(env), ResumeCommand.Create(env),
+            JobsCommand.Create(env), ShowCommand.Create(env), EventsCommand.Create(env), CancelCommand.Create(env),
+            AuditCommand.Create(env),
+        })
+        {
+            root.Add(command);
+        }
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0 && !args.Any(a => a is "--help" or "-h" or "-?"))
+        {
+            foreach (var e in parse.Errors)
+            {
+                await error.WriteLineAsync($"ordo: {e.Message}").ConfigureAwait(false);
+            }
+
+            await error.WriteLineAsync($"Run 'ordo {string.Join(' ', CommandPath(parse))} --help' for usage.".Replace("  ", " ", StringComparison.Ordinal)).ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
+        }
+
+        var config = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false };
+        return await parse.InvokeAsync(config, stop).ConfigureAwait(false);
+    }
+
+    private static IEnumerable<string> CommandPath(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var c = parse.CommandResult; c is not null && c.Command is not RootCommand; c = c.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            names.Insert(0, c.Command.Name);
+        }
+
+        return names;
+    }
+
+    internal static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>What every command needs to run: the global options and the console.</summary>
+internal sealed class CommandEnvironment(GlobalOptions globals, TextWriter output, TextWriter error, bool terminal, CancellationToken stop)
+{
+    public GlobalOptions Globals { get; } = globals;
+
+    /// <summary>Adds an action that builds the context, runs <paramref name="run"/> and turns exceptions into exit codes.</summary>
+    public void SetAction(Command command, Func<CliContext, ParseResult, Task<int>> run)
+    {
+        command.SetAction(async (ParseResult parse, CancellationToken token) =>
+        {
+            var ctx = CliContext.From(parse, Globals, output, error, terminal, stop);
+            try
+            {
+                return await run(ctx, parse).ConfigureAwait(false);
+            }
+            catch (OrdoValidationException e)
+            {
+                foreach (var p in e.Problems)
+                {
+                    await error.WriteLineAsync($"ordo: {p}").ConfigureAwait(false);
+                }
+
+                if (e.Problems.Count > 1)
+                {
+                    await error.WriteLineAsync($"ordo: {e.Problems.Count} problems; nothing was created or changed").ConfigureAwait(false);
+                }
+
+                return ExitCodes.InvalidInput;
+            }
+            catch (CliInputException e)
+            {
+                await error.WriteLineAsync($"ordo: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.InvalidInput;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                await error.WriteLineAsync("ordo: interrupted").ConfigureAwait(false);
+                return ExitCodes.Interrupted;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                var log = InternalErrorLog.Write(e, parse.Tokens.Select(t => t.Value));
+                await error.WriteLineAsync($"ordo: internal error: {e.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"ordo: details were written to {log}").ConfigureAwait(false);
+                return ExitCodes.InternalError;
+            }
+        });
+    }
+}
+
+/// <summary>Writes the details of an internal error to a log file, so that stderr stays readable.</summary>
+internal static class InternalErrorLog
+{
+    public static string Write(Exception e, IEnumerable<string> args)
+    {
+        var dir = Environment.GetEnvironmentVariable("ORDO_LOG_DIR") is { Length: > 0 } d ? d : Path.Combine(Path.GetTempPath(), "ordo", "logs");
+        try
+        {
+            Directory.CreateDirectory(dir);
+            var path = Path.Combine(dir, $"ordo-{TimeProvider.System.GetUtcNow():yyyyMMdd-HHmmss}-{Environment.ProcessId}.log");
+            File.WriteAllText(path, $"ordo {typeof(OrdoCli).Assembly.GetName().Version}\nargs: {string.Join(' ', args)}\n\n{e}\n");
+            return path;
+        }
+        catch (IOException)
+        {
+            return "(the log could not be written)";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "(the log could not be written)";
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using System.Globalization;
+using Ordo.State;
+using Ordo.Workflows;
+
+namespace Ordo.Cli.Output;
+
+/// <summary>Text output for people.</summary>
+internal static class HumanOut
+{
+    public static string Ms(double ms) => ms >= 1000 ? (ms / 1000).ToString("0.00", CultureInfo.InvariantCulture) + " s" : ms.ToString("0.0", CultureInfo.InvariantCulture) + " ms";
+
+    public static string Money(decimal cost) => "$" + cost.ToString("0.0000", CultureInfo.InvariantCulture);
+
+    public static string Count(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
+
+    public static void WriteSummary(TextWriter o, JobState state, WorkflowDefinition? workflow, string databasePath)
+    {
+        var elapsed = (state.UpdatedAt - state.CreatedAt).TotalMilliseconds;
+        o.WriteLine($"job {state.JobId}  {state.Workflow}@{state.Version}  tenant {state.Tenant}  {state.Status.ToWire()}{(state.Status.IsTerminal() ? $" after {Ms(elapsed)}" : "")}");
+        if (state.Reason is { } reason)
+        {
+            o.WriteLine($"  reason: {reason}");
+        }
+
+        var steps = JobView.Steps(state, workflow).ToList();
+        if (steps.Count > 0)
+        {
+            var width = Math.Max(4, steps.Max(s => s.Id.Length));
+            o.WriteLine();
+            o.WriteLine($"  {"step".PadRight(width)}  {"status",-10}  {"attempts",8}  {"duration",10}");
+            foreach (var s in steps)
+            {
+                var visits = s.Visit > 1 ? $"  ({s.Visit} visits)" : "";
+                o.WriteLine($"  {s.Id.PadRight(width)}  {s.Status,-10}  {s.Attempts,8}  {Ms(s.DurationMs),10}{visits}");
+                if (s.Status == "failed" && s.Error is { } err)
+                {
+                    o.WriteLine($"  {"".PadRight(width)}  error: {err}");
+                }
+            }
+        }
+
+        if (state.Artifacts.Count > 0)
+        {
+            var width = Math.Max(8, state.Artifacts.Keys.Max(k => k.Length));
+            o.WriteLine();
+            o.WriteLine("  artifacts");
+            foreach (var a in state.Artifacts.Values.OrderBy(a => a.Name, StringComparer.Ordinal))
+            {
+                o.WriteLine($"  {a.Name.PadRight(width)}  {a.Latest.Status,-11}  {JobView.Value(a.Latest.Value)}");
+                if (a.Latest.Reason is { } why)
+                {
+                    o.WriteLine($"  {"".PadRight(width)}  {why}");
+                }
+            }
+        }
+
+        o.WriteLine();
+        o.WriteLine($"  usage: {Count(state.Usage.Tokens)} tokens · {Money(state.Usage.Cost)} · {Count(state.Usage.ToolCalls)} tool calls");
+        var db = Path.GetRelativePath(Directory.GetCurrentDirectory(), databasePath);
+        var dbArg = db == "ordo.db" ? "" : $" --db {db}";
+        o.WriteLine($"  audit trail: {state.Seq} hash-chained events in {databasePath}");
+        o.WriteLine($"    ordo events {state.JobId}{dbArg}        (the log)");
+        o.WriteLine($"    ordo audit verify {state.JobId}{dbArg}  (check the chain)");
+    }
+}

@@ -1,0 +1,21 @@
+using Ordo.Cli;
+
+using var stop = new CancellationTokenSource();
+var interrupts = 0;
+Console.CancelKeyPress += (_, e) =>
+{
+    // The first Ctrl-C stops gracefully; a second one ends the process at once.
+    if (Interlocked.Increment(ref interrupts) == 1)
+    {
+        e.Cancel = true;
+        stop.Cancel();
+    }
+};
+using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
+{
+    ctx.Cancel = true;
+    stop.Cancel();
+});
+
+var terminal = !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb") && Environment.GetEnvironmentVariable("CI") is null;
+return await OrdoCli.RunAsync(args, Console.Out, Console.Error, terminal, stop.Token);
