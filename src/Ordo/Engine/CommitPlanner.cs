@@ -40,7 +40,8 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
             if (verdict.Rejection is not null)
             {
                 var retryable = step is AgentStep or ToolStep or CodeStep;
-                PlanFailure(plan, state, workflow, step, item, StepOutcome.Failure("contract_violation", verdict.Rejection, retryable), durationMs, now, allowInline);
+                var violation = StepOutcome.Failure("contract_violation", verdict.Rejection, retryable) with { Agent = outcome.Agent, PromptHash = outcome.PromptHash, Model = outcome.Model };
+                PlanFailure(plan, state, workflow, step, item, violation, durationMs, now, allowInline);
                 return plan;
             }
 

@@ -15,7 +15,7 @@ internal sealed class JobStates(IOrdoStore store, int capacity = 10_000)
     private readonly ConcurrentDictionary<JobId, Entry> _cache = new();
     private int _count;
 
-    public async ValueTask<JobState?> LoadAsync(JobId jobId, CancellationToken cancellationToken)
+    public async ValueTask<JobState?> LoadAsync(JobId jobId, CancellationToken cancellationToken, List<EventEnvelope>? caughtUp = null)
     {
         JobState? state = _cache.TryGetValue(jobId, out var entry) ? entry.State : null;
         if (state is null)
@@ -30,6 +30,7 @@ internal sealed class JobStates(IOrdoStore store, int capacity = 10_000)
         await foreach (var e in store.ReadEventsAsync(jobId, state?.Seq ?? 0, cancellationToken).ConfigureAwait(false))
         {
             state = state is null ? JobStateReducer.Start(e) : JobStateReducer.Apply(state, e);
+            caughtUp?.Add(e);
         }
 
         if (state is not null)

@@ -14,7 +14,22 @@ public sealed partial class OrdoRuntime
     /// <summary>Executes one work item and commits its result; returns the job's state after the commit and the successor leased to this worker, if any.</summary>
     private async Task<(JobState? State, WorkItem? Next)> ExecuteItemAsync(WorkItem item, JobState? known, RunContext run)
     {
-        var state = known is not null && known.JobId == item.JobId ? known : await _states.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false);
+        JobState? state;
+        if (known is not null && known.JobId == item.JobId)
+        {
+            state = known;
+        }
+        else
+        {
+            // Events written since this process last saw the job (the claim's StepStarted, other workers' commits) reach observers too.
+            var caughtUp = _options.Observers.Count > 0 ? new List<EventEnvelope>() : null;
+            state = await _states.LoadAsync(item.JobId, CancellationToken.None, caughtUp).ConfigureAwait(false);
+            if (state is not null && caughtUp is { Count: > 0 })
+            {
+                Notify(state, caughtUp);
+            }
+        }
+
         if (state is null)
         {
             RuntimeLog.OrphanItem(_logger, item.Step.WorkKey, item.JobId);

@@ -105,7 +105,9 @@ public static class JobStateReducer
                     Attempts = newVisit ? 0 : prev!.Attempts,
                     TotalAttempts = prev?.TotalAttempts ?? 0,
                     DurationMs = prev?.DurationMs ?? 0,
-                    Output = newVisit ? null : prev!.Output,
+                    // steps.ID.output stays the latest successful visit's output until a new visit succeeds.
+                    Output = prev?.Output,
+                    Error = newVisit ? null : prev!.Error,
                     Scope = scope,
                 };
                 return s with
@@ -161,7 +163,7 @@ public static class JobStateReducer
                     Visit = visit ?? 1,
                     Attempts = attempt ?? 1,
                     TotalAttempts = (prev?.TotalAttempts ?? 0) + 1,
-                    Output = null,
+                    Output = prev?.Output,
                     Error = p.Message,
                     DurationMs = (prev?.DurationMs ?? 0) + p.DurationMs,
                     Scope = scope,

@@ -23,11 +23,20 @@ public static class StateSnapshotCodec
         return new StateSnapshot(state.Seq, JsonSerializer.SerializeToUtf8Bytes(envelope, SnapshotJsonContext.Default.SnapshotEnvelope));
     }
 
-    /// <summary>Deserializes a snapshot, or returns null when it was written in another format version.</summary>
+    /// <summary>Deserializes a snapshot, or returns null when it was written in another format version or is unreadable (the log is then replayed).</summary>
     public static JobState? Decode(StateSnapshot snapshot)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
-        var envelope = JsonSerializer.Deserialize(snapshot.Data, SnapshotJsonContext.Default.SnapshotEnvelope);
+        SnapshotEnvelope? envelope;
+        try
+        {
+            envelope = JsonSerializer.Deserialize(snapshot.Data, SnapshotJsonContext.Default.SnapshotEnvelope);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+
         if (envelope is null || envelope.Format != FormatVersion || envelope.State.Seq != snapshot.Seq)
         {
             return null;

@@ -1,0 +1,151 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Ordo.Agents;
+using Ordo.Engine;
+using Ordo.Hosting;
+using Ordo.Steps;
+using Ordo.Storage;
+using Ordo.Storage.InMemory;
+using Ordo.Tools;
+using Ordo.Workflows;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers Ordo in a host: <c>services.AddOrdo(o =&gt; o.Workers = 4).UseSqlite("ordo.db")</c>.</summary>
+public static class OrdoServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the Ordo runtime: <see cref="OrdoRuntime"/> (submit, wait, cancel), a hosted worker service that runs steps
+    /// until the host stops, and the registries for code agents, code tools and workflows built in C#.
+    /// Without a storage call (<c>UseSqlite</c>, <c>UseInMemoryStore</c>) jobs are kept in memory.
+    /// </summary>
+    public static IOrdoBuilder AddOrdo(this IServiceCollection services, Action<OrdoRuntimeOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = services.AddOptions<OrdoRuntimeOptions>();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        options.Validate(o =>
+        {
+            o.Validate();
+            return true;
+        }).ValidateOnStart();
+
+        services.TryAddSingleton(new CodeRegistry());
+        services.TryAddSingleton(new WorkflowRegistry());
+        services.TryAddSingleton<IOrdoStore, InMemoryOrdoStore>();
+        services.TryAddSingleton(sp =>
+        {
+            var components = new OrdoComponents
+            {
+                Code = sp.GetRequiredService<CodeRegistry>(),
+                Workflows = sp.GetRequiredService<WorkflowRegistry>(),
+                Services = sp,
+            };
+            foreach (var f in sp.GetServices<ISqlConnectionFactory>()) components.SqlConnections.Add(f);
+            foreach (var e in sp.GetServices<IToolExecutor>()) components.ToolExecutors.Add(e);
+            foreach (var h in sp.GetServices<IStepHandler>()) components.StepHandlers.Add(h);
+            return components;
+        });
+        services.TryAddSingleton(sp => new OrdoRuntime(
+            sp.GetRequiredService<IOrdoStore>(),
+            sp.GetRequiredService<IOptions<OrdoRuntimeOptions>>().Value,
+            sp.GetRequiredService<OrdoComponents>(),
+            sp.GetService<ILogger<OrdoRuntime>>()));
+        services.AddHostedService<OrdoWorkerService>();
+        return new OrdoBuilder(services);
+    }
+
+    private sealed class OrdoBuilder(IServiceCollection services) : IOrdoBuilder
+    {
+        public IServiceCollection Services { get; } = services;
+    }
+}
+
+/// <summary>Extends an Ordo registration: storage, agents, tools, workflows.</summary>
+public static class OrdoBuilderExtensions
+{
+    /// <summary>Keeps jobs in memory (tests, demos); they are lost when the process ends.</summary>
+    public static IOrdoBuilder UseInMemoryStore(this IOrdoBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.Replace(ServiceDescriptor.Singleton<IOrdoStore, InMemoryOrdoStore>());
+        return builder;
+    }
+
+    /// <summary>Registers a code agent under a type name (default: the class's full name), created through the container.</summary>
+    public static IOrdoBuilder AddCodeAgent<TAgent>(this IOrdoBuilder builder, string? typeName = null) where TAgent : class, ICodeAgent
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        Registry(builder).AddAgent(typeName ?? typeof(TAgent).FullName!, sp => sp is null ? Activator.CreateInstance<TAgent>() : ActivatorUtilities.CreateInstance<TAgent>(sp));
+        return builder;
+    }
+
+    /// <summary>Registers a code tool under a tool or type name, created through the container.</summary>
+    public static IOrdoBuilder AddCodeTool<TTool>(this IOrdoBuilder builder, string name) where TTool : class, ICodeTool
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        Registry(builder).AddTool(name, sp => sp is null ? Activator.CreateInstance<TTool>() : ActivatorUtilities.CreateInstance<TTool>(sp));
+        return builder;
+    }
+
+    /// <summary>Registers a code tool written as a delegate.</summary>
+    public static IOrdoBuilder AddCodeTool(this IOrdoBuilder builder, string name, Func<ToolInvocation, CancellationToken, ValueTask<System.Text.Json.JsonElement>> run)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var tool = new DelegateCodeTool(run);
+        Registry(builder).AddTool(name, _ => tool);
+        return builder;
+    }
+
+    /// <summary>Registers every code agent and code tool of a plugin assembly file.</summary>
+    public static IOrdoBuilder AddPlugins(this IOrdoBuilder builder, params string[] paths)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        Registry(builder).LoadPlugins(paths);
+        return builder;
+    }
+
+    /// <summary>Makes a workflow built in C# runnable by this host (jobs pinned to it resume only where it is registered).</summary>
+    public static IOrdoBuilder AddWorkflow(this IOrdoBuilder builder, WorkflowDefinition workflow)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        Workflows(builder).Register(workflow);
+        return builder;
+    }
+
+    /// <summary>Adds a step kind.</summary>
+    public static IOrdoBuilder AddStepHandler<THandler>(this IOrdoBuilder builder) where THandler : class, IStepHandler
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddSingleton<IStepHandler, THandler>();
+        return builder;
+    }
+
+    /// <summary>Adds a tool executor for a tool kind.</summary>
+    public static IOrdoBuilder AddToolExecutor<TExecutor>(this IOrdoBuilder builder) where TExecutor : class, IToolExecutor
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddSingleton<IToolExecutor, TExecutor>();
+        return builder;
+    }
+
+    /// <summary>Does not start workers in this host (a process that only submits and inspects jobs).</summary>
+    public static IOrdoBuilder WithoutWorkers(this IOrdoBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.RemoveAll<IHostedService>();
+        return builder;
+    }
+
+    private static CodeRegistry Registry(IOrdoBuilder builder)
+        => (CodeRegistry)builder.Services.First(d => d.ServiceType == typeof(CodeRegistry)).ImplementationInstance!;
+
+    private static WorkflowRegistry Workflows(IOrdoBuilder builder)
+        => (WorkflowRegistry)builder.Services.First(d => d.ServiceType == typeof(WorkflowRegistry)).ImplementationInstance!;
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the whole test suite from a fresh checkout: restores, builds, and runs every test project.
+# Long torture and chaos runs scale with ORDO_TORTURE_SCALE (default 1; CI keeps the default).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+export ORDO_TORTURE_SCALE="${ORDO_TORTURE_SCALE:-1}"
+
+echo "== build"
+dotnet build Ordo.sln -c Release -nologo -v quiet
+
+echo "== test"
+dotnet test Ordo.sln -c Release --no-build -nologo --logger "console;verbosity=minimal" "$@"

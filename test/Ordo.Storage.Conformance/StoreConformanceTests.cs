@@ -1,0 +1,397 @@
+using System.Text;
+using Ordo.Events;
+using Ordo.Queue;
+using Ordo.State;
+using Ordo.Storage;
+using static Ordo.Storage.Conformance.StoreFixtures;
+
+namespace Ordo.Storage.Conformance;
+
+/// <summary>
+/// The storage contract, as one suite that every store must pass: conditional appends, one-transaction commits,
+/// leases with fencing tokens, delayed and prioritized work, snapshots, and an intact hash chain throughout.
+/// </summary>
+public abstract class StoreConformanceTests : IAsyncLifetime
+{
+    private IOrdoStore? _store;
+
+    protected IOrdoStore Store => _store ?? throw new InvalidOperationException("not initialized");
+
+    /// <summary>Creates a fresh, empty store.</summary>
+    protected abstract Task<IOrdoStore> CreateStoreAsync();
+
+    public async Task InitializeAsync()
+    {
+        _store = await CreateStoreAsync();
+        await _store.InitializeAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_store is not null) await _store.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Submit_StoresJobEventsAndDefinition()
+    {
+        var id = JobId.New(T0);
+        var record = await Store.SubmitAsync(Job(id, T0));
+        Assert.Equal(2, record.LastSeq);
+        Assert.Equal(JobStatus.Queued, record.Status);
+        var read = await Store.GetJobAsync(id);
+        Assert.NotNull(read);
+        Assert.Equal(id, read!.JobId);
+        Assert.Equal("w", read.Workflow);
+        Assert.Equal(id, read.RootJobId);
+        Assert.Equal(record.HeadHash, read.HeadHash);
+        var events = await ToListAsync(Store.ReadEventsAsync(id));
+        Assert.Equal([1L, 2L], events.Select(e => e.Seq));
+        Assert.Equal(EventTypes.JobSubmitted, events[0].Type);
+        Assert.Equal(EventChain.GenesisHash.ToArray(), events[0].PrevHash);
+        Assert.Equal(events[0].Hash, events[1].PrevHash);
+        var definition = await Store.GetDefinitionAsync("sha256:def");
+        Assert.Equal([1, 2, 3], definition!.Content);
+    }
+
+    [Fact]
+    public async Task Submit_SameIdTwice_Throws()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await Store.SubmitAsync(Job(id, T0)));
+        Assert.Equal(2, (await ToListAsync(Store.ReadEventsAsync(id))).Count);
+    }
+
+    [Fact]
+    public async Task Commit_AtExpectedSeq_AppendsAndAdvances()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var state = await StateAsync(Store, id);
+        var result = await Store.CommitAsync(Commit(state, [Succeeded("s1", T0)]));
+        Assert.Equal(CommitOutcome.Committed, result.Outcome);
+        var job = await Store.GetJobAsync(id);
+        Assert.Equal(3, job!.LastSeq);
+        Assert.Equal(JobStatus.Running, job.Status);
+        Assert.True((await AuditVerifier.VerifyAsync(Store, id)).Intact);
+    }
+
+    [Fact]
+    public async Task Commit_WithStaleExpectedSeq_ConflictsAndWritesNothing()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var stale = await StateAsync(Store, id);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(stale, [Succeeded("s1", T0)]))).Outcome);
+        var second = await Store.CommitAsync(Commit(stale, [Succeeded("s1", T0.AddSeconds(1))], enqueue: [new NewWorkItem { Step = new StepRef("x", 1, 1), AvailableAt = T0 }]));
+        Assert.Equal(CommitOutcome.Conflict, second.Outcome);
+        Assert.Equal(3, (await ToListAsync(Store.ReadEventsAsync(id))).Count);
+        var summary = await Store.GetQueueSummaryAsync(id, T0);
+        Assert.Equal(1, summary.Ready);
+    }
+
+    [Fact]
+    public async Task Commit_ConcurrentWithSameExpectedSeq_ExactlyOneWins()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var state = await StateAsync(Store, id);
+        var commits = Enumerable.Range(0, 16).Select(i => Commit(state, [Succeeded("s" + i, T0.AddMilliseconds(i))])).ToList();
+        var results = await Task.WhenAll(commits.Select(c => Task.Run(async () => await Store.CommitAsync(c))));
+        Assert.Equal(1, results.Count(r => r.Outcome == CommitOutcome.Committed));
+        Assert.Equal(15, results.Count(r => r.Outcome == CommitOutcome.Conflict));
+        Assert.Equal(3, (await ToListAsync(Store.ReadEventsAsync(id))).Count);
+        Assert.True((await AuditVerifier.VerifyAsync(Store, id)).Intact);
+    }
+
+    [Fact]
+    public async Task Commit_UnknownJob_NotFound()
+    {
+        var id = JobId.New(T0);
+        var fake = JobStateReducer.Start(EventChain.Seal(id, 0, EventChain.GenesisHash, [EventFactory.Job(EventTypes.JobSubmitted, new JobSubmittedPayload("w", 1, "h", "t", "s", null, null, null, null, "x", 0), T0)])[0]);
+        var result = await Store.CommitAsync(Commit(fake, [Succeeded("s1", T0)]));
+        Assert.Equal(CommitOutcome.NotFound, result.Outcome);
+    }
+
+    [Fact]
+    public async Task Claim_LeasesItem_AppendsStepStarted_AndHidesItFromOthers()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var claimed = Assert.Single(await Store.ClaimAsync(Claim("w1", T0)));
+        Assert.Equal(id, claimed.JobId);
+        Assert.Equal(new StepRef("s1", 1, 1), claimed.Step);
+        Assert.Equal(1, claimed.Deliveries);
+        Assert.Equal("w1", claimed.Lease.Owner);
+        Assert.Empty(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(1))));
+        var events = await ToListAsync(Store.ReadEventsAsync(id));
+        var started = events[^1];
+        Assert.Equal(EventTypes.StepStarted, started.Type);
+        Assert.Equal("s1", started.StepId);
+        Assert.Equal("w1", started.GetPayload<StepStartedPayload>().Worker);
+        Assert.Equal(JobStatus.Running, (await Store.GetJobAsync(id))!.Status);
+        Assert.True((await AuditVerifier.VerifyAsync(Store, id)).Intact);
+    }
+
+    [Fact]
+    public async Task Claim_AfterLeaseExpiry_TakesOver_AndOldLeaseCannotAck()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var first = Assert.Single(await Store.ClaimAsync(Claim("w1", T0, lease: TimeSpan.FromSeconds(10))));
+        Assert.Empty(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(9))));
+        var second = Assert.Single(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(11))));
+        Assert.Equal(first.Lease.ItemId, second.Lease.ItemId);
+        Assert.Equal(2, second.Deliveries);
+        Assert.True(second.Lease.Token > first.Lease.Token);
+
+        var state = await StateAsync(Store, id);
+        var stale = await Store.CommitAsync(Commit(state, [Succeeded("s1", T0)], ack: first.Lease));
+        Assert.Equal(CommitOutcome.LeaseLost, stale.Outcome);
+        var fresh = await Store.CommitAsync(Commit(state, [Succeeded("s1", T0)], ack: second.Lease));
+        Assert.Equal(CommitOutcome.Committed, fresh.Outcome);
+        Assert.True((await Store.GetQueueSummaryAsync(id, T0.AddSeconds(12))).IsEmpty);
+    }
+
+    [Fact]
+    public async Task Claim_DeadOwner_IsTakenOverBeforeExpiry()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        Assert.Single(await Store.ClaimAsync(Claim("dead-worker", T0)));
+        Assert.Empty(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(1))));
+        var taken = Assert.Single(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(1), dead: ["dead-worker"])));
+        Assert.Equal("w2", taken.Lease.Owner);
+        Assert.Equal(2, taken.Deliveries);
+    }
+
+    [Fact]
+    public async Task Claim_RespectsPriorityThenAvailability()
+    {
+        var low = JobId.New(T0);
+        var high = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(low, T0, priority: 0));
+        await Store.SubmitAsync(Job(high, T0.AddMilliseconds(1), priority: 5));
+        var first = Assert.Single(await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 1)));
+        Assert.Equal(high, first.JobId);
+        var second = Assert.Single(await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 1)));
+        Assert.Equal(low, second.JobId);
+    }
+
+    [Fact]
+    public async Task Claim_MaxItemsAndRootFilter()
+    {
+        var a = JobId.New(T0);
+        var b = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(a, T0, items: 3));
+        await Store.SubmitAsync(Job(b, T0, items: 2));
+        var onlyB = await Store.ClaimAsync(Claim("w", T0, max: 10, root: b));
+        Assert.Equal(2, onlyB.Count);
+        Assert.All(onlyB, i => Assert.Equal(b, i.JobId));
+        var two = await Store.ClaimAsync(Claim("w", T0, max: 2));
+        Assert.Equal(2, two.Count);
+        Assert.All(two, i => Assert.Equal(a, i.JobId));
+    }
+
+    [Fact]
+    public async Task DelayedItem_IsNotClaimableBeforeItsTime_AndSummaryShowsIt()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0, items: 0));
+        var state = await StateAsync(Store, id);
+        var later = T0.AddSeconds(5);
+        await Store.CommitAsync(Commit(state, [EventFactory.Step(EventTypes.StepScheduled, new StepRef("r", 1, 2), new StepScheduledPayload("code", "retry", "r", later), T0)],
+            enqueue: [new NewWorkItem { Step = new StepRef("r", 1, 2), AvailableAt = later }]));
+        Assert.Empty(await Store.ClaimAsync(Claim("w", T0.AddSeconds(4))));
+        var summary = await Store.GetQueueSummaryAsync(id, T0.AddSeconds(4));
+        Assert.Equal(0, summary.Ready);
+        Assert.Equal(1, summary.Delayed);
+        Assert.Equal(later, summary.NextVisibleAt);
+        Assert.False(summary.IsEmpty);
+        var item = Assert.Single(await Store.ClaimAsync(Claim("w", later)));
+        Assert.Equal(2, item.Step.Attempt);
+    }
+
+    [Fact]
+    public async Task Commit_EnqueueLeasedToSelf_ReturnsLeasedItem_NotClaimableByOthers()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var claimed = Assert.Single(await Store.ClaimAsync(Claim("w1", T0)));
+        var state = await StateAsync(Store, id);
+        var next = new StepRef("s2", 1, 1);
+        var result = await Store.CommitAsync(Commit(state,
+            [Succeeded("s1", T0), EventFactory.Step(EventTypes.StepScheduled, next, new StepScheduledPayload("code", "route", "s1", null), T0), StoreEvents.StepStarted(next, "w1", 1, T0)],
+            ack: claimed.Lease,
+            enqueue: [new NewWorkItem { Step = next, AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(30) }]));
+        Assert.Equal(CommitOutcome.Committed, result.Outcome);
+        var leased = Assert.Single(result.LeasedItems);
+        Assert.Equal(next, leased.Step);
+        Assert.Equal("w1", leased.Lease.Owner);
+        Assert.Equal(1, leased.Deliveries);
+        Assert.Empty(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(1))));
+        var done = await StateAsync(Store, id);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(done, [Succeeded("s2", T0)], ack: leased.Lease, status: JobStatus.Completed))).Outcome);
+        Assert.True((await Store.GetQueueSummaryAsync(id, T0.AddSeconds(1))).IsEmpty);
+    }
+
+    [Fact]
+    public async Task KeepWorkItem_ChecksLeaseButKeepsItem()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var claimed = Assert.Single(await Store.ClaimAsync(Claim("w1", T0)));
+        var state = await StateAsync(Store, id);
+        var mid = await Store.CommitAsync(Commit(state, [EventFactory.Step(EventTypes.ToolCallRequested, claimed.Step, new ToolCallRequestedPayload("c", "t", "sql", "write", "k", null, false), T0)], ack: claimed.Lease, keep: true));
+        Assert.Equal(CommitOutcome.Committed, mid.Outcome);
+        var summary = await Store.GetQueueSummaryAsync(id, T0.AddSeconds(1));
+        Assert.Equal(1, summary.Leased);
+        var wrong = claimed.Lease with { Token = claimed.Lease.Token + 7 };
+        var state2 = await StateAsync(Store, id);
+        Assert.Equal(CommitOutcome.LeaseLost, (await Store.CommitAsync(Commit(state2, [Succeeded("s1", T0)], ack: wrong, keep: true))).Outcome);
+    }
+
+    [Fact]
+    public async Task DropPendingWork_RemovesEveryItemOfTheJobOnly()
+    {
+        var a = JobId.New(T0);
+        var b = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(a, T0, items: 3));
+        await Store.SubmitAsync(Job(b, T0, items: 1));
+        var state = await StateAsync(Store, a);
+        await Store.CommitAsync(Commit(state, [EventFactory.Job(EventTypes.JobCancelled, new JobCancelledPayload("test", "me"), T0)], drop: true, status: JobStatus.Cancelled));
+        Assert.True((await Store.GetQueueSummaryAsync(a, T0)).IsEmpty);
+        Assert.Equal(1, (await Store.GetQueueSummaryAsync(b, T0)).Ready);
+        Assert.Equal(JobStatus.Cancelled, (await Store.GetJobAsync(a))!.Status);
+    }
+
+    [Fact]
+    public async Task RenewAndRelease_FollowTheFencingToken()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var claimed = Assert.Single(await Store.ClaimAsync(Claim("w1", T0, lease: TimeSpan.FromSeconds(10))));
+        var renewed = await Store.RenewLeasesAsync([claimed.Lease, claimed.Lease with { Token = 99 }], T0.AddSeconds(60));
+        Assert.Equal([claimed.Lease.ItemId], renewed);
+        Assert.Empty(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(30))));
+        Assert.False(await Store.ReleaseAsync(claimed.Lease with { Owner = "other" }, T0));
+        Assert.True(await Store.ReleaseAsync(claimed.Lease, T0.AddSeconds(31)));
+        var again = Assert.Single(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(31))));
+        Assert.Equal(2, again.Deliveries);
+    }
+
+    [Fact]
+    public async Task Snapshot_RoundTrips()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var state = await StateAsync(Store, id);
+        var events = EventChain.Seal(id, state.Seq, state.HeadHash, [Succeeded("s1", T0)]);
+        var post = JobStateReducer.Apply(state, events);
+        var snapshot = StateSnapshotCodec.Encode(post);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(new JobCommit
+        {
+            JobId = id, ExpectedSeq = state.Seq, ExpectedHeadHash = state.HeadHash, Events = events, Status = JobStatus.Running, Snapshot = snapshot,
+        })).Outcome);
+        var read = await Store.GetSnapshotAsync(id);
+        Assert.NotNull(read);
+        Assert.Equal(post.Seq, read!.Seq);
+        var decoded = StateSnapshotCodec.Decode(read);
+        Assert.NotNull(decoded);
+        Assert.Equal(post.Seq, decoded!.Seq);
+        Assert.Equal(post.HeadHash, decoded.HeadHash);
+        Assert.Equal("succeeded", decoded.Steps["s1"].Status);
+    }
+
+    [Fact]
+    public async Task ReadEvents_AfterSeq_GivesTheRestWithCorrectPrevHash()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0, items: 3));
+        var all = await ToListAsync(Store.ReadEventsAsync(id));
+        var tail = await ToListAsync(Store.ReadEventsAsync(id, 2));
+        Assert.Equal([3L, 4L], tail.Select(e => e.Seq));
+        Assert.Equal(all[1].Hash, tail[0].PrevHash);
+        Assert.Equal(Encoding.UTF8.GetString(all[2].Payload.Span), Encoding.UTF8.GetString(tail[0].Payload.Span));
+        Assert.Empty(await ToListAsync(Store.ReadEventsAsync(id, 99)));
+        Assert.Empty(await ToListAsync(Store.ReadEventsAsync(JobId.New(T0))));
+    }
+
+    [Fact]
+    public async Task ReadEvents_PreserveEveryEnvelopeField()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var state = await StateAsync(Store, id);
+        var e = EventFactory.Step(EventTypes.ModelCallSucceeded, new StepRef("s1", 2, 3, "p#1/a"),
+            new ModelCallSucceededPayload("c1", "fast", "scripted", "m-1", "{}", 10, 5, 0.001m, 2.5), T0.AddMilliseconds(123), agent: "x@2", promptHash: "sha256:ab", model: "m-1", policy: "p@7");
+        await Store.CommitAsync(Commit(state, [e]));
+        var read = (await ToListAsync(Store.ReadEventsAsync(id)))[^1];
+        Assert.Equal("s1", read.StepId);
+        Assert.Equal(2, read.Visit);
+        Assert.Equal(3, read.Attempt);
+        Assert.Equal("p#1/a", read.Scope);
+        Assert.Equal(T0.AddMilliseconds(123), read.Timestamp);
+        Assert.Equal("x@2", read.Agent);
+        Assert.Equal("sha256:ab", read.PromptHash);
+        Assert.Equal("m-1", read.Model);
+        Assert.Equal("p@7", read.Policy);
+        Assert.Equal(10, read.GetPayload<ModelCallSucceededPayload>().InputTokens);
+        Assert.True((await AuditVerifier.VerifyAsync(Store, id)).Intact);
+    }
+
+    [Fact]
+    public async Task ListJobs_NewestFirst_WithFilters()
+    {
+        var ids = new List<JobId>();
+        for (var i = 0; i < 5; i++)
+        {
+            var id = JobId.New(T0.AddSeconds(i));
+            ids.Add(id);
+            await Store.SubmitAsync(Job(id, T0.AddSeconds(i), tenant: i % 2 == 0 ? "acme" : "globex"));
+        }
+
+        var all = await Store.ListJobsAsync(new JobQuery());
+        Assert.Equal(ids.AsEnumerable().Reverse(), all.Select(j => j.JobId));
+        var acme = await Store.ListJobsAsync(new JobQuery { Tenant = "acme" });
+        Assert.Equal(3, acme.Count);
+        Assert.All(acme, j => Assert.Equal("acme", j.Tenant));
+        Assert.Equal(2, (await Store.ListJobsAsync(new JobQuery { Limit = 2 })).Count);
+        Assert.Equal(5, (await Store.ListJobsAsync(new JobQuery { Status = JobStatus.Queued })).Count);
+        Assert.Empty(await Store.ListJobsAsync(new JobQuery { Status = JobStatus.Failed }));
+    }
+
+    [Fact]
+    public async Task ChildJob_SharesRoot_AndIsListedUnderItsParent()
+    {
+        var parent = JobId.New(T0);
+        var child = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(parent, T0, items: 0));
+        await Store.SubmitAsync(Job(child, T0, root: parent, parent: parent));
+        Assert.Equal(parent, (await Store.GetJobAsync(child))!.RootJobId);
+        Assert.Equal(child, Assert.Single(await Store.ListJobsAsync(new JobQuery { ParentJobId = parent })).JobId);
+        var claimed = Assert.Single(await Store.ClaimAsync(Claim("w", T0, root: parent)));
+        Assert.Equal(child, claimed.JobId);
+    }
+
+    [Fact]
+    public async Task Commit_EventsThatDoNotContinueTheLog_AreRefused()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var state = await StateAsync(Store, id);
+        var wrongSeal = EventChain.Seal(id, state.Seq + 1, state.HeadHash, [Succeeded("s1", T0)]);
+        await Assert.ThrowsAnyAsync<ArgumentException>(async () => await Store.CommitAsync(new JobCommit
+        {
+            JobId = id, ExpectedSeq = state.Seq, ExpectedHeadHash = state.HeadHash, Events = wrongSeal, Status = JobStatus.Running,
+        }));
+        Assert.True((await AuditVerifier.VerifyAsync(Store, id)).Intact);
+    }
+
+    protected static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> source)
+    {
+        var list = new List<T>();
+        await foreach (var x in source) list.Add(x);
+        return list;
+    }
+}

@@ -1,0 +1,10 @@
+using Ordo.Storage;
+using Ordo.Storage.Conformance;
+using Ordo.Storage.InMemory;
+
+namespace Ordo.Tests.Storage;
+
+public sealed class InMemoryOrdoStoreTests : StoreConformanceTests
+{
+    protected override Task<IOrdoStore> CreateStoreAsync() => Task.FromResult<IOrdoStore>(new InMemoryOrdoStore());
+}
