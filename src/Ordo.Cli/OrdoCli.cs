@@ -10,14 +10,15 @@ internal static class OrdoCli
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, bool terminal, CancellationToken stop)
     {
         var g = new GlobalOptions();
-        var root = new RootCommand("Ordo: durable, governed orchestration for multi-agent AI workflows.");
+        // A RootCommand would name itself after the entry assembly (Ordo.Cli) in usage lines; the command is ordo.
+        var root = new Command("ordo", "Ordo: durable, governed orchestration for multi-agent AI workflows.") { new System.CommandLine.Help.HelpOption(), new VersionOption() };
         g.AddTo(root);
         var env = new CommandEnvironment(g, output, error, terminal, stop);
         foreach (var command in new[]
         {
             RunCommand.Create(env), SubmitCommand.Create(env), ValidateCommand.Create(env), ResumeCommand.Create(env),
             JobsCommand.Create(env), ShowCommand.Create(env), EventsCommand.Create(env), CancelCommand.Create(env),
-            AuditCommand.Create(env),
+            AuditCommand.Create(env), ApproveCommand.Create(env), KillCommand.Create(env), BenchCommand.Create(env),
         })
         {
             root.Add(command);
@@ -42,7 +43,7 @@ internal static class OrdoCli
     private static IEnumerable<string> CommandPath(ParseResult parse)
     {
         var names = new List<string>();
-        for (var c = parse.CommandResult; c is not null && c.Command is not RootCommand; c = c.Parent as System.CommandLine.Parsing.CommandResult)
+        for (var c = parse.CommandResult; c is not null && c.Parent is not null; c = c.Parent as System.CommandLine.Parsing.CommandResult)
         {
             names.Insert(0, c.Command.Name);
         }

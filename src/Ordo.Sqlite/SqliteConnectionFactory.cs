@@ -28,16 +28,7 @@ public sealed class SqliteConnectionFactory : ISqlConnectionFactory
             {
                 if (!File.Exists(path))
                 {
-                    var directory = Path.GetDirectoryName(path);
-                    if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
-                    await using var init = new SqliteConnection(cs);
-                    await init.OpenAsync(cancellationToken).ConfigureAwait(false);
-                    await using var tx = await init.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                    await using var cmd = init.CreateCommand();
-                    cmd.Transaction = (SqliteTransaction)tx;
-                    cmd.CommandText = connection.InitSql;
-                    await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    await InitializeAsync(path, connection.InitSql, cancellationToken).ConfigureAwait(false);
                 }
             }
             finally
@@ -49,6 +40,45 @@ public sealed class SqliteConnectionFactory : ISqlConnectionFactory
         var db = new SqliteConnection(cs);
         await db.OpenAsync(cancellationToken).ConfigureAwait(false);
         return db;
+    }
+
+    /// <summary>
+    /// Builds the database under a temporary name and moves it into place only once its script has run: opening the
+    /// final path creates the file at once, so another thread or process that saw it before the script committed
+    /// would query tables that do not exist yet.
+    /// </summary>
+    private static async Task InitializeAsync(string path, string initSql, CancellationToken cancellationToken)
+    {
+        var directory = Path.GetDirectoryName(path);
+        if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
+        var building = $"{path}.init-{Guid.NewGuid():N}";
+        try
+        {
+            var cs = new SqliteConnectionStringBuilder { DataSource = building, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString();
+            await using (var init = new SqliteConnection(cs))
+            {
+                await init.OpenAsync(cancellationToken).ConfigureAwait(false);
+                await using var tx = await init.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await using var cmd = init.CreateCommand();
+                cmd.Transaction = (SqliteTransaction)tx;
+                cmd.CommandText = initSql;
+                await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            try
+            {
+                File.Move(building, path, overwrite: false);
+            }
+            catch (IOException) when (File.Exists(path))
+            {
+                // Another process created it first; its copy is complete too.
+            }
+        }
+        finally
+        {
+            File.Delete(building);
+        }
     }
 
     /// <inheritdoc />

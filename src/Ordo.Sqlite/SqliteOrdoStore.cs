@@ -147,6 +147,11 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     private (long Key, long RootKey) SubmitCore(NewJob job, JobRecord record, long rootKey)
     {
         var s = Sql;
+        if (job.Quota is { } quota)
+        {
+            CheckQuota(job, quota);
+        }
+
         s.InsertDefinition.Set(job.Definition.Hash, job.Definition.Workflow, job.Definition.Version, job.Definition.Content, Ms(job.CreatedAt)).ExecuteNonQuery();
         var key = (long)s.InsertJob.Set(
             job.JobId.Value, job.Workflow, job.Version, job.Definition.Hash, job.Tenant, job.Status.ToWire(), job.Submitter,
@@ -261,10 +266,14 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             s.Lease.Set(request.Owner, token, deliveries, Ms(expires), c.Id).ExecuteNonQuery();
             var step = new StepRef(c.StepId, c.Visit, c.Attempt, c.Scope);
             var (jobId, lastSeq, head, status) = ReadHead(c.JobKey);
-            var started = EventChain.Seal(jobId, lastSeq, head, [StoreEvents.StepStarted(step, request.Owner, deliveries, request.Now)]);
-            InsertEvent(c.JobKey, started[0]);
-            var newStatus = status == JobStatus.Queued.ToWire() ? JobStatus.Running.ToWire() : status;
-            s.AdvanceJob.Set(started[0].Seq, started[0].Hash, newStatus, null, Ms(started[0].Timestamp), c.JobKey, lastSeq, head).ExecuteNonQuery();
+            if (!SystemItems.IsSystem(c.StepId))
+            {
+                var started = EventChain.Seal(jobId, lastSeq, head, [StoreEvents.StepStarted(step, request.Owner, deliveries, request.Now)]);
+                InsertEvent(c.JobKey, started[0]);
+                var newStatus = status == JobStatus.Queued.ToWire() ? JobStatus.Running.ToWire() : status;
+                s.AdvanceJob.Set(started[0].Seq, started[0].Hash, newStatus, null, Ms(started[0].Timestamp), c.JobKey, lastSeq, head).ExecuteNonQuery();
+            }
+
             _jobKeys.TryAdd(jobId, c.JobKey);
             result.Add(new WorkItem
             {
@@ -414,14 +423,14 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
 
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
-        var filter = rootKey is null ? "" : "WHERE root_key = $root";
+        var filter = rootKey is null ? "WHERE step_id NOT LIKE '$%'" : "WHERE root_key = $root AND step_id NOT LIKE '$%'";
         cmd.CommandText = $"""
             SELECT coalesce(sum(visible_at <= $now), 0),
                    coalesce(sum(visible_at > $now AND lease_owner IS NULL), 0),
                    coalesce(sum(visible_at > $now AND lease_owner IS NOT NULL), 0),
                    min(CASE WHEN visible_at > $now THEN visible_at END)
             FROM work_items {filter};
-            SELECT DISTINCT lease_owner FROM work_items {(filter.Length == 0 ? "WHERE" : filter + " AND")} lease_owner IS NOT NULL AND visible_at > $now;
+            SELECT DISTINCT lease_owner FROM work_items {filter} AND lease_owner IS NOT NULL AND visible_at > $now;
             """;
         cmd.Parameters.AddWithValue("$now", Ms(now));
         if (rootKey is not null) cmd.Parameters.AddWithValue("$root", rootKey.Value);
@@ -449,6 +458,102 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         _initGate.Dispose();
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
         return ValueTask.CompletedTask;
+    }
+
+    private void CheckQuota(NewJob job, TenantQuota quota)
+    {
+        var c = Writer.Connection;
+        if (quota.ConcurrentJobs is { } max)
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ('queued', 'running', 'waiting_approval')";
+            cmd.Parameters.AddWithValue("$t", job.Tenant);
+            var active = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+            if (active >= max) throw new QuotaExceededException(job.Tenant, "concurrent_jobs", max, active);
+        }
+
+        if (quota.JobsPerMinute is { } perMinute)
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT count(*) FROM jobs WHERE tenant = $t AND created_at > $since";
+            cmd.Parameters.AddWithValue("$t", job.Tenant);
+            cmd.Parameters.AddWithValue("$since", Ms(job.CreatedAt.AddMinutes(-1)));
+            var recent = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+            if (recent >= perMinute) throw new QuotaExceededException(job.Tenant, "jobs_per_minute", perMinute, recent);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask SetKillSwitchAsync(KillSwitches.KillSwitch killSwitch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(killSwitch);
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        await Writer.WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "INSERT OR REPLACE INTO kill_switches(target, reason, set_by, set_at) VALUES ($t, $r, $b, $a)";
+            cmd.Parameters.AddWithValue("$t", killSwitch.Target);
+            cmd.Parameters.AddWithValue("$r", (object?)killSwitch.Reason ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$b", killSwitch.SetBy);
+            cmd.Parameters.AddWithValue("$a", Ms(killSwitch.SetAt));
+            return cmd.ExecuteNonQuery();
+        }).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> ClearKillSwitchAsync(string target, CancellationToken cancellationToken = default)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        return await Writer.WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "DELETE FROM kill_switches WHERE target = $t";
+            cmd.Parameters.AddWithValue("$t", target);
+            return cmd.ExecuteNonQuery() > 0;
+        }).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<KillSwitches.KillSwitch>> ListKillSwitchesAsync(CancellationToken cancellationToken = default)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT target, reason, set_by, set_at FROM kill_switches ORDER BY target";
+        using var r = cmd.ExecuteReader();
+        var list = new List<KillSwitches.KillSwitch>();
+        while (r.Read())
+        {
+            list.Add(new KillSwitches.KillSwitch(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask SeedKillSwitchesAsync(string seed, IReadOnlyList<KillSwitches.KillSwitch> switches, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(switches);
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        await Writer.WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "INSERT OR IGNORE INTO kill_switch_seeds(seed) VALUES ($s)";
+            cmd.Parameters.AddWithValue("$s", seed);
+            if (cmd.ExecuteNonQuery() == 0) return 0;
+            foreach (var s in switches)
+            {
+                using var insert = c.CreateCommand();
+                insert.CommandText = "INSERT OR IGNORE INTO kill_switches(target, reason, set_by, set_at) VALUES ($t, $r, $b, $a)";
+                insert.Parameters.AddWithValue("$t", s.Target);
+                insert.Parameters.AddWithValue("$r", (object?)s.Reason ?? DBNull.Value);
+                insert.Parameters.AddWithValue("$b", s.SetBy);
+                insert.Parameters.AddWithValue("$a", Ms(s.SetAt));
+                insert.ExecuteNonQuery();
+            }
+
+            return switches.Count;
+        }).ConfigureAwait(false);
     }
 
     private const string JobColumns = "job_id, workflow, version, tenant, status, reason, submitter, parent_job_id, root_job_id, definition_hash, trace_id, priority, created_at, updated_at, last_seq, head_hash";

@@ -81,5 +81,14 @@ internal static class SqliteSchema
             UNIQUE(job_key, work_key));
         CREATE INDEX IF NOT EXISTS work_ready ON work_items(priority DESC, visible_at);
         CREATE INDEX IF NOT EXISTS work_by_root ON work_items(root_key, visible_at);
+
+        CREATE TABLE IF NOT EXISTS kill_switches(
+            target TEXT PRIMARY KEY,
+            reason TEXT,
+            set_by TEXT NOT NULL,
+            set_at INTEGER NOT NULL) WITHOUT ROWID;
+
+        CREATE TABLE IF NOT EXISTS kill_switch_seeds(
+            seed TEXT PRIMARY KEY) WITHOUT ROWID;
         """;
 }

@@ -388,6 +388,63 @@ public abstract class StoreConformanceTests : IAsyncLifetime
         Assert.True((await AuditVerifier.VerifyAsync(Store, id)).Intact);
     }
 
+    [Fact]
+    public async Task KillSwitches_SetListClear_AndSeedOnlyOnce()
+    {
+        Assert.Empty(await Store.ListKillSwitchesAsync());
+        await Store.SetKillSwitchAsync(new KillSwitches.KillSwitch("tool:web.*", "outage", "ops", T0));
+        await Store.SetKillSwitchAsync(new KillSwitches.KillSwitch("agent:extractor", null, "ops", T0));
+        var list = await Store.ListKillSwitchesAsync();
+        Assert.Equal(["agent:extractor", "tool:web.*"], list.Select(s => s.Target));
+        Assert.Equal("outage", list.Single(s => s.Target == "tool:web.*").Reason);
+        Assert.True(await Store.ClearKillSwitchAsync("agent:extractor"));
+        Assert.False(await Store.ClearKillSwitchAsync("agent:extractor"));
+
+        await Store.SeedKillSwitchesAsync("policy@1", [new KillSwitches.KillSwitch("step:auction", "initial", "policy@1", T0)]);
+        Assert.Contains(await Store.ListKillSwitchesAsync(), s => s.Target == "step:auction");
+        Assert.True(await Store.ClearKillSwitchAsync("step:auction"));
+        await Store.SeedKillSwitchesAsync("policy@1", [new KillSwitches.KillSwitch("step:auction", "initial", "policy@1", T0)]);
+        Assert.DoesNotContain(await Store.ListKillSwitchesAsync(), s => s.Target == "step:auction");
+    }
+
+    [Fact]
+    public async Task Submit_OverConcurrentQuota_IsRefusedAndCreatesNothing()
+    {
+        var quota = new TenantQuota(ConcurrentJobs: 2, JobsPerMinute: null);
+        await Store.SubmitAsync(Job(JobId.New(T0), T0, tenant: "acme") with { Quota = quota });
+        await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(1)), T0, tenant: "acme") with { Quota = quota });
+        var third = JobId.New(T0.AddMilliseconds(2));
+        var e = await Assert.ThrowsAsync<QuotaExceededException>(async () => await Store.SubmitAsync(Job(third, T0, tenant: "acme") with { Quota = quota }));
+        Assert.Equal("concurrent_jobs", e.Quota);
+        Assert.Null(await Store.GetJobAsync(third));
+        await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(3)), T0, tenant: "globex") with { Quota = quota });
+    }
+
+    [Fact]
+    public async Task Submit_OverRateQuota_IsRefused_UntilTheMinutePasses()
+    {
+        var quota = new TenantQuota(ConcurrentJobs: null, JobsPerMinute: 2);
+        await Store.SubmitAsync(Job(JobId.New(T0), T0, tenant: "acme") with { Quota = quota });
+        await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(1)), T0.AddSeconds(1), tenant: "acme") with { Quota = quota });
+        await Assert.ThrowsAsync<QuotaExceededException>(async () => await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(2)), T0.AddSeconds(2), tenant: "acme") with { Quota = quota }));
+        await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(61)), T0.AddSeconds(61), tenant: "acme") with { Quota = quota });
+    }
+
+    [Fact]
+    public async Task TimerItems_AreClaimableWhenDue_ButNotCountedAsPendingWork()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0, items: 0));
+        var state = await StateAsync(Store, id);
+        var timer = new StepRef(SystemItems.ApprovalExpiry, 1, 1, "approve#1");
+        await Store.CommitAsync(Commit(state, [], enqueue: [new NewWorkItem { Step = timer, AvailableAt = T0.AddHours(1) }]));
+        Assert.True((await Store.GetQueueSummaryAsync(id, T0)).IsEmpty);
+        Assert.True((await Store.GetQueueSummaryAsync(null, T0)).IsEmpty);
+        Assert.Empty(await Store.ClaimAsync(Claim("w", T0)));
+        var due = Assert.Single(await Store.ClaimAsync(Claim("w", T0.AddHours(1))));
+        Assert.Equal(timer, due.Step);
+    }
+
     protected static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> source)
     {
         var list = new List<T>();

@@ -12,16 +12,16 @@ internal static class ResumeCommand
     public static Command Create(CommandEnvironment env)
     {
         var jobArg = new Argument<string?>("job") { Description = "Only this job (and its sub-jobs). Default: every job.", Arity = ArgumentArity.ZeroOrOne };
-        var workers = new Option<int?>("--workers") { Description = "Steps run at once. Default: the number of cores." };
-        var command = new Command("resume", "Run all pending work (of one job, or every job) to completion or pause: what a crash left behind.") { jobArg, workers };
+        var workers = CommonOptions.Workers();
+        var dryRun = new Option<bool>("--dry-run") { Description = "Record tool calls with side effects (effect: write or irreversible) without running them; read tools run normally." };
+        var command = new Command("resume", "Run all pending work (of one job, or every job) to completion or pause: what a crash left behind.") { jobArg, workers, dryRun };
         env.SetAction(command, async (ctx, parse) =>
         {
             JobId? only = parse.GetValue(jobArg) is { } text ? CliHost.ParseJobId(text) : null;
             var w = parse.GetValue(workers);
-            if (w is < 1) throw new CliInputException("--workers must be at least 1");
             var project = ctx.ResolveConfigPath() is { } config ? await Workflows.WorkflowLoader.LoadProjectAsync(config, null, ctx.Stop).ConfigureAwait(false) : null;
             var progress = new RunProgress(ctx, 0);
-            await using var host = await CliHost.OpenAsync(ctx, project, create: false, workers: w, observers: [progress]).ConfigureAwait(false);
+            await using var host = await CliHost.OpenAsync(ctx, project, create: false, workers: w, observers: [progress], dryRun: parse.GetValue(dryRun)).ConfigureAwait(false);
             if (only is { } id)
             {
                 await host.GetJobAsync(id, ctx.Stop).ConfigureAwait(false);
@@ -59,7 +59,7 @@ internal static class ResumeCommand
 
             if (summary.Stopped)
             {
-                await ctx.Err.WriteLineAsync("ordo: stopped before all work was done; run ordo resume again to continue").ConfigureAwait(false);
+                await ctx.Err.WriteLineAsync($"ordo: stopped before all work was done; continue with: ordo resume{HumanOut.DbOption(host.DatabasePath)}").ConfigureAwait(false);
                 return ExitCodes.Interrupted;
             }
 

@@ -13,21 +13,20 @@ internal static class RunCommand
         var workflow = new Argument<string>("workflow") { Description = "The workflow file." };
         var input = new Option<string?>("--input", "-i") { Description = "The job input: a JSON file, or - for stdin. Default: {}." };
         var tenant = new Option<string>("--tenant") { Description = "The tenant.", DefaultValueFactory = _ => "default" };
-        var workers = new Option<int?>("--workers") { Description = "Steps run at once. Default: the number of cores." };
-        var command = new Command("run", "Submit a job and run it to completion or to a pause, in this process, on the embedded store.") { workflow, input, tenant, workers };
+        var workers = CommonOptions.Workers();
+        var dryRun = new Option<bool>("--dry-run") { Description = "Record tool calls with side effects (effect: write or irreversible) without running them; read tools run normally." };
+        var command = new Command("run", "Submit a job and run it to completion or to a pause, in this process, on the embedded store.") { workflow, input, tenant, workers, dryRun };
         env.SetAction(command, async (ctx, parse) =>
         {
             var code = CliHost.NewRegistry();
             var definition = await CliHost.LoadWorkflowAsync(ctx, parse.GetValue(workflow)!, code).ConfigureAwait(false);
-            var inputPath = parse.GetValue(input);
-            var value = await CliHost.ReadInputAsync(inputPath, ctx.Stop).ConfigureAwait(false);
-            CliHost.ValidateInput(definition, value, inputPath);
+            var value = await CliHost.ReadInputAsync(parse.GetValue(input), ctx.Stop).ConfigureAwait(false);
+            CliHost.ValidateInput(definition, value);
             var w = parse.GetValue(workers);
-            if (w is < 1) throw new CliInputException("--workers must be at least 1");
 
             var progress = new RunProgress(ctx, definition.Steps.Count);
-            await using var host = await CliHost.OpenAsync(ctx, definition.Project, create: true, code, w, [progress]).ConfigureAwait(false);
-            var job = await host.Runtime.SubmitAsync(definition, value, new SubmitOptions { Tenant = parse.GetValue(tenant)!, Submitter = ctx.Identity, InputName = inputPath ?? "input" }, ctx.Stop).ConfigureAwait(false);
+            await using var host = await CliHost.OpenAsync(ctx, definition.Project, create: true, code, w, [progress], parse.GetValue(dryRun)).ConfigureAwait(false);
+            var job = await host.Runtime.SubmitAsync(definition, value.Value, new SubmitOptions { Tenant = parse.GetValue(tenant)!, Submitter = ctx.Identity, InputName = value.Name }, ctx.Stop).ConfigureAwait(false);
             progress.Follow(job.JobId);
             if (ctx.Human)
             {
@@ -55,7 +54,7 @@ internal static class RunCommand
 
         if (stopped && !state.Status.IsTerminalOrPaused())
         {
-            await ctx.Err.WriteLineAsync($"ordo: stopped before job {state.JobId} finished; continue it with: ordo resume {state.JobId}").ConfigureAwait(false);
+            await ctx.Err.WriteLineAsync($"ordo: stopped before job {state.JobId} finished; continue it with: ordo resume {state.JobId}{HumanOut.DbOption(db)}").ConfigureAwait(false);
             return ExitCodes.Interrupted;
         }
 

@@ -19,13 +19,12 @@ internal static class SubmitCommand
         {
             var code = CliHost.NewRegistry();
             var definition = await CliHost.LoadWorkflowAsync(ctx, parse.GetValue(workflow)!, code).ConfigureAwait(false);
-            var inputPath = parse.GetValue(input);
-            var value = await CliHost.ReadInputAsync(inputPath, ctx.Stop).ConfigureAwait(false);
-            CliHost.ValidateInput(definition, value, inputPath);
+            var value = await CliHost.ReadInputAsync(parse.GetValue(input), ctx.Stop).ConfigureAwait(false);
+            CliHost.ValidateInput(definition, value);
             await using var host = await CliHost.OpenAsync(ctx, definition.Project, create: true, code).ConfigureAwait(false);
-            var job = await host.Runtime.SubmitAsync(definition, value, new SubmitOptions
+            var job = await host.Runtime.SubmitAsync(definition, value.Value, new SubmitOptions
             {
-                Tenant = parse.GetValue(tenant)!, Submitter = ctx.Identity, Priority = parse.GetValue(priority), InputName = inputPath ?? "input",
+                Tenant = parse.GetValue(tenant)!, Submitter = ctx.Identity, Priority = parse.GetValue(priority), InputName = value.Name,
             }, ctx.Stop).ConfigureAwait(false);
             if (ctx.Json)
             {

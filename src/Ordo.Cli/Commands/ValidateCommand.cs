@@ -17,7 +17,7 @@ internal static class ValidateCommand
             var definition = await CliHost.LoadWorkflowAsync(ctx, parse.GetValue(workflow)!, CliHost.NewRegistry()).ConfigureAwait(false);
             if (parse.GetValue(input) is { } inputPath)
             {
-                CliHost.ValidateInput(definition, await CliHost.ReadInputAsync(inputPath, ctx.Stop).ConfigureAwait(false), inputPath);
+                CliHost.ValidateInput(definition, await CliHost.ReadInputAsync(inputPath, ctx.Stop).ConfigureAwait(false));
             }
 
             if (ctx.Json)

@@ -51,15 +51,21 @@ internal sealed class CliHost : IAsyncDisposable
                 }
             },
         };
-        return await WorkflowLoader.LoadFileAsync(path, ctx.Config, options, ctx.Stop).ConfigureAwait(false);
+        var workflow = await WorkflowLoader.LoadFileAsync(path, ctx.Config, options, ctx.Stop).ConfigureAwait(false);
+        if (OrdoRuntime.UnsupportedSteps(workflow, OrdoRuntime.BuiltInStepKinds) is { Count: > 0 } unsupported)
+        {
+            throw new OrdoValidationException(unsupported);
+        }
+
+        return workflow;
     }
 
     /// <summary>Reads a job input: a JSON file, <c>-</c> for stdin, or nothing (an empty object).</summary>
-    public static async Task<JsonElement> ReadInputAsync(string? input, CancellationToken cancellationToken)
+    public static async Task<JobInput> ReadInputAsync(string? input, CancellationToken cancellationToken)
     {
         if (input is null)
         {
-            return JsonElementFactory.EmptyObject;
+            return new JobInput(JsonElementFactory.EmptyObject, "input", null);
         }
 
         string text;
@@ -80,29 +86,32 @@ internal sealed class CliHost : IAsyncDisposable
 
         try
         {
-            return JsonElementFactory.Parse(text);
+            return new JobInput(JsonElementFactory.Parse(text), name, text);
         }
         catch (JsonException e)
         {
-            throw new OrdoValidationException([new ValidationProblem(name, (int)(e.LineNumber ?? 0) + 1, (int)(e.BytePositionInLine ?? 0) + 1, "", "the input is not valid JSON: " + FirstSentence(e.Message))]);
+            var line = (int)(e.LineNumber ?? 0);
+            throw new OrdoValidationException([new ValidationProblem(name, line + 1, CharColumn(text, line, (int)(e.BytePositionInLine ?? 0)), "", "the input is not valid JSON: " + FirstSentence(e.Message))]);
         }
     }
 
-    /// <summary>Checks an input against a workflow's input schema before anything is created.</summary>
-    public static void ValidateInput(WorkflowDefinition workflow, JsonElement input, string? inputName)
+    /// <summary>Checks an input against a workflow's input schema before anything is created; each problem names the file, line and column of the offending value.</summary>
+    public static void ValidateInput(WorkflowDefinition workflow, JobInput input)
     {
-        if (workflow.InputSchema is { } schema && schema.Validate(input) is { Count: > 0 } errors)
+        if (workflow.InputSchema is { } schema && schema.Validate(input.Value) is { Count: > 0 } errors)
         {
             throw new OrdoValidationException(errors.Select(e =>
             {
                 var colon = e.IndexOf(':', StringComparison.Ordinal);
-                return new ValidationProblem(inputName ?? "input", 0, 0, e[..colon], $"does not match the input schema of {workflow.Ref}: {e[(colon + 1)..].Trim()}");
+                var path = e[..colon];
+                var (line, column) = input.Text is { } text ? JsonLocator.Locate(text, path) ?? (0, 0) : (0, 0);
+                return new ValidationProblem(input.Name, line, column, path, $"does not match the input schema of {workflow.Ref}: {e[(colon + 1)..].Trim()}");
             }).ToList());
         }
     }
 
     /// <summary>Opens the store and a runtime. With <paramref name="create"/> false, a missing database is an input error and no file is created.</summary>
-    public static async Task<CliHost> OpenAsync(CliContext ctx, ProjectDefinition? project, bool create, CodeRegistry? code = null, int? workers = null, IEnumerable<IJobObserver>? observers = null)
+    public static async Task<CliHost> OpenAsync(CliContext ctx, ProjectDefinition? project, bool create, CodeRegistry? code = null, int? workers = null, IEnumerable<IJobObserver>? observers = null, bool dryRun = false)
     {
         if (!string.IsNullOrWhiteSpace(ctx.Postgres) || project?.Storage?.Postgres is not null)
         {
@@ -127,7 +136,7 @@ internal sealed class CliHost : IAsyncDisposable
             throw new CliInputException($"{path} cannot be opened as an Ordo database: {e.Message}");
         }
 
-        var options = new OrdoRuntimeOptions { Workers = workers ?? Environment.ProcessorCount };
+        var options = new OrdoRuntimeOptions { Workers = workers ?? Environment.ProcessorCount, DryRun = dryRun };
         foreach (var o in observers ?? [])
         {
             options.Observers.Add(o);
@@ -159,6 +168,15 @@ internal sealed class CliHost : IAsyncDisposable
     {
         await Runtime.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The 1-based column, in characters, of a byte offset within a 0-based line (the JSON reader counts bytes).</summary>
+    private static int CharColumn(string text, int line, int bytePosition)
+    {
+        var lines = text.Split('\n');
+        if (line >= lines.Length) return bytePosition + 1;
+        var bytes = System.Text.Encoding.UTF8.GetBytes(lines[line]);
+        return System.Text.Encoding.UTF8.GetCharCount(bytes, 0, Math.Min(bytePosition, bytes.Length)) + 1;
     }
 
     private static string FirstSentence(string message)

@@ -13,6 +13,27 @@ internal static class HumanOut
 
     public static string Count(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// The <c> --db PATH</c> to add to a suggested command so that it opens <paramref name="databasePath"/>: empty for
+    /// the default <c>ordo.db</c> here, a relative path below the working directory, the full path otherwise (quoted for a shell when needed).
+    /// </summary>
+    public static string DbOption(string databasePath)
+    {
+        var relative = Path.GetRelativePath(Directory.GetCurrentDirectory(), databasePath);
+        if (relative == "ordo.db" && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("ORDO_DB")))
+        {
+            return "";
+        }
+
+        var shown = Path.IsPathRooted(relative) || relative == ".." || relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) ? databasePath : relative;
+        return " --db " + ShellQuote(shown);
+    }
+
+    private static string ShellQuote(string text)
+        => text.Length > 0 && text.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '_' or '-' or '+' or ':' or ',' or '@' or '%' or '=')
+            ? text
+            : "'" + text.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
     public static void WriteSummary(TextWriter o, JobState state, WorkflowDefinition? workflow, string databasePath)
     {
         var elapsed = (state.UpdatedAt - state.CreatedAt).TotalMilliseconds;
@@ -54,10 +75,25 @@ internal static class HumanOut
             }
         }
 
+        if (state.Approvals.Count > 0)
+        {
+            o.WriteLine();
+            o.WriteLine("  approvals");
+            foreach (var a in state.Approvals.Values.OrderBy(a => a.RequestedAt))
+            {
+                var who = a.Approvers.Any() ? $" approved by {string.Join(", ", a.Approvers)}" : "";
+                o.WriteLine($"  {a.Id}  {a.Status}  {a.Kind} needs {a.Count} × {a.Role}{who}{(a.Reason is null ? "" : $" — {a.Reason}")}");
+            }
+
+            if (state.Approvals.Values.Any(a => a.IsPending))
+            {
+                o.WriteLine($"    decide: ordo approve {state.JobId} --approval ID --as IDENTITY [--deny] [--reason TEXT], then ordo resume {state.JobId}");
+            }
+        }
+
         o.WriteLine();
         o.WriteLine($"  usage: {Count(state.Usage.Tokens)} tokens · {Money(state.Usage.Cost)} · {Count(state.Usage.ToolCalls)} tool calls");
-        var db = Path.GetRelativePath(Directory.GetCurrentDirectory(), databasePath);
-        var dbArg = db == "ordo.db" ? "" : $" --db {db}";
+        var dbArg = DbOption(databasePath);
         o.WriteLine($"  audit trail: {state.Seq} hash-chained events in {databasePath}");
         o.WriteLine($"    ordo events {state.JobId}{dbArg}        (the log)");
         o.WriteLine($"    ordo audit verify {state.JobId}{dbArg}  (check the chain)");

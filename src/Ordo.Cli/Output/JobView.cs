@@ -56,6 +56,24 @@ internal static class JobView
 
         w.WriteEndArray();
         w.WriteStartArray("approvals");
+        foreach (var a in state.Approvals.Values.OrderBy(a => a.RequestedAt))
+        {
+            w.WriteStartObject();
+            w.WriteString("id", a.Id);
+            JsonOut.WriteNullable(w, "step", a.StepId);
+            w.WriteString("status", a.Status);
+            w.WriteString("kind", a.Kind);
+            w.WriteString("role", a.Role);
+            w.WriteNumber("count", a.Count);
+            w.WriteStartArray("approvers");
+            foreach (var who in a.Approvers) w.WriteStringValue(who);
+            w.WriteEndArray();
+            if (a.ExpiresAt is { } exp) w.WriteString("expires_at", JsonOut.Timestamp(exp));
+            if (a.Reason is { } reason) w.WriteString("reason", reason);
+            if (a.Subject is { } subject) w.WriteString("subject", subject);
+            w.WriteEndObject();
+        }
+
         w.WriteEndArray();
         w.WriteStartObject("usage");
         w.WriteNumber("tokens", state.Usage.Tokens);

@@ -9,6 +9,9 @@ namespace Ordo.Cli.Output;
 internal sealed class RunProgress(CliContext ctx, int totalSteps) : IJobObserver
 {
     private readonly Lock _gate = new();
+
+    // A process that takes a job over is first told about the job's whole log so far; only what happens from now on is progress.
+    private readonly DateTimeOffset _since = EventChain.TruncateToMilliseconds(TimeProvider.System.GetUtcNow());
     private JobId? _job;
     private JobState? _latest;
 
@@ -23,6 +26,7 @@ internal sealed class RunProgress(CliContext ctx, int totalSteps) : IJobObserver
             if (ctx.Terminal || !ctx.Human) return;
             foreach (var e in events)
             {
+                if (e.Timestamp < _since) continue;
                 switch (e.Type)
                 {
                     case EventTypes.StepSucceeded:

@@ -25,6 +25,15 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             return StepOutcome.Failure("config_error", $"model tier '{tierName}' is not configured", retryable: false);
         }
 
+        if (variations.Contains("escalate_tier"))
+        {
+            // Each retry moves one tier up the order of ordo.yaml's models (fast → standard → high), up to the last.
+            var order = execution.Project.Models.Keys.ToList();
+            var index = Math.Min(order.Count - 1, order.IndexOf(tierName) + Math.Max(0, execution.Step.Attempt - 1));
+            tierName = order[index];
+            tier = execution.Project.Models[tierName];
+        }
+
         string instructions;
         try
         {
@@ -40,6 +49,11 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         if (variations.Contains("require_citations"))
         {
             instructions += "\n\nEvery claim must carry evidence: include an \"evidence\" list of { source, ref, quote } items.";
+        }
+
+        if (variations.Contains("switch_tool"))
+        {
+            instructions += "\n\nA previous attempt failed. If a tool call failed, use a different tool from your list.";
         }
 
         var messages = new List<ChatMessage>

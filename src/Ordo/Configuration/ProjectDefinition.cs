@@ -33,6 +33,11 @@ public sealed class ProjectDefinition
     public IReadOnlyList<string> WorkflowFolders { get; init; } = [];
     /// <summary>The prompt folder (absolute path).</summary>
     public string? PromptsDirectory { get; init; }
+    /// <summary>Policy sets, in the order of <c>policies:</c>.</summary>
+    public IReadOnlyList<Policies.PolicySet> Policies { get; init; } = [];
+
+    /// <summary>The policy sets as <c>name@version</c>, comma-separated (stamped on events), or null without policies.</summary>
+    public string? PolicyRef => Policies.Count == 0 ? null : string.Join(",", Policies.Select(p => p.Ref));
 }
 
 /// <summary>Where jobs are stored.</summary>

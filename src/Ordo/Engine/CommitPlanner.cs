@@ -1,5 +1,6 @@
 using Ordo.Events;
 using Ordo.Expressions;
+using Ordo.Policies;
 using Ordo.Queue;
 using Ordo.State;
 using Ordo.Verification;
@@ -19,73 +20,99 @@ internal sealed class PlannedCommit
 
 /// <summary>
 /// Decides, from a job's state and a step attempt's outcome, everything the commit writes: the recorded events,
-/// artifact verdicts, the route taken, retries with backoff, loop bounds, and the end of the job. Pure: the same
-/// inputs give the same plan, so after a conflict the plan is simply made again on the newer state.
+/// artifact verdicts, the route taken, retries with backoff and variations, loop bounds, approvals, escalations and
+/// the end of the job. The same inputs give the same plan, so after a conflict the plan is made again on the newer state.
 /// </summary>
-internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvaluator evaluator, string worker)
+internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvaluator evaluator, ArtifactVerifier verifier, PolicyEngine policies, string worker)
 {
     private readonly Lock _randomGate = new();
 
-    public PlannedCommit Plan(JobState state, WorkflowDefinition workflow, WorkItem item, StepOutcome outcome, IReadOnlyList<NewEvent> recorded, double durationMs, bool allowInline)
+    public async ValueTask<PlannedCommit> PlanAsync(JobState state, WorkflowDefinition workflow, WorkItem item, StepOutcome outcome, IReadOnlyList<NewEvent> recorded, double durationMs, bool allowInline, CancellationToken cancellationToken)
     {
         var now = options.TimeProvider.GetUtcNow();
         var step = workflow.GetStep(item.Step.StepId);
         var plan = new PlannedCommit();
         plan.Events.AddRange(recorded);
 
-        if (outcome.Succeeded)
+        if (outcome.Interrupt is { } interrupt)
         {
-            var verdict = ArtifactVerifier.Verify(workflow, state, item.Step, outcome, now);
-            plan.Events.AddRange(verdict.Events);
-            if (verdict.Rejection is not null)
-            {
-                var retryable = step is AgentStep or ToolStep or CodeStep;
-                var violation = StepOutcome.Failure("contract_violation", verdict.Rejection, retryable) with { Agent = outcome.Agent, PromptHash = outcome.PromptHash, Model = outcome.Model };
-                PlanFailure(plan, state, workflow, step, item, violation, durationMs, now, allowInline);
-                return plan;
-            }
-
-            PlanSuccess(plan, state, workflow, step, item, outcome, durationMs, now, allowInline);
+            PlanInterrupt(plan, state, item, interrupt, now);
             return plan;
         }
 
-        PlanFailure(plan, state, workflow, step, item, outcome, durationMs, now, allowInline);
+        if (!outcome.Succeeded)
+        {
+            PlanFailure(plan, state, step, item, outcome, durationMs, now, allowInline);
+            return plan;
+        }
+
+        // The step's own tool calls count for evidence and authoritative fields.
+        var withCalls = JobStateReducer.Preview(state, plan.Events);
+        var verdict = await verifier.VerifyAsync(workflow, withCalls, item.Step, outcome, now, cancellationToken).ConfigureAwait(false);
+        plan.Events.AddRange(verdict.Events);
+        if (verdict.Rejection is not null)
+        {
+            var retryable = verdict.RejectionError != "policy_denied" && step is AgentStep or ToolStep or CodeStep;
+            var violation = StepOutcome.Failure(verdict.RejectionError ?? "contract_violation", verdict.Rejection, retryable) with { Agent = outcome.Agent, PromptHash = outcome.PromptHash, Model = outcome.Model };
+            PlanFailure(plan, state, step, item, violation, durationMs, now, allowInline);
+            return plan;
+        }
+
+        foreach (var v in outcome.Verdicts)
+        {
+            var type = v.Status == "verified" ? EventTypes.ArtifactVerified : EventTypes.ArtifactRejected;
+            plan.Events.Add(EventFactory.Step(type, item.Step, new ArtifactVerdictPayload(v.Name, v.Version, v.Status, v.Reason, null), now, outcome.Agent));
+        }
+
+        await PlanSuccessAsync(plan, state, workflow, step, item, outcome, durationMs, now, allowInline, cancellationToken).ConfigureAwait(false);
+        foreach (var approval in verdict.Approvals)
+        {
+            RequestApproval(plan, JobStateReducer.Preview(state, plan.Events), item.Step, approval, now);
+        }
+
         return plan;
     }
 
-    private void PlanSuccess(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, bool allowInline)
+    private async ValueTask PlanSuccessAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, bool allowInline, CancellationToken cancellationToken)
     {
         var stamps = (outcome.Agent, outcome.PromptHash, outcome.Model);
         var provisional = EventFactory.Step(EventTypes.StepSucceeded, item.Step, new StepSucceededPayload(outcome.Output, durationMs, null, outcome.Input), now, stamps.Agent, stamps.PromptHash, stamps.Model);
         var preview = JobStateReducer.Preview(state, plan.Events.Append(provisional));
 
-        Route? chosen = null;
+        string? target;
         string? routeError = null;
-        var scope = new ExpressionScope { State = preview, Attempt = item.Step.Attempt, IncludeQuarantined = step.AcceptsQuarantined, Constraints = workflow.ConstraintsJson };
-        foreach (var route in step.Next)
+        if (outcome.RouteTo is not null)
         {
-            if (route.When is null)
+            target = outcome.RouteTo;
+        }
+        else
+        {
+            target = null;
+            var scope = new ExpressionScope { State = preview, Attempt = item.Step.Attempt, IncludeQuarantined = step.AcceptsQuarantined, Constraints = workflow.ConstraintsJson };
+            foreach (var route in step.Next)
             {
-                chosen = route;
-                break;
-            }
-
-            try
-            {
-                if (evaluator.EvaluateBoolean(route.When, scope))
+                if (route.When is null)
                 {
-                    chosen = route;
+                    target = route.Target;
+                    break;
+                }
+
+                try
+                {
+                    if (evaluator.EvaluateBoolean(route.When, scope))
+                    {
+                        target = route.Target;
+                        break;
+                    }
+                }
+                catch (ExpressionEvaluationException e)
+                {
+                    routeError = $"step '{step.Id}': the route condition failed: {e.Message}";
                     break;
                 }
             }
-            catch (ExpressionEvaluationException e)
-            {
-                routeError = $"step '{step.Id}': the route condition failed: {e.Message}";
-                break;
-            }
         }
 
-        var target = chosen?.Target;
         plan.Events.Add(EventFactory.Step(EventTypes.StepSucceeded, item.Step,
             new StepSucceededPayload(outcome.Output, durationMs, target is null ? [] : [target], outcome.Input), now, stamps.Agent, stamps.PromptHash, stamps.Model));
 
@@ -98,15 +125,14 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
         switch (target)
         {
             case null or Route.End:
-                if (item.Step.Scope is null && preview.Open.Keys.All(k => k == item.Step.WorkKey))
+                if (item.Step.Scope is null && preview.Open.Keys.All(k => k == item.Step.WorkKey) && !preview.HasPendingApprovals)
                 {
-                    plan.Events.Add(EventFactory.Job(EventTypes.JobCompleted, new JobCompletedPayload((now - state.CreatedAt).TotalMilliseconds), now));
-                    plan.DropPendingWork = true;
+                    await CompleteJobAsync(plan, JobStateReducer.Preview(state, plan.Events), workflow, now, cancellationToken).ConfigureAwait(false);
                 }
 
                 break;
             case Route.Fail:
-                FailJob(plan, $"step '{step.Id}' routed to 'fail'", step.Id, "routed_to_fail", now);
+                FailJob(plan, outcome.RouteReason ?? $"step '{step.Id}' routed to 'fail'", step.Id, outcome.RouteTo is null ? "routed_to_fail" : "rejected", now);
                 break;
             default:
                 ScheduleVisit(plan, preview, workflow, target, item, "route", now, allowInline);
@@ -114,7 +140,41 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
         }
     }
 
-    private void ScheduleVisit(PlannedCommit plan, JobState preview, WorkflowDefinition workflow, string target, WorkItem from, string reason, DateTimeOffset now, bool allowInline)
+    /// <summary>Completes the job, unless an <c>on: job_complete</c> policy denies it or asks for approval first.</summary>
+    internal async ValueTask CompleteJobAsync(PlannedCommit plan, JobState preview, WorkflowDefinition workflow, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var sets = workflow.Project.Policies;
+        if (policies.HasRules(sets, PolicyPoint.JobComplete))
+        {
+            var scope = new ExpressionScope { State = preview, Constraints = workflow.ConstraintsJson };
+            var decision = await policies.EvaluateAsync(sets, new PolicyContext(PolicyPoint.JobComplete, scope, preview.JobId.Value), cancellationToken).ConfigureAwait(false);
+            if (decision.Deciding is { } d)
+            {
+                plan.Events.Add(Governance.PolicyEvent(null, PolicyPoint.JobComplete, preview.JobId.Value, decision, now));
+                if (decision.Effect == PolicyEffect.Deny)
+                {
+                    FailJob(plan, $"completion denied by policy {d.Policy} rule '{d.Rule}': {d.Reason}", null, "policy_denied", now);
+                    return;
+                }
+
+                if (decision.Effect == PolicyEffect.RequireApproval)
+                {
+                    var approved = preview.Approvals.TryGetValue("job.complete", out var a) && a.Status == "approved";
+                    if (!approved)
+                    {
+                        var req = d.Approval ?? new ApprovalRequirement("approver");
+                        RequestApproval(plan, preview, null, new ApprovalRequest("job.complete", "job_complete", req.Role, req.Count, req.Expires is { } ex ? now + ex : null, "fail", d.Reason, d.Rule, d.Policy, "job", null), now);
+                        return;
+                    }
+                }
+            }
+        }
+
+        plan.Events.Add(EventFactory.Job(EventTypes.JobCompleted, new JobCompletedPayload((now - preview.CreatedAt).TotalMilliseconds), now));
+        plan.DropPendingWork = true;
+    }
+
+    internal void ScheduleVisit(PlannedCommit plan, JobState preview, WorkflowDefinition workflow, string target, WorkItem from, string reason, DateTimeOffset now, bool allowInline)
     {
         var next = workflow.GetStep(target);
         var scope = from.Step.Scope;
@@ -133,7 +193,7 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
         Enqueue(plan, nextRef, now, from.Priority, allowInline);
     }
 
-    private void Enqueue(PlannedCommit plan, StepRef step, DateTimeOffset availableAt, int priority, bool inline)
+    internal void Enqueue(PlannedCommit plan, StepRef step, DateTimeOffset availableAt, int priority, bool inline)
     {
         var now = options.TimeProvider.GetUtcNow();
         if (inline && availableAt <= now)
@@ -147,7 +207,42 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
         }
     }
 
-    private void PlanFailure(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, bool allowInline)
+    private static void PlanInterrupt(PlannedCommit plan, JobState state, WorkItem item, StepInterrupt interrupt, DateTimeOffset now)
+    {
+        plan.Events.Add(EventFactory.Step(EventTypes.StepBlocked, item.Step, new StepBlockedPayload(interrupt.By, interrupt.Reason, interrupt.Rule, interrupt.Approval?.Id), now));
+        if (interrupt.Approval is { } approval)
+        {
+            RequestApproval(plan, JobStateReducer.Preview(state, plan.Events), item.Step, approval, now);
+            return;
+        }
+
+        if (interrupt.EndStatus == JobStatus.Cancelled)
+        {
+            plan.Events.Add(EventFactory.Job(EventTypes.JobCancelled, new JobCancelledPayload(interrupt.Reason, interrupt.By), now));
+            plan.DropPendingWork = true;
+            return;
+        }
+
+        FailJob(plan, interrupt.Reason, item.Step.StepId, interrupt.By switch { "budget" => "budget_exceeded", "policy" => "policy_denied", _ => interrupt.By }, now);
+    }
+
+    /// <summary>Asks for a human decision (once per approval id), with a timer for its expiry.</summary>
+    internal static void RequestApproval(PlannedCommit plan, JobState preview, StepRef? step, ApprovalRequest approval, DateTimeOffset now)
+    {
+        if (preview.Approvals.TryGetValue(approval.Id, out var existing) && existing.IsPending)
+        {
+            return;
+        }
+
+        var payload = new ApprovalRequestedPayload(approval.Id, approval.Kind, approval.Role, approval.Count, approval.ExpiresAt, approval.OnExpire, approval.Reason, approval.Rule, approval.Policy, approval.Subject, approval.Show);
+        plan.Events.Add(step is { } s ? EventFactory.Step(EventTypes.ApprovalRequested, s, payload, now, policy: approval.Policy) : EventFactory.Job(EventTypes.ApprovalRequested, payload, now, approval.Policy));
+        if (approval.ExpiresAt is { } expires)
+        {
+            plan.Enqueue.Add(new NewWorkItem { Step = new StepRef(SystemItems.ApprovalExpiry, 1, 1, approval.Id), AvailableAt = expires });
+        }
+    }
+
+    private void PlanFailure(PlannedCommit plan, JobState state, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, bool allowInline)
     {
         var attempt = item.Step.Attempt;
         var willRetry = outcome.Retryable && attempt < step.Retry.MaxAttempts;
@@ -171,18 +266,29 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
         {
             var nextRef = item.Step with { Attempt = attempt + 1 };
             var availableAt = now + delay;
-            plan.Events.Add(EventFactory.Step(EventTypes.StepScheduled, nextRef, new StepScheduledPayload(step.Kind, "retry", step.Id, delay > TimeSpan.Zero ? availableAt : null), now));
+            plan.Events.Add(EventFactory.Step(EventTypes.StepScheduled, nextRef, new StepScheduledPayload(step.Kind, "retry", step.Id, delay > TimeSpan.Zero ? availableAt : null)
+            {
+                Variations = step.Retry.Vary.Count == 0 ? null : step.Retry.Vary,
+            }, now));
             Enqueue(plan, nextRef, availableAt, item.Priority, allowInline);
             return;
         }
 
         var attempts = attempt == 1 ? "1 attempt" : $"{attempt} attempts";
-        FailJob(plan, $"step '{step.Id}' failed after {attempts}: {outcome.Message}", step.Id, outcome.Error ?? "error", now);
-        _ = state;
-        _ = workflow;
+        var reason = $"step '{step.Id}' failed after {attempts}: {outcome.Message}";
+        if (step.OnFailure == FailureAction.Escalate)
+        {
+            var id = $"{item.Step.WorkKey}.escalation{attempt}";
+            plan.Events.Add(EventFactory.Step(EventTypes.Escalated, item.Step, new EscalatedPayload(reason, id, "step_failure"), now));
+            RequestApproval(plan, JobStateReducer.Preview(state, plan.Events), item.Step,
+                new ApprovalRequest(id, "escalation", "operator", 1, null, "fail", reason, null, null, step.Id, Json.Of(new { step = step.Id, error = outcome.Error, message = outcome.Message })), now);
+            return;
+        }
+
+        FailJob(plan, reason, step.Id, outcome.Error ?? "error", now);
     }
 
-    private static void FailJob(PlannedCommit plan, string reason, string? step, string error, DateTimeOffset now)
+    internal static void FailJob(PlannedCommit plan, string reason, string? step, string error, DateTimeOffset now)
     {
         plan.Events.Add(EventFactory.Job(EventTypes.JobFailed, new JobFailedPayload(reason, step, error), now));
         plan.DropPendingWork = true;

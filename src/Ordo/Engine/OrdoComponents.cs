@@ -33,6 +33,12 @@ public sealed class OrdoComponents
     /// <summary>Services handed to code agents and tools.</summary>
     public IServiceProvider? Services { get; init; }
 
+    /// <summary>Policies written in C#, evaluated after the rules of the policy files.</summary>
+    public IList<Policies.IPolicy> Policies { get; init; } = [];
+
+    /// <summary>Resolves <c>${secret:NAME}</c>; the default reads the environment and the file named by <c>ORDO_SECRETS_FILE</c>.</summary>
+    public Gateway.SecretResolver? Secrets { get; init; }
+
     /// <summary>Workflows built in code that this process can run.</summary>
     public WorkflowRegistry Workflows { get; init; } = new();
 }

@@ -14,6 +14,12 @@ public sealed partial class OrdoRuntime
     /// <summary>Executes one work item and commits its result; returns the job's state after the commit and the successor leased to this worker, if any.</summary>
     private async Task<(JobState? State, WorkItem? Next)> ExecuteItemAsync(WorkItem item, JobState? known, RunContext run)
     {
+        if (SystemItems.IsSystem(item.Step.StepId))
+        {
+            await RunSystemItemAsync(item).ConfigureAwait(false);
+            return (null, null);
+        }
+
         JobState? state;
         if (known is not null && known.JobId == item.JobId)
         {
@@ -71,7 +77,14 @@ public sealed partial class OrdoRuntime
         }
         else
         {
-            outcome = await RunHandlerAsync(handler, execution, step, run).ConfigureAwait(false);
+            outcome = await Governance.BeforeStepAsync(execution, CancellationToken.None).ConfigureAwait(false)
+                ?? await RunHandlerAsync(handler, execution, step, run).ConfigureAwait(false);
+            if (outcome is not null)
+            {
+                outcome = execution.PendingInterrupt is { } interrupt && outcome.Interrupt is null
+                    ? outcome with { Interrupt = interrupt }
+                    : Governance.AfterStep(execution, outcome) ?? outcome;
+            }
         }
 
         if (outcome is null)
@@ -122,7 +135,7 @@ public sealed partial class OrdoRuntime
     {
         for (var i = 0; i < MaxCommitRetries; i++)
         {
-            var plan = Planner.Plan(state, workflow, item, outcome, recorded, durationMs, allowInline: !run.Stopping);
+            var plan = await Planner.PlanAsync(state, workflow, item, outcome, recorded, durationMs, allowInline: !run.Stopping, CancellationToken.None).ConfigureAwait(false);
             var sealedEvents = EventChain.Seal(item.JobId, state.Seq, state.HeadHash, plan.Events);
             var post = JobStateReducer.Apply(state, sealedEvents);
             var snapshot = _states.SnapshotDue(state, post, _options.SnapshotEvery) ? StateSnapshotCodec.Encode(post) : null;

@@ -62,6 +62,7 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
     private readonly AsyncSignal _workAvailable;
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
+    private readonly KillSwitches.KillSwitchCache _killSwitches;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<JobId, TaskCompletionSource<JobState>> _watchers = new();
 
     /// <summary>Creates a runtime over a store.</summary>
@@ -79,15 +80,19 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
         _http = _components.Http ?? new HttpClient();
         Evaluator = new ExpressionEvaluator(Microsoft.Extensions.Options.Options.Create(_components.Expressions));
         Worker = WorkerIdentity.Create();
-        var executors = new List<IToolExecutor> { new SqlToolExecutor(_components.SqlConnections), new CodeToolExecutor(_components.Code, _components.Services) };
+        Secrets = _components.Secrets ?? new SecretResolver();
+        var executors = new List<IToolExecutor> { new SqlToolExecutor(_components.SqlConnections), new CodeToolExecutor(_components.Code, _components.Services), new HttpToolExecutor(_http) };
         executors.AddRange(_components.ToolExecutors);
-        Gateway = new ToolGateway(executors.GroupBy(e => e.Kind).Select(g => g.Last()), _time);
-        var models = _components.Models?.Invoke(Evaluator) ?? new ModelClientFactory(Evaluator);
+        var policyEngine = new Policies.PolicyEngine(Evaluator, _components.Policies);
+        _killSwitches = new KillSwitches.KillSwitchCache(store, _time, _options.KillSwitchRefresh);
+        Governance = new Governance(policyEngine, _killSwitches, _time);
+        Gateway = new ToolGateway(executors.GroupBy(e => e.Kind).Select(g => g.Last()), _time, Governance, Secrets);
+        var models = _components.Models?.Invoke(Evaluator) ?? new ModelClientFactory(Evaluator, Secrets);
         Agents = new AgentInvoker(_components.Code, models, Gateway, _http, _time, _components.Services);
-        var handlers = new List<IStepHandler> { new AgentStepHandler(Agents), new ToolStepHandler(Gateway), new TransformStepHandler(), new CodeStepHandler() };
+        var handlers = new List<IStepHandler> { new AgentStepHandler(Agents), new ToolStepHandler(Gateway), new TransformStepHandler(), new CodeStepHandler(), new GateStepHandler(Agents, _components.Code) };
         handlers.AddRange(_components.StepHandlers);
         _handlers = new StepHandlers(handlers.GroupBy(h => h.Kind).Select(g => g.Last()));
-        Planner = new CommitPlanner(_options, Evaluator, Worker);
+        Planner = new CommitPlanner(_options, Evaluator, new Verification.ArtifactVerifier(policyEngine), policyEngine, Worker);
     }
 
     /// <summary>The store.</summary>
@@ -118,6 +123,27 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
 
     internal CommitPlanner Planner { get; }
 
+    internal Governance Governance { get; }
+
+    /// <summary>Resolves secrets for the gateway and the model clients.</summary>
+    public SecretResolver Secrets { get; }
+
+    /// <summary>The step kinds this runtime can run.</summary>
+    public IEnumerable<string> StepKinds => _handlers.Kinds;
+
+    /// <summary>The step kinds every runtime runs without extra handlers.</summary>
+    public static IReadOnlyList<string> BuiltInStepKinds { get; } = ["agent", "tool", "transform", "code", "gate"];
+
+    /// <summary>Problems for the steps of a workflow that no handler can run (checked before anything is created).</summary>
+    public static IReadOnlyList<ValidationProblem> UnsupportedSteps(WorkflowDefinition workflow, IEnumerable<string> kinds)
+    {
+        ArgumentNullException.ThrowIfNull(workflow);
+        var known = kinds.ToHashSet(StringComparer.Ordinal);
+        return workflow.Steps.Where(step => !known.Contains(step.Kind)).Select(step => new ValidationProblem(
+            step.Location.File, step.Location.Line, step.Location.Column, step.Location.Path.Length > 0 ? step.Location.Path : $"steps[{step.Id}]",
+            $"step '{step.Id}' is a {step.Kind} step, which this runtime cannot run yet (it runs: {string.Join(", ", known.Order(StringComparer.Ordinal))})")).ToList();
+    }
+
     /// <summary>Validates the input and creates a job: its first events and first work item, in one transaction.</summary>
     /// <exception cref="OrdoValidationException">The input does not match the workflow's input schema; nothing was created.</exception>
     public async Task<JobRecord> SubmitAsync(WorkflowDefinition workflow, JsonElement? input, SubmitOptions? options = null, CancellationToken cancellationToken = default)
@@ -128,6 +154,11 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
         if (workflow.InputSchema is { } schema && schema.Validate(value) is { Count: > 0 } errors)
         {
             throw new OrdoValidationException(errors.Select(e => new ValidationProblem(options.InputName, 0, 0, e.Split(':')[0], $"does not match the input schema of {workflow.Ref}: {e[(e.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim()}")).ToList());
+        }
+
+        if (UnsupportedSteps(workflow, _handlers.Kinds) is { Count: > 0 } unsupported)
+        {
+            throw new OrdoValidationException(unsupported);
         }
 
         if (string.IsNullOrEmpty(workflow.Hash) || workflow.Bundle is null)
@@ -158,7 +189,15 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
             CreatedAt = now,
             Events = events,
             WorkItems = [new NewWorkItem { Step = entry, AvailableAt = now, Priority = options.Priority }],
+            Quota = workflow.Project.Tenants.TryGetValue(options.Tenant, out var tenant) && (tenant.ConcurrentJobs is not null || tenant.JobsPerMinute is not null)
+                ? new TenantQuota(tenant.ConcurrentJobs, tenant.JobsPerMinute)
+                : null,
         }, cancellationToken).ConfigureAwait(false);
+        foreach (var policy in workflow.Project.Policies.Where(p => p.KillSwitches.Count > 0))
+        {
+            await _store.SeedKillSwitchesAsync(policy.Ref, policy.KillSwitches.Select(t => new KillSwitches.KillSwitch(t, $"initial switch of policy {policy.Ref}", policy.Ref, now)).ToList(), cancellationToken).ConfigureAwait(false);
+            _killSwitches.Invalidate();
+        }
         var initial = JobStateReducer.Apply(JobStateReducer.Start(events[0]), events.Skip(1));
         _states.Remember(initial);
         Notify(initial, events);
@@ -208,6 +247,9 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
         {
             _http.Dispose();
         }
+
+        _killSwitches.Dispose();
+        Gateway.Dispose();
 
         return ValueTask.CompletedTask;
     }

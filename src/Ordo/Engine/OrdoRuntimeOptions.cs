@@ -33,6 +33,9 @@ public sealed class OrdoRuntimeOptions
     /// <summary>The source of retry jitter. Default: <see cref="Random.Shared"/>.</summary>
     public Random Random { get; set; } = Random.Shared;
 
+    /// <summary>How often kill switches are re-read from the store; a switch takes effect at the next step or tool call after that. Default: 250 ms.</summary>
+    public TimeSpan KillSwitchRefresh { get; set; } = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Run tool calls with side effects in dry-run mode (shadow runs). Default: false.</summary>
     public bool DryRun { get; set; }
 

@@ -75,5 +75,14 @@ public sealed class StepExecution : IToolCallScope
         _events.Clear();
     }
 
+    /// <summary>The interrupt set by a guard or the gateway, if any (the first one wins).</summary>
+    public StepInterrupt? PendingInterrupt { get; private set; }
+
+    /// <inheritdoc />
+    public void Interrupt(StepInterrupt interrupt) => PendingInterrupt ??= interrupt;
+
+    /// <summary>The variations <c>retry.vary</c> asked for on this attempt.</summary>
+    public IReadOnlyList<string> Variations => State.Open.TryGetValue(Step.WorkKey, out var open) && open.Variations is { } v ? v : [];
+
     internal void AdoptState(JobState state) => State = state;
 }

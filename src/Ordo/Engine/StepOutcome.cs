@@ -34,6 +34,14 @@ public sealed record StepOutcome
     public JsonElement? Details { get; init; }
     /// <summary>Tool call ids made by the step.</summary>
     public IReadOnlyList<string> ToolCalls { get; init; } = [];
+    /// <summary>Set when the step must pause for a human or the job must end (policy, kill switch, budget), whatever the step itself returned.</summary>
+    public StepInterrupt? Interrupt { get; init; }
+    /// <summary>Verdicts on existing artifact versions (a gate promotes or rejects).</summary>
+    public IReadOnlyList<ArtifactVerdict> Verdicts { get; init; } = [];
+    /// <summary>Where to go instead of the step's routes (a gate's <c>on_reject</c>); <c>fail</c> fails the job.</summary>
+    public string? RouteTo { get; init; }
+    /// <summary>Why the job fails when <see cref="RouteTo"/> is <c>fail</c>.</summary>
+    public string? RouteReason { get; init; }
 
     /// <summary>A success.</summary>
     public static StepOutcome Success(JsonElement output, IReadOnlyList<ArtifactCandidate>? artifacts = null, JsonElement? input = null)
@@ -43,3 +51,32 @@ public sealed record StepOutcome
     public static StepOutcome Failure(string error, string message, bool retryable, JsonElement? details = null)
         => new() { Succeeded = false, Error = error, Message = message, Retryable = retryable, Details = details };
 }
+
+/// <summary>A verdict on an existing artifact version.</summary>
+/// <param name="Name">The artifact.</param>
+/// <param name="Version">The version judged.</param>
+/// <param name="Status"><c>verified</c> or <c>rejected</c>.</param>
+/// <param name="Reason">Why.</param>
+public sealed record ArtifactVerdict(string Name, int Version, string Status, string? Reason);
+
+/// <summary>A human decision to ask for.</summary>
+/// <param name="Id">The approval id.</param>
+/// <param name="Kind"><c>tool_call</c>, <c>step</c>, <c>artifact</c>, <c>job_complete</c>, <c>escalation</c>, <c>budget</c>, <c>approval_step</c>.</param>
+/// <param name="Role">The role approvers must hold.</param>
+/// <param name="Count">Distinct approvers needed.</param>
+/// <param name="ExpiresAt">When it expires.</param>
+/// <param name="OnExpire"><c>fail</c>, <c>approve</c>, <c>deny</c> or a step id.</param>
+/// <param name="Reason">Why.</param>
+/// <param name="Rule">The policy rule that asked.</param>
+/// <param name="Policy">The policy as <c>name@version</c>.</param>
+/// <param name="Subject">What is to be approved.</param>
+/// <param name="Show">What approvers are shown.</param>
+public sealed record ApprovalRequest(string Id, string Kind, string Role, int Count, DateTimeOffset? ExpiresAt, string OnExpire, string? Reason, string? Rule, string? Policy, string? Subject, JsonElement? Show);
+
+/// <summary>Why a step stops short: it waits for an approval, or the job ends (cancelled by a kill switch, failed by a policy or a budget).</summary>
+/// <param name="By"><c>policy</c>, <c>kill_switch</c>, <c>budget</c> or <c>approval</c>.</param>
+/// <param name="Reason">Why, for people.</param>
+/// <param name="Rule">The rule or switch.</param>
+/// <param name="EndStatus">The job's final status when it ends (cancelled or failed); null when it pauses.</param>
+/// <param name="Approval">The approval to request when it pauses.</param>
+public sealed record StepInterrupt(string By, string Reason, string? Rule, State.JobStatus? EndStatus, ApprovalRequest? Approval);

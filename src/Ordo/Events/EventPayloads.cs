@@ -44,4 +44,12 @@ public static class EventPayloads
 [JsonSerializable(typeof(JobCompletedPayload))]
 [JsonSerializable(typeof(JobFailedPayload))]
 [JsonSerializable(typeof(JobCancelledPayload))]
+[JsonSerializable(typeof(StepBlockedPayload))]
+[JsonSerializable(typeof(PolicyDecisionPayload))]
+[JsonSerializable(typeof(ApprovalRequestedPayload))]
+[JsonSerializable(typeof(ApprovalDecidedPayload))]
+[JsonSerializable(typeof(BudgetExceededPayload))]
+[JsonSerializable(typeof(EscalatedPayload))]
+[JsonSerializable(typeof(KillSwitchTriggeredPayload))]
+[JsonSerializable(typeof(CircuitStateChangedPayload))]
 internal sealed partial class EventPayloadJsonContext : JsonSerializerContext;

@@ -45,6 +45,8 @@ public static class EventTypes
     public const string Escalated = nameof(Escalated);
     /// <summary>A kill switch stopped something in this job.</summary>
     public const string KillSwitchTriggered = nameof(KillSwitchTriggered);
+    /// <summary>A tool's circuit breaker opened, half-opened or closed during a call of this job.</summary>
+    public const string CircuitStateChanged = nameof(CircuitStateChanged);
     /// <summary>The job ended successfully.</summary>
     public const string JobCompleted = nameof(JobCompleted);
     /// <summary>The job ended in failure; the payload says why and where.</summary>

@@ -12,7 +12,11 @@ public sealed record JobSubmittedPayload(
 /// <param name="Reason">Why it was scheduled: <c>entry</c>, <c>route</c>, <c>retry</c>, <c>branch</c>, <c>item</c>, <c>join</c>.</param>
 /// <param name="From">The step whose route led here, if any.</param>
 /// <param name="AvailableAt">When the work becomes available, if later than now (retry backoff).</param>
-public sealed record StepScheduledPayload(string Kind, string Reason, string? From, DateTimeOffset? AvailableAt);
+public sealed record StepScheduledPayload(string Kind, string Reason, string? From, DateTimeOffset? AvailableAt)
+{
+    /// <summary>What the attempt changes (<c>retry.vary</c>): <c>escalate_tier</c>, <c>require_citations</c>, <c>switch_tool</c>.</summary>
+    public IReadOnlyList<string>? Variations { get; init; }
+}
 
 /// <summary>Payload of <see cref="EventTypes.StepStarted"/>.</summary>
 /// <param name="Worker">The worker that holds the lease.</param>
@@ -45,10 +49,18 @@ public sealed record ArtifactVerdictPayload(string Name, int Version, string Sta
 public sealed record ToolCallRequestedPayload(string CallId, string Tool, string Kind, string Effect, string IdempotencyKey, JsonElement? Args, bool DryRun);
 
 /// <summary>Payload of <see cref="EventTypes.ToolCallSucceeded"/>.</summary>
-public sealed record ToolCallSucceededPayload(string CallId, string Tool, JsonElement? Result, double DurationMs, bool Cached, bool DryRun);
+public sealed record ToolCallSucceededPayload(string CallId, string Tool, JsonElement? Result, double DurationMs, bool Cached, bool DryRun)
+{
+    /// <summary>How many times the gateway tried the call (retries included).</summary>
+    public int? Attempts { get; init; }
+}
 
 /// <summary>Payload of <see cref="EventTypes.ToolCallFailed"/>.</summary>
-public sealed record ToolCallFailedPayload(string CallId, string Tool, string Error, string Message, double DurationMs, bool Retryable);
+public sealed record ToolCallFailedPayload(string CallId, string Tool, string Error, string Message, double DurationMs, bool Retryable)
+{
+    /// <summary>How many times the gateway tried the call (retries included).</summary>
+    public int? Attempts { get; init; }
+}
 
 /// <summary>Payload of <see cref="EventTypes.ModelCallSucceeded"/>: the response is kept so the job can be replayed.</summary>
 public sealed record ModelCallSucceededPayload(
@@ -65,3 +77,71 @@ public sealed record JobFailedPayload(string Reason, string? Step, string? Error
 
 /// <summary>Payload of <see cref="EventTypes.JobCancelled"/>.</summary>
 public sealed record JobCancelledPayload(string Reason, string By);
+
+/// <summary>Payload of <see cref="EventTypes.StepBlocked"/>: the step did not run (or paused) because of a policy, a kill switch, a budget or a pending approval.</summary>
+/// <param name="By"><c>policy</c>, <c>kill_switch</c>, <c>budget</c> or <c>approval</c>.</param>
+/// <param name="Reason">Why.</param>
+/// <param name="Rule">The rule or switch that blocked it.</param>
+/// <param name="ApprovalId">The approval the step waits for, if any.</param>
+public sealed record StepBlockedPayload(string By, string Reason, string? Rule, string? ApprovalId);
+
+/// <summary>Payload of <see cref="EventTypes.PolicyDecision"/>.</summary>
+/// <param name="Point"><c>step</c>, <c>tool_call</c>, <c>artifact</c> or <c>job_complete</c>.</param>
+/// <param name="Subject">What was decided on (step id, tool name, artifact name, the job).</param>
+/// <param name="Effect"><c>allow</c>, <c>deny</c> or <c>require_approval</c>.</param>
+/// <param name="Rule">The deciding rule.</param>
+/// <param name="Reason">The rule's reason.</param>
+/// <param name="Policy">The policy as <c>name@version</c>.</param>
+/// <param name="Matched">Every rule that matched, as <c>policy/rule=effect</c>.</param>
+public sealed record PolicyDecisionPayload(string Point, string Subject, string Effect, string Rule, string Reason, string Policy, IReadOnlyList<string>? Matched);
+
+/// <summary>Payload of <see cref="EventTypes.ApprovalRequested"/>.</summary>
+/// <param name="ApprovalId">The id to approve with (<c>ordo approve JOB --approval ID</c>).</param>
+/// <param name="Kind"><c>tool_call</c>, <c>step</c>, <c>artifact</c>, <c>job_complete</c>, <c>escalation</c>, <c>budget</c> or <c>approval_step</c>.</param>
+/// <param name="Role">The role approvers must hold.</param>
+/// <param name="Count">Distinct approvers needed.</param>
+/// <param name="ExpiresAt">When the request expires, if it does.</param>
+/// <param name="OnExpire">What happens then: <c>fail</c>, <c>approve</c>, <c>deny</c> or a step id.</param>
+/// <param name="Reason">Why approval is needed.</param>
+/// <param name="Rule">The policy rule that asked for it.</param>
+/// <param name="Policy">The policy as <c>name@version</c>.</param>
+/// <param name="Subject">What is to be approved (tool, step, artifact, budget).</param>
+/// <param name="Show">What approvers are shown.</param>
+public sealed record ApprovalRequestedPayload(string ApprovalId, string Kind, string Role, int Count, DateTimeOffset? ExpiresAt, string OnExpire, string? Reason, string? Rule, string? Policy, string? Subject, JsonElement? Show);
+
+/// <summary>Payload of <see cref="EventTypes.ApprovalDecided"/>.</summary>
+/// <param name="ApprovalId">The approval.</param>
+/// <param name="Decision"><c>approve</c>, <c>deny</c> or <c>expire</c>.</param>
+/// <param name="By">The identity that decided (<c>system</c> for an expiry).</param>
+/// <param name="Reason">Why.</param>
+/// <param name="Status">The approval's status after this decision: <c>pending</c>, <c>approved</c>, <c>denied</c> or <c>expired</c>.</param>
+/// <param name="Roles">The roles the approver holds.</param>
+public sealed record ApprovalDecidedPayload(string ApprovalId, string Decision, string By, string? Reason, string Status, IReadOnlyList<string>? Roles);
+
+/// <summary>Payload of <see cref="EventTypes.BudgetExceeded"/>.</summary>
+/// <param name="Budget"><c>tokens</c>, <c>cost</c>, <c>tool_calls</c> or <c>deadline</c>.</param>
+/// <param name="Limit">The limit.</param>
+/// <param name="Used">What was used (or the time reached, for the deadline).</param>
+/// <param name="Action"><c>fail</c> or <c>escalate</c>.</param>
+/// <param name="Before">What was about to happen (a step, a tool call).</param>
+public sealed record BudgetExceededPayload(string Budget, string Limit, string Used, string Action, string Before);
+
+/// <summary>Payload of <see cref="EventTypes.Escalated"/>.</summary>
+/// <param name="Reason">What went wrong.</param>
+/// <param name="ApprovalId">The approval a human decides with.</param>
+/// <param name="Kind"><c>step_failure</c> or <c>budget</c>.</param>
+public sealed record EscalatedPayload(string Reason, string ApprovalId, string Kind);
+
+/// <summary>Payload of <see cref="EventTypes.KillSwitchTriggered"/>.</summary>
+/// <param name="Target">The switch (<c>tool:web.*</c>).</param>
+/// <param name="Subject">What it stopped (the tool, agent, step kind or workflow).</param>
+/// <param name="Reason">Why the switch was set.</param>
+/// <param name="SetBy">Who set it.</param>
+public sealed record KillSwitchTriggeredPayload(string Target, string Subject, string? Reason, string? SetBy);
+
+/// <summary>Payload of <see cref="EventTypes.CircuitStateChanged"/>: a tool's circuit breaker changed state during a call of this job.</summary>
+/// <param name="Tool">The tool.</param>
+/// <param name="From">The state before.</param>
+/// <param name="To">The state after: <c>open</c>, <c>half_open</c> or <c>closed</c>.</param>
+/// <param name="CallId">The call that observed it.</param>
+public sealed record CircuitStateChangedPayload(string Tool, string From, string To, string CallId);

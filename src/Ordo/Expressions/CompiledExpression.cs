@@ -38,6 +38,12 @@ public sealed class CompiledExpression
         try
         {
             var prepared = Jint.Engine.PrepareScript(wrapped);
+            if (!IsSingleExpression(prepared.Program))
+            {
+                // The text closed the wrapper's parenthesis and added statements of its own: `1); while (true) {} (1`.
+                throw new ExpressionSyntaxException(source, 1, 1, "an expression cannot contain statements (use an arrow function for more than one)");
+            }
+
             return new CompiledExpression(source, prepared, location);
         }
         catch (ScriptPreparationException e) when (e.InnerException is ParseErrorException pe)
@@ -53,6 +59,10 @@ public sealed class CompiledExpression
 
     /// <inheritdoc />
     public override string ToString() => Source;
+
+    private static bool IsSingleExpression(Script? program)
+        => program is { Body.Count: 1 } && program.Body[0] is ExpressionStatement { Expression: FunctionExpression { Body.Body.Count: 2 } fn }
+            && fn.Body.Body[1] is ReturnStatement { Argument: not null };
 }
 
 /// <summary>An expression is not valid JavaScript.</summary>

@@ -1,9 +1,12 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Jint;
 using JsEngine = Jint.Engine;
 using Jint.Native;
+using Jint.Native.Object;
+using Jint.Runtime.Descriptors;
 using Jint.Runtime;
 using Microsoft.Extensions.Options;
 
@@ -66,13 +69,22 @@ public sealed class ExpressionEvaluator
     {
         ArgumentNullException.ThrowIfNull(expression);
         ArgumentNullException.ThrowIfNull(scope);
-        var pooled = _pool.TryTake(out var p) ? p : new PooledEngine(CreateEngine());
+        var pooled = _pool.TryTake(out var p) ? p : CreateEngine();
+        var reusable = false;
         try
         {
             var fn = pooled.Functions.GetValue(expression, e => new StrongBox<JsValue>(pooled.Engine.Evaluate(e.Prepared))).Value!;
             var args = Arguments(pooled.Engine, scope);
+            pooled.Limits.Begin();
             var result = pooled.Engine.Invoke(fn, args);
-            return convert(result);
+
+            // Jobs the expression queued (promise callbacks, async functions) run now, under its limits, and never
+            // at the start of a later evaluation of another job.
+            pooled.Engine.Advanced.ProcessTasks();
+            pooled.Limits.CheckMemoryAfter();
+            var value = convert(result);
+            reusable = true;
+            return value;
         }
         catch (ExpressionEvaluationException)
         {
@@ -85,6 +97,10 @@ public sealed class ExpressionEvaluator
         catch (StatementsCountOverflowException e)
         {
             throw new ExpressionEvaluationException(expression, $"it ran more than {_options.MaxStatements} statements", e);
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw new ExpressionEvaluationException(expression, $"a regular expression ran longer than {Durations.Format(_options.Timeout)}", e);
         }
         catch (TimeoutException e)
         {
@@ -104,7 +120,11 @@ public sealed class ExpressionEvaluator
         }
         finally
         {
-            _pool.Add(pooled);
+            // An engine whose evaluation failed may still hold queued jobs or a half-unwound call stack: it is dropped.
+            if (reusable)
+            {
+                _pool.Add(pooled);
+            }
         }
     }
 
@@ -118,7 +138,7 @@ public sealed class ExpressionEvaluator
             "tenant" => state is null ? JsValue.Null : new JsString(state.Tenant),
             "workflow" => state is null ? JsValue.Null : new JsString(state.Workflow),
             "version" => state is null ? JsValue.Null : JsNumber.Create(state.Version),
-            "constraints" => scope.Constraints is { } c ? JsBridge.ToJs(engine, c) : new JsObject(engine),
+            "constraints" => JsBridge.ToJs(engine, scope.Constraints ?? JsonElementFactory.EmptyObject),
             "attempt" => JsNumber.Create(scope.Attempt),
             _ => null,
         });
@@ -139,28 +159,99 @@ public sealed class ExpressionEvaluator
         return args;
     }
 
-    private JsEngine CreateEngine()
+    private PooledEngine CreateEngine()
     {
-        var engine = new JsEngine(o => o
-            .LimitMemory(_options.MemoryLimitBytes)
-            .TimeoutInterval(_options.Timeout)
-            .MaxStatements(_options.MaxStatements)
-            .LimitRecursion(_options.MaxRecursion)
-            .Strict()
-            .DisableStringCompilation());
+        var limits = new SandboxLimits(_options);
+        var engine = new JsEngine(o =>
+        {
+            o.Constraint(limits)
+                .LimitRecursion(_options.MaxRecursion)
+                .Strict()
+                .DisableStringCompilation();
 
-        // Nothing an expression does may outlive it: freeze the globals and the built-in prototypes.
+            // A regular expression runs inside one statement: without its own timeout, catastrophic backtracking
+            // would run for Jint's default of 10 s whatever the evaluation's time limit.
+            o.Constraints.RegexTimeout = _options.Timeout > TimeSpan.Zero && _options.Timeout.TotalDays <= 365 ? _options.Timeout : Regex.InfiniteMatchTimeout;
+            o.Constraints.MaxArraySize = (uint)Math.Clamp(_options.MemoryLimitBytes / 8, 1024, uint.MaxValue);
+        });
+
+        // The legacy RegExp statics (RegExp.$1, lastMatch, …) would show the last match of one evaluation to the next.
         engine.Execute("""
-            for (const c of [Object, Array, String, Number, Boolean, Function, Date, RegExp, Math, JSON, Error, Promise, Map, Set])
-            { Object.freeze(c); if (c.prototype) Object.freeze(c.prototype); }
-            Object.freeze(globalThis);
+            for (const k of Object.getOwnPropertyNames(RegExp)) {
+              const d = Object.getOwnPropertyDescriptor(RegExp, k);
+              if (d.get && d.configurable) delete RegExp[k];
+            }
             """);
-        return engine;
+
+        // Nothing an expression does may outlive it: freeze every object reachable from the globals, and the
+        // intrinsics that only syntax reaches (iterator, generator and async function prototypes), so that no
+        // evaluation can change what a later one (of another job or tenant) sees.
+        var hidden = engine.Evaluate("""
+            (() => {
+              const safe = f => { try { return f(); } catch (e) { return undefined; } };
+              return [
+                safe(() => Object.getPrototypeOf(function* () {})),
+                safe(() => Object.getPrototypeOf(async function () {})),
+                safe(() => Object.getPrototypeOf(async function* () {})),
+                safe(() => Object.getPrototypeOf([][Symbol.iterator]())),
+                safe(() => Object.getPrototypeOf(new Map()[Symbol.iterator]())),
+                safe(() => Object.getPrototypeOf(new Set()[Symbol.iterator]())),
+                safe(() => Object.getPrototypeOf(''[Symbol.iterator]())),
+                safe(() => Object.getPrototypeOf(/x/[Symbol.matchAll](''))),
+                safe(() => Object.getPrototypeOf([].values().map(x => x))),
+                safe(() => Object.getPrototypeOf(Iterator.from({ next() { return { done: true }; } }))),
+              ];
+            })()
+            """);
+        DeepFreeze(engine, [engine.Global, hidden]);
+        limits.Armed = true;
+        return new PooledEngine(engine, limits);
     }
 
-    private sealed class PooledEngine(JsEngine engine)
+    private static void DeepFreeze(JsEngine engine, IEnumerable<JsValue> roots)
+    {
+        var freeze = engine.Intrinsics.Object.Get("freeze");
+        var seen = new HashSet<ObjectInstance>(ReferenceEqualityComparer.Instance);
+        var pending = new Stack<JsValue>(roots);
+        while (pending.Count > 0)
+        {
+            if (pending.Pop() is not ObjectInstance o || !seen.Add(o))
+            {
+                continue;
+            }
+
+            freeze.Call(o);
+            if (o.Prototype is { } prototype)
+            {
+                pending.Push(prototype);
+            }
+
+            foreach (var key in o.GetOwnPropertyKeys())
+            {
+                var d = o.GetOwnProperty(key);
+                if (d == PropertyDescriptor.Undefined)
+                {
+                    continue;
+                }
+
+                if (d.IsAccessorDescriptor())
+                {
+                    if (d.Get is { } get) pending.Push(get);
+                    if (d.Set is { } set) pending.Push(set);
+                }
+                else if (d.Value is { } value)
+                {
+                    pending.Push(value);
+                }
+            }
+        }
+    }
+
+    private sealed class PooledEngine(JsEngine engine, SandboxLimits limits)
     {
         public JsEngine Engine { get; } = engine;
+
+        public SandboxLimits Limits { get; } = limits;
 
         public ConditionalWeakTable<CompiledExpression, StrongBox<JsValue>> Functions { get; } = [];
     }

@@ -36,7 +36,10 @@ internal static class JsBridge
             items[i++] = ToJs(engine, e);
         }
 
-        return new JsArray(engine, items);
+        // Arrays of the context are frozen like its objects: an expression reads the job, it never changes it.
+        var array = new JsArray(engine, items);
+        engine.Intrinsics.Object.Get("freeze").Call(array);
+        return array;
     }
 
     /// <summary>Converts a JavaScript result to JSON; functions and symbols are errors, <c>undefined</c> becomes null.</summary>
@@ -132,11 +135,20 @@ internal static class JsBridge
     }
 
     /// <summary>A JSON object seen from JavaScript: properties converted on first access, no writes.</summary>
-    internal sealed class ReadOnlyJsonObject(JsEngine engine, JsonElement element) : ObjectInstance(engine)
+    internal sealed class ReadOnlyJsonObject : ObjectInstance
     {
         private Dictionary<string, PropertyDescriptor>? _cache;
 
-        public JsonElement Element { get; } = element;
+        public ReadOnlyJsonObject(JsEngine engine, JsonElement element)
+            : base(engine)
+        {
+            Element = element;
+
+            // Not extensible, so that Object.setPrototypeOf and new properties fail too.
+            base.PreventExtensions();
+        }
+
+        public JsonElement Element { get; }
 
         public override PropertyDescriptor GetOwnProperty(JsValue property)
         {
@@ -170,9 +182,19 @@ internal static class JsBridge
     }
 
     /// <summary>A read-only object whose properties are computed on first access.</summary>
-    internal sealed class LazyObject(JsEngine engine, Func<IEnumerable<string>> keys, Func<string, JsValue?> lookup) : ObjectInstance(engine)
+    internal sealed class LazyObject : ObjectInstance
     {
         private readonly Dictionary<string, PropertyDescriptor> _cache = new(StringComparer.Ordinal);
+        private readonly Func<IEnumerable<string>> _keys;
+        private readonly Func<string, JsValue?> _lookup;
+
+        public LazyObject(JsEngine engine, Func<IEnumerable<string>> keys, Func<string, JsValue?> lookup)
+            : base(engine)
+        {
+            _keys = keys;
+            _lookup = lookup;
+            base.PreventExtensions();
+        }
 
         public override PropertyDescriptor GetOwnProperty(JsValue property)
         {
@@ -187,14 +209,14 @@ internal static class JsBridge
                 return d;
             }
 
-            var v = lookup(name);
+            var v = _lookup(name);
             d = v is null ? PropertyDescriptor.Undefined : new PropertyDescriptor(v, writable: false, enumerable: true, configurable: false);
             _cache[name] = d;
             return d;
         }
 
         public override List<JsValue> GetOwnPropertyKeys(Types types = Types.String | Types.Symbol)
-            => (types & Types.String) == 0 ? [] : keys().Select(k => (JsValue)new JsString(k)).ToList();
+            => (types & Types.String) == 0 ? [] : _keys().Select(k => (JsValue)new JsString(k)).ToList();
 
         public override bool Set(JsValue property, JsValue value, JsValue receiver) => false;
 

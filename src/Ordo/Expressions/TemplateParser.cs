@@ -13,9 +13,13 @@ internal static class TemplateParser
     public static bool HasExpression(string text) => text.Contains("${", StringComparison.Ordinal);
 
     /// <summary>Splits a template; returns an error message when an expression is not closed.</summary>
-    public static IReadOnlyList<TemplateSegment> Parse(string text, out string? error)
+    public static IReadOnlyList<TemplateSegment> Parse(string text, out string? error) => Parse(text, out error, out _);
+
+    /// <summary>Splits a template; on error, <paramref name="errorOffset"/> is where the faulty <c>${</c> starts (0-based).</summary>
+    public static IReadOnlyList<TemplateSegment> Parse(string text, out string? error, out int errorOffset)
     {
         error = null;
+        errorOffset = -1;
         var segments = new List<TemplateSegment>();
         var i = 0;
         var literalStart = 0;
@@ -32,6 +36,7 @@ internal static class TemplateParser
                 if (end < 0)
                 {
                     error = $"'${{' at position {i + 1} is never closed with '}}'";
+                    errorOffset = i;
                     return segments;
                 }
 
@@ -39,6 +44,7 @@ internal static class TemplateParser
                 if (expr.Trim().Length == 0)
                 {
                     error = $"empty expression '${{}}' at position {i + 1}";
+                    errorOffset = i;
                     return segments;
                 }
 

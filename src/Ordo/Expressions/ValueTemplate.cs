@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Ordo.Expressions;
 
@@ -33,6 +34,17 @@ public abstract class ValueTemplate
 
     /// <summary>Writes the evaluated value.</summary>
     protected internal abstract void Write(Utf8JsonWriter writer, ExpressionEvaluator evaluator, ExpressionScope scope);
+
+    /// <summary>The template as written: constants as JSON, expressions as <c>${ … }</c> text (deterministic; used to hash definitions).</summary>
+    internal JsonNode? Describe() => this switch
+    {
+        ConstantTemplate c => JsonNode.Parse(c.Value.GetRawText()),
+        ExpressionTemplate e => JsonValue.Create("${" + e.Expression.Source + "}"),
+        InterpolationTemplate i => JsonValue.Create(string.Concat(i.Parts.Select(p => p is CompiledExpression x ? "${" + x.Source + "}" : (string)p))),
+        ObjectTemplate o => o.Properties.Aggregate(new JsonObject(), (obj, p) => { obj[p.Name] = p.Value.Describe(); return obj; }),
+        ArrayTemplate a => new JsonArray(a.Items.Select(x => x.Describe()).ToArray()),
+        _ => null,
+    };
 
     /// <summary>A template that always gives <paramref name="value"/>.</summary>
     public static ValueTemplate Constant(JsonElement value) => new ConstantTemplate(value);
@@ -112,12 +124,14 @@ public abstract class ValueTemplate
 
     internal sealed class InterpolationTemplate(IReadOnlyList<object> parts) : ValueTemplate
     {
+        public IReadOnlyList<object> Parts { get; } = parts;
+
         public override bool IsConstant => false;
 
         protected internal override void Write(Utf8JsonWriter writer, ExpressionEvaluator evaluator, ExpressionScope scope)
         {
             var sb = new StringBuilder();
-            foreach (var part in parts)
+            foreach (var part in Parts)
             {
                 sb.Append(part is CompiledExpression e ? evaluator.EvaluateText(e, scope) : (string)part);
             }
@@ -128,12 +142,14 @@ public abstract class ValueTemplate
 
     internal sealed class ObjectTemplate(IReadOnlyList<(string Name, ValueTemplate Value)> properties) : ValueTemplate
     {
+        public IReadOnlyList<(string Name, ValueTemplate Value)> Properties { get; } = properties;
+
         public override bool IsConstant => false;
 
         protected internal override void Write(Utf8JsonWriter writer, ExpressionEvaluator evaluator, ExpressionScope scope)
         {
             writer.WriteStartObject();
-            foreach (var (name, value) in properties)
+            foreach (var (name, value) in Properties)
             {
                 writer.WritePropertyName(name);
                 value.Write(writer, evaluator, scope);
@@ -145,12 +161,14 @@ public abstract class ValueTemplate
 
     internal sealed class ArrayTemplate(IReadOnlyList<ValueTemplate> items) : ValueTemplate
     {
+        public IReadOnlyList<ValueTemplate> Items { get; } = items;
+
         public override bool IsConstant => false;
 
         protected internal override void Write(Utf8JsonWriter writer, ExpressionEvaluator evaluator, ExpressionScope scope)
         {
             writer.WriteStartArray();
-            foreach (var item in items)
+            foreach (var item in Items)
             {
                 item.Write(writer, evaluator, scope);
             }

@@ -31,4 +31,10 @@ public interface IToolCallScope
 
     /// <summary>Commits an event now (before a side effect, so the log shows the intent even if the process dies).</summary>
     ValueTask AppendNowAsync(NewEvent e, CancellationToken cancellationToken);
+
+    /// <summary>Events recorded so far in this step (not yet committed).</summary>
+    IReadOnlyList<NewEvent> Events { get; }
+
+    /// <summary>Stops the step: it pauses for an approval or ends the job, whatever the step's code does next.</summary>
+    void Interrupt(Engine.StepInterrupt interrupt);
 }

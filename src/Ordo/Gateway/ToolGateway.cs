@@ -12,18 +12,38 @@ namespace Ordo.Gateway;
 /// run by the executor of its kind under a timeout, checked against its result schema, and recorded as events.
 /// </summary>
 /// <remarks>Thread-safe.</remarks>
-public sealed class ToolGateway
+public sealed partial class ToolGateway : IDisposable
 {
     private readonly Dictionary<string, IToolExecutor> _executors;
     private readonly TimeProvider _time;
+    private readonly Engine.IToolCallGuard? _guard;
+    private readonly SecretResolver _secrets;
+    private readonly SecretRedactor _redactor;
+    private readonly ToolResilience _resilience;
+    private readonly ToolRateLimits _rateLimits = new();
+    private readonly ToolResultCache _cache;
 
     /// <summary>Creates a gateway over executors (one per tool kind).</summary>
-    public ToolGateway(IEnumerable<IToolExecutor> executors, TimeProvider? timeProvider = null)
+    public ToolGateway(IEnumerable<IToolExecutor> executors, TimeProvider? timeProvider = null, Engine.IToolCallGuard? guard = null, SecretResolver? secrets = null, ToolResilience? resilience = null)
     {
         ArgumentNullException.ThrowIfNull(executors);
         _executors = executors.ToDictionary(e => e.Kind, StringComparer.Ordinal);
         _time = timeProvider ?? TimeProvider.System;
+        _guard = guard;
+        _secrets = secrets ?? new SecretResolver();
+        _redactor = new SecretRedactor(_secrets);
+        _resilience = resilience ?? new ToolResilience(_time);
+        _cache = new ToolResultCache(_time);
     }
+
+    /// <inheritdoc />
+    public void Dispose() => _rateLimits.Dispose();
+
+    /// <summary>The resilience pipelines (per tool) and retry budgets (per dependency).</summary>
+    public ToolResilience Resilience => _resilience;
+
+    /// <summary>Removes secret values from text that leaves the gateway.</summary>
+    public SecretRedactor Redactor => _redactor;
 
     /// <summary>The idempotency key of a call: job, step visit (with its scope) and call index.</summary>
     public static string IdempotencyKey(JobId job, StepRef step, int callIndex) => $"{job.Value}:{step.WorkKey}:{callIndex}";
@@ -69,14 +89,32 @@ public sealed class ToolGateway
             throw Refuse(toolName, "not_allowed", $"tool '{toolName}' is not allowed for tenant '{scope.Tenant}'");
         }
 
+        args = _redactor.Redact(args);
         if (tool.Args is { } schema && schema.Validate(args) is { Count: > 0 } argErrors)
         {
             throw Refuse(toolName, "invalid_args", "arguments do not match the tool's schema: " + string.Join("; ", argErrors));
         }
 
+        if (_guard is not null)
+        {
+            await _guard.CheckAsync(scope, agent, tool, args, callId, index, cancellationToken).ConfigureAwait(false);
+        }
+
         if (!_executors.TryGetValue(tool.Kind, out var executor))
         {
             throw Refuse(toolName, "unsupported_kind", $"tools of kind '{tool.Kind}' cannot run in this process");
+        }
+
+        if (tool.RateLimit?.PerTenantPerMinute is { } perMinute && !await _rateLimits.AcquireAsync(tool.Name, scope.Tenant, perMinute, cancellationToken).ConfigureAwait(false))
+        {
+            throw Refuse(toolName, "rate_limited", $"tool '{toolName}' is over its rate limit of {perMinute} calls per minute for tenant '{scope.Tenant}'", retryable: true);
+        }
+
+        if (tool.Effect == ToolEffect.Read && tool.Cache is not null && _cache.TryGet(tool.Name, scope.Tenant, args, out var cached))
+        {
+            scope.Record(EventFactory.Step(EventTypes.ToolCallRequested, scope.Step, new ToolCallRequestedPayload(callId, toolName, tool.Kind, tool.EffectName, key, args, scope.DryRun), _time.GetUtcNow(), agent: agentRef));
+            scope.Record(EventFactory.Step(EventTypes.ToolCallSucceeded, scope.Step, new ToolCallSucceededPayload(callId, toolName, cached, 0, Cached: true, scope.DryRun), _time.GetUtcNow(), agent: agentRef));
+            return new ToolCallResult(callId, toolName, cached, Cached: true);
         }
 
         var requested = EventFactory.Step(EventTypes.ToolCallRequested, scope.Step,
@@ -92,7 +130,10 @@ public sealed class ToolGateway
         }
 
         var started = _time.GetTimestamp();
+        var attempts = 0;
         JsonElement result;
+        ToolPipeline? pipeline = null;
+        var circuitBefore = Polly.CircuitBreaker.CircuitState.Closed;
         try
         {
             if (scope.DryRun && tool.Effect != ToolEffect.Read)
@@ -101,38 +142,76 @@ public sealed class ToolGateway
             }
             else
             {
-                using var timeout = new CancellationTokenSource(tool.Timeout, _time);
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-                var invocation = new ToolInvocation { Tool = tool, Args = args, IdempotencyKey = key, JobId = scope.JobId, Tenant = scope.Tenant, Project = scope.Project, DryRun = scope.DryRun };
+                var invocation = new ToolInvocation { Tool = tool, Args = args, IdempotencyKey = key, JobId = scope.JobId, Tenant = scope.Tenant, Project = scope.Project, DryRun = scope.DryRun, Secrets = _secrets };
+                pipeline = _resilience.For(tool, ProjectDependency.Of(tool, scope.Project));
+                circuitBefore = pipeline.Circuit.CircuitState;
+                pipeline.Budget.Deposit();
                 try
                 {
-                    result = await executor.ExecuteAsync(invocation, linked.Token).AsTask().WaitAsync(linked.Token).ConfigureAwait(false);
+                    result = await pipeline.Pipeline.ExecuteAsync(
+                        async ct =>
+                        {
+                            Interlocked.Increment(ref attempts);
+                            return await executor.ExecuteAsync(invocation, ct).AsTask().WaitAsync(ct).ConfigureAwait(false);
+                        },
+                        cancellationToken).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                catch (Polly.CircuitBreaker.BrokenCircuitException e)
                 {
-                    throw new ToolExecutionException("timeout", $"no answer within {Durations.Format(tool.Timeout)}", retryable: true);
+                    throw new ToolExecutionException("circuit_open", $"the circuit of tool '{toolName}' is open after repeated failures; calls are refused until it closes ({e.Message})", retryable: true, e);
+                }
+                catch (Polly.Timeout.TimeoutRejectedException e)
+                {
+                    throw new ToolExecutionException("timeout", $"no answer within {Durations.Format(tool.Timeout)}", retryable: true, e);
+                }
+                catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new ToolExecutionException("timeout", $"no answer within {Durations.Format(tool.Timeout)}", retryable: true, e);
                 }
             }
         }
         catch (ToolExecutionException e)
         {
+            RecordCircuit(scope, pipeline, circuitBefore, toolName, callId);
             var ms = _time.GetElapsedTime(started).TotalMilliseconds;
-            scope.Record(EventFactory.Step(EventTypes.ToolCallFailed, scope.Step, new ToolCallFailedPayload(callId, toolName, e.Error, e.Message, ms, e.Retryable), _time.GetUtcNow(), agent: agentRef));
-            throw new ToolCallException(callId, toolName, e.Error, e.Message, e.Retryable, e);
+            var message = _redactor.Redact(e.Message);
+            scope.Record(EventFactory.Step(EventTypes.ToolCallFailed, scope.Step, new ToolCallFailedPayload(callId, toolName, e.Error, message, ms, e.Retryable) { Attempts = attempts }, _time.GetUtcNow(), agent: agentRef));
+            throw new ToolCallException(callId, toolName, e.Error, message, e.Retryable);
         }
+
+        RecordCircuit(scope, pipeline, circuitBefore, toolName, callId);
+        result = _redactor.Redact(result);
 
         if (tool.Result is { } resultSchema && resultSchema.Validate(result) is { Count: > 0 } resultErrors)
         {
             var ms = _time.GetElapsedTime(started).TotalMilliseconds;
             var message = "the result does not match the tool's result schema: " + string.Join("; ", resultErrors);
-            scope.Record(EventFactory.Step(EventTypes.ToolCallFailed, scope.Step, new ToolCallFailedPayload(callId, toolName, "invalid_result", message, ms, true), _time.GetUtcNow(), agent: agentRef));
+            scope.Record(EventFactory.Step(EventTypes.ToolCallFailed, scope.Step, new ToolCallFailedPayload(callId, toolName, "invalid_result", message, ms, true) { Attempts = attempts }, _time.GetUtcNow(), agent: agentRef));
             throw new ToolCallException(callId, toolName, "invalid_result", message, retryable: true);
         }
 
+        if (tool.Effect == ToolEffect.Read && tool.Cache is { } ttl && !scope.DryRun)
+        {
+            _cache.Put(tool.Name, scope.Tenant, args, result, ttl);
+        }
+
         var elapsed = _time.GetElapsedTime(started).TotalMilliseconds;
-        scope.Record(EventFactory.Step(EventTypes.ToolCallSucceeded, scope.Step, new ToolCallSucceededPayload(callId, toolName, result, elapsed, false, scope.DryRun), _time.GetUtcNow(), agent: agentRef));
+        scope.Record(EventFactory.Step(EventTypes.ToolCallSucceeded, scope.Step, new ToolCallSucceededPayload(callId, toolName, result, elapsed, false, scope.DryRun) { Attempts = attempts == 0 ? null : attempts }, _time.GetUtcNow(), agent: agentRef));
         Debug.Assert(elapsed >= 0);
         return new ToolCallResult(callId, toolName, result, Cached: false);
+    }
+}
+
+/// <summary>Circuit transitions, recorded in the job whose call saw them.</summary>
+public sealed partial class ToolGateway
+{
+    private void RecordCircuit(IToolCallScope scope, ToolPipeline? pipeline, Polly.CircuitBreaker.CircuitState before, string tool, string callId)
+    {
+        if (pipeline is null) return;
+        var after = pipeline.Circuit.CircuitState;
+        if (ToolResilience.StateName(after) == ToolResilience.StateName(before)) return;
+        scope.Record(EventFactory.Step(EventTypes.CircuitStateChanged, scope.Step,
+            new CircuitStateChangedPayload(tool, ToolResilience.StateName(before), ToolResilience.StateName(after), callId), _time.GetUtcNow()));
     }
 }
 

@@ -9,6 +9,16 @@ namespace Ordo.Queue;
 /// <param name="ExpiresAt">After this instant any worker may take the item over.</param>
 public readonly record struct WorkItemLease(long ItemId, string Owner, long Token, DateTimeOffset ExpiresAt);
 
+/// <summary>Names of system work items: timers that are not steps (their step id starts with <c>$</c>).</summary>
+public static class SystemItems
+{
+    /// <summary>Fires when an approval request expires; its scope is the approval id.</summary>
+    public const string ApprovalExpiry = "$approval-expiry";
+
+    /// <summary>Whether a step id names a system item.</summary>
+    public static bool IsSystem(string stepId) => stepId.StartsWith('$');
+}
+
 /// <summary>A unit of work to put on the durable queue: one attempt of one step visit.</summary>
 public sealed record NewWorkItem
 {

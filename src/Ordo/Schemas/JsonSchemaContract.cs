@@ -29,6 +29,7 @@ public sealed partial class JsonSchemaContract
     public static async Task<JsonSchemaContract> FromJsonAsync(string json, string documentPath, Func<string, string?> readFile, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(json);
+        CheckTypes(json);
         try
         {
             var schema = await JsonSchema.FromJsonAsync(json, documentPath, s => new FileSourceReferenceResolver(s, readFile), cancellationToken).ConfigureAwait(false);
@@ -37,6 +38,60 @@ public sealed partial class JsonSchemaContract
         catch (Exception e) when (e is Newtonsoft.Json.JsonException or InvalidOperationException or NotSupportedException or FileNotFoundException or ArgumentException)
         {
             throw new InvalidDataException($"invalid JSON Schema: {e.Message}", e);
+        }
+    }
+
+    private static readonly string[] TypeNames = ["null", "boolean", "object", "array", "number", "integer", "string"];
+
+    /// <summary>Keys whose values are data, not schemas: a <c>type</c> inside them is not a schema keyword.</summary>
+    private static readonly string[] DataKeys = ["enum", "const", "default", "examples", "example"];
+
+    /// <summary>Rejects a <c>type</c> that names no JSON type (<c>objekt</c>): the schema library would ignore it and accept anything.</summary>
+    private static void CheckTypes(string json)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json);
+        }
+        catch (JsonException)
+        {
+            // Left to the schema library, which reports where the JSON is broken.
+            return;
+        }
+
+        using (doc)
+        {
+            Check(doc.RootElement, "$");
+        }
+
+        static void Check(JsonElement e, string path)
+        {
+            if (e.ValueKind == JsonValueKind.Array)
+            {
+                var i = 0;
+                foreach (var item in e.EnumerateArray()) Check(item, $"{path}[{i++}]");
+                return;
+            }
+
+            if (e.ValueKind != JsonValueKind.Object) return;
+            foreach (var p in e.EnumerateObject())
+            {
+                if (DataKeys.Contains(p.Name, StringComparer.Ordinal)) continue;
+                var at = $"{path}.{p.Name}";
+                if (p.Name == "type" && p.Value.ValueKind != JsonValueKind.Object)
+                {
+                    var names = p.Value.ValueKind == JsonValueKind.Array ? p.Value.EnumerateArray().ToList() : [p.Value];
+                    foreach (var n in names.Where(n => n.ValueKind != JsonValueKind.String || !TypeNames.Contains(n.GetString(), StringComparer.Ordinal)))
+                    {
+                        throw new InvalidDataException($"invalid JSON Schema: {n.GetRawText()} at {at} is not a JSON type ({string.Join(", ", TypeNames)})");
+                    }
+
+                    continue;
+                }
+
+                Check(p.Value, at);
+            }
         }
     }
 

@@ -51,6 +51,16 @@ public sealed record JobState
     public int StepsSucceeded { get; init; }
     /// <summary>What the job consumed.</summary>
     public JobUsage Usage { get; init; } = JobUsage.Zero;
+    /// <summary>Approval requests, by id.</summary>
+    public ImmutableDictionary<string, ApprovalState> Approvals { get; init; } = ImmutableDictionary<string, ApprovalState>.Empty.WithComparers(StringComparer.Ordinal);
+    /// <summary>Calls requested per tool.</summary>
+    public ImmutableDictionary<string, int> ToolCallCounts { get; init; } = ImmutableDictionary<string, int>.Empty.WithComparers(StringComparer.Ordinal);
+    /// <summary>Results each tool returned in this job, for evidence and authoritative checks.</summary>
+    public ImmutableDictionary<string, ImmutableList<ToolResultRecord>> ToolResults { get; init; } = ImmutableDictionary<string, ImmutableList<ToolResultRecord>>.Empty.WithComparers(StringComparer.Ordinal);
+    /// <summary>Budgets a human allowed the job to exceed (<c>tokens</c>, <c>cost</c>, <c>tool_calls</c>, <c>deadline</c>).</summary>
+    public ImmutableHashSet<string> WaivedBudgets { get; init; } = ImmutableHashSet<string>.Empty.WithComparer(StringComparer.Ordinal);
+    /// <summary>Whether an approval request is still pending.</summary>
+    public bool HasPendingApprovals => Approvals.Values.Any(a => a.IsPending);
 
     /// <summary>The number of times the step was scheduled in the scope.</summary>
     public int VisitsOf(string? scope, string stepId) => Visits.TryGetValue(Events.WorkKeys.VisitKey(scope, stepId), out var v) ? v : 0;

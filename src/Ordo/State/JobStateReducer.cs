@@ -110,11 +110,13 @@ public static class JobStateReducer
                     Error = newVisit ? null : prev!.Error,
                     Scope = scope,
                 };
+                var variations = e.GetPayload<StepScheduledPayload>().Variations;
                 return s with
                 {
                     Visits = visits,
                     Steps = s.Steps.SetItem(step, st),
-                    Open = s.Open.SetItem(WorkKeys.For(scope, step, v), new OpenWork(step, v, a, scope, "scheduled")),
+                    Open = s.Open.SetItem(WorkKeys.For(scope, step, v), new OpenWork(step, v, a, scope, "scheduled") { Variations = variations }),
+                    Status = s.Status == JobStatus.WaitingApproval ? JobStatus.Running : s.Status,
                 };
             }
 
@@ -172,7 +174,11 @@ public static class JobStateReducer
             }
 
             case EventTypes.StepBlocked:
-                return stepId is null ? s : s with { Open = s.Open.Remove(WorkKeys.For(scope, stepId, visit ?? 1)) };
+            {
+                if (stepId is null) return s;
+                var steps = s.Steps.TryGetValue(stepId, out var blocked) ? s.Steps.SetItem(stepId, blocked with { Status = "blocked", Error = e.GetPayload<StepBlockedPayload>().Reason }) : s.Steps;
+                return s with { Open = s.Open.Remove(WorkKeys.For(scope, stepId, visit ?? 1)), Steps = steps };
+            }
 
             case EventTypes.ArtifactPut:
             {
@@ -198,13 +204,60 @@ public static class JobStateReducer
                 {
                     EventTypes.ArtifactVerified => a with { Latest = latest, Verified = latest, Quarantined = a.Quarantined?.Version == latest.Version ? null : a.Quarantined },
                     EventTypes.ArtifactQuarantined => a with { Latest = latest, Quarantined = latest },
-                    _ => a with { Latest = latest, Quarantined = a.Quarantined?.Version == latest.Version ? null : a.Quarantined },
+                    _ => a with
+                    {
+                        Latest = latest,
+                        Quarantined = a.Quarantined?.Version == latest.Version ? null : a.Quarantined,
+                        Verified = a.Verified?.Version == latest.Version ? null : a.Verified,
+                    },
                 };
                 return s with { Artifacts = s.Artifacts.SetItem(p.Name, a) };
             }
 
             case EventTypes.ToolCallRequested:
-                return s with { Usage = s.Usage with { ToolCalls = s.Usage.ToolCalls + 1 } };
+            {
+                var tool = e.GetPayload<ToolCallRequestedPayload>().Tool;
+                return s with
+                {
+                    Usage = s.Usage with { ToolCalls = s.Usage.ToolCalls + 1 },
+                    ToolCallCounts = s.ToolCallCounts.SetItem(tool, s.ToolCallCounts.GetValueOrDefault(tool) + 1),
+                };
+            }
+
+            case EventTypes.ToolCallSucceeded:
+            {
+                var p = e.GetPayload<ToolCallSucceededPayload>();
+                if (p.DryRun || p.Result is not { } result) return s;
+                var list = s.ToolResults.TryGetValue(p.Tool, out var known) ? known : [];
+                return s with { ToolResults = s.ToolResults.SetItem(p.Tool, list.Add(new ToolResultRecord(p.CallId, result))) };
+            }
+
+            case EventTypes.ApprovalRequested:
+            {
+                var p = e.GetPayload<ApprovalRequestedPayload>();
+                var approval = new ApprovalState
+                {
+                    Id = p.ApprovalId, Kind = p.Kind, Role = p.Role, Count = p.Count, ExpiresAt = p.ExpiresAt, OnExpire = p.OnExpire,
+                    StepId = stepId, Visit = visit, Attempt = attempt, Scope = scope, Reason = p.Reason, Rule = p.Rule, Subject = p.Subject,
+                    Show = p.Show, RequestedAt = ts,
+                };
+                var next = s with { Approvals = s.Approvals.SetItem(p.ApprovalId, approval) };
+                return next.Open.IsEmpty && !next.Status.IsTerminal() ? next with { Status = JobStatus.WaitingApproval } : next;
+            }
+
+            case EventTypes.ApprovalDecided:
+            {
+                var p = e.GetPayload<ApprovalDecidedPayload>();
+                if (!s.Approvals.TryGetValue(p.ApprovalId, out var approval)) return s;
+                approval = approval with { Status = p.Status, Decisions = approval.Decisions.Add(new ApprovalDecision(p.By, p.Decision, p.Reason, ts)) };
+                var next = s with { Approvals = s.Approvals.SetItem(p.ApprovalId, approval) };
+                if (approval.Kind == "budget" && p.Status == "approved" && approval.Subject is { } budget)
+                {
+                    next = next with { WaivedBudgets = next.WaivedBudgets.Add(budget) };
+                }
+
+                return next.Status == JobStatus.WaitingApproval && !next.HasPendingApprovals ? next with { Status = JobStatus.Running } : next;
+            }
 
             case EventTypes.ModelCallSucceeded:
             {

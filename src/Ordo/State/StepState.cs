@@ -56,7 +56,11 @@ public sealed record ArtifactState
 }
 
 /// <summary>A scheduled or running unit of work of a job, as the log tells it.</summary>
-public sealed record OpenWork(string StepId, int Visit, int Attempt, string? Scope, string Status);
+public sealed record OpenWork(string StepId, int Visit, int Attempt, string? Scope, string Status)
+{
+    /// <summary>What this attempt changes (<c>retry.vary</c>).</summary>
+    public IReadOnlyList<string>? Variations { get; init; }
+}
 
 /// <summary>Running totals of what a job consumed.</summary>
 public sealed record JobUsage

@@ -30,7 +30,7 @@ internal sealed class AgentStepHandler(AgentInvoker agents) : IStepHandler
             return StepOutcome.Failure("expression_error", $"input: {e.Message}", retryable: false);
         }
 
-        var outcome = await agents.InvokeAsync(execution, agent, input, [], cancellationToken).ConfigureAwait(false);
+        var outcome = await agents.InvokeAsync(execution, agent, input, execution.Variations, cancellationToken).ConfigureAwait(false);
         outcome = outcome with { Input = step.Input is null ? null : input, Agent = agent.Ref };
         if (outcome.Succeeded && agent.Output is not null)
         {

@@ -48,6 +48,18 @@ public interface IOrdoStore : IAsyncDisposable
     /// <summary>Reads a stored definition.</summary>
     ValueTask<DefinitionRecord?> GetDefinitionAsync(string hash, CancellationToken cancellationToken = default);
 
-    /// <summary>Summarizes the queue, for one job tree or for everything.</summary>
+    /// <summary>Summarizes the queue, for one job tree or for everything. Timer items (approval expiries) are not counted.</summary>
     ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Sets (or replaces) a kill switch.</summary>
+    ValueTask SetKillSwitchAsync(KillSwitches.KillSwitch killSwitch, CancellationToken cancellationToken = default);
+
+    /// <summary>Clears a kill switch; returns false when it was not set.</summary>
+    ValueTask<bool> ClearKillSwitchAsync(string target, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists the kill switches that are set.</summary>
+    ValueTask<IReadOnlyList<KillSwitches.KillSwitch>> ListKillSwitchesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Sets the initial kill switches of a policy once: the first call for <paramref name="seed"/> sets them, later calls do nothing (so <c>ordo kill clear</c> is not undone).</summary>
+    ValueTask SeedKillSwitchesAsync(string seed, IReadOnlyList<KillSwitches.KillSwitch> switches, CancellationToken cancellationToken = default);
 }

@@ -82,6 +82,25 @@ public sealed record NewJob
     public required IReadOnlyList<NewWorkItem> WorkItems { get; init; }
     /// <summary>The status after these events.</summary>
     public JobStatus Status { get; init; } = JobStatus.Queued;
+    /// <summary>The tenant's quota, checked in the same transaction as the insert.</summary>
+    public TenantQuota? Quota { get; init; }
+}
+
+/// <summary>Limits on a tenant's submissions.</summary>
+/// <param name="ConcurrentJobs">Jobs not yet ended (queued, running, waiting for approval) at once.</param>
+/// <param name="JobsPerMinute">Submissions in the last 60 seconds.</param>
+public sealed record TenantQuota(int? ConcurrentJobs, int? JobsPerMinute);
+
+/// <summary>A submission was refused because the tenant is over its quota; nothing was created.</summary>
+public sealed class QuotaExceededException(string tenant, string quota, int limit, int current)
+    : OrdoException($"tenant '{tenant}' is over its quota: {quota} is {limit} and {current} are in use; try again later")
+{
+    /// <summary>The tenant.</summary>
+    public string Tenant { get; } = tenant;
+    /// <summary><c>concurrent_jobs</c> or <c>jobs_per_minute</c>.</summary>
+    public string Quota { get; } = quota;
+    /// <summary>The limit.</summary>
+    public int Limit { get; } = limit;
 }
 
 /// <summary>
@@ -106,6 +125,12 @@ public sealed record JobCommit
     public IReadOnlyList<NewWorkItem> Enqueue { get; init; } = [];
     /// <summary>Remove every other work item of the job (it ended or was cancelled).</summary>
     public bool DropPendingWork { get; init; }
+    /// <summary>Remove the work items of these scopes and everything nested in them (cancelled branches and items).</summary>
+    public IReadOnlyList<string> DropScopes { get; init; } = [];
+    /// <summary>Jobs to create in the same transaction (sub-workflows of this job).</summary>
+    public IReadOnlyList<NewJob> StartJobs { get; init; } = [];
+    /// <summary>Work items for other jobs (a finished sub-workflow wakes its parent).</summary>
+    public IReadOnlyList<OtherJobWork> NotifyJobs { get; init; } = [];
     /// <summary>The job's status after these events.</summary>
     public required JobStatus Status { get; init; }
     /// <summary>The reason stored with a failed or cancelled status.</summary>
@@ -113,6 +138,11 @@ public sealed record JobCommit
     /// <summary>A snapshot of the state after these events, if one is due.</summary>
     public StateSnapshot? Snapshot { get; init; }
 }
+
+/// <summary>A work item for another job than the one committing.</summary>
+/// <param name="JobId">The job the item belongs to.</param>
+/// <param name="Item">The item.</param>
+public sealed record OtherJobWork(JobId JobId, NewWorkItem Item);
 
 /// <summary>How a commit ended.</summary>
 public enum CommitOutcome

@@ -26,6 +26,9 @@ public sealed class ToolInvocation
     public required Configuration.ProjectDefinition Project { get; init; }
     /// <summary>Whether the call must have no side effect (shadow runs).</summary>
     public bool DryRun { get; init; }
+
+    /// <summary>Resolves <c>${secret:NAME}</c> in the tool's definition; only executors may call it.</summary>
+    public Gateway.SecretResolver Secrets { get; init; } = new();
 }
 
 /// <summary>Runs tool calls of one kind (<c>sql</c>, <c>http</c>, <c>code</c>, …).</summary>

@@ -11,10 +11,10 @@ namespace Ordo.Agents.Models;
 /// (OpenAI, Azure OpenAI, Ollama, vLLM, LM Studio). Clients are cached per tier definition.
 /// </summary>
 /// <remarks>Thread-safe. Register your own factory to use any other <see cref="IChatClient"/>.</remarks>
-public class ModelClientFactory(ExpressionEvaluator evaluator, Func<string, string?>? secrets = null)
+public class ModelClientFactory(ExpressionEvaluator evaluator, Gateway.SecretResolver? secrets = null)
 {
     private readonly ConcurrentDictionary<ModelTier, IChatClient> _clients = new();
-    private readonly Func<string, string?> _secrets = secrets ?? Environment.GetEnvironmentVariable;
+    private readonly Gateway.SecretResolver _secrets = secrets ?? new Gateway.SecretResolver();
 
     /// <summary>Returns the client of a tier.</summary>
     /// <exception cref="ModelCallException">The tier's provider cannot be created (missing endpoint, key…).</exception>
@@ -65,7 +65,13 @@ public class ModelClientFactory(ExpressionEvaluator evaluator, Func<string, stri
     private string? Resolve(string? text)
     {
         if (text is null) return null;
-        return System.Text.RegularExpressions.Regex.Replace(text, @"\$\{(env|secret):([A-Za-z_][A-Za-z0-9_]*)\}", m =>
-            _secrets(m.Groups[2].Value) ?? throw new ModelCallException("config_error", $"{(m.Groups[1].Value == "env" ? "environment variable" : "secret")} {m.Groups[2].Value} is not set", retryable: false));
+        try
+        {
+            return _secrets.Resolve(text);
+        }
+        catch (Gateway.SecretNotFoundException e)
+        {
+            throw new ModelCallException("config_error", e.Message, retryable: false, e);
+        }
     }
 }

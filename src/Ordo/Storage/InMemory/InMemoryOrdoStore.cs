@@ -19,6 +19,8 @@ public sealed class InMemoryOrdoStore : IOrdoStore
     private readonly Dictionary<string, DefinitionRecord> _definitions = new(StringComparer.Ordinal);
     private readonly Dictionary<long, ItemEntry> _items = [];
     private readonly HashSet<(JobId, string)> _itemKeys = [];
+    private readonly Dictionary<string, KillSwitches.KillSwitch> _switches = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _seeds = new(StringComparer.Ordinal);
     private long _nextItemId;
 
     /// <inheritdoc />
@@ -30,9 +32,21 @@ public sealed class InMemoryOrdoStore : IOrdoStore
         ArgumentNullException.ThrowIfNull(job);
         lock (_gate)
         {
+            return ValueTask.FromResult(SubmitCore(job));
+        }
+    }
+
+    private JobRecord SubmitCore(NewJob job)
+    {
+        {
             if (_jobs.ContainsKey(job.JobId))
             {
                 throw new InvalidOperationException($"Job {job.JobId} already exists.");
+            }
+
+            if (job.Quota is { } quota)
+            {
+                CheckQuota(job, quota);
             }
 
             _definitions.TryAdd(job.Definition.Hash, job.Definition);
@@ -65,7 +79,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore
                 AddItem(entry, item);
             }
 
-            return ValueTask.FromResult(record);
+            return record;
         }
     }
 
@@ -98,11 +112,41 @@ public sealed class InMemoryOrdoStore : IOrdoStore
                 RemoveItem(a.ItemId);
             }
 
+            foreach (var child in commit.StartJobs)
+            {
+                if (_jobs.ContainsKey(child.JobId))
+                {
+                    return ValueTask.FromResult(CommitResult.Failed(CommitOutcome.Conflict));
+                }
+            }
+
             if (commit.DropPendingWork)
             {
                 foreach (var id in _items.Where(kv => kv.Value.JobId == commit.JobId).Select(kv => kv.Key).ToList())
                 {
                     RemoveItem(id);
+                }
+            }
+
+            foreach (var scope in commit.DropScopes)
+            {
+                var prefix = scope + "/";
+                foreach (var id in _items.Where(kv => kv.Value.JobId == commit.JobId && kv.Value.WorkKey.StartsWith(prefix, StringComparison.Ordinal)).Select(kv => kv.Key).ToList())
+                {
+                    RemoveItem(id);
+                }
+            }
+
+            foreach (var child in commit.StartJobs)
+            {
+                SubmitCore(child);
+            }
+
+            foreach (var other in commit.NotifyJobs)
+            {
+                if (_jobs.TryGetValue(other.JobId, out var target) && !_itemKeys.Contains((other.JobId, other.Item.Step.WorkKey)))
+                {
+                    AddItem(target, other.Item);
                 }
             }
 
@@ -155,15 +199,19 @@ public sealed class InMemoryOrdoStore : IOrdoStore
                 item.Token++;
                 item.Deliveries++;
                 item.VisibleAt = request.Now + request.LeaseDuration;
-                var started = EventChain.Seal(item.JobId, entry.Record.LastSeq, entry.Record.HeadHash, [StoreEvents.StepStarted(item.Step, request.Owner, item.Deliveries, request.Now)]);
-                entry.Events.AddRange(started);
-                entry.Record = entry.Record with
+                if (!SystemItems.IsSystem(item.Step.StepId))
                 {
-                    LastSeq = started[0].Seq,
-                    HeadHash = started[0].Hash,
-                    UpdatedAt = started[0].Timestamp,
-                    Status = entry.Record.Status == JobStatus.Queued ? JobStatus.Running : entry.Record.Status,
-                };
+                    var started = EventChain.Seal(item.JobId, entry.Record.LastSeq, entry.Record.HeadHash, [StoreEvents.StepStarted(item.Step, request.Owner, item.Deliveries, request.Now)]);
+                    entry.Events.AddRange(started);
+                    entry.Record = entry.Record with
+                    {
+                        LastSeq = started[0].Seq,
+                        HeadHash = started[0].Hash,
+                        UpdatedAt = started[0].Timestamp,
+                        Status = entry.Record.Status == JobStatus.Queued ? JobStatus.Running : entry.Record.Status,
+                    };
+                }
+
                 result.Add(item.ToWorkItem(entry.Record));
             }
 
@@ -271,7 +319,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore
     {
         lock (_gate)
         {
-            var items = _items.Values.Where(i => rootJobId is null || _jobs[i.JobId].Record.RootJobId == rootJobId).ToList();
+            var items = _items.Values.Where(i => !SystemItems.IsSystem(i.Step.StepId) && (rootJobId is null || _jobs[i.JobId].Record.RootJobId == rootJobId)).ToList();
             var ready = items.Count(i => i.VisibleAt <= now);
             var leased = items.Count(i => i.LeaseOwner is not null && i.VisibleAt > now);
             var delayed = items.Count(i => i.LeaseOwner is null && i.VisibleAt > now);
@@ -282,7 +330,58 @@ public sealed class InMemoryOrdoStore : IOrdoStore
     }
 
     /// <inheritdoc />
+    public ValueTask SetKillSwitchAsync(KillSwitches.KillSwitch killSwitch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(killSwitch);
+        lock (_gate) _switches[killSwitch.Target] = killSwitch;
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> ClearKillSwitchAsync(string target, CancellationToken cancellationToken = default)
+    {
+        lock (_gate) return ValueTask.FromResult(_switches.Remove(target));
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<KillSwitches.KillSwitch>> ListKillSwitchesAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate) return ValueTask.FromResult<IReadOnlyList<KillSwitches.KillSwitch>>(_switches.Values.OrderBy(s => s.Target, StringComparer.Ordinal).ToList());
+    }
+
+    /// <inheritdoc />
+    public ValueTask SeedKillSwitchesAsync(string seed, IReadOnlyList<KillSwitches.KillSwitch> switches, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(switches);
+        lock (_gate)
+        {
+            if (_seeds.Add(seed))
+            {
+                foreach (var s in switches) _switches.TryAdd(s.Target, s);
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private void CheckQuota(NewJob job, TenantQuota quota)
+    {
+        var ofTenant = _jobs.Values.Select(j => j.Record).Where(r => r.Tenant == job.Tenant).ToList();
+        if (quota.ConcurrentJobs is { } max)
+        {
+            var active = ofTenant.Count(r => !r.Status.IsTerminal());
+            if (active >= max) throw new QuotaExceededException(job.Tenant, "concurrent_jobs", max, active);
+        }
+
+        if (quota.JobsPerMinute is { } perMinute)
+        {
+            var recent = ofTenant.Count(r => r.CreatedAt > job.CreatedAt.AddMinutes(-1));
+            if (recent >= perMinute) throw new QuotaExceededException(job.Tenant, "jobs_per_minute", perMinute, recent);
+        }
+    }
 
     private ItemEntry AddItem(JobEntry job, NewWorkItem item)
     {

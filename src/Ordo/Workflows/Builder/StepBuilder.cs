@@ -6,7 +6,8 @@ namespace Ordo.Workflows;
 /// <summary>Configures one step of a <see cref="WorkflowBuilder"/>: exactly one kind, plus routes, retry, timeout and loop bound.</summary>
 public sealed class StepBuilder
 {
-    private readonly List<Route> _next = [];
+    private readonly List<(string? Condition, string Target)> _next = [];
+    private readonly List<string> _errors = [];
     private Func<StepDefinition>? _kind;
     private string? _kindName;
     private RetryPolicy _retry = RetryPolicy.None;
@@ -95,21 +96,22 @@ public sealed class StepBuilder
     /// <summary>Routes to a step, <c>end</c> or <c>fail</c>.</summary>
     public StepBuilder Next(string target)
     {
-        _next.Add(new Route(null, target));
+        _next.Add((null, target));
         return this;
     }
 
     /// <summary>Routes to <paramref name="target"/> when <paramref name="condition"/> holds (routes are tried in the order added).</summary>
+    /// <remarks>The condition is compiled by <see cref="WorkflowBuilder.Build"/>, which reports a syntax error with the others.</remarks>
     public StepBuilder When(string condition, string target)
     {
-        _next.Add(new Route(CompiledExpression.Compile(TemplateParser.Unwrap(condition) ?? condition), target));
+        _next.Add((condition, target));
         return this;
     }
 
     /// <summary>Retries failed attempts with exponential backoff and full jitter.</summary>
     public StepBuilder Retry(int maxAttempts, TimeSpan? backoff = null, TimeSpan? maxBackoff = null, params string[] vary)
     {
-        _retry = new RetryPolicy { MaxAttempts = maxAttempts, Backoff = backoff ?? TimeSpan.FromSeconds(1), MaxBackoff = maxBackoff ?? TimeSpan.FromMinutes(5), Vary = vary };
+        _retry = new RetryPolicy { MaxAttempts = maxAttempts, Backoff = backoff ?? TimeSpan.FromSeconds(1), MaxBackoff = maxBackoff ?? TimeSpan.FromMinutes(5), Vary = vary ?? [] };
         return this;
     }
 
@@ -148,21 +150,114 @@ public sealed class StepBuilder
         return this;
     }
 
-    internal StepDefinition Build()
+    /// <summary>Builds the step; returns null and adds to <paramref name="errors"/> (one message per problem) when it is invalid.</summary>
+    internal StepDefinition? Build(List<string> errors)
     {
-        if (_kind is null)
+        var count = errors.Count;
+        errors.AddRange(_errors);
+        if (_kind is null && _errors.Count == 0)
         {
-            throw new InvalidOperationException("the step has no kind: call one of Agent, Tool, Transform, Code, Gate, Approval, Parallel, Foreach, Workflow, Plan, Supervise, Board, Auction");
+            errors.Add("the step has no kind: call one of Agent, Tool, Transform, Code, Gate, Approval, Parallel, Foreach, Workflow, Plan, Supervise, Board, Auction");
         }
 
-        return _kind().With(Id, _description, _next, _retry, _onFailure, _timeout, _acceptsQuarantined, _maxIterations, SourceLocation.None);
+        if (_retry.MaxAttempts < 1) errors.Add($"retry: max attempts must be at least 1, found {_retry.MaxAttempts}");
+        if (_retry.Backoff < TimeSpan.Zero) errors.Add("retry: backoff must not be negative");
+        if (_retry.MaxBackoff < _retry.Backoff) errors.Add($"retry: max backoff ({Durations.Format(_retry.MaxBackoff)}) is shorter than backoff ({Durations.Format(_retry.Backoff)})");
+        foreach (var v in _retry.Vary.Where(v => !Loading.WorkflowFileLoader.VaryOptions.Contains(v, StringComparer.Ordinal)))
+        {
+            errors.Add($"retry: '{v}' is not one of: {string.Join(", ", Loading.WorkflowFileLoader.VaryOptions)}");
+        }
+
+        if (_timeout is { } t && t <= TimeSpan.Zero) errors.Add($"timeout must be positive, found {t}");
+        if (_maxIterations is < 1) errors.Add($"loop: max iterations must be at least 1, found {_maxIterations}");
+
+        var routes = new List<Route>();
+        foreach (var (condition, target) in _next)
+        {
+            try
+            {
+                routes.Add(new Route(condition is null ? null : CompiledExpression.Compile(TemplateParser.Unwrap(condition) ?? condition, $"steps[{Id}].next"), target));
+            }
+            catch (ExpressionSyntaxException e)
+            {
+                errors.Add("next: " + e.Message);
+            }
+        }
+
+        StepDefinition? step = null;
+        if (_kind is not null && _errors.Count == 0)
+        {
+            try
+            {
+                step = _kind();
+            }
+            catch (Exception e) when (e is InvalidOperationException or ExpressionSyntaxException or FormatException)
+            {
+                errors.Add(e.Message);
+            }
+        }
+
+        if (step is not null)
+        {
+            errors.AddRange(KindProblems(step));
+        }
+
+        if (step is null || errors.Count > count)
+        {
+            return null;
+        }
+
+        return step.With(Id, _description, routes, _retry, _onFailure, _timeout, _acceptsQuarantined, _maxIterations, SourceLocation.None);
+    }
+
+    /// <summary>The limits the YAML loader checks for each kind, checked the same way here.</summary>
+    private static IEnumerable<string> KindProblems(StepDefinition step)
+    {
+        switch (step)
+        {
+            case ApprovalStep { Count: < 1 or > 10 } a:
+                yield return $"approval: count must be between 1 and 10, found {a.Count}";
+                break;
+            case ParallelStep { Branches.Count: 0 }:
+                yield return "parallel needs at least one branch";
+                break;
+            case ParallelStep { JoinPolicy: { Mode: "quorum" } policy } p when policy.Quorum > p.Branches.Count:
+                yield return $"join policy quorum({policy.Quorum}) needs at least {policy.Quorum} branches; there are {p.Branches.Count}";
+                break;
+            case ForeachStep { MaxConcurrency: < 1 } f:
+                yield return $"foreach: max concurrency must be at least 1, found {f.MaxConcurrency}";
+                break;
+            case TransformStep { Set.Count: 0 }:
+                yield return "transform needs at least one artifact to set";
+                break;
+            case PlanStep { MaxSteps: < 1 } pl:
+                yield return $"plan: max steps must be at least 1, found {pl.MaxSteps}";
+                break;
+            case SuperviseStep { MaxRounds: < 1 } sv:
+                yield return $"supervise: max rounds must be at least 1, found {sv.MaxRounds}";
+                break;
+            case BoardStep { Rules.Count: 0 }:
+                yield return "board needs at least one rule";
+                break;
+            case BoardStep { MaxFirings: < 1 } bd:
+                yield return $"board: max firings must be at least 1, found {bd.MaxFirings}";
+                break;
+            case AuctionStep { Bidders.Count: 0 }:
+                yield return "auction needs at least one bidder";
+                break;
+            case GateStep { Check: null, Validator: null }:
+                yield return "a gate needs a check, a validator or both";
+                break;
+        }
     }
 
     private StepBuilder Kind(string name, Func<StepDefinition> factory)
     {
         if (_kindName is not null)
         {
-            throw new InvalidOperationException($"step '{Id}' already is a {_kindName} step; a step has exactly one kind");
+            // Reported by Build with every other problem, like a step with two kind keys in a file.
+            _errors.Add($"a step has exactly one kind; '{Id}' is both a {_kindName} and a {name} step");
+            return this;
         }
 
         _kindName = name;
@@ -173,9 +268,10 @@ public sealed class StepBuilder
     private static WorkflowReference ParseRef(string text)
     {
         var at = text.LastIndexOf('@');
-        if (at <= 0 || !int.TryParse(text[(at + 1)..], System.Globalization.CultureInfo.InvariantCulture, out var v))
+        if (at <= 0 || !Loading.WorkflowFileLoader.WorkflowName().IsMatch(text[..at])
+            || !int.TryParse(text[(at + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) || v < 1)
         {
-            throw new InvalidOperationException($"'{text}' is not a workflow reference (NAME@VERSION)");
+            throw new InvalidOperationException($"'{text}' is not a workflow reference (NAME@VERSION, like invoice-line@2)");
         }
 
         return new WorkflowReference(text[..at], v);

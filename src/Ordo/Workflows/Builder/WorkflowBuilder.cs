@@ -133,10 +133,11 @@ public sealed class WorkflowBuilder
     }
 
     /// <summary>Validates and builds the workflow.</summary>
-    /// <exception cref="OrdoValidationException">A reference is dangling, a loop is unbounded, an id is repeated…</exception>
+    /// <exception cref="OrdoValidationException">A reference is dangling, a loop is unbounded, an id is repeated… (every problem at once).</exception>
     public WorkflowDefinition Build(WorkflowLoadOptions? options = null)
     {
-        var ctx = new LoadContext(new PhysicalDefinitionFileSource(), options ?? WorkflowLoadOptions.Default, CancellationToken.None);
+        options ??= WorkflowLoadOptions.Default;
+        var ctx = new LoadContext(new PhysicalDefinitionFileSource(), options, CancellationToken.None);
         var steps = new List<StepDefinition>();
         var ids = new HashSet<string>(StringComparer.Ordinal);
         foreach (var b in _steps)
@@ -153,21 +154,24 @@ public sealed class WorkflowBuilder
                 continue;
             }
 
-            try
+            var errors = new List<string>();
+            if (b.Build(errors) is { } step)
             {
-                steps.Add(b.Build());
+                steps.Add(step);
             }
-            catch (Exception e) when (e is InvalidOperationException or ExpressionSyntaxException or FormatException)
+
+            foreach (var error in errors)
             {
-                ctx.Problems.Add(null, 0, 0, $"steps[{b.Id}]", e.Message);
+                ctx.Problems.Add(null, 0, 0, $"steps[{b.Id}]", error);
             }
         }
 
-        if (steps.Count == 0 && ctx.Problems.Count == 0)
+        if (_steps.Count == 0)
         {
             ctx.Problems.Add(null, 0, 0, "steps", "a workflow needs at least one step");
         }
 
+        CheckAgents(ctx, options);
         WorkflowFileLoader.CheckReferences(ctx, steps, ids, _agents, _artifacts, _project);
         WorkflowFileLoader.CheckLoops(ctx, steps, ids);
         ctx.Problems.ThrowIfAny();
@@ -185,8 +189,43 @@ public sealed class WorkflowBuilder
         return definition;
     }
 
+    /// <summary>The checks the YAML loader makes on agents: model tiers, registered code types, URLs and tools.</summary>
+    private void CheckAgents(LoadContext ctx, WorkflowLoadOptions options)
+    {
+        foreach (var agent in _agents.Values.OrderBy(a => a.Name, StringComparer.Ordinal))
+        {
+            var at = $"agents.{agent.Name}";
+            switch (agent.Kind)
+            {
+                case AgentKind.Llm when !_project.Models.ContainsKey(agent.Tier ?? "standard"):
+                    ctx.Problems.Add(null, 0, 0, $"{at}.tier", $"model tier '{agent.Tier ?? "standard"}' is not configured" + (_project.Models.Count == 0
+                        ? ": give the builder a project with models (WorkflowBuilder.Project)"
+                        : $" (defined: {string.Join(", ", _project.Models.Keys.Order(StringComparer.Ordinal))})"));
+                    break;
+                case AgentKind.Code when string.IsNullOrEmpty(agent.Type):
+                    ctx.Problems.Add(null, 0, 0, $"{at}.type", "a code agent needs a type");
+                    break;
+                case AgentKind.Code when options.CodeAgentExists is { } exists && !exists(agent.Type!):
+                    ctx.Problems.Add(null, 0, 0, $"{at}.type", $"code agent type '{agent.Type}' is not registered (register it in C# with AddCodeAgent, or load it from a plugin)");
+                    break;
+                case AgentKind.Http when agent.Url is null || !LoadContext.IsHttpUrl(agent.Url):
+                    ctx.Problems.Add(null, 0, 0, $"{at}.url", $"'{agent.Url}' is not an absolute URL");
+                    break;
+            }
+
+            foreach (var tool in agent.Tools.Where(t => !_project.Tools.ContainsKey(t)))
+            {
+                ctx.Problems.Add(null, 0, 0, $"{at}.tools", $"tool '{tool}' is not defined");
+            }
+        }
+    }
+
+    /// <summary>A deterministic description of everything the definition does (but the C# code of code steps): its hash identifies it.</summary>
     private static string Describe(WorkflowDefinition d)
     {
+        static JsonArray Strings(IEnumerable<string> items) => new(items.Select(i => (JsonNode?)JsonValue.Create(i)).ToArray());
+        static string? Ms(TimeSpan? t) => t is { } v ? Durations.Format(v) : null;
+
         var steps = new JsonArray();
         foreach (var s in d.Steps)
         {
@@ -194,26 +233,67 @@ public sealed class WorkflowBuilder
             {
                 ["id"] = s.Id,
                 ["kind"] = s.Kind,
+                ["description"] = s.Description,
                 ["next"] = new JsonArray(s.Next.Select(r => (JsonNode)new JsonObject { ["when"] = r.When?.Source, ["to"] = r.Target }).ToArray()),
-                ["max_attempts"] = s.Retry.MaxAttempts,
+                ["retry"] = new JsonObject
+                {
+                    ["max_attempts"] = s.Retry.MaxAttempts, ["backoff"] = Ms(s.Retry.Backoff), ["max_backoff"] = Ms(s.Retry.MaxBackoff),
+                    ["jitter"] = s.Retry.Jitter, ["vary"] = Strings(s.Retry.Vary),
+                },
+                ["on_failure"] = s.OnFailure.ToString(),
+                ["timeout"] = Ms(s.Timeout),
+                ["accepts_quarantined"] = s.AcceptsQuarantined,
+                ["max_iterations"] = s.MaxIterations,
             };
             switch (s)
             {
-                case AgentStep a: o["agent"] = a.Agent; break;
-                case ToolStep t: o["tool"] = t.Tool; break;
+                case AgentStep a: o["agent"] = a.Agent; o["input"] = a.Input?.Describe(); break;
+                case ToolStep t: o["tool"] = t.Tool; o["args"] = t.Args?.Describe(); o["output"] = t.Output; break;
                 case CodeStep c: o["output"] = c.Output; break;
+                case TransformStep tr: o["set"] = new JsonArray(tr.Set.Select(kv => (JsonNode)new JsonObject { ["name"] = kv.Key, ["value"] = kv.Value.Describe() }).ToArray()); break;
+                case GateStep g: o["artifact"] = g.Artifact; o["check"] = g.Check?.Source; o["validator"] = g.Validator; o["on_reject"] = g.OnReject; break;
+                case ApprovalStep ap: o["role"] = ap.Role; o["count"] = ap.Count; o["expires"] = Ms(ap.Expires); o["on_expire"] = ap.OnExpire; o["show"] = ap.Show?.Describe(); break;
+                case ParallelStep p: o["branches"] = Strings(p.Branches); o["join"] = p.Join; o["join_policy"] = p.JoinPolicy.ToString(); break;
+                case ForeachStep f: o["items"] = f.Items.Describe(); o["do"] = f.Do ?? f.DoWorkflow?.ToString(); o["max_concurrency"] = f.MaxConcurrency; break;
+                case SubWorkflowStep w: o["workflow"] = w.Workflow.ToString(); o["input"] = w.Input?.Describe(); break;
+                case PlanStep pl: o["agent"] = pl.Agent; o["catalog"] = Strings(pl.Catalog); o["max_steps"] = pl.MaxSteps; o["fallback"] = pl.Fallback; o["input"] = pl.Input?.Describe(); break;
+                case SuperviseStep sv: o["agent"] = sv.Agent; o["workers"] = Strings(sv.Workers); o["max_rounds"] = sv.MaxRounds; o["input"] = sv.Input?.Describe(); break;
+                case BoardStep bd:
+                    o["rules"] = new JsonArray(bd.Rules.Select(r => (JsonNode)new JsonObject { ["id"] = r.Id, ["when"] = r.When.Source, ["run"] = r.Run }).ToArray());
+                    o["until"] = bd.Until.Source;
+                    o["max_firings"] = bd.MaxFirings;
+                    break;
+                case AuctionStep au: o["bidders"] = Strings(au.Bidders); o["task"] = au.Task?.Describe(); o["score"] = au.Score.Source; break;
             }
 
             steps.Add(o);
         }
 
+        var agents = new JsonArray(d.Agents.Values.OrderBy(a => a.Name, StringComparer.Ordinal).Select(a => (JsonNode)new JsonObject
+        {
+            ["ref"] = a.Ref, ["kind"] = a.Kind.ToString(), ["tier"] = a.Tier, ["prompt"] = a.Prompt?.Hash, ["output"] = a.Output,
+            ["tools"] = Strings(a.Tools), ["type"] = a.Type, ["url"] = a.Url, ["critical"] = a.Critical,
+        }).ToArray());
+        var artifacts = new JsonArray(d.Artifacts.Values.OrderBy(a => a.Name, StringComparer.Ordinal).Select(a => (JsonNode)new JsonObject
+        {
+            ["name"] = a.Name, ["schema"] = a.Schema?.Json, ["evidence_required"] = a.EvidenceRequired, ["min_confidence"] = a.MinConfidence,
+            ["authoritative"] = new JsonArray(a.Authoritative.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (JsonNode)JsonValue.Create($"{kv.Key}={kv.Value}")).ToArray()),
+        }).ToArray());
+        var limits = d.Constraints;
         var root = new JsonObject
         {
             ["workflow"] = d.Name,
             ["version"] = d.Version,
+            ["description"] = d.Description,
+            ["input"] = d.InputSchema?.Json,
+            ["constraints"] = new JsonObject
+            {
+                ["deadline"] = Ms(limits.Deadline), ["max_cost"] = limits.MaxCost, ["max_tokens"] = limits.MaxTokens, ["max_tool_calls"] = limits.MaxToolCalls,
+                ["on_exceeded"] = limits.OnExceeded, ["flags"] = Strings(limits.Flags.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}")),
+            },
             ["steps"] = steps,
-            ["agents"] = new JsonArray(d.Agents.Values.OrderBy(a => a.Name, StringComparer.Ordinal).Select(a => (JsonNode)JsonValue.Create(a.Ref)!).ToArray()),
-            ["artifacts"] = new JsonArray(d.Artifacts.Keys.Order(StringComparer.Ordinal).Select(a => (JsonNode)JsonValue.Create(a)!).ToArray()),
+            ["agents"] = agents,
+            ["artifacts"] = artifacts,
         };
         return root.ToJsonString();
     }

@@ -17,6 +17,16 @@ internal sealed partial class LoadContext(DefinitionFileSource files, WorkflowLo
 
     public CancellationToken CancellationToken { get; } = cancellationToken;
 
+    /// <summary>The YAML node each loaded step came from, so that reference problems point at the reference itself.</summary>
+    public Dictionary<StepDefinition, YNode> StepNodes { get; } = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The YAML node of each agent, by name.</summary>
+    public Dictionary<string, YNode> AgentNodes { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Whether a text is an absolute http(s) URL (on Unix, <c>/path</c> would otherwise pass as a file URI).</summary>
+    public static bool IsHttpUrl(string text)
+        => Uri.TryCreate(text, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps);
+
     public static string Resolve(string baseDirectory, string path)
         => Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(baseDirectory, path));
 
@@ -41,21 +51,35 @@ internal sealed partial class LoadContext(DefinitionFileSource files, WorkflowLo
         return YamlDocumentLoader.Load(Files.Display(absolutePath), text, Problems);
     }
 
-    /// <summary>Loads a JSON Schema given inline (a YAML mapping) or as <c>{ $ref: file }</c> relative to <paramref name="baseDirectory"/>.</summary>
+    /// <summary>
+    /// Loads a JSON Schema given inline (a YAML mapping), as <c>{ $ref: file }</c> or as a bare file name
+    /// (<c>schema: schemas/x.json</c>), files relative to <paramref name="baseDirectory"/>.
+    /// </summary>
     public async Task<JsonSchemaContract?> LoadSchemaAsync(YNode node, string baseDirectory)
     {
-        if (!node.IsMapping)
+        YNode? fileNode = null;
+        if (node.IsScalar && !node.IsNull && !string.IsNullOrWhiteSpace(node.Scalar))
         {
-            Problems.Add(node, $"expected a JSON Schema (a mapping, or {{ $ref: file.json }}), found {node.Describe()}");
+            fileNode = node;
+        }
+        else if (!node.IsMapping)
+        {
+            Problems.Add(node, $"expected a JSON Schema (a mapping, a file name, or {{ $ref: file.json }}), found {node.Describe()}");
             return null;
         }
+        else
+        {
+            var entries = node.Entries().ToList();
+            if (entries.Count == 1 && entries[0].Key == "$ref" && entries[0].Value.IsScalar && !(entries[0].Value.Scalar ?? "").StartsWith('#'))
+            {
+                fileNode = entries[0].Value;
+            }
+        }
 
-        var entries = node.Entries().ToList();
         string json;
         string documentPath;
-        if (entries.Count == 1 && entries[0].Key == "$ref" && entries[0].Value.IsScalar && !(entries[0].Value.Scalar ?? "").StartsWith('#'))
+        if (fileNode is { } refNode)
         {
-            var refNode = entries[0].Value;
             documentPath = Resolve(baseDirectory, refNode.Scalar!);
             var text = Files.Read(documentPath);
             if (text is null)
@@ -112,6 +136,12 @@ internal sealed partial class LoadContext(DefinitionFileSource files, WorkflowLo
         }
 
         var text = n.Scalar!;
+        if (text.Contains(SecretMarker, StringComparison.Ordinal))
+        {
+            ReportSecretOnce(n, "expressions");
+            return null;
+        }
+
         var source = TemplateParser.Unwrap(text) ?? text;
         return Compile(n, source);
     }
@@ -154,17 +184,26 @@ internal sealed partial class LoadContext(DefinitionFileSource files, WorkflowLo
             case YamlDotNet.RepresentationModel.YamlSequenceNode:
             {
                 var items = new List<ValueTemplate>();
+                var ok = true;
                 foreach (var item in n.Items())
                 {
+                    // Every item is compiled, so that all of their problems are reported at once.
                     var t = Template(item);
-                    if (t is null) return null;
-                    items.Add(t);
+                    if (t is null) ok = false;
+                    else items.Add(t);
                 }
 
+                if (!ok) return null;
                 return items.All(i => i.IsConstant) ? ValueTemplate.Constant(YamlJson.ToElement(n)) : new ValueTemplate.ArrayTemplate(items);
             }
 
             default:
+                if (n.Scalar is { } secret && secret.Contains(SecretMarker, StringComparison.Ordinal))
+                {
+                    ReportSecretOnce(n, "templates");
+                    return null;
+                }
+
                 if (n.Scalar is { } s && TemplateParser.HasExpression(s))
                 {
                     try
@@ -187,12 +226,26 @@ internal sealed partial class LoadContext(DefinitionFileSource files, WorkflowLo
         }
     }
 
+    private const string SecretMarker = "${secret:";
+
+    /// <summary>
+    /// Reports a secret where an expression or a template value is expected, unless <see cref="RejectSecrets"/> already
+    /// did (it runs over whole workflow files): one problem, not also a JavaScript syntax error.
+    /// </summary>
+    private void ReportSecretOnce(YNode node, string where)
+    {
+        if (!Problems.Items.Any(p => p.File == node.File && p.Line == node.Line && p.Column == node.Column && p.Path == node.Path))
+        {
+            Problems.Add(node, $"secrets (${{secret:…}}) may appear only in model and tool definitions, not in {where}");
+        }
+    }
+
     /// <summary>Reports any <c>${secret:…}</c> in a subtree where secrets are not allowed.</summary>
     public void RejectSecrets(YNode node, string where)
     {
         if (node.IsScalar)
         {
-            if (node.Scalar is { } s && s.Contains("${secret:", StringComparison.Ordinal))
+            if (node.Scalar is { } s && s.Contains(SecretMarker, StringComparison.Ordinal))
             {
                 Problems.Add(node, $"secrets (${{secret:…}}) may appear only in model and tool definitions, not in {where}");
             }

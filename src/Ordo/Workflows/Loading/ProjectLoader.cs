@@ -38,15 +38,26 @@ internal static partial class ProjectLoader
         var storage = LoadStorage(ctx, map.Get("storage"), baseDir);
         var (models, fallback) = LoadModels(ctx, map.Get("models"), baseDir);
         var connections = LoadConnections(ctx, map.Get("connections"), baseDir);
+        var mcp = LoadMcpServers(ctx, map.Get("mcp_servers"), baseDir);
         var tools = new Dictionary<string, ToolDefinition>(StringComparer.Ordinal);
         foreach (var (file, at) in Files(ctx, map, "tools"))
         {
-            await LoadToolsFileAsync(ctx, LoadContext.Resolve(baseDir, file), at, tools, connections).ConfigureAwait(false);
+            await LoadToolsFileAsync(ctx, LoadContext.Resolve(baseDir, file), at, tools, connections, mcp).ConfigureAwait(false);
         }
 
-        if (map.Get("policies") is { } policies && !policies.IsNull)
+        var policies = new List<Policies.PolicySet>();
+        foreach (var (file, at) in Files(ctx, map, "policies"))
         {
-            ctx.Problems.Add(policies, "policies are not supported by this version of Ordo");
+            if (PolicyLoader.Load(ctx, LoadContext.Resolve(baseDir, file), at) is { } set)
+            {
+                if (policies.Any(p => p.Name == set.Name))
+                {
+                    ctx.Problems.Add(at, $"policy '{set.Name}' is listed twice");
+                    continue;
+                }
+
+                policies.Add(set);
+            }
         }
 
         string? prompts = null;
@@ -59,15 +70,18 @@ internal static partial class ProjectLoader
             }
         }
 
-        var mcp = LoadMcpServers(ctx, map.Get("mcp_servers"), baseDir);
         var plugins = (map.StringList("plugins") ?? []).Select(x => LoadContext.Resolve(baseDir, x)).ToList();
         var tenants = LoadTenants(ctx, map.Get("tenants"));
         var folders = (map.StringList("workflows") ?? []).Select(x => LoadContext.Resolve(baseDir, x)).ToList();
         map.RejectUnknown();
 
-        foreach (var tool in tools.Values.Where(t => t.Kind == "mcp" && t.Server is not null && !mcp.ContainsKey(t.Server)))
+        // The gateway resolves secrets only for models and tools: anywhere else in ordo.yaml one would be used as written.
+        foreach (var key in map.Keys.Where(k => k != "models").ToList())
         {
-            ctx.Problems.Add(ctx.Files.Display(configPath), 0, 0, $"tools.{tool.Name}.server", $"MCP server '{tool.Server}' is not defined under mcp_servers");
+            if (map.Get(key) is { } value)
+            {
+                ctx.RejectSecrets(value, $"'{key}' of ordo.yaml");
+            }
         }
 
         return new ProjectDefinition
@@ -84,6 +98,7 @@ internal static partial class ProjectLoader
             Tenants = tenants,
             WorkflowFolders = folders,
             PromptsDirectory = prompts,
+            Policies = policies,
         };
     }
 
@@ -182,7 +197,7 @@ internal static partial class ProjectLoader
             }
         }
 
-        var timeout = m.Duration("timeout") ?? TimeSpan.FromSeconds(60);
+        var timeout = m.Duration("timeout", positive: true) ?? TimeSpan.FromSeconds(60);
         ScriptedFixtures? fixtures = null;
         var fixturesFile = m.String("fixtures");
         if (provider == "scripted")
@@ -321,6 +336,11 @@ internal static partial class ProjectLoader
             if (s is null) continue;
             var command = s.StringList("command");
             var url = s.String("url");
+            if (url is not null && !LoadContext.IsHttpUrl(url))
+            {
+                ctx.Problems.Add(s.Get("url")!.Value, $"'{url}' is not an absolute http(s) URL");
+            }
+
             s.RejectUnknown();
             if ((command is null) == (url is null))
             {
@@ -385,7 +405,7 @@ internal static partial class ProjectLoader
 
     private static string Truncate(string s) => s.Length <= 12 ? s : s[..12] + "…";
 
-    private static async Task LoadToolsFileAsync(LoadContext ctx, string path, YNode at, Dictionary<string, ToolDefinition> tools, IReadOnlyDictionary<string, ConnectionDefinition> connections)
+    private static async Task LoadToolsFileAsync(LoadContext ctx, string path, YNode at, Dictionary<string, ToolDefinition> tools, IReadOnlyDictionary<string, ConnectionDefinition> connections, IReadOnlyDictionary<string, McpServerDefinition> mcp)
     {
         var root = ctx.LoadYaml(path, at, "tools file");
         if (root is null) return;
@@ -413,7 +433,7 @@ internal static partial class ProjectLoader
                 continue;
             }
 
-            var tool = await LoadToolAsync(ctx, name, node, baseDir, defaults, connections).ConfigureAwait(false);
+            var tool = await LoadToolAsync(ctx, name, node, baseDir, defaults, connections, mcp).ConfigureAwait(false);
             if (tool is not null) tools[name] = tool;
         }
     }
@@ -425,7 +445,7 @@ internal static partial class ProjectLoader
         if (node is not { } n || n.IsNull) return new ToolDefaults(null, null, null, null);
         var m = YMap.Open(n, ctx.Problems, "{ timeout, retry, circuit_breaker, rate_limit }");
         if (m is null) return new ToolDefaults(null, null, null, null);
-        var d = new ToolDefaults(m.Duration("timeout"), LoadToolRetry(ctx, m.Get("retry"), null), LoadBreaker(ctx, m.Get("circuit_breaker"), null), LoadRateLimit(ctx, m.Get("rate_limit")));
+        var d = new ToolDefaults(m.Duration("timeout", positive: true), LoadToolRetry(ctx, m.Get("retry"), null), LoadBreaker(ctx, m.Get("circuit_breaker"), null), LoadRateLimit(ctx, m.Get("rate_limit")));
         m.RejectUnknown();
         return d;
     }
@@ -466,7 +486,7 @@ internal static partial class ProjectLoader
         return r;
     }
 
-    private static async Task<ToolDefinition?> LoadToolAsync(LoadContext ctx, string name, YNode node, string baseDir, ToolDefaults defaults, IReadOnlyDictionary<string, ConnectionDefinition> connections)
+    private static async Task<ToolDefinition?> LoadToolAsync(LoadContext ctx, string name, YNode node, string baseDir, ToolDefaults defaults, IReadOnlyDictionary<string, ConnectionDefinition> connections, IReadOnlyDictionary<string, McpServerDefinition> mcp)
     {
         var m = YMap.Open(node, ctx.Problems, "a tool definition ({ kind, … })");
         if (m is null) return null;
@@ -474,7 +494,7 @@ internal static partial class ProjectLoader
         var effect = m.Enum("effect", Effects) ?? "write";
         var args = m.Get("args") is { } a && !a.IsNull ? await ctx.LoadSchemaAsync(a, baseDir).ConfigureAwait(false) : null;
         var result = m.Get("result") is { } r && !r.IsNull ? await ctx.LoadSchemaAsync(r, baseDir).ConfigureAwait(false) : null;
-        var timeout = m.Duration("timeout") ?? defaults.Timeout ?? TimeSpan.FromSeconds(10);
+        var timeout = m.Duration("timeout", positive: true) ?? defaults.Timeout ?? TimeSpan.FromSeconds(10);
         var retry = LoadToolRetry(ctx, m.Get("retry"), defaults.Retry) ?? ToolRetrySettings.Default;
         var breaker = LoadBreaker(ctx, m.Get("circuit_breaker"), defaults.Breaker) ?? CircuitBreakerSettings.Default;
         var rate = LoadRateLimit(ctx, m.Get("rate_limit")) ?? defaults.RateLimit;
@@ -514,7 +534,7 @@ internal static partial class ProjectLoader
             case "http":
                 method = (m.Enum("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "get", "post", "put", "patch", "delete"]) ?? "POST").ToUpperInvariant();
                 url = m.String("url", required: true);
-                if (url is not null && !Uri.TryCreate(PlaceholderPattern().Replace(url, "x"), UriKind.Absolute, out _))
+                if (url is not null && !LoadContext.IsHttpUrl(PlaceholderPattern().Replace(url, "x")))
                 {
                     ctx.Problems.Add(m.Get("url")!.Value, $"'{url}' is not an absolute URL");
                 }
@@ -535,6 +555,11 @@ internal static partial class ProjectLoader
             case "mcp":
                 server = m.String("server", required: true);
                 mcpTool = m.String("tool", required: true);
+                if (server is not null && !mcp.ContainsKey(server))
+                {
+                    ctx.Problems.Add(m.Get("server")!.Value, $"MCP server '{server}' is not defined under 'mcp_servers' in ordo.yaml");
+                }
+
                 break;
             case "code":
                 type = m.String("type");
@@ -544,6 +569,10 @@ internal static partial class ProjectLoader
                     ctx.Problems.Add(node, $"code tool '{lookup}' is not registered (register it in C# or load it from a plugin)");
                 }
 
+                break;
+            default:
+                // Without a (valid) kind the keys of every kind are accepted; only the kind itself is reported.
+                foreach (var key in new[] { "connection", "query", "method", "url", "headers", "server", "tool", "type" }) m.Get(key);
                 break;
         }
 

@@ -172,7 +172,7 @@ internal static partial class StepKindLoader
         var p = YMap.Open(m.Get("plan")!.Value, ctx.Problems, "{ agent, catalog, max_steps, fallback }");
         if (p is null) return null;
         var agent = p.String("agent", required: true);
-        var catalog = p.StringList("catalog", required: true);
+        var catalog = NonEmpty(ctx, p, "catalog", "agent");
         var maxSteps = p.Int("max_steps", min: 1, max: 1000) ?? 12;
         var fallback = p.String("fallback");
         var input = p.Get("input") is { } i ? ctx.Template(i) : m.Get("input") is { } si ? ctx.Template(si) : null;
@@ -185,7 +185,7 @@ internal static partial class StepKindLoader
         var s = YMap.Open(m.Get("supervise")!.Value, ctx.Problems, "{ agent, workers, max_rounds }");
         if (s is null) return null;
         var agent = s.String("agent", required: true);
-        var workers = s.StringList("workers", required: true);
+        var workers = NonEmpty(ctx, s, "workers", "worker");
         var maxRounds = s.Int("max_rounds", min: 1, max: 1000) ?? 8;
         var input = s.Get("input") is { } i ? ctx.Template(i) : m.Get("input") is { } si ? ctx.Template(si) : null;
         s.RejectUnknown();
@@ -201,11 +201,12 @@ internal static partial class StepKindLoader
         var maxFirings = b.Int("max_firings", min: 1, max: 100_000) ?? 50;
         b.RejectUnknown();
         var rules = new List<BoardRule>();
+        var rulesOk = true;
         if (rulesNode is { } rn)
         {
-            if (!rn.IsSequence)
+            if (!rn.IsSequence || !rn.Items().Any())
             {
-                ctx.Problems.Add(rn, $"expected a list of rules, found {rn.Describe()}");
+                ctx.Problems.Add(rn, $"expected a non-empty list of rules, found {rn.Describe()}");
             }
             else
             {
@@ -213,29 +214,49 @@ internal static partial class StepKindLoader
                 foreach (var item in rn.Items())
                 {
                     var r = YMap.Open(item, ctx.Problems, "a rule ({ when, run })");
-                    if (r is null) continue;
+                    if (r is null)
+                    {
+                        rulesOk = false;
+                        continue;
+                    }
+
                     var when = ctx.Condition(r.Required("when"));
                     var run = r.String("run", required: true);
                     var id = r.String("id") ?? $"{stepId}.rules[{i}]";
                     r.RejectUnknown();
                     if (when is not null && run is not null) rules.Add(new BoardRule(when, run, id));
+                    else rulesOk = false;
                     i++;
                 }
             }
         }
 
-        return until is null || rules.Count == 0 ? null : new BoardStep { Rules = rules, Until = until, MaxFirings = maxFirings };
+        // With an invalid rule the step is not kept (its problems are reported), so rules[i] always means the i-th rule written.
+        return until is null || rules.Count == 0 || !rulesOk ? null : new BoardStep { Rules = rules, Until = until, MaxFirings = maxFirings };
     }
 
     private static AuctionStep? Auction(LoadContext ctx, YMap m)
     {
         var a = YMap.Open(m.Get("auction")!.Value, ctx.Problems, "{ bidders, task, score }");
         if (a is null) return null;
-        var bidders = a.StringList("bidders", required: true);
+        var bidders = NonEmpty(ctx, a, "bidders", "bidder");
         var task = a.Get("task") is { } t ? ctx.Template(t) : null;
         var score = ctx.Condition(a.Required("score"));
         a.RejectUnknown();
         return bidders is null || score is null ? null : new AuctionStep { Bidders = bidders, Task = task, Score = score };
+    }
+
+    /// <summary>Reads a required list of names that must not be empty.</summary>
+    private static IReadOnlyList<string>? NonEmpty(LoadContext ctx, YMap m, string key, string what)
+    {
+        var list = m.StringList(key, required: true);
+        if (list is { Count: 0 })
+        {
+            ctx.Problems.Add(m.Get(key)!.Value, $"'{key}' needs at least one {what}");
+            return null;
+        }
+
+        return list;
     }
 
     [GeneratedRegex(@"^quorum\(\s*([0-9]+)\s*\)$")]

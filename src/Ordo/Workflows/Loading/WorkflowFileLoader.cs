@@ -11,7 +11,8 @@ internal static partial class WorkflowFileLoader
     public static readonly string[] StepKinds = ["agent", "tool", "gate", "approval", "transform", "parallel", "foreach", "workflow", "plan", "supervise", "board", "auction"];
     private static readonly string[] CommonStepKeys = ["id", "description", "next", "retry", "timeout", "accepts_quarantined", "loop", "on_failure"];
     private static readonly string[] LlmOnlyKeys = ["tier", "prompt"];
-    private static readonly string[] VaryOptions = ["escalate_tier", "require_citations", "switch_tool"];
+    private static readonly string[] KindSpecificKeys = ["input", "args", "output", "join", "join_policy", "do", "max_concurrency", "on_reject"];
+    internal static readonly string[] VaryOptions = ["escalate_tier", "require_citations", "switch_tool"];
 
     public static async Task<WorkflowDefinition?> LoadAsync(LoadContext ctx, string path, ProjectDefinition project)
     {
@@ -72,7 +73,7 @@ internal static partial class WorkflowFileLoader
         if (node is not { } n || n.IsNull) return JobConstraints.None;
         var m = YMap.Open(n, ctx.Problems, "a mapping of constraints");
         if (m is null) return JobConstraints.None;
-        var deadline = m.Duration("deadline");
+        var deadline = m.Duration("deadline", positive: true);
         var maxCost = m.Number("max_cost", min: 0);
         var maxTokens = m.Int("max_tokens", min: 0);
         var maxToolCalls = m.Int("max_tool_calls", min: 0);
@@ -173,9 +174,14 @@ internal static partial class WorkflowFileLoader
             var version = a.Int("version", min: 1) ?? 1;
             var output = a.String("output");
             var tools = a.StringList("tools") ?? [];
-            foreach (var tool in tools.Where(t => !project.Tools.ContainsKey(t)))
+            if (a.Get("tools") is { } toolsNode)
             {
-                ctx.Problems.Add(a.Get("tools")!.Value, $"tool '{tool}' is not defined" + KnownTools(project));
+                // Each unknown tool is reported at its own list item (or at the value when it is a single name).
+                var items = toolsNode.IsSequence ? toolsNode.Items().Where(i => i.IsScalar && !i.IsNull).ToList() : [toolsNode];
+                foreach (var item in items.Where(i => i.Scalar is { } t && !project.Tools.ContainsKey(t)))
+                {
+                    ctx.Problems.Add(item, $"tool '{item.Scalar}' is not defined" + KnownTools(project));
+                }
             }
 
             var critical = a.Bool("critical") ?? false;
@@ -209,7 +215,7 @@ internal static partial class WorkflowFileLoader
                     break;
                 case "http":
                     url = a.String("url", required: true);
-                    if (url is not null && !Uri.TryCreate(url, UriKind.Absolute, out _))
+                    if (url is not null && !LoadContext.IsHttpUrl(url))
                     {
                         ctx.Problems.Add(a.Get("url")!.Value, $"'{url}' is not an absolute URL");
                     }
@@ -217,7 +223,12 @@ internal static partial class WorkflowFileLoader
                     break;
             }
 
-            if (kindText != "llm")
+            if (kindText is null)
+            {
+                // Without a (valid) kind the keys of every kind are accepted; only the kind itself is reported.
+                foreach (var key in new[] { "tier", "prompt", "type", "url" }) a.Get(key);
+            }
+            else if (kindText != "llm")
             {
                 foreach (var llmOnly in LlmOnlyKeys.Where(a.Has))
                 {
@@ -227,6 +238,7 @@ internal static partial class WorkflowFileLoader
             }
 
             a.RejectUnknown();
+            ctx.AgentNodes[name] = an;
             if (kindText is null) continue;
             result[name] = new AgentDefinition
             {
@@ -251,6 +263,7 @@ internal static partial class WorkflowFileLoader
 
         string? version = null;
         var body = content;
+        var bodyLine = 1;
         var normalized = content.Replace("\r\n", "\n", StringComparison.Ordinal);
         if (normalized.StartsWith("---\n", StringComparison.Ordinal))
         {
@@ -261,14 +274,15 @@ internal static partial class WorkflowFileLoader
                 return null;
             }
 
-            var front = normalized[4..end];
+            // The front matter starts on the file's second line: a leading newline keeps YAML's line numbers right.
+            var front = "\n" + normalized[4..end];
             var frontNode = YamlDocumentLoader.Load(ctx.Files.Display(path), front, ctx.Problems);
             if (frontNode is { } fn && !fn.IsNull)
             {
                 var fm = YMap.Open(fn, ctx.Problems, "front matter (version, description)");
                 if (fm is not null)
                 {
-                    version = fm.Get("version")?.Scalar;
+                    version = fm.String("version");
                     fm.String("description");
                     fm.RejectUnknown();
                 }
@@ -276,6 +290,12 @@ internal static partial class WorkflowFileLoader
 
             var afterClose = normalized.IndexOf('\n', end + 4);
             body = afterClose < 0 ? "" : normalized[(afterClose + 1)..];
+            bodyLine = afterClose < 0 ? 1 : normalized.AsSpan(0, afterClose + 1).Count('\n') + 1;
+        }
+
+        if (!CheckPromptBody(ctx, ctx.Files.Display(path), body, bodyLine))
+        {
+            return null;
         }
 
         try
@@ -293,11 +313,48 @@ internal static partial class WorkflowFileLoader
         }
     }
 
+    /// <summary>Reports every unclosed or invalid <c>${ }</c> of a prompt body at its line and column in the prompt file.</summary>
+    private static bool CheckPromptBody(LoadContext ctx, string file, string body, int firstLine)
+    {
+        (int Line, int Column) At(int offset)
+        {
+            var before = body.AsSpan(0, offset);
+            var lineStart = before.LastIndexOf('\n') + 1;
+            return (firstLine + before.Count('\n'), offset - lineStart + 1);
+        }
+
+        var segments = TemplateParser.Parse(body, out var error, out var errorOffset);
+        if (error is not null)
+        {
+            var (line, column) = At(Math.Max(0, errorOffset));
+            ctx.Problems.Add(file, line, column, "", error);
+            return false;
+        }
+
+        var ok = true;
+        foreach (var segment in segments.Where(x => x.IsExpression))
+        {
+            try
+            {
+                CompiledExpression.Compile(segment.Text.Trim());
+            }
+            catch (ExpressionSyntaxException e)
+            {
+                var (line, column) = At(segment.Offset - 2);
+                ctx.Problems.Add(file, line, column, "", e.Message);
+                ok = false;
+            }
+        }
+
+        return ok;
+    }
+
     private static StepDefinition? LoadStep(LoadContext ctx, YNode node, Dictionary<string, YNode> ids)
     {
         var m = YMap.Open(node, ctx.Problems, "a step (a mapping with 'id' and one kind key)");
         if (m is null) return null;
         var id = m.Identifier("id", Identifier(), "step id (letters, digits, '_', '-')", required: true);
+        var unique = false;
         if (id is not null)
         {
             if (id is Route.End or Route.Fail)
@@ -311,6 +368,7 @@ internal static partial class WorkflowFileLoader
             else
             {
                 ids[id] = m.Get("id")!.Value;
+                unique = true;
             }
         }
 
@@ -320,15 +378,13 @@ internal static partial class WorkflowFileLoader
             ctx.Problems.Add(node, kinds.Count == 0
                 ? $"a step needs exactly one kind key: {string.Join(", ", StepKinds)}"
                 : $"a step has exactly one kind; this one has {string.Join(" and ", kinds)}");
-            MarkAllRead(m);
-            return null;
         }
 
         var location = new SourceLocation(node.File, node.Line, node.Column, node.Path);
         var description = m.String("description");
         var next = LoadRoutes(ctx, m.Get("next"));
         var retry = LoadRetry(ctx, m.Get("retry"));
-        var timeout = m.Duration("timeout");
+        var timeout = m.Duration("timeout", positive: true);
         var acceptsQuarantined = m.Bool("accepts_quarantined") ?? false;
         var onFailure = m.Enum("on_failure", ["fail", "escalate"]) == "escalate" ? FailureAction.Escalate : FailureAction.Fail;
         int? maxIterations = null;
@@ -342,16 +398,28 @@ internal static partial class WorkflowFileLoader
             }
         }
 
-        var kind = kinds[0];
-        var step = StepKindLoader.Load(ctx, kind, m, id ?? "?");
-        m.RejectUnknown();
-        if (step is null || id is null) return null;
-        return step.With(id, description, next, retry, onFailure, timeout, acceptsQuarantined, maxIterations, location);
-    }
+        if (kinds.Count != 1)
+        {
+            // The kind is unknown: the common keys were checked; any key of any kind is accepted, and a
+            // misspelled kind key (agnt:) is reported as unknown with a suggestion.
+            m.RejectUnknown([.. StepKinds, .. KindSpecificKeys]);
+            return null;
+        }
 
-    private static void MarkAllRead(YMap m)
-    {
-        foreach (var k in m.Keys.ToList()) m.Get(k);
+        var before = ctx.Problems.Count;
+        var step = StepKindLoader.Load(ctx, kinds[0], m, id ?? "?");
+        m.RejectUnknown();
+        if (step is null && ctx.Problems.Count == before)
+        {
+            // Never drop a step silently: a workflow without it would load and run differently.
+            ctx.Problems.Add(node, $"the {kinds[0]} step is incomplete");
+        }
+
+        // A step whose id is missing, reserved or repeated is checked but not kept: ids must stay unique.
+        if (step is null || id is null || !unique) return null;
+        step.With(id, description, next, retry, onFailure, timeout, acceptsQuarantined, maxIterations, location);
+        ctx.StepNodes[step] = node;
+        return step;
     }
 
     internal static IReadOnlyList<Route> LoadRoutes(LoadContext ctx, YNode? node)
@@ -410,7 +478,34 @@ internal static partial class WorkflowFileLoader
 
     internal static void CheckReferences(LoadContext ctx, IReadOnlyList<StepDefinition> steps, HashSet<string> ids, Dictionary<string, AgentDefinition> agents, Dictionary<string, ArtifactType> artifacts, ProjectDefinition project)
     {
-        void Problem(StepDefinition s, string key, string message) => ctx.Problems.Add(s.Location.File, s.Location.Line, s.Location.Column, $"{(s.Location.Path.Length > 0 ? s.Location.Path : $"steps[{s.Id}]")}.{key}", message);
+        void Problem(StepDefinition s, string key, string message)
+        {
+            // Point at the reference itself when the step came from a file (the closest node that exists).
+            if (ctx.StepNodes.TryGetValue(s, out var stepNode))
+            {
+                for (var k = key; k.Length > 0; k = Parent(k))
+                {
+                    if (stepNode.Find(k) is { } at)
+                    {
+                        ctx.Problems.Add(at, message);
+                        return;
+                    }
+                }
+            }
+
+            ctx.Problems.Add(s.Location.File, s.Location.Line, s.Location.Column, $"{(s.Location.Path.Length > 0 ? s.Location.Path : $"steps[{s.Id}]")}.{key}", message);
+        }
+
+        string RouteKey(StepDefinition s, int i)
+        {
+            if (ctx.StepNodes.TryGetValue(s, out var stepNode) && stepNode.Find("next") is { IsSequence: true } list)
+            {
+                return list.Find($"[{i}]") is { IsScalar: true } ? $"next[{i}]" : $"next[{i}].to";
+            }
+
+            return s.Next.Count == 1 && s.Next[i].When is null ? "next" : $"next[{i}].to";
+        }
+
         string KnownSteps() => $" (steps: {string.Join(", ", steps.Select(x => x.Id))})";
 
         bool StepExists(StepDefinition s, string key, string target, bool allowEndFail)
@@ -423,7 +518,8 @@ internal static partial class WorkflowFileLoader
 
         void AgentExists(StepDefinition s, string key, string agent)
         {
-            if (!agents.ContainsKey(agent))
+            // An agent that is declared but invalid was reported where it is declared.
+            if (!agents.ContainsKey(agent) && !ctx.AgentNodes.ContainsKey(agent))
             {
                 Problem(s, key, agents.Count == 0 ? $"agent '{agent}' is not defined (the workflow has no 'agents:')" : $"agent '{agent}' is not defined (agents: {string.Join(", ", agents.Keys)})");
             }
@@ -434,7 +530,15 @@ internal static partial class WorkflowFileLoader
             var close = artifacts.Keys.FirstOrDefault(k => Similar(k, agent.Output!));
             if (close is not null)
             {
-                ctx.Problems.Add(null, 0, 0, $"agents.{agent.Name}.output", $"artifact '{agent.Output}' is not declared (did you mean '{close}'?)");
+                var message = $"artifact '{agent.Output}' is not declared (did you mean '{close}'?)";
+                if (ctx.AgentNodes.TryGetValue(agent.Name, out var agentNode) && agentNode.Find("output") is { } at)
+                {
+                    ctx.Problems.Add(at, message);
+                }
+                else
+                {
+                    ctx.Problems.Add(null, 0, 0, $"agents.{agent.Name}.output", message);
+                }
             }
         }
 
@@ -442,7 +546,7 @@ internal static partial class WorkflowFileLoader
         {
             for (var i = 0; i < s.Next.Count; i++)
             {
-                StepExists(s, s.Next.Count == 1 && s.Next[i].When is null ? "next" : $"next[{i}].to", s.Next[i].Target, allowEndFail: true);
+                StepExists(s, RouteKey(s, i), s.Next[i].Target, allowEndFail: true);
             }
 
             switch (s)
@@ -457,7 +561,7 @@ internal static partial class WorkflowFileLoader
                     break;
                 case GateStep g:
                     if (!artifacts.ContainsKey(g.Artifact) && !agents.Values.Any(a => a.Output == g.Artifact)) Problem(s, "gate.artifact", $"artifact '{g.Artifact}' is not declared");
-                    if (g.OnReject != Route.Fail) StepExists(s, "on_reject", g.OnReject, allowEndFail: true);
+                    if (g.OnReject != Route.Fail) StepExists(s, ctx.StepNodes.TryGetValue(s, out var gn) && gn.Find("gate.on_reject") is null ? "on_reject" : "gate.on_reject", g.OnReject, allowEndFail: true);
                     if (g.Validator is not null && !agents.ContainsKey(g.Validator) && ctx.Options.CodeAgentExists is { } exists && !exists(g.Validator))
                         Problem(s, "gate.validator", $"validator '{g.Validator}' is neither an agent of this workflow nor a registered code validator");
                     break;
@@ -465,7 +569,7 @@ internal static partial class WorkflowFileLoader
                     if (ap.OnExpire is not (Route.Fail or "approve" or "deny")) StepExists(s, "approval.on_expire", ap.OnExpire, allowEndFail: true);
                     break;
                 case ParallelStep p:
-                    foreach (var b in p.Branches) StepExists(s, "parallel", b, allowEndFail: false);
+                    for (var i = 0; i < p.Branches.Count; i++) StepExists(s, $"parallel[{i}]", p.Branches[i], allowEndFail: false);
                     if (p.Join is not null) StepExists(s, "join", p.Join, allowEndFail: false);
                     if (p.JoinPolicy.Mode == "quorum" && p.JoinPolicy.Quorum > p.Branches.Count)
                         Problem(s, "join_policy", $"quorum({p.JoinPolicy.Quorum}) needs at least {p.JoinPolicy.Quorum} branches; there are {p.Branches.Count}");
@@ -481,22 +585,29 @@ internal static partial class WorkflowFileLoader
                     break;
                 case PlanStep pl:
                     AgentExists(s, "plan.agent", pl.Agent);
-                    foreach (var c in pl.Catalog) AgentExists(s, "plan.catalog", c);
+                    for (var i = 0; i < pl.Catalog.Count; i++) AgentExists(s, $"plan.catalog[{i}]", pl.Catalog[i]);
                     if (pl.Fallback is not null) StepExists(s, "plan.fallback", pl.Fallback, allowEndFail: true);
                     break;
                 case SuperviseStep sv:
                     AgentExists(s, "supervise.agent", sv.Agent);
-                    foreach (var w in sv.Workers) AgentExists(s, "supervise.workers", w);
+                    for (var i = 0; i < sv.Workers.Count; i++) AgentExists(s, $"supervise.workers[{i}]", sv.Workers[i]);
                     break;
                 case BoardStep bd:
-                    foreach (var r in bd.Rules) AgentExists(s, "board.rules", r.Run);
+                    for (var i = 0; i < bd.Rules.Count; i++) AgentExists(s, $"board.rules[{i}].run", bd.Rules[i].Run);
                     break;
                 case AuctionStep au:
-                    foreach (var b in au.Bidders) AgentExists(s, "auction.bidders", b);
+                    for (var i = 0; i < au.Bidders.Count; i++) AgentExists(s, $"auction.bidders[{i}]", au.Bidders[i]);
                     break;
             }
         }
 
+    }
+
+    /// <summary>The parent of a relative key path: <c>plan.catalog[1]</c> → <c>plan.catalog</c> → <c>plan</c> → empty.</summary>
+    private static string Parent(string key)
+    {
+        var cut = Math.Max(key.LastIndexOf('.'), key.LastIndexOf('['));
+        return cut <= 0 ? "" : key[..cut];
     }
 
     private static bool Similar(string a, string b)
@@ -517,7 +628,10 @@ internal static partial class WorkflowFileLoader
     /// <summary>Every step that a route can reach again must declare <c>loop.max_iterations</c>.</summary>
     internal static void CheckLoops(LoadContext ctx, IReadOnlyList<StepDefinition> steps, HashSet<string> ids)
     {
-        var edges = steps.ToDictionary(s => s.Id, s => RouteTargets(s).Where(ids.Contains).Distinct(StringComparer.Ordinal).ToList(), StringComparer.Ordinal);
+        // Steps that failed to load are named in ids but have no definition: the graph holds only the loaded ones.
+        var loaded = steps.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+        _ = ids;
+        var edges = steps.ToDictionary(s => s.Id, s => RouteTargets(s).Where(loaded.Contains).Distinct(StringComparer.Ordinal).ToList(), StringComparer.Ordinal);
         foreach (var scc in StronglyConnected(steps.Select(s => s.Id).ToList(), edges))
         {
             var cyclic = scc.Count > 1 || edges[scc[0]].Contains(scc[0]);
@@ -535,6 +649,7 @@ internal static partial class WorkflowFileLoader
         }
     }
 
+    /// <summary>Every step that running <paramref name="s"/> can lead to: its routes, and the steps its kind starts.</summary>
     private static IEnumerable<string> RouteTargets(StepDefinition s)
     {
         foreach (var r in s.Next) yield return r.Target;
@@ -543,6 +658,12 @@ internal static partial class WorkflowFileLoader
             case GateStep g: yield return g.OnReject; break;
             case ApprovalStep a: yield return a.OnExpire; break;
             case PlanStep p when p.Fallback is not null: yield return p.Fallback; break;
+            case ParallelStep par:
+                // A route back to a parallel step runs its branches and join again.
+                foreach (var b in par.Branches) yield return b;
+                if (par.Join is not null) yield return par.Join;
+                break;
+            case ForeachStep f when f.Do is not null: yield return f.Do; break;
         }
     }
 

@@ -50,7 +50,17 @@ internal sealed class YMap
         var v = Get(key);
         if (v is null || v.Value.IsNull)
         {
-            _problems.Add(v ?? Node, $"missing required key '{key}'" + (hint is null ? "" : $" ({hint})"));
+            var message = $"missing required key '{key}'" + (hint is null ? "" : $" ({hint})");
+            if (v is { } present)
+            {
+                _problems.Add(present, message);
+            }
+            else
+            {
+                // Located at the mapping that lacks the key, with the path the key would have.
+                _problems.Add(Node.File, Node.Line, Node.Column, Node.Path.Length == 0 ? key : $"{Node.Path}.{key}", message);
+            }
+
             return null;
         }
 
@@ -133,13 +143,19 @@ internal sealed class YMap
         return b;
     }
 
-    public TimeSpan? Duration(string key, bool required = false)
+    public TimeSpan? Duration(string key, bool required = false, bool positive = false)
     {
         var v = required ? Required(key) : Get(key);
         if (v is not { } n || n.IsNull) return null;
         if (!n.IsScalar || !Durations.TryParse(n.Scalar, out var t))
         {
             _problems.Add(n, $"invalid duration {n.Describe()} (expected a number with a unit: 250ms, 30s, 5m, 2h, 1d)");
+            return null;
+        }
+
+        if (positive && t <= TimeSpan.Zero)
+        {
+            _problems.Add(n, $"must be longer than 0, found {n.Describe()}");
             return null;
         }
 
@@ -229,6 +245,12 @@ internal sealed class YMap
             {
                 var cost = a[i - 1] == b[j - 1] ? 0 : 1;
                 d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+
+                // Two swapped letters (modle → model) are one typo, not two.
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                }
             }
         }
 

@@ -56,6 +56,41 @@ internal readonly partial record struct YNode(YamlNode Node, string Path, string
         }
     }
 
+    /// <summary>Finds a descendant by a path relative to this node (<c>plan.catalog[1]</c>, <c>next[0].to</c>), or null.</summary>
+    public YNode? Find(string relativePath)
+    {
+        YNode? current = this;
+        foreach (var segment in relativePath.Split('.', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var bracket = segment.IndexOf('[', StringComparison.Ordinal);
+            var name = bracket < 0 ? segment : segment[..bracket];
+            if (name.Length > 0)
+            {
+                current = current is { } c ? c.Entries().Where(e => e.Key == name).Select(e => (YNode?)e.Value).FirstOrDefault() : null;
+            }
+
+            var rest = bracket < 0 ? "" : segment[bracket..];
+            while (current is { } node && rest.StartsWith('['))
+            {
+                var close = rest.IndexOf(']', StringComparison.Ordinal);
+                if (close < 0 || !int.TryParse(rest[1..close], NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+                {
+                    return null;
+                }
+
+                current = node.Items().Skip(index).Select(i => (YNode?)i).FirstOrDefault();
+                rest = rest[(close + 1)..];
+            }
+
+            if (current is null)
+            {
+                return null;
+            }
+        }
+
+        return current;
+    }
+
     /// <summary>Reads a plain scalar as a YAML 1.2 core-schema boolean.</summary>
     public bool TryGetBool(out bool value)
     {

@@ -1,0 +1,127 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+
+namespace Ordo.Cli.Bench;
+
+/// <summary>Puts the two sides together (ratios, targets) and prints the tables people read.</summary>
+internal static class BenchReport
+{
+    public const string RatioMeaning =
+        "every ratio is > 1 when Ordo is better: ordo/peer for throughput (*_per_sec, higher is better); peer/ordo for times (*_ms, *_us), " +
+        "for w4_reexecuted_steps and for w5_ratio_1000_vs_10 (lower is better). The formula of each is under ratio_formula.";
+
+    /// <summary>The object <c>ordo bench --peer DIR --json</c> prints: both sides from one run, ratios and targets.</summary>
+    public static JsonObject Combine(JsonObject ordo, JsonObject peer)
+    {
+        var ratios = new JsonObject();
+        var formulas = new JsonObject();
+        foreach (var m in BenchMetric.All)
+        {
+            if (m.Ratio(ordo, peer) is { } r)
+            {
+                ratios[m.Key] = r;
+                formulas[m.Key] = m.Formula;
+            }
+        }
+
+        return new JsonObject
+        {
+            ["ordo"] = ordo,
+            ["peer"] = peer,
+            ["ratios"] = ratios,
+            ["ratio_meaning"] = RatioMeaning,
+            ["ratio_formula"] = formulas,
+            ["targets"] = BenchTargets.Evaluate(ordo, peer),
+        };
+    }
+
+    /// <summary>Writes the human tables: Ordo's figures, or both sides with ratios when <paramref name="peer"/> is given.</summary>
+    public static void WriteHuman(TextWriter o, JsonObject ordo, JsonObject? peer)
+    {
+        var sqlite = ordo["sqlite"] as JsonObject;
+        o.WriteLine($"ordo bench: {Text(ordo["engine"])} on {Text(ordo["dotnet"])}, {Text(ordo["cpus"])} cpus, SQLite {Text(sqlite?["sqlite_version"])} ({Text(sqlite?["journal_mode"])}, synchronous={Text(sqlite?["synchronous"])}), {(ordo["quick"]?.GetValue<bool>() == true ? "QUICK run (smoke test, not for comparison)" : "full run")}, {Text(ordo["total_wall_s"])} s");
+        if (peer is not null)
+        {
+            var ps = peer["sqlite"] as JsonObject;
+            o.WriteLine($"peer:       {Text(peer["engine"])} with {Text(peer["checkpointer"])} on node {Text(peer["node"])}, SQLite {Text(ps?["sqlite_version"])} ({Text(ps?["journal_mode"])}, synchronous={Text(ps?["synchronous"])}), {Text(peer["total_wall_s"])} s");
+        }
+
+        o.WriteLine();
+        var width = BenchMetric.All.Max(m => m.Label.Length);
+        if (peer is null)
+        {
+            o.WriteLine($"  {"figure".PadRight(width)}  {"ordo",12}");
+            foreach (var m in BenchMetric.All)
+            {
+                o.WriteLine($"  {m.Label.PadRight(width)}  {Num(m.Read(ordo), m.Digits),12}");
+            }
+        }
+        else
+        {
+            o.WriteLine($"  {"figure".PadRight(width)}  {"ordo",12}  {"peer",12}  {"ratio",7}  (ratio > 1: Ordo better)");
+            foreach (var m in BenchMetric.All)
+            {
+                var ratio = m.Ratio(ordo, peer);
+                o.WriteLine($"  {m.Label.PadRight(width)}  {Num(m.Read(ordo), m.Digits),12}  {Num(m.Read(peer), m.Digits),12}  {(ratio is { } r ? Num(r, 2) + "x" : "-"),7}  {m.Formula}");
+            }
+        }
+
+        var detail = ordo["detail"] as JsonObject;
+        o.WriteLine();
+        o.WriteLine("  extra figures (ordo)");
+        Extra(o, "W1 in-memory after JIT warm-up, steps/s", Num(BenchJson.Number(detail, "w1_inmemory_steady_steps_per_sec"), 1));
+        Extra(o, "W1 durable after JIT warm-up, steps/s", Num(BenchJson.Number(detail, "w1_durable_steady_steps_per_sec"), 1));
+        Extra(o, "W1 durable, synchronous=FULL, steps/s", Num(BenchJson.Number(detail, "w1_durable_full_steps_per_sec"), 1));
+        Extra(o, "W3 concurrent, synchronous=FULL, steps/s", Num(BenchJson.Number(detail, "w3_full_steps_per_sec"), 1));
+        Extra(o, "W3 workers", Num(BenchJson.Number(detail, "w3", "workers"), 0));
+        if (detail?["storage"] is JsonObject storage)
+        {
+            Extra(o, $"storage of one {Num(BenchJson.Number(storage, "steps"), 0)}-step job",
+                $"{Num(BenchJson.Number(storage, "grew_bytes"), 0)} bytes ({Num(BenchJson.Number(storage, "bytes_per_step"), 0)} B/step), {Num(BenchJson.Number(storage, "rows", "events"), 0)} event rows, {Num(BenchJson.Number(storage, "rows", "snapshots"), 0)} snapshot rows");
+        }
+
+        if (detail?["w1_durable"]?["per_invocation_rows"] is JsonObject rows)
+        {
+            Extra(o, "rows per W1 invocation", $"{Num(BenchJson.Number(rows, "events"), 0)} events ({Num(BenchJson.Number(rows, "event_payload_bytes_total"), 0)} payload bytes), {Num(BenchJson.Number(rows, "snapshots"), 0)} snapshots, 1 job row");
+        }
+
+        if (peer?["detail"] is JsonObject pd && BenchJson.Number(pd, "w1_no_checkpointer_steps_per_sec") is { } floor)
+        {
+            o.WriteLine();
+            o.WriteLine("  extra figures (peer)");
+            Extra(o, "W1 without a checkpointer, steps/s", Num(floor, 1));
+        }
+
+        o.WriteLine();
+        o.WriteLine("  targets");
+        foreach (var t in BenchTargets.Evaluate(ordo, peer).OfType<JsonObject>())
+        {
+            var met = t["met"] is JsonValue v ? (v.GetValue<bool>() ? "met" : "NOT MET") : "-";
+            o.WriteLine($"  {met,-8} {Text(t["target"]),-62} {Text(t["value"])}");
+        }
+
+        foreach (var (side, obj) in new[] { ("ordo", ordo), ("peer", peer) })
+        {
+            if (obj?["errors"] is JsonObject errors)
+            {
+                o.WriteLine();
+                foreach (var (w, e) in errors)
+                {
+                    o.WriteLine($"  {side} {w} FAILED: {Text(e).Split('\n')[0]}");
+                }
+            }
+        }
+    }
+
+    private static void Extra(TextWriter o, string label, string value) => o.WriteLine($"  {label,-44}  {value}");
+
+    private static string Num(double? v, int digits)
+        => v is { } x ? x.ToString(digits == 0 ? "#,0" : "#,0." + new string('0', digits), CultureInfo.InvariantCulture) : "-";
+
+    private static string Text(JsonNode? n) => n switch
+    {
+        null => "?",
+        JsonValue v when v.TryGetValue<string>(out var s) => s,
+        _ => n.ToJsonString(),
+    };
+}

@@ -1,0 +1,42 @@
+namespace Ordo.Cli.Bench;
+
+/// <summary>What <c>ordo bench</c> was asked to do.</summary>
+internal sealed record BenchSettings
+{
+    /// <summary>The workloads, in the order they run.</summary>
+    public static readonly IReadOnlyList<string> AllWorkloads = ["w1", "w2", "w3", "w4", "w5"];
+
+    /// <summary>
+    /// Workers of the W3 runtime. Default: 128, the best median of 2, 8, 32, 64, 128 and 200 on the 2-core machine of
+    /// docs/benchmarks.md: workers are jobs in flight, not threads, and more of them in flight means more step commits share
+    /// one SQLite transaction.
+    /// </summary>
+    public const int DefaultW3Workers = 128;
+
+    /// <summary>Smaller sizes: a smoke run whose figures are not for comparison.</summary>
+    public bool Quick { get; init; }
+
+    /// <summary>The selected workloads (a subset of <see cref="AllWorkloads"/>, in that order).</summary>
+    public IReadOnlyList<string> Workloads { get; init; } = AllWorkloads;
+
+    /// <summary>Workers of the W3 runtime; null uses <see cref="DefaultW3Workers"/>.</summary>
+    public int? W3Workers { get; init; }
+
+    /// <summary>Parses <c>--workload w1,w3</c>; null or empty selects all.</summary>
+    /// <exception cref="CliInputException">A name is unknown.</exception>
+    public static IReadOnlyList<string> ParseWorkloads(IEnumerable<string>? values)
+    {
+        var names = (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Select(v => v.ToLowerInvariant()).ToList();
+        if (names.Count == 0) return AllWorkloads;
+        foreach (var n in names)
+        {
+            if (!AllWorkloads.Contains(n))
+            {
+                throw new CliInputException($"--workload: unknown workload '{n}' (known: {string.Join(",", AllWorkloads)})");
+            }
+        }
+
+        return [.. AllWorkloads.Where(names.Contains)];
+    }
+}

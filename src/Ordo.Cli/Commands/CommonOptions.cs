@@ -1,0 +1,25 @@
+using System.CommandLine;
+using System.Globalization;
+
+namespace Ordo.Cli.Commands;
+
+/// <summary>Options that several commands share, parsed with messages that say what is expected.</summary>
+internal static class CommonOptions
+{
+    /// <summary><c>--workers N</c>: steps run at once, a whole number of at least 1.</summary>
+    public static Option<int?> Workers() => new("--workers")
+    {
+        Description = "Steps run at once. Default: the number of cores.",
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1)
+            {
+                result.AddError($"--workers: '{text}' is not a valid number of workers (a whole number, at least 1)");
+                return null;
+            }
+
+            return n;
+        },
+    };
+}

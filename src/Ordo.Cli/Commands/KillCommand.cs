@@ -1,0 +1,86 @@
+using System.CommandLine;
+using Ordo.Cli.Hosting;
+using Ordo.Cli.Output;
+using Ordo.KillSwitches;
+
+namespace Ordo.Cli.Commands;
+
+/// <summary><c>ordo kill set|clear TARGET</c> and <c>ordo kill list</c>: kill switches for tools, agents, step kinds and workflows.</summary>
+internal static class KillCommand
+{
+    public static Command Create(CommandEnvironment env)
+    {
+        var setTarget = new Argument<string>("target") { Description = "tool:NAME, agent:NAME, workflow:NAME or step:KIND; * matches any characters (tool:web.*)." };
+        var reason = new Option<string?>("--reason") { Description = "Why (shown in every event it causes)." };
+        var set = new Command("set", "Set a kill switch: every worker honours it at its next step or tool call.") { setTarget, reason };
+        env.SetAction(set, async (ctx, parse) =>
+        {
+            var target = Parse(parse.GetValue(setTarget));
+            await using var host = await OpenAsync(ctx).ConfigureAwait(false);
+            await host.Store.SetKillSwitchAsync(new KillSwitch(target.ToString(), parse.GetValue(reason), ctx.Identity, TimeProvider.System.GetUtcNow()), ctx.Stop).ConfigureAwait(false);
+            if (ctx.Human) await ctx.Out.WriteLineAsync($"kill switch {target} set").ConfigureAwait(false);
+            else if (ctx.Json) await ctx.Out.WriteLineAsync(JsonOut.Write(w => { w.WriteStartObject(); w.WriteString("target", target.ToString()); w.WriteBoolean("set", true); w.WriteEndObject(); })).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+
+        var clearTarget = new Argument<string>("target") { Description = "The switch to clear, as it was set." };
+        var clear = new Command("clear", "Clear a kill switch.") { clearTarget };
+        env.SetAction(clear, async (ctx, parse) =>
+        {
+            var target = Parse(parse.GetValue(clearTarget));
+            await using var host = await OpenAsync(ctx).ConfigureAwait(false);
+            var cleared = await host.Store.ClearKillSwitchAsync(target.ToString(), ctx.Stop).ConfigureAwait(false);
+            if (ctx.Human) await ctx.Out.WriteLineAsync(cleared ? $"kill switch {target} cleared" : $"kill switch {target} was not set").ConfigureAwait(false);
+            else if (ctx.Json) await ctx.Out.WriteLineAsync(JsonOut.Write(w => { w.WriteStartObject(); w.WriteString("target", target.ToString()); w.WriteBoolean("cleared", cleared); w.WriteEndObject(); })).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+
+        var list = new Command("list", "List the kill switches that are set.");
+        env.SetAction(list, async (ctx, parse) =>
+        {
+            await using var host = await OpenAsync(ctx).ConfigureAwait(false);
+            var switches = await host.Store.ListKillSwitchesAsync(ctx.Stop).ConfigureAwait(false);
+            if (ctx.Json)
+            {
+                await ctx.Out.WriteLineAsync(JsonOut.Write(w =>
+                {
+                    w.WriteStartArray();
+                    foreach (var s in switches)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("target", s.Target);
+                        JsonOut.WriteNullable(w, "reason", s.Reason);
+                        w.WriteString("set_by", s.SetBy);
+                        w.WriteString("set_at", JsonOut.Timestamp(s.SetAt));
+                        w.WriteEndObject();
+                    }
+
+                    w.WriteEndArray();
+                })).ConfigureAwait(false);
+            }
+            else if (!ctx.Quiet)
+            {
+                if (switches.Count == 0) await ctx.Out.WriteLineAsync("no kill switches are set").ConfigureAwait(false);
+                foreach (var s in switches)
+                {
+                    await ctx.Out.WriteLineAsync($"{s.Target,-32}  set by {s.SetBy} at {JsonOut.Timestamp(s.SetAt)}{(s.Reason is null ? "" : $"  ({s.Reason})")}").ConfigureAwait(false);
+                }
+            }
+
+            return ExitCodes.Ok;
+        });
+
+        return new Command("kill", "Kill switches: disable a tool, agent, step kind or workflow at run time, for every worker at once.") { set, clear, list };
+    }
+
+    private static KillSwitchTarget Parse(string? text)
+        => KillSwitchTarget.TryParse(text, out var target)
+            ? target
+            : throw new CliInputException($"'{text}' is not a kill switch target (tool:NAME, agent:NAME, workflow:NAME or step:KIND; * matches any characters)");
+
+    private static async Task<CliHost> OpenAsync(CliContext ctx)
+    {
+        var project = ctx.ResolveConfigPath() is { } config ? await Workflows.WorkflowLoader.LoadProjectAsync(config, null, ctx.Stop).ConfigureAwait(false) : null;
+        return await CliHost.OpenAsync(ctx, project, create: true).ConfigureAwait(false);
+    }
+}

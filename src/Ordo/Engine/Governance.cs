@@ -1,0 +1,224 @@
+using System.Text.Json;
+using Ordo.Budgets;
+using Ordo.Events;
+using Ordo.Expressions;
+using Ordo.Gateway;
+using Ordo.KillSwitches;
+using Ordo.Policies;
+using Ordo.State;
+using Ordo.Tools;
+using Ordo.Workflows;
+
+namespace Ordo.Engine;
+
+/// <summary>
+/// The checks made before a step runs and before each tool call: kill switches, budgets and policies. Each check
+/// records its decision as an event; a check that says no stops the step with a <see cref="StepInterrupt"/>
+/// (pause for an approval, or end the job) or refuses the tool call.
+/// </summary>
+internal sealed class Governance(PolicyEngine policies, KillSwitchCache switches, TimeProvider time) : IToolCallGuard
+{
+    public PolicyEngine Policies => policies;
+
+    /// <summary>Before a step: kill switches (workflow, step kind, agent), budgets, then <c>on: step</c> policies.</summary>
+    public async ValueTask<StepOutcome?> BeforeStepAsync(StepExecution exec, CancellationToken cancellationToken)
+    {
+        var step = exec.Definition;
+        var agentName = (step as AgentStep)?.Agent;
+        foreach (var (kind, name) in new[] { ("workflow", exec.Workflow.Name), ("step", step.Kind), ("agent", agentName) })
+        {
+            if (name is null) continue;
+            if (await switches.FindAsync(kind, name, cancellationToken).ConfigureAwait(false) is { } killed)
+            {
+                return Stopped(exec, Kill(exec, killed, $"{kind}:{name}"));
+            }
+        }
+
+        if (Budget(exec, exec.State.Usage, nextToolCall: false, $"step '{step.Id}'") is { } budget)
+        {
+            return Stopped(exec, budget);
+        }
+
+        var sets = exec.Project.Policies;
+        if (!policies.HasRules(sets, PolicyPoint.Step)) return null;
+        var scope = exec.Scope.With("step", Json.Of(new { id = step.Id, kind = step.Kind, visit = exec.Step.Visit, attempt = exec.Step.Attempt }));
+        if (agentName is not null && exec.Workflow.Agents.TryGetValue(agentName, out var agent)) scope = scope.With("agent", AgentJson(agent));
+        var outcome = await policies.EvaluateAsync(sets, new PolicyContext(PolicyPoint.Step, scope, step.Id), cancellationToken).ConfigureAwait(false);
+        Record(exec, PolicyPoint.Step, step.Id, outcome);
+        switch (outcome.Effect)
+        {
+            case PolicyEffect.Deny:
+            {
+                var d = outcome.Deciding!;
+                return Stopped(exec, new StepInterrupt("policy", $"step '{step.Id}' denied by policy {d.Policy} rule '{d.Rule}': {d.Reason}", d.Rule, JobStatus.Failed, null));
+            }
+
+            case PolicyEffect.RequireApproval:
+            {
+                var d = outcome.Deciding!;
+                var id = $"{exec.Step.WorkKey}.step";
+                if (exec.State.Approvals.TryGetValue(id, out var existing) && existing.Status == "approved") return null;
+                var req = d.Approval ?? new ApprovalRequirement("approver");
+                return Stopped(exec, new StepInterrupt("approval", $"step '{step.Id}' needs approval: {d.Reason} (policy {d.Policy} rule '{d.Rule}')", d.Rule, null,
+                    new ApprovalRequest(id, "step", req.Role, req.Count, Expiry(req), "fail", d.Reason, d.Rule, d.Policy, step.Id, null)));
+            }
+
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>After a step: a budget its model calls pushed over the limit stops it now, not at the next step.</summary>
+    public StepOutcome? AfterStep(StepExecution exec, StepOutcome outcome)
+    {
+        if (outcome.Interrupt is not null) return null;
+        var preview = JobStateReducer.Preview(exec.State, exec.Events);
+        if (preview.Usage.Tokens == exec.State.Usage.Tokens && preview.Usage.Cost == exec.State.Usage.Cost) return null;
+        var violation = BudgetCheck.Exceeded(exec.State, exec.Workflow.Constraints, time.GetUtcNow(), preview.Usage);
+        if (violation is null || violation.Budget is "deadline" or "tool_calls") return null;
+        return Stopped(exec, Budget(exec, violation, $"step '{exec.Definition.Id}' (after its model calls)"));
+    }
+
+    /// <inheritdoc />
+    public async ValueTask CheckAsync(IToolCallScope scope, AgentDefinition? agent, ToolDefinition tool, JsonElement args, string callId, int callIndex, CancellationToken cancellationToken)
+    {
+        if (await switches.FindAsync("tool", tool.Name, cancellationToken).ConfigureAwait(false) is { } killed)
+        {
+            var interrupt = Kill(scope, killed, $"tool:{tool.Name}");
+            scope.Interrupt(interrupt);
+            throw Refused(scope, callId, tool, "killed", interrupt.Reason, agent);
+        }
+
+        var usage = JobStateReducer.Preview(scope.State, scope.Events).Usage;
+        var violation = BudgetCheck.Exceeded(scope.State, scope.Workflow.Constraints, time.GetUtcNow(), usage, nextToolCall: true);
+        if (violation is not null)
+        {
+            var interrupt = Budget(scope, violation, $"tool call '{tool.Name}'");
+            scope.Interrupt(interrupt);
+            throw Refused(scope, callId, tool, "budget_exceeded", violation.Describe(), agent);
+        }
+
+        if (tool.RateLimit?.PerJob is { } perJob)
+        {
+            var made = scope.State.ToolCallCounts.GetValueOrDefault(tool.Name)
+                + scope.Events.Count(e => e.Type == EventTypes.ToolCallRequested && e.TypedPayload is ToolCallRequestedPayload p && p.Tool == tool.Name);
+            if (made >= perJob)
+            {
+                throw Refused(scope, callId, tool, "rate_limited", $"tool '{tool.Name}' may be called {perJob} times per job (rate_limit.per_job) and was called {made} times", agent);
+            }
+        }
+
+        var sets = scope.Project.Policies;
+        if (!policies.HasRules(sets, PolicyPoint.ToolCall)) return;
+        var ctx = new ExpressionScope { State = scope.State, Constraints = scope.Workflow.ConstraintsJson, Attempt = scope.Step.Attempt }
+            .With("tool", PolicyEngine.ToolJson(tool)).With("args", args);
+        if (agent is not null) ctx = ctx.With("agent", AgentJson(agent));
+        var outcome = await policies.EvaluateAsync(sets, new PolicyContext(PolicyPoint.ToolCall, ctx, tool.Name), cancellationToken).ConfigureAwait(false);
+        Record(scope, PolicyPoint.ToolCall, tool.Name, outcome);
+        if (outcome.Effect == PolicyEffect.Deny)
+        {
+            var d = outcome.Deciding!;
+            throw Refused(scope, callId, tool, "policy_denied", $"denied by policy {d.Policy} rule '{d.Rule}': {d.Reason}", agent);
+        }
+
+        if (outcome.Effect == PolicyEffect.RequireApproval)
+        {
+            var d = outcome.Deciding!;
+            var id = $"{scope.Step.WorkKey}.t{callIndex}";
+            if (scope.State.Approvals.TryGetValue(id, out var existing))
+            {
+                if (existing.Status == "approved") return;
+                if (existing.Status is "denied" or "expired") throw Refused(scope, callId, tool, "approval_denied", $"approval {id} was {existing.Status}", agent);
+            }
+
+            var req = d.Approval ?? new ApprovalRequirement("approver");
+            var count = tool.Effect == ToolEffect.Irreversible ? Math.Max(2, req.Count) : req.Count;
+            var reason = $"tool call '{tool.Name}' needs approval: {d.Reason} (policy {d.Policy} rule '{d.Rule}')";
+            scope.Interrupt(new StepInterrupt("approval", reason, d.Rule, null,
+                new ApprovalRequest(id, "tool_call", req.Role, count, Expiry(req), "fail", d.Reason, d.Rule, d.Policy, tool.Name, Json.Of(new { tool = tool.Name, effect = tool.EffectName, args }))));
+            throw new ToolCallException(callId, tool.Name, "approval_required", reason, retryable: false);
+        }
+    }
+
+    /// <summary>The JSON a policy sees as <c>agent</c>.</summary>
+    public static JsonElement AgentJson(AgentDefinition agent)
+        => Json.Of(new { name = agent.Name, version = agent.Version, kind = agent.Kind.ToString().ToLowerInvariant(), tier = agent.Tier, critical = agent.Critical, tools = agent.Tools });
+
+    private DateTimeOffset? Expiry(ApprovalRequirement req) => req.Expires is { } e ? time.GetUtcNow() + e : null;
+
+    private ToolCallException Refused(IToolCallScope scope, string callId, ToolDefinition tool, string error, string message, AgentDefinition? agent)
+    {
+        scope.Record(EventFactory.Step(EventTypes.ToolCallFailed, scope.Step, new ToolCallFailedPayload(callId, tool.Name, error, message, 0, false), time.GetUtcNow(), agent: agent?.Ref));
+        return new ToolCallException(callId, tool.Name, error, message, retryable: false);
+    }
+
+    private StepInterrupt Kill(IToolCallScope scope, KillSwitch killed, string subject)
+    {
+        scope.Record(EventFactory.Step(EventTypes.KillSwitchTriggered, scope.Step, new KillSwitchTriggeredPayload(killed.Target, subject, killed.Reason, killed.SetBy), time.GetUtcNow()));
+        return new StepInterrupt("kill_switch", $"stopped by kill switch {killed.Target}{(killed.Reason is null ? "" : $" ({killed.Reason})")} at {subject}", killed.Target, JobStatus.Cancelled, null);
+    }
+
+    private StepInterrupt? Budget(IToolCallScope scope, JobUsage usage, bool nextToolCall, string before)
+    {
+        var violation = BudgetCheck.Exceeded(scope.State, scope.Workflow.Constraints, time.GetUtcNow(), usage, nextToolCall);
+        return violation is null ? null : Budget(scope, violation, before);
+    }
+
+    private StepInterrupt Budget(IToolCallScope scope, BudgetViolation violation, string before)
+    {
+        var escalate = scope.Workflow.Constraints.OnExceeded == "escalate";
+        var now = time.GetUtcNow();
+        scope.Record(EventFactory.Step(EventTypes.BudgetExceeded, scope.Step, new BudgetExceededPayload(violation.Budget, violation.Limit, violation.Used, escalate ? "escalate" : "fail", before), now));
+        var reason = $"budget exceeded before {before}: {violation.Describe()}";
+        if (!escalate)
+        {
+            return new StepInterrupt("budget", reason, violation.Budget, JobStatus.Failed, null);
+        }
+
+        var id = $"budget.{violation.Budget}";
+        scope.Record(EventFactory.Step(EventTypes.Escalated, scope.Step, new EscalatedPayload(reason, id, "budget"), now));
+        return new StepInterrupt("budget", reason, violation.Budget, null,
+            new ApprovalRequest(id, "budget", "operator", 1, null, "fail", reason, null, null, violation.Budget, Json.Of(new { budget = violation.Budget, limit = violation.Limit, used = violation.Used })));
+    }
+
+    private void Record(IToolCallScope scope, PolicyPoint point, string subject, PolicyOutcome outcome)
+    {
+        if (outcome.Deciding is not { } d) return;
+        scope.Record(PolicyEvent(scope.Step, point, subject, outcome, time.GetUtcNow()));
+        _ = d;
+    }
+
+    /// <summary>The PolicyDecision event of an outcome.</summary>
+    public static NewEvent PolicyEvent(StepRef? step, PolicyPoint point, string subject, PolicyOutcome outcome, DateTimeOffset now)
+    {
+        var d = outcome.Deciding!;
+        var payload = new PolicyDecisionPayload(PointName(point), subject, EffectName(outcome.Effect), d.Rule, d.Reason, d.Policy,
+            outcome.Matched.Count > 1 ? outcome.Matched.Select(m => $"{m.Policy}/{m.Rule}={EffectName(m.Effect)}").ToList() : null);
+        return step is { } s ? EventFactory.Step(EventTypes.PolicyDecision, s, payload, now, policy: d.Policy) : EventFactory.Job(EventTypes.PolicyDecision, payload, now, d.Policy);
+    }
+
+    private static StepOutcome Stopped(StepExecution exec, StepInterrupt interrupt)
+        => StepOutcome.Failure(interrupt.By, interrupt.Reason, retryable: false) with { Interrupt = interrupt };
+
+    public static string PointName(PolicyPoint p) => p switch
+    {
+        PolicyPoint.Step => "step",
+        PolicyPoint.ToolCall => "tool_call",
+        PolicyPoint.Artifact => "artifact",
+        _ => "job_complete",
+    };
+
+    public static string EffectName(PolicyEffect e) => e switch
+    {
+        PolicyEffect.Allow => "allow",
+        PolicyEffect.Deny => "deny",
+        _ => "require_approval",
+    };
+}
+
+/// <summary>Checks made by the gateway before a tool call runs (kill switches, budgets, rate caps, policies).</summary>
+public interface IToolCallGuard
+{
+    /// <summary>Throws <see cref="ToolCallException"/> when the call may not run; may interrupt the step.</summary>
+    ValueTask CheckAsync(IToolCallScope scope, AgentDefinition? agent, ToolDefinition tool, JsonElement args, string callId, int callIndex, CancellationToken cancellationToken);
+}

@@ -1,0 +1,242 @@
+using Ordo.Events;
+using Ordo.Queue;
+using Ordo.State;
+using Ordo.Storage;
+using Ordo.Workflows;
+
+namespace Ordo.Engine;
+
+/// <summary>The result of a decision on an approval.</summary>
+/// <param name="ApprovalId">The approval.</param>
+/// <param name="Status">Its status after the decision: <c>pending</c>, <c>approved</c>, <c>denied</c> or <c>expired</c>.</param>
+/// <param name="JobStatus">The job's status after the decision.</param>
+/// <param name="Remaining">Approvals still needed (two-person rule).</param>
+public sealed record ApprovalOutcome(string ApprovalId, string Status, JobStatus JobStatus, int Remaining);
+
+/// <summary>A decision was refused (wrong approver, unknown approval…); nothing was recorded.</summary>
+public sealed class ApprovalException(string message) : OrdoException(message);
+
+public sealed partial class OrdoRuntime
+{
+    /// <summary>
+    /// Records a human decision on a pending approval. An approval needs <c>count</c> distinct approvers, each holding
+    /// its role (when the tenant has roles configured) and none of them the job's submitter; one deny ends it. When
+    /// it is approved, the paused work is scheduled again (run <see cref="RunAsync"/> or <c>ordo resume</c> to continue);
+    /// when it is denied, the job fails with the reason.
+    /// </summary>
+    /// <param name="jobId">The job.</param>
+    /// <param name="approvalId">The approval; may be omitted when the job has exactly one pending approval.</param>
+    /// <param name="identity">Who decides.</param>
+    /// <param name="approve">Approve or deny.</param>
+    /// <param name="reason">Why (recorded).</param>
+    /// <param name="cancellationToken">Cancels the decision.</param>
+    /// <exception cref="ApprovalException">The decision is not allowed; nothing was recorded.</exception>
+    public async Task<ApprovalOutcome> DecideAsync(JobId jobId, string? approvalId, string identity, bool approve, string? reason, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(identity);
+        for (var i = 0; i < MaxCommitRetries; i++)
+        {
+            var state = await _states.LoadAsync(jobId, cancellationToken).ConfigureAwait(false) ?? throw new ApprovalException($"job {jobId} does not exist");
+            var pending = state.Approvals.Values.Where(a => a.IsPending).OrderBy(a => a.RequestedAt).ToList();
+            ApprovalState approval;
+            if (approvalId is null)
+            {
+                approval = pending.Count switch
+                {
+                    0 => throw new ApprovalException($"job {jobId} has no pending approval (status {state.Status.ToWire()})"),
+                    1 => pending[0],
+                    _ => throw new ApprovalException($"job {jobId} has {pending.Count} pending approvals; choose one with --approval ({string.Join(", ", pending.Select(p => p.Id))})"),
+                };
+            }
+            else if (!state.Approvals.TryGetValue(approvalId, out approval!))
+            {
+                throw new ApprovalException($"job {jobId} has no approval '{approvalId}'" + (pending.Count == 0 ? "" : $" (pending: {string.Join(", ", pending.Select(p => p.Id))})"));
+            }
+
+            if (!approval.IsPending)
+            {
+                throw new ApprovalException($"approval {approval.Id} of job {jobId} is already {approval.Status}");
+            }
+
+            if (state.Status.IsTerminal())
+            {
+                throw new ApprovalException($"job {jobId} has already ended ({state.Status.ToWire()})");
+            }
+
+            var workflow = await _components.Workflows.GetAsync(_store, state.DefinitionHash, LoadOptions, cancellationToken).ConfigureAwait(false);
+            var now = _time.GetUtcNow();
+            if (approval.ExpiresAt is { } expires && now >= expires)
+            {
+                var expired = await CommitDecisionAsync(state, workflow, approval, "expire", "system", $"expired at {expires:O}", null, null, cancellationToken).ConfigureAwait(false);
+                if (expired is null) continue;
+                throw new ApprovalException($"approval {approval.Id} of job {jobId} expired at {expires:O}; on_expire: {approval.OnExpire} was applied (job {expired.JobStatus.ToWire()})");
+            }
+
+            if (string.Equals(identity, state.Submitter, StringComparison.Ordinal))
+            {
+                throw new ApprovalException($"{identity} submitted job {jobId} and may not approve or deny its own approvals");
+            }
+
+            var roles = RolesOf(workflow, state.Tenant, identity, approval.Role);
+            if (approve && approval.Approvers.Contains(identity, StringComparer.Ordinal))
+            {
+                throw new ApprovalException($"{identity} has already approved {approval.Id}; it needs {approval.Count} distinct approvers");
+            }
+
+            var outcome = await CommitDecisionAsync(state, workflow, approval, approve ? "approve" : "deny", identity, reason, roles, null, cancellationToken).ConfigureAwait(false);
+            if (outcome is not null) return outcome;
+        }
+
+        throw new OrdoException($"job {jobId} kept changing while the decision was being recorded; try again");
+    }
+
+    private static IReadOnlyList<string> RolesOf(WorkflowDefinition workflow, string tenant, string identity, string role)
+    {
+        var tenants = workflow.Project.Tenants;
+        if (tenants.Count == 0)
+        {
+            // No tenants configured (embedded use): roles are not enforced.
+            return [];
+        }
+
+        if (!tenants.TryGetValue(tenant, out var t))
+        {
+            throw new ApprovalException($"tenant '{tenant}' is not configured in ordo.yaml, so nobody holds role '{role}' for it");
+        }
+
+        var roles = t.Roles.TryGetValue(identity, out var held) ? held : [];
+        if (!roles.Contains(role, StringComparer.Ordinal))
+        {
+            throw new ApprovalException($"{identity} does not hold role '{role}' in tenant '{tenant}'" + (roles.Count == 0 ? "" : $" (holds: {string.Join(", ", roles)})"));
+        }
+
+        return roles;
+    }
+
+    /// <summary>Commits a decision and what follows from it; returns null on a conflict (the caller reloads and tries again).</summary>
+    private async Task<ApprovalOutcome?> CommitDecisionAsync(JobState state, WorkflowDefinition workflow, ApprovalState approval, string decision, string by, string? reason, IReadOnlyList<string>? roles, WorkItemLease? ack, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var plan = new PlannedCommit();
+        var approvers = approval.Approvers.Count() + (decision == "approve" ? 1 : 0);
+        var status = decision switch
+        {
+            "deny" => "denied",
+            "expire" => approval.OnExpire == "approve" ? "approved" : "expired",
+            _ => approvers >= approval.Count ? "approved" : "pending",
+        };
+        var decided = EventFactory.Job(EventTypes.ApprovalDecided, new ApprovalDecidedPayload(approval.Id, decision, by, reason, status, roles), now);
+        plan.Events.Add(approval.StepId is { } sid ? EventFactory.Step(EventTypes.ApprovalDecided, new StepRef(sid, approval.Visit ?? 1, approval.Attempt ?? 1, approval.Scope), new ApprovalDecidedPayload(approval.Id, decision, by, reason, status, roles), now) : decided);
+
+        if (status == "approved")
+        {
+            await FollowApprovalAsync(plan, state, workflow, approval, now, cancellationToken).ConfigureAwait(false);
+        }
+        else if (status is "denied" or "expired")
+        {
+            var why = decision == "expire"
+                ? $"approval {approval.Id} ({Describe(approval)}) expired"
+                : $"approval {approval.Id} ({Describe(approval)}) denied by {by}{(reason is null ? "" : $": {reason}")}";
+            if (decision == "expire" && approval.OnExpire is not ("fail" or "deny") && workflow.FindStep(approval.OnExpire) is not null && approval.StepId is { } from)
+            {
+                Planner.ScheduleVisit(plan, JobStateReducer.Preview(state, plan.Events), workflow, approval.OnExpire,
+                    new WorkItem { JobId = state.JobId, Step = new StepRef(from, approval.Visit ?? 1, approval.Attempt ?? 1, approval.Scope), Tenant = state.Tenant, Lease = default }, "expired", now, allowInline: false);
+            }
+            else
+            {
+                CommitPlanner.FailJob(plan, why, approval.StepId, decision == "expire" ? "approval_expired" : "approval_denied", now);
+            }
+        }
+
+        var events = EventChain.Seal(state.JobId, state.Seq, state.HeadHash, plan.Events);
+        var post = JobStateReducer.Apply(state, events);
+        var result = await _store.CommitAsync(new JobCommit
+        {
+            JobId = state.JobId, ExpectedSeq = state.Seq, ExpectedHeadHash = state.HeadHash, Events = events, Ack = ack,
+            Enqueue = plan.Enqueue, DropPendingWork = plan.DropPendingWork, Status = post.Status, Reason = post.Reason,
+        }, cancellationToken).ConfigureAwait(false);
+        if (result.Outcome == CommitOutcome.Conflict) return null;
+        if (result.Outcome != CommitOutcome.Committed) throw new ApprovalException($"the decision could not be recorded ({result.Outcome})");
+        _states.Remember(post);
+        Notify(post, events);
+        _workAvailable.Set();
+        var remaining = status == "pending" ? approval.Count - approvers : 0;
+        return new ApprovalOutcome(approval.Id, status, post.Status, remaining);
+    }
+
+    /// <summary>What an approval lets continue: the paused step, the escalated step, the completion, the artifact.</summary>
+    private async Task FollowApprovalAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, ApprovalState approval, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        switch (approval.Kind)
+        {
+            case "job_complete":
+                await Planner.CompleteJobAsync(plan, JobStateReducer.Preview(state, plan.Events), workflow, now, cancellationToken).ConfigureAwait(false);
+                return;
+            case "artifact":
+            {
+                var at = approval.Subject?.LastIndexOf('@') ?? -1;
+                if (at > 0 && int.TryParse(approval.Subject![(at + 1)..], System.Globalization.CultureInfo.InvariantCulture, out var version))
+                {
+                    plan.Events.Add(EventFactory.Job(EventTypes.ArtifactVerified, new ArtifactVerdictPayload(approval.Subject[..at], version, "verified", $"approved ({approval.Id})", null), now));
+                }
+
+                break;
+            }
+
+            default:
+                if (approval.StepId is { } stepId && workflow.FindStep(stepId) is { } step)
+                {
+                    var attempt = (approval.Attempt ?? 1) + (approval.Kind == "escalation" ? 1 : 0);
+                    var again = new StepRef(stepId, approval.Visit ?? 1, attempt, approval.Scope);
+                    plan.Events.Add(EventFactory.Step(EventTypes.StepScheduled, again, new StepScheduledPayload(step.Kind, "approved", approval.Id, null), now));
+                    plan.Enqueue.Add(new NewWorkItem { Step = again, AvailableAt = now });
+                    return;
+                }
+
+                break;
+        }
+
+        // Nothing else to run and nobody else to wait for: the job is done.
+        var preview = JobStateReducer.Preview(state, plan.Events);
+        if (preview.Open.IsEmpty && !preview.HasPendingApprovals && !preview.Status.IsTerminal() && !plan.Events.Any(e => e.Type is EventTypes.JobCompleted or EventTypes.JobFailed))
+        {
+            await Planner.CompleteJobAsync(plan, preview, workflow, now, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static string Describe(ApprovalState a) => a.Kind switch
+    {
+        "tool_call" => $"tool call {a.Subject}",
+        "step" => $"step {a.Subject}",
+        "artifact" => $"artifact {a.Subject}",
+        "job_complete" => "job completion",
+        "escalation" => $"escalation of step {a.Subject}",
+        "budget" => $"budget {a.Subject}",
+        _ => a.Subject ?? a.Kind,
+    };
+
+    /// <summary>Runs a timer item: an approval that is still pending past its expiry is expired (and on_expire applied).</summary>
+    private async Task RunSystemItemAsync(WorkItem item)
+    {
+        for (var i = 0; i < MaxCommitRetries; i++)
+        {
+            var state = await _states.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false);
+            if (state is null) return;
+            if (item.Step.StepId == SystemItems.ApprovalExpiry && item.Step.Scope is { } id
+                && state.Approvals.TryGetValue(id, out var approval) && approval.IsPending && !state.Status.IsTerminal()
+                && approval.ExpiresAt is { } expires && _time.GetUtcNow() >= expires)
+            {
+                var workflow = await _components.Workflows.GetAsync(_store, state.DefinitionHash, LoadOptions, CancellationToken.None).ConfigureAwait(false);
+                if (await CommitDecisionAsync(state, workflow, approval, "expire", "system", $"expired at {expires:O}", null, item.Lease, CancellationToken.None).ConfigureAwait(false) is not null)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            await DiscardAsync(item, state).ConfigureAwait(false);
+            return;
+        }
+    }
+}
