@@ -13,17 +13,20 @@ internal sealed class GroupCommitWriter : IDisposable
     private readonly SqliteConnection _connection;
     private readonly int _maxBatch;
     private readonly Lock _gate = new();
-    private readonly SqliteCommand _begin;
-    private readonly SqliteCommand _commit;
-    private readonly SqliteCommand _rollback;
-    private readonly SqliteCommand _savepoint;
-    private readonly SqliteCommand _release;
-    private readonly SqliteCommand _rollbackTo;
+    private readonly WriterStatements.Statement _begin;
+    private readonly WriterStatements.Statement _commit;
+    private readonly WriterStatements.Statement _rollback;
+    private readonly WriterStatements.Statement _savepoint;
+    private readonly WriterStatements.Statement _release;
+    private readonly WriterStatements.Statement _rollbackTo;
     private List<IPendingWrite> _queue = [];
     private bool _leading;
 
-    public GroupCommitWriter(SqliteConnection connection, int maxBatch)
+    private readonly Action? _committed;
+
+    public GroupCommitWriter(SqliteConnection connection, int maxBatch, Action? committed = null)
     {
+        _committed = committed;
         _connection = connection;
         _maxBatch = maxBatch;
         _begin = Command("BEGIN IMMEDIATE");
@@ -138,6 +141,7 @@ internal sealed class GroupCommitWriter : IDisposable
             return;
         }
 
+        _committed?.Invoke();
         for (var i = 0; i < batch.Count; i++)
         {
             if (!failed[i]) batch[i].Complete();
@@ -156,12 +160,7 @@ internal sealed class GroupCommitWriter : IDisposable
         }
     }
 
-    private SqliteCommand Command(string sql)
-    {
-        var c = _connection.CreateCommand();
-        c.CommandText = sql;
-        return c;
-    }
+    private WriterStatements.Statement Command(string sql) => new(_connection, sql, 0);
 
     public void Dispose()
     {

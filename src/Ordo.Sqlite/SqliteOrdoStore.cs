@@ -22,8 +22,10 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     private readonly string _connectionString;
     private readonly ConcurrentDictionary<JobId, long> _jobKeys = new();
     private readonly ConcurrentDictionary<long, (long RootKey, string Tenant)> _roots = new();
+    private readonly ConcurrentDictionary<string, byte> _definitions = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _initGate = new(1, 1);
     private GroupCommitWriter? _writer;
+    private WalCheckpointer? _checkpointer;
     private WriterStatements? _sql;
 
     /// <summary>Creates a store over a file (created on first use).</summary>
@@ -31,6 +33,8 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     {
         _options = options ?? throw new ArgumentNullException(nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatch, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.CheckpointEvery, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxWalPages, 1);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = Path.GetFullPath(options.Path),
@@ -64,6 +68,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             Exec(connection, _options.Durability == SqliteDurability.Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
             Exec(connection, "PRAGMA temp_store = MEMORY");
             Exec(connection, "PRAGMA cache_size = -16000");
+            Exec(connection, $"PRAGMA wal_autocheckpoint = {_options.MaxWalPages}");
             Exec(connection, "BEGIN IMMEDIATE");
             try
             {
@@ -90,7 +95,8 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             }
 
             _sql = new WriterStatements(connection);
-            _writer = new GroupCommitWriter(connection, _options.MaxBatch);
+            _checkpointer = new WalCheckpointer(_connectionString, _options.CheckpointEvery);
+            _writer = new GroupCommitWriter(connection, _options.MaxBatch, _checkpointer.Committed);
         }
         finally
         {
@@ -132,9 +138,11 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         };
         try
         {
-            var (key, root2) = await Writer.WriteAsync(c => SubmitCore(job, record, rootKey)).ConfigureAwait(false);
+            var (key, root2, leased) = await Writer.WriteAsync(c => SubmitCore(job, record, rootKey)).ConfigureAwait(false);
             _jobKeys[job.JobId] = key;
             _roots[key] = (root2, job.Tenant);
+            _definitions.TryAdd(job.Definition.Hash, 0);
+            if (leased is not null) record = record with { LeasedItems = leased };
         }
         catch (SqliteException e) when (e.SqliteErrorCode == 19)
         {
@@ -144,7 +152,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         return record;
     }
 
-    private (long Key, long RootKey) SubmitCore(NewJob job, JobRecord record, long rootKey)
+    private (long Key, long RootKey, List<WorkItem>? Leased) SubmitCore(NewJob job, JobRecord record, long rootKey)
     {
         var s = Sql;
         if (job.Quota is { } quota)
@@ -152,14 +160,32 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             CheckQuota(job, quota);
         }
 
-        s.InsertDefinition.Set(job.Definition.Hash, job.Definition.Workflow, job.Definition.Version, job.Definition.Content, Ms(job.CreatedAt)).ExecuteNonQuery();
+        // Definitions are immutable and keyed by content hash: one this store has written is not bound again.
+        if (!_definitions.ContainsKey(job.Definition.Hash))
+        {
+            s.InsertDefinition.Set(job.Definition.Hash, job.Definition.Workflow, job.Definition.Version, job.Definition.Content, Ms(job.CreatedAt)).ExecuteNonQuery();
+        }
+
         var key = (long)s.InsertJob.Set(
             job.JobId.Value, job.Workflow, job.Version, job.Definition.Hash, job.Tenant, job.Status.ToWire(), job.Submitter,
             job.ParentJobId?.Value, record.RootJobId.Value, job.TraceId, job.Priority, Ms(job.CreatedAt), Ms(record.UpdatedAt), record.LastSeq, record.HeadHash).ExecuteScalar()!;
         if (rootKey == 0) rootKey = key;
         foreach (var e in job.Events) InsertEvent(key, e);
-        foreach (var item in job.WorkItems) InsertItem(key, rootKey, job.Tenant, item, Ms(job.CreatedAt));
-        return (key, rootKey);
+        List<WorkItem>? leased = null;
+        foreach (var item in job.WorkItems)
+        {
+            var id = InsertItem(key, rootKey, job.Tenant, item, Ms(job.CreatedAt));
+            if (item.LeaseOwner is not null)
+            {
+                (leased ??= []).Add(new WorkItem
+                {
+                    JobId = job.JobId, Step = item.Step, Tenant = job.Tenant, Priority = item.Priority, Deliveries = 1,
+                    Lease = new WorkItemLease(id, item.LeaseOwner, 1, item.LeaseExpiresAt),
+                });
+            }
+        }
+
+        return (key, rootKey, leased);
     }
 
     /// <inheritdoc />
@@ -187,18 +213,43 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     private CommitResult CommitCore(JobCommit commit, long key)
     {
         var s = Sql;
+        var last = commit.Events.Count > 0 ? commit.Events[^1] : null;
+        var nowMs = last is null ? 0 : Ms(last.Timestamp);
+
+        // A successor leased to the same worker takes over the acknowledged item's row (same id and lease, next token):
+        // only unindexed columns change, which is most of the cost of a step's commit saved.
+        var continued = -1;
         if (commit.Ack is { } ack)
         {
-            var held = commit.KeepWorkItem
-                ? s.CheckLease.Set(ack.ItemId, key, ack.Owner, ack.Token).ExecuteScalar() is not null
-                : s.DeleteLeased.Set(ack.ItemId, key, ack.Owner, ack.Token).ExecuteNonQuery() == 1;
+            bool held;
+            if (commit.KeepWorkItem)
+            {
+                held = s.CheckLease.Set(ack.ItemId, key, ack.Owner, ack.Token).ExecuteScalar() is not null;
+            }
+            else
+            {
+                for (var i = 0; i < commit.Enqueue.Count && continued < 0; i++)
+                {
+                    if (commit.Enqueue[i].LeaseOwner == ack.Owner) continued = i;
+                }
+
+                if (continued >= 0)
+                {
+                    var step = commit.Enqueue[continued].Step;
+                    held = s.ContinueLeased.Set(step.WorkKey, step.StepId, step.Visit, step.Attempt, step.Scope, Ms(commit.Enqueue[continued].AvailableAt), ack.ItemId, key, ack.Owner, ack.Token).ExecuteNonQuery() == 1;
+                }
+                else
+                {
+                    held = s.DeleteLeased.Set(ack.ItemId, key, ack.Owner, ack.Token).ExecuteNonQuery() == 1;
+                }
+            }
+
             if (!held) throw new CommitRejectedException(CommitOutcome.LeaseLost);
         }
 
-        var last = commit.Events.Count > 0 ? commit.Events[^1] : null;
         var updated = s.AdvanceJob.Set(
             last?.Seq ?? commit.ExpectedSeq, last?.Hash ?? commit.ExpectedHeadHash, commit.Status.ToWire(), commit.Reason,
-            last is null ? null : Ms(last.Timestamp), key, commit.ExpectedSeq, commit.ExpectedHeadHash).ExecuteNonQuery();
+            last is null ? null : nowMs, key, commit.ExpectedSeq, commit.ExpectedHeadHash).ExecuteNonQuery();
         if (updated != 1) throw new CommitRejectedException(CommitOutcome.Conflict);
 
         foreach (var e in commit.Events) InsertEvent(key, e);
@@ -208,16 +259,17 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         if (commit.Enqueue.Count > 0)
         {
             var (rootKey, tenant) = ReadRootAndTenant(key);
-            var nowMs = last is null ? 0 : Ms(last.Timestamp);
-            foreach (var item in commit.Enqueue)
+            for (var i = 0; i < commit.Enqueue.Count; i++)
             {
-                var id = InsertItem(key, rootKey, tenant, item, nowMs);
+                var item = commit.Enqueue[i];
+                var id = i == continued ? commit.Ack!.Value.ItemId : InsertItem(key, rootKey, tenant, item, nowMs);
                 if (item.LeaseOwner is not null)
                 {
+                    var token = i == continued ? commit.Ack!.Value.Token + 1 : 1;
                     (leased ??= []).Add(new WorkItem
                     {
                         JobId = commit.JobId, Step = item.Step, Tenant = tenant, Priority = item.Priority, Deliveries = 1,
-                        Lease = new WorkItemLease(id, item.LeaseOwner, 1, item.LeaseExpiresAt),
+                        Lease = new WorkItemLease(id, item.LeaseOwner, token, item.LeaseExpiresAt),
                     });
                 }
             }
@@ -452,6 +504,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     /// <inheritdoc />
     public ValueTask DisposeAsync()
     {
+        _checkpointer?.Dispose();
         _writer?.Dispose();
         _sql?.Dispose();
         _writer?.Connection.Dispose();
@@ -600,7 +653,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     }
 
     private void InsertEvent(long key, EventEnvelope e)
-        => Sql.InsertEvent.Set(key, e.Seq, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, Ms(e.Timestamp), e.Agent, e.PromptHash, e.Model, e.Policy, Encoding.UTF8.GetString(e.Payload.Span), e.Hash).ExecuteNonQuery();
+        => Sql.InsertEvent.Set(key, e.Seq, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, Ms(e.Timestamp), e.Agent, e.PromptHash, e.Model, e.Policy, new Utf8Text(e.Payload), e.Hash).ExecuteNonQuery();
 
     private long InsertItem(long key, long rootKey, string tenant, NewWorkItem item, long nowMs)
     {
@@ -624,7 +677,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     {
         using var r = Sql.Head.Set(key).ExecuteReader();
         r.Read();
-        return (new JobId(r.GetString(0)), r.GetInt64(1), (byte[])r.GetValue(2), r.GetString(3));
+        return (new JobId(r.GetString(0)), r.GetInt64(1), r.GetBlob(2), r.GetString(3));
     }
 
     private static long Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds();

@@ -1,6 +1,10 @@
 namespace Ordo.Sqlite;
 
-/// <summary>The tables of the store. Timestamps are Unix milliseconds; hashes are 32-byte blobs.</summary>
+/// <summary>
+/// The tables of the store. Timestamps are Unix milliseconds; hashes are 32-byte blobs. A work item's indexed
+/// columns (job, root, priority, visibility) do not change while a worker continues a job inline: the next step
+/// rewrites only unindexed columns of the same row, so a step's commit touches as few pages as possible.
+/// </summary>
 internal static class SqliteSchema
 {
     public const int Version = 1;
@@ -77,8 +81,8 @@ internal static class SqliteSchema
             lease_owner TEXT,
             lease_token INTEGER NOT NULL,
             deliveries INTEGER NOT NULL,
-            created_at INTEGER NOT NULL,
-            UNIQUE(job_key, work_key));
+            created_at INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS work_by_job ON work_items(job_key);
         CREATE INDEX IF NOT EXISTS work_ready ON work_items(priority DESC, visible_at);
         CREATE INDEX IF NOT EXISTS work_by_root ON work_items(root_key, visible_at);
 

@@ -23,4 +23,13 @@ public sealed class SqliteStoreOptions
 
     /// <summary>The most writes grouped into one transaction. Default: 256.</summary>
     public int MaxBatch { get; set; } = 256;
+
+    /// <summary>
+    /// Committed transactions between two background WAL checkpoints. Commits never run a checkpoint themselves
+    /// (unless the WAL grows past <see cref="MaxWalPages"/>). Default: 500.
+    /// </summary>
+    public int CheckpointEvery { get; set; } = 500;
+
+    /// <summary>WAL size, in pages, at which a commit checkpoints by itself because the background checkpoints fell behind. Default: 20,000 (about 80 MB).</summary>
+    public int MaxWalPages { get; set; } = 4000;
 }

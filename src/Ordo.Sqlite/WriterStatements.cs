@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Ordo.Sqlite;
 
@@ -25,6 +26,11 @@ internal sealed class WriterStatements : IDisposable
             WHERE job_key = $6 AND last_seq = $7 AND head_hash = $8
             """, 8);
         DeleteLeased = new(c, "DELETE FROM work_items WHERE item_id = $1 AND job_key = $2 AND lease_owner = $3 AND lease_token = $4", 4);
+        ContinueLeased = new(c, """
+            UPDATE work_items SET work_key = $1, step_id = $2, visit = $3, attempt = $4, scope = $5, available_at = $6, created_at = $6,
+                lease_token = lease_token + 1, deliveries = 1
+            WHERE item_id = $7 AND job_key = $8 AND lease_owner = $9 AND lease_token = $10
+            """, 10);
         CheckLease = new(c, "SELECT 1 FROM work_items WHERE item_id = $1 AND job_key = $2 AND lease_owner = $3 AND lease_token = $4", 4);
         DropWork = new(c, "DELETE FROM work_items WHERE job_key = $1", 1);
         PutSnapshot = new(c, "INSERT OR REPLACE INTO snapshots(job_key, seq, state) VALUES ($1, $2, $3)", 3);
@@ -51,6 +57,7 @@ internal sealed class WriterStatements : IDisposable
     public Statement InsertItem { get; }
     public Statement AdvanceJob { get; }
     public Statement DeleteLeased { get; }
+    public Statement ContinueLeased { get; }
     public Statement CheckLease { get; }
     public Statement DropWork { get; }
     public Statement PutSnapshot { get; }
@@ -64,39 +71,159 @@ internal sealed class WriterStatements : IDisposable
 
     public void Dispose()
     {
-        foreach (var s in new[] { InsertDefinition, InsertJob, InsertEvent, InsertItem, AdvanceJob, DeleteLeased, CheckLease, DropWork, PutSnapshot, RootAndTenant, Head, SelectReady, SelectReadyForRoot, Lease, Renew, Release })
+        foreach (var s in new[] { InsertDefinition, InsertJob, InsertEvent, InsertItem, AdvanceJob, DeleteLeased, ContinueLeased, CheckLease, DropWork, PutSnapshot, RootAndTenant, Head, SelectReady, SelectReadyForRoot, Lease, Renew, Release })
         {
             s.Dispose();
         }
     }
 
-    /// <summary>A prepared command with positional parameters $1..$n.</summary>
+    /// <summary>
+    /// A statement prepared once on the writer connection and bound by position: the writer's hot path talks to
+    /// SQLite through SQLitePCL's raw API (the layer under Microsoft.Data.Sqlite), skipping per-execution parameter
+    /// lookup by name and command bookkeeping. Not thread-safe: only the writer's leader uses it.
+    /// </summary>
     internal sealed class Statement : IDisposable
     {
-        private readonly SqliteCommand _command;
-        private readonly SqliteParameter[] _parameters;
+        private readonly sqlite3 _db;
+        private readonly sqlite3_stmt _stmt;
+        private readonly int _parameterCount;
+        private readonly int[] _valueIndex;
 
         public Statement(SqliteConnection connection, string sql, int parameterCount)
         {
-            _command = connection.CreateCommand();
-            _command.CommandText = sql;
-            _parameters = new SqliteParameter[parameterCount];
-            for (var i = 0; i < parameterCount; i++)
+            _db = connection.Handle ?? throw new InvalidOperationException("The connection is not open.");
+            Check(raw.sqlite3_prepare_v3(_db, sql, raw.SQLITE_PREPARE_PERSISTENT, out _stmt, out _));
+            // SQLite numbers $-named parameters in order of first appearance: map each to the value position its
+            // name says ($3 binds the third value). Callers may pass more values than the SQL uses, never fewer.
+            _parameterCount = raw.sqlite3_bind_parameter_count(_stmt);
+            _valueIndex = new int[_parameterCount];
+            for (var i = 0; i < _parameterCount; i++)
             {
-                _parameters[i] = _command.Parameters.Add(new SqliteParameter("$" + (i + 1), null));
+                var name = raw.sqlite3_bind_parameter_name(_stmt, i + 1).utf8_to_string();
+                if (name is null || name.Length < 2 || name[0] != '$' || !int.TryParse(name.AsSpan(1), System.Globalization.CultureInfo.InvariantCulture, out var n) || n < 1 || n > parameterCount)
+                {
+                    throw new InvalidOperationException($"parameter '{name}' is not one of $1..${parameterCount}: {sql}");
+                }
+
+                _valueIndex[i] = n - 1;
             }
         }
 
-        public SqliteCommand Set(params ReadOnlySpan<object?> values)
+        /// <summary>Binds the values to $1..$n (missing values are NULL).</summary>
+        public Statement Set(params ReadOnlySpan<object?> values)
         {
-            for (var i = 0; i < _parameters.Length; i++)
+            for (var i = 0; i < _parameterCount; i++)
             {
-                _parameters[i].Value = i < values.Length ? values[i] ?? DBNull.Value : DBNull.Value;
+                var position = _valueIndex[i];
+                var value = position < values.Length ? values[position] : null;
+                var index = i + 1;
+                var rc = value switch
+                {
+                    null => raw.sqlite3_bind_null(_stmt, index),
+                    long l => raw.sqlite3_bind_int64(_stmt, index, l),
+                    int n => raw.sqlite3_bind_int64(_stmt, index, n),
+                    string text => raw.sqlite3_bind_text(_stmt, index, text),
+                    byte[] blob => raw.sqlite3_bind_blob(_stmt, index, blob),
+                    Utf8Text utf8 => raw.sqlite3_bind_text(_stmt, index, utf8.Bytes.Span),
+                    _ => throw new ArgumentException($"cannot bind a {value.GetType().Name}", nameof(values)),
+                };
+                Check(rc);
             }
 
-            return _command;
+            return this;
         }
 
-        public void Dispose() => _command.Dispose();
+        /// <summary>Runs the statement to completion and returns the rows it changed.</summary>
+        public int ExecuteNonQuery()
+        {
+            try
+            {
+                int rc;
+                while ((rc = raw.sqlite3_step(_stmt)) == raw.SQLITE_ROW)
+                {
+                }
+
+                if (rc != raw.SQLITE_DONE) Fail(rc);
+                return raw.sqlite3_changes(_db);
+            }
+            finally
+            {
+                raw.sqlite3_reset(_stmt);
+            }
+        }
+
+        /// <summary>Runs the statement and returns the first column of its first row (long, string, byte[]) or null.</summary>
+        public object? ExecuteScalar()
+        {
+            try
+            {
+                var rc = raw.sqlite3_step(_stmt);
+                if (rc == raw.SQLITE_DONE) return null;
+                if (rc != raw.SQLITE_ROW) Fail(rc);
+                var value = Column(0);
+                while ((rc = raw.sqlite3_step(_stmt)) == raw.SQLITE_ROW)
+                {
+                }
+
+                if (rc != raw.SQLITE_DONE) Fail(rc);
+                return value;
+            }
+            finally
+            {
+                raw.sqlite3_reset(_stmt);
+            }
+        }
+
+        /// <summary>Runs the statement row by row; dispose the reader to reset the statement.</summary>
+        public Reader ExecuteReader() => new(this);
+
+        public void Dispose() => _stmt.Dispose();
+
+        private object? Column(int i) => raw.sqlite3_column_type(_stmt, i) switch
+        {
+            raw.SQLITE_NULL => null,
+            raw.SQLITE_INTEGER => raw.sqlite3_column_int64(_stmt, i),
+            raw.SQLITE_BLOB => raw.sqlite3_column_blob(_stmt, i).ToArray(),
+            _ => raw.sqlite3_column_text(_stmt, i).utf8_to_string(),
+        };
+
+        private void Check(int rc)
+        {
+            if (rc != raw.SQLITE_OK) Fail(rc);
+        }
+
+        private void Fail(int rc)
+        {
+            raw.sqlite3_reset(_stmt);
+            SqliteException.ThrowExceptionForRC(rc, _db);
+            throw new SqliteException($"SQLite error {rc}", rc);
+        }
+
+        /// <summary>Rows of a running statement, read by column position.</summary>
+        public readonly struct Reader(Statement statement) : IDisposable
+        {
+            public bool Read()
+            {
+                var rc = raw.sqlite3_step(statement._stmt);
+                if (rc == raw.SQLITE_ROW) return true;
+                if (rc != raw.SQLITE_DONE) statement.Fail(rc);
+                return false;
+            }
+
+            public long GetInt64(int i) => raw.sqlite3_column_int64(statement._stmt, i);
+
+            public int GetInt32(int i) => raw.sqlite3_column_int(statement._stmt, i);
+
+            public string GetString(int i) => raw.sqlite3_column_text(statement._stmt, i).utf8_to_string();
+
+            public bool IsDBNull(int i) => raw.sqlite3_column_type(statement._stmt, i) == raw.SQLITE_NULL;
+
+            public byte[] GetBlob(int i) => raw.sqlite3_column_blob(statement._stmt, i).ToArray();
+
+            public void Dispose() => raw.sqlite3_reset(statement._stmt);
+        }
     }
 }
+
+/// <summary>Text already encoded as UTF-8, bound without converting it to a string and back.</summary>
+internal readonly record struct Utf8Text(ReadOnlyMemory<byte> Bytes);

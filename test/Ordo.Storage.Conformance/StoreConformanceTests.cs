@@ -236,6 +236,80 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Commit_EnqueueLeasedToSelf_FencesThePreviousLease_AndIsTakenOverAfterACrash()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var claimed = Assert.Single(await Store.ClaimAsync(Claim("w1", T0, lease: TimeSpan.FromSeconds(10))));
+        var state = await StateAsync(Store, id);
+        var next = new StepRef("s2", 1, 1);
+        var result = await Store.CommitAsync(Commit(state,
+            [Succeeded("s1", T0), EventFactory.Step(EventTypes.StepScheduled, next, new StepScheduledPayload("code", "route", "s1", null), T0), StoreEvents.StepStarted(next, "w1", 1, T0)],
+            ack: claimed.Lease,
+            enqueue: [new NewWorkItem { Step = next, AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(10) }]));
+        var leased = Assert.Single(result.LeasedItems);
+
+        // The acknowledged lease no longer acknowledges anything.
+        var after = await StateAsync(Store, id);
+        Assert.Equal(CommitOutcome.LeaseLost, (await Store.CommitAsync(Commit(after, [Succeeded("s2", T0)], ack: claimed.Lease))).Outcome);
+
+        // The worker dies: once the lease runs out another worker takes the successor over, not the finished step.
+        Assert.Empty(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(5))));
+        var taken = Assert.Single(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(11))));
+        Assert.Equal(next, taken.Step);
+        Assert.Equal(2, taken.Deliveries);
+        var now = await StateAsync(Store, id);
+        Assert.Equal(CommitOutcome.LeaseLost, (await Store.CommitAsync(Commit(now, [Succeeded("s2", T0)], ack: leased.Lease))).Outcome);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(now, [Succeeded("s2", T0)], ack: taken.Lease, status: JobStatus.Completed))).Outcome);
+        Assert.True((await Store.GetQueueSummaryAsync(id, T0.AddSeconds(12))).IsEmpty);
+        Assert.True((await AuditVerifier.VerifyAsync(Store, id)).Intact);
+    }
+
+    [Fact]
+    public async Task Submit_WithAnItemLeasedToTheSubmitter_ReturnsIt_AndHidesItUntilItsLeaseExpires()
+    {
+        var id = JobId.New(T0);
+        var job = Job(id, T0);
+        var entry = new StepRef("s1", 1, 1);
+        var events = EventChain.Seal(id, 0, EventChain.GenesisHash,
+        [
+            EventFactory.Job(EventTypes.JobSubmitted, new JobSubmittedPayload("w", 1, "sha256:def", "default", "tester", null, null, null, null, "trace", 0), T0),
+            EventFactory.Step(EventTypes.StepScheduled, entry, new StepScheduledPayload("code", "entry", null, null), T0),
+            StoreEvents.StepStarted(entry, "w1", 1, T0),
+        ]);
+        var record = await Store.SubmitAsync(job with
+        {
+            Events = events,
+            Status = JobStatus.Running,
+            WorkItems = [new NewWorkItem { Step = entry, AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(10) }],
+        });
+        var leased = Assert.Single(record.LeasedItems);
+        Assert.Equal(entry, leased.Step);
+        Assert.Equal("w1", leased.Lease.Owner);
+        Assert.Empty((await Store.GetJobAsync(id))!.LeasedItems);
+        Assert.Equal(JobStatus.Running, (await Store.GetJobAsync(id))!.Status);
+        Assert.Empty(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(5))));
+
+        var state = await StateAsync(Store, id);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(state, [Succeeded("s1", T0)], ack: leased.Lease, status: JobStatus.Completed))).Outcome);
+        Assert.Empty(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(11))));
+    }
+
+    [Fact]
+    public async Task Submit_LeasedItem_IsTakenOverWhenTheSubmitterDies()
+    {
+        var id = JobId.New(T0);
+        var record = await Store.SubmitAsync(Job(id, T0) with
+        {
+            WorkItems = [new NewWorkItem { Step = new StepRef("s1", 1, 1), AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(10) }],
+        });
+        Assert.Single(record.LeasedItems);
+        var taken = Assert.Single(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(11))));
+        Assert.Equal(2, taken.Deliveries);
+        Assert.True(taken.Lease.Token > record.LeasedItems[0].Lease.Token);
+    }
+
+    [Fact]
     public async Task KeepWorkItem_ChecksLeaseButKeepsItem()
     {
         var id = JobId.New(T0);

@@ -15,6 +15,9 @@ internal sealed class JobStates(IOrdoStore store, int capacity = 10_000)
     private readonly ConcurrentDictionary<JobId, Entry> _cache = new();
     private int _count;
 
+    /// <summary>The state this process last saw, without reading the store (null when it has none).</summary>
+    public JobState? Cached(JobId jobId) => _cache.TryGetValue(jobId, out var entry) ? entry.State : null;
+
     public async ValueTask<JobState?> LoadAsync(JobId jobId, CancellationToken cancellationToken, List<EventEnvelope>? caughtUp = null)
     {
         JobState? state = _cache.TryGetValue(jobId, out var entry) ? entry.State : null;

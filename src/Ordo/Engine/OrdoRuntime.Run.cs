@@ -21,12 +21,13 @@ public sealed partial class OrdoRuntime
         request ??= new RunRequest();
         var workers = request.Workers ?? _options.Workers;
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1, nameof(request));
-        using var run = new RunContext();
-        var channel = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(workers) { SingleWriter = false, SingleReader = false });
+        var channel = Channel.CreateBounded<Dispatched>(new BoundedChannelOptions(workers) { SingleWriter = false, SingleReader = false });
+        using var run = new RunContext(channel, workers, request.UntilIdle);
         var workerTasks = Enumerable.Range(0, workers).Select(_ => Task.Run(() => WorkerLoopAsync(channel, run), CancellationToken.None)).ToArray();
         using var keeperStop = new CancellationTokenSource();
         var keeper = Task.Run(() => KeepLeasesAsync(run, keeperStop.Token), CancellationToken.None);
         var stopped = false;
+        var local = request.RootJobId is null && Interlocked.CompareExchange(ref _localRun, run, null) is null;
         try
         {
             await DispatchAsync(channel, run, request, workers, cancellationToken).ConfigureAwait(false);
@@ -38,6 +39,11 @@ public sealed partial class OrdoRuntime
         }
         finally
         {
+            if (local)
+            {
+                Interlocked.CompareExchange(ref _localRun, null, run);
+            }
+
             channel.Writer.TryComplete();
         }
 
@@ -60,9 +66,13 @@ public sealed partial class OrdoRuntime
         var watcher = _watchers.GetOrAdd(jobId, _ => new TaskCompletionSource<JobState>(TaskCreationOptions.RunContinuationsAsynchronously));
         try
         {
+            // A job this process is running is known without a read; the store is read when it is not, and on every
+            // poll after that (other processes may be running it).
+            var cached = _states.Cached(jobId);
             while (true)
             {
-                var state = await _states.LoadAsync(jobId, cancellationToken).ConfigureAwait(false) ?? throw new OrdoException($"job {jobId} does not exist");
+                var state = cached ?? await _states.LoadAsync(jobId, cancellationToken).ConfigureAwait(false) ?? throw new OrdoException($"job {jobId} does not exist");
+                cached = null;
                 if (IsSettled(state))
                 {
                     return state;
@@ -83,13 +93,21 @@ public sealed partial class OrdoRuntime
 
     private static bool IsSettled(JobState state) => state.Status.IsTerminal() || state.Status == JobStatus.WaitingApproval;
 
-    private async Task DispatchAsync(Channel<WorkItem> channel, RunContext run, RunRequest request, int workers, CancellationToken cancellationToken)
+    private async Task DispatchAsync(Channel<Dispatched> channel, RunContext run, RunRequest request, int workers, CancellationToken cancellationToken)
     {
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var signal = _workAvailable.Current;
+
+            // Announce interest in freed workers BEFORE counting them, so a worker finishing in between wakes us.
+            Interlocked.Exchange(ref run.WantsWorker, 1);
             var free = workers - Volatile.Read(ref run.Busy) - channel.Reader.Count;
+            if (free > 0)
+            {
+                Interlocked.Exchange(ref run.WantsWorker, 0);
+            }
+
             if (free > 0)
             {
                 var items = await _store.ClaimAsync(new ClaimRequest
@@ -104,7 +122,7 @@ public sealed partial class OrdoRuntime
                 foreach (var item in items)
                 {
                     run.Track(item);
-                    await channel.Writer.WriteAsync(item, cancellationToken).ConfigureAwait(false);
+                    await channel.Writer.WriteAsync(new Dispatched(item, null), cancellationToken).ConfigureAwait(false);
                 }
 
                 if (items.Count > 0)
@@ -150,9 +168,9 @@ public sealed partial class OrdoRuntime
         }
     }
 
-    private async Task WorkerLoopAsync(Channel<WorkItem> channel, RunContext run)
+    private async Task WorkerLoopAsync(Channel<Dispatched> channel, RunContext run)
     {
-        await foreach (var item in channel.Reader.ReadAllAsync().ConfigureAwait(false))
+        await foreach (var (item, known) in channel.Reader.ReadAllAsync().ConfigureAwait(false))
         {
             if (run.Stopping)
             {
@@ -163,7 +181,7 @@ public sealed partial class OrdoRuntime
             Interlocked.Increment(ref run.Busy);
             try
             {
-                await RunChainAsync(item, channel, run).ConfigureAwait(false);
+                await RunChainAsync(item, known, channel, run).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -172,16 +190,18 @@ public sealed partial class OrdoRuntime
             }
             finally
             {
-                Interlocked.Decrement(ref run.Busy);
-                _workAvailable.Set();
+                // Wake the dispatcher only when it waits for a free worker, or to notice that an until-idle run is done.
+                if ((Interlocked.Decrement(ref run.Busy) == 0 && run.UntilIdle) || Volatile.Read(ref run.WantsWorker) == 1)
+                {
+                    _workAvailable.Set();
+                }
             }
         }
     }
 
-    private async Task RunChainAsync(WorkItem first, Channel<WorkItem> channel, RunContext run)
+    private async Task RunChainAsync(WorkItem first, JobState? known, Channel<Dispatched> channel, RunContext run)
     {
         var current = first;
-        JobState? known = null;
         var chain = 0;
         while (true)
         {
@@ -200,7 +220,7 @@ public sealed partial class OrdoRuntime
             }
 
             // After a long run of one job, queue its next step behind the others this process holds.
-            if (++chain >= _options.MaxInlineSteps && channel.Writer.TryWrite(next))
+            if (++chain >= _options.MaxInlineSteps && channel.Writer.TryWrite(new Dispatched(next, state)))
             {
                 return;
             }
@@ -251,9 +271,20 @@ public sealed partial class OrdoRuntime
         }
     }
 
-    private sealed class RunContext : IDisposable
+    /// <summary>A work item handed to a worker, with the job's state when the hand-over knows it (saves a read).</summary>
+    private readonly record struct Dispatched(WorkItem Item, JobState? Known);
+
+    private sealed class RunContext(Channel<Dispatched> channel, int workers, bool untilIdle) : IDisposable
     {
         public int Busy;
+        public int WantsWorker;
+
+        public bool UntilIdle => untilIdle;
+
+        public Channel<Dispatched> Channel => channel;
+
+        /// <summary>Whether a worker is idle with nothing queued for it (a hint: the hand-over falls back to the queue).</summary>
+        public bool HasFreeWorker => !Stopping && workers - Volatile.Read(ref Busy) - channel.Reader.Count > 0;
         public long StepsExecuted;
 
         public volatile bool Stopping;

@@ -158,7 +158,7 @@ public sealed partial class OrdoRuntime
                 case CommitOutcome.Committed:
                     _states.Remember(post, snapshot?.Seq);
                     Notify(post, sealedEvents);
-                    if (plan.Enqueue.Any(w => w.LeaseOwner is null) || post.Status.IsTerminal())
+                    if (plan.Enqueue.Any(w => w.LeaseOwner is null))
                     {
                         _workAvailable.Set();
                     }

@@ -64,6 +64,7 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
     private readonly bool _ownsHttp;
     private readonly KillSwitches.KillSwitchCache _killSwitches;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<JobId, TaskCompletionSource<JobState>> _watchers = new();
+    private RunContext? _localRun;
 
     /// <summary>Creates a runtime over a store.</summary>
     public OrdoRuntime(IOrdoStore store, OrdoRuntimeOptions? options = null, OrdoComponents? components = null, ILogger<OrdoRuntime>? logger = null)
@@ -171,11 +172,23 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
         var jobId = options.JobId ?? JobId.New(now);
         var traceId = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
         var entry = new StepRef(workflow.Entry.Id, 1, 1);
-        var events = EventChain.Seal(jobId, 0, EventChain.GenesisHash,
+
+        // When this process runs workers and one is free, the entry step is created leased to it and handed over
+        // directly: no claim transaction, no dispatcher round trip. Otherwise it waits in the queue like any item.
+        var local = Volatile.Read(ref _localRun);
+        var leaseHere = local is not null && local.HasFreeWorker;
+        List<NewEvent> first =
         [
             EventFactory.Job(EventTypes.JobSubmitted, new JobSubmittedPayload(workflow.Name, workflow.Version, workflow.Hash, options.Tenant, options.Submitter, value, workflow.ConstraintsJson, null, null, traceId, options.Priority), now),
             EventFactory.Step(EventTypes.StepScheduled, entry, new StepScheduledPayload(workflow.Entry.Kind, "entry", null, null), now),
-        ]);
+        ];
+        if (leaseHere)
+        {
+            first.Add(StoreEvents.StepStarted(entry, Worker, 1, now));
+        }
+
+        var events = EventChain.Seal(jobId, 0, EventChain.GenesisHash, first);
+        var initial = JobStateReducer.Apply(JobStateReducer.Start(events[0]), events.Skip(1));
         var record = await _store.SubmitAsync(new NewJob
         {
             JobId = jobId,
@@ -183,12 +196,15 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
             Version = workflow.Version,
             Tenant = options.Tenant,
             Submitter = options.Submitter,
-            Definition = new DefinitionRecord(workflow.Hash, workflow.Name, workflow.Version, workflow.Bundle.ToBytes()),
+            Definition = workflow.StoredDefinition,
             TraceId = traceId,
             Priority = options.Priority,
             CreatedAt = now,
             Events = events,
-            WorkItems = [new NewWorkItem { Step = entry, AvailableAt = now, Priority = options.Priority }],
+            Status = initial.Status,
+            WorkItems = [leaseHere
+                ? new NewWorkItem { Step = entry, AvailableAt = now, Priority = options.Priority, LeaseOwner = Worker, LeaseExpiresAt = now + _options.LeaseDuration }
+                : new NewWorkItem { Step = entry, AvailableAt = now, Priority = options.Priority }],
             Quota = workflow.Project.Tenants.TryGetValue(options.Tenant, out var tenant) && (tenant.ConcurrentJobs is not null || tenant.JobsPerMinute is not null)
                 ? new TenantQuota(tenant.ConcurrentJobs, tenant.JobsPerMinute)
                 : null,
@@ -198,10 +214,25 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
             await _store.SeedKillSwitchesAsync(policy.Ref, policy.KillSwitches.Select(t => new KillSwitches.KillSwitch(t, $"initial switch of policy {policy.Ref}", policy.Ref, now)).ToList(), cancellationToken).ConfigureAwait(false);
             _killSwitches.Invalidate();
         }
-        var initial = JobStateReducer.Apply(JobStateReducer.Start(events[0]), events.Skip(1));
+
         _states.Remember(initial);
         Notify(initial, events);
-        _workAvailable.Set();
+        if (local is not null && record.LeasedItems.Count > 0)
+        {
+            var item = record.LeasedItems[0];
+            local.Track(item);
+            if (!local.Channel.Writer.TryWrite(new Dispatched(item, initial)))
+            {
+                // The run stopped or filled up meanwhile: put the item back in the queue for whoever claims next.
+                await ReleaseAsync(item, local).ConfigureAwait(false);
+                _workAvailable.Set();
+            }
+        }
+        else
+        {
+            _workAvailable.Set();
+        }
+
         return record;
     }
 

@@ -40,6 +40,13 @@ public sealed record JobRecord
     /// <summary>The hash of its last event.</summary>
     public required byte[] HeadHash { get; init; }
 
+    /// <summary>
+    /// On the record <see cref="IOrdoStore.SubmitAsync"/> returns: the submission's work items that were created
+    /// already leased (those with <see cref="NewWorkItem.LeaseOwner"/> set), so their worker can run them without a
+    /// claim. Empty on records read back from the store.
+    /// </summary>
+    public IReadOnlyList<WorkItem> LeasedItems { get; init; } = [];
+
     /// <summary><c>name@version</c>.</summary>
     public string WorkflowRef => $"{Workflow}@{Version}";
 }

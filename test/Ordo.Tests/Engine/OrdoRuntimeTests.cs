@@ -452,6 +452,64 @@ public sealed class OrdoRuntimeTests
         await run;
     }
 
+    [Fact]
+    public async Task Submit_WhileAWorkerIsFree_HandsTheEntryStepToIt_WithoutAClaim()
+    {
+        await using var h = new EngineHarness();
+        using var stop = new CancellationTokenSource();
+        var run = h.Runtime.RunAsync(new RunRequest { UntilIdle = false }, stop.Token);
+        var job = await h.Runtime.SubmitAsync(Chain(3), null);
+        var item = Assert.Single(job.LeasedItems);
+        Assert.Equal("n1", item.Step.StepId);
+        Assert.Equal(h.Runtime.Worker, item.Lease.Owner);
+        Assert.Equal(JobStatus.Running, job.Status);
+        var state = await h.Runtime.WaitAsync(job.JobId).WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(JobStatus.Completed, state.Status);
+        var types = await h.TypesAsync(job.JobId);
+        Assert.Equal(["JobSubmitted", "StepScheduled:n1", "StepStarted:n1", "StepSucceeded:n1"], types.Take(4));
+        Assert.Equal(1, types.Count(t => t == "StepStarted:n1"));
+        await stop.CancelAsync();
+        await run;
+    }
+
+    [Fact]
+    public async Task Submit_WhileEveryWorkerIsBusy_QueuesTheEntryStep()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var blocking = WorkflowBuilder.Create("blocking", 1)
+            .Step("wait", s => s.Code(async (CodeStepContext _, CancellationToken ct) =>
+            {
+                entered.TrySetResult();
+                await gate.Task.WaitAsync(ct);
+                return Int(1);
+            }))
+            .Build();
+        await using var h = new EngineHarness(new OrdoRuntimeOptions { Workers = 1, PollInterval = TimeSpan.FromMilliseconds(5) });
+        using var stop = new CancellationTokenSource();
+        var run = h.Runtime.RunAsync(new RunRequest { UntilIdle = false }, stop.Token);
+        var first = await h.Runtime.SubmitAsync(blocking, null);
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        var second = await h.Runtime.SubmitAsync(Chain(2), null);
+        Assert.Empty(second.LeasedItems);
+        Assert.Equal(JobStatus.Queued, second.Status);
+        gate.SetResult();
+        Assert.Equal(JobStatus.Completed, (await h.Runtime.WaitAsync(first.JobId).WaitAsync(TimeSpan.FromSeconds(20))).Status);
+        Assert.Equal(JobStatus.Completed, (await h.Runtime.WaitAsync(second.JobId).WaitAsync(TimeSpan.FromSeconds(20))).Status);
+        await stop.CancelAsync();
+        await run;
+    }
+
+    [Fact]
+    public async Task Submit_WithNoWorkersRunning_QueuesTheEntryStep()
+    {
+        await using var h = new EngineHarness();
+        var job = await h.Runtime.SubmitAsync(Chain(2), null);
+        Assert.Empty(job.LeasedItems);
+        await h.Runtime.RunAsync(new RunRequest { RootJobId = job.JobId });
+        Assert.Equal(JobStatus.Completed, (await h.Runtime.GetStateAsync(job.JobId))!.Status);
+    }
+
     private sealed class Collecting : IJobObserver
     {
         public ConcurrentBag<EventEnvelope> Events { get; } = [];

@@ -74,12 +74,17 @@ public sealed class InMemoryOrdoStore : IOrdoStore
             entry.Events.AddRange(events);
             _jobs.Add(job.JobId, entry);
             _jobOrder.Add(job.JobId);
+            List<WorkItem>? leased = null;
             foreach (var item in job.WorkItems)
             {
-                AddItem(entry, item);
+                var added = AddItem(entry, item);
+                if (item.LeaseOwner is not null)
+                {
+                    (leased ??= []).Add(added.ToWorkItem(record));
+                }
             }
 
-            return record;
+            return leased is null ? record : record with { LeasedItems = leased };
         }
     }
 

@@ -60,6 +60,14 @@ public sealed class WorkflowDefinition
     /// <summary><c>name@version</c>.</summary>
     public string Ref => $"{Name}@{Version}";
 
+    /// <summary>The record the store keeps for this definition (serialized once).</summary>
+    /// <exception cref="InvalidOperationException">The definition has no stored form yet.</exception>
+    internal Storage.DefinitionRecord StoredDefinition => _stored ??= Bundle is null
+        ? throw new InvalidOperationException($"{Ref} has no stored form")
+        : new Storage.DefinitionRecord(Hash, Name, Version, Bundle.ToBytes());
+
+    private Storage.DefinitionRecord? _stored;
+
     /// <summary>The constraints as JSON (computed once), as expressions see them in <c>job.constraints</c>.</summary>
     public JsonElement ConstraintsJson => _constraintsJson ??= Constraints.ToJson();
 
