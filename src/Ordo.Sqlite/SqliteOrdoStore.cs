@@ -126,16 +126,9 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         ArgumentNullException.ThrowIfNull(job);
         CommitChecks.EnsureContinues(job.JobId, 0, EventChain.GenesisHash, job.Events);
         await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        var root = job.RootJobId ?? job.JobId;
+        var record = NewRecord(job);
+        var root = record.RootJobId;
         long rootKey = root == job.JobId ? 0 : await GetJobKeyAsync(root, cancellationToken).ConfigureAwait(false) ?? throw new InvalidOperationException($"Root job {root} does not exist.");
-        var last = job.Events.Count > 0 ? job.Events[^1] : null;
-        var record = new JobRecord
-        {
-            JobId = job.JobId, Workflow = job.Workflow, Version = job.Version, Tenant = job.Tenant, Status = job.Status,
-            Submitter = job.Submitter, ParentJobId = job.ParentJobId, RootJobId = root, DefinitionHash = job.Definition.Hash,
-            TraceId = job.TraceId, Priority = job.Priority, CreatedAt = job.CreatedAt, UpdatedAt = last?.Timestamp ?? job.CreatedAt,
-            LastSeq = last?.Seq ?? 0, HeadHash = last?.Hash ?? EventChain.GenesisHash.ToArray(),
-        };
         try
         {
             var (key, root2, leased) = await Writer.WriteAsync(c => SubmitCore(job, record, rootKey)).ConfigureAwait(false);
@@ -150,6 +143,18 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         }
 
         return record;
+    }
+
+    private static JobRecord NewRecord(NewJob job)
+    {
+        var last = job.Events.Count > 0 ? job.Events[^1] : null;
+        return new JobRecord
+        {
+            JobId = job.JobId, Workflow = job.Workflow, Version = job.Version, Tenant = job.Tenant, Status = job.Status,
+            Submitter = job.Submitter, ParentJobId = job.ParentJobId, RootJobId = job.RootJobId ?? job.JobId, DefinitionHash = job.Definition.Hash,
+            TraceId = job.TraceId, Priority = job.Priority, CreatedAt = job.CreatedAt, UpdatedAt = last?.Timestamp ?? job.CreatedAt,
+            LastSeq = last?.Seq ?? 0, HeadHash = last?.Hash ?? EventChain.GenesisHash.ToArray(),
+        };
     }
 
     private (long Key, long RootKey, List<WorkItem>? Leased) SubmitCore(NewJob job, JobRecord record, long rootKey)
@@ -193,6 +198,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     {
         ArgumentNullException.ThrowIfNull(commit);
         CommitChecks.EnsureContinues(commit.JobId, commit.ExpectedSeq, commit.ExpectedHeadHash, commit.Events);
+        foreach (var child in commit.StartJobs) CommitChecks.EnsureContinues(child.JobId, 0, EventChain.GenesisHash, child.Events);
         await InitializeAsync(cancellationToken).ConfigureAwait(false);
         var key = await GetJobKeyAsync(commit.JobId, cancellationToken).ConfigureAwait(false);
         if (key is null)
@@ -202,7 +208,19 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
 
         try
         {
-            return await Writer.WriteAsync(c => CommitCore(commit, key.Value)).ConfigureAwait(false);
+            var (result, started) = await Writer.WriteAsync(c => CommitCore(commit, key.Value)).ConfigureAwait(false);
+            if (started is not null)
+            {
+                // Only now that the transaction committed: a rolled-back job's key may be reused by another job.
+                foreach (var job in started)
+                {
+                    _jobKeys[job.JobId] = job.Key;
+                    _roots[job.Key] = (job.RootKey, job.Tenant);
+                    _definitions.TryAdd(job.DefinitionHash, 0);
+                }
+            }
+
+            return result;
         }
         catch (CommitRejectedException e)
         {
@@ -210,7 +228,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         }
     }
 
-    private CommitResult CommitCore(JobCommit commit, long key)
+    private (CommitResult Result, List<StartedJob>? Started) CommitCore(JobCommit commit, long key)
     {
         var s = Sql;
         var last = commit.Events.Count > 0 ? commit.Events[^1] : null;
@@ -251,9 +269,35 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             last?.Seq ?? commit.ExpectedSeq, last?.Hash ?? commit.ExpectedHeadHash, commit.Status.ToWire(), commit.Reason,
             last is null ? null : nowMs, key, commit.ExpectedSeq, commit.ExpectedHeadHash).ExecuteNonQuery();
         if (updated != 1) throw new CommitRejectedException(CommitOutcome.Conflict);
+        EnsureNewJobs(commit.StartJobs);
 
         foreach (var e in commit.Events) InsertEvent(key, e);
-        if (commit.DropPendingWork) s.DropWork.Set(key).ExecuteNonQuery();
+
+        // The row a leased successor took over is that successor, not pending work of the acknowledged step.
+        var keepItem = continued >= 0 ? commit.Ack!.Value.ItemId : 0L;
+        if (commit.DropPendingWork) s.DropWork.Set(key, keepItem).ExecuteNonQuery();
+        foreach (var scope in commit.DropScopes)
+        {
+            s.DropScope.Set(key, scope + "/", scope + "0", keepItem).ExecuteNonQuery();
+        }
+
+        List<StartedJob>? started = null;
+        foreach (var child in commit.StartJobs)
+        {
+            var record = NewRecord(child);
+            var rootKey = record.RootJobId == child.JobId ? 0
+                : FindJobKey(record.RootJobId, commit.JobId, key, started) ?? throw new InvalidOperationException($"Root job {record.RootJobId} does not exist.");
+            var (childKey, childRootKey, _) = SubmitCore(child, record, rootKey);
+            (started ??= []).Add(new StartedJob(child.JobId, childKey, childRootKey, child.Tenant, child.Definition.Hash));
+        }
+
+        foreach (var other in commit.NotifyJobs)
+        {
+            if (FindJobKey(other.JobId, commit.JobId, key, started) is not { } target) continue;
+            if (s.ItemExists.Set(target, other.Item.Step.WorkKey).ExecuteScalar() is not null) continue;
+            var (rootKey, tenant) = RootAndTenantInTransaction(target, key, started);
+            InsertItem(target, rootKey, tenant, other.Item, nowMs);
+        }
 
         List<WorkItem>? leased = null;
         if (commit.Enqueue.Count > 0)
@@ -276,7 +320,56 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         }
 
         if (commit.Snapshot is { } snap) s.PutSnapshot.Set(key, snap.Seq, snap.Data).ExecuteNonQuery();
-        return new CommitResult(CommitOutcome.Committed, (IReadOnlyList<WorkItem>?)leased ?? []);
+        return (new CommitResult(CommitOutcome.Committed, (IReadOnlyList<WorkItem>?)leased ?? []), started);
+    }
+
+    /// <summary>Refuses the commit (nothing is written) when a job it would start exists or is started twice.</summary>
+    private void EnsureNewJobs(IReadOnlyList<NewJob> jobs)
+    {
+        if (jobs.Count == 0) return;
+        var ids = new HashSet<JobId>();
+        foreach (var job in jobs)
+        {
+            if (!ids.Add(job.JobId) || Sql.JobKeyById.Set(job.JobId.Value).ExecuteScalar() is not null)
+            {
+                throw new CommitRejectedException(CommitOutcome.Conflict);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The key of a job as the running transaction sees it: the committing job, a job it started, or a stored one.
+    /// Nothing is cached here, since the transaction may still roll back.
+    /// </summary>
+    private long? FindJobKey(JobId jobId, JobId committing, long committingKey, List<StartedJob>? started)
+    {
+        if (jobId == committing) return committingKey;
+        if (started is not null)
+        {
+            foreach (var job in started)
+            {
+                if (job.JobId == jobId) return job.Key;
+            }
+        }
+
+        if (_jobKeys.TryGetValue(jobId, out var known)) return known;
+        return Sql.JobKeyById.Set(jobId.Value).ExecuteScalar() as long?;
+    }
+
+    private (long RootKey, string Tenant) RootAndTenantInTransaction(long key, long committingKey, List<StartedJob>? started)
+    {
+        if (key == committingKey || _roots.ContainsKey(key)) return ReadRootAndTenant(key);
+        if (started is not null)
+        {
+            foreach (var job in started)
+            {
+                if (job.Key == key) return (job.RootKey, job.Tenant);
+            }
+        }
+
+        using var r = Sql.RootAndTenant.Set(key).ExecuteReader();
+        if (!r.Read()) throw new InvalidDataException($"job key {key} has no root job");
+        return (r.GetInt64(0), r.GetString(1));
     }
 
     /// <inheritdoc />
@@ -688,6 +781,8 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         cmd.CommandText = sql;
         cmd.ExecuteNonQuery();
     }
+
+    private sealed record StartedJob(JobId JobId, long Key, long RootKey, string Tenant, string DefinitionHash);
 
     private sealed class CommitRejectedException(CommitOutcome outcome) : Exception(outcome.ToString())
     {

@@ -519,6 +519,197 @@ public abstract class StoreConformanceTests : IAsyncLifetime
         Assert.Equal(timer, due.Step);
     }
 
+    [Fact]
+    public async Task DropScopes_RemoveTheScopeAndItsNestedScopes_Only()
+    {
+        var a = JobId.New(T0);
+        var b = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(a, T0, items: 0));
+        await Store.SubmitAsync(Job(b, T0, items: 0));
+        var state = await StateAsync(Store, a);
+        StepRef[] steps =
+        [
+            new("a", 1, 1, "p"), new("x", 1, 1, "p/a#1"), new("pa", 1, 1), new("b", 1, 1, "q"),
+            new("c", 1, 1, "a_b"), new("c", 1, 1, "axb"), new("d", 1, 1, "p0"),
+        ];
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(state, [], enqueue: steps.Select(s => Work(s, T0)).ToList()))).Outcome);
+        var other = await StateAsync(Store, b);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(other, [], enqueue: [Work(new StepRef("a", 1, 1, "p"), T0)]))).Outcome);
+
+        state = await StateAsync(Store, a);
+        var dropped = await Store.CommitAsync(Commit(state, [Succeeded("s", T0)]) with { DropScopes = ["p", "a_b"] });
+        Assert.Equal(CommitOutcome.Committed, dropped.Outcome);
+
+        Assert.Equal(["axb/c#1", "p0/d#1", "pa#1", "q/b#1"], await ClaimKeysAsync(Store, a, T0));
+        Assert.Equal(["p/a#1"], await ClaimKeysAsync(Store, b, T0));
+        Assert.True((await AuditVerifier.VerifyAsync(Store, a)).Intact);
+    }
+
+    [Fact]
+    public async Task StartJobs_CreatesTheLinkedChild_WithItsEventsAndWork_InTheParentsCommit()
+    {
+        var parent = JobId.New(T0);
+        var child = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(parent, T0));
+        var claimed = Assert.Single(await Store.ClaimAsync(Claim("w1", T0)));
+        var state = await StateAsync(Store, parent);
+        var result = await Store.CommitAsync(Commit(state, [Succeeded("s1", T0)], ack: claimed.Lease) with
+        {
+            StartJobs = [Job(child, T0, items: 2, root: parent, parent: parent, definitionHash: "sha256:child")],
+        });
+        Assert.Equal(CommitOutcome.Committed, result.Outcome);
+        Assert.Empty(result.LeasedItems);
+
+        var parentRecord = (await Store.GetJobAsync(parent))!;
+        Assert.Equal(state.Seq + 1, parentRecord.LastSeq);
+        Assert.Equal(EventTypes.StepSucceeded, (await ToListAsync(Store.ReadEventsAsync(parent)))[^1].Type);
+
+        var record = (await Store.GetJobAsync(child))!;
+        Assert.Equal(parent, record.ParentJobId);
+        Assert.Equal(parent, record.RootJobId);
+        Assert.Equal(JobStatus.Queued, record.Status);
+        Assert.Equal(3, record.LastSeq);
+        Assert.Equal(child, Assert.Single(await Store.ListJobsAsync(new JobQuery { ParentJobId = parent })).JobId);
+        var events = await ToListAsync(Store.ReadEventsAsync(child));
+        Assert.Equal([EventTypes.JobSubmitted, EventTypes.StepScheduled, EventTypes.StepScheduled], events.Select(e => e.Type));
+        Assert.NotNull(await Store.GetDefinitionAsync("sha256:child"));
+
+        var items = await Store.ClaimAsync(Claim("w2", T0, root: parent));
+        Assert.Equal(2, items.Count);
+        Assert.All(items, i => Assert.Equal(child, i.JobId));
+        Assert.True((await AuditVerifier.VerifyAsync(Store, parent)).Intact);
+        Assert.True((await AuditVerifier.VerifyAsync(Store, child)).Intact);
+    }
+
+    [Fact]
+    public async Task StartJobs_WithAnExistingChild_ConflictsAndWritesNothing()
+    {
+        var parent = JobId.New(T0);
+        var existing = JobId.New(T0.AddMilliseconds(1));
+        var fresh = JobId.New(T0.AddMilliseconds(2));
+        await Store.SubmitAsync(Job(parent, T0, items: 2));
+        await Store.SubmitAsync(Job(existing, T0, items: 0));
+        var claimed = (await Store.ClaimAsync(Claim("w1", T0, max: 1)))[0];
+        var state = await StateAsync(Store, parent);
+        var before = (await Store.GetJobAsync(parent))!;
+        var existingBefore = (await Store.GetJobAsync(existing))!;
+
+        var commit = Commit(state, [Succeeded(claimed.Step.StepId, T0)], ack: claimed.Lease, enqueue: [Work(new StepRef("next", 1, 1), T0)], drop: true, status: JobStatus.Completed) with
+        {
+            StartJobs = [Job(fresh, T0, root: parent, parent: parent), Job(existing, T0, root: parent, parent: parent)],
+            NotifyJobs = [new OtherJobWork(existing, Work(new StepRef("wake", 1, 1), T0))],
+        };
+        Assert.Equal(CommitOutcome.Conflict, (await Store.CommitAsync(commit)).Outcome);
+        var twice = commit with { StartJobs = [Job(fresh, T0, root: parent, parent: parent), Job(fresh, T0, root: parent, parent: parent)] };
+        Assert.Equal(CommitOutcome.Conflict, (await Store.CommitAsync(twice)).Outcome);
+
+        var after = (await Store.GetJobAsync(parent))!;
+        Assert.Equal(before.LastSeq, after.LastSeq);
+        Assert.Equal(before.HeadHash, after.HeadHash);
+        Assert.Equal(JobStatus.Running, after.Status);
+        Assert.Equal(state.Seq, (await ToListAsync(Store.ReadEventsAsync(parent))).Count);
+        var summary = await Store.GetQueueSummaryAsync(parent, T0.AddSeconds(1));
+        Assert.Equal(1, summary.Leased);
+        Assert.Equal(1, summary.Ready);
+        Assert.Null(await Store.GetJobAsync(fresh));
+        Assert.Empty(await Store.ListJobsAsync(new JobQuery { ParentJobId = parent }));
+        var existingAfter = (await Store.GetJobAsync(existing))!;
+        Assert.Null(existingAfter.ParentJobId);
+        Assert.Equal(existingBefore.LastSeq, existingAfter.LastSeq);
+        Assert.True((await Store.GetQueueSummaryAsync(existing, T0)).IsEmpty);
+
+        // The acknowledged item and its lease are untouched: the same commit without the clash goes through.
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(commit with { StartJobs = [Job(fresh, T0, root: parent, parent: parent)] })).Outcome);
+        Assert.Equal(fresh, Assert.Single(await Store.ListJobsAsync(new JobQuery { ParentJobId = parent })).JobId);
+        Assert.Equal(["wake#1"], await ClaimKeysAsync(Store, existing, T0));
+        Assert.True((await AuditVerifier.VerifyAsync(Store, parent)).Intact);
+        Assert.True((await AuditVerifier.VerifyAsync(Store, fresh)).Intact);
+    }
+
+    [Fact]
+    public async Task NotifyJobs_AddsOneItemToTheOtherJob_AndSkipsMissingJobs()
+    {
+        var parent = JobId.New(T0);
+        var child = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(parent, T0, items: 0));
+        await Store.SubmitAsync(Job(child, T0, items: 0, root: parent, parent: parent));
+        var parentSeq = (await Store.GetJobAsync(parent))!.LastSeq;
+        var wake = new OtherJobWork(parent, Work(new StepRef("wait", 1, 1, "sub#1"), T0));
+        var missing = new OtherJobWork(JobId.New(T0.AddMilliseconds(2)), Work(new StepRef("wait", 1, 1), T0));
+
+        for (var i = 0; i < 2; i++)
+        {
+            var state = await StateAsync(Store, child);
+            var result = await Store.CommitAsync(Commit(state, [Succeeded("s" + i, T0)], status: JobStatus.Completed) with { NotifyJobs = [wake, missing, wake] });
+            Assert.Equal(CommitOutcome.Committed, result.Outcome);
+        }
+
+        Assert.Equal(1, (await Store.GetQueueSummaryAsync(parent, T0)).Ready);
+        Assert.Equal(parentSeq, (await Store.GetJobAsync(parent))!.LastSeq);
+        var item = Assert.Single(await Store.ClaimAsync(Claim("w", T0, root: parent)));
+        Assert.Equal(parent, item.JobId);
+        Assert.Equal("sub#1/wait#1", item.Step.WorkKey);
+        Assert.Null(await Store.GetJobAsync(missing.JobId));
+
+        // A notification while the item is leased is still a duplicate.
+        var last = await StateAsync(Store, child);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(last, [Succeeded("s9", T0)], status: JobStatus.Completed) with { NotifyJobs = [wake] })).Outcome);
+        Assert.Equal(1, (await Store.GetQueueSummaryAsync(parent, T0.AddSeconds(1))).Leased);
+        Assert.Empty(await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), root: parent)));
+        Assert.True((await AuditVerifier.VerifyAsync(Store, parent)).Intact);
+        Assert.True((await AuditVerifier.VerifyAsync(Store, child)).Intact);
+    }
+
+    [Fact]
+    public async Task JobTree_StartedAndWokenByCommits_KeepsItsRootAndEveryChainIntact()
+    {
+        var root = JobId.New(T0);
+        var child = JobId.New(T0.AddMilliseconds(1));
+        var grandchild = JobId.New(T0.AddMilliseconds(2));
+        await Store.SubmitAsync(Job(root, T0, items: 0));
+        var state = await StateAsync(Store, root);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(state, [Succeeded("start", T0)]) with
+        {
+            StartJobs = [Job(child, T0, items: 0, root: root, parent: root)],
+        })).Outcome);
+
+        // The child commits in turn: it starts a grandchild in the same tree, wakes it at once and enqueues its own work.
+        var childState = await StateAsync(Store, child);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(childState, [Succeeded("fan", T0)], enqueue: [Work(new StepRef("own", 1, 1), T0)]) with
+        {
+            StartJobs = [Job(grandchild, T0, items: 1, root: root, parent: child)],
+            NotifyJobs = [new OtherJobWork(grandchild, Work(new StepRef("woken", 1, 1), T0))],
+        })).Outcome);
+
+        Assert.Equal(root, (await Store.GetJobAsync(grandchild))!.RootJobId);
+        Assert.Equal(child, (await Store.GetJobAsync(grandchild))!.ParentJobId);
+        Assert.Equal(grandchild, Assert.Single(await Store.ListJobsAsync(new JobQuery { ParentJobId = child })).JobId);
+        var items = await Store.ClaimAsync(Claim("w", T0, root: root));
+        Assert.Equal(["own#1", "s1#1", "woken#1"], items.Select(i => i.Step.WorkKey).Order(StringComparer.Ordinal));
+        Assert.Equal(grandchild, items.Single(i => i.Step.StepId == "woken").JobId);
+
+        // The grandchild finishes and wakes its parent, which finishes and wakes the root.
+        var leased = items.Single(i => i.Step.StepId == "s1");
+        var g = await StateAsync(Store, grandchild);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(g, [Succeeded("s1", T0)], ack: leased.Lease, status: JobStatus.Completed, drop: true) with
+        {
+            NotifyJobs = [new OtherJobWork(child, Work(new StepRef("joined", 1, 1), T0))],
+        })).Outcome);
+        var c = await StateAsync(Store, child);
+        var own = items.Single(i => i.Step.StepId == "own");
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(c, [Succeeded("own", T0)], ack: own.Lease, status: JobStatus.Completed, drop: true) with
+        {
+            NotifyJobs = [new OtherJobWork(root, Work(new StepRef("joined", 1, 1), T0))],
+        })).Outcome);
+        var rest = Assert.Single(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(60), root: root)));
+        Assert.Equal(root, rest.JobId);
+        Assert.Equal("joined#1", rest.Step.WorkKey);
+        foreach (var id in new[] { root, child, grandchild })
+        {
+            Assert.True((await AuditVerifier.VerifyAsync(Store, id)).Intact);
+        }
+    }
+
     protected static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> source)
     {
         var list = new List<T>();

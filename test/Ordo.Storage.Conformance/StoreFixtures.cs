@@ -48,6 +48,13 @@ public static class StoreFixtures
     public static NewEvent Succeeded(string step, DateTimeOffset now, int visit = 1, int attempt = 1)
         => EventFactory.Step(EventTypes.StepSucceeded, new StepRef(step, visit, attempt), new StepSucceededPayload(Ordo.Json.Of(new { ok = true }), 1, null, null), now);
 
+    /// <summary>A work item for <paramref name="step"/>, available at <paramref name="now"/>.</summary>
+    public static NewWorkItem Work(StepRef step, DateTimeOffset now) => new() { Step = step, AvailableAt = now };
+
+    /// <summary>The work keys of the items of <paramref name="id"/>'s tree that are ready at <paramref name="now"/>, leasing them.</summary>
+    public static async Task<List<string>> ClaimKeysAsync(IOrdoStore store, JobId id, DateTimeOffset now)
+        => (await store.ClaimAsync(Claim("keys", now, max: 100, root: id))).Where(i => i.JobId == id).Select(i => i.Step.WorkKey).Order(StringComparer.Ordinal).ToList();
+
     public static ClaimRequest Claim(string owner, DateTimeOffset now, int max = 10, JobId? root = null, IReadOnlyCollection<string>? dead = null, TimeSpan? lease = null)
         => new() { Owner = owner, MaxItems = max, LeaseDuration = lease ?? TimeSpan.FromSeconds(30), Now = now, RootJobId = root, DeadOwners = dead };
 }

@@ -38,62 +38,75 @@ public sealed class InMemoryOrdoStore : IOrdoStore
 
     private JobRecord SubmitCore(NewJob job)
     {
+        if (_jobs.ContainsKey(job.JobId))
         {
-            if (_jobs.ContainsKey(job.JobId))
-            {
-                throw new InvalidOperationException($"Job {job.JobId} already exists.");
-            }
-
-            if (job.Quota is { } quota)
-            {
-                CheckQuota(job, quota);
-            }
-
-            _definitions.TryAdd(job.Definition.Hash, job.Definition);
-            var events = job.Events;
-            CommitChecks.EnsureContinues(job.JobId, 0, EventChain.GenesisHash, events);
-            var record = new JobRecord
-            {
-                JobId = job.JobId,
-                Workflow = job.Workflow,
-                Version = job.Version,
-                Tenant = job.Tenant,
-                Status = job.Status,
-                Submitter = job.Submitter,
-                ParentJobId = job.ParentJobId,
-                RootJobId = job.RootJobId ?? job.JobId,
-                DefinitionHash = job.Definition.Hash,
-                TraceId = job.TraceId,
-                Priority = job.Priority,
-                CreatedAt = job.CreatedAt,
-                UpdatedAt = job.CreatedAt,
-                LastSeq = events.Count,
-                HeadHash = events.Count == 0 ? EventChain.GenesisHash.ToArray() : events[^1].Hash,
-            };
-            var entry = new JobEntry(record);
-            entry.Events.AddRange(events);
-            _jobs.Add(job.JobId, entry);
-            _jobOrder.Add(job.JobId);
-            List<WorkItem>? leased = null;
-            foreach (var item in job.WorkItems)
-            {
-                var added = AddItem(entry, item);
-                if (item.LeaseOwner is not null)
-                {
-                    (leased ??= []).Add(added.ToWorkItem(record));
-                }
-            }
-
-            return leased is null ? record : record with { LeasedItems = leased };
+            throw new InvalidOperationException($"Job {job.JobId} already exists.");
         }
+
+        if (job.Quota is { } quota)
+        {
+            CheckQuota(job, quota, _jobs.Values.Select(j => j.Record));
+        }
+
+        CommitChecks.EnsureContinues(job.JobId, 0, EventChain.GenesisHash, job.Events);
+        return AddJob(job);
     }
+
+    /// <summary>Stores a job that passed every check.</summary>
+    private JobRecord AddJob(NewJob job)
+    {
+        _definitions.TryAdd(job.Definition.Hash, job.Definition);
+        var events = job.Events;
+        var record = NewRecord(job);
+        var entry = new JobEntry(record);
+        entry.Events.AddRange(events);
+        _jobs.Add(job.JobId, entry);
+        _jobOrder.Add(job.JobId);
+        List<WorkItem>? leased = null;
+        foreach (var item in job.WorkItems)
+        {
+            var added = AddItem(entry, item);
+            if (item.LeaseOwner is not null)
+            {
+                (leased ??= []).Add(added.ToWorkItem(record));
+            }
+        }
+
+        return leased is null ? record : record with { LeasedItems = leased };
+    }
+
+    private static JobRecord NewRecord(NewJob job) => new()
+    {
+        JobId = job.JobId,
+        Workflow = job.Workflow,
+        Version = job.Version,
+        Tenant = job.Tenant,
+        Status = job.Status,
+        Submitter = job.Submitter,
+        ParentJobId = job.ParentJobId,
+        RootJobId = job.RootJobId ?? job.JobId,
+        DefinitionHash = job.Definition.Hash,
+        TraceId = job.TraceId,
+        Priority = job.Priority,
+        CreatedAt = job.CreatedAt,
+        UpdatedAt = job.CreatedAt,
+        LastSeq = job.Events.Count,
+        HeadHash = job.Events.Count == 0 ? EventChain.GenesisHash.ToArray() : job.Events[^1].Hash,
+    };
 
     /// <inheritdoc />
     public ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(commit);
+        CommitChecks.EnsureContinues(commit.JobId, commit.ExpectedSeq, commit.ExpectedHeadHash, commit.Events);
+        foreach (var child in commit.StartJobs)
+        {
+            CommitChecks.EnsureContinues(child.JobId, 0, EventChain.GenesisHash, child.Events);
+        }
+
         lock (_gate)
         {
+            // Every check comes before the first change, so a refused commit leaves the store as it was.
             if (!_jobs.TryGetValue(commit.JobId, out var entry))
             {
                 return ValueTask.FromResult(CommitResult.Failed(CommitOutcome.NotFound));
@@ -109,20 +122,18 @@ public sealed class InMemoryOrdoStore : IOrdoStore
                 return ValueTask.FromResult(CommitResult.Failed(CommitOutcome.Conflict));
             }
 
+            if (!CanStart(commit))
+            {
+                return ValueTask.FromResult(CommitResult.Failed(CommitOutcome.Conflict));
+            }
+
+            CheckChildren(commit);
+
             var events = commit.Events;
-            CommitChecks.EnsureContinues(commit.JobId, commit.ExpectedSeq, commit.ExpectedHeadHash, events);
             entry.Events.AddRange(events);
             if (commit.Ack is { } a && !commit.KeepWorkItem)
             {
                 RemoveItem(a.ItemId);
-            }
-
-            foreach (var child in commit.StartJobs)
-            {
-                if (_jobs.ContainsKey(child.JobId))
-                {
-                    return ValueTask.FromResult(CommitResult.Failed(CommitOutcome.Conflict));
-                }
             }
 
             if (commit.DropPendingWork)
@@ -144,7 +155,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore
 
             foreach (var child in commit.StartJobs)
             {
-                SubmitCore(child);
+                AddJob(child);
             }
 
             foreach (var other in commit.NotifyJobs)
@@ -180,6 +191,54 @@ public sealed class InMemoryOrdoStore : IOrdoStore
             }
 
             return ValueTask.FromResult(new CommitResult(CommitOutcome.Committed, leased));
+        }
+    }
+
+    /// <summary>Whether every job the commit starts is new (and started once).</summary>
+    private bool CanStart(JobCommit commit)
+    {
+        var ids = new HashSet<JobId>();
+        foreach (var child in commit.StartJobs)
+        {
+            if (!ids.Add(child.JobId) || _jobs.ContainsKey(child.JobId))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Checks the jobs a commit starts as the store will see them when each is inserted: after the committing job's
+    /// new status and the jobs started before it in the same commit.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A job's root does not exist.</exception>
+    /// <exception cref="QuotaExceededException">A job is over its tenant's quota.</exception>
+    private void CheckChildren(JobCommit commit)
+    {
+        if (commit.StartJobs.Count == 0)
+        {
+            return;
+        }
+
+        var records = _jobs.Values.Select(j => j.Record.JobId == commit.JobId ? j.Record with { Status = commit.Status } : j.Record).ToList();
+        var started = new HashSet<JobId>();
+        foreach (var child in commit.StartJobs)
+        {
+            var root = child.RootJobId ?? child.JobId;
+            if (root != child.JobId && !_jobs.ContainsKey(root) && !started.Contains(root))
+            {
+                throw new InvalidOperationException($"Root job {root} does not exist.");
+            }
+
+            if (child.Quota is { } quota)
+            {
+                CheckQuota(child, quota, records);
+            }
+
+            records.Add(NewRecord(child));
+            started.Add(child.JobId);
         }
     }
 
@@ -372,9 +431,9 @@ public sealed class InMemoryOrdoStore : IOrdoStore
     /// <inheritdoc />
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-    private void CheckQuota(NewJob job, TenantQuota quota)
+    private static void CheckQuota(NewJob job, TenantQuota quota, IEnumerable<JobRecord> jobs)
     {
-        var ofTenant = _jobs.Values.Select(j => j.Record).Where(r => r.Tenant == job.Tenant).ToList();
+        var ofTenant = jobs.Where(r => r.Tenant == job.Tenant).ToList();
         if (quota.ConcurrentJobs is { } max)
         {
             var active = ofTenant.Count(r => !r.Status.IsTerminal());
