@@ -38,7 +38,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         try
         {
             var scope = execution.Scope;
-            instructions = agent.Prompt?.Body.Render(execution.Evaluator, new ExpressionScope { State = scope.State, Input = input, Attempt = scope.Attempt, IncludeQuarantined = scope.IncludeQuarantined, Constraints = scope.Constraints })
+            instructions = agent.Prompt?.Body.Render(execution.Evaluator, new ExpressionScope { State = scope.State, Input = input, Attempt = scope.Attempt, IncludeQuarantined = scope.IncludeQuarantined, Constraints = scope.Constraints, StepScope = scope.StepScope })
                 ?? DefaultInstructions;
         }
         catch (ExpressionEvaluationException e)

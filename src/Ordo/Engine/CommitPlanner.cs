@@ -3,6 +3,7 @@ using Ordo.Expressions;
 using Ordo.Policies;
 using Ordo.Queue;
 using Ordo.State;
+using Ordo.Storage;
 using Ordo.Verification;
 using Ordo.Workflows;
 
@@ -16,6 +17,18 @@ internal sealed class PlannedCommit
     public List<NewWorkItem> Enqueue { get; } = [];
 
     public bool DropPendingWork { get; set; }
+
+    /// <summary>Scopes of cancelled branches and items, whose queued work is removed.</summary>
+    public List<string> DropScopes { get; } = [];
+
+    /// <summary>Child jobs created in the same transaction.</summary>
+    public List<NewJob> StartJobs { get; } = [];
+
+    /// <summary>Work for other jobs (a child asked to stop).</summary>
+    public List<OtherJobWork> NotifyJobs { get; } = [];
+
+    /// <summary>Whether a successor is already leased to this worker (one per commit: the worker runs one next).</summary>
+    public bool InlineUsed { get; set; }
 }
 
 /// <summary>
@@ -23,7 +36,7 @@ internal sealed class PlannedCommit
 /// artifact verdicts, the route taken, retries with backoff and variations, loop bounds, approvals, escalations and
 /// the end of the job. The same inputs give the same plan, so after a conflict the plan is made again on the newer state.
 /// </summary>
-internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvaluator evaluator, ArtifactVerifier verifier, PolicyEngine policies, string worker)
+internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvaluator evaluator, ArtifactVerifier verifier, PolicyEngine policies, string worker)
 {
     private readonly Lock _randomGate = new();
 
@@ -42,7 +55,13 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
 
         if (!outcome.Succeeded)
         {
-            PlanFailure(plan, state, step, item, outcome, durationMs, now, allowInline);
+            await PlanFailureAsync(plan, state, workflow, step, item, outcome, durationMs, now, allowInline, cancellationToken).ConfigureAwait(false);
+            return plan;
+        }
+
+        if (outcome.Start is { } start)
+        {
+            await PlanStartAsync(plan, state, workflow, item, start, now, allowInline, cancellationToken).ConfigureAwait(false);
             return plan;
         }
 
@@ -50,11 +69,22 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
         var withCalls = JobStateReducer.Preview(state, plan.Events);
         var verdict = await verifier.VerifyAsync(workflow, withCalls, item.Step, outcome, now, cancellationToken).ConfigureAwait(false);
         plan.Events.AddRange(verdict.Events);
+        if (outcome.Progress is { } unit)
+        {
+            PlanProgress(plan, state, item, outcome, unit, verdict, now, allowInline);
+            foreach (var approval in verdict.Approvals)
+            {
+                RequestApproval(plan, JobStateReducer.Preview(state, plan.Events), item.Step, approval, now);
+            }
+
+            return plan;
+        }
+
         if (verdict.Rejection is not null)
         {
             var retryable = verdict.RejectionError != "policy_denied" && step is AgentStep or ToolStep or CodeStep;
             var violation = StepOutcome.Failure(verdict.RejectionError ?? "contract_violation", verdict.Rejection, retryable) with { Agent = outcome.Agent, PromptHash = outcome.PromptHash, Model = outcome.Model };
-            PlanFailure(plan, state, step, item, violation, durationMs, now, allowInline);
+            await PlanFailureAsync(plan, state, workflow, step, item, violation, durationMs, now, allowInline, cancellationToken).ConfigureAwait(false);
             return plan;
         }
 
@@ -88,7 +118,7 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
         else
         {
             target = null;
-            var scope = new ExpressionScope { State = preview, Attempt = item.Step.Attempt, IncludeQuarantined = step.AcceptsQuarantined, Constraints = workflow.ConstraintsJson };
+            var scope = new ExpressionScope { State = preview, Attempt = item.Step.Attempt, IncludeQuarantined = step.AcceptsQuarantined, Constraints = workflow.ConstraintsJson, StepScope = item.Step.Scope };
             foreach (var route in step.Next)
             {
                 if (route.When is null)
@@ -118,26 +148,53 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
 
         if (routeError is not null)
         {
-            FailJob(plan, routeError, step.Id, "route_error", now);
+            await FailFlowAsync(plan, state, workflow, item, routeError, step.Id, "route_error", now, allowInline, cancellationToken).ConfigureAwait(false);
             return;
         }
 
         switch (target)
         {
             case null or Route.End:
-                if (item.Step.Scope is null && preview.Open.Keys.All(k => k == item.Step.WorkKey) && !preview.HasPendingApprovals)
-                {
-                    await CompleteJobAsync(plan, JobStateReducer.Preview(state, plan.Events), workflow, now, cancellationToken).ConfigureAwait(false);
-                }
-
+                await EndOfFlowAsync(plan, state, workflow, item, outcome.Output, now, allowInline, cancellationToken).ConfigureAwait(false);
                 break;
             case Route.Fail:
-                FailJob(plan, outcome.RouteReason ?? $"step '{step.Id}' routed to 'fail'", step.Id, outcome.RouteTo is null ? "routed_to_fail" : "rejected", now);
+                await FailFlowAsync(plan, state, workflow, item, outcome.RouteReason ?? $"step '{step.Id}' routed to 'fail'", step.Id, outcome.RouteTo is null ? "routed_to_fail" : "rejected", now, allowInline, cancellationToken).ConfigureAwait(false);
                 break;
             default:
                 ScheduleVisit(plan, preview, workflow, target, item, "route", now, allowInline);
                 break;
         }
+    }
+
+    /// <summary>
+    /// A flow reached its end: at top level the job completes (once nothing else is open); inside a branch or an item,
+    /// the branch ends with the output of its last step and its coordinating step decides what follows.
+    /// </summary>
+    private async ValueTask EndOfFlowAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, WorkItem item, System.Text.Json.JsonElement? output, DateTimeOffset now, bool allowInline, CancellationToken cancellationToken)
+    {
+        if (item.Step.Scope is { } scope)
+        {
+            await EndBranchAsync(plan, state, workflow, scope, "succeeded", output, null, item.Priority, now, allowInline, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var preview = JobStateReducer.Preview(state, plan.Events);
+        if (preview.Open.IsEmpty && !preview.HasPendingApprovals && !preview.Status.IsTerminal())
+        {
+            await CompleteJobAsync(plan, preview, workflow, now, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A flow failed for good: at top level the job fails; inside a branch or an item, the branch fails.</summary>
+    private async ValueTask FailFlowAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, WorkItem item, string reason, string? stepId, string error, DateTimeOffset now, bool allowInline, CancellationToken cancellationToken)
+    {
+        if (item.Step.Scope is { } scope)
+        {
+            await EndBranchAsync(plan, state, workflow, scope, "failed", null, reason, item.Priority, now, allowInline, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        FailJob(plan, reason, stepId, error, now);
     }
 
     /// <summary>Completes the job, unless an <c>on: job_complete</c> policy denies it or asks for approval first.</summary>
@@ -196,8 +253,9 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
     internal void Enqueue(PlannedCommit plan, StepRef step, DateTimeOffset availableAt, int priority, bool inline)
     {
         var now = options.TimeProvider.GetUtcNow();
-        if (inline && availableAt <= now)
+        if (inline && availableAt <= now && !plan.InlineUsed)
         {
+            plan.InlineUsed = true;
             plan.Events.Add(StoreEvents.StepStarted(step, worker, 1, now));
             plan.Enqueue.Add(new NewWorkItem { Step = step, AvailableAt = now, Priority = priority, LeaseOwner = worker, LeaseExpiresAt = now + options.LeaseDuration });
         }
@@ -242,7 +300,7 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
         }
     }
 
-    private void PlanFailure(PlannedCommit plan, JobState state, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, bool allowInline)
+    private async ValueTask PlanFailureAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, bool allowInline, CancellationToken cancellationToken)
     {
         var attempt = item.Step.Attempt;
         var willRetry = outcome.Retryable && attempt < step.Retry.MaxAttempts;
@@ -285,7 +343,7 @@ internal sealed class CommitPlanner(OrdoRuntimeOptions options, ExpressionEvalua
             return;
         }
 
-        FailJob(plan, reason, step.Id, outcome.Error ?? "error", now);
+        await FailFlowAsync(plan, state, workflow, item, reason, step.Id, outcome.Error ?? "error", now, allowInline, cancellationToken).ConfigureAwait(false);
     }
 
     internal static void FailJob(PlannedCommit plan, string reason, string? step, string error, DateTimeOffset now)

@@ -110,7 +110,7 @@ internal sealed class Governance(PolicyEngine policies, KillSwitchCache switches
 
         var sets = scope.Project.Policies;
         if (!policies.HasRules(sets, PolicyPoint.ToolCall)) return;
-        var ctx = new ExpressionScope { State = scope.State, Constraints = scope.Workflow.ConstraintsJson, Attempt = scope.Step.Attempt }
+        var ctx = new ExpressionScope { State = scope.State, Constraints = scope.Workflow.ConstraintsJson, Attempt = scope.Step.Attempt, StepScope = scope.Step.Scope }
             .With("tool", PolicyEngine.ToolJson(tool)).With("args", args);
         if (agent is not null) ctx = ctx.With("agent", AgentJson(agent));
         var outcome = await policies.EvaluateAsync(sets, new PolicyContext(PolicyPoint.ToolCall, ctx, tool.Name), cancellationToken).ConfigureAwait(false);

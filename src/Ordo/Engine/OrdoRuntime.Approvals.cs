@@ -153,7 +153,8 @@ public sealed partial class OrdoRuntime
         var result = await _store.CommitAsync(new JobCommit
         {
             JobId = state.JobId, ExpectedSeq = state.Seq, ExpectedHeadHash = state.HeadHash, Events = events, Ack = ack,
-            Enqueue = plan.Enqueue, DropPendingWork = plan.DropPendingWork, Status = post.Status, Reason = post.Reason,
+            Enqueue = plan.Enqueue, DropPendingWork = plan.DropPendingWork, DropScopes = plan.DropScopes, StartJobs = plan.StartJobs,
+            NotifyJobs = WithParentNotice(plan.NotifyJobs, post), Status = post.Status, Reason = post.Reason,
         }, cancellationToken).ConfigureAwait(false);
         if (result.Outcome == CommitOutcome.Conflict) return null;
         if (result.Outcome != CommitOutcome.Committed) throw new ApprovalException($"the decision could not be recorded ({result.Outcome})");
@@ -215,9 +216,19 @@ public sealed partial class OrdoRuntime
         _ => a.Subject ?? a.Kind,
     };
 
-    /// <summary>Runs a timer item: an approval that is still pending past its expiry is expired (and on_expire applied).</summary>
+    /// <summary>Runs a system item: an approval expiry, a child job's end, or a parent's request that a child stop.</summary>
     private async Task RunSystemItemAsync(WorkItem item)
     {
+        switch (item.Step.StepId)
+        {
+            case SystemItems.ChildEnded:
+                await RunChildEndedAsync(item).ConfigureAwait(false);
+                return;
+            case SystemItems.CancelRequested:
+                await RunCancelRequestedAsync(item).ConfigureAwait(false);
+                return;
+        }
+
         for (var i = 0; i < MaxCommitRetries; i++)
         {
             var state = await _states.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false);

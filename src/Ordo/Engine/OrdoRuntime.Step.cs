@@ -148,6 +148,9 @@ public sealed partial class OrdoRuntime
                 Ack = item.Lease,
                 Enqueue = plan.Enqueue,
                 DropPendingWork = plan.DropPendingWork,
+                DropScopes = plan.DropScopes,
+                StartJobs = plan.StartJobs,
+                NotifyJobs = WithParentNotice(plan.NotifyJobs, post),
                 Status = post.Status,
                 Reason = post.Reason,
                 Snapshot = snapshot,
@@ -158,7 +161,7 @@ public sealed partial class OrdoRuntime
                 case CommitOutcome.Committed:
                     _states.Remember(post, snapshot?.Seq);
                     Notify(post, sealedEvents);
-                    if (plan.Enqueue.Any(w => w.LeaseOwner is null))
+                    if (plan.Enqueue.Any(w => w.LeaseOwner is null) || plan.StartJobs.Count > 0 || plan.NotifyJobs.Count > 0 || (post.Status.IsTerminal() && post.ParentJobId is not null))
                     {
                         _workAvailable.Set();
                     }
@@ -201,7 +204,7 @@ public sealed partial class OrdoRuntime
             var result = await _store.CommitAsync(new JobCommit
             {
                 JobId = item.JobId, ExpectedSeq = state.Seq, ExpectedHeadHash = state.HeadHash, Events = events, Ack = item.Lease,
-                DropPendingWork = true, Status = post.Status, Reason = post.Reason,
+                DropPendingWork = true, Status = post.Status, Reason = post.Reason, NotifyJobs = WithParentNotice([], post),
             }, CancellationToken.None).ConfigureAwait(false);
             if (result.Outcome == CommitOutcome.Committed)
             {

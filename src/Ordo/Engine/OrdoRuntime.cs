@@ -90,7 +90,12 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
         Gateway = new ToolGateway(executors.GroupBy(e => e.Kind).Select(g => g.Last()), _time, Governance, Secrets);
         var models = _components.Models?.Invoke(Evaluator) ?? new ModelClientFactory(Evaluator, Secrets);
         Agents = new AgentInvoker(_components.Code, models, Gateway, _http, _time, _components.Services);
-        var handlers = new List<IStepHandler> { new AgentStepHandler(Agents), new ToolStepHandler(Gateway), new TransformStepHandler(), new CodeStepHandler(), new GateStepHandler(Agents, _components.Code) };
+        var handlers = new List<IStepHandler>
+        {
+            new AgentStepHandler(Agents), new ToolStepHandler(Gateway), new TransformStepHandler(), new CodeStepHandler(), new GateStepHandler(Agents, _components.Code),
+            new Patterns.ApprovalStepHandler(_time), new Patterns.ParallelStepHandler(), new Patterns.ForeachStepHandler(), new Patterns.SubWorkflowStepHandler(),
+            new Patterns.PlanStepHandler(Agents), new Patterns.SuperviseStepHandler(Agents), new Patterns.BoardStepHandler(Agents), new Patterns.AuctionStepHandler(Agents),
+        };
         handlers.AddRange(_components.StepHandlers);
         _handlers = new StepHandlers(handlers.GroupBy(h => h.Kind).Select(g => g.Last()));
         Planner = new CommitPlanner(_options, Evaluator, new Verification.ArtifactVerifier(policyEngine), policyEngine, Worker);
@@ -133,7 +138,7 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
     public IEnumerable<string> StepKinds => _handlers.Kinds;
 
     /// <summary>The step kinds every runtime runs without extra handlers.</summary>
-    public static IReadOnlyList<string> BuiltInStepKinds { get; } = ["agent", "tool", "transform", "code", "gate"];
+    public static IReadOnlyList<string> BuiltInStepKinds { get; } = ["agent", "tool", "transform", "code", "gate", "approval", "parallel", "foreach", "workflow", "plan", "supervise", "board", "auction"];
 
     /// <summary>Problems for the steps of a workflow that no handler can run (checked before anything is created).</summary>
     public static IReadOnlyList<ValidationProblem> UnsupportedSteps(WorkflowDefinition workflow, IEnumerable<string> kinds)
@@ -167,7 +172,7 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
             throw new ArgumentException("The definition has no stored form: build it with WorkflowBuilder or load it with WorkflowLoader.", nameof(workflow));
         }
 
-        _components.Workflows.Register(workflow);
+        Register(workflow);
         var now = _time.GetUtcNow();
         var jobId = options.JobId ?? JobId.New(now);
         var traceId = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
@@ -236,6 +241,16 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
         return record;
     }
 
+    /// <summary>Makes a definition and the sub-workflows pinned with it known to this process's workers.</summary>
+    private void Register(WorkflowDefinition workflow)
+    {
+        _components.Workflows.Register(workflow);
+        foreach (var child in workflow.SubWorkflows.Values)
+        {
+            Register(child);
+        }
+    }
+
     /// <summary>Reads a job's current state from the store (snapshot plus events since).</summary>
     public async Task<JobState?> GetStateAsync(JobId jobId, CancellationToken cancellationToken = default)
         => await _states.LoadAsync(jobId, cancellationToken).ConfigureAwait(false);
@@ -259,11 +274,13 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
             {
                 JobId = jobId, ExpectedSeq = state.Seq, ExpectedHeadHash = state.HeadHash, Events = events,
                 DropPendingWork = true, Status = post.Status, Reason = post.Reason,
+                NotifyJobs = WithParentNotice(ChildStops(state, reason), post),
             }, cancellationToken).ConfigureAwait(false);
             if (result.Outcome == CommitOutcome.Committed)
             {
                 _states.Remember(post);
                 Notify(post, events);
+                _workAvailable.Set();
                 return true;
             }
         }

@@ -26,6 +26,10 @@ public sealed class StepExecution : IToolCallScope
         DryRun = dryRun;
         Evaluator = evaluator;
         _appendNow = appendNow;
+
+        // A multi-phase step runs once per unit: unit u numbers its tool calls from 1000·u, so every call of the
+        // step visit keeps its own idempotency key however many units came before.
+        _callIndex = state.Patterns.TryGetValue(item.Step.WorkKey, out var pattern) ? pattern.Progress.Count * 1000 : 0;
     }
 
     /// <summary>The work item being run.</summary>
@@ -58,6 +62,7 @@ public sealed class StepExecution : IToolCallScope
         Attempt = Step.Attempt,
         IncludeQuarantined = Definition.AcceptsQuarantined,
         Constraints = Workflow.ConstraintsJson,
+        StepScope = Step.Scope,
     };
 
     /// <inheritdoc />

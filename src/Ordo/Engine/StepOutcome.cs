@@ -42,6 +42,17 @@ public sealed record StepOutcome
     public string? RouteTo { get; init; }
     /// <summary>Why the job fails when <see cref="RouteTo"/> is <c>fail</c>.</summary>
     public string? RouteReason { get; init; }
+    /// <summary>A coordination step starts branches, items or a child job and waits for them to end.</summary>
+    public PatternStart? Start { get; init; }
+    /// <summary>A multi-phase step recorded one unit of progress; it runs again for the next unit.</summary>
+    public PatternUnit? Progress { get; init; }
+
+    /// <summary>A coordination step's start.</summary>
+    public static StepOutcome Starting(PatternStart start) => new() { Succeeded = true, Start = start };
+
+    /// <summary>One unit of a multi-phase step (its <see cref="Artifacts"/>, if any, are verified like any output).</summary>
+    public static StepOutcome Progressed(PatternUnit unit, IReadOnlyList<ArtifactCandidate>? artifacts = null)
+        => new() { Succeeded = true, Progress = unit, Artifacts = artifacts ?? [] };
 
     /// <summary>A success.</summary>
     public static StepOutcome Success(JsonElement output, IReadOnlyList<ArtifactCandidate>? artifacts = null, JsonElement? input = null)
@@ -80,3 +91,20 @@ public sealed record ApprovalRequest(string Id, string Kind, string Role, int Co
 /// <param name="EndStatus">The job's final status when it ends (cancelled or failed); null when it pauses.</param>
 /// <param name="Approval">The approval to request when it pauses.</param>
 public sealed record StepInterrupt(string By, string Reason, string? Rule, State.JobStatus? EndStatus, ApprovalRequest? Approval);
+
+/// <summary>What a coordination step starts.</summary>
+/// <param name="Kind"><c>parallel</c>, <c>foreach</c> or <c>workflow</c>.</param>
+/// <param name="Count">Branches, items or child jobs.</param>
+/// <param name="Labels">Branch labels (parallel: each branch's first step).</param>
+/// <param name="Items">The foreach list, or the child's input as a one-element list (workflow).</param>
+/// <param name="Join"><c>all</c>, <c>any</c> or <c>quorum</c>.</param>
+/// <param name="Needed">Successes that complete the step.</param>
+/// <param name="MaxConcurrency">Items in flight at once (foreach).</param>
+/// <param name="Do">What runs per item: a step id, or <c>name@version</c> for child jobs.</param>
+public sealed record PatternStart(string Kind, int Count, IReadOnlyList<string>? Labels, JsonElement? Items, string Join, int Needed, int? MaxConcurrency, string? Do);
+
+/// <summary>One unit of a multi-phase step.</summary>
+/// <param name="Kind">The step kind.</param>
+/// <param name="Phase">What the unit was.</param>
+/// <param name="Data">What it produced; the verdict on its artifact is added when it has one.</param>
+public sealed record PatternUnit(string Kind, string Phase, JsonElement Data);

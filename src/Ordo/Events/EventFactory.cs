@@ -21,6 +21,29 @@ public static class WorkKeys
     /// <summary>The key under which visits of a step are counted: <c>[scope/]step</c>.</summary>
     public static string VisitKey(string? scope, string stepId)
         => string.IsNullOrEmpty(scope) ? stepId : $"{scope}/{stepId}";
+
+    /// <summary>
+    /// The scope of a branch, an item or a child of a coordination step: <c>OWNER_WORK_KEY/LABEL</c>
+    /// (<c>fan#1/b1</c>, <c>each#1/7</c>, and nested: <c>fan#1/b1/each#1/0</c>).
+    /// </summary>
+    public static string BranchScope(string ownerWorkKey, string label) => $"{ownerWorkKey}/{label}";
+
+    /// <summary>Splits a branch scope into the coordinating step's work key and the branch label.</summary>
+    public static (string OwnerWorkKey, string Label) SplitScope(string scope)
+    {
+        var cut = scope.LastIndexOf('/');
+        return cut <= 0 ? (scope, "") : (scope[..cut], scope[(cut + 1)..]);
+    }
+
+    /// <summary>The scope a work key's step runs in (null at top level): <c>fan#1/b1/x#2</c> → <c>fan#1/b1</c>.</summary>
+    public static string? ScopeOf(string workKey)
+    {
+        var cut = workKey.LastIndexOf('/');
+        return cut <= 0 ? null : workKey[..cut];
+    }
+
+    /// <summary>The scope enclosing a branch scope (null at top level): <c>fan#1/b1/each#1/0</c> → <c>fan#1/b1</c>.</summary>
+    public static string? ParentScope(string scope) => ScopeOf(SplitScope(scope).OwnerWorkKey);
 }
 
 /// <summary>Creates <see cref="NewEvent"/>s from typed payloads.</summary>

@@ -52,4 +52,8 @@ public static class EventPayloads
 [JsonSerializable(typeof(EscalatedPayload))]
 [JsonSerializable(typeof(KillSwitchTriggeredPayload))]
 [JsonSerializable(typeof(CircuitStateChangedPayload))]
+[JsonSerializable(typeof(PatternStartedPayload))]
+[JsonSerializable(typeof(BranchStartedPayload))]
+[JsonSerializable(typeof(BranchEndedPayload))]
+[JsonSerializable(typeof(PatternProgressedPayload))]
 internal sealed partial class EventPayloadJsonContext : JsonSerializerContext;

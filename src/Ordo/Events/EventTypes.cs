@@ -47,6 +47,14 @@ public static class EventTypes
     public const string KillSwitchTriggered = nameof(KillSwitchTriggered);
     /// <summary>A tool's circuit breaker opened, half-opened or closed during a call of this job.</summary>
     public const string CircuitStateChanged = nameof(CircuitStateChanged);
+    /// <summary>A coordination step (parallel, foreach, sub-workflow) started its branches, items or child job and waits for them.</summary>
+    public const string PatternStarted = nameof(PatternStarted);
+    /// <summary>A branch, an item or a child job of a coordination step started.</summary>
+    public const string BranchStarted = nameof(BranchStarted);
+    /// <summary>A branch, an item or a child job ended: succeeded, failed, or cancelled (the loser of an <c>any</c> join).</summary>
+    public const string BranchEnded = nameof(BranchEnded);
+    /// <summary>A multi-phase step (plan, supervise, board, auction) recorded one unit of progress: a plan, a decision, a result, a bid, a firing.</summary>
+    public const string PatternProgressed = nameof(PatternProgressed);
     /// <summary>The job ended successfully.</summary>
     public const string JobCompleted = nameof(JobCompleted);
     /// <summary>The job ended in failure; the payload says why and where.</summary>

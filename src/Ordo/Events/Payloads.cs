@@ -3,9 +3,24 @@ using System.Text.Json;
 namespace Ordo.Events;
 
 /// <summary>Payload of <see cref="EventTypes.JobSubmitted"/>.</summary>
+/// <param name="Workflow">The workflow name.</param>
+/// <param name="Version">The workflow version.</param>
+/// <param name="DefinitionHash">The pinned definition.</param>
+/// <param name="Tenant">The tenant.</param>
+/// <param name="Submitter">Who submitted it.</param>
+/// <param name="Input">The job input.</param>
+/// <param name="Constraints">The job's constraints (budgets, flags).</param>
+/// <param name="ParentJobId">The parent job, for a sub-workflow's child job.</param>
+/// <param name="ParentStepId">The branch of the parent that runs this child (<c>OWNER#VISIT/LABEL</c>).</param>
+/// <param name="TraceId">The trace shared by the job's spans (a child shares its parent's).</param>
+/// <param name="Priority">Higher runs first.</param>
 public sealed record JobSubmittedPayload(
     string Workflow, int Version, string DefinitionHash, string Tenant, string Submitter,
-    JsonElement? Input, JsonElement? Constraints, string? ParentJobId, string? ParentStepId, string TraceId, int Priority);
+    JsonElement? Input, JsonElement? Constraints, string? ParentJobId, string? ParentStepId, string TraceId, int Priority)
+{
+    /// <summary>The top of the job tree, for a child job (the job itself otherwise).</summary>
+    public string? RootJobId { get; init; }
+}
 
 /// <summary>Payload of <see cref="EventTypes.StepScheduled"/>.</summary>
 /// <param name="Kind">The step kind (agent, tool, transform, …).</param>
@@ -145,3 +160,36 @@ public sealed record KillSwitchTriggeredPayload(string Target, string Subject, s
 /// <param name="To">The state after: <c>open</c>, <c>half_open</c> or <c>closed</c>.</param>
 /// <param name="CallId">The call that observed it.</param>
 public sealed record CircuitStateChangedPayload(string Tool, string From, string To, string CallId);
+
+/// <summary>Payload of <see cref="EventTypes.PatternStarted"/> (recorded on the coordinating step).</summary>
+/// <param name="Kind"><c>parallel</c>, <c>foreach</c> or <c>workflow</c>.</param>
+/// <param name="Count">Branches, items or child jobs in all.</param>
+/// <param name="Labels">The branch labels (parallel: the branches' first steps).</param>
+/// <param name="Items">The list a foreach maps over (kept so the run never re-evaluates it).</param>
+/// <param name="Join"><c>all</c>, <c>any</c> or <c>quorum</c>.</param>
+/// <param name="Needed">Successes that complete the step.</param>
+/// <param name="MaxConcurrency">Items in flight at once (foreach).</param>
+/// <param name="Do">What runs per branch or item: a step id or <c>name@version</c>.</param>
+public sealed record PatternStartedPayload(string Kind, int Count, IReadOnlyList<string>? Labels, JsonElement? Items, string Join, int Needed, int? MaxConcurrency, string? Do);
+
+/// <summary>Payload of <see cref="EventTypes.BranchStarted"/> (recorded on the coordinating step).</summary>
+/// <param name="Label">The branch (its first step), the item index, or <c>child</c>.</param>
+/// <param name="Scope">The scope the branch's steps run in (<c>OWNER#VISIT/LABEL</c>).</param>
+/// <param name="ChildJobId">The child job, when the branch is a sub-workflow.</param>
+/// <param name="Workflow">The child's workflow as <c>name@version</c>.</param>
+public sealed record BranchStartedPayload(string Label, string Scope, string? ChildJobId, string? Workflow);
+
+/// <summary>Payload of <see cref="EventTypes.BranchEnded"/> (recorded on the coordinating step).</summary>
+/// <param name="Label">The branch, item index or <c>child</c>.</param>
+/// <param name="Status"><c>succeeded</c>, <c>failed</c> or <c>cancelled</c>.</param>
+/// <param name="Output">The branch's result: the output of its last step, or the child job's artifacts.</param>
+/// <param name="Reason">Why it failed or was cancelled.</param>
+/// <param name="ChildJobId">The child job, for a sub-workflow.</param>
+public sealed record BranchEndedPayload(string Label, string Status, JsonElement? Output, string? Reason, string? ChildJobId);
+
+/// <summary>Payload of <see cref="EventTypes.PatternProgressed"/> (recorded on the multi-phase step).</summary>
+/// <param name="Kind"><c>plan</c>, <c>supervise</c>, <c>board</c> or <c>auction</c>.</param>
+/// <param name="Phase">What the unit was: <c>plan</c>, <c>plan_rejected</c>, <c>item</c>, <c>decision</c>, <c>result</c>, <c>firing</c>, <c>bid</c>, <c>award</c>.</param>
+/// <param name="Unit">The unit's number in this step visit (from 0).</param>
+/// <param name="Data">What the unit produced (the plan, the worker's result with its verdict, the bid, the rule that fired and the artifacts that triggered it…).</param>
+public sealed record PatternProgressedPayload(string Kind, string Phase, int Unit, JsonElement Data);

@@ -148,9 +148,10 @@ public sealed class ExpressionEvaluator
         args[0] = JsBridge.ToJs(engine, input);
         args[1] = JsBridge.Artifacts(engine, state, scope.IncludeQuarantined);
         args[2] = job;
-        args[3] = JsBridge.Steps(engine, state);
-        args[4] = JsBridge.ToJs(engine, scope.Item);
-        args[5] = scope.Index is { } i ? JsNumber.Create(i) : JsValue.Undefined;
+        args[3] = JsBridge.Steps(engine, state, scope.StepScope);
+        var item = scope.Item is null && scope.Index is null && scope.StepScope is not null ? state?.ItemOf(scope.StepScope) : null;
+        args[4] = JsBridge.ToJs(engine, scope.Item ?? item?.Item);
+        args[5] = (scope.Index ?? item?.Index) is { } i ? JsNumber.Create(i) : JsValue.Undefined;
         for (var k = 6; k < names.Count; k++)
         {
             args[k] = scope.Bindings is not null && scope.Bindings.TryGetValue(names[k], out var b) ? JsBridge.ToJs(engine, b) : JsValue.Undefined;

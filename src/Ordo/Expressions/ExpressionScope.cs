@@ -27,6 +27,9 @@ public sealed class ExpressionScope
     /// <summary>Whether <c>artifacts.quarantined.X</c> is visible (steps that accept quarantined artifacts).</summary>
     public bool IncludeQuarantined { get; init; }
 
+    /// <summary>The scope of the step evaluating (a branch or an item): <c>steps.X</c> resolves there first, and <c>item</c>/<c>index</c> come from its foreach.</summary>
+    public string? StepScope { get; init; }
+
     /// <summary>The current element inside <c>foreach</c>.</summary>
     public JsonElement? Item { get; init; }
 
@@ -44,7 +47,7 @@ public sealed class ExpressionScope
         return new ExpressionScope
         {
             State = State, Input = Input, Constraints = Constraints, Attempt = Attempt, IncludeQuarantined = IncludeQuarantined,
-            Item = Item, Index = Index, Bindings = b,
+            Item = Item, Index = Index, Bindings = b, StepScope = StepScope,
         };
     }
 }

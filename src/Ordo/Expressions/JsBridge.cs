@@ -225,16 +225,29 @@ internal static class JsBridge
         public override bool Delete(JsValue property) => false;
     }
 
-    public static ObjectInstance Steps(JsEngine engine, JobState? state)
+    public static ObjectInstance Steps(JsEngine engine, JobState? state, string? scope = null)
     {
         if (state is null)
         {
             return new LazyObject(engine, () => [], _ => null);
         }
 
-        return new LazyObject(engine, () => state.Steps.Keys.Order(StringComparer.Ordinal), id =>
+        // Inside a branch or an item, a step id means that branch's or item's own visit first (see JobState.StepIn).
+        IEnumerable<string> Keys()
         {
-            if (!state.Steps.TryGetValue(id, out var s)) return null;
+            var visible = state.Steps.Keys.Where(k => !k.Contains('/', StringComparison.Ordinal)).ToHashSet(StringComparer.Ordinal);
+            for (var s = scope; !string.IsNullOrEmpty(s); s = Events.WorkKeys.ParentScope(s))
+            {
+                var prefix = s + "/";
+                visible.UnionWith(state.Steps.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && k.IndexOf('/', prefix.Length) < 0).Select(k => k[prefix.Length..]));
+            }
+
+            return visible.Order(StringComparer.Ordinal);
+        }
+
+        return new LazyObject(engine, Keys, id =>
+        {
+            if (state.StepIn(scope, id) is not { } s) return null;
             return new LazyObject(engine, () => ["status", "output", "attempts", "visit"], key => key switch
             {
                 "status" => new JsString(s.Status),

@@ -14,6 +14,9 @@ public static class JsonElementFactory
     /// <summary>An empty JSON object.</summary>
     public static JsonElement EmptyObject { get; } = Parse("{}");
 
+    /// <summary>An empty JSON array.</summary>
+    public static JsonElement EmptyArray { get; } = Parse("[]");
+
     internal static JsonTypeInfo<JsonNode> NodeInfo => ValueJsonContext.Default.JsonNode;
 
     /// <summary>Parses JSON text into a standalone element.</summary>

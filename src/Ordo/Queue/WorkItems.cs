@@ -15,6 +15,12 @@ public static class SystemItems
     /// <summary>Fires when an approval request expires; its scope is the approval id.</summary>
     public const string ApprovalExpiry = "$approval-expiry";
 
+    /// <summary>Wakes a parent job when one of its child jobs ended; its scope is the child's job id.</summary>
+    public const string ChildEnded = "$child-ended";
+
+    /// <summary>Asks a child job to stop because its parent no longer needs it (a cancelled branch); its scope is the parent's job id.</summary>
+    public const string CancelRequested = "$cancel-requested";
+
     /// <summary>Whether a step id names a system item.</summary>
     public static bool IsSystem(string stepId) => stepId.StartsWith('$');
 }

@@ -25,6 +25,10 @@ public sealed record JobState
     public required string TraceId { get; init; }
     /// <summary>The parent job, for a sub-workflow.</summary>
     public string? ParentJobId { get; init; }
+    /// <summary>The branch of the parent that runs this child job (<c>OWNER#VISIT/LABEL</c>).</summary>
+    public string? ParentBranch { get; init; }
+    /// <summary>The top of the job tree (null: the job itself).</summary>
+    public string? RootJobId { get; init; }
     /// <summary>The job input.</summary>
     public JsonElement? Input { get; init; }
     /// <summary>The sequence number of the last event applied.</summary>
@@ -59,8 +63,40 @@ public sealed record JobState
     public ImmutableDictionary<string, ImmutableList<ToolResultRecord>> ToolResults { get; init; } = ImmutableDictionary<string, ImmutableList<ToolResultRecord>>.Empty.WithComparers(StringComparer.Ordinal);
     /// <summary>Budgets a human allowed the job to exceed (<c>tokens</c>, <c>cost</c>, <c>tool_calls</c>, <c>deadline</c>).</summary>
     public ImmutableHashSet<string> WaivedBudgets { get; init; } = ImmutableHashSet<string>.Empty.WithComparer(StringComparer.Ordinal);
+    /// <summary>Coordination steps' progress (branches, items, child jobs, units), by the step's work key.</summary>
+    public ImmutableDictionary<string, PatternState> Patterns { get; init; } = ImmutableDictionary<string, PatternState>.Empty.WithComparers(StringComparer.Ordinal);
     /// <summary>Whether an approval request is still pending.</summary>
     public bool HasPendingApprovals => Approvals.Values.Any(a => a.IsPending);
+
+    /// <summary>
+    /// The step as seen from a scope: its visit in that scope, else in the enclosing scopes, else at top level.
+    /// Inside a branch or a foreach item, <c>steps.X</c> is the branch's or item's own X.
+    /// </summary>
+    public StepState? StepIn(string? scope, string stepId)
+    {
+        for (var s = scope; !string.IsNullOrEmpty(s); s = Events.WorkKeys.ParentScope(s))
+        {
+            if (Steps.TryGetValue(Events.WorkKeys.VisitKey(s, stepId), out var scoped)) return scoped;
+        }
+
+        return Steps.GetValueOrDefault(stepId);
+    }
+
+    /// <summary>The foreach item a scope runs in (the nearest enclosing foreach), if any.</summary>
+    public (JsonElement Item, int Index)? ItemOf(string? scope)
+    {
+        for (var s = scope; !string.IsNullOrEmpty(s); s = Events.WorkKeys.ParentScope(s))
+        {
+            var (owner, label) = Events.WorkKeys.SplitScope(s);
+            if (Patterns.TryGetValue(owner, out var p) && p.Kind == "foreach" && p.Items is { ValueKind: JsonValueKind.Array } items
+                && int.TryParse(label, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index) && index < items.GetArrayLength())
+            {
+                return (items[index], index);
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>The number of times the step was scheduled in the scope.</summary>
     public int VisitsOf(string? scope, string stepId) => Visits.TryGetValue(Events.WorkKeys.VisitKey(scope, stepId), out var v) ? v : 0;

@@ -30,6 +30,8 @@ public static class JobStateReducer
             Submitter = p.Submitter,
             TraceId = p.TraceId,
             ParentJobId = p.ParentJobId,
+            ParentBranch = p.ParentStepId,
+            RootJobId = p.RootJobId,
             Input = p.Input,
             Seq = 1,
             HeadHash = submitted.Hash,
@@ -95,7 +97,8 @@ public static class JobStateReducer
                 var a = attempt ?? 1;
                 var visitKey = WorkKeys.VisitKey(scope, step);
                 var visits = s.Visits.TryGetValue(visitKey, out var known) && known >= v ? s.Visits : s.Visits.SetItem(visitKey, v);
-                var prev = s.Steps.GetValueOrDefault(step);
+                var stepKey = WorkKeys.VisitKey(scope, step);
+                var prev = s.Steps.GetValueOrDefault(stepKey);
                 var newVisit = prev is null || prev.Visit != v || prev.Scope != scope;
                 var st = new StepState
                 {
@@ -114,7 +117,7 @@ public static class JobStateReducer
                 return s with
                 {
                     Visits = visits,
-                    Steps = s.Steps.SetItem(step, st),
+                    Steps = s.Steps.SetItem(stepKey, st),
                     Open = s.Open.SetItem(WorkKeys.For(scope, step, v), new OpenWork(step, v, a, scope, "scheduled") { Variations = variations }),
                     Status = s.Status == JobStatus.WaitingApproval ? JobStatus.Running : s.Status,
                 };
@@ -125,7 +128,8 @@ public static class JobStateReducer
                 var step = stepId!;
                 var key = WorkKeys.For(scope, step, visit ?? 1);
                 var open = s.Open.TryGetValue(key, out var w) ? s.Open.SetItem(key, w with { Status = "running", Attempt = attempt ?? w.Attempt }) : s.Open;
-                var steps = s.Steps.TryGetValue(step, out var st) ? s.Steps.SetItem(step, st with { Status = "running" }) : s.Steps;
+                var stepKey = WorkKeys.VisitKey(scope, step);
+                var steps = s.Steps.TryGetValue(stepKey, out var st) ? s.Steps.SetItem(stepKey, st with { Status = "running" }) : s.Steps;
                 return s with { Open = open, Steps = steps, Status = s.Status == JobStatus.Queued ? JobStatus.Running : s.Status };
             }
 
@@ -133,7 +137,8 @@ public static class JobStateReducer
             {
                 var step = stepId!;
                 var p = e.GetPayload<StepSucceededPayload>();
-                var prev = s.Steps.GetValueOrDefault(step);
+                var stepKey = WorkKeys.VisitKey(scope, step);
+                var prev = s.Steps.GetValueOrDefault(stepKey);
                 var st = new StepState
                 {
                     Id = step,
@@ -145,11 +150,13 @@ public static class JobStateReducer
                     DurationMs = (prev?.DurationMs ?? 0) + p.DurationMs,
                     Scope = scope,
                 };
+                var workKey = WorkKeys.For(scope, step, visit ?? 1);
                 return s with
                 {
-                    Steps = s.Steps.SetItem(step, st),
-                    Open = s.Open.Remove(WorkKeys.For(scope, step, visit ?? 1)),
+                    Steps = s.Steps.SetItem(stepKey, st),
+                    Open = s.Open.Remove(workKey),
                     StepsSucceeded = s.StepsSucceeded + 1,
+                    Patterns = s.Patterns.TryGetValue(workKey, out var pattern) ? s.Patterns.SetItem(workKey, pattern with { Ended = true }) : s.Patterns,
                 };
             }
 
@@ -157,7 +164,8 @@ public static class JobStateReducer
             {
                 var step = stepId!;
                 var p = e.GetPayload<StepFailedPayload>();
-                var prev = s.Steps.GetValueOrDefault(step);
+                var stepKey = WorkKeys.VisitKey(scope, step);
+                var prev = s.Steps.GetValueOrDefault(stepKey);
                 var st = new StepState
                 {
                     Id = step,
@@ -170,13 +178,20 @@ public static class JobStateReducer
                     DurationMs = (prev?.DurationMs ?? 0) + p.DurationMs,
                     Scope = scope,
                 };
-                return s with { Steps = s.Steps.SetItem(step, st), Open = s.Open.Remove(WorkKeys.For(scope, step, visit ?? 1)) };
+                var workKey = WorkKeys.For(scope, step, visit ?? 1);
+                return s with
+                {
+                    Steps = s.Steps.SetItem(stepKey, st),
+                    Open = s.Open.Remove(workKey),
+                    Patterns = !p.WillRetry && s.Patterns.TryGetValue(workKey, out var pattern) ? s.Patterns.SetItem(workKey, pattern with { Ended = true }) : s.Patterns,
+                };
             }
 
             case EventTypes.StepBlocked:
             {
                 if (stepId is null) return s;
-                var steps = s.Steps.TryGetValue(stepId, out var blocked) ? s.Steps.SetItem(stepId, blocked with { Status = "blocked", Error = e.GetPayload<StepBlockedPayload>().Reason }) : s.Steps;
+                var stepKey = WorkKeys.VisitKey(scope, stepId);
+                var steps = s.Steps.TryGetValue(stepKey, out var blocked) ? s.Steps.SetItem(stepKey, blocked with { Status = "blocked", Error = e.GetPayload<StepBlockedPayload>().Reason }) : s.Steps;
                 return s with { Open = s.Open.Remove(WorkKeys.For(scope, stepId, visit ?? 1)), Steps = steps };
             }
 
@@ -275,6 +290,87 @@ public static class JobStateReducer
 
             case EventTypes.ModelCallFailed:
                 return s with { Usage = s.Usage with { ModelCalls = s.Usage.ModelCalls + 1 } };
+
+            case EventTypes.PatternStarted:
+            {
+                var p = e.GetPayload<PatternStartedPayload>();
+                var workKey = WorkKeys.For(scope, stepId!, visit ?? 1);
+                var stepKey = WorkKeys.VisitKey(scope, stepId!);
+                var pattern = new PatternState
+                {
+                    Kind = p.Kind, StepId = stepId!, Visit = visit ?? 1, Attempt = attempt ?? 1, Scope = scope, Count = p.Count,
+                    Labels = p.Labels is null ? [] : [.. p.Labels], Items = p.Items, Join = p.Join, Needed = p.Needed,
+                    MaxConcurrency = p.MaxConcurrency ?? 0, Do = p.Do,
+                };
+                return s with
+                {
+                    Patterns = s.Patterns.SetItem(workKey, pattern),
+                    Open = s.Open.TryGetValue(workKey, out var w) ? s.Open.SetItem(workKey, w with { Status = "waiting" }) : s.Open,
+                    Steps = s.Steps.TryGetValue(stepKey, out var st) ? s.Steps.SetItem(stepKey, st with { Status = "waiting" }) : s.Steps,
+                };
+            }
+
+            case EventTypes.BranchStarted:
+            {
+                var p = e.GetPayload<BranchStartedPayload>();
+                var workKey = WorkKeys.For(scope, stepId!, visit ?? 1);
+                if (!s.Patterns.TryGetValue(workKey, out var pattern) || pattern.Branches.ContainsKey(p.Label)) return s;
+                pattern = pattern with
+                {
+                    Branches = pattern.Branches.SetItem(p.Label, new BranchState("running", p.Scope, null, null, p.ChildJobId)),
+                    Running = pattern.Running + 1,
+                };
+                return s with { Patterns = s.Patterns.SetItem(workKey, pattern) };
+            }
+
+            case EventTypes.BranchEnded:
+            {
+                var p = e.GetPayload<BranchEndedPayload>();
+                var workKey = WorkKeys.For(scope, stepId!, visit ?? 1);
+                if (!s.Patterns.TryGetValue(workKey, out var pattern) || !pattern.Branches.TryGetValue(p.Label, out var branch) || branch.Status != "running") return s;
+                pattern = pattern with
+                {
+                    Branches = pattern.Branches.SetItem(p.Label, branch with { Status = p.Status, Output = p.Output, Reason = p.Reason }),
+                    Running = pattern.Running - 1,
+                    Succeeded = pattern.Succeeded + (p.Status == "succeeded" ? 1 : 0),
+                    Failed = pattern.Failed + (p.Status == "failed" ? 1 : 0),
+                };
+                var next = s with { Patterns = s.Patterns.SetItem(workKey, pattern) };
+                if (p.Status != "succeeded")
+                {
+                    // Work still open in a cancelled or failed branch is abandoned: a late result is discarded.
+                    var prefix = branch.Scope + "/";
+                    var abandoned = next.Open.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+                    if (abandoned.Count > 0) next = next with { Open = next.Open.RemoveRange(abandoned) };
+                }
+
+                if (pattern.Kind == "parallel")
+                {
+                    // The join sees each branch as steps.BRANCH: its status and the output of its last step.
+                    var key = WorkKeys.VisitKey(scope, p.Label);
+                    var prior = next.Steps.GetValueOrDefault(key);
+                    next = next with
+                    {
+                        Steps = next.Steps.SetItem(key, new StepState
+                        {
+                            Id = p.Label, Status = p.Status, Visit = prior?.Visit ?? 1, Attempts = prior?.Attempts ?? 1, TotalAttempts = prior?.TotalAttempts ?? 1,
+                            Output = p.Output, Error = p.Reason, DurationMs = prior?.DurationMs ?? 0, Scope = scope,
+                        }),
+                    };
+                }
+
+                return next;
+            }
+
+            case EventTypes.PatternProgressed:
+            {
+                var p = e.GetPayload<PatternProgressedPayload>();
+                var workKey = WorkKeys.For(scope, stepId!, visit ?? 1);
+                var pattern = s.Patterns.TryGetValue(workKey, out var known)
+                    ? known
+                    : new PatternState { Kind = p.Kind, StepId = stepId!, Visit = visit ?? 1, Attempt = attempt ?? 1, Scope = scope };
+                return s with { Patterns = s.Patterns.SetItem(workKey, pattern with { Progress = pattern.Progress.Add(new ProgressUnit(p.Phase, p.Data)) }) };
+            }
 
             case EventTypes.JobCompleted:
                 return s with { Status = JobStatus.Completed, Open = s.Open.Clear() };

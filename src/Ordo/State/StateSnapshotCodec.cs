@@ -13,7 +13,7 @@ public sealed record StateSnapshot(long Seq, byte[] Data);
 public static class StateSnapshotCodec
 {
     /// <summary>The version of the snapshot format; a snapshot of another version is ignored and the log replayed.</summary>
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
 
     /// <summary>Serializes a state.</summary>
     public static StateSnapshot Encode(JobState state)

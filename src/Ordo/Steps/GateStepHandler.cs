@@ -31,7 +31,7 @@ internal sealed class GateStepHandler(AgentInvoker agents, CodeRegistry code) : 
 
         if (pass && step.Check is { } check)
         {
-            var scope = new ExpressionScope { State = execution.State, Attempt = execution.Step.Attempt, IncludeQuarantined = true, Constraints = execution.Workflow.ConstraintsJson }
+            var scope = new ExpressionScope { State = execution.State, Attempt = execution.Step.Attempt, IncludeQuarantined = true, Constraints = execution.Workflow.ConstraintsJson, StepScope = execution.Step.Scope }
                 .With("artifact", latest.Value);
             try
             {

@@ -52,7 +52,7 @@ public sealed class ArtifactVerifier(PolicyEngine policies)
             string? policy = null;
             if (error is null && policies.HasRules(workflow.Project.Policies, PolicyPoint.Artifact))
             {
-                var scope = new ExpressionScope { State = state, Constraints = workflow.ConstraintsJson, Attempt = step.Attempt }
+                var scope = new ExpressionScope { State = state, Constraints = workflow.ConstraintsJson, Attempt = step.Attempt, StepScope = step.Scope }
                     .With("artifact", Json.Of(new { name = candidate.Name, version, value = candidate.Value, confidence = Confidence(candidate.Value), step = step.StepId, agent = outcome.Agent }));
                 var decision = await policies.EvaluateAsync(workflow.Project.Policies, new PolicyContext(PolicyPoint.Artifact, scope, candidate.Name), cancellationToken).ConfigureAwait(false);
                 if (decision.Deciding is { } d)

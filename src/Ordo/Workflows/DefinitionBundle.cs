@@ -23,6 +23,8 @@ public sealed class DefinitionBundle
     public required SortedDictionary<string, string> Files { get; init; }
     /// <summary>For workflows built in code: a description of the graph (the code itself lives in the host).</summary>
     public string? CodeDefined { get; init; }
+    /// <summary>The sub-workflows pinned with the workflow: <c>name@version</c> → the key of its file in <see cref="Files"/>.</summary>
+    public SortedDictionary<string, string>? Workflows { get; init; }
 
     /// <summary>Serializes the bundle (deterministic: keys sorted).</summary>
     public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this, BundleJsonContext.Default.DefinitionBundle);
@@ -30,7 +32,7 @@ public sealed class DefinitionBundle
     /// <summary>The content hash: <c>sha256:</c> of the serialized bundle without <see cref="Root"/>.</summary>
     public string ComputeHash()
     {
-        var copy = new DefinitionBundle { Format = Format, Entry = Entry, Config = Config, Root = "", Files = Files, CodeDefined = CodeDefined };
+        var copy = new DefinitionBundle { Format = Format, Entry = Entry, Config = Config, Root = "", Files = Files, CodeDefined = CodeDefined, Workflows = Workflows };
         return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(copy.ToBytes()));
     }
 

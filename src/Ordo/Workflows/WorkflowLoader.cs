@@ -38,7 +38,7 @@ public static class WorkflowLoader
             config = File.Exists(beside) ? beside : null;
         }
 
-        var definition = await LoadAsync(source, workflow, config, options ?? WorkflowLoadOptions.Default, cancellationToken).ConfigureAwait(false);
+        var (definition, children) = await LoadAsync(source, workflow, config, options ?? WorkflowLoadOptions.Default, null, cancellationToken).ConfigureAwait(false);
         var root = Path.GetDirectoryName(config ?? workflow)!;
         string Key(string abs) => Path.GetRelativePath(root, abs).Replace(Path.DirectorySeparatorChar, '/');
         var bundle = new DefinitionBundle
@@ -47,9 +47,9 @@ public static class WorkflowLoader
             Config = config is null ? null : Key(config),
             Root = root,
             Files = new SortedDictionary<string, string>(source.FilesRead.ToDictionary(kv => Key(kv.Key), kv => kv.Value), StringComparer.Ordinal),
+            Workflows = children.Count == 0 ? null : new SortedDictionary<string, string>(children.ToDictionary(c => c.Key, c => Key(c.Value.Path)), StringComparer.Ordinal),
         };
-        definition.Bundle = bundle;
-        definition.Hash = bundle.ComputeHash();
+        Pin(definition, bundle, children);
         return definition;
     }
 
@@ -61,10 +61,23 @@ public static class WorkflowLoader
         var source = new BundleDefinitionFileSource(bundle);
         var workflow = Path.GetFullPath(Path.Combine(bundle.Root, bundle.Entry));
         var config = bundle.Config is null ? null : Path.GetFullPath(Path.Combine(bundle.Root, bundle.Config));
-        var definition = await LoadAsync(source, workflow, config, options ?? WorkflowLoadOptions.Default, cancellationToken).ConfigureAwait(false);
+        var (definition, children) = await LoadAsync(source, workflow, config, options ?? WorkflowLoadOptions.Default, bundle, cancellationToken).ConfigureAwait(false);
+        Pin(definition, bundle, children);
+        return definition;
+    }
+
+    /// <summary>Gives a definition and its sub-workflows their stored form: the same files, each with its own entry.</summary>
+    private static void Pin(WorkflowDefinition definition, DefinitionBundle bundle, Dictionary<string, (WorkflowDefinition Definition, string Path)> children)
+    {
         definition.Bundle = bundle;
         definition.Hash = bundle.ComputeHash();
-        return definition;
+        foreach (var (reference, child) in children)
+        {
+            var entry = bundle.Workflows![reference];
+            var own = new DefinitionBundle { Entry = entry, Config = bundle.Config, Root = bundle.Root, Files = bundle.Files, Workflows = bundle.Workflows };
+            child.Definition.Bundle = own;
+            child.Definition.Hash = own.ComputeHash();
+        }
     }
 
     /// <summary>Loads only a project configuration (<c>ordo.yaml</c> and the tool files it names), for workflows built in C#.</summary>
@@ -84,7 +97,8 @@ public static class WorkflowLoader
         return project;
     }
 
-    private static async Task<WorkflowDefinition> LoadAsync(DefinitionFileSource source, string workflow, string? config, WorkflowLoadOptions options, CancellationToken cancellationToken)
+    private static async Task<(WorkflowDefinition, Dictionary<string, (WorkflowDefinition Definition, string Path)>)> LoadAsync(
+        DefinitionFileSource source, string workflow, string? config, WorkflowLoadOptions options, DefinitionBundle? bundle, CancellationToken cancellationToken)
     {
         var ctx = new LoadContext(source, options, cancellationToken);
         var project = await ProjectLoader.LoadAsync(ctx, config, Path.GetDirectoryName(workflow)!).ConfigureAwait(false);
@@ -95,6 +109,10 @@ public static class WorkflowLoader
 
         var definition = await WorkflowFileLoader.LoadAsync(ctx, workflow, project).ConfigureAwait(false);
         ctx.Problems.ThrowIfAny();
-        return definition ?? throw new OrdoValidationException(source.Display(workflow) + ": the workflow could not be loaded");
+        if (definition is null) throw new OrdoValidationException(source.Display(workflow) + ": the workflow could not be loaded");
+        var children = new Dictionary<string, (WorkflowDefinition Definition, string Path)>(StringComparer.Ordinal);
+        await SubWorkflowResolver.ResolveAsync(ctx, definition, workflow, project, bundle, children).ConfigureAwait(false);
+        ctx.Problems.ThrowIfAny();
+        return (definition, children);
     }
 }

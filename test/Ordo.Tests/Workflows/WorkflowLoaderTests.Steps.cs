@@ -199,6 +199,7 @@ public sealed partial class WorkflowLoaderTests
     [Fact]
     public async Task ForeachStep_DoWorkflowReference_RunsASubWorkflowPerItem()
     {
+        WriteChild("invoice-line", 2);
         var step = await LoadStepAsync<ForeachStep>("""
               - { id: each, foreach: "${ input.lines }", do: invoice-line@2 }
             """);
@@ -212,6 +213,7 @@ public sealed partial class WorkflowLoaderTests
     [Fact]
     public async Task SubWorkflowStep_ReadsReferenceAndInput()
     {
+        WriteChild("invoice-line", 3);
         var step = await LoadStepAsync<SubWorkflowStep>("""
               - { id: child, workflow: invoice-line@3, input: { line: "${ input.lines[0] }" } }
             """);
@@ -240,8 +242,53 @@ public sealed partial class WorkflowLoaderTests
         var problems = await _ws.ProblemsAsync(options: new WorkflowLoadOptions { WorkflowExists = r => r.Version != 2 });
 
         Problem(problems, "steps[0].do", "workflow 'invoice-line@2' was not found");
+        WriteChild("invoice-line", 2);
         await _ws.LoadAsync(options: new WorkflowLoadOptions { WorkflowExists = _ => true });
     }
+
+    [Fact]
+    public async Task SubWorkflows_AreFoundBesideTheParent_LoadedAndPinnedWithIt()
+    {
+        WriteChild("invoice-line", 2);
+        WriteChild("invoice-line", 3);
+        _ws.Write("wf.yaml", Workflow("""
+              - { id: one, workflow: invoice-line@3, next: each }
+              - { id: each, foreach: "${ input.lines }", do: invoice-line@2 }
+            """));
+
+        var wf = await _ws.LoadAsync();
+
+        Assert.Equal(["invoice-line@2", "invoice-line@3"], wf.SubWorkflows.Keys.Order(StringComparer.Ordinal));
+        var child = wf.SubWorkflows["invoice-line@3"];
+        Assert.Equal("invoice-line@3", child.Ref);
+        Assert.NotEqual(wf.Hash, child.Hash);
+        Assert.Equal("child-invoice-line-3.yaml", wf.Bundle!.Workflows!["invoice-line@3"]);
+        Assert.Contains("child-invoice-line-3.yaml", wf.Bundle.Files.Keys);
+
+        // The stored definition resolves its children from the bundle alone.
+        var stored = await WorkflowLoader.LoadBundleAsync(DefinitionBundle.FromBytes(wf.Bundle.ToBytes()));
+        Assert.Equal(child.Hash, stored.SubWorkflows["invoice-line@3"].Hash);
+    }
+
+    [Fact]
+    public async Task SubWorkflows_Missing_OrInACycle_AreErrorsAtTheStep()
+    {
+        _ws.Write("wf.yaml", Workflow("  - { id: one, workflow: nowhere@1 }"));
+        Problem(await _ws.ProblemsAsync(), "steps[0].workflow", "workflow 'nowhere@1' was not found");
+
+        _ws.Write("loop.yaml", """
+            ordo: 1
+            workflow: loop
+            version: 1
+            steps:
+              - { id: again, workflow: demo@1 }
+            """);
+        _ws.Write("wf.yaml", Workflow("  - { id: one, workflow: loop@1 }"));
+        Problem(await _ws.ProblemsAsync(), "steps[0].workflow", "sub-workflow cycle: demo@1 → loop@1 → demo@1");
+    }
+
+    private void WriteChild(string name, int version) => _ws.Write($"child-{name}-{version}.yaml", string.Join("\n",
+        "ordo: 1", $"workflow: {name}", $"version: {version}", "steps:", "  - { id: only, transform: { set: { line: \"${ input }\" } } }", ""));
 
     [Fact]
     public async Task PlanStep_ReadsAgentCatalogMaxStepsAndFallback()

@@ -306,5 +306,11 @@ public sealed class CodeStep : StepDefinition
 public sealed record CodeStepContext(JobId Job, Events.StepRef Step, State.JobState State)
 {
     /// <summary>The output of an earlier step, if it succeeded.</summary>
-    public JsonElement? OutputOf(string stepId) => State.Steps.TryGetValue(stepId, out var s) ? s.Output : null;
+    public JsonElement? OutputOf(string stepId) => State.StepIn(Step.Scope, stepId)?.Output;
+
+    /// <summary>The foreach element this step runs for, if it runs inside a foreach.</summary>
+    public JsonElement? Item => State.ItemOf(Step.Scope)?.Item;
+
+    /// <summary>The foreach index this step runs for, if it runs inside a foreach.</summary>
+    public int? Index => State.ItemOf(Step.Scope)?.Index;
 }

@@ -60,6 +60,9 @@ public sealed class WorkflowDefinition
     /// <summary><c>name@version</c>.</summary>
     public string Ref => $"{Name}@{Version}";
 
+    /// <summary>The workflows its <c>workflow:</c> steps and <c>foreach … do: NAME@VERSION</c> run as child jobs, by <c>name@version</c>, pinned with it.</summary>
+    public IReadOnlyDictionary<string, WorkflowDefinition> SubWorkflows { get; internal set; } = new Dictionary<string, WorkflowDefinition>(StringComparer.Ordinal);
+
     /// <summary>The record the store keeps for this definition (serialized once).</summary>
     /// <exception cref="InvalidOperationException">The definition has no stored form yet.</exception>
     internal Storage.DefinitionRecord StoredDefinition => _stored ??= Bundle is null
