@@ -275,10 +275,14 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
 
         // The row a leased successor took over is that successor, not pending work of the acknowledged step.
         var keepItem = continued >= 0 ? commit.Ack!.Value.ItemId : 0L;
-        if (commit.DropPendingWork) s.DropWork.Set(key, keepItem).ExecuteNonQuery();
-        foreach (var scope in commit.DropScopes)
+        if (commit.DropPendingWork || commit.DropScopes.Count > 0)
         {
-            s.DropScope.Set(key, scope + "/", scope + "0", keepItem).ExecuteNonQuery();
+            var root = ReadRootAndTenant(key).RootKey;
+            if (commit.DropPendingWork) s.DropWork.Set(key, keepItem, root).ExecuteNonQuery();
+            foreach (var scope in commit.DropScopes)
+            {
+                s.DropScope.Set(key, scope + "/", scope + "0", keepItem, root).ExecuteNonQuery();
+            }
         }
 
         List<StartedJob>? started = null;
@@ -294,8 +298,8 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         foreach (var other in commit.NotifyJobs)
         {
             if (FindJobKey(other.JobId, commit.JobId, key, started) is not { } target) continue;
-            if (s.ItemExists.Set(target, other.Item.Step.WorkKey).ExecuteScalar() is not null) continue;
             var (rootKey, tenant) = RootAndTenantInTransaction(target, key, started);
+            if (s.ItemExists.Set(target, other.Item.Step.WorkKey, rootKey).ExecuteScalar() is not null) continue;
             InsertItem(target, rootKey, tenant, other.Item, nowMs);
         }
 

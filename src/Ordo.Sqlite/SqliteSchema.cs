@@ -82,9 +82,8 @@ internal static class SqliteSchema
             lease_token INTEGER NOT NULL,
             deliveries INTEGER NOT NULL,
             created_at INTEGER NOT NULL);
-        CREATE INDEX IF NOT EXISTS work_by_job ON work_items(job_key);
         CREATE INDEX IF NOT EXISTS work_ready ON work_items(priority DESC, visible_at);
-        CREATE INDEX IF NOT EXISTS work_by_root ON work_items(root_key, visible_at);
+        CREATE INDEX IF NOT EXISTS work_by_tree ON work_items(root_key, job_key);
 
         CREATE TABLE IF NOT EXISTS kill_switches(
             target TEXT PRIMARY KEY,

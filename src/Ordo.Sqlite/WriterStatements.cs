@@ -32,12 +32,12 @@ internal sealed class WriterStatements : IDisposable
             WHERE item_id = $7 AND job_key = $8 AND lease_owner = $9 AND lease_token = $10
             """, 10);
         CheckLease = new(c, "SELECT 1 FROM work_items WHERE item_id = $1 AND job_key = $2 AND lease_owner = $3 AND lease_token = $4", 4);
-        DropWork = new(c, "DELETE FROM work_items WHERE job_key = $1 AND item_id <> $2", 2);
+        DropWork = new(c, "DELETE FROM work_items WHERE root_key = $3 AND job_key = $1 AND item_id <> $2", 3);
         // A scope's items are the work keys that start with "scope/": the range ["scope/", "scope0") holds exactly
-        // those ('0' follows '/'), compares bytes (no LIKE wildcards in '_' or '%') and uses the index on job_key.
-        DropScope = new(c, "DELETE FROM work_items WHERE job_key = $1 AND work_key >= $2 AND work_key < $3 AND item_id <> $4", 4);
+        // those ('0' follows '/'), compares bytes (no LIKE wildcards in '_' or '%') and uses the index on (root_key, job_key).
+        DropScope = new(c, "DELETE FROM work_items WHERE root_key = $5 AND job_key = $1 AND work_key >= $2 AND work_key < $3 AND item_id <> $4", 5);
         JobKeyById = new(c, "SELECT job_key FROM jobs WHERE job_id = $1", 1);
-        ItemExists = new(c, "SELECT 1 FROM work_items WHERE job_key = $1 AND work_key = $2 LIMIT 1", 2);
+        ItemExists = new(c, "SELECT 1 FROM work_items WHERE root_key = $3 AND job_key = $1 AND work_key = $2 LIMIT 1", 3);
         PutSnapshot = new(c, "INSERT OR REPLACE INTO snapshots(job_key, seq, state) VALUES ($1, $2, $3)", 3);
         RootAndTenant = new(c, "SELECT r.job_key, j.tenant FROM jobs j JOIN jobs r ON r.job_id = j.root_job_id WHERE j.job_key = $1", 1);
         Head = new(c, "SELECT job_id, last_seq, head_hash, status FROM jobs WHERE job_key = $1", 1);

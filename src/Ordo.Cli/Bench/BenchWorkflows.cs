@@ -13,11 +13,45 @@ internal static class BenchWorkflows
     /// <summary>Step ids <c>n1 .. nN</c>.</summary>
     public static IReadOnlyList<string> ChainIds(int n) => [.. Enumerable.Range(1, n).Select(k => $"n{k}")];
 
+    /// <summary>W2's user steps: <c>fan</c>, <c>p1..p8</c>, <c>join</c>.</summary>
+    public static IReadOnlyList<string> FanIds() => ["fan", .. Branches(), "join"];
+
+    private static List<string> Branches() => [.. Enumerable.Range(1, BenchSizes.Fan).Select(k => $"p{k}")];
+
     /// <summary>
-    /// W2's graph: <c>fan</c>, <c>p1..p8</c>, <c>join</c>. Ordo has no <c>parallel</c> step kind yet, so the eight branches run
-    /// as a sequential chain (fan → p1 → … → p8 → join) until the parallel step exists.
+    /// W2's graph: <c>fan</c> adds one, then the <c>fanout</c> parallel step runs <c>p1..p8</c> (each adds one) as concurrent
+    /// branches and <c>join</c> runs once after all eight, adding their increments and one: the final <c>i</c> is 10, as
+    /// the peer's reducer sums it.
     /// </summary>
-    public static IReadOnlyList<string> FanIds() => ["fan", .. Enumerable.Range(1, BenchSizes.Fan).Select(k => $"p{k}"), "join"];
+    public static WorkflowDefinition FanOut(string name, StepProbe probe)
+    {
+        var branches = Branches();
+        var b = WorkflowBuilder.Create(name, 1);
+        b.Step("fan", s => s.Code((ctx, ct) => probe.RunAsync("fan", null, ctx, ct)).Next("fanout"));
+        b.Step("fanout", s => s.Parallel(branches, join: "join"));
+        foreach (var id in branches)
+        {
+            b.Step(id, s => s.Code((ctx, ct) => probe.RunAsync(id, "fan", ctx, ct)));
+        }
+
+        b.Step("join", s => s.Code((ctx, ct) => probe.JoinAsync(branches, "fan", ctx, ct)));
+        return b.Build();
+    }
+
+    /// <summary>Fails loudly unless the W2 job completed with the join's <c>i</c> equal to the number of user steps.</summary>
+    public static void ExpectFanOut(JobState state, string what)
+    {
+        if (state.Status != JobStatus.Completed)
+        {
+            throw new BenchFailedException($"{what}: job {state.JobId} ended {state.Status.ToWire()} ({state.Reason ?? "no reason"}), expected completed");
+        }
+
+        var want = FanIds().Count;
+        if (OutputI(state, "join") is not { } i || i != want)
+        {
+            throw new BenchFailedException($"{what}: expected the join's i={want}, got {OutputI(state, "join")?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"} (job {state.JobId})");
+        }
+    }
 
     /// <summary>A chain of code steps with the given ids, each routed to the next; the first is the entry.</summary>
     public static WorkflowDefinition Chain(string name, IReadOnlyList<string> ids, StepProbe probe)

@@ -46,6 +46,20 @@ internal sealed class StepProbe
         return WithHookAsync(id, previous, ctx, cancellationToken);
     }
 
+    /// <summary>W2's join: <c>i</c> of <paramref name="before"/> plus each branch's increment, plus one.</summary>
+    public ValueTask<JsonElement> JoinAsync(IReadOnlyList<string> branches, string before, CodeStepContext ctx, CancellationToken cancellationToken)
+    {
+        _ = cancellationToken;
+        Interlocked.Increment(ref _executions);
+        Interlocked.Increment(ref _joinRuns);
+        if (Record) _names.Enqueue("join");
+        var start = I(ctx.OutputOf(before));
+        var total = start + branches.Sum(b => I(ctx.OutputOf(b)) - start) + 1;
+        return ValueTask.FromResult(Json.Of(new { i = total }));
+    }
+
+    private static int I(JsonElement? e) => e is { ValueKind: JsonValueKind.Object } o && o.TryGetProperty("i", out var v) ? v.GetInt32() : 0;
+
     private async ValueTask<JsonElement> WithHookAsync(string id, string? previous, CodeStepContext ctx, CancellationToken cancellationToken)
     {
         await Hook!(id, cancellationToken).ConfigureAwait(false);

@@ -61,9 +61,10 @@ internal sealed partial class CommitPlanner
             return;
         }
 
+        // A branch of steps starts with its first step scheduled in the branch's scope (reason branch or item): that
+        // event is the branch's start; only a child job gets a BranchStarted event of its own (it names the child).
         var entry = pattern.Kind == "parallel" ? label : pattern.Do!;
         var entryStep = workflow.GetStep(entry);
-        plan.Events.Add(EventFactory.Step(EventTypes.BranchStarted, owner, new BranchStartedPayload(label, scope, null, null), now));
         var entryRef = new StepRef(entry, 1, 1, scope);
         plan.Events.Add(EventFactory.Step(EventTypes.StepScheduled, entryRef, new StepScheduledPayload(entryStep.Kind, pattern.Kind == "parallel" ? "branch" : "item", owner.StepId, null), now));
         Enqueue(plan, entryRef, now, priority, allowInline);

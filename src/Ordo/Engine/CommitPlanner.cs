@@ -27,8 +27,11 @@ internal sealed class PlannedCommit
     /// <summary>Work for other jobs (a child asked to stop).</summary>
     public List<OtherJobWork> NotifyJobs { get; } = [];
 
-    /// <summary>Whether a successor is already leased to this worker (one per commit: the worker runs one next).</summary>
-    public bool InlineUsed { get; set; }
+    /// <summary>Successors leased to this worker in this commit so far.</summary>
+    public int Inline { get; set; }
+
+    /// <summary>The most successors leased to this worker in one commit (1 unless idle workers of this process can take more).</summary>
+    public int InlineLimit { get; init; } = 1;
 }
 
 /// <summary>
@@ -40,11 +43,14 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
 {
     private readonly Lock _randomGate = new();
 
-    public async ValueTask<PlannedCommit> PlanAsync(JobState state, WorkflowDefinition workflow, WorkItem item, StepOutcome outcome, IReadOnlyList<NewEvent> recorded, double durationMs, bool allowInline, CancellationToken cancellationToken)
+    // inlineLimit: how many ready successors may be leased to this worker in the commit (the first it runs itself,
+    // the others go to this process's idle workers); 0 when stopping.
+    public async ValueTask<PlannedCommit> PlanAsync(JobState state, WorkflowDefinition workflow, WorkItem item, StepOutcome outcome, IReadOnlyList<NewEvent> recorded, double durationMs, int inlineLimit, CancellationToken cancellationToken)
     {
         var now = options.TimeProvider.GetUtcNow();
         var step = workflow.GetStep(item.Step.StepId);
-        var plan = new PlannedCommit();
+        var plan = new PlannedCommit { InlineLimit = inlineLimit };
+        var allowInline = inlineLimit > 0;
         plan.Events.AddRange(recorded);
 
         if (outcome.Interrupt is { } interrupt)
@@ -253,9 +259,9 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
     internal void Enqueue(PlannedCommit plan, StepRef step, DateTimeOffset availableAt, int priority, bool inline)
     {
         var now = options.TimeProvider.GetUtcNow();
-        if (inline && availableAt <= now && !plan.InlineUsed)
+        if (inline && availableAt <= now && plan.Inline < plan.InlineLimit)
         {
-            plan.InlineUsed = true;
+            plan.Inline++;
             plan.Events.Add(StoreEvents.StepStarted(step, worker, 1, now));
             plan.Enqueue.Add(new NewWorkItem { Step = step, AvailableAt = now, Priority = priority, LeaseOwner = worker, LeaseExpiresAt = now + options.LeaseDuration });
         }

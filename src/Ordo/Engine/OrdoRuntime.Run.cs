@@ -21,7 +21,9 @@ public sealed partial class OrdoRuntime
         request ??= new RunRequest();
         var workers = request.Workers ?? _options.Workers;
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1, nameof(request));
-        var channel = Channel.CreateBounded<Dispatched>(new BoundedChannelOptions(workers) { SingleWriter = false, SingleReader = false });
+        // Unbounded: the dispatcher claims only for idle workers; steps of a commit leased to this process (at most
+        // ClaimBatchSize per commit) wait here for a worker, their leases renewed like any other.
+        var channel = Channel.CreateUnbounded<Dispatched>(new UnboundedChannelOptions { SingleWriter = false, SingleReader = false });
         using var run = new RunContext(channel, workers, request.UntilIdle);
         var workerTasks = Enumerable.Range(0, workers).Select(_ => Task.Run(() => WorkerLoopAsync(channel, run), CancellationToken.None)).ToArray();
         using var keeperStop = new CancellationTokenSource();

@@ -133,9 +133,36 @@ public sealed partial class OrdoRuntime
 
     private async Task<(JobState?, WorkItem?)> CommitOutcomeAsync(WorkItem item, JobState state, WorkflowDefinition workflow, StepOutcome outcome, IReadOnlyList<NewEvent> recorded, double durationMs, RunContext run)
     {
+        // Workers of this process commit one job's steps one at a time (branches of a parallel step finish together):
+        // each plans on the state the previous one committed, instead of losing a write to a conflict.
+        var gate = _commitGates[(int)((uint)item.JobId.GetHashCode() % (uint)_commitGates.Length)];
+        await gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_states.Cached(item.JobId) is { } newer && newer.Seq > state.Seq)
+            {
+                if (!IsCurrent(newer, item))
+                {
+                    await DiscardAsync(item, newer).ConfigureAwait(false);
+                    return (newer, null);
+                }
+
+                state = newer;
+            }
+
+            return await CommitOutcomeCoreAsync(item, state, workflow, outcome, recorded, durationMs, run).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task<(JobState?, WorkItem?)> CommitOutcomeCoreAsync(WorkItem item, JobState state, WorkflowDefinition workflow, StepOutcome outcome, IReadOnlyList<NewEvent> recorded, double durationMs, RunContext run)
+    {
         for (var i = 0; i < MaxCommitRetries; i++)
         {
-            var plan = await Planner.PlanAsync(state, workflow, item, outcome, recorded, durationMs, allowInline: !run.Stopping, CancellationToken.None).ConfigureAwait(false);
+            var plan = await Planner.PlanAsync(state, workflow, item, outcome, recorded, durationMs, run.Stopping ? 0 : _options.ClaimBatchSize, CancellationToken.None).ConfigureAwait(false);
             var sealedEvents = EventChain.Seal(item.JobId, state.Seq, state.HeadHash, plan.Events);
             var post = JobStateReducer.Apply(state, sealedEvents);
             var snapshot = _states.SnapshotDue(state, post, _options.SnapshotEvery) ? StateSnapshotCodec.Encode(post) : null;
@@ -166,9 +193,24 @@ public sealed partial class OrdoRuntime
                         _workAvailable.Set();
                     }
 
+                    // The first successor leased to this worker runs next on it; the others go to this process's idle workers.
+                    for (var k = 1; k < result.LeasedItems.Count; k++)
+                    {
+                        var extra = result.LeasedItems[k];
+                        run.Track(extra);
+                        if (!run.Channel.Writer.TryWrite(new Dispatched(extra, post)))
+                        {
+                            await ReleaseAsync(extra, run).ConfigureAwait(false);
+                            _workAvailable.Set();
+                        }
+                    }
+
                     return (post, result.LeasedItems.Count > 0 ? result.LeasedItems[0] : null);
                 case CommitOutcome.Conflict:
-                    var reloaded = await _states.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false);
+                    // Another worker of this process usually made the conflicting commit: its state is cached already.
+                    var reloaded = _states.Cached(item.JobId) is { } newer && newer.Seq > state.Seq
+                        ? newer
+                        : await _states.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false);
                     if (reloaded is null || !IsCurrent(reloaded, item))
                     {
                         if (reloaded is not null)

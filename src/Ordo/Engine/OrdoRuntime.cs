@@ -65,6 +65,7 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
     private readonly KillSwitches.KillSwitchCache _killSwitches;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<JobId, TaskCompletionSource<JobState>> _watchers = new();
     private RunContext? _localRun;
+    private readonly SemaphoreSlim[] _commitGates = [.. Enumerable.Range(0, 1024).Select(_ => new SemaphoreSlim(1, 1))];
 
     /// <summary>Creates a runtime over a store.</summary>
     public OrdoRuntime(IOrdoStore store, OrdoRuntimeOptions? options = null, OrdoComponents? components = null, ILogger<OrdoRuntime>? logger = null)
@@ -298,6 +299,10 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
 
         _killSwitches.Dispose();
         Gateway.Dispose();
+        foreach (var gate in _commitGates)
+        {
+            gate.Dispose();
+        }
 
         return ValueTask.CompletedTask;
     }

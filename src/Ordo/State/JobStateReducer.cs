@@ -86,6 +86,19 @@ public static class JobStateReducer
         return state;
     }
 
+    /// <summary>A branch, item or child of a coordinating step started: <paramref name="scope"/> is <c>OWNER#VISIT/LABEL</c>.</summary>
+    private static JobState StartBranch(JobState s, string scope, string? childJobId)
+    {
+        var (owner, label) = WorkKeys.SplitScope(scope);
+        if (!s.Patterns.TryGetValue(owner, out var pattern) || pattern.Branches.ContainsKey(label)) return s;
+        pattern = pattern with
+        {
+            Branches = pattern.Branches.SetItem(label, new BranchState("running", scope, null, null, childJobId)),
+            Running = pattern.Running + 1,
+        };
+        return s with { Patterns = s.Patterns.SetItem(owner, pattern) };
+    }
+
     private static JobState ApplyContent(JobState s, string type, string? stepId, int? visit, int? attempt, string? scope, string? agent, EventEnvelope e, DateTimeOffset ts)
     {
         switch (type)
@@ -113,14 +126,15 @@ public static class JobStateReducer
                     Error = newVisit ? null : prev!.Error,
                     Scope = scope,
                 };
-                var variations = e.GetPayload<StepScheduledPayload>().Variations;
-                return s with
+                var scheduled = e.GetPayload<StepScheduledPayload>();
+                var next = s with
                 {
                     Visits = visits,
                     Steps = s.Steps.SetItem(stepKey, st),
-                    Open = s.Open.SetItem(WorkKeys.For(scope, step, v), new OpenWork(step, v, a, scope, "scheduled") { Variations = variations }),
+                    Open = s.Open.SetItem(WorkKeys.For(scope, step, v), new OpenWork(step, v, a, scope, "scheduled") { Variations = scheduled.Variations }),
                     Status = s.Status == JobStatus.WaitingApproval ? JobStatus.Running : s.Status,
                 };
+                return scheduled.Reason is "branch" or "item" && scope is not null ? StartBranch(next, scope, null) : next;
             }
 
             case EventTypes.StepStarted:
@@ -313,14 +327,7 @@ public static class JobStateReducer
             case EventTypes.BranchStarted:
             {
                 var p = e.GetPayload<BranchStartedPayload>();
-                var workKey = WorkKeys.For(scope, stepId!, visit ?? 1);
-                if (!s.Patterns.TryGetValue(workKey, out var pattern) || pattern.Branches.ContainsKey(p.Label)) return s;
-                pattern = pattern with
-                {
-                    Branches = pattern.Branches.SetItem(p.Label, new BranchState("running", p.Scope, null, null, p.ChildJobId)),
-                    Running = pattern.Running + 1,
-                };
-                return s with { Patterns = s.Patterns.SetItem(workKey, pattern) };
+                return StartBranch(s, p.Scope, p.ChildJobId);
             }
 
             case EventTypes.BranchEnded:

@@ -50,8 +50,10 @@ public sealed class WorkflowBuilderTests
             .Step("bid", s => s.Auction(["b", "c"], "bid.cost - bid.confidence", task: "${ input.task }").Next("code"))
             .Step("code", s => s.Code(_ => Ordo.Json.Of(new { ok = true }), output: "checked").Next(Route.End))
             .Project(ProjectWithTool("ledger.post"))
+            .SubWorkflow(WorkflowBuilder.Create("invoice-line", 2).Step("only", s => s.Transform("line", "${ input }")).Build())
             .Build();
 
+        Assert.Equal("invoice-line@2", Assert.Single(wf.SubWorkflows).Key);
         Assert.Equal(
             ["agent", "tool", "transform", "gate", "approval", "parallel", "agent", "agent", "agent", "foreach", "agent", "workflow", "plan", "agent", "supervise", "board", "auction", "code"],
             wf.Steps.Select(s => s.Kind));

@@ -37,6 +37,8 @@ public sealed class WorkflowBuilder
         _version = version;
     }
 
+    private readonly Dictionary<string, WorkflowDefinition> _subWorkflows = new(StringComparer.Ordinal);
+
     /// <summary>Starts a workflow.</summary>
     /// <exception cref="ArgumentException">The name is not <c>[a-z0-9-]</c> or the version is below 1.</exception>
     public static WorkflowBuilder Create(string name, int version)
@@ -132,6 +134,17 @@ public sealed class WorkflowBuilder
         return this;
     }
 
+    /// <summary>
+    /// Pins a workflow that <c>Workflow("name@version")</c> steps and <c>Foreach(…, "name@version")</c> run as child jobs
+    /// (the C# counterpart of finding it beside a YAML workflow).
+    /// </summary>
+    public WorkflowBuilder SubWorkflow(WorkflowDefinition child)
+    {
+        ArgumentNullException.ThrowIfNull(child);
+        _subWorkflows[child.Ref] = child;
+        return this;
+    }
+
     /// <summary>Validates and builds the workflow.</summary>
     /// <exception cref="OrdoValidationException">A reference is dangling, a loop is unbounded, an id is repeated… (every problem at once).</exception>
     public WorkflowDefinition Build(WorkflowLoadOptions? options = null)
@@ -172,11 +185,24 @@ public sealed class WorkflowBuilder
         }
 
         CheckAgents(ctx, options);
+        foreach (var step in steps)
+        {
+            var reference = step switch { SubWorkflowStep w => w.Workflow.ToString(), ForeachStep { DoWorkflow: { } d } => d.ToString(), _ => null };
+            if (reference is not null && !_subWorkflows.ContainsKey(reference))
+            {
+                ctx.Problems.Add(null, 0, 0, $"steps[{step.Id}]", $"workflow '{reference}' is not pinned: add it with SubWorkflow(definition)" +
+                    (_subWorkflows.Count == 0 ? "" : $" (pinned: {string.Join(", ", _subWorkflows.Keys.Order(StringComparer.Ordinal))})"));
+            }
+        }
+
         WorkflowFileLoader.CheckReferences(ctx, steps, ids, _agents, _artifacts, _project);
         WorkflowFileLoader.CheckLoops(ctx, steps, ids);
         ctx.Problems.ThrowIfAny();
 
-        var definition = new WorkflowDefinition(_name, _version, _description, _input, _constraints, _artifacts, _agents, steps, _project);
+        var definition = new WorkflowDefinition(_name, _version, _description, _input, _constraints, _artifacts, _agents, steps, _project)
+        {
+            SubWorkflows = new Dictionary<string, WorkflowDefinition>(_subWorkflows, StringComparer.Ordinal),
+        };
         var bundle = new DefinitionBundle
         {
             Entry = $"{_name}@{_version}",
@@ -294,6 +320,7 @@ public sealed class WorkflowBuilder
             ["steps"] = steps,
             ["agents"] = agents,
             ["artifacts"] = artifacts,
+            ["sub_workflows"] = new JsonObject(d.SubWorkflows.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value.Hash)))),
         };
         return root.ToJsonString();
     }
