@@ -3,8 +3,11 @@ namespace Ordo.Cli.Bench;
 /// <summary>What <c>ordo bench</c> was asked to do.</summary>
 internal sealed record BenchSettings
 {
-    /// <summary>The workloads, in the order they run.</summary>
-    public static readonly IReadOnlyList<string> AllWorkloads = ["w1", "w2", "w3", "w4", "w5"];
+    /// <summary>The workloads, in the order they run: the peer's W1–W5, then Ordo's own coordination patterns.</summary>
+    public static readonly IReadOnlyList<string> AllWorkloads = ["w1", "w2", "w3", "w4", "w5", "patterns"];
+
+    /// <summary>The workloads the LangGraph.js peer harness also runs.</summary>
+    public static readonly IReadOnlyList<string> PeerWorkloads = ["w1", "w2", "w3", "w4", "w5"];
 
     /// <summary>
     /// Workers of the W3 runtime. Default: 128, the best median of 2, 8, 32, 64, 128 and 200 on the 2-core machine of

@@ -43,10 +43,17 @@ internal static class PeerHarness
 
     public static async Task<JsonObject> RunAsync(string source, string cache, BenchSettings settings, TextWriter? progress, CancellationToken stop)
     {
+        var shared = settings.Workloads.Where(BenchSettings.PeerWorkloads.Contains).ToList();
+        if (shared.Count == 0)
+        {
+            progress?.WriteLine("[bench] peer: none of the selected workloads runs on the peer");
+            return new JsonObject { ["workloads"] = new JsonArray() };
+        }
+
         await PrepareAsync(source, cache, progress, stop).ConfigureAwait(false);
         var args = new List<string> { "bench.mjs" };
         if (settings.Quick) args.Add("--quick");
-        if (settings.Workloads.Count != BenchSettings.AllWorkloads.Count) args.AddRange(["--only", string.Join(",", settings.Workloads)]);
+        if (shared.Count != BenchSettings.PeerWorkloads.Count) args.AddRange(["--only", string.Join(",", shared)]);
         progress?.WriteLine($"[bench] peer: node {string.Join(' ', args)} (in {cache})");
         var (exit, stdout) = await RunProcessAsync("node", args, cache, progress, captureStdout: true, stop).ConfigureAwait(false);
         JsonObject? result;
