@@ -80,7 +80,7 @@ internal sealed partial class BoardStepHandler(AgentInvoker agents) : IStepHandl
 
     /// <summary>The verified artifacts the rule's condition names, as <c>name@version</c>.</summary>
     private static List<string> Triggers(StepExecution execution, BoardRule rule)
-        => ArtifactNames().Matches(rule.When.Source).Select(m => m.Groups[1].Value).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
+        => ArtifactNames().Matches(rule.When.Source).Select(m => m.Groups[1].Success ? m.Groups[1].Value : m.Groups[2].Value).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
             .Where(n => execution.State.Artifacts.TryGetValue(n, out var a) && a.Verified is not null)
             .Select(n => $"{n}@{execution.State.Artifacts[n].Verified!.Version}")
             .ToList();
@@ -96,6 +96,7 @@ internal sealed partial class BoardStepHandler(AgentInvoker agents) : IStepHandl
         return o;
     }
 
-    [GeneratedRegex(@"artifacts\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)|artifacts\s*\[\s*['""]([^'""]+)['""]\s*\]")]
+    // Both spellings name an artifact: artifacts.NAME and artifacts['NAME'] (or "NAME"); not some_other.artifacts.NAME.
+    [GeneratedRegex(@"(?<![A-Za-z0-9_$.])artifacts\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['""]([^'""]+)['""]\s*\])")]
     private static partial Regex ArtifactNames();
 }

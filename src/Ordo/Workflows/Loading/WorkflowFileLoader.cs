@@ -656,7 +656,7 @@ internal static partial class WorkflowFileLoader
         switch (s)
         {
             case GateStep g: yield return g.OnReject; break;
-            case ApprovalStep a: yield return a.OnExpire; break;
+            case ApprovalStep a when a.OnExpire is not ("approve" or "deny"): yield return a.OnExpire; break;
             case PlanStep p when p.Fallback is not null: yield return p.Fallback; break;
             case ParallelStep par:
                 // A route back to a parallel step runs its branches and join again.
