@@ -58,7 +58,7 @@ internal static class EventsCommand
     public static string HumanLine(EventEnvelope e, DateTimeOffset start)
     {
         var offset = (e.Timestamp - start).TotalMilliseconds;
-        var where = e.StepId is null ? "" : $"{e.StepId}{(e.Visit is > 1 ? "#" + e.Visit : "")}{(e.Attempt is > 1 ? " attempt " + e.Attempt : "")}";
+        var where = e.StepId is null ? "" : $"{e.StepId}{(e.Visit is > 1 ? "#" + e.Visit : "")}{(e.Scope is { } scope ? $" [{scope}]" : "")}{(e.Attempt is > 1 ? " attempt " + e.Attempt : "")}";
         var who = e.Agent is null ? "" : $"  [{e.Agent}{(e.Model is null ? "" : " on " + e.Model)}]";
         return string.Create(CultureInfo.InvariantCulture, $"{e.Seq,5}  +{offset,8:0} ms  {e.Type,-20} {where,-22}{Describe(e)}{who}");
     }
@@ -81,6 +81,10 @@ internal static class EventsCommand
                 EventTypes.ToolCallFailed => Do(e.GetPayload<ToolCallFailedPayload>(), p => $"{p.Tool} {p.Error}: {p.Message}"),
                 EventTypes.ModelCallSucceeded => Do(e.GetPayload<ModelCallSucceededPayload>(), p => $"{p.Tier}/{p.Provider} {p.InputTokens}+{p.OutputTokens} tokens {HumanOut.Money(p.Cost)}"),
                 EventTypes.ModelCallFailed => Do(e.GetPayload<ModelCallFailedPayload>(), p => $"{p.Tier}/{p.Provider} {p.Error}: {p.Message}"),
+                EventTypes.PatternStarted => Do(e.GetPayload<PatternStartedPayload>(), DescribeStart),
+                EventTypes.BranchStarted => Do(e.GetPayload<BranchStartedPayload>(), p => $"{Branch(p.Label)} started in [{p.Scope}]{(p.ChildJobId is null ? "" : $": child job {p.ChildJobId}{(p.Workflow is null ? "" : $" ({p.Workflow})")}")}"),
+                EventTypes.BranchEnded => Do(e.GetPayload<BranchEndedPayload>(), p => $"{Branch(p.Label)} {p.Status}{(p.Reason is null ? "" : ": " + p.Reason)}{(p.ChildJobId is null ? "" : $" (child job {p.ChildJobId})")}{(p.Status == "succeeded" && p.Output is { } o ? "  " + JobView.Value(o, 60) : "")}"),
+                EventTypes.PatternProgressed => Do(e.GetPayload<PatternProgressedPayload>(), p => $"{p.Kind} {p.Phase} (unit {p.Unit})  {JobView.Value(p.Data, 60)}"),
                 EventTypes.JobCompleted => Do(e.GetPayload<JobCompletedPayload>(), p => $"after {HumanOut.Ms(p.DurationMs)}"),
                 EventTypes.JobFailed => Do(e.GetPayload<JobFailedPayload>(), p => p.Reason),
                 EventTypes.JobCancelled => Do(e.GetPayload<JobCancelledPayload>(), p => $"by {p.By}: {p.Reason}"),
@@ -92,6 +96,21 @@ internal static class EventsCommand
             return "(unreadable payload)";
         }
     }
+
+    private static string DescribeStart(PatternStartedPayload p)
+    {
+        var join = p.Join == "quorum" ? $"quorum({p.Needed})" : p.Join;
+        return p.Kind switch
+        {
+            "parallel" => $"parallel: {p.Count} branch{(p.Count == 1 ? "" : "es")}{(p.Labels is { Count: > 0 } l ? " (" + string.Join(", ", l) + ")" : "")}, join {join}",
+            "foreach" => $"foreach: {p.Count} item{(p.Count == 1 ? "" : "s")}{(p.MaxConcurrency is { } m ? $", {m} at once" : "")}{(p.Do is null ? "" : ", do " + p.Do)}, join {join}",
+            "workflow" => $"workflow: child {p.Do}",
+            _ => $"{p.Kind}: {p.Count}, join {join}",
+        };
+    }
+
+    /// <summary>How a branch label reads: <c>branch p2</c>, <c>item 3</c>, <c>child</c>.</summary>
+    private static string Branch(string label) => label == "child" ? "child" : label.Length > 0 && label.All(char.IsAsciiDigit) ? "item " + label : "branch " + label;
 
     private static string Do<T>(T payload, Func<T, string> f) => f(payload);
 }

@@ -24,7 +24,9 @@ internal static class ShowCommand
             var definition = await ResumeCommand.TryDefinitionAsync(host, state).ConfigureAwait(false);
             var events = new List<EventEnvelope>();
             await foreach (var e in host.Store.ReadEventsAsync(id, 0, ctx.Stop).ConfigureAwait(false)) events.Add(e);
-            var children = await host.Store.ListJobsAsync(new Storage.JobQuery { ParentJobId = id, Limit = 1000 }, ctx.Stop).ConfigureAwait(false);
+            var children = await host.Store.ListJobsAsync(new Storage.JobQuery { ParentJobId = id, Limit = 10_000 }, ctx.Stop).ConfigureAwait(false);
+            var branches = JobView.ChildBranches(state);
+            children = [.. children.OrderBy(c => branches.TryGetValue(c.JobId.Value, out var b) ? b.Scope : "\uffff", ScopeComparer.Instance).ThenBy(c => c.CreatedAt)];
 
             if (ctx.Json)
             {
@@ -38,9 +40,23 @@ internal static class ShowCommand
                     w.WriteString("created_at", JsonOut.Timestamp(record.CreatedAt));
                     w.WriteString("updated_at", JsonOut.Timestamp(record.UpdatedAt));
                     JsonOut.WriteNullable(w, "parent_job_id", record.ParentJobId?.Value);
+                    JsonOut.WriteNullable(w, "parent_branch", state.ParentBranch);
+                    w.WriteString("root_job_id", record.RootJobId.Value);
                     w.WriteStartArray("children");
-                    foreach (var c in children) JobView.WriteJobRecord(w, c);
+                    foreach (var c in children)
+                    {
+                        // The jobs/submit shape plus the branch (scope) and the coordinating step that started the child.
+                        using var child = JsonDocument.Parse(JsonOut.Write(x => JobView.WriteJobRecord(x, c)));
+                        w.WriteStartObject();
+                        foreach (var p in child.RootElement.EnumerateObject()) p.WriteTo(w);
+                        var started = branches.TryGetValue(c.JobId.Value, out var b) ? b : default;
+                        JsonOut.WriteNullable(w, "branch", started.Scope);
+                        JsonOut.WriteNullable(w, "step", started.Step);
+                        w.WriteEndObject();
+                    }
+
                     w.WriteEndArray();
+                    JobView.WritePatterns(w, state, definition);
                     w.WriteString("definition_hash", record.DefinitionHash);
                     w.WriteStartArray("tool_calls");
                     foreach (var e in events.Where(e => e.Type is EventTypes.ToolCallSucceeded or EventTypes.ToolCallFailed)) Timeline(w, e);
@@ -60,9 +76,25 @@ internal static class ShowCommand
             }
 
             if (ctx.Quiet) return ExitCodes.Ok;
-            HumanOut.WriteSummary(ctx.Out, state, definition, host.DatabasePath);
-            if (record.ParentJobId is { } parent) await ctx.Out.WriteLineAsync($"  parent job: {parent}").ConfigureAwait(false);
-            foreach (var c in children) await ctx.Out.WriteLineAsync($"  child job: {c.JobId}  {c.WorkflowRef}  {c.Status.ToWire()}").ConfigureAwait(false);
+            var related = new List<string>();
+            if (record.ParentJobId is { } parent)
+            {
+                related.Add($"  parent job: {parent}{(state.ParentBranch is { } pb ? $"  branch [{pb}]" : "")}{(record.RootJobId != parent ? $"  root job: {record.RootJobId}" : "")}");
+            }
+
+            if (children.Count > 0)
+            {
+                related.Add("");
+                related.Add($"  child jobs ({children.Count})");
+                var width = children.Max(c => c.WorkflowRef.Length);
+                foreach (var c in children)
+                {
+                    var from = branches.TryGetValue(c.JobId.Value, out var b) ? $"  from {b.Step} [{b.Scope}]" : "";
+                    related.Add($"  child job: {c.JobId}  {c.WorkflowRef.PadRight(width)}  {c.Status.ToWire(),-16}{from}{(c.Reason is { } r ? $"  — {r}" : "")}");
+                }
+            }
+
+            HumanOut.WriteSummary(ctx.Out, state, definition, host.DatabasePath, related);
             await ctx.Out.WriteLineAsync().ConfigureAwait(false);
             await ctx.Out.WriteLineAsync("  timeline").ConfigureAwait(false);
             foreach (var e in events)
@@ -82,6 +114,7 @@ internal static class ShowCommand
         w.WriteString("type", e.Type);
         w.WriteString("ts", JsonOut.Timestamp(e.Timestamp));
         JsonOut.WriteNullable(w, "step_id", e.StepId);
+        if (e.Scope is { } scope) w.WriteString("scope", scope);
         if (e.Visit is { } v) w.WriteNumber("visit", v);
         if (e.Attempt is { } a) w.WriteNumber("attempt", a);
         if (e.Agent is { } ag) w.WriteString("agent", ag);

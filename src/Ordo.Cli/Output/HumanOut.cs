@@ -34,7 +34,8 @@ internal static class HumanOut
             ? text
             : "'" + text.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
-    public static void WriteSummary(TextWriter o, JobState state, WorkflowDefinition? workflow, string databasePath)
+    /// <summary>The job summary of <c>run</c>, <c>resume</c> and <c>show</c>; <paramref name="related"/> (the job tree: parent, children) is printed under the first line.</summary>
+    public static void WriteSummary(TextWriter o, JobState state, WorkflowDefinition? workflow, string databasePath, IReadOnlyList<string>? related = null)
     {
         var elapsed = (state.UpdatedAt - state.CreatedAt).TotalMilliseconds;
         o.WriteLine($"job {state.JobId}  {state.Workflow}@{state.Version}  tenant {state.Tenant}  {state.Status.ToWire()}{(state.Status.IsTerminal() ? $" after {Ms(elapsed)}" : "")}");
@@ -43,19 +44,33 @@ internal static class HumanOut
             o.WriteLine($"  reason: {reason}");
         }
 
-        var steps = JobView.Steps(state, workflow).ToList();
-        if (steps.Count > 0)
+        foreach (var line in related ?? [])
         {
-            var width = Math.Max(4, steps.Max(s => s.Id.Length));
+            o.WriteLine(line);
+        }
+
+        // Steps as a tree: a coordinating step's branches and items follow it, indented, each step named with its scope.
+        var rows = JobView.StepRows(state, workflow).Where(r => r.BranchOf is null).ToList();
+        if (rows.Count > 0)
+        {
+            var names = rows.Select(r => new string(' ', 2 * r.Depth) + r.Step.Id + (r.Step.Scope is { } sc ? $" [{sc}]" : "")).ToList();
+            var width = Math.Max(4, names.Max(n => n.Length));
             o.WriteLine();
             o.WriteLine($"  {"step".PadRight(width)}  {"status",-10}  {"attempts",8}  {"duration",10}");
-            foreach (var s in steps)
+            for (var i = 0; i < rows.Count; i++)
             {
+                var s = rows[i].Step;
                 var visits = s.Visit > 1 ? $"  ({s.Visit} visits)" : "";
-                o.WriteLine($"  {s.Id.PadRight(width)}  {s.Status,-10}  {s.Attempts,8}  {Ms(s.DurationMs),10}{visits}");
+                o.WriteLine($"  {names[i].PadRight(width)}  {rows[i].Status,-10}  {s.Attempts,8}  {Ms(s.DurationMs),10}{visits}");
                 if (s.Status == "failed" && s.Error is { } err)
                 {
                     o.WriteLine($"  {"".PadRight(width)}  error: {err}");
+                }
+
+                foreach (var p in rows[i].Patterns)
+                {
+                    var visit = rows[i].Patterns.Count > 1 ? $"visit {p.Visit}: " : "";
+                    o.WriteLine($"  {"".PadRight(2 * rows[i].Depth)}  ↳ {visit}{JobView.Summary(p)}");
                 }
             }
         }

@@ -19,22 +19,26 @@ internal sealed class RunProgress(CliContext ctx, int totalSteps) : IJobObserver
 
     public void OnCommitted(JobState state, IReadOnlyList<EventEnvelope> events)
     {
-        if (_job is { } j && state.JobId != j) return;
+        // The followed job and its sub-jobs (their steps are prefixed with the child's workflow).
+        var followed = _job is not { } j || state.JobId == j;
+        if (!followed && state.RootJobId != _job!.Value.Value) return;
         lock (_gate)
         {
-            _latest = state;
+            if (followed && (_job is not null || state.ParentJobId is null)) _latest = state;
             if (ctx.Terminal || !ctx.Human) return;
+            var who = state.ParentJobId is null ? "" : $"[{state.Workflow}@{state.Version}] ";
             foreach (var e in events)
             {
                 if (e.Timestamp < _since) continue;
+                var where = e.Scope is { } scope ? $" [{scope}]" : "";
                 switch (e.Type)
                 {
                     case EventTypes.StepSucceeded:
-                        ctx.Out.WriteLine($"  ✓ {e.StepId} (attempt {e.Attempt})  {HumanOut.Ms(e.GetPayload<StepSucceededPayload>().DurationMs)}");
+                        ctx.Out.WriteLine($"  ✓ {who}{e.StepId}{where} (attempt {e.Attempt})  {HumanOut.Ms(e.GetPayload<StepSucceededPayload>().DurationMs)}");
                         break;
                     case EventTypes.StepFailed:
                         var p = e.GetPayload<StepFailedPayload>();
-                        ctx.Out.WriteLine($"  ✗ {e.StepId} (attempt {e.Attempt})  {p.Error}: {p.Message}{(p.WillRetry ? $" — retrying in {HumanOut.Ms(p.RetryDelayMs ?? 0)}" : "")}");
+                        ctx.Out.WriteLine($"  ✗ {who}{e.StepId}{where} (attempt {e.Attempt})  {p.Error}: {p.Message}{(p.WillRetry ? $" — retrying in {HumanOut.Ms(p.RetryDelayMs ?? 0)}" : "")}");
                         break;
                 }
             }
@@ -70,8 +74,10 @@ internal sealed class RunProgress(CliContext ctx, int totalSteps) : IJobObserver
         JobState? s;
         lock (_gate) s = _latest;
         if (s is null) return "starting…";
-        var done = s.Steps.Values.Count(x => x.Status == "succeeded");
+        // Top-level steps against the workflow's; steps inside branches and items are counted apart.
+        var done = s.Steps.Values.Count(x => x.Status == "succeeded" && x.Scope is null);
+        var inner = s.Steps.Values.Count(x => x.Status == "succeeded" && x.Scope is not null);
         var current = string.Join(", ", s.Open.Values.Select(o => o.StepId).Distinct().Take(3));
-        return Markup.Escape($"{done}/{totalSteps} steps · {(current.Length > 0 ? "running " + current : s.Status.ToWire())} · {HumanOut.Count(s.Usage.Tokens)} tokens · {HumanOut.Money(s.Usage.Cost)} · {s.Usage.ToolCalls} tool calls");
+        return Markup.Escape($"{done}/{totalSteps} steps{(inner > 0 ? $" (+{inner} in branches)" : "")} · {(current.Length > 0 ? "running " + current : s.Status.ToWire())} · {HumanOut.Count(s.Usage.Tokens)} tokens · {HumanOut.Money(s.Usage.Cost)} · {s.Usage.ToolCalls} tool calls");
     }
 }
