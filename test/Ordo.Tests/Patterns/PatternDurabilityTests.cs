@@ -239,6 +239,129 @@ public sealed class PatternDurabilityTests
     }
 
     [Fact]
+    public async Task Supervise_StoppedMidRound_FinishesOnANewRuntime_WithoutRepeatingFinishedRoundsOrDecisions()
+    {
+        var work = new Work { Blocked = { "worker2" } };
+        await using var h = new PatternHarness(Options());
+        h.Agent("T.Boss", async (ctx, ct) =>
+        {
+            var round = ctx.Input.GetProperty("round").GetInt32();
+            await work.RunAsync($"boss{round}", ct);
+            return round <= 3 ? Ordo.Json.Of(new { next = "worker", input = new { n = round } }) : J("""{"next": "done"}""");
+        });
+        h.Agent("T.Work", async (ctx, ct) =>
+        {
+            var n = ctx.Input.GetProperty("n").GetInt32();
+            await work.RunAsync($"worker{n}", ct);
+            return J($$"""{"n": {{n}}}""");
+        });
+        var wf = await h.LoadAsync("wf.yaml", """
+            ordo: 1
+            workflow: durable-supervise
+            version: 1
+            agents:
+              boss:   { kind: code, type: T.Boss }
+              worker: { kind: code, type: T.Work }
+            steps:
+              - { id: lead, supervise: { agent: boss, workers: [worker], max_rounds: 5 } }
+            """);
+        var id = await h.SubmitAsync(wf);
+
+        await StopMidwayAsync(h, id, work.Started("worker2"));
+        var state = await FinishOnANewRuntimeAsync(h, work, id);
+
+        Assert.Equal(JobStatus.Completed, state.Status);
+        Assert.Equal(3, state.Steps["lead"].Output!.Value.GetArrayLength());
+        // Round 1 (decision and work) and round 2's decision were committed before the stop: none of them runs again.
+        Assert.Equal((1, 1, 1, 1), (work.Runs("boss1"), work.Runs("worker1"), work.Runs("boss2"), work.Runs("boss4")));
+        Assert.Equal((2, 1, 1), (work.Runs("worker2"), work.Runs("boss3"), work.Runs("worker3")));
+    }
+
+    [Fact]
+    public async Task Auction_StoppedDuringTheBids_FinishesOnANewRuntime_WithoutAskingFinishedBiddersAgain()
+    {
+        var work = new Work { Blocked = { "beta:bid" } };
+        await using var h = new PatternHarness(Options());
+        foreach (var (type, name, cost) in new[] { ("T.Alpha", "alpha", 3), ("T.Beta", "beta", 1), ("T.Gamma", "gamma", 2) })
+        {
+            h.Agent(type, async (ctx, ct) =>
+            {
+                var phase = ctx.Input.GetProperty("phase").GetString();
+                await work.RunAsync($"{name}:{phase}", ct);
+                return J(phase == "bid" ? $$"""{"cost": {{cost}}, "latency_ms": 0, "confidence": 0}""" : $$"""{"done_by": "{{name}}"}""");
+            });
+        }
+
+        var wf = await h.LoadAsync("wf.yaml", """
+            ordo: 1
+            workflow: durable-auction
+            version: 1
+            agents:
+              alpha: { kind: code, type: T.Alpha }
+              beta:  { kind: code, type: T.Beta }
+              gamma: { kind: code, type: T.Gamma }
+            steps:
+              - { id: bid, auction: { bidders: [alpha, beta, gamma], task: "${ input }", score: "bid.cost" } }
+            """);
+        var id = await h.SubmitAsync(wf);
+
+        await StopMidwayAsync(h, id, work.Started("beta:bid"));
+        var state = await FinishOnANewRuntimeAsync(h, work, id);
+
+        Assert.Equal(JobStatus.Completed, state.Status);
+        Assert.Equal("""{"done_by":"beta"}""", Raw(state.Steps["bid"].Output));
+        Assert.Equal((1, 2, 1), (work.Runs("alpha:bid"), work.Runs("beta:bid"), work.Runs("gamma:bid")));
+        Assert.Equal((0, 1, 0), (work.Runs("alpha:award"), work.Runs("beta:award"), work.Runs("gamma:award")));
+        var bids = (await h.EventsAsync(id)).Where(e => e.Type == EventTypes.PatternProgressed).Select(e => e.GetPayload<PatternProgressedPayload>()).Where(u => u.Phase == "bid").ToList();
+        Assert.Equal(3, bids.Count);
+    }
+
+    [Fact]
+    public async Task Board_StoppedDuringAFiring_FinishesOnANewRuntime_WithoutRepeatingFinishedFirings()
+    {
+        var work = new Work { Blocked = { "review" } };
+        await using var h = new PatternHarness(Options());
+        h.Agent("T.Research", async (ctx, ct) =>
+        {
+            await work.RunAsync("research", ct);
+            return J("""{"facts": ["a"]}""");
+        });
+        h.Agent("T.Review", async (ctx, ct) =>
+        {
+            await work.RunAsync("review", ct);
+            return J("""{"ok": true}""");
+        });
+        var wf = await h.LoadAsync("wf.yaml", """
+            ordo: 1
+            workflow: durable-board
+            version: 1
+            artifacts:
+              research: { schema: { type: object, required: [facts] } }
+              review:   { schema: { type: object, required: [ok] } }
+            agents:
+              researcher: { kind: code, type: T.Research, output: research }
+              reviewer:   { kind: code, type: T.Review, output: review }
+            steps:
+              - id: board
+                board:
+                  rules:
+                    - { when: "artifacts.research === undefined", run: researcher }
+                    - { when: "artifacts.research !== undefined && artifacts.review === undefined", run: reviewer }
+                  until: "artifacts.review !== undefined"
+                  max_firings: 5
+            """);
+        var id = await h.SubmitAsync(wf);
+
+        await StopMidwayAsync(h, id, work.Started("review"));
+        var state = await FinishOnANewRuntimeAsync(h, work, id);
+
+        Assert.Equal(JobStatus.Completed, state.Status);
+        Assert.Equal((1, 2), (work.Runs("research"), work.Runs("review")));
+        var firings = (await h.EventsAsync(id)).Where(e => e.Type == EventTypes.PatternProgressed).Select(e => e.GetPayload<PatternProgressedPayload>()).Where(u => u.Phase == "firing").ToList();
+        Assert.Equal(["researcher", "reviewer"], firings.Select(f => f.Data.GetProperty("agent").GetString()));
+    }
+
+    [Fact]
     public async Task Approval_DecisionsSurviveARestart_TheTwoPersonRuleHoldsAcrossRuntimes()
     {
         await using var h = new PatternHarness(Options());
