@@ -87,7 +87,12 @@ public sealed class ChaosTests(ITestOutputHelper output)
 
         using var resume = OrdoProcess.Start(w.Root, "resume", "--db", w.Db, "--workers", "8");
         var downFrom = DateTimeOffset.UtcNow;
-        await Task.Delay(TimeSpan.FromSeconds(4));
+
+        // Down until the dependency has seen calls (a slow machine may take seconds to start the process), then long
+        // enough for the circuit to open (5 calls, half of them failed) and for a half-open probe to fail.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (dependency.Requests.Count(r => r.WhileDown) < 8 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        await Task.Delay(TimeSpan.FromSeconds(2.5));
         dependency.Down = false;
         var downUntil = DateTimeOffset.UtcNow;
         Assert.True(await resume.WaitForExitAsync(TimeSpan.FromMinutes(3)) == 0, resume.Err);
