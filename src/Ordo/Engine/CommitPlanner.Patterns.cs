@@ -172,16 +172,33 @@ internal sealed partial class CommitPlanner
     /// <summary>Cancels the branches still running: an event each, their queued work dropped, their child jobs asked to stop.</summary>
     private static void CancelRunning(PlannedCommit plan, JobState state, string ownerKey, StepRef ownerRef, string reason, DateTimeOffset now)
     {
-        var pattern = JobStateReducer.Preview(state, plan.Events).Patterns[ownerKey];
+        var preview = JobStateReducer.Preview(state, plan.Events);
+        var pattern = preview.Patterns[ownerKey];
         foreach (var (label, branch) in pattern.Branches.Where(b => b.Value.Status == "running").OrderBy(b => b.Key, StringComparer.Ordinal))
         {
             plan.Events.Add(EventFactory.Step(EventTypes.BranchEnded, ownerRef, new BranchEndedPayload(label, "cancelled", null, reason, branch.ChildJobId), now));
             plan.DropScopes.Add(branch.Scope);
-            if (branch.ChildJobId is { } child)
+
+            // The branch's own child job, and those of patterns running inside the branch (a sub-workflow step in a
+            // parallel branch, a foreach of sub-workflows in it): each is asked to stop.
+            var children = ChildJobsWithin(preview, branch.Scope);
+            if (branch.ChildJobId is { } own) children.Insert(0, own);
+            foreach (var child in children.Distinct(StringComparer.Ordinal))
             {
                 plan.NotifyJobs.Add(new OtherJobWork(new JobId(child), new NewWorkItem { Step = new StepRef(SystemItems.CancelRequested, 1, 1, state.JobId.Value), AvailableAt = now }));
             }
         }
+    }
+
+    /// <summary>The running child jobs of the patterns that run inside <paramref name="scope"/> (at any depth).</summary>
+    private static List<string> ChildJobsWithin(JobState state, string scope)
+    {
+        var prefix = scope + "/";
+        return [.. state.Patterns.Values
+            .Where(p => !p.Ended && p.Scope is { } s && (s == scope || s.StartsWith(prefix, StringComparison.Ordinal)))
+            .OrderBy(p => p.Scope, StringComparer.Ordinal).ThenBy(p => p.StepId, StringComparer.Ordinal)
+            .SelectMany(p => p.Branches.Values.Where(b => b.Status == "running" && b.ChildJobId is not null).OrderBy(b => b.Scope, StringComparer.Ordinal))
+            .Select(b => b.ChildJobId!)];
     }
 
     /// <summary>The coordinating step's output: branch outputs by branch (parallel), item results in input order (foreach), the child's result (workflow).</summary>

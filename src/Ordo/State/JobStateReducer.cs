@@ -349,6 +349,20 @@ public static class JobStateReducer
                     var prefix = branch.Scope + "/";
                     var abandoned = next.Open.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList();
                     if (abandoned.Count > 0) next = next with { Open = next.Open.RemoveRange(abandoned) };
+
+                    // So are the patterns running inside it: they end, their running branches cancelled with it, so
+                    // that a late end of one of their child jobs changes nothing.
+                    var why = $"the enclosing branch {branch.Scope} was {p.Status}";
+                    foreach (var (key, inner) in next.Patterns.Where(x => !x.Value.Ended && x.Value.Scope is { } sc && (sc == branch.Scope || sc.StartsWith(prefix, StringComparison.Ordinal))).ToList())
+                    {
+                        var branches = inner.Branches;
+                        foreach (var (label, b) in inner.Branches.Where(x => x.Value.Status == "running"))
+                        {
+                            branches = branches.SetItem(label, b with { Status = "cancelled", Reason = why });
+                        }
+
+                        next = next with { Patterns = next.Patterns.SetItem(key, inner with { Branches = branches, Running = 0, Ended = true }) };
+                    }
                 }
 
                 if (pattern.Kind == "parallel")

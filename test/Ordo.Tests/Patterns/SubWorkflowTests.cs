@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Ordo.Engine;
 using Ordo.Events;
 using Ordo.State;
 using Ordo.Workflows;
@@ -44,6 +45,51 @@ public sealed class SubWorkflowTests
         h.Agent("T.Use", input => input);
         h.Write("child.yaml", Child);
         return h;
+    }
+
+    [Fact]
+    public async Task ASubWorkflowInsideACancelledBranch_IsCancelled_AndItsLateEndChangesNothing()
+    {
+        await using var h = Harness();
+        h.Write("waits.yaml", """
+            ordo: 1
+            workflow: waits
+            version: 1
+            steps:
+              - { id: hold, approval: { role: approver }, next: done }
+              - { id: done, transform: { set: { waited: "${ input.n }" } } }
+            """);
+        var state = await h.RunAsync(await h.LoadAsync("wf.yaml", """
+            ordo: 1
+            workflow: race
+            version: 1
+            steps:
+              - id: fan
+                parallel: [fast, slow]
+                join: pick
+                join_policy: any
+              - { id: fast, workflow: child@1, input: { n: 1 } }
+              - { id: slow, workflow: waits@1, input: { n: 2 } }
+              - { id: pick, transform: { set: { winner: "${ steps.fast.output }" } } }
+            """));
+
+        Assert.Equal(JobStatus.Completed, state.Status);
+        var children = (await h.ChildrenAsync(state.JobId)).ToDictionary(c => c.Workflow);
+        Assert.Equal(JobStatus.Completed, children["child"].Status);
+
+        // The losing branch's sub-workflow, paused at its approval, was asked to stop and is cancelled.
+        var loser = (await h.ContinueAsync(children["waits"].JobId))!;
+        Assert.Equal(JobStatus.Cancelled, loser.Status);
+        var nested = state.Patterns.Values.Single(p => p.StepId == "slow");
+        Assert.True(nested.Ended);
+        Assert.Equal("cancelled", nested.Branches.Values.Single().Status);
+        Assert.Contains("fan#1/slow was cancelled", nested.Branches.Values.Single().Reason, StringComparison.Ordinal);
+
+        // Approving the cancelled child is refused, and the parent's log does not move.
+        var seq = (await h.Runtime.GetStateAsync(state.JobId))!.Seq;
+        await Assert.ThrowsAsync<ApprovalException>(() => h.Runtime.DecideAsync(loser.JobId, null, "bob", approve: true, null));
+        await h.ContinueAsync(state.JobId);
+        Assert.Equal(seq, (await h.Runtime.GetStateAsync(state.JobId))!.Seq);
     }
 
     [Fact]
