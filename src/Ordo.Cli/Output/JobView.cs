@@ -129,7 +129,8 @@ internal static class JobView
                 var head = $"foreach over {p.Count} item{(p.Count == 1 ? "" : "s")}{(p.MaxConcurrency > 0 ? $", {p.MaxConcurrency} at once" : "")}{(p.Do is null ? "" : ", do " + p.Do)}";
                 var groups = Branches(p).GroupBy(b => b.Branch.Status, StringComparer.Ordinal).OrderBy(g => StatusRank(g.Key))
                     .Select(g => $"{g.Key} {Ranges(g.Select(b => b.Label))}{(g.Key is "failed" or "cancelled" ? Why(g.First().Branch) : "")}").ToList();
-                if (p.Count > p.Started) groups.Add($"not started {p.Count - p.Started}");
+                // Items start in input order: those not started are the last ones.
+                if (p.Count > p.Started) groups.Add($"not started {Ranges(Enumerable.Range(p.Started, p.Count - p.Started).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)))}");
                 return groups.Count == 0 ? head : $"{head}: {string.Join("; ", groups)}";
             }
 
