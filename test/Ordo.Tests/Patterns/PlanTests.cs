@@ -94,6 +94,21 @@ public sealed class PlanTests
         Assert.True(events.FindIndex(e => e.Type == EventTypes.StepSucceeded && e.StepId == "manual") < events.FindIndex(e => e.Type == EventTypes.StepSucceeded && e.StepId == "done"));
     }
 
+    [Fact]
+    public async Task APlannerThatFails_TakesTheFallback_WithTheReason_AndNoPlanItemRuns()
+    {
+        await using var h = Harness("{}");
+        h.Agent("T.Planner", (_, _) => throw new InvalidOperationException("planner is down"));
+        var state = await h.RunAsync(await h.LoadAsync("wf.yaml", Workflow()), """{"topic": "ducks"}""");
+
+        Assert.Equal(JobStatus.Completed, state.Status);
+        Assert.Equal((0, 0, 1), (h.Calls("T.Search"), h.Calls("T.Write"), h.Calls("T.Manual")));
+        var output = state.Steps["make"].Output!.Value;
+        Assert.StartsWith("plan rejected: the planner failed:", output.GetProperty("rejected").GetString(), StringComparison.Ordinal);
+        Assert.Contains("planner is down", output.GetProperty("rejected").GetString(), StringComparison.Ordinal);
+        Assert.Equal("manual", output.GetProperty("fallback").GetString());
+    }
+
     [Theory]
     [InlineData("""{"plan": [{"agent": "outsider"}]}""", "plan[0].agent 'outsider' is not in the catalog (search, write)")]
     [InlineData("""{"plan": [{"agent": "search", "input": {"q": "1"}}, {"agent": "search", "input": {"q": "2"}}, {"agent": "search", "input": {"q": "3"}}, {"agent": "search", "input": {"q": "4"}}]}""", "the plan has 4 steps; max_steps is 3")]
