@@ -99,7 +99,7 @@ internal static class EventsCommand
 
     private static string DescribeStart(PatternStartedPayload p)
     {
-        var join = p.Join == "quorum" ? $"quorum({p.Needed})" : p.Join;
+        var join = JobView.JoinName(p.Join, p.Needed);
         return p.Kind switch
         {
             "parallel" => $"parallel: {p.Count} branch{(p.Count == 1 ? "" : "es")}{(p.Labels is { Count: > 0 } l ? " (" + string.Join(", ", l) + ")" : "")}, join {join}",

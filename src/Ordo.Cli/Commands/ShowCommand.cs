@@ -46,9 +46,8 @@ internal static class ShowCommand
                     foreach (var c in children)
                     {
                         // The jobs/submit shape plus the branch (scope) and the coordinating step that started the child.
-                        using var child = JsonDocument.Parse(JsonOut.Write(x => JobView.WriteJobRecord(x, c)));
                         w.WriteStartObject();
-                        foreach (var p in child.RootElement.EnumerateObject()) p.WriteTo(w);
+                        JobView.WriteJobRecordFields(w, c);
                         var started = branches.TryGetValue(c.JobId.Value, out var b) ? b : default;
                         JsonOut.WriteNullable(w, "branch", started.Scope);
                         JsonOut.WriteNullable(w, "step", started.Step);

@@ -159,7 +159,10 @@ internal static class JobView
         return counts;
     }
 
-    private static string JoinName(PatternState p) => p.Join == "quorum" ? $"quorum({p.Needed})" : p.Join;
+    private static string JoinName(PatternState p) => JoinName(p.Join, p.Needed);
+
+    /// <summary>A join policy as it is written: <c>all</c>, <c>any</c>, <c>quorum(N)</c>.</summary>
+    public static string JoinName(string join, int needed) => join == "quorum" ? $"quorum({needed})" : join;
 
     private static string Why(BranchState b) => b.Reason is { } r && b.Status != "succeeded" ? $" ({Shorten(r, 80)})" : "";
 
@@ -343,6 +346,13 @@ internal static class JobView
     public static void WriteJobRecord(Utf8JsonWriter w, JobRecord j)
     {
         w.WriteStartObject();
+        WriteJobRecordFields(w, j);
+        w.WriteEndObject();
+    }
+
+    /// <summary>The fields of <see cref="WriteJobRecord"/>, for an object that adds its own.</summary>
+    public static void WriteJobRecordFields(Utf8JsonWriter w, JobRecord j)
+    {
         w.WriteString("job_id", j.JobId.Value);
         w.WriteString("workflow", j.WorkflowRef);
         w.WriteString("tenant", j.Tenant);
@@ -351,7 +361,6 @@ internal static class JobView
         w.WriteString("updated_at", JsonOut.Timestamp(j.UpdatedAt));
         JsonOut.WriteNullable(w, "parent_job_id", j.ParentJobId?.Value);
         if (j.Reason is { } r) w.WriteString("reason", r);
-        w.WriteEndObject();
     }
 
     public static string Value(JsonElement? value, int max = 100)

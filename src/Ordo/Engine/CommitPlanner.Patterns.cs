@@ -183,19 +183,19 @@ internal sealed partial class CommitPlanner
             // parallel branch, a foreach of sub-workflows in it): each is asked to stop.
             var children = ChildJobsWithin(preview, branch.Scope);
             if (branch.ChildJobId is { } own) children.Insert(0, own);
-            foreach (var child in children.Distinct(StringComparer.Ordinal))
-            {
-                plan.NotifyJobs.Add(new OtherJobWork(new JobId(child), new NewWorkItem { Step = new StepRef(SystemItems.CancelRequested, 1, 1, state.JobId.Value), AvailableAt = now }));
-            }
+            plan.NotifyJobs.AddRange(children.Distinct(StringComparer.Ordinal).Select(child => CancelRequest(child, state.JobId, now)));
         }
     }
+
+    /// <summary>The <c>$cancel-requested</c> item that asks a child job to stop because <paramref name="parent"/> no longer needs it.</summary>
+    internal static OtherJobWork CancelRequest(string childJobId, JobId parent, DateTimeOffset at)
+        => new(new JobId(childJobId), new NewWorkItem { Step = new StepRef(SystemItems.CancelRequested, 1, 1, parent.Value), AvailableAt = at });
 
     /// <summary>The running child jobs of the patterns that run inside <paramref name="scope"/> (at any depth).</summary>
     private static List<string> ChildJobsWithin(JobState state, string scope)
     {
-        var prefix = scope + "/";
         return [.. state.Patterns.Values
-            .Where(p => !p.Ended && p.Scope is { } s && (s == scope || s.StartsWith(prefix, StringComparison.Ordinal)))
+            .Where(p => !p.Ended && WorkKeys.IsWithin(p.Scope, scope))
             .OrderBy(p => p.Scope, StringComparer.Ordinal).ThenBy(p => p.StepId, StringComparer.Ordinal)
             .SelectMany(p => p.Branches.Values.Where(b => b.Status == "running" && b.ChildJobId is not null).OrderBy(b => b.Scope, StringComparer.Ordinal))
             .Select(b => b.ChildJobId!)];

@@ -28,19 +28,11 @@ public sealed partial class OrdoRuntime
     }
 
     /// <summary>Stop requests for the running child jobs of a job that is being cancelled.</summary>
-    private static List<OtherJobWork> ChildStops(JobState state, string reason)
-    {
-        _ = reason;
-        return state.Patterns.Values
+    private static List<OtherJobWork> ChildStops(JobState state)
+        => [.. state.Patterns.Values
             .SelectMany(p => p.Branches.Values)
             .Where(b => b.Status == "running" && b.ChildJobId is not null)
-            .Select(b => new OtherJobWork(new JobId(b.ChildJobId!), new NewWorkItem
-            {
-                Step = new StepRef(SystemItems.CancelRequested, 1, 1, state.JobId.Value),
-                AvailableAt = state.UpdatedAt,
-            }))
-            .ToList();
-    }
+            .Select(b => CommitPlanner.CancelRequest(b.ChildJobId!, state.JobId, state.UpdatedAt))];
 
     /// <summary>A child job ended: its parent records the branch's end (the child's verified artifacts are its result) and applies its join.</summary>
     private async Task RunChildEndedAsync(WorkItem item)

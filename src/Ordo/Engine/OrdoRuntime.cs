@@ -275,7 +275,7 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
             {
                 JobId = jobId, ExpectedSeq = state.Seq, ExpectedHeadHash = state.HeadHash, Events = events,
                 DropPendingWork = true, Status = post.Status, Reason = post.Reason,
-                NotifyJobs = WithParentNotice(ChildStops(state, reason), post),
+                NotifyJobs = WithParentNotice(ChildStops(state), post),
             }, cancellationToken).ConfigureAwait(false);
             if (result.Outcome == CommitOutcome.Committed)
             {

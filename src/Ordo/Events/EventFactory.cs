@@ -44,6 +44,10 @@ public static class WorkKeys
 
     /// <summary>The scope enclosing a branch scope (null at top level): <c>fan#1/b1/each#1/0</c> → <c>fan#1/b1</c>.</summary>
     public static string? ParentScope(string scope) => ScopeOf(SplitScope(scope).OwnerWorkKey);
+
+    /// <summary>Whether <paramref name="scope"/> is <paramref name="outer"/> or nested in it: <c>fan#1/b1/each#1/0</c> is within <c>fan#1/b1</c>.</summary>
+    public static bool IsWithin(string? scope, string outer)
+        => scope is not null && scope.StartsWith(outer, StringComparison.Ordinal) && (scope.Length == outer.Length || scope[outer.Length] == '/');
 }
 
 /// <summary>Creates <see cref="NewEvent"/>s from typed payloads.</summary>

@@ -353,7 +353,7 @@ public static class JobStateReducer
                     // So are the patterns running inside it: they end, their running branches cancelled with it, so
                     // that a late end of one of their child jobs changes nothing.
                     var why = $"the enclosing branch {branch.Scope} was {p.Status}";
-                    foreach (var (key, inner) in next.Patterns.Where(x => !x.Value.Ended && x.Value.Scope is { } sc && (sc == branch.Scope || sc.StartsWith(prefix, StringComparison.Ordinal))).ToList())
+                    foreach (var (key, inner) in next.Patterns.Where(x => !x.Value.Ended && WorkKeys.IsWithin(x.Value.Scope, branch.Scope)).ToList())
                     {
                         var branches = inner.Branches;
                         foreach (var (label, b) in inner.Branches.Where(x => x.Value.Status == "running"))

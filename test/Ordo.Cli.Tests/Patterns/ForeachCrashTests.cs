@@ -17,20 +17,8 @@ public sealed class ForeachCrashTests(ITestOutputHelper log)
     private const int Items = 12;
 
     [Fact]
-    public async Task Foreach_SigkillAtRandomPoints_EveryItemOnceInOrder_NothingFinishedRunsAgain()
-    {
-        var scale = PatternTorture.Scale;
-        var seed = PatternTorture.Seed;
-        log.WriteLine($"foreach crash test: scale {scale}, seed {seed} (replay with ORDO_TORTURE_SEED={seed} ORDO_TORTURE_SCALE={scale})");
-        try
-        {
-            await TortureAsync(scale, new Random(seed));
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new InvalidOperationException($"foreach crash test failed with seed {seed} (replay with ORDO_TORTURE_SEED={seed} ORDO_TORTURE_SCALE={scale}): {e.Message}", e);
-        }
-    }
+    public Task Foreach_SigkillAtRandomPoints_EveryItemOnceInOrder_NothingFinishedRunsAgain()
+        => PatternTorture.RunSeededAsync(log, "foreach crash test", TortureAsync);
 
     private async Task TortureAsync(int scale, Random random)
     {

@@ -18,20 +18,8 @@ public sealed class ParallelCrashTests(ITestOutputHelper log)
     private const int Branches = 4;
 
     [Fact]
-    public async Task Parallel_SigkillAtRandomPoints_FinishedBranchesNeverRunAgain_JoinRunsOnce()
-    {
-        var scale = PatternTorture.Scale;
-        var seed = PatternTorture.Seed;
-        log.WriteLine($"parallel crash test: scale {scale}, seed {seed} (replay with ORDO_TORTURE_SEED={seed} ORDO_TORTURE_SCALE={scale})");
-        try
-        {
-            await TortureAsync(scale, new Random(seed));
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new InvalidOperationException($"parallel crash test failed with seed {seed} (replay with ORDO_TORTURE_SEED={seed} ORDO_TORTURE_SCALE={scale}): {e.Message}", e);
-        }
-    }
+    public Task Parallel_SigkillAtRandomPoints_FinishedBranchesNeverRunAgain_JoinRunsOnce()
+        => PatternTorture.RunSeededAsync(log, "parallel crash test", TortureAsync);
 
     private async Task TortureAsync(int scale, Random random)
     {

@@ -45,6 +45,25 @@ internal sealed class PatternTorture(ITestOutputHelper log, Workspace w, Random 
     public static int Seed => EnvInt("ORDO_TORTURE_SEED") ?? Random.Shared.Next();
 
     /// <summary>
+    /// Runs a torture with this run's scale and a seeded random source, logging how to replay it; a failure names the
+    /// seed and scale that reproduce it.
+    /// </summary>
+    public static async Task RunSeededAsync(ITestOutputHelper log, string name, Func<int, Random, Task> torture)
+    {
+        var scale = Scale;
+        var seed = Seed;
+        log.WriteLine($"{name}: scale {scale}, seed {seed} (replay with ORDO_TORTURE_SEED={seed} ORDO_TORTURE_SCALE={scale})");
+        try
+        {
+            await torture(scale, new Random(seed));
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new InvalidOperationException($"{name} failed with seed {seed} (replay with ORDO_TORTURE_SEED={seed} ORDO_TORTURE_SCALE={scale}): {e.Message}", e);
+        }
+    }
+
+    /// <summary>
     /// Writes ordo.yaml (the test plugin, tools.yaml, the <c>effects</c> connection) and the effect database, created
     /// here so that a kill can never leave it half-initialized. <c>effect.write(item, index)</c> inserts its effect with
     /// <c>INSERT OR IGNORE</c> keyed by <c>@idempotency_key</c>, appends one row to <c>calls</c> on every execution

@@ -233,7 +233,7 @@ public sealed class PatternDurabilityTests
         Assert.Equal(JobStatus.Completed, state.Status);
         Assert.Equal("""[{"n":0},{"n":1},{"n":2}]""", Raw(state.Steps["make"].Output!.Value.GetProperty("results")));
         Assert.Equal((1, 1, 2, 1), (work.Runs("planner"), work.Runs("item0"), work.Runs("item1"), work.Runs("item2")));
-        var units = (await h.EventsAsync(id)).Where(e => e.Type == EventTypes.PatternProgressed).Select(e => e.GetPayload<PatternProgressedPayload>()).ToList();
+        var units = await h.UnitsAsync(id);
         Assert.Equal(["plan", "item", "item", "item"], units.Select(u => u.Phase));
         Assert.Equal([0, 1, 2, 3], units.Select(u => u.Unit));
     }
@@ -312,7 +312,7 @@ public sealed class PatternDurabilityTests
         Assert.Equal("""{"done_by":"beta"}""", Raw(state.Steps["bid"].Output));
         Assert.Equal((1, 2, 1), (work.Runs("alpha:bid"), work.Runs("beta:bid"), work.Runs("gamma:bid")));
         Assert.Equal((0, 1, 0), (work.Runs("alpha:award"), work.Runs("beta:award"), work.Runs("gamma:award")));
-        var bids = (await h.EventsAsync(id)).Where(e => e.Type == EventTypes.PatternProgressed).Select(e => e.GetPayload<PatternProgressedPayload>()).Where(u => u.Phase == "bid").ToList();
+        var bids = (await h.UnitsAsync(id)).Where(u => u.Phase == "bid").ToList();
         Assert.Equal(3, bids.Count);
     }
 
@@ -357,7 +357,7 @@ public sealed class PatternDurabilityTests
 
         Assert.Equal(JobStatus.Completed, state.Status);
         Assert.Equal((1, 2), (work.Runs("research"), work.Runs("review")));
-        var firings = (await h.EventsAsync(id)).Where(e => e.Type == EventTypes.PatternProgressed).Select(e => e.GetPayload<PatternProgressedPayload>()).Where(u => u.Phase == "firing").ToList();
+        var firings = (await h.UnitsAsync(id)).Where(u => u.Phase == "firing").ToList();
         Assert.Equal(["researcher", "reviewer"], firings.Select(f => f.Data.GetProperty("agent").GetString()));
     }
 

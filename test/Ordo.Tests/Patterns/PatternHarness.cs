@@ -97,6 +97,10 @@ internal sealed class PatternHarness : IAsyncDisposable
         return list;
     }
 
+    /// <summary>The units a multi-phase pattern committed (<c>PatternProgressed</c> payloads), in order.</summary>
+    public async Task<List<PatternProgressedPayload>> UnitsAsync(JobId id)
+        => [.. (await EventsAsync(id)).Where(e => e.Type == EventTypes.PatternProgressed).Select(e => e.GetPayload<PatternProgressedPayload>())];
+
     public async Task<IReadOnlyList<JobRecord>> ChildrenAsync(JobId id) => await Store.ListJobsAsync(new JobQuery { ParentJobId = id });
 
     /// <summary>Registers a code agent under <paramref name="type"/>; every call is counted and its input kept.</summary>

@@ -63,7 +63,7 @@ public sealed class PlanTests
         Assert.Equal("""{"hits":["b-1"]}""", Raw(state.Artifacts["found"].Verified!.Value));
         Assert.Equal(1, state.Artifacts["draft"].Verified!.Version);
 
-        var units = (await h.EventsAsync(state.JobId)).Where(e => e.Type == EventTypes.PatternProgressed).Select(e => e.GetPayload<PatternProgressedPayload>()).ToList();
+        var units = await h.UnitsAsync(state.JobId);
         Assert.Equal(["plan", "item", "item", "item"], units.Select(u => u.Phase));
         Assert.Equal([0, 1, 2, 3], units.Select(u => u.Unit));
         Assert.All(units, u => Assert.Equal("plan", u.Kind));
