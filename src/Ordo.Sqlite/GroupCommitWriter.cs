@@ -23,6 +23,10 @@ internal sealed class GroupCommitWriter : IDisposable
     private bool _leading;
 
     private readonly Action? _committed;
+    private long _transactions;
+
+    /// <summary>Transactions committed so far (a group of writes counts once).</summary>
+    public long Transactions => Interlocked.Read(ref _transactions);
 
     public GroupCommitWriter(SqliteConnection connection, int maxBatch, Action? committed = null)
     {
@@ -57,6 +61,30 @@ internal sealed class GroupCommitWriter : IDisposable
         }
 
         return pending.Task;
+    }
+
+    /// <summary>
+    /// Queues <paramref name="writes"/> together, in order, so that they are committed in the same transaction (unless
+    /// they exceed the batch size), each in its own savepoint; returns one task per write.
+    /// </summary>
+    public IReadOnlyList<Task<T>> WriteAll<T>(IReadOnlyList<Func<SqliteConnection, T>> writes)
+    {
+        var pending = new PendingWrite<T>[writes.Count];
+        for (var i = 0; i < writes.Count; i++) pending[i] = new PendingWrite<T>(writes[i]);
+        bool lead;
+        lock (_gate)
+        {
+            _queue.AddRange(pending);
+            lead = !_leading;
+            _leading = true;
+        }
+
+        if (lead)
+        {
+            Lead();
+        }
+
+        return [.. pending.Select(p => p.Task)];
     }
 
     private void Lead()
@@ -141,6 +169,7 @@ internal sealed class GroupCommitWriter : IDisposable
             return;
         }
 
+        Interlocked.Increment(ref _transactions);
         _committed?.Invoke();
         for (var i = 0; i < batch.Count; i++)
         {

@@ -120,6 +120,9 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
 
     private WriterStatements Sql => _sql!;
 
+    /// <summary>Write transactions this store has committed since it was opened; commits written together count once.</summary>
+    public long TransactionsCommitted => _writer?.Transactions ?? 0;
+
     /// <inheritdoc />
     public async ValueTask<JobRecord> SubmitAsync(NewJob job, CancellationToken cancellationToken = default)
     {
@@ -206,9 +209,37 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             return CommitResult.Failed(CommitOutcome.NotFound);
         }
 
+        return await Committed(Writer.WriteAsync(c => CommitCore(commit, key.Value))).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The commits are written in one transaction (up to <see cref="SqliteStoreOptions.MaxBatch"/>), each in its own savepoint.</remarks>
+    public IReadOnlyList<Task<CommitResult>> CommitInOrder(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(commits);
+        var writes = new List<Func<SqliteConnection, (CommitResult, List<StartedJob>?)>>(commits.Count);
+        foreach (var commit in commits)
+        {
+            ArgumentNullException.ThrowIfNull(commit);
+            // Only jobs whose key this store has seen are written together; anything else takes the one-by-one path.
+            if (_writer is null || !_jobKeys.TryGetValue(commit.JobId, out var key))
+            {
+                return OrderedCommits.OneByOne(this, commits, cancellationToken);
+            }
+
+            CommitChecks.EnsureContinues(commit.JobId, commit.ExpectedSeq, commit.ExpectedHeadHash, commit.Events);
+            foreach (var child in commit.StartJobs) CommitChecks.EnsureContinues(child.JobId, 0, EventChain.GenesisHash, child.Events);
+            writes.Add(c => CommitCore(commit, key));
+        }
+
+        return [.. Writer.WriteAll(writes).Select(Committed)];
+    }
+
+    private async Task<CommitResult> Committed(Task<(CommitResult Result, List<StartedJob>? Started)> write)
+    {
         try
         {
-            var (result, started) = await Writer.WriteAsync(c => CommitCore(commit, key.Value)).ConfigureAwait(false);
+            var (result, started) = await write.ConfigureAwait(false);
             if (started is not null)
             {
                 // Only now that the transaction committed: a rolled-back job's key may be reused by another job.

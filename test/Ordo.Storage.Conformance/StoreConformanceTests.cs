@@ -105,6 +105,55 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CommitInOrder_ChainedCommitsOfOneJob_AllApplyInOrder()
+    {
+        var id = JobId.New(T0);
+        var other = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        await Store.SubmitAsync(Job(other, T0));
+        var state = await StateAsync(Store, id);
+        var first = Commit(state, [Succeeded("s1", T0)]);
+        var afterFirst = JobStateReducer.Apply(state, first.Events);
+        var second = Commit(afterFirst, [Succeeded("s2", T0.AddMilliseconds(1))], enqueue: [Work(new StepRef("next", 1, 1), T0)]);
+        var third = Commit(await StateAsync(Store, other), [Succeeded("o1", T0)]);
+
+        var results = await Task.WhenAll(Store.CommitInOrder([first, second, third]));
+
+        Assert.All(results, r => Assert.Equal(CommitOutcome.Committed, r.Outcome));
+        Assert.Equal([1L, 2L, 3L, 4L], (await ToListAsync(Store.ReadEventsAsync(id))).Select(e => e.Seq));
+        Assert.Equal(["s1", "s2"], (await ToListAsync(Store.ReadEventsAsync(id, 2))).Select(e => e.StepId));
+        Assert.Equal(4, (await Store.GetJobAsync(id))!.LastSeq);
+        Assert.Equal(3, (await Store.GetJobAsync(other))!.LastSeq);
+        Assert.Equal(["next#1", "s1#1"], await ClaimKeysAsync(Store, id, T0));
+        Assert.True((await AuditVerifier.VerifyAsync(Store, id)).Intact);
+        Assert.True((await AuditVerifier.VerifyAsync(Store, other)).Intact);
+    }
+
+    [Fact]
+    public async Task CommitInOrder_ARefusedCommit_UndoesNothingElse_AndWhatContinuesItConflicts()
+    {
+        var id = JobId.New(T0);
+        var other = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        await Store.SubmitAsync(Job(other, T0));
+        var stale = await StateAsync(Store, id);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(stale, [Succeeded("winner", T0)]))).Outcome);
+
+        // Planned on the stale state: refused; the commit planned after it continues a log that never was: refused too.
+        var refused = Commit(stale, [Succeeded("late", T0)]);
+        var continuing = Commit(JobStateReducer.Apply(stale, refused.Events), [Succeeded("after-late", T0)]);
+        var unrelated = Commit(await StateAsync(Store, other), [Succeeded("o1", T0)], enqueue: [Work(new StepRef("o2", 1, 1), T0)]);
+
+        var results = await Task.WhenAll(Store.CommitInOrder([refused, continuing, unrelated]));
+
+        Assert.Equal([CommitOutcome.Conflict, CommitOutcome.Conflict, CommitOutcome.Committed], results.Select(r => r.Outcome));
+        Assert.Equal(["winner"], (await ToListAsync(Store.ReadEventsAsync(id, 2))).Select(e => e.StepId));
+        Assert.Equal(["o1"], (await ToListAsync(Store.ReadEventsAsync(other, 2))).Select(e => e.StepId));
+        Assert.Equal(["o2#1", "s1#1"], await ClaimKeysAsync(Store, other, T0));
+        Assert.True((await AuditVerifier.VerifyAsync(Store, id)).Intact);
+    }
+
+    [Fact]
     public async Task Commit_UnknownJob_NotFound()
     {
         var id = JobId.New(T0);

@@ -24,6 +24,15 @@ public interface IOrdoStore : IAsyncDisposable
     /// <summary>Appends events, enqueues successors and acknowledges a work item in one transaction.</summary>
     ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Commits several commits in order, each on its own terms (one refused commit does not undo the others), and
+    /// returns one task per commit. A store that can writes them in one transaction; a commit that continues another's
+    /// log (its expected sequence number is the other's last event) is refused with
+    /// <see cref="CommitOutcome.Conflict"/> when that one was refused. By default they are committed one after the other.
+    /// </summary>
+    IReadOnlyList<Task<CommitResult>> CommitInOrder(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken = default)
+        => OrderedCommits.OneByOne(this, commits, cancellationToken);
+
     /// <summary>Leases available work items (oldest, highest priority first) and appends a StepStarted event for each.</summary>
     ValueTask<IReadOnlyList<WorkItem>> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default);
 
