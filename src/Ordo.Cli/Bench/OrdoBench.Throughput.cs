@@ -122,6 +122,7 @@ internal sealed partial class OrdoBench
         probe.Reset();
         var ms = new List<double>();
         JobId first = default;
+        var transactions = Sqlite(host).TransactionsCommitted;
         for (var k = 0; k < _p.W2N; k++)
         {
             var t0 = Stopwatch.GetTimestamp();
@@ -136,6 +137,7 @@ internal sealed partial class OrdoBench
             throw new BenchFailedException($"w2: {probe.Executions} step runs / {probe.JoinRuns} joins, expected {_p.W2N * ids.Count} / {_p.W2N}");
         }
 
+        transactions = Sqlite(host).TransactionsCommitted - transactions;
         var median = BenchStats.Median(ms);
         output["w2_fanout8_join_ms"] = BenchStats.Round(median, 3);
         using var c = db.OpenInspector();
@@ -149,6 +151,7 @@ internal sealed partial class OrdoBench
             ["max_ms"] = BenchStats.Round(ms.Max(), 3),
             ["samples_ms"] = Array(ms, 3),
             ["join_runs_per_invocation"] = (double)probe.JoinRuns / _p.W2N,
+            ["write_transactions_per_invocation"] = BenchStats.Round((double)transactions / _p.W2N, 2),
             ["per_invocation_rows"] = SqliteFacts.JobRows(c, first),
             ["sqlite"] = SqliteFacts.Info(db, Sqlite(host)),
         };

@@ -30,7 +30,7 @@ internal sealed partial class CommitPlanner
             return;
         }
 
-        var pattern = JobStateReducer.Preview(state, plan.Events).Patterns[item.Step.WorkKey];
+        var pattern = plan.Preview(state).Patterns[item.Step.WorkKey];
         var first = start.Kind == "foreach" ? Math.Min(start.Count, Math.Max(1, start.MaxConcurrency ?? start.Count)) : start.Count;
         for (var i = 0; i < first; i++)
         {
@@ -103,7 +103,7 @@ internal sealed partial class CommitPlanner
     internal async ValueTask EndBranchAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, string branchScope, string status, JsonElement? output, string? reason, int priority, DateTimeOffset now, bool allowInline, CancellationToken cancellationToken)
     {
         var (ownerKey, label) = WorkKeys.SplitScope(branchScope);
-        var preview = JobStateReducer.Preview(state, plan.Events);
+        var preview = plan.Preview(state);
         if (!preview.Patterns.TryGetValue(ownerKey, out var pattern) || pattern.Ended
             || !pattern.Branches.TryGetValue(label, out var branch) || branch.Status != "running")
         {
@@ -113,7 +113,7 @@ internal sealed partial class CommitPlanner
         var ownerStep = workflow.GetStep(pattern.StepId);
         var ownerRef = new StepRef(pattern.StepId, pattern.Visit, pattern.Attempt, pattern.Scope);
         plan.Events.Add(EventFactory.Step(EventTypes.BranchEnded, ownerRef, new BranchEndedPayload(label, status, output, reason, branch.ChildJobId), now));
-        pattern = JobStateReducer.Preview(state, plan.Events).Patterns[ownerKey];
+        pattern = plan.Preview(state).Patterns[ownerKey];
         var owner = new WorkItem { JobId = state.JobId, Step = ownerRef, Tenant = state.Tenant, Priority = priority, Lease = default };
         var what = Describe(pattern, label);
 
@@ -154,7 +154,7 @@ internal sealed partial class CommitPlanner
         else if (succeed)
         {
             CancelRunning(plan, state, ownerKey, ownerRef, $"cancelled: join_policy {JoinName(pattern)} was met", now);
-            var result = ResultOf(JobStateReducer.Preview(state, plan.Events).Patterns[ownerKey]);
+            var result = ResultOf(plan.Preview(state).Patterns[ownerKey]);
             var outcome = StepOutcome.Success(result) with { RouteTo = ownerStep is ParallelStep { Join: { } join } ? join : null };
             await PlanSuccessAsync(plan, state, workflow, ownerStep, owner, outcome, 0, now, allowInline, cancellationToken).ConfigureAwait(false);
         }
@@ -172,7 +172,7 @@ internal sealed partial class CommitPlanner
     /// <summary>Cancels the branches still running: an event each, their queued work dropped, their child jobs asked to stop.</summary>
     private static void CancelRunning(PlannedCommit plan, JobState state, string ownerKey, StepRef ownerRef, string reason, DateTimeOffset now)
     {
-        var preview = JobStateReducer.Preview(state, plan.Events);
+        var preview = plan.Preview(state);
         var pattern = preview.Patterns[ownerKey];
         foreach (var (label, branch) in pattern.Branches.Where(b => b.Value.Status == "running").OrderBy(b => b.Key, StringComparer.Ordinal))
         {

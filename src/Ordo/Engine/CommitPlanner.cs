@@ -32,6 +32,29 @@ internal sealed class PlannedCommit
 
     /// <summary>The most successors leased to this worker in one commit (1 unless idle workers of this process can take more).</summary>
     public int InlineLimit { get; init; } = 1;
+
+    private JobState? _previewBase;
+    private JobState? _preview;
+    private int _previewed;
+
+    /// <summary>
+    /// What <paramref name="state"/> becomes with the events planned so far (sequence number and head hash unchanged).
+    /// Events are only ever appended to a plan, so each call applies only those added since the last one.
+    /// </summary>
+    public JobState Preview(JobState state)
+    {
+        if (!ReferenceEquals(_previewBase, state) || _previewed > Events.Count)
+        {
+            (_previewBase, _preview, _previewed) = (state, state, 0);
+        }
+
+        for (; _previewed < Events.Count; _previewed++)
+        {
+            _preview = JobStateReducer.Preview(_preview!, Events[_previewed]);
+        }
+
+        return _preview!;
+    }
 }
 
 /// <summary>
@@ -72,7 +95,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         }
 
         // The step's own tool calls count for evidence and authoritative fields.
-        var withCalls = JobStateReducer.Preview(state, plan.Events);
+        var withCalls = plan.Preview(state);
         var verdict = await verifier.VerifyAsync(workflow, withCalls, item.Step, outcome, now, cancellationToken).ConfigureAwait(false);
         plan.Events.AddRange(verdict.Events);
         if (outcome.Progress is { } unit)
@@ -80,7 +103,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
             PlanProgress(plan, state, item, outcome, unit, verdict, now, allowInline);
             foreach (var approval in verdict.Approvals)
             {
-                RequestApproval(plan, JobStateReducer.Preview(state, plan.Events), item.Step, approval, now);
+                RequestApproval(plan, plan.Preview(state), item.Step, approval, now);
             }
 
             return plan;
@@ -103,7 +126,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         await PlanSuccessAsync(plan, state, workflow, step, item, outcome, durationMs, now, allowInline, cancellationToken).ConfigureAwait(false);
         foreach (var approval in verdict.Approvals)
         {
-            RequestApproval(plan, JobStateReducer.Preview(state, plan.Events), item.Step, approval, now);
+            RequestApproval(plan, plan.Preview(state), item.Step, approval, now);
         }
 
         return plan;
@@ -112,8 +135,10 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
     private async ValueTask PlanSuccessAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, bool allowInline, CancellationToken cancellationToken)
     {
         var stamps = (outcome.Agent, outcome.PromptHash, outcome.Model);
-        var provisional = EventFactory.Step(EventTypes.StepSucceeded, item.Step, new StepSucceededPayload(outcome.Output, durationMs, null, outcome.Input), now, stamps.Agent, stamps.PromptHash, stamps.Model);
-        var preview = JobStateReducer.Preview(state, plan.Events.Append(provisional));
+        // The state routes are evaluated on (and a successor scheduled from): with the step's success, route not yet known.
+        JobState? previewed = null;
+        JobState Preview() => previewed ??= JobStateReducer.Preview(plan.Preview(state),
+            EventFactory.Step(EventTypes.StepSucceeded, item.Step, new StepSucceededPayload(outcome.Output, durationMs, null, outcome.Input), now, stamps.Agent, stamps.PromptHash, stamps.Model));
 
         string? target;
         string? routeError = null;
@@ -124,7 +149,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         else
         {
             target = null;
-            var scope = new ExpressionScope { State = preview, Attempt = item.Step.Attempt, IncludeQuarantined = step.AcceptsQuarantined, Constraints = workflow.ConstraintsJson, StepScope = item.Step.Scope };
+            ExpressionScope? scope = null;
             foreach (var route in step.Next)
             {
                 if (route.When is null)
@@ -135,6 +160,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
 
                 try
                 {
+                    scope ??= new ExpressionScope { State = Preview(), Attempt = item.Step.Attempt, IncludeQuarantined = step.AcceptsQuarantined, Constraints = workflow.ConstraintsJson, StepScope = item.Step.Scope };
                     if (evaluator.EvaluateBoolean(route.When, scope))
                     {
                         target = route.Target;
@@ -147,6 +173,12 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
                     break;
                 }
             }
+        }
+
+        if (routeError is null && target is not (null or Route.End or Route.Fail))
+        {
+            // Taken before the success itself is planned: the successor is scheduled from the provisional state.
+            Preview();
         }
 
         plan.Events.Add(EventFactory.Step(EventTypes.StepSucceeded, item.Step,
@@ -167,7 +199,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
                 await FailFlowAsync(plan, state, workflow, item, outcome.RouteReason ?? $"step '{step.Id}' routed to 'fail'", step.Id, outcome.RouteTo is null ? "routed_to_fail" : "rejected", now, allowInline, cancellationToken).ConfigureAwait(false);
                 break;
             default:
-                ScheduleVisit(plan, preview, workflow, target, item, "route", now, allowInline);
+                ScheduleVisit(plan, Preview(), workflow, target, item, "route", now, allowInline);
                 break;
         }
     }
@@ -184,7 +216,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
             return;
         }
 
-        var preview = JobStateReducer.Preview(state, plan.Events);
+        var preview = plan.Preview(state);
         if (preview.Open.IsEmpty && !preview.HasPendingApprovals && !preview.Status.IsTerminal())
         {
             await CompleteJobAsync(plan, preview, workflow, now, cancellationToken).ConfigureAwait(false);
@@ -276,7 +308,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         plan.Events.Add(EventFactory.Step(EventTypes.StepBlocked, item.Step, new StepBlockedPayload(interrupt.By, interrupt.Reason, interrupt.Rule, interrupt.Approval?.Id), now));
         if (interrupt.Approval is { } approval)
         {
-            RequestApproval(plan, JobStateReducer.Preview(state, plan.Events), item.Step, approval, now);
+            RequestApproval(plan, plan.Preview(state), item.Step, approval, now);
             return;
         }
 
@@ -344,7 +376,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         {
             var id = $"{item.Step.WorkKey}.escalation{attempt}";
             plan.Events.Add(EventFactory.Step(EventTypes.Escalated, item.Step, new EscalatedPayload(reason, id, "step_failure"), now));
-            RequestApproval(plan, JobStateReducer.Preview(state, plan.Events), item.Step,
+            RequestApproval(plan, plan.Preview(state), item.Step,
                 new ApprovalRequest(id, "escalation", "operator", 1, null, "fail", reason, null, null, step.Id, Json.Of(new { step = step.Id, error = outcome.Error, message = outcome.Message })), now);
             return;
         }

@@ -57,6 +57,7 @@ public sealed partial class OrdoRuntime
         }
 
         await all.ConfigureAwait(false);
+        await run.DetachedAsync().ConfigureAwait(false);
         await keeperStop.CancelAsync().ConfigureAwait(false);
         await keeper.ConfigureAwait(false);
         return new RunSummary(Interlocked.Read(ref run.StepsExecuted), stopped);
@@ -207,8 +208,13 @@ public sealed partial class OrdoRuntime
         var chain = 0;
         while (true)
         {
-            var (state, next) = await ExecuteItemAsync(current, known, run).ConfigureAwait(false);
-            run.Untrack(current);
+            var (state, next, queued) = await ExecuteItemAsync(current, known, run).ConfigureAwait(false);
+            if (!queued)
+            {
+                // A queued commit keeps its lease renewed until the worker that writes it is done with it.
+                run.Untrack(current);
+            }
+
             if (next is null)
             {
                 return;
@@ -298,6 +304,23 @@ public sealed partial class OrdoRuntime
         public ConcurrentDictionary<long, WorkItemLease> InFlight { get; } = new();
 
         public ConcurrentDictionary<string, byte> DeadOwners { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Commits written in the background for this run's workers; the run ends after them.</summary>
+        private readonly ConcurrentDictionary<Task, byte> _detached = new();
+
+        public void Detach(Task task)
+        {
+            _detached[task] = 0;
+            _ = task.ContinueWith(static (t, s) => ((ConcurrentDictionary<Task, byte>)s!).TryRemove(t, out _), _detached, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        public async Task DetachedAsync()
+        {
+            while (!_detached.IsEmpty)
+            {
+                await Task.WhenAll(_detached.Keys).ConfigureAwait(false);
+            }
+        }
 
         public void Track(WorkItem item) => InFlight[item.Lease.ItemId] = item.Lease;
 

@@ -12,12 +12,12 @@ public sealed partial class OrdoRuntime
     private const int MaxCommitRetries = 50;
 
     /// <summary>Executes one work item and commits its result; returns the job's state after the commit and the successor leased to this worker, if any.</summary>
-    private async Task<(JobState? State, WorkItem? Next)> ExecuteItemAsync(WorkItem item, JobState? known, RunContext run)
+    private async Task<Executed> ExecuteItemAsync(WorkItem item, JobState? known, RunContext run)
     {
         if (SystemItems.IsSystem(item.Step.StepId))
         {
             await RunSystemItemAsync(item).ConfigureAwait(false);
-            return (null, null);
+            return new(null, null);
         }
 
         JobState? state;
@@ -39,13 +39,13 @@ public sealed partial class OrdoRuntime
         if (state is null)
         {
             RuntimeLog.OrphanItem(_logger, item.Step.WorkKey, item.JobId);
-            return (null, null);
+            return new(null, null);
         }
 
         if (!IsCurrent(state, item))
         {
             await DiscardAsync(item, state).ConfigureAwait(false);
-            return (state, null);
+            return new(state, null);
         }
 
         WorkflowDefinition workflow;
@@ -90,7 +90,7 @@ public sealed partial class OrdoRuntime
         if (outcome is null)
         {
             await ReleaseAsync(item, run).ConfigureAwait(false);
-            return (null, null);
+            return new(null, null);
         }
 
         Interlocked.Increment(ref run.StepsExecuted);
@@ -131,85 +131,79 @@ public sealed partial class OrdoRuntime
         }
     }
 
-    private async Task<(JobState?, WorkItem?)> CommitOutcomeAsync(WorkItem item, JobState state, WorkflowDefinition workflow, StepOutcome outcome, IReadOnlyList<NewEvent> recorded, double durationMs, RunContext run)
+    private async Task<Executed> CommitOutcomeAsync(WorkItem item, JobState state, WorkflowDefinition workflow, StepOutcome outcome, IReadOnlyList<NewEvent> recorded, double durationMs, RunContext run)
     {
         // Workers of this process commit one job's steps one at a time (branches of a parallel step finish together):
-        // each plans on the state the previous one committed, instead of losing a write to a conflict.
-        var gate = _commitGates[(int)((uint)item.JobId.GetHashCode() % (uint)_commitGates.Length)];
-        await gate.WaitAsync().ConfigureAwait(false);
+        // each plans on the state the previous one committed, instead of losing a write to a conflict. A worker that
+        // finds the job's lane busy leaves its step to the worker holding it and moves on.
+        var finished = new FinishedStep(item, state, workflow, outcome, recorded, durationMs, run);
+        var lane = _commitLanes[(int)((uint)item.JobId.GetHashCode() % (uint)_commitLanes.Length)];
+        if (!lane.TryEnter(finished))
+        {
+            return new(null, null, Queued: true);
+        }
+
+        // A step with siblings still open (a branch, a foreach item) has no successor to run next before they end: when
+        // other work is waiting for this worker, the lane is written in the background and the worker goes on.
+        if (state.Open.Count > 1 && run.Channel.Reader.Count > 0)
+        {
+            run.Detach(DrainLaneAsync(lane, finished));
+            return new(null, null, Queued: true);
+        }
+
         try
         {
-            if (_states.Cached(item.JobId) is { } newer && newer.Seq > state.Seq)
-            {
-                if (!IsCurrent(newer, item))
-                {
-                    await DiscardAsync(item, newer).ConfigureAwait(false);
-                    return (newer, null);
-                }
-
-                state = newer;
-            }
-
-            return await CommitOutcomeCoreAsync(item, state, workflow, outcome, recorded, durationMs, run).ConfigureAwait(false);
+            return await CommitFinishedAsync(finished).ConfigureAwait(false);
         }
         finally
         {
-            gate.Release();
+            while (lane.TakeOrLeave() is { } queued)
+            {
+                await CommitQueuedAsync(queued).ConfigureAwait(false);
+            }
         }
     }
 
-    private async Task<(JobState?, WorkItem?)> CommitOutcomeCoreAsync(WorkItem item, JobState state, WorkflowDefinition workflow, StepOutcome outcome, IReadOnlyList<NewEvent> recorded, double durationMs, RunContext run)
+    /// <summary>Commits a step in the background, then whatever other workers leave in its lane meanwhile.</summary>
+    private async Task DrainLaneAsync(CommitLane<FinishedStep> lane, FinishedStep first)
     {
+        await Task.Yield();
+        List<FinishedStep>? queued = [first, .. lane.Take()];
+        do
+        {
+            await CommitQueuedAsync(queued).ConfigureAwait(false);
+        }
+        while ((queued = lane.TakeOrLeave()) is not null);
+    }
+
+    /// <summary>Commits one finished step on the newest state this process knows of its job.</summary>
+    private async Task<Executed> CommitFinishedAsync(FinishedStep finished)
+    {
+        var (item, state) = (finished.Item, finished.State);
+        if (_states.Cached(item.JobId) is { } newer && newer.Seq > state.Seq)
+        {
+            if (!IsCurrent(newer, item))
+            {
+                await DiscardAsync(item, newer).ConfigureAwait(false);
+                return new(newer, null);
+            }
+
+            state = newer;
+        }
+
         for (var i = 0; i < MaxCommitRetries; i++)
         {
-            var plan = await Planner.PlanAsync(state, workflow, item, outcome, recorded, durationMs, run.Stopping ? 0 : _options.ClaimBatchSize, CancellationToken.None).ConfigureAwait(false);
-            var sealedEvents = EventChain.Seal(item.JobId, state.Seq, state.HeadHash, plan.Events);
-            var post = JobStateReducer.Apply(state, sealedEvents);
-            var snapshot = _states.SnapshotDue(state, post, _options.SnapshotEvery) ? StateSnapshotCodec.Encode(post) : null;
-            var result = await _store.CommitAsync(new JobCommit
-            {
-                JobId = item.JobId,
-                ExpectedSeq = state.Seq,
-                ExpectedHeadHash = state.HeadHash,
-                Events = sealedEvents,
-                Ack = item.Lease,
-                Enqueue = plan.Enqueue,
-                DropPendingWork = plan.DropPendingWork,
-                DropScopes = plan.DropScopes,
-                StartJobs = plan.StartJobs,
-                NotifyJobs = WithParentNotice(plan.NotifyJobs, post),
-                Status = post.Status,
-                Reason = post.Reason,
-                Snapshot = snapshot,
-            }, CancellationToken.None).ConfigureAwait(false);
-
+            var prepared = await PrepareAsync(finished, state).ConfigureAwait(false);
+            var result = await _store.CommitAsync(prepared.Commit, CancellationToken.None).ConfigureAwait(false);
             switch (result.Outcome)
             {
                 case CommitOutcome.Committed:
-                    _states.Remember(post, snapshot?.Seq);
-                    Notify(post, sealedEvents);
-                    if (plan.Enqueue.Any(w => w.LeaseOwner is null) || plan.StartJobs.Count > 0 || plan.NotifyJobs.Count > 0 || (post.Status.IsTerminal() && post.ParentJobId is not null))
-                    {
-                        _workAvailable.Set();
-                    }
-
-                    // The first successor leased to this worker runs next on it; the others go to this process's idle workers.
-                    for (var k = 1; k < result.LeasedItems.Count; k++)
-                    {
-                        var extra = result.LeasedItems[k];
-                        run.Track(extra);
-                        if (!run.Channel.Writer.TryWrite(new Dispatched(extra, post)))
-                        {
-                            await ReleaseAsync(extra, run).ConfigureAwait(false);
-                            _workAvailable.Set();
-                        }
-                    }
-
-                    return (post, result.LeasedItems.Count > 0 ? result.LeasedItems[0] : null);
+                    var leased = await CommittedAsync(prepared, result, keepFirst: true).ConfigureAwait(false);
+                    return new(prepared.Post, leased);
                 case CommitOutcome.Conflict:
                     // Another worker of this process usually made the conflicting commit: its state is cached already.
-                    var reloaded = _states.Cached(item.JobId) is { } newer && newer.Seq > state.Seq
-                        ? newer
+                    var reloaded = _states.Cached(item.JobId) is { } cached && cached.Seq > state.Seq
+                        ? cached
                         : await _states.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false);
                     if (reloaded is null || !IsCurrent(reloaded, item))
                     {
@@ -218,21 +212,183 @@ public sealed partial class OrdoRuntime
                             await DiscardAsync(item, reloaded).ConfigureAwait(false);
                         }
 
-                        return (reloaded, null);
+                        return new(reloaded, null);
                     }
 
                     state = reloaded;
                     continue;
                 default:
                     RuntimeLog.ResultDiscarded(_logger, item.Step.WorkKey, item.JobId, result.Outcome);
-                    return (null, null);
+                    return new(null, null);
             }
         }
 
         throw new OrdoException($"job {item.JobId} kept changing while step {item.Step.WorkKey} was committing");
     }
 
-    private async Task<(JobState?, WorkItem?)> CommitFailureWithoutDefinitionAsync(WorkItem item, JobState state, StepOutcome failure, RunContext run)
+    /// <summary>
+    /// Commits the steps other workers left in a lane: each planned on the state the one before it leaves, all written
+    /// together. A step whose commit is refused takes the one-by-one path; a step that cannot be committed at all is
+    /// given back to the queue. Either way its worker has moved on, so successors leased to it go to idle workers.
+    /// </summary>
+    private async Task CommitQueuedAsync(List<FinishedStep> queued)
+    {
+        var prepared = new List<PreparedCommit>(queued.Count);
+        var latest = new Dictionary<JobId, JobState>();
+        var stale = new List<FinishedStep>();
+        foreach (var finished in queued)
+        {
+            var jobId = finished.Item.JobId;
+            var state = latest.TryGetValue(jobId, out var planned) ? planned
+                : _states.Cached(jobId) is { } cached && cached.Seq > finished.State.Seq ? cached : finished.State;
+            if (!IsCurrent(state, finished.Item))
+            {
+                stale.Add(finished);
+                continue;
+            }
+
+            try
+            {
+                var p = await PrepareAsync(finished, state).ConfigureAwait(false);
+                prepared.Add(p);
+                latest[jobId] = p.Post;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                await GiveBackAsync(finished, e).ConfigureAwait(false);
+            }
+        }
+
+        var results = _store.CommitInOrder([.. prepared.Select(p => p.Commit)], CancellationToken.None);
+        for (var i = 0; i < prepared.Count; i++)
+        {
+            var p = prepared[i];
+            try
+            {
+                var result = await results[i].ConfigureAwait(false);
+                switch (result.Outcome)
+                {
+                    case CommitOutcome.Committed:
+                        await CommittedAsync(p, result, keepFirst: false).ConfigureAwait(false);
+                        break;
+                    case CommitOutcome.Conflict:
+                        var again = await CommitFinishedAsync(p.Finished).ConfigureAwait(false);
+                        if (again.Next is { } next)
+                        {
+                            await HandOverAsync(next, again.State, p.Finished.Run).ConfigureAwait(false);
+                        }
+
+                        break;
+                    default:
+                        RuntimeLog.ResultDiscarded(_logger, p.Finished.Item.Step.WorkKey, p.Finished.Item.JobId, result.Outcome);
+                        break;
+                }
+
+                p.Finished.Run.Untrack(p.Finished.Item);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                await GiveBackAsync(p.Finished, e).ConfigureAwait(false);
+            }
+        }
+
+        foreach (var finished in stale)
+        {
+            try
+            {
+                var state = _states.Cached(finished.Item.JobId) ?? await _states.LoadAsync(finished.Item.JobId, CancellationToken.None).ConfigureAwait(false);
+                if (state is not null)
+                {
+                    await DiscardAsync(finished.Item, state).ConfigureAwait(false);
+                }
+
+                finished.Run.Untrack(finished.Item);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                await GiveBackAsync(finished, e).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Plans a finished step's commit on <paramref name="state"/>: its events sealed onto the log, the state after them, a snapshot when due.</summary>
+    private async Task<PreparedCommit> PrepareAsync(FinishedStep f, JobState state)
+    {
+        var item = f.Item;
+        var plan = await Planner.PlanAsync(state, f.Workflow, item, f.Outcome, f.Recorded, f.DurationMs, f.Run.Stopping ? 0 : _options.ClaimBatchSize, CancellationToken.None).ConfigureAwait(false);
+        var sealedEvents = EventChain.Seal(item.JobId, state.Seq, state.HeadHash, plan.Events);
+        // The plan's own preview is the state after its events (content does not depend on sequence numbers or hashes).
+        var post = sealedEvents.Length == 0 ? state : plan.Preview(state) with { Seq = sealedEvents[^1].Seq, HeadHash = sealedEvents[^1].Hash, UpdatedAt = sealedEvents[^1].Timestamp };
+        var snapshot = _states.SnapshotDue(state, post, _options.SnapshotEvery) ? StateSnapshotCodec.Encode(post) : null;
+        var commit = new JobCommit
+        {
+            JobId = item.JobId,
+            ExpectedSeq = state.Seq,
+            ExpectedHeadHash = state.HeadHash,
+            Events = sealedEvents,
+            Ack = item.Lease,
+            Enqueue = plan.Enqueue,
+            DropPendingWork = plan.DropPendingWork,
+            DropScopes = plan.DropScopes,
+            StartJobs = plan.StartJobs,
+            NotifyJobs = WithParentNotice(plan.NotifyJobs, post),
+            Status = post.Status,
+            Reason = post.Reason,
+            Snapshot = snapshot,
+        };
+        return new PreparedCommit(f, plan, sealedEvents, post, snapshot?.Seq, commit);
+    }
+
+    /// <summary>
+    /// After a commit: remembers and announces the new state, and hands the successors leased to this process to its
+    /// idle workers, all of them or all but the first (which the committing worker runs next, returned).
+    /// </summary>
+    private async Task<WorkItem?> CommittedAsync(PreparedCommit p, CommitResult result, bool keepFirst)
+    {
+        var (plan, post, run) = (p.Plan, p.Post, p.Finished.Run);
+        _states.Remember(post, p.SnapshotSeq);
+        Notify(post, p.Sealed);
+        if (plan.Enqueue.Any(w => w.LeaseOwner is null) || plan.StartJobs.Count > 0 || plan.NotifyJobs.Count > 0 || (post.Status.IsTerminal() && post.ParentJobId is not null))
+        {
+            _workAvailable.Set();
+        }
+
+        for (var k = keepFirst ? 1 : 0; k < result.LeasedItems.Count; k++)
+        {
+            await HandOverAsync(result.LeasedItems[k], post, run).ConfigureAwait(false);
+        }
+
+        return keepFirst && result.LeasedItems.Count > 0 ? result.LeasedItems[0] : null;
+    }
+
+    /// <summary>Gives a work item leased to this process to its idle workers, or back to the queue when the run is closing.</summary>
+    private async Task HandOverAsync(WorkItem item, JobState? state, RunContext run)
+    {
+        run.Track(item);
+        if (!run.Channel.Writer.TryWrite(new Dispatched(item, state)))
+        {
+            await ReleaseAsync(item, run).ConfigureAwait(false);
+            _workAvailable.Set();
+        }
+    }
+
+    /// <summary>A queued step could not be committed: logged, and its item released so that it runs again.</summary>
+    private async Task GiveBackAsync(FinishedStep finished, Exception e)
+    {
+        RuntimeLog.WorkerFailed(_logger, e, finished.Item.JobId, finished.Item.Step.WorkKey);
+        await ReleaseAsync(finished.Item, finished.Run).ConfigureAwait(false);
+    }
+
+    /// <summary>A step that ran to an outcome, waiting for its commit.</summary>
+    private sealed record FinishedStep(WorkItem Item, JobState State, WorkflowDefinition Workflow, StepOutcome Outcome, IReadOnlyList<NewEvent> Recorded, double DurationMs, RunContext Run);
+
+    /// <summary>A finished step's commit, planned on a known state.</summary>
+    private sealed record PreparedCommit(FinishedStep Finished, PlannedCommit Plan, IReadOnlyList<EventEnvelope> Sealed, JobState Post, long? SnapshotSeq, JobCommit Commit);
+
+    /// <summary>What became of a work item: the job's state after its commit and the successor leased to this worker; or <see cref="Queued"/>, its commit left to the worker holding the job's lane.</summary>
+    private readonly record struct Executed(JobState? State, WorkItem? Next, bool Queued = false);
+
+    private async Task<Executed> CommitFailureWithoutDefinitionAsync(WorkItem item, JobState state, StepOutcome failure, RunContext run)
     {
         for (var i = 0; i < MaxCommitRetries; i++)
         {
@@ -253,24 +409,24 @@ public sealed partial class OrdoRuntime
                 _states.Remember(post);
                 Notify(post, events);
                 _workAvailable.Set();
-                return (post, null);
+                return new(post, null);
             }
 
             if (result.Outcome != CommitOutcome.Conflict)
             {
-                return (null, null);
+                return new(null, null);
             }
 
             state = await _states.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false) ?? state;
             if (!IsCurrent(state, item))
             {
                 await DiscardAsync(item, state).ConfigureAwait(false);
-                return (state, null);
+                return new(state, null);
             }
         }
 
         _ = run;
-        return (null, null);
+        return new(null, null);
     }
 
     /// <summary>Acknowledges a work item that has nothing left to do (a duplicate delivery, or its job ended).</summary>

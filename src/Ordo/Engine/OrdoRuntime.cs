@@ -65,7 +65,7 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
     private readonly KillSwitches.KillSwitchCache _killSwitches;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<JobId, TaskCompletionSource<JobState>> _watchers = new();
     private RunContext? _localRun;
-    private readonly SemaphoreSlim[] _commitGates = [.. Enumerable.Range(0, 1024).Select(_ => new SemaphoreSlim(1, 1))];
+    private readonly CommitLane<FinishedStep>[] _commitLanes = [.. Enumerable.Range(0, 1024).Select(_ => new CommitLane<FinishedStep>())];
 
     /// <summary>Creates a runtime over a store.</summary>
     public OrdoRuntime(IOrdoStore store, OrdoRuntimeOptions? options = null, OrdoComponents? components = null, ILogger<OrdoRuntime>? logger = null)
@@ -299,11 +299,6 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
 
         _killSwitches.Dispose();
         Gateway.Dispose();
-        foreach (var gate in _commitGates)
-        {
-            gate.Dispose();
-        }
-
         return ValueTask.CompletedTask;
     }
 

@@ -78,12 +78,20 @@ public static class JobStateReducer
         ArgumentNullException.ThrowIfNull(events);
         foreach (var e in events)
         {
-            var envelope = new EventEnvelope(state.JobId, state.Seq + 1, e.Type, e.Timestamp, e.Payload, state.HeadHash, state.HeadHash);
-            envelope.SetTypedPayload(e.TypedPayload);
-            state = ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, envelope, e.Timestamp);
+            state = Preview(state, e);
         }
 
         return state;
+    }
+
+    /// <summary>Applies the content of one event that is not yet sealed; see <see cref="Preview(JobState, IEnumerable{NewEvent})"/>.</summary>
+    public static JobState Preview(JobState state, NewEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(e);
+        var envelope = new EventEnvelope(state.JobId, state.Seq + 1, e.Type, e.Timestamp, e.Payload, state.HeadHash, state.HeadHash);
+        envelope.SetTypedPayload(e.TypedPayload);
+        return ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, envelope, e.Timestamp);
     }
 
     /// <summary>A branch, item or child of a coordinating step started: <paramref name="scope"/> is <c>OWNER#VISIT/LABEL</c>.</summary>
