@@ -174,9 +174,9 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             s.InsertDefinition.Set(job.Definition.Hash, job.Definition.Workflow, job.Definition.Version, job.Definition.Content, Ms(job.CreatedAt)).ExecuteNonQuery();
         }
 
-        var key = (long)s.InsertJob.Set(
+        var key = s.InsertJob.Set(
             job.JobId.Value, job.Workflow, job.Version, job.Definition.Hash, job.Tenant, job.Status.ToWire(), job.Submitter,
-            job.ParentJobId?.Value, record.RootJobId.Value, job.TraceId, job.Priority, Ms(job.CreatedAt), Ms(record.UpdatedAt), record.LastSeq, record.HeadHash).ExecuteScalar()!;
+            job.ParentJobId?.Value, record.RootJobId.Value, job.TraceId, job.Priority, Ms(job.CreatedAt), Ms(record.UpdatedAt), record.LastSeq, record.HeadHash).ExecuteInsert();
         if (rootKey == 0) rootKey = key;
         foreach (var e in job.Events) InsertEvent(key, e);
         List<WorkItem>? leased = null;
@@ -786,9 +786,9 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     private long InsertItem(long key, long rootKey, string tenant, NewWorkItem item, long nowMs)
     {
         var leased = item.LeaseOwner is not null;
-        return (long)Sql.InsertItem.Set(
+        return Sql.InsertItem.Set(
             key, rootKey, item.Step.WorkKey, item.Step.StepId, item.Step.Visit, item.Step.Attempt, item.Step.Scope, tenant, item.Priority,
-            Ms(item.AvailableAt), leased ? Ms(item.LeaseExpiresAt) : Ms(item.AvailableAt), item.LeaseOwner, leased ? 1 : 0, leased ? 1 : 0, nowMs).ExecuteScalar()!;
+            Ms(item.AvailableAt), leased ? Ms(item.LeaseExpiresAt) : Ms(item.AvailableAt), item.LeaseOwner, leased ? 1 : 0, leased ? 1 : 0, nowMs).ExecuteInsert();
     }
 
     private (long RootKey, string Tenant) ReadRootAndTenant(long key)

@@ -11,7 +11,7 @@ internal sealed class WriterStatements : IDisposable
         InsertDefinition = new(c, "INSERT OR IGNORE INTO definitions(hash, workflow, version, content, created_at) VALUES ($1, $2, $3, $4, $5)", 5);
         InsertJob = new(c, """
             INSERT INTO jobs(job_id, workflow, version, definition_hash, tenant, status, submitter, parent_job_id, root_job_id, trace_id, priority, created_at, updated_at, last_seq, head_hash)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING job_key
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
             """, 15);
         InsertEvent = new(c, """
             INSERT INTO events(job_key, seq, type, step_id, visit, attempt, scope, ts, agent, prompt_hash, model, policy, payload, hash)
@@ -19,7 +19,7 @@ internal sealed class WriterStatements : IDisposable
             """, 14);
         InsertItem = new(c, """
             INSERT INTO work_items(job_key, root_key, work_key, step_id, visit, attempt, scope, tenant, priority, available_at, visible_at, lease_owner, lease_token, deliveries, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING item_id
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
             """, 15);
         AdvanceJob = new(c, """
             UPDATE jobs SET last_seq = $1, head_hash = $2, status = $3, reason = coalesce($4, reason), updated_at = coalesce($5, updated_at)
@@ -160,7 +160,15 @@ internal sealed class WriterStatements : IDisposable
             }
         }
 
+        /// <summary>Runs an INSERT to completion and returns the rowid of the row it inserted (cheaper than RETURNING).</summary>
+        public long ExecuteInsert()
+        {
+            ExecuteNonQuery();
+            return raw.sqlite3_last_insert_rowid(_db);
+        }
+
         /// <summary>Runs the statement and returns the first column of its first row (long, string, byte[]) or null.</summary>
+
         public object? ExecuteScalar()
         {
             try
