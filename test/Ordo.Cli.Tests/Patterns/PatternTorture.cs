@@ -90,7 +90,7 @@ internal sealed class PatternTorture(ITestOutputHelper log, Workspace w, Random 
 
             """);
         Directory.CreateDirectory(w.PathOf("data"));
-        using var c = Open(readOnly: false);
+        using var c = Open();
         using var cmd = c.CreateCommand();
         cmd.CommandText = """
             CREATE TABLE effects(idempotency_key TEXT PRIMARY KEY, item TEXT NOT NULL, idx INTEGER NOT NULL);
@@ -273,7 +273,7 @@ internal sealed class PatternTorture(ITestOutputHelper log, Workspace w, Random 
     /// <summary>The effects, once each: idempotency key, item, index.</summary>
     public List<(string Key, string Item, long Index)> ReadEffects()
     {
-        using var c = Open(readOnly: true);
+        using var c = Open();
         using var cmd = c.CreateCommand();
         cmd.CommandText = "SELECT idempotency_key, item, idx FROM effects ORDER BY idx, item";
         using var r = cmd.ExecuteReader();
@@ -285,7 +285,7 @@ internal sealed class PatternTorture(ITestOutputHelper log, Workspace w, Random 
     /// <summary>Executions of the effect tool per idempotency key.</summary>
     public Dictionary<string, int> CallsPerKey()
     {
-        using var c = Open(readOnly: true);
+        using var c = Open();
         using var cmd = c.CreateCommand();
         cmd.CommandText = "SELECT idempotency_key, COUNT(*) FROM calls GROUP BY idempotency_key";
         using var r = cmd.ExecuteReader();
@@ -294,13 +294,17 @@ internal sealed class PatternTorture(ITestOutputHelper log, Workspace w, Random 
         return map;
     }
 
-    private SqliteConnection Open(bool readOnly)
+    /// <summary>
+    /// Opens the effects database. Reads use a read-write connection too: after a SIGKILL of the process that was
+    /// writing it, SQLite must recover its WAL index before anyone reads, which a read-only connection cannot do.
+    /// </summary>
+    private SqliteConnection Open()
     {
         var c = new SqliteConnection(new SqliteConnectionStringBuilder
         {
             DataSource = w.PathOf("data/effects.db"),
             Pooling = false,
-            Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
+            Mode = SqliteOpenMode.ReadWriteCreate,
         }.ToString());
         c.Open();
         return c;
