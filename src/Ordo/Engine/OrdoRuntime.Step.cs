@@ -316,6 +316,16 @@ public sealed partial class OrdoRuntime
     {
         var item = f.Item;
         var plan = await Planner.PlanAsync(state, f.Workflow, item, f.Outcome, f.Recorded, f.DurationMs, f.Run.Stopping ? 0 : _options.ClaimBatchSize, CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            plan = await StartCoordinatorInlineAsync(f, state, plan).ConfigureAwait(false) ?? plan;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Started the usual way then, as its own work item, where whatever failed here is handled like any step's failure.
+            RuntimeLog.StepThrew(_logger, e, item.Step.WorkKey, item.JobId);
+        }
+
         var sealedEvents = EventChain.Seal(item.JobId, state.Seq, state.HeadHash, plan.Events);
         // The plan's own preview is the state after its events (content does not depend on sequence numbers or hashes).
         var post = sealedEvents.Length == 0 ? state : plan.Preview(state) with { Seq = sealedEvents[^1].Seq, HeadHash = sealedEvents[^1].Hash, UpdatedAt = sealedEvents[^1].Timestamp };
@@ -337,6 +347,46 @@ public sealed partial class OrdoRuntime
             Snapshot = snapshot,
         };
         return new PreparedCommit(f, plan, sealedEvents, post, snapshot?.Seq, commit);
+    }
+
+    /// <summary>
+    /// When the step's only successor is a <c>parallel</c> or <c>foreach</c> step leased to this worker, starts it in the same
+    /// commit instead of the next one. Starting one has no effect outside the log (it evaluates the step and plans its
+    /// branches), so it may run on the state this commit leads to before that state is written: if the commit is
+    /// refused, both are planned again. The successor goes through the same governance, handler and planner as
+    /// any step (a kill switch, a policy or a budget stops it the same way); its events follow the step's in the log,
+    /// exactly as if it had been committed on its own, and its work item is never written. Returns null when the
+    /// successor is not such a step or the commit does more than route to it.
+    /// </summary>
+    private async Task<PlannedCommit?> StartCoordinatorInlineAsync(FinishedStep f, JobState state, PlannedCommit plan)
+    {
+        if (plan.Enqueue.Count != 1 || plan.Enqueue[0] is not { LeaseOwner: { } owner } next || owner != Worker
+            || plan.DropPendingWork || plan.DropScopes.Count > 0 || plan.StartJobs.Count > 0 || plan.NotifyJobs.Count > 0
+            || f.Workflow.FindStep(next.Step.StepId) is not (ParallelStep or ForeachStep) || _handlers.Find(f.Workflow.GetStep(next.Step.StepId).Kind) is not { } handler)
+        {
+            return null;
+        }
+
+        var step = f.Workflow.GetStep(next.Step.StepId);
+        var started = plan.Preview(state);
+        var item = new WorkItem { JobId = f.Item.JobId, Step = next.Step, Tenant = started.Tenant, Priority = next.Priority, Deliveries = 1, Lease = default };
+        var execution = new StepExecution(item, f.Workflow, step, started, _options.DryRun, Evaluator, AppendNowAsync);
+        var outcome = await Governance.BeforeStepAsync(execution, CancellationToken.None).ConfigureAwait(false)
+            ?? await handler.ExecuteAsync(execution, CancellationToken.None).ConfigureAwait(false);
+        outcome = execution.PendingInterrupt is { } interrupt && outcome.Interrupt is null
+            ? outcome with { Interrupt = interrupt }
+            : Governance.AfterStep(execution, outcome) ?? outcome;
+        var then = await Planner.PlanAsync(started, f.Workflow, item, outcome, execution.Events, 0, plan.InlineLimit, CancellationToken.None).ConfigureAwait(false);
+        Interlocked.Increment(ref f.Run.StepsExecuted);
+
+        var merged = new PlannedCommit { InlineLimit = plan.InlineLimit, DropPendingWork = then.DropPendingWork };
+        merged.Events.AddRange(plan.Events);
+        merged.Events.AddRange(then.Events);
+        merged.Enqueue.AddRange(then.Enqueue);
+        merged.DropScopes.AddRange(then.DropScopes);
+        merged.StartJobs.AddRange(then.StartJobs);
+        merged.NotifyJobs.AddRange(then.NotifyJobs);
+        return merged;
     }
 
     /// <summary>
