@@ -296,10 +296,14 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             if (!held) throw new CommitRejectedException(CommitOutcome.LeaseLost);
         }
 
-        var updated = s.AdvanceJob.Set(
-            last?.Seq ?? commit.ExpectedSeq, last?.Hash ?? commit.ExpectedHeadHash, commit.Status.ToWire(), commit.Reason,
-            last is null ? null : nowMs, key, commit.ExpectedSeq, commit.ExpectedHeadHash).ExecuteNonQuery();
-        if (updated != 1) throw new CommitRejectedException(CommitOutcome.Conflict);
+        // Most commits leave the status as it is: try that first, and set the status only when it changes.
+        ReadOnlySpan<object?> advance = [last?.Seq ?? commit.ExpectedSeq, last?.Hash ?? commit.ExpectedHeadHash, commit.Status.ToWire(), commit.Reason,
+            last is null ? null : nowMs, key, commit.ExpectedSeq, commit.ExpectedHeadHash];
+        if (s.AdvanceJobSameStatus.Set(advance).ExecuteNonQuery() != 1 && s.AdvanceJob.Set(advance).ExecuteNonQuery() != 1)
+        {
+            throw new CommitRejectedException(CommitOutcome.Conflict);
+        }
+
         EnsureNewJobs(commit.StartJobs);
 
         foreach (var e in commit.Events) InsertEvent(key, e);
