@@ -30,6 +30,6 @@ public sealed class SqliteStoreOptions
     /// </summary>
     public int CheckpointEvery { get; set; } = 500;
 
-    /// <summary>WAL size, in pages, at which a commit checkpoints by itself because the background checkpoints fell behind. Default: 20,000 (about 80 MB).</summary>
+    /// <summary>WAL size, in pages, at which a commit checkpoints by itself because the background checkpoints fell behind. Default: 4,000 (about 16 MB).</summary>
     public int MaxWalPages { get; set; } = 4000;
 }
