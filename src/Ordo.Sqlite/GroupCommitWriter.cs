@@ -47,19 +47,7 @@ internal sealed class GroupCommitWriter : IDisposable
     public Task<T> WriteAsync<T>(Func<SqliteConnection, T> write)
     {
         var pending = new PendingWrite<T>(write);
-        bool lead;
-        lock (_gate)
-        {
-            _queue.Add(pending);
-            lead = !_leading;
-            _leading = true;
-        }
-
-        if (lead)
-        {
-            Lead();
-        }
-
+        Enqueue([pending]);
         return pending.Task;
     }
 
@@ -71,10 +59,17 @@ internal sealed class GroupCommitWriter : IDisposable
     {
         var pending = new PendingWrite<T>[writes.Count];
         for (var i = 0; i < writes.Count; i++) pending[i] = new PendingWrite<T>(writes[i]);
+        Enqueue(pending);
+        return [.. pending.Select(p => p.Task)];
+    }
+
+    /// <summary>Queues writes; the caller that finds no commit in progress commits the queue itself.</summary>
+    private void Enqueue(ReadOnlySpan<IPendingWrite> writes)
+    {
         bool lead;
         lock (_gate)
         {
-            _queue.AddRange(pending);
+            foreach (var w in writes) _queue.Add(w);
             lead = !_leading;
             _leading = true;
         }
@@ -83,8 +78,6 @@ internal sealed class GroupCommitWriter : IDisposable
         {
             Lead();
         }
-
-        return [.. pending.Select(p => p.Task)];
     }
 
     private void Lead()

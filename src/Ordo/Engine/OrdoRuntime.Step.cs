@@ -81,9 +81,7 @@ public sealed partial class OrdoRuntime
                 ?? await RunHandlerAsync(handler, execution, step, run).ConfigureAwait(false);
             if (outcome is not null)
             {
-                outcome = execution.PendingInterrupt is { } interrupt && outcome.Interrupt is null
-                    ? outcome with { Interrupt = interrupt }
-                    : Governance.AfterStep(execution, outcome) ?? outcome;
+                outcome = AfterStep(execution, outcome);
             }
         }
 
@@ -97,6 +95,12 @@ public sealed partial class OrdoRuntime
         var duration = _time.GetElapsedTime(started).TotalMilliseconds;
         return await CommitOutcomeAsync(item, execution.State, workflow, outcome, execution.Events, duration, run).ConfigureAwait(false);
     }
+
+    /// <summary>A step's outcome as governance leaves it: an interrupt the step raised, or the checks on its result.</summary>
+    private StepOutcome AfterStep(StepExecution execution, StepOutcome outcome)
+        => execution.PendingInterrupt is { } interrupt && outcome.Interrupt is null
+            ? outcome with { Interrupt = interrupt }
+            : Governance.AfterStep(execution, outcome) ?? outcome;
 
     private static bool IsCurrent(JobState state, WorkItem item)
         => !state.Status.IsTerminal()
@@ -373,9 +377,7 @@ public sealed partial class OrdoRuntime
         var execution = new StepExecution(item, f.Workflow, step, started, _options.DryRun, Evaluator, AppendNowAsync);
         var outcome = await Governance.BeforeStepAsync(execution, CancellationToken.None).ConfigureAwait(false)
             ?? await handler.ExecuteAsync(execution, CancellationToken.None).ConfigureAwait(false);
-        outcome = execution.PendingInterrupt is { } interrupt && outcome.Interrupt is null
-            ? outcome with { Interrupt = interrupt }
-            : Governance.AfterStep(execution, outcome) ?? outcome;
+        outcome = AfterStep(execution, outcome);
         var then = await Planner.PlanAsync(started, f.Workflow, item, outcome, execution.Events, 0, plan.InlineLimit, CancellationToken.None).ConfigureAwait(false);
         Interlocked.Increment(ref f.Run.StepsExecuted);
 
