@@ -17,7 +17,7 @@ namespace Ordo.Engine;
 internal sealed partial class CommitPlanner
 {
     /// <summary>A coordinating step starts its branches (parallel), its first items (foreach) or its child job (workflow), and waits.</summary>
-    private async ValueTask PlanStartAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, WorkItem item, PatternStart start, DateTimeOffset now, bool allowInline, CancellationToken cancellationToken)
+    private async ValueTask PlanStartAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, WorkItem item, PatternStart start, DateTimeOffset now, CancellationToken cancellationToken)
     {
         plan.Events.Add(EventFactory.Step(EventTypes.PatternStarted, item.Step,
             new PatternStartedPayload(start.Kind, start.Count, start.Labels, start.Items, start.Join, start.Needed, start.MaxConcurrency, start.Do), now));
@@ -26,7 +26,7 @@ internal sealed partial class CommitPlanner
             // Nothing to map over: the step succeeds at once with an empty result.
             var step = workflow.GetStep(item.Step.StepId);
             var empty = start.Kind == "foreach" ? JsonElementFactory.EmptyArray : JsonElementFactory.EmptyObject;
-            await PlanSuccessAsync(plan, state, workflow, step, item, StepOutcome.Success(empty), 0, now, allowInline, cancellationToken).ConfigureAwait(false);
+            await PlanSuccessAsync(plan, state, workflow, step, item, StepOutcome.Success(empty), 0, now, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -34,7 +34,7 @@ internal sealed partial class CommitPlanner
         var first = start.Kind == "foreach" ? Math.Min(start.Count, Math.Max(1, start.MaxConcurrency ?? start.Count)) : start.Count;
         for (var i = 0; i < first; i++)
         {
-            StartBranch(plan, state, workflow, pattern, item.Step, LabelOf(pattern, i), item.Priority, now, allowInline);
+            StartBranch(plan, state, workflow, pattern, item.Step, LabelOf(pattern, i), item.Priority, now);
         }
     }
 
@@ -46,7 +46,7 @@ internal sealed partial class CommitPlanner
         _ => i.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
-    private void StartBranch(PlannedCommit plan, JobState state, WorkflowDefinition workflow, PatternState pattern, StepRef owner, string label, int priority, DateTimeOffset now, bool allowInline)
+    private void StartBranch(PlannedCommit plan, JobState state, WorkflowDefinition workflow, PatternState pattern, StepRef owner, string label, int priority, DateTimeOffset now)
     {
         var scope = WorkKeys.BranchScope(owner.WorkKey, label);
         var childRef = pattern.Kind == "workflow" || (pattern.Do?.Contains('@', StringComparison.Ordinal) ?? false) ? pattern.Do : null;
@@ -67,7 +67,7 @@ internal sealed partial class CommitPlanner
         var entryStep = workflow.GetStep(entry);
         var entryRef = new StepRef(entry, 1, 1, scope);
         plan.Events.Add(EventFactory.Step(EventTypes.StepScheduled, entryRef, new StepScheduledPayload(entryStep.Kind, pattern.Kind == "parallel" ? "branch" : "item", owner.StepId, null), now));
-        Enqueue(plan, entryRef, now, priority, allowInline);
+        Enqueue(plan, entryRef, now, priority);
     }
 
     /// <summary>The child job of a sub-workflow branch: created in the parent's commit, linked to the parent and its branch, sharing its trace.</summary>
@@ -100,7 +100,7 @@ internal sealed partial class CommitPlanner
     /// of reach; a foreach starts the next items up to <c>max_concurrency</c>, fails on a failed item, and succeeds with
     /// every item's result in input order. A result for a branch that already ended (cancelled) changes nothing.
     /// </summary>
-    internal async ValueTask EndBranchAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, string branchScope, string status, JsonElement? output, string? reason, int priority, DateTimeOffset now, bool allowInline, CancellationToken cancellationToken)
+    internal async ValueTask EndBranchAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, string branchScope, string status, JsonElement? output, string? reason, int priority, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var (ownerKey, label) = WorkKeys.SplitScope(branchScope);
         var preview = plan.Preview(state);
@@ -138,7 +138,7 @@ internal sealed partial class CommitPlanner
                     var more = Math.Min(pattern.Count - pattern.Started, Math.Max(1, pattern.MaxConcurrency) - pattern.Running);
                     for (var i = 0; i < more; i++)
                     {
-                        StartBranch(plan, state, workflow, pattern, ownerRef, LabelOf(pattern, pattern.Started + i), priority, now, allowInline);
+                        StartBranch(plan, state, workflow, pattern, ownerRef, LabelOf(pattern, pattern.Started + i), priority, now);
                     }
                 }
 
@@ -149,14 +149,14 @@ internal sealed partial class CommitPlanner
         {
             CancelRunning(plan, state, ownerKey, ownerRef, $"cancelled: {what} failed", now);
             var failed = StepOutcome.Failure("branch_failed", failure, retryable: false);
-            await PlanFailureAsync(plan, state, workflow, ownerStep, owner, failed, 0, now, allowInline, cancellationToken).ConfigureAwait(false);
+            await PlanFailureAsync(plan, state, workflow, ownerStep, owner, failed, 0, now, cancellationToken).ConfigureAwait(false);
         }
         else if (succeed)
         {
             CancelRunning(plan, state, ownerKey, ownerRef, $"cancelled: join_policy {JoinName(pattern)} was met", now);
             var result = ResultOf(plan.Preview(state).Patterns[ownerKey]);
             var outcome = StepOutcome.Success(result) with { RouteTo = ownerStep is ParallelStep { Join: { } join } ? join : null };
-            await PlanSuccessAsync(plan, state, workflow, ownerStep, owner, outcome, 0, now, allowInline, cancellationToken).ConfigureAwait(false);
+            await PlanSuccessAsync(plan, state, workflow, ownerStep, owner, outcome, 0, now, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -240,7 +240,7 @@ internal sealed partial class CommitPlanner
     }
 
     /// <summary>A unit of a multi-phase step: recorded (with the verdict on its artifact), and the step runs again for the next unit.</summary>
-    private void PlanProgress(PlannedCommit plan, JobState state, WorkItem item, StepOutcome outcome, PatternUnit unit, VerificationResult verdict, DateTimeOffset now, bool allowInline)
+    private void PlanProgress(PlannedCommit plan, JobState state, WorkItem item, StepOutcome outcome, PatternUnit unit, VerificationResult verdict, DateTimeOffset now)
     {
         var data = unit.Data;
         if (outcome.Artifacts.Count > 0)
@@ -256,6 +256,6 @@ internal sealed partial class CommitPlanner
 
         var number = state.Patterns.TryGetValue(item.Step.WorkKey, out var p) ? p.Progress.Count : 0;
         plan.Events.Add(EventFactory.Step(EventTypes.PatternProgressed, item.Step, new PatternProgressedPayload(unit.Kind, unit.Phase, number, data), now, outcome.Agent, outcome.PromptHash, outcome.Model));
-        Enqueue(plan, item.Step, now, item.Priority, allowInline);
+        Enqueue(plan, item.Step, now, item.Priority);
     }
 }

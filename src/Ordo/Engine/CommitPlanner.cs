@@ -30,8 +30,8 @@ internal sealed class PlannedCommit
     /// <summary>Successors leased to this worker in this commit so far.</summary>
     public int Inline { get; set; }
 
-    /// <summary>The most successors leased to this worker in one commit (1 unless idle workers of this process can take more).</summary>
-    public int InlineLimit { get; init; } = 1;
+    /// <summary>The most successors leased to this worker in one commit: none unless the plan is made for a worker (then up to what idle workers of its process can take).</summary>
+    public int InlineLimit { get; init; }
 
     private JobState? _previewBase;
     private JobState? _preview;
@@ -73,7 +73,6 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         var now = options.TimeProvider.GetUtcNow();
         var step = workflow.GetStep(item.Step.StepId);
         var plan = new PlannedCommit { InlineLimit = inlineLimit };
-        var allowInline = inlineLimit > 0;
         plan.Events.AddRange(recorded);
 
         if (outcome.Interrupt is { } interrupt)
@@ -84,13 +83,13 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
 
         if (!outcome.Succeeded)
         {
-            await PlanFailureAsync(plan, state, workflow, step, item, outcome, durationMs, now, allowInline, cancellationToken).ConfigureAwait(false);
+            await PlanFailureAsync(plan, state, workflow, step, item, outcome, durationMs, now, cancellationToken).ConfigureAwait(false);
             return plan;
         }
 
         if (outcome.Start is { } start)
         {
-            await PlanStartAsync(plan, state, workflow, item, start, now, allowInline, cancellationToken).ConfigureAwait(false);
+            await PlanStartAsync(plan, state, workflow, item, start, now, cancellationToken).ConfigureAwait(false);
             return plan;
         }
 
@@ -100,7 +99,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         plan.Events.AddRange(verdict.Events);
         if (outcome.Progress is { } unit)
         {
-            PlanProgress(plan, state, item, outcome, unit, verdict, now, allowInline);
+            PlanProgress(plan, state, item, outcome, unit, verdict, now);
             foreach (var approval in verdict.Approvals)
             {
                 RequestApproval(plan, plan.Preview(state), item.Step, approval, now);
@@ -113,7 +112,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         {
             var retryable = verdict.RejectionError != "policy_denied" && step is AgentStep or ToolStep or CodeStep;
             var violation = StepOutcome.Failure(verdict.RejectionError ?? "contract_violation", verdict.Rejection, retryable) with { Agent = outcome.Agent, PromptHash = outcome.PromptHash, Model = outcome.Model };
-            await PlanFailureAsync(plan, state, workflow, step, item, violation, durationMs, now, allowInline, cancellationToken).ConfigureAwait(false);
+            await PlanFailureAsync(plan, state, workflow, step, item, violation, durationMs, now, cancellationToken).ConfigureAwait(false);
             return plan;
         }
 
@@ -123,7 +122,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
             plan.Events.Add(EventFactory.Step(type, item.Step, new ArtifactVerdictPayload(v.Name, v.Version, v.Status, v.Reason, null), now, outcome.Agent));
         }
 
-        await PlanSuccessAsync(plan, state, workflow, step, item, outcome, durationMs, now, allowInline, cancellationToken).ConfigureAwait(false);
+        await PlanSuccessAsync(plan, state, workflow, step, item, outcome, durationMs, now, cancellationToken).ConfigureAwait(false);
         foreach (var approval in verdict.Approvals)
         {
             RequestApproval(plan, plan.Preview(state), item.Step, approval, now);
@@ -132,7 +131,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         return plan;
     }
 
-    private async ValueTask PlanSuccessAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, bool allowInline, CancellationToken cancellationToken)
+    private async ValueTask PlanSuccessAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var stamps = (outcome.Agent, outcome.PromptHash, outcome.Model);
         // The state routes are evaluated on (and a successor scheduled from): with the step's success, route not yet known.
@@ -186,20 +185,20 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
 
         if (routeError is not null)
         {
-            await FailFlowAsync(plan, state, workflow, item, routeError, step.Id, "route_error", now, allowInline, cancellationToken).ConfigureAwait(false);
+            await FailFlowAsync(plan, state, workflow, item, routeError, step.Id, "route_error", now, cancellationToken).ConfigureAwait(false);
             return;
         }
 
         switch (target)
         {
             case null or Route.End:
-                await EndOfFlowAsync(plan, state, workflow, item, outcome.Output, now, allowInline, cancellationToken).ConfigureAwait(false);
+                await EndOfFlowAsync(plan, state, workflow, item, outcome.Output, now, cancellationToken).ConfigureAwait(false);
                 break;
             case Route.Fail:
-                await FailFlowAsync(plan, state, workflow, item, outcome.RouteReason ?? $"step '{step.Id}' routed to 'fail'", step.Id, outcome.RouteTo is null ? "routed_to_fail" : "rejected", now, allowInline, cancellationToken).ConfigureAwait(false);
+                await FailFlowAsync(plan, state, workflow, item, outcome.RouteReason ?? $"step '{step.Id}' routed to 'fail'", step.Id, outcome.RouteTo is null ? "routed_to_fail" : "rejected", now, cancellationToken).ConfigureAwait(false);
                 break;
             default:
-                ScheduleVisit(plan, Preview(), workflow, target, item, "route", now, allowInline);
+                ScheduleVisit(plan, Preview(), workflow, target, item, "route", now);
                 break;
         }
     }
@@ -208,11 +207,11 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
     /// A flow reached its end: at top level the job completes (once nothing else is open); inside a branch or an item,
     /// the branch ends with the output of its last step and its coordinating step decides what follows.
     /// </summary>
-    private async ValueTask EndOfFlowAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, WorkItem item, System.Text.Json.JsonElement? output, DateTimeOffset now, bool allowInline, CancellationToken cancellationToken)
+    private async ValueTask EndOfFlowAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, WorkItem item, System.Text.Json.JsonElement? output, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (item.Step.Scope is { } scope)
         {
-            await EndBranchAsync(plan, state, workflow, scope, "succeeded", output, null, item.Priority, now, allowInline, cancellationToken).ConfigureAwait(false);
+            await EndBranchAsync(plan, state, workflow, scope, "succeeded", output, null, item.Priority, now, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -224,11 +223,11 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
     }
 
     /// <summary>A flow failed for good: at top level the job fails; inside a branch or an item, the branch fails.</summary>
-    private async ValueTask FailFlowAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, WorkItem item, string reason, string? stepId, string error, DateTimeOffset now, bool allowInline, CancellationToken cancellationToken)
+    private async ValueTask FailFlowAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, WorkItem item, string reason, string? stepId, string error, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (item.Step.Scope is { } scope)
         {
-            await EndBranchAsync(plan, state, workflow, scope, "failed", null, reason, item.Priority, now, allowInline, cancellationToken).ConfigureAwait(false);
+            await EndBranchAsync(plan, state, workflow, scope, "failed", null, reason, item.Priority, now, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -269,7 +268,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         plan.DropPendingWork = true;
     }
 
-    internal void ScheduleVisit(PlannedCommit plan, JobState preview, WorkflowDefinition workflow, string target, WorkItem from, string reason, DateTimeOffset now, bool allowInline)
+    internal void ScheduleVisit(PlannedCommit plan, JobState preview, WorkflowDefinition workflow, string target, WorkItem from, string reason, DateTimeOffset now)
     {
         var next = workflow.GetStep(target);
         var scope = from.Step.Scope;
@@ -285,13 +284,13 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
 
         var nextRef = new StepRef(target, visit, 1, scope);
         plan.Events.Add(EventFactory.Step(EventTypes.StepScheduled, nextRef, new StepScheduledPayload(next.Kind, reason, from.Step.StepId, null), now));
-        Enqueue(plan, nextRef, now, from.Priority, allowInline);
+        Enqueue(plan, nextRef, now, from.Priority);
     }
 
-    internal void Enqueue(PlannedCommit plan, StepRef step, DateTimeOffset availableAt, int priority, bool inline)
+    internal void Enqueue(PlannedCommit plan, StepRef step, DateTimeOffset availableAt, int priority)
     {
         var now = options.TimeProvider.GetUtcNow();
-        if (inline && availableAt <= now && plan.Inline < plan.InlineLimit)
+        if (availableAt <= now && plan.Inline < plan.InlineLimit)
         {
             plan.Inline++;
             plan.Events.Add(StoreEvents.StepStarted(step, worker, 1, now));
@@ -338,7 +337,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         }
     }
 
-    private async ValueTask PlanFailureAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, bool allowInline, CancellationToken cancellationToken)
+    private async ValueTask PlanFailureAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var attempt = item.Step.Attempt;
         var willRetry = outcome.Retryable && attempt < step.Retry.MaxAttempts;
@@ -366,7 +365,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
             {
                 Variations = step.Retry.Vary.Count == 0 ? null : step.Retry.Vary,
             }, now));
-            Enqueue(plan, nextRef, availableAt, item.Priority, allowInline);
+            Enqueue(plan, nextRef, availableAt, item.Priority);
             return;
         }
 
@@ -381,7 +380,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
             return;
         }
 
-        await FailFlowAsync(plan, state, workflow, item, reason, step.Id, outcome.Error ?? "error", now, allowInline, cancellationToken).ConfigureAwait(false);
+        await FailFlowAsync(plan, state, workflow, item, reason, step.Id, outcome.Error ?? "error", now, cancellationToken).ConfigureAwait(false);
     }
 
     internal static void FailJob(PlannedCommit plan, string reason, string? step, string error, DateTimeOffset now)

@@ -139,8 +139,8 @@ public sealed partial class OrdoRuntime
                 : $"approval {approval.Id} ({Describe(approval)}) denied by {by}{(reason is null ? "" : $": {reason}")}";
             if (decision == "expire" && approval.OnExpire is not ("fail" or "deny") && workflow.FindStep(approval.OnExpire) is not null && approval.StepId is { } from)
             {
-                Planner.ScheduleVisit(plan, JobStateReducer.Preview(state, plan.Events), workflow, approval.OnExpire,
-                    new WorkItem { JobId = state.JobId, Step = new StepRef(from, approval.Visit ?? 1, approval.Attempt ?? 1, approval.Scope), Tenant = state.Tenant, Lease = default }, "expired", now, allowInline: false);
+                Planner.ScheduleVisit(plan, plan.Preview(state), workflow, approval.OnExpire,
+                    new WorkItem { JobId = state.JobId, Step = new StepRef(from, approval.Visit ?? 1, approval.Attempt ?? 1, approval.Scope), Tenant = state.Tenant, Lease = default }, "expired", now);
             }
             else
             {
@@ -171,7 +171,7 @@ public sealed partial class OrdoRuntime
         switch (approval.Kind)
         {
             case "job_complete":
-                await Planner.CompleteJobAsync(plan, JobStateReducer.Preview(state, plan.Events), workflow, now, cancellationToken).ConfigureAwait(false);
+                await Planner.CompleteJobAsync(plan, plan.Preview(state), workflow, now, cancellationToken).ConfigureAwait(false);
                 return;
             case "artifact":
             {
@@ -198,7 +198,7 @@ public sealed partial class OrdoRuntime
         }
 
         // Nothing else to run and nobody else to wait for: the job is done.
-        var preview = JobStateReducer.Preview(state, plan.Events);
+        var preview = plan.Preview(state);
         if (preview.Open.IsEmpty && !preview.HasPendingApprovals && !preview.Status.IsTerminal() && !plan.Events.Any(e => e.Type is EventTypes.JobCompleted or EventTypes.JobFailed))
         {
             await Planner.CompleteJobAsync(plan, preview, workflow, now, cancellationToken).ConfigureAwait(false);

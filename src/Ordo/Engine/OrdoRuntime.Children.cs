@@ -67,7 +67,7 @@ public sealed partial class OrdoRuntime
             var status = child.Status == JobStatus.Completed ? "succeeded" : "failed";
             var reason = status == "failed" ? $"child job {child.JobId} ({child.Workflow}@{child.Version}) {child.Status.ToWire()}: {child.Reason}" : null;
             var plan = new PlannedCommit();
-            await Planner.EndBranchAsync(plan, state, workflow, scope, status, status == "succeeded" ? JsonElementFactory.FromNode(output) : null, reason, item.Priority, _time.GetUtcNow(), allowInline: false, CancellationToken.None).ConfigureAwait(false);
+            await Planner.EndBranchAsync(plan, state, workflow, scope, status, status == "succeeded" ? JsonElementFactory.FromNode(output) : null, reason, item.Priority, _time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
             var events = EventChain.Seal(state.JobId, state.Seq, state.HeadHash, plan.Events);
             var post = JobStateReducer.Apply(state, events);
             var result = await _store.CommitAsync(new JobCommit

@@ -102,6 +102,10 @@ public sealed partial class OrdoRuntime
             ? outcome with { Interrupt = interrupt }
             : Governance.AfterStep(execution, outcome) ?? outcome;
 
+    /// <summary><paramref name="state"/>, or the job's state this process has seen committed since, if newer.</summary>
+    private JobState NewestKnown(JobState state)
+        => _states.Cached(state.JobId) is { } cached && cached.Seq > state.Seq ? cached : state;
+
     private static bool IsCurrent(JobState state, WorkItem item)
         => !state.Status.IsTerminal()
            && state.Open.TryGetValue(item.Step.WorkKey, out var open)
@@ -183,16 +187,11 @@ public sealed partial class OrdoRuntime
     /// <summary>Commits one finished step on the newest state this process knows of its job.</summary>
     private async Task<Executed> CommitFinishedAsync(FinishedStep finished)
     {
-        var (item, state) = (finished.Item, finished.State);
-        if (_states.Cached(item.JobId) is { } newer && newer.Seq > state.Seq)
+        var (item, state) = (finished.Item, NewestKnown(finished.State));
+        if (!IsCurrent(state, item))
         {
-            if (!IsCurrent(newer, item))
-            {
-                await DiscardAsync(item, newer).ConfigureAwait(false);
-                return new(newer, null);
-            }
-
-            state = newer;
+            await DiscardAsync(item, state).ConfigureAwait(false);
+            return new(state, null);
         }
 
         for (var i = 0; i < MaxCommitRetries; i++)
@@ -206,9 +205,8 @@ public sealed partial class OrdoRuntime
                     return new(prepared.Post, leased);
                 case CommitOutcome.Conflict:
                     // Another worker of this process usually made the conflicting commit: its state is cached already.
-                    var reloaded = _states.Cached(item.JobId) is { } cached && cached.Seq > state.Seq
-                        ? cached
-                        : await _states.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false);
+                    var newer = NewestKnown(state);
+                    var reloaded = newer.Seq > state.Seq ? newer : await _states.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false);
                     if (reloaded is null || !IsCurrent(reloaded, item))
                     {
                         if (reloaded is not null)
@@ -239,15 +237,14 @@ public sealed partial class OrdoRuntime
     {
         var prepared = new List<PreparedCommit>(queued.Count);
         var latest = new Dictionary<JobId, JobState>();
-        var stale = new List<FinishedStep>();
+        var stale = new List<(FinishedStep Finished, JobState State)>();
         foreach (var finished in queued)
         {
             var jobId = finished.Item.JobId;
-            var state = latest.TryGetValue(jobId, out var planned) ? planned
-                : _states.Cached(jobId) is { } cached && cached.Seq > finished.State.Seq ? cached : finished.State;
+            var state = latest.TryGetValue(jobId, out var planned) ? planned : NewestKnown(finished.State);
             if (!IsCurrent(state, finished.Item))
             {
-                stale.Add(finished);
+                stale.Add((finished, state));
                 continue;
             }
 
@@ -296,16 +293,12 @@ public sealed partial class OrdoRuntime
             }
         }
 
-        foreach (var finished in stale)
+        foreach (var (finished, state) in stale)
         {
             try
             {
-                var state = _states.Cached(finished.Item.JobId) ?? await _states.LoadAsync(finished.Item.JobId, CancellationToken.None).ConfigureAwait(false);
-                if (state is not null)
-                {
-                    await DiscardAsync(finished.Item, state).ConfigureAwait(false);
-                }
-
+                // Written after the batch: a state planned in it is committed by now, or the discard reloads.
+                await DiscardAsync(finished.Item, state).ConfigureAwait(false);
                 finished.Run.Untrack(finished.Item);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -366,12 +359,11 @@ public sealed partial class OrdoRuntime
     {
         if (plan.Enqueue.Count != 1 || plan.Enqueue[0] is not { LeaseOwner: { } owner } next || owner != Worker
             || plan.DropPendingWork || plan.DropScopes.Count > 0 || plan.StartJobs.Count > 0 || plan.NotifyJobs.Count > 0
-            || f.Workflow.FindStep(next.Step.StepId) is not (ParallelStep or ForeachStep) || _handlers.Find(f.Workflow.GetStep(next.Step.StepId).Kind) is not { } handler)
+            || f.Workflow.FindStep(next.Step.StepId) is not { } step || step is not (ParallelStep or ForeachStep) || _handlers.Find(step.Kind) is not { } handler)
         {
             return null;
         }
 
-        var step = f.Workflow.GetStep(next.Step.StepId);
         var started = plan.Preview(state);
         var item = new WorkItem { JobId = f.Item.JobId, Step = next.Step, Tenant = started.Tenant, Priority = next.Priority, Deliveries = 1, Lease = default };
         var execution = new StepExecution(item, f.Workflow, step, started, _options.DryRun, Evaluator, AppendNowAsync);
