@@ -607,7 +607,9 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
 
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
-        var filter = rootKey is null ? "WHERE step_id NOT LIKE '$%'" : "WHERE root_key = $root AND step_id NOT LIKE '$%'";
+        // Timers that have not fired are not work to wait for (SystemItems.IsTimer).
+        const string NotWaitingTimer = "NOT (step_id = $timer AND lease_owner IS NULL AND visible_at > $now)";
+        var filter = rootKey is null ? $"WHERE {NotWaitingTimer}" : $"WHERE root_key = $root AND {NotWaitingTimer}";
         cmd.CommandText = $"""
             SELECT coalesce(sum(visible_at <= $now), 0),
                    coalesce(sum(visible_at > $now AND lease_owner IS NULL), 0),
@@ -617,6 +619,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             SELECT DISTINCT lease_owner FROM work_items {filter} AND lease_owner IS NOT NULL AND visible_at > $now;
             """;
         cmd.Parameters.AddWithValue("$now", Ms(now));
+        cmd.Parameters.AddWithValue("$timer", SystemItems.ApprovalExpiry);
         if (rootKey is not null) cmd.Parameters.AddWithValue("$root", rootKey.Value);
         using var r = cmd.ExecuteReader();
         r.Read();

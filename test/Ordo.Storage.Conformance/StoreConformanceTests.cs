@@ -203,6 +203,37 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task QueueSummary_CountsSystemItems_ButNotATimerBeforeItFires()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var entry = Assert.Single(await Store.ClaimAsync(Claim("w1", T0)));
+        var state = await StateAsync(Store, id);
+        var expiry = T0.AddHours(1);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(state, [Succeeded(entry.Step.StepId, T0)], ack: entry.Lease, enqueue:
+        [
+            Work(new StepRef(SystemItems.ChildEnded, 1, 1, "sub/0"), T0),
+            Work(new StepRef(SystemItems.ApprovalExpiry, 1, 1, "a-1"), expiry),
+        ]))).Outcome);
+
+        // A child's end is work for the parent: a run "until idle" must not stop before it is handled.
+        var now = await Store.GetQueueSummaryAsync(id, T0);
+        Assert.Equal((1, 0, 0), (now.Ready, now.Delayed, now.Leased));
+        Assert.False((await Store.GetQueueSummaryAsync(null, T0)).IsEmpty);
+
+        var notice = Assert.Single(await Store.ClaimAsync(Claim("w1", T0)));
+        Assert.Equal(SystemItems.ChildEnded, notice.Step.StepId);
+        var leased = await Store.GetQueueSummaryAsync(id, T0);
+        Assert.Equal((0, 0, 1), (leased.Ready, leased.Delayed, leased.Leased));
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(await StateAsync(Store, id), [], ack: notice.Lease))).Outcome);
+
+        // The expiry an hour away is not: only once it fires.
+        Assert.True((await Store.GetQueueSummaryAsync(id, T0)).IsEmpty);
+        Assert.Null((await Store.GetQueueSummaryAsync(id, T0)).NextVisibleAt);
+        Assert.Equal(1, (await Store.GetQueueSummaryAsync(id, expiry)).Ready);
+    }
+
+    [Fact]
     public async Task Claim_DeadOwner_IsTakenOverBeforeExpiry()
     {
         var id = JobId.New(T0);

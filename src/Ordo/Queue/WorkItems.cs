@@ -23,6 +23,13 @@ public static class SystemItems
 
     /// <summary>Whether a step id names a system item.</summary>
     public static bool IsSystem(string stepId) => stepId.StartsWith('$');
+
+    /// <summary>
+    /// Whether a step id names a timer: a system item that waits for its instant (an approval's expiry, possibly days
+    /// away). A timer that has not fired yet is not work to wait for; every other system item is (a parent woken by its
+    /// child's end must run before a run "until idle" may stop).
+    /// </summary>
+    public static bool IsTimer(string stepId) => stepId == ApprovalExpiry;
 }
 
 /// <summary>A unit of work to put on the durable queue: one attempt of one step visit.</summary>

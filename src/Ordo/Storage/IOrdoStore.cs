@@ -57,7 +57,7 @@ public interface IOrdoStore : IAsyncDisposable
     /// <summary>Reads a stored definition.</summary>
     ValueTask<DefinitionRecord?> GetDefinitionAsync(string hash, CancellationToken cancellationToken = default);
 
-    /// <summary>Summarizes the queue, for one job tree or for everything. Timer items (approval expiries) are not counted.</summary>
+    /// <summary>Summarizes the queue, for one job tree or for everything. Timers (<see cref="SystemItems.IsTimer"/>) are counted only once they fire.</summary>
     ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default);
 
     /// <summary>Sets (or replaces) a kill switch.</summary>

@@ -383,7 +383,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore
     {
         lock (_gate)
         {
-            var items = _items.Values.Where(i => !SystemItems.IsSystem(i.Step.StepId) && (rootJobId is null || _jobs[i.JobId].Record.RootJobId == rootJobId)).ToList();
+            var items = _items.Values.Where(i => !IsWaitingTimer(i, now) && (rootJobId is null || _jobs[i.JobId].Record.RootJobId == rootJobId)).ToList();
             var ready = items.Count(i => i.VisibleAt <= now);
             var leased = items.Count(i => i.LeaseOwner is not null && i.VisibleAt > now);
             var delayed = items.Count(i => i.LeaseOwner is null && i.VisibleAt > now);
@@ -392,6 +392,8 @@ public sealed class InMemoryOrdoStore : IOrdoStore
             return ValueTask.FromResult(new QueueSummary(ready, delayed, leased, next, owners));
         }
     }
+
+    private static bool IsWaitingTimer(ItemEntry item, DateTimeOffset now) => SystemItems.IsTimer(item.Step.StepId) && item.LeaseOwner is null && item.VisibleAt > now;
 
     /// <inheritdoc />
     public ValueTask SetKillSwitchAsync(KillSwitches.KillSwitch killSwitch, CancellationToken cancellationToken = default)
