@@ -260,7 +260,17 @@ public sealed partial class OrdoRuntime
             }
         }
 
-        var results = _store.CommitInOrder([.. prepared.Select(p => p.Commit)], CancellationToken.None);
+        IReadOnlyList<Task<CommitResult>> results;
+        try
+        {
+            results = _store.CommitInOrder([.. prepared.Select(p => p.Commit)], CancellationToken.None);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Never leave the lane without its committer: each step is given back below.
+            results = [.. prepared.Select(_ => Task.FromException<CommitResult>(e))];
+        }
+
         for (var i = 0; i < prepared.Count; i++)
         {
             var p = prepared[i];
