@@ -34,7 +34,11 @@ public sealed record RunRequest
 {
     /// <summary>Only work of this job and its sub-jobs; null for all work.</summary>
     public JobId? RootJobId { get; init; }
-    /// <summary>Return when no work is left (or only work waiting for a human); otherwise run until cancelled.</summary>
+    /// <summary>
+    /// Return when no work is left: nothing ready, waiting for its time (a retry's backoff) or leased, and no worker busy;
+    /// a job waiting for a human does not keep the run going (its approval's expiry counts only once it is due).
+    /// Otherwise run until cancelled.
+    /// </summary>
     public bool UntilIdle { get; init; } = true;
     /// <summary>Workers for this run; null uses <see cref="OrdoRuntimeOptions.Workers"/>.</summary>
     public int? Workers { get; init; }
