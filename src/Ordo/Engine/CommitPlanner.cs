@@ -278,7 +278,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         {
             FailJob(plan, next.MaxIterations is null
                 ? $"step '{target}' would run a second time, but it declares no 'loop: {{ max_iterations: N }}'"
-                : $"step '{target}' reached loop.max_iterations ({limit}); it would run a {Ordinal(visit)} time", target, "loop_limit", now);
+                : $"step '{target}' reached loop.max_iterations ({limit}); it would run for the {Ordinal(visit)} time", target, "loop_limit", now);
             return;
         }
 
