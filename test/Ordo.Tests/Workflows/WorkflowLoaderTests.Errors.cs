@@ -496,6 +496,20 @@ public sealed partial class WorkflowLoaderTests
     }
 
     [Fact]
+    public async Task TransformEntry_WithAnInvalidExpression_IsTheOnlyProblemReported()
+    {
+        var (problems, text) = await InvalidAsync("""
+              - id: one
+                transform: { set: { total: "${ input.( }" } }
+            """);
+
+        var p = Assert.Single(problems);
+        Assert.Equal("steps[0].transform.set.total", p.Path);
+        Assert.Contains("invalid expression", p.Message, StringComparison.Ordinal);
+        Assert.Equal(Locate(text, "${").Line, p.Line);
+    }
+
+    [Fact]
     public async Task TemplateErrors_InOneList_AreAllReported()
     {
         var (problems, _) = await InvalidAsync("""

@@ -50,7 +50,8 @@ internal static partial class StepKindLoader
         var sm = YMap.Open(sn, ctx.Problems, "a mapping of artifact name: value");
         if (sm is null) return null;
         var set = new List<KeyValuePair<string, ValueTemplate>>();
-        foreach (var key in sm.Keys.ToList())
+        var keys = sm.Keys.ToList();
+        foreach (var key in keys)
         {
             var v = sm.Get(key)!.Value;
             if (!WorkflowFileLoader.Identifier().IsMatch(key))
@@ -63,13 +64,14 @@ internal static partial class StepKindLoader
             if (tmpl is not null) set.Add(new(key, tmpl));
         }
 
-        if (set.Count == 0)
+        if (keys.Count == 0)
         {
             ctx.Problems.Add(sn, "transform.set needs at least one entry");
             return null;
         }
 
-        return new TransformStep { Set = set };
+        // An entry that was not valid has its own problem reported already.
+        return set.Count == keys.Count ? new TransformStep { Set = set } : null;
     }
 
     private static GateStep? Gate(LoadContext ctx, YMap m)
