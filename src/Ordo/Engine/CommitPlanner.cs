@@ -134,7 +134,8 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
     private async ValueTask PlanSuccessAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var stamps = (outcome.Agent, outcome.PromptHash, outcome.Model);
-        // The state routes are evaluated on (and a successor scheduled from): with the step's success, route not yet known.
+        // The state route conditions are evaluated on: with the step's success, route not yet known. Only built when a
+        // route has a condition; a successor is scheduled from the plan's own preview (its visit count is all it reads).
         JobState? previewed = null;
         JobState Preview() => previewed ??= JobStateReducer.Preview(plan.Preview(state),
             EventFactory.Step(EventTypes.StepSucceeded, item.Step, new StepSucceededPayload(outcome.Output, durationMs, null, outcome.Input), now, stamps.Agent, stamps.PromptHash, stamps.Model));
@@ -174,12 +175,6 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
             }
         }
 
-        if (routeError is null && target is not (null or Route.End or Route.Fail))
-        {
-            // Taken before the success itself is planned: the successor is scheduled from the provisional state.
-            Preview();
-        }
-
         plan.Events.Add(EventFactory.Step(EventTypes.StepSucceeded, item.Step,
             new StepSucceededPayload(outcome.Output, durationMs, target is null ? [] : [target], outcome.Input), now, stamps.Agent, stamps.PromptHash, stamps.Model));
 
@@ -198,7 +193,7 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
                 await FailFlowAsync(plan, state, workflow, item, outcome.RouteReason ?? $"step '{step.Id}' routed to 'fail'", step.Id, outcome.RouteTo is null ? "routed_to_fail" : "rejected", now, cancellationToken).ConfigureAwait(false);
                 break;
             default:
-                ScheduleVisit(plan, Preview(), workflow, target, item, "route", now);
+                ScheduleVisit(plan, plan.Preview(state), workflow, target, item, "route", now);
                 break;
         }
     }

@@ -56,7 +56,7 @@ public sealed partial class OrdoRuntime
         catch (OrdoException e)
         {
             var failure = StepOutcome.Failure("definition_unavailable", e.Message, retryable: false);
-            return await CommitFailureWithoutDefinitionAsync(item, state, failure, run).ConfigureAwait(false);
+            return await CommitFailureWithoutDefinitionAsync(item, state, failure).ConfigureAwait(false);
         }
 
         var step = workflow.FindStep(item.Step.StepId);
@@ -165,10 +165,7 @@ public sealed partial class OrdoRuntime
         }
         finally
         {
-            while (lane.TakeOrLeave() is { } queued)
-            {
-                await CommitQueuedAsync(queued).ConfigureAwait(false);
-            }
+            await LeaveLaneAsync(lane).ConfigureAwait(false);
         }
     }
 
@@ -176,12 +173,17 @@ public sealed partial class OrdoRuntime
     private async Task DrainLaneAsync(CommitLane<FinishedStep> lane, FinishedStep first)
     {
         await Task.Yield();
-        List<FinishedStep>? queued = [first, .. lane.Take()];
-        do
+        await CommitQueuedAsync([first, .. lane.Take()]).ConfigureAwait(false);
+        await LeaveLaneAsync(lane).ConfigureAwait(false);
+    }
+
+    /// <summary>Commits what other workers left in the lane until it is empty, then frees it.</summary>
+    private async Task LeaveLaneAsync(CommitLane<FinishedStep> lane)
+    {
+        while (lane.TakeOrLeave() is { } queued)
         {
             await CommitQueuedAsync(queued).ConfigureAwait(false);
         }
-        while ((queued = lane.TakeOrLeave()) is not null);
     }
 
     /// <summary>Commits one finished step on the newest state this process knows of its job.</summary>
@@ -442,7 +444,7 @@ public sealed partial class OrdoRuntime
     /// <summary>What became of a work item: the job's state after its commit and the successor leased to this worker; or <see cref="Queued"/>, its commit left to the worker holding the job's lane.</summary>
     private readonly record struct Executed(JobState? State, WorkItem? Next, bool Queued = false);
 
-    private async Task<Executed> CommitFailureWithoutDefinitionAsync(WorkItem item, JobState state, StepOutcome failure, RunContext run)
+    private async Task<Executed> CommitFailureWithoutDefinitionAsync(WorkItem item, JobState state, StepOutcome failure)
     {
         for (var i = 0; i < MaxCommitRetries; i++)
         {
@@ -479,7 +481,6 @@ public sealed partial class OrdoRuntime
             }
         }
 
-        _ = run;
         return new(null, null);
     }
 
