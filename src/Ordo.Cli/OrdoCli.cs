@@ -83,7 +83,7 @@ internal sealed class CommandEnvironment(GlobalOptions globals, TextWriter outpu
 
                 return ExitCodes.InvalidInput;
             }
-            catch (CliInputException e)
+            catch (Exception e) when (e is CliInputException or OrdoRefusedException or Engine.DefinitionUnavailableException)
             {
                 await error.WriteLineAsync($"ordo: {e.Message}").ConfigureAwait(false);
                 return ExitCodes.InvalidInput;

@@ -15,11 +15,14 @@ public sealed class SqliteConnectionFactory : ISqlConnectionFactory
     public string Provider => "sqlite";
 
     /// <inheritdoc />
-    public async ValueTask<DbConnection> OpenAsync(ConnectionDefinition connection, CancellationToken cancellationToken)
+    public async ValueTask<DbConnection> OpenAsync(ConnectionDefinition connection, bool readOnly, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
         var path = connection.Target;
-        var cs = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 }.ToString();
+        var cs = new SqliteConnectionStringBuilder
+        {
+            DataSource = path, Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30,
+        }.ToString();
         if (connection.InitSql is not null && !File.Exists(path))
         {
             var gate = _initGates.GetOrAdd(path, _ => new SemaphoreSlim(1, 1));
@@ -35,6 +38,12 @@ public sealed class SqliteConnectionFactory : ISqlConnectionFactory
             {
                 gate.Release();
             }
+        }
+
+        if (readOnly && !File.Exists(path))
+        {
+            // Opening it would create an empty file, which a later run would then take for an initialized database.
+            throw new SqliteException($"database file '{path}' does not exist (a read tool never creates one; give the connection an 'init:' script, or create it first)", 14);
         }
 
         var db = new SqliteConnection(cs);

@@ -22,15 +22,8 @@ internal static class ApproveCommand
             var project = ctx.ResolveConfigPath() is { } config ? await Workflows.WorkflowLoader.LoadProjectAsync(config, null, ctx.Stop).ConfigureAwait(false) : null;
             await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
             await host.GetJobAsync(id, ctx.Stop).ConfigureAwait(false);
-            ApprovalOutcome outcome;
-            try
-            {
-                outcome = await host.Runtime.DecideAsync(id, parse.GetValue(approval), ctx.Identity, !parse.GetValue(deny), parse.GetValue(reason), ctx.Stop).ConfigureAwait(false);
-            }
-            catch (ApprovalException e)
-            {
-                throw new CliInputException(e.Message);
-            }
+            // A refused decision (ApprovalException) is the caller's error: exit 2, nothing recorded.
+            var outcome = await host.Runtime.DecideAsync(id, parse.GetValue(approval), ctx.Identity, !parse.GetValue(deny), parse.GetValue(reason), ctx.Stop).ConfigureAwait(false);
 
             if (ctx.Json)
             {

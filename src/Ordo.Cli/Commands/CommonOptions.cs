@@ -22,4 +22,11 @@ internal static class CommonOptions
             return n;
         },
     };
+
+    /// <summary><c>--dry-run</c> of a submission: the job runs in dry run wherever it runs.</summary>
+    public static Option<bool> DryRunJob() => new("--dry-run")
+    {
+        Description = "Submit the job in dry run: tool calls with side effects (effect: write or irreversible) are recorded, not executed, "
+            + "by whichever process runs it (a later ordo resume too); read tools run normally.",
+    };
 }

@@ -13,7 +13,7 @@ internal static class ResumeCommand
     {
         var jobArg = new Argument<string?>("job") { Description = "Only this job (and its sub-jobs). Default: every job.", Arity = ArgumentArity.ZeroOrOne };
         var workers = CommonOptions.Workers();
-        var dryRun = new Option<bool>("--dry-run") { Description = "Record tool calls with side effects (effect: write or irreversible) without running them; read tools run normally." };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Run every job of this resume in dry run: tool calls with side effects (effect: write or irreversible) are recorded, not executed; read tools run normally. A job submitted with --dry-run stays in dry run without it." };
         var command = new Command("resume", "Run all pending work (of one job, or every job) to completion or pause: what a crash left behind.") { jobArg, workers, dryRun };
         env.SetAction(command, async (ctx, parse) =>
         {

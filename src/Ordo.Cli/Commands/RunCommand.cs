@@ -14,7 +14,7 @@ internal static class RunCommand
         var input = new Option<string?>("--input", "-i") { Description = "The job input: a JSON file, or - for stdin. Default: {}." };
         var tenant = new Option<string>("--tenant") { Description = "The tenant.", DefaultValueFactory = _ => "default" };
         var workers = CommonOptions.Workers();
-        var dryRun = new Option<bool>("--dry-run") { Description = "Record tool calls with side effects (effect: write or irreversible) without running them; read tools run normally." };
+        var dryRun = CommonOptions.DryRunJob();
         var command = new Command("run", "Submit a job and run it to completion or to a pause, in this process, on the embedded store.") { workflow, input, tenant, workers, dryRun };
         env.SetAction(command, async (ctx, parse) =>
         {
@@ -25,8 +25,11 @@ internal static class RunCommand
             var w = parse.GetValue(workers);
 
             var progress = new RunProgress(ctx, definition.Steps.Count);
-            await using var host = await CliHost.OpenAsync(ctx, definition.Project, create: true, code, w, [progress], parse.GetValue(dryRun)).ConfigureAwait(false);
-            var job = await host.Runtime.SubmitAsync(definition, value.Value, new SubmitOptions { Tenant = parse.GetValue(tenant)!, Submitter = ctx.Identity, InputName = value.Name }, ctx.Stop).ConfigureAwait(false);
+            await using var host = await CliHost.OpenAsync(ctx, definition.Project, create: true, code, w, [progress]).ConfigureAwait(false);
+            var job = await host.Runtime.SubmitAsync(definition, value.Value, new SubmitOptions
+            {
+                Tenant = parse.GetValue(tenant)!, Submitter = ctx.Identity, InputName = value.Name, DryRun = parse.GetValue(dryRun),
+            }, ctx.Stop).ConfigureAwait(false);
             progress.Follow(job.JobId);
             if (ctx.Human)
             {

@@ -14,7 +14,8 @@ internal static class SubmitCommand
         var input = new Option<string?>("--input", "-i") { Description = "The job input: a JSON file, or - for stdin. Default: {}." };
         var tenant = new Option<string>("--tenant") { Description = "The tenant.", DefaultValueFactory = _ => "default" };
         var priority = new Option<int>("--priority") { Description = "Higher runs first. Default: 0." };
-        var command = new Command("submit", "Enqueue a job without running it (for ordo resume, workers or a server); prints its id.") { workflow, input, tenant, priority };
+        var dryRun = CommonOptions.DryRunJob();
+        var command = new Command("submit", "Enqueue a job without running it (for ordo resume, workers or a server); prints its id.") { workflow, input, tenant, priority, dryRun };
         env.SetAction(command, async (ctx, parse) =>
         {
             var code = CliHost.NewRegistry();
@@ -24,7 +25,7 @@ internal static class SubmitCommand
             await using var host = await CliHost.OpenAsync(ctx, definition.Project, create: true, code).ConfigureAwait(false);
             var job = await host.Runtime.SubmitAsync(definition, value.Value, new SubmitOptions
             {
-                Tenant = parse.GetValue(tenant)!, Submitter = ctx.Identity, Priority = parse.GetValue(priority), InputName = value.Name,
+                Tenant = parse.GetValue(tenant)!, Submitter = ctx.Identity, Priority = parse.GetValue(priority), InputName = value.Name, DryRun = parse.GetValue(dryRun),
             }, ctx.Stop).ConfigureAwait(false);
             if (ctx.Json)
             {

@@ -81,6 +81,7 @@ internal sealed partial class CommitPlanner
             EventFactory.Job(EventTypes.JobSubmitted, new JobSubmittedPayload(child.Name, child.Version, child.Hash, parent.Tenant, parent.Submitter, input, child.ConstraintsJson, parent.JobId.Value, branchScope, parent.TraceId, priority)
             {
                 RootJobId = root,
+                DryRun = parent.DryRun ? true : null,
             }, now),
             EventFactory.Step(EventTypes.StepScheduled, entry, new StepScheduledPayload(child.Entry.Kind, "entry", null, null), now),
         ]);

@@ -14,7 +14,7 @@ namespace Ordo.Engine;
 public sealed record ApprovalOutcome(string ApprovalId, string Status, JobStatus JobStatus, int Remaining);
 
 /// <summary>A decision was refused (wrong approver, unknown approval…); nothing was recorded.</summary>
-public sealed class ApprovalException(string message) : OrdoException(message);
+public sealed class ApprovalException(string message) : OrdoRefusedException(message);
 
 public sealed partial class OrdoRuntime
 {

@@ -16,7 +16,19 @@ public sealed partial class OrdoRuntime
     {
         if (SystemItems.IsSystem(item.Step.StepId))
         {
-            await RunSystemItemAsync(item).ConfigureAwait(false);
+            try
+            {
+                await RunSystemItemAsync(item).ConfigureAwait(false);
+            }
+            catch (DefinitionUnavailableException e)
+            {
+                // Handing the item back would only have it fail again at once, in this process and every like it.
+                if (await _states.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false) is { } current && !current.Status.IsTerminal())
+                {
+                    await CommitFailureWithoutDefinitionAsync(item, current, StepOutcome.Failure("definition_unavailable", e.Message, retryable: false)).ConfigureAwait(false);
+                }
+            }
+
             return new(null, null);
         }
 
@@ -61,7 +73,7 @@ public sealed partial class OrdoRuntime
 
         var step = workflow.FindStep(item.Step.StepId);
         StepOutcome? outcome;
-        var execution = new StepExecution(item, workflow, step ?? workflow.Entry, state, _options.DryRun, Evaluator, AppendNowAsync);
+        var execution = new StepExecution(item, workflow, step ?? workflow.Entry, state, _options.DryRun || state.DryRun, Evaluator, AppendNowAsync);
         var started = _time.GetTimestamp();
         if (step is null)
         {
@@ -378,7 +390,7 @@ public sealed partial class OrdoRuntime
 
         var started = plan.Preview(state);
         var item = new WorkItem { JobId = f.Item.JobId, Step = next.Step, Tenant = started.Tenant, Priority = next.Priority, Deliveries = 1, Lease = default };
-        var execution = new StepExecution(item, f.Workflow, step, started, _options.DryRun, Evaluator, AppendNowAsync);
+        var execution = new StepExecution(item, f.Workflow, step, started, _options.DryRun || started.DryRun, Evaluator, AppendNowAsync);
         var outcome = await Governance.BeforeStepAsync(execution, CancellationToken.None).ConfigureAwait(false)
             ?? await handler.ExecuteAsync(execution, CancellationToken.None).ConfigureAwait(false);
         outcome = AfterStep(execution, outcome);
@@ -449,11 +461,15 @@ public sealed partial class OrdoRuntime
         for (var i = 0; i < MaxCommitRetries; i++)
         {
             var now = _time.GetUtcNow();
-            var events = EventChain.Seal(item.JobId, state.Seq, state.HeadHash,
-            [
-                EventFactory.Step(EventTypes.StepFailed, item.Step, new StepFailedPayload(failure.Error!, failure.Message!, false, false, null, 0, null), now),
-                EventFactory.Job(EventTypes.JobFailed, new JobFailedPayload($"step '{item.Step.StepId}' cannot run: {failure.Message}", item.Step.StepId, failure.Error), now),
-            ]);
+            var system = SystemItems.IsSystem(item.Step.StepId);
+            List<NewEvent> failed = system
+                ? [EventFactory.Job(EventTypes.JobFailed, new JobFailedPayload($"the job cannot continue: {failure.Message}", null, failure.Error), now)]
+                :
+                [
+                    EventFactory.Step(EventTypes.StepFailed, item.Step, new StepFailedPayload(failure.Error!, failure.Message!, false, false, null, 0, null), now),
+                    EventFactory.Job(EventTypes.JobFailed, new JobFailedPayload($"step '{item.Step.StepId}' cannot run: {failure.Message}", item.Step.StepId, failure.Error), now),
+                ];
+            var events = EventChain.Seal(item.JobId, state.Seq, state.HeadHash, failed);
             var post = JobStateReducer.Apply(state, events);
             var result = await _store.CommitAsync(new JobCommit
             {

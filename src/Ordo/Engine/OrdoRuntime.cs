@@ -27,6 +27,11 @@ public sealed record SubmitOptions
     public string InputName { get; init; } = "input";
     /// <summary>Use this id instead of a new one.</summary>
     public JobId? JobId { get; init; }
+    /// <summary>
+    /// Run the job in dry run: <c>write</c> and <c>irreversible</c> tool calls are recorded and skipped, in whichever
+    /// process runs the job and in its child jobs. Default: false.
+    /// </summary>
+    public bool DryRun { get; init; }
 }
 
 /// <summary>What a run of the workers should do.</summary>
@@ -189,7 +194,10 @@ public sealed partial class OrdoRuntime : IAsyncDisposable
         var leaseHere = local is not null && local.HasFreeWorker;
         List<NewEvent> first =
         [
-            EventFactory.Job(EventTypes.JobSubmitted, new JobSubmittedPayload(workflow.Name, workflow.Version, workflow.Hash, options.Tenant, options.Submitter, value, workflow.ConstraintsJson, null, null, traceId, options.Priority), now),
+            EventFactory.Job(EventTypes.JobSubmitted, new JobSubmittedPayload(workflow.Name, workflow.Version, workflow.Hash, options.Tenant, options.Submitter, value, workflow.ConstraintsJson, null, null, traceId, options.Priority)
+            {
+                DryRun = options.DryRun ? true : null,
+            }, now),
             EventFactory.Step(EventTypes.StepScheduled, entry, new StepScheduledPayload(workflow.Entry.Kind, "entry", null, null), now),
         ];
         if (leaseHere)

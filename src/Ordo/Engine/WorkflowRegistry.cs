@@ -31,6 +31,7 @@ public sealed class WorkflowRegistry
 
     /// <summary>Returns the definition with this hash, loading it from the store if needed.</summary>
     /// <exception cref="OrdoException">The definition is unknown, or is built in code and not registered in this process.</exception>
+    /// <exception cref="DefinitionUnavailableException">The definition needs something this process does not provide.</exception>
     public async Task<WorkflowDefinition> GetAsync(IOrdoStore store, string hash, WorkflowLoadOptions loadOptions, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(store);
@@ -67,9 +68,26 @@ public sealed class WorkflowRegistry
         {
             return await WorkflowLoader.LoadBundleAsync(bundle, loadOptions, cancellationToken).ConfigureAwait(false);
         }
-        catch (OrdoValidationException e)
+        catch (OrdoException e) when (e is not DefinitionUnavailableException)
         {
-            throw new OrdoException($"the stored definition of {record.Workflow}@{record.Version} no longer loads in this process: {e.Message}", e);
+            // The stored files are the job's own; what can be missing is what this process must provide beside them:
+            // a code agent or tool, a plugin assembly, an environment variable.
+            throw new DefinitionUnavailableException(record.Workflow, record.Version, e);
         }
     }
+}
+
+/// <summary>
+/// A job's stored definition cannot be used in this process: something the definition needs from the process is
+/// missing (a code agent or tool not registered, a plugin assembly not found, an environment variable not set).
+/// The job's own files are stored with it and never re-read, so this is about the process, not the project folder.
+/// </summary>
+public sealed class DefinitionUnavailableException(string workflow, int version, Exception cause)
+    : OrdoException($"the stored definition of {workflow}@{version} cannot be used in this process: {cause.Message}", cause)
+{
+    /// <summary>The workflow's name.</summary>
+    public string Workflow { get; } = workflow;
+
+    /// <summary>The workflow's version.</summary>
+    public int Version { get; } = version;
 }

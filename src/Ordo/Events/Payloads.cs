@@ -20,6 +20,12 @@ public sealed record JobSubmittedPayload(
 {
     /// <summary>The top of the job tree, for a child job (the job itself otherwise).</summary>
     public string? RootJobId { get; init; }
+
+    /// <summary>
+    /// True for a job submitted in dry run: its <c>write</c> and <c>irreversible</c> tool calls are recorded, never
+    /// executed, in every process that runs it (its child jobs too). Absent otherwise.
+    /// </summary>
+    public bool? DryRun { get; init; }
 }
 
 /// <summary>Payload of <see cref="EventTypes.StepScheduled"/>.</summary>
@@ -68,6 +74,16 @@ public sealed record ToolCallSucceededPayload(string CallId, string Tool, JsonEl
 {
     /// <summary>How many times the gateway tried the call (retries included).</summary>
     public int? Attempts { get; init; }
+
+    /// <summary>
+    /// True when the call was recorded but not executed (a <c>write</c> or <c>irreversible</c> tool in dry run): the
+    /// result is <c>{ "dry_run": true }</c>, and the tool's result schema, which describes real results, was not
+    /// checked (<see cref="ResultSchema"/>). Absent for calls that ran.
+    /// </summary>
+    public bool? Skipped { get; init; }
+
+    /// <summary><c>not_checked</c> when the tool declares a result schema and the call was skipped; absent otherwise.</summary>
+    public string? ResultSchema { get; init; }
 }
 
 /// <summary>Payload of <see cref="EventTypes.ToolCallFailed"/>.</summary>

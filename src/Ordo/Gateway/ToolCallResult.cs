@@ -7,7 +7,8 @@ namespace Ordo.Gateway;
 /// <param name="Tool">The tool.</param>
 /// <param name="Value">The result (<c>{ rows, rows_affected }</c> for sql, the parsed body for http).</param>
 /// <param name="Cached">Whether it came from the response cache.</param>
-public sealed record ToolCallResult(string CallId, string Tool, JsonElement Value, bool Cached);
+/// <param name="Skipped">Whether the call was recorded but not executed (a side effect in dry run): <paramref name="Value"/> is then <c>{ "dry_run": true }</c>, not a result of the tool.</param>
+public sealed record ToolCallResult(string CallId, string Tool, JsonElement Value, bool Cached, bool Skipped = false);
 
 /// <summary>A tool call failed or was refused by the gateway.</summary>
 public sealed class ToolCallException : OrdoException

@@ -130,44 +130,49 @@ public sealed partial class ToolGateway : IDisposable
         }
 
         var started = _time.GetTimestamp();
+        if (scope.DryRun && tool.Effect != ToolEffect.Read)
+        {
+            // Recorded, not executed: nothing reaches the tool, so there is no real result to check against its schema.
+            var skipped = JsonElementFactory.Parse("""{"dry_run":true}""");
+            scope.Record(EventFactory.Step(EventTypes.ToolCallSucceeded, scope.Step, new ToolCallSucceededPayload(callId, toolName, skipped, 0, false, true)
+            {
+                Skipped = true,
+                ResultSchema = tool.Result is null ? null : "not_checked",
+            }, _time.GetUtcNow(), agent: agentRef));
+            return new ToolCallResult(callId, toolName, skipped, Cached: false, Skipped: true);
+        }
+
         var attempts = 0;
         JsonElement result;
         ToolPipeline? pipeline = null;
         var circuitBefore = Polly.CircuitBreaker.CircuitState.Closed;
         try
         {
-            if (scope.DryRun && tool.Effect != ToolEffect.Read)
+            var invocation = new ToolInvocation { Tool = tool, Args = args, IdempotencyKey = key, JobId = scope.JobId, Tenant = scope.Tenant, Project = scope.Project, DryRun = scope.DryRun, Secrets = _secrets };
+            pipeline = _resilience.For(tool, ProjectDependency.Of(tool, scope.Project));
+            circuitBefore = pipeline.Circuit.CircuitState;
+            pipeline.Budget.Deposit();
+            try
             {
-                result = JsonElementFactory.Parse("""{"dry_run":true}""");
+                result = await pipeline.Pipeline.ExecuteAsync(
+                    async ct =>
+                    {
+                        Interlocked.Increment(ref attempts);
+                        return await executor.ExecuteAsync(invocation, ct).AsTask().WaitAsync(ct).ConfigureAwait(false);
+                    },
+                    cancellationToken).ConfigureAwait(false);
             }
-            else
+            catch (Polly.CircuitBreaker.BrokenCircuitException e)
             {
-                var invocation = new ToolInvocation { Tool = tool, Args = args, IdempotencyKey = key, JobId = scope.JobId, Tenant = scope.Tenant, Project = scope.Project, DryRun = scope.DryRun, Secrets = _secrets };
-                pipeline = _resilience.For(tool, ProjectDependency.Of(tool, scope.Project));
-                circuitBefore = pipeline.Circuit.CircuitState;
-                pipeline.Budget.Deposit();
-                try
-                {
-                    result = await pipeline.Pipeline.ExecuteAsync(
-                        async ct =>
-                        {
-                            Interlocked.Increment(ref attempts);
-                            return await executor.ExecuteAsync(invocation, ct).AsTask().WaitAsync(ct).ConfigureAwait(false);
-                        },
-                        cancellationToken).ConfigureAwait(false);
-                }
-                catch (Polly.CircuitBreaker.BrokenCircuitException e)
-                {
-                    throw new ToolExecutionException("circuit_open", $"the circuit of tool '{toolName}' is open after repeated failures; calls are refused until it closes ({e.Message})", retryable: true, e);
-                }
-                catch (Polly.Timeout.TimeoutRejectedException e)
-                {
-                    throw new ToolExecutionException("timeout", $"no answer within {Durations.Format(tool.Timeout)}", retryable: true, e);
-                }
-                catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
-                {
-                    throw new ToolExecutionException("timeout", $"no answer within {Durations.Format(tool.Timeout)}", retryable: true, e);
-                }
+                throw new ToolExecutionException("circuit_open", $"the circuit of tool '{toolName}' is open after repeated failures; calls are refused until it closes ({e.Message})", retryable: true, e);
+            }
+            catch (Polly.Timeout.TimeoutRejectedException e)
+            {
+                throw new ToolExecutionException("timeout", $"no answer within {Durations.Format(tool.Timeout)}", retryable: true, e);
+            }
+            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new ToolExecutionException("timeout", $"no answer within {Durations.Format(tool.Timeout)}", retryable: true, e);
             }
         }
         catch (ToolExecutionException e)

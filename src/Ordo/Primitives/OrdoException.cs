@@ -10,6 +10,20 @@ public class OrdoException : Exception
     public OrdoException(string message, Exception? innerException) : base(message, innerException) { }
 }
 
+/// <summary>
+/// A request was refused: what was asked is not allowed now or for this caller (a tenant over its quota, an approval by
+/// someone who may not give it, a decision on an approval that is no longer pending). Nothing was created or changed;
+/// the message says what was refused and why. Hosts report it as the caller's error (the CLI exits 2, a server answers 4xx).
+/// </summary>
+public class OrdoRefusedException : OrdoException
+{
+    /// <summary>Creates a refusal with a message.</summary>
+    public OrdoRefusedException(string message) : base(message) { }
+
+    /// <summary>Creates a refusal with a message and its cause.</summary>
+    public OrdoRefusedException(string message, Exception? innerException) : base(message, innerException) { }
+}
+
 /// <summary>An input (a workflow, a configuration, a job input, an argument) is invalid; nothing was created or changed.</summary>
 public class OrdoValidationException : OrdoException
 {

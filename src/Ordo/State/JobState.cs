@@ -31,6 +31,8 @@ public sealed record JobState
     public string? RootJobId { get; init; }
     /// <summary>The job input.</summary>
     public JsonElement? Input { get; init; }
+    /// <summary>Whether the job runs in dry run (submitted so): its side-effecting tool calls are recorded, never executed.</summary>
+    public bool DryRun { get; init; }
     /// <summary>The sequence number of the last event applied.</summary>
     public long Seq { get; init; }
     /// <summary>The hash of the last event applied.</summary>

@@ -33,6 +33,7 @@ public static class JobStateReducer
             ParentBranch = p.ParentStepId,
             RootJobId = p.RootJobId,
             Input = p.Input,
+            DryRun = p.DryRun == true,
             Seq = 1,
             HeadHash = submitted.Hash,
             Status = JobStatus.Queued,

@@ -5,7 +5,7 @@ using Ordo.Workflows;
 
 namespace Ordo.Steps;
 
-/// <summary>Runs <c>tool</c> steps: a direct tool call through the gateway; the result is the step output.</summary>
+/// <summary>Runs <c>tool</c> steps: a direct tool call through the gateway; the result is the step output (and its <c>output:</c> artifact).</summary>
 internal sealed class ToolStepHandler(ToolGateway gateway) : IStepHandler
 {
     public string Kind => "tool";
@@ -26,7 +26,9 @@ internal sealed class ToolStepHandler(ToolGateway gateway) : IStepHandler
         try
         {
             var result = await gateway.CallAsync(execution, agent: null, step.Tool, args, cancellationToken).ConfigureAwait(false);
-            return StepOutcome.Success(result.Value, step.Output is null ? null : [new ArtifactCandidate(step.Output, result.Value)]) with { ToolCalls = [result.CallId] };
+            // A call skipped in dry run returned no real value: it becomes the step's output, never an artifact.
+            var artifact = step.Output is null || result.Skipped ? null : new[] { new ArtifactCandidate(step.Output, result.Value) };
+            return StepOutcome.Success(result.Value, artifact) with { ToolCalls = [result.CallId] };
         }
         catch (ToolCallException e)
         {

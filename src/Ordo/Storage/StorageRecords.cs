@@ -100,7 +100,7 @@ public sealed record TenantQuota(int? ConcurrentJobs, int? JobsPerMinute);
 
 /// <summary>A submission was refused because the tenant is over its quota; nothing was created.</summary>
 public sealed class QuotaExceededException(string tenant, string quota, int limit, int current)
-    : OrdoException($"tenant '{tenant}' is over its quota: {quota} is {limit} and {current} are in use; try again later")
+    : OrdoRefusedException($"tenant '{tenant}' is over its quota: {quota} is {limit} and {current} are in use; try again later")
 {
     /// <summary>The tenant.</summary>
     public string Tenant { get; } = tenant;
@@ -108,6 +108,9 @@ public sealed class QuotaExceededException(string tenant, string quota, int limi
     public string Quota { get; } = quota;
     /// <summary>The limit.</summary>
     public int Limit { get; } = limit;
+
+    /// <summary>Jobs in use against the limit when the submission was refused.</summary>
+    public int Current { get; } = current;
 }
 
 /// <summary>

@@ -12,8 +12,12 @@ public interface ISqlConnectionFactory
     /// <summary>The provider name used in <c>connections:</c>.</summary>
     string Provider { get; }
 
-    /// <summary>Opens a connection (creating and initializing a SQLite file on first use when the connection has <c>init:</c>).</summary>
-    ValueTask<DbConnection> OpenAsync(ConnectionDefinition connection, CancellationToken cancellationToken);
+    /// <summary>
+    /// Opens a connection (creating and initializing a SQLite file on first use when the connection has <c>init:</c>).
+    /// A <paramref name="readOnly"/> connection (for <c>effect: read</c> tools) cannot write, and never creates a
+    /// database that does not exist (other than by its <c>init:</c> script).
+    /// </summary>
+    ValueTask<DbConnection> OpenAsync(ConnectionDefinition connection, bool readOnly, CancellationToken cancellationToken);
 
     /// <summary>Whether an exception is worth retrying (busy, deadlock, connection loss).</summary>
     bool IsTransient(Exception exception);
@@ -55,7 +59,7 @@ public sealed partial class SqlToolExecutor : IToolExecutor
 
         try
         {
-            await using var db = await factory.OpenAsync(connection, cancellationToken).ConfigureAwait(false);
+            await using var db = await factory.OpenAsync(connection, tool.Effect == ToolEffect.Read, cancellationToken).ConfigureAwait(false);
             await using var command = db.CreateCommand();
             command.CommandText = tool.Query;
             foreach (var name in ParameterNames(tool.Query!))

@@ -23,6 +23,12 @@ public sealed class DefinitionBundle
     public required SortedDictionary<string, string> Files { get; init; }
     /// <summary>For workflows built in code: a description of the graph (the code itself lives in the host).</summary>
     public string? CodeDefined { get; init; }
+    /// <summary>
+    /// Folders the loading found to exist (keys like <see cref="Files"/>), so that a folder the project names but the
+    /// workflow reads nothing from (an unused <c>prompts:</c> folder) still exists when the bundle is loaded again.
+    /// </summary>
+    public List<string>? Directories { get; init; }
+
     /// <summary>The sub-workflows pinned with the workflow: <c>name@version</c> → the key of its file in <see cref="Files"/>.</summary>
     public SortedDictionary<string, string>? Workflows { get; init; }
 
@@ -32,7 +38,7 @@ public sealed class DefinitionBundle
     /// <summary>The content hash: <c>sha256:</c> of the serialized bundle without <see cref="Root"/>.</summary>
     public string ComputeHash()
     {
-        var copy = new DefinitionBundle { Format = Format, Entry = Entry, Config = Config, Root = "", Files = Files, CodeDefined = CodeDefined, Workflows = Workflows };
+        var copy = new DefinitionBundle { Format = Format, Entry = Entry, Config = Config, Root = "", Files = Files, CodeDefined = CodeDefined, Workflows = Workflows, Directories = Directories };
         return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(copy.ToBytes()));
     }
 

@@ -27,6 +27,9 @@ public sealed class PhysicalDefinitionFileSource : DefinitionFileSource
     /// <summary>Every file read so far, by absolute path.</summary>
     public Dictionary<string, string> FilesRead { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Every directory found to exist so far, by absolute path.</summary>
+    public HashSet<string> DirectoriesFound { get; } = new(StringComparer.Ordinal);
+
     /// <inheritdoc />
     public override string? Read(string absolutePath)
     {
@@ -46,11 +49,16 @@ public sealed class PhysicalDefinitionFileSource : DefinitionFileSource
     }
 
     /// <inheritdoc />
-    public override bool DirectoryExists(string absolutePath) => Directory.Exists(absolutePath);
+    public override bool DirectoryExists(string absolutePath)
+    {
+        if (!Directory.Exists(absolutePath)) return false;
+        DirectoriesFound.Add(Path.TrimEndingDirectorySeparator(absolutePath));
+        return true;
+    }
 
     /// <inheritdoc />
     public override IEnumerable<string> ListFiles(string absolutePath, string pattern)
-        => Directory.Exists(absolutePath) ? Directory.EnumerateFiles(absolutePath, pattern).Order(StringComparer.Ordinal) : [];
+        => DirectoryExists(absolutePath) ? Directory.EnumerateFiles(absolutePath, pattern).Order(StringComparer.Ordinal) : [];
 
     /// <inheritdoc />
     public override string Display(string absolutePath)
@@ -74,7 +82,9 @@ public sealed class BundleDefinitionFileSource : DefinitionFileSource
     /// <inheritdoc />
     public override bool DirectoryExists(string absolutePath)
     {
-        var prefix = Key(absolutePath).TrimEnd('/') + "/";
+        var key = Key(absolutePath).TrimEnd('/');
+        if (_bundle.Directories?.Contains(key, StringComparer.Ordinal) == true) return true;
+        var prefix = key + "/";
         return _bundle.Files.Keys.Any(k => k.StartsWith(prefix, StringComparison.Ordinal));
     }
 

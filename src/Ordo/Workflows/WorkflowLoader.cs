@@ -47,6 +47,7 @@ public static class WorkflowLoader
             Config = config is null ? null : Key(config),
             Root = root,
             Files = new SortedDictionary<string, string>(source.FilesRead.ToDictionary(kv => Key(kv.Key), kv => kv.Value), StringComparer.Ordinal),
+            Directories = source.DirectoriesFound.Count == 0 ? null : [.. source.DirectoriesFound.Select(Key).Order(StringComparer.Ordinal)],
             Workflows = children.Count == 0 ? null : new SortedDictionary<string, string>(children.ToDictionary(c => c.Key, c => Key(c.Value.Path)), StringComparer.Ordinal),
         };
         Pin(definition, bundle, children);
@@ -74,7 +75,7 @@ public static class WorkflowLoader
         foreach (var (reference, child) in children)
         {
             var entry = bundle.Workflows![reference];
-            var own = new DefinitionBundle { Entry = entry, Config = bundle.Config, Root = bundle.Root, Files = bundle.Files, Workflows = bundle.Workflows };
+            var own = new DefinitionBundle { Entry = entry, Config = bundle.Config, Root = bundle.Root, Files = bundle.Files, Workflows = bundle.Workflows, Directories = bundle.Directories };
             child.Definition.Bundle = own;
             child.Definition.Hash = own.ComputeHash();
         }

@@ -154,7 +154,7 @@ internal sealed class OrdoProcess : IDisposable
     {
         using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-" + signal, Pid.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })!;
         await kill.WaitForExitAsync();
-        Assert.True(kill.ExitCode == 0, $"kill -{signal} {Pid} failed");
+        Assert.True(kill.ExitCode == 0, $"kill -{signal} {Pid} failed{(_process.HasExited ? $": {CommandLine} had already exited with code {_process.ExitCode}" : "")}\n--- stdout\n{string.Join('\n', OutLines)}\n--- stderr\n{Err}");
     }
 
     public void Dispose()
