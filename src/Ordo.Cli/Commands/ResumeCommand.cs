@@ -34,7 +34,7 @@ internal static class ResumeCommand
             {
                 var state = await host.Runtime.GetStateAsync(job, CancellationToken.None).ConfigureAwait(false) ?? throw new InvalidOperationException("the job vanished");
                 var definition = await TryDefinitionAsync(host, state).ConfigureAwait(false);
-                return await RunCommand.Report(ctx, state, definition, host.DatabasePath, summary.Stopped).ConfigureAwait(false);
+                return await RunCommand.Report(ctx, host, state, definition, summary.Stopped).ConfigureAwait(false);
             }
 
             var jobs = await host.Store.ListJobsAsync(new Storage.JobQuery { Limit = 10_000 }, CancellationToken.None).ConfigureAwait(false);

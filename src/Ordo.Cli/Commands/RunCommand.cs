@@ -38,21 +38,32 @@ internal static class RunCommand
 
             var summary = await progress.RunAsync(() => host.Runtime.RunAsync(new RunRequest { RootJobId = job.JobId, UntilIdle = true }, ctx.Stop)).ConfigureAwait(false);
             var state = await host.Runtime.GetStateAsync(job.JobId, CancellationToken.None).ConfigureAwait(false) ?? throw new InvalidOperationException("the job vanished");
-            return await Report(ctx, state, definition, host.DatabasePath, summary.Stopped).ConfigureAwait(false);
+            return await Report(ctx, host, state, definition, summary.Stopped).ConfigureAwait(false);
         });
         return command;
     }
 
-    internal static async Task<int> Report(CliContext ctx, State.JobState state, Workflows.WorkflowDefinition? definition, string db, bool stopped)
+    internal static async Task<int> Report(CliContext ctx, CliHost host, State.JobState state, Workflows.WorkflowDefinition? definition, bool stopped)
     {
+        var db = host.DatabasePath;
+        // A job whose work went as far as it can while a child job waits for a human is paused too: say where.
+        var waitingIn = !stopped && state.Status is State.JobStatus.Running or State.JobStatus.Queued
+            ? await WaitingDescendantsAsync(host, state).ConfigureAwait(false)
+            : [];
         if (ctx.Json)
         {
-            await ctx.Out.WriteLineAsync(JsonOut.Write(w => JobView.WriteRunJson(w, state, definition, db))).ConfigureAwait(false);
+            await ctx.Out.WriteLineAsync(JsonOut.Write(w => JobView.WriteRunJson(w, state, definition, db, waitingIn))).ConfigureAwait(false);
         }
         else if (!ctx.Quiet)
         {
             await ctx.Out.WriteLineAsync().ConfigureAwait(false);
             HumanOut.WriteSummary(ctx.Out, state, definition, db);
+            HumanOut.WriteWaitingIn(ctx.Out, state, waitingIn, db);
+        }
+
+        if (waitingIn.Count > 0)
+        {
+            return ExitCodes.WaitingApproval;
         }
 
         if (stopped && !state.Status.IsTerminalOrPaused())
@@ -67,6 +78,28 @@ internal static class RunCommand
         }
 
         return ExitCodes.ForStatus(state.Status);
+    }
+
+    /// <summary>The jobs under <paramref name="root"/> (children, their children…) that are waiting for an approval, oldest first.</summary>
+    internal static async Task<IReadOnlyList<State.JobState>> WaitingDescendantsAsync(CliHost host, State.JobState root)
+    {
+        var found = new List<State.JobState>();
+        var next = new Queue<JobId>([root.JobId]);
+        while (next.TryDequeue(out var parent) && found.Count < 100)
+        {
+            foreach (var child in await host.Store.ListJobsAsync(new Storage.JobQuery { ParentJobId = parent, Limit = 10_000 }, CancellationToken.None).ConfigureAwait(false))
+            {
+                if (State.JobStatusNames.IsTerminal(child.Status)) continue;
+                if (child.Status == State.JobStatus.WaitingApproval && await host.Runtime.GetStateAsync(child.JobId, CancellationToken.None).ConfigureAwait(false) is { } waiting)
+                {
+                    found.Add(waiting);
+                }
+
+                next.Enqueue(child.JobId);
+            }
+        }
+
+        return [.. found.OrderBy(j => j.CreatedAt)];
     }
 }
 

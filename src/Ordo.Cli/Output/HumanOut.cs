@@ -34,6 +34,31 @@ internal static class HumanOut
             ? text
             : "'" + text.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
+    /// <summary>Where a job that went as far as it can waits: the approvals pending in the jobs under it, and how to decide them.</summary>
+    public static void WriteWaitingIn(TextWriter o, JobState root, IReadOnlyList<JobState> waitingIn, string databasePath)
+    {
+        if (waitingIn.Count == 0) return;
+        var dbArg = DbOption(databasePath);
+        o.WriteLine();
+        o.WriteLine($"  waiting for approval in {(waitingIn.Count == 1 ? "a job" : $"{waitingIn.Count} jobs")} under this one:");
+        foreach (var job in waitingIn)
+        {
+            foreach (var a in job.Approvals.Values.Where(a => a.IsPending).OrderBy(a => a.RequestedAt))
+            {
+                o.WriteLine($"  {job.JobId} ({job.Workflow}@{job.Version})  {a.Id}  {a.Kind} needs {a.Count} × {a.Role}{(a.Reason is null ? "" : $" — {OneLine(a.Reason)}")}");
+            }
+        }
+
+        o.WriteLine($"    decide: ordo approve JOB_ID --approval ID --as IDENTITY [--deny] [--reason TEXT]{dbArg}, then ordo resume {root.JobId}{dbArg}");
+    }
+
+    /// <summary>A text on one line: line breaks and runs of white space become one space (messages from outside, such as a provider's error body, may span lines).</summary>
+    public static string OneLine(string text)
+    {
+        if (text.AsSpan().IndexOfAny('\n', '\r', '\t') < 0) return text;
+        return string.Join(' ', text.Split((char[])['\n', '\r', '\t', ' '], StringSplitOptions.RemoveEmptyEntries));
+    }
+
     /// <summary>The job summary of <c>run</c>, <c>resume</c> and <c>show</c>; <paramref name="related"/> (the job tree: parent, children) is printed under the first line.</summary>
     public static void WriteSummary(TextWriter o, JobState state, WorkflowDefinition? workflow, string databasePath, IReadOnlyList<string>? related = null)
     {
@@ -41,7 +66,7 @@ internal static class HumanOut
         o.WriteLine($"job {state.JobId}  {state.Workflow}@{state.Version}  tenant {state.Tenant}  {state.Status.ToWire()}{(state.Status.IsTerminal() ? $" after {Ms(elapsed)}" : "")}");
         if (state.Reason is { } reason)
         {
-            o.WriteLine($"  reason: {reason}");
+            o.WriteLine($"  reason: {OneLine(reason)}");
         }
 
         foreach (var line in related ?? [])
@@ -64,7 +89,7 @@ internal static class HumanOut
                 o.WriteLine($"  {names[i].PadRight(width)}  {rows[i].Status,-10}  {s.Attempts,8}  {Ms(s.DurationMs),10}{visits}");
                 if (s.Status == "failed" && s.Error is { } err)
                 {
-                    o.WriteLine($"  {"".PadRight(width)}  error: {err}");
+                    o.WriteLine($"  {"".PadRight(width)}  error: {OneLine(err)}");
                 }
 
                 foreach (var p in rows[i].Patterns)
@@ -85,7 +110,7 @@ internal static class HumanOut
                 o.WriteLine($"  {a.Name.PadRight(width)}  {a.Latest.Status,-11}  {JobView.Value(a.Latest.Value)}");
                 if (a.Latest.Reason is { } why)
                 {
-                    o.WriteLine($"  {"".PadRight(width)}  {why}");
+                    o.WriteLine($"  {"".PadRight(width)}  {OneLine(why)}");
                 }
             }
         }
@@ -97,7 +122,7 @@ internal static class HumanOut
             foreach (var a in state.Approvals.Values.OrderBy(a => a.RequestedAt))
             {
                 var who = a.Approvers.Any() ? $" approved by {string.Join(", ", a.Approvers)}" : "";
-                o.WriteLine($"  {a.Id}  {a.Status}  {a.Kind} needs {a.Count} × {a.Role}{who}{(a.Reason is null ? "" : $" — {a.Reason}")}");
+                o.WriteLine($"  {a.Id}  {a.Status}  {a.Kind} needs {a.Count} × {a.Role}{who}{(a.Reason is null ? "" : $" — {OneLine(a.Reason)}")}");
             }
 
             if (state.Approvals.Values.Any(a => a.IsPending))

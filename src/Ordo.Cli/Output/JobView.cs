@@ -272,12 +272,13 @@ internal static class JobView
     }
 
     /// <summary>The <c>ordo run --json</c> object.</summary>
-    public static void WriteRunJson(Utf8JsonWriter w, JobState state, WorkflowDefinition? workflow, string databasePath)
+    public static void WriteRunJson(Utf8JsonWriter w, JobState state, WorkflowDefinition? workflow, string databasePath, IReadOnlyList<JobState>? waitingIn = null)
     {
         w.WriteStartObject();
         w.WriteString("job_id", state.JobId.Value);
         w.WriteString("workflow", $"{state.Workflow}@{state.Version}");
-        w.WriteString("status", state.Status.ToWire());
+        // A job that can go no further while a job under it waits for a human is reported paused, like that job.
+        w.WriteString("status", waitingIn is { Count: > 0 } ? JobStatus.WaitingApproval.ToWire() : state.Status.ToWire());
         JsonOut.WriteNullable(w, "reason", state.Reason);
         w.WriteStartObject("artifacts");
         foreach (var a in state.Artifacts.Values.OrderBy(a => a.Name, StringComparer.Ordinal))
@@ -310,10 +311,13 @@ internal static class JobView
 
         w.WriteEndArray();
         w.WriteStartArray("approvals");
-        foreach (var a in state.Approvals.Values.OrderBy(a => a.RequestedAt))
+        var approvals = state.Approvals.Values.OrderBy(a => a.RequestedAt).Select(a => (Job: (JobState?)null, Approval: a))
+            .Concat((waitingIn ?? []).SelectMany(j => j.Approvals.Values.Where(a => a.IsPending).OrderBy(a => a.RequestedAt).Select(a => (Job: (JobState?)j, Approval: a))));
+        foreach (var (job, a) in approvals)
         {
             w.WriteStartObject();
             w.WriteString("id", a.Id);
+            if (job is not null) w.WriteString("job_id", job.JobId.Value);
             JsonOut.WriteNullable(w, "step", a.StepId);
             w.WriteString("status", a.Status);
             w.WriteString("kind", a.Kind);

@@ -38,7 +38,7 @@ internal sealed class RunProgress(CliContext ctx, int totalSteps) : IJobObserver
                         break;
                     case EventTypes.StepFailed:
                         var p = e.GetPayload<StepFailedPayload>();
-                        ctx.Out.WriteLine($"  ✗ {who}{e.StepId}{where} (attempt {e.Attempt})  {p.Error}: {p.Message}{(p.WillRetry ? $" — retrying in {HumanOut.Ms(p.RetryDelayMs ?? 0)}" : "")}");
+                        ctx.Out.WriteLine($"  ✗ {who}{e.StepId}{where} (attempt {e.Attempt})  {p.Error}: {HumanOut.OneLine(p.Message)}{(p.WillRetry ? $" — retrying in {HumanOut.Ms(p.RetryDelayMs ?? 0)}" : "")}");
                         break;
                 }
             }

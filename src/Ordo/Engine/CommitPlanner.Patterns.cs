@@ -240,23 +240,39 @@ internal sealed partial class CommitPlanner
         }
     }
 
-    /// <summary>A unit of a multi-phase step: recorded (with the verdict on its artifact), and the step runs again for the next unit.</summary>
+    /// <summary>
+    /// A unit of a multi-phase step: recorded (with the verdict on its artifact), and the step runs again for the next
+    /// unit — unless a policy holds the unit's artifact for approval: the unit is recorded as <c>held</c> (its output
+    /// kept), the step pauses, and it runs its next unit once the approval is granted.
+    /// </summary>
     private void PlanProgress(PlannedCommit plan, JobState state, WorkItem item, StepOutcome outcome, PatternUnit unit, VerificationResult verdict, DateTimeOffset now)
     {
         var data = unit.Data;
+        var held = verdict.Rejection is null && verdict.Approvals.Count > 0;
         if (outcome.Artifacts.Count > 0)
         {
-            var status = verdict.Rejection is not null ? "rejected" : verdict.Events.Any(e => e.Type == EventTypes.ArtifactQuarantined) ? "quarantined" : "verified";
+            var status = verdict.Rejection is not null ? "rejected" : held ? "held" : verdict.Events.Any(e => e.Type == EventTypes.ArtifactQuarantined) ? "quarantined" : "verified";
             var node = JsonNode.Parse(data.GetRawText()) as JsonObject ?? new JsonObject { ["value"] = JsonNode.Parse(data.GetRawText()) };
             node["verdict"] = status;
             if (verdict.Rejection is not null) node["verdict_reason"] = verdict.Rejection;
             else if (status == "quarantined") node["verdict_reason"] = verdict.Events.Where(e => e.Type == EventTypes.ArtifactQuarantined).Select(e => (e.TypedPayload as ArtifactVerdictPayload)?.Reason).FirstOrDefault();
-            if (status != "verified") node.Remove("output");
+            if (status is not ("verified" or "held")) node.Remove("output");
             data = JsonElementFactory.FromNode(node);
         }
 
         var number = state.Patterns.TryGetValue(item.Step.WorkKey, out var p) ? p.Progress.Count : 0;
         plan.Events.Add(EventFactory.Step(EventTypes.PatternProgressed, item.Step, new PatternProgressedPayload(unit.Kind, unit.Phase, number, data), now, outcome.Agent, outcome.PromptHash, outcome.Model));
-        Enqueue(plan, item.Step, now, item.Priority);
+        if (!held)
+        {
+            Enqueue(plan, item.Step, now, item.Priority);
+            return;
+        }
+
+        var first = verdict.Approvals[0];
+        plan.Events.Add(EventFactory.Step(EventTypes.StepBlocked, item.Step, new StepBlockedPayload("approval", $"artifact {first.Subject} needs approval: {first.Reason} (policy {first.Policy} rule '{first.Rule}')", first.Rule, first.Id), now));
+        foreach (var approval in verdict.Approvals)
+        {
+            RequestApproval(plan, plan.Preview(state), item.Step, approval, now);
+        }
     }
 }

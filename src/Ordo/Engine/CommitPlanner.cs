@@ -100,11 +100,6 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         if (outcome.Progress is { } unit)
         {
             PlanProgress(plan, state, item, outcome, unit, verdict, now);
-            foreach (var approval in verdict.Approvals)
-            {
-                RequestApproval(plan, plan.Preview(state), item.Step, approval, now);
-            }
-
             return plan;
         }
 
@@ -122,13 +117,33 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
             plan.Events.Add(EventFactory.Step(type, item.Step, new ArtifactVerdictPayload(v.Name, v.Version, v.Status, v.Reason, null), now, outcome.Agent));
         }
 
-        await PlanSuccessAsync(plan, state, workflow, step, item, outcome, durationMs, now, cancellationToken).ConfigureAwait(false);
-        foreach (var approval in verdict.Approvals)
+        if (verdict.Approvals.Count > 0)
         {
-            RequestApproval(plan, plan.Preview(state), item.Step, approval, now);
+            // An artifact a policy holds for approval: the step has succeeded, but nothing downstream runs (and the job
+            // does not complete) until it is approved; its route is chosen then, with the artifact verified.
+            plan.Events.Add(EventFactory.Step(EventTypes.StepSucceeded, item.Step, new StepSucceededPayload(outcome.Output, durationMs, [], outcome.Input)
+            {
+                HeldBy = [.. verdict.Approvals.Select(a => a.Id)],
+            }, now, outcome.Agent, outcome.PromptHash, outcome.Model));
+            foreach (var approval in verdict.Approvals)
+            {
+                RequestApproval(plan, plan.Preview(state), item.Step, approval, now);
+            }
+
+            return plan;
         }
 
+        await PlanSuccessAsync(plan, state, workflow, step, item, outcome, durationMs, now, cancellationToken).ConfigureAwait(false);
         return plan;
+    }
+
+    /// <summary>The approvals holding a step's route were granted: the route is chosen now, on the state with the artifacts verified.</summary>
+    internal async ValueTask RouteHeldStepAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepRef stepRef, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var step = workflow.GetStep(stepRef.StepId);
+        var item = new WorkItem { JobId = state.JobId, Step = stepRef, Tenant = state.Tenant, Lease = default };
+        var (target, routeError) = ChooseRoute(workflow, step, null, () => plan.Preview(state), item);
+        await FollowRouteAsync(plan, state, workflow, step, item, target, routeError, null, now, cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask PlanSuccessAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepDefinition step, WorkItem item, StepOutcome outcome, double durationMs, DateTimeOffset now, CancellationToken cancellationToken)
@@ -136,48 +151,39 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         var stamps = (outcome.Agent, outcome.PromptHash, outcome.Model);
         // The state route conditions are evaluated on: with the step's success, route not yet known. Only built when a
         // route has a condition; a successor is scheduled from the plan's own preview (its visit count is all it reads).
-        JobState? previewed = null;
-        JobState Preview() => previewed ??= JobStateReducer.Preview(plan.Preview(state),
-            EventFactory.Step(EventTypes.StepSucceeded, item.Step, new StepSucceededPayload(outcome.Output, durationMs, null, outcome.Input), now, stamps.Agent, stamps.PromptHash, stamps.Model));
-
-        string? target;
-        string? routeError = null;
-        if (outcome.RouteTo is not null)
-        {
-            target = outcome.RouteTo;
-        }
-        else
-        {
-            target = null;
-            ExpressionScope? scope = null;
-            foreach (var route in step.Next)
-            {
-                if (route.When is null)
-                {
-                    target = route.Target;
-                    break;
-                }
-
-                try
-                {
-                    scope ??= new ExpressionScope { State = Preview(), Attempt = item.Step.Attempt, IncludeQuarantined = step.AcceptsQuarantined, Constraints = workflow.ConstraintsJson, StepScope = item.Step.Scope };
-                    if (evaluator.EvaluateBoolean(route.When, scope))
-                    {
-                        target = route.Target;
-                        break;
-                    }
-                }
-                catch (ExpressionEvaluationException e)
-                {
-                    routeError = $"step '{step.Id}': the route condition failed: {e.Message}";
-                    break;
-                }
-            }
-        }
+        var (target, routeError) = ChooseRoute(workflow, step, outcome.RouteTo, () => JobStateReducer.Preview(plan.Preview(state),
+            EventFactory.Step(EventTypes.StepSucceeded, item.Step, new StepSucceededPayload(outcome.Output, durationMs, null, outcome.Input), now, stamps.Agent, stamps.PromptHash, stamps.Model)), item);
 
         plan.Events.Add(EventFactory.Step(EventTypes.StepSucceeded, item.Step,
             new StepSucceededPayload(outcome.Output, durationMs, target is null ? [] : [target], outcome.Input), now, stamps.Agent, stamps.PromptHash, stamps.Model));
+        await FollowRouteAsync(plan, state, workflow, step, item, target, routeError, outcome, now, cancellationToken).ConfigureAwait(false);
+    }
 
+    /// <summary>The route a step takes: the outcome's own (a gate's on_reject, a plan's fallback), else the first <c>next</c> entry whose condition holds.</summary>
+    private (string? Target, string? Error) ChooseRoute(WorkflowDefinition workflow, StepDefinition step, string? routeTo, Func<JobState> stateForConditions, WorkItem item)
+    {
+        if (routeTo is not null) return (routeTo, null);
+        ExpressionScope? scope = null;
+        foreach (var route in step.Next)
+        {
+            if (route.When is null) return (route.Target, null);
+            try
+            {
+                scope ??= new ExpressionScope { State = stateForConditions(), Attempt = item.Step.Attempt, IncludeQuarantined = step.AcceptsQuarantined, Constraints = workflow.ConstraintsJson, StepScope = item.Step.Scope };
+                if (evaluator.EvaluateBoolean(route.When, scope)) return (route.Target, null);
+            }
+            catch (ExpressionEvaluationException e)
+            {
+                return (null, $"step '{step.Id}': the route condition failed: {e.Message}");
+            }
+        }
+
+        return (null, null);
+    }
+
+    /// <summary>Goes where the route leads: the end of the flow, <c>fail</c>, or the next step's visit.</summary>
+    private async ValueTask FollowRouteAsync(PlannedCommit plan, JobState state, WorkflowDefinition workflow, StepDefinition step, WorkItem item, string? target, string? routeError, StepOutcome? outcome, DateTimeOffset now, CancellationToken cancellationToken)
+    {
         if (routeError is not null)
         {
             await FailFlowAsync(plan, state, workflow, item, routeError, step.Id, "route_error", now, cancellationToken).ConfigureAwait(false);
@@ -187,10 +193,10 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
         switch (target)
         {
             case null or Route.End:
-                await EndOfFlowAsync(plan, state, workflow, item, outcome.Output, now, cancellationToken).ConfigureAwait(false);
+                await EndOfFlowAsync(plan, state, workflow, item, outcome?.Output ?? plan.Preview(state).StepIn(item.Step.Scope, step.Id)?.Output, now, cancellationToken).ConfigureAwait(false);
                 break;
             case Route.Fail:
-                await FailFlowAsync(plan, state, workflow, item, outcome.RouteReason ?? $"step '{step.Id}' routed to 'fail'", step.Id, outcome.RouteTo is null ? "routed_to_fail" : "rejected", now, cancellationToken).ConfigureAwait(false);
+                await FailFlowAsync(plan, state, workflow, item, outcome?.RouteReason ?? $"step '{step.Id}' routed to 'fail'", step.Id, outcome?.RouteTo is null ? "routed_to_fail" : "rejected", now, cancellationToken).ConfigureAwait(false);
                 break;
             default:
                 ScheduleVisit(plan, plan.Preview(state), workflow, target, item, "route", now);
@@ -324,7 +330,10 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
             return;
         }
 
-        var payload = new ApprovalRequestedPayload(approval.Id, approval.Kind, approval.Role, approval.Count, approval.ExpiresAt, approval.OnExpire, approval.Reason, approval.Rule, approval.Policy, approval.Subject, approval.Show);
+        var payload = new ApprovalRequestedPayload(approval.Id, approval.Kind, approval.Role, approval.Count, approval.ExpiresAt, approval.OnExpire, approval.Reason, approval.Rule, approval.Policy, approval.Subject, approval.Show)
+        {
+            Holds = approval.Holds ? true : null,
+        };
         plan.Events.Add(step is { } s ? EventFactory.Step(EventTypes.ApprovalRequested, s, payload, now, policy: approval.Policy) : EventFactory.Job(EventTypes.ApprovalRequested, payload, now, approval.Policy));
         if (approval.ExpiresAt is { } expires)
         {

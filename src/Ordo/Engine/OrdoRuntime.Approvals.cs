@@ -181,6 +181,25 @@ public sealed partial class OrdoRuntime
                     plan.Events.Add(EventFactory.Job(EventTypes.ArtifactVerified, new ArtifactVerdictPayload(approval.Subject[..at], version, "verified", $"approved ({approval.Id})", null), now));
                 }
 
+                if (approval.Holds && approval.StepId is { } held)
+                {
+                    // The step goes on once every approval holding it is granted: its route (it succeeded), or its next unit (it paused).
+                    var after = plan.Preview(state);
+                    if (after.Approvals.Values.Any(a => a.IsPending && a.Holds && a.StepId == held && a.Visit == approval.Visit && a.Scope == approval.Scope)) return;
+                    var stepRef = new StepRef(held, approval.Visit ?? 1, approval.Attempt ?? 1, approval.Scope);
+                    if (after.Steps.TryGetValue(WorkKeys.VisitKey(approval.Scope, held), out var st) && st.Status == "succeeded" && st.Visit == stepRef.Visit)
+                    {
+                        await Planner.RouteHeldStepAsync(plan, state, workflow, stepRef, now, cancellationToken).ConfigureAwait(false);
+                    }
+                    else if (workflow.FindStep(held) is { } paused)
+                    {
+                        plan.Events.Add(EventFactory.Step(EventTypes.StepScheduled, stepRef, new StepScheduledPayload(paused.Kind, "approved", approval.Id, null), now));
+                        plan.Enqueue.Add(new NewWorkItem { Step = stepRef, AvailableAt = now });
+                    }
+
+                    return;
+                }
+
                 break;
             }
 

@@ -82,7 +82,8 @@ public sealed record ArtifactVerdict(string Name, int Version, string Status, st
 /// <param name="Policy">The policy as <c>name@version</c>.</param>
 /// <param name="Subject">What is to be approved.</param>
 /// <param name="Show">What approvers are shown.</param>
-public sealed record ApprovalRequest(string Id, string Kind, string Role, int Count, DateTimeOffset? ExpiresAt, string OnExpire, string? Reason, string? Rule, string? Policy, string? Subject, JsonElement? Show);
+/// <param name="Holds">Whether the approval holds back what follows the step (its route, or its next unit) until it is decided.</param>
+public sealed record ApprovalRequest(string Id, string Kind, string Role, int Count, DateTimeOffset? ExpiresAt, string OnExpire, string? Reason, string? Rule, string? Policy, string? Subject, JsonElement? Show, bool Holds = false);
 
 /// <summary>Why a step stops short: it waits for an approval, or the job ends (cancelled by a kill switch, failed by a policy or a budget).</summary>
 /// <param name="By"><c>policy</c>, <c>kill_switch</c>, <c>budget</c> or <c>approval</c>.</param>

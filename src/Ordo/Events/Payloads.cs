@@ -45,7 +45,11 @@ public sealed record StepScheduledPayload(string Kind, string Reason, string? Fr
 public sealed record StepStartedPayload(string Worker, int Delivery);
 
 /// <summary>Payload of <see cref="EventTypes.StepSucceeded"/>.</summary>
-public sealed record StepSucceededPayload(JsonElement? Output, double DurationMs, IReadOnlyList<string>? Next, JsonElement? Input);
+public sealed record StepSucceededPayload(JsonElement? Output, double DurationMs, IReadOnlyList<string>? Next, JsonElement? Input)
+{
+    /// <summary>The approvals that hold the step's route (an artifact a policy holds for approval); its route is taken once they are approved.</summary>
+    public IReadOnlyList<string>? HeldBy { get; init; }
+}
 
 /// <summary>Payload of <see cref="EventTypes.StepFailed"/>.</summary>
 /// <param name="Error">A short machine-readable kind (<c>timeout</c>, <c>contract_violation</c>, <c>tool_error</c>, …).</param>
@@ -138,7 +142,14 @@ public sealed record PolicyDecisionPayload(string Point, string Subject, string 
 /// <param name="Policy">The policy as <c>name@version</c>.</param>
 /// <param name="Subject">What is to be approved (tool, step, artifact, budget).</param>
 /// <param name="Show">What approvers are shown.</param>
-public sealed record ApprovalRequestedPayload(string ApprovalId, string Kind, string Role, int Count, DateTimeOffset? ExpiresAt, string OnExpire, string? Reason, string? Rule, string? Policy, string? Subject, JsonElement? Show);
+public sealed record ApprovalRequestedPayload(string ApprovalId, string Kind, string Role, int Count, DateTimeOffset? ExpiresAt, string OnExpire, string? Reason, string? Rule, string? Policy, string? Subject, JsonElement? Show)
+{
+    /// <summary>
+    /// True when the approval holds back what follows its step: the step's route (an artifact a policy holds), or the
+    /// next unit of a multi-phase step. Approving it lets the step go on; absent for approvals that pause a step before it runs.
+    /// </summary>
+    public bool? Holds { get; init; }
+}
 
 /// <summary>Payload of <see cref="EventTypes.ApprovalDecided"/>.</summary>
 /// <param name="ApprovalId">The approval.</param>

@@ -46,8 +46,11 @@ internal static class MultiPhase
         };
     }
 
-    /// <summary>Whether a recorded unit's artifact passed verification (units without an artifact count as verified).</summary>
-    public static bool Accepted(ProgressUnit unit) => Text(unit.Data, "verdict") is null or "verified";
+    /// <summary>
+    /// Whether a recorded unit's artifact passed verification (units without an artifact count as verified). A <c>held</c>
+    /// unit counts too: the step runs again only once the approval holding it was granted (a deny ends the job).
+    /// </summary>
+    public static bool Accepted(ProgressUnit unit) => Text(unit.Data, "verdict") is null or "verified" or "held";
 
     /// <summary>A mutable copy of a value.</summary>
     public static JsonNode? Node(JsonElement? value) => value is { } v ? JsonNode.Parse(v.GetRawText()) : null;

@@ -96,7 +96,8 @@ internal sealed class SuperviseStepHandler(AgentInvoker agents) : IStepHandler
         {
             ["round"] = MultiPhase.Int(result, "round"),
             ["worker"] = MultiPhase.Text(result, "worker"),
-            ["verdict"] = MultiPhase.Text(result, "verdict") ?? "verified",
+            // A held result is seen only once its approval was granted.
+            ["verdict"] = MultiPhase.Text(result, "verdict") switch { null => "verified", "held" => "approved", var v => v },
         };
         if (result.TryGetProperty("output", out var output)) o["output"] = MultiPhase.Node(output);
         if (MultiPhase.Text(result, "verdict_reason") is { } why) o["reason"] = why;

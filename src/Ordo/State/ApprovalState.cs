@@ -43,6 +43,8 @@ public sealed record ApprovalState
     public string? Subject { get; init; }
     /// <summary>What approvers are shown.</summary>
     public JsonElement? Show { get; init; }
+    /// <summary>Whether it holds back what follows its step (see <c>ApprovalRequestedPayload.Holds</c>).</summary>
+    public bool Holds { get; init; }
     /// <summary>When it was requested.</summary>
     public DateTimeOffset RequestedAt { get; init; }
     /// <summary>Decisions so far, in order.</summary>

@@ -65,7 +65,7 @@ public static class JobStateReducer
             throw new InvalidDataException($"Job {state.JobId}: expected event seq {state.Seq + 1}, got {e.JobId} seq {e.Seq}.");
         }
 
-        var next = ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, e, e.Timestamp);
+        var next = Settle(ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, e, e.Timestamp));
         return next with { Seq = e.Seq, HeadHash = e.Hash, UpdatedAt = e.Timestamp };
     }
 
@@ -92,7 +92,19 @@ public static class JobStateReducer
         ArgumentNullException.ThrowIfNull(e);
         var envelope = new EventEnvelope(state.JobId, state.Seq + 1, e.Type, e.Timestamp, e.Payload, state.HeadHash, state.HeadHash);
         envelope.SetTypedPayload(e.TypedPayload);
-        return ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, envelope, e.Timestamp);
+        return Settle(ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, envelope, e.Timestamp));
+    }
+
+    /// <summary>
+    /// A job that has not ended is waiting for approval exactly when an approval is pending and nothing can move without
+    /// it: no step is scheduled or running, only coordinating steps waiting for their branches (a parallel whose last
+    /// open branch is paused, a step whose successors an approval holds). Whatever event brought it there.
+    /// </summary>
+    private static JobState Settle(JobState s)
+    {
+        if (s.Status is not (JobStatus.Running or JobStatus.WaitingApproval)) return s;
+        var waiting = !s.Approvals.IsEmpty && s.HasPendingApprovals && s.Open.Values.All(w => w.Status == "waiting");
+        return waiting == (s.Status == JobStatus.WaitingApproval) ? s : s with { Status = waiting ? JobStatus.WaitingApproval : JobStatus.Running };
     }
 
     /// <summary>A branch, item or child of a coordinating step started: <paramref name="scope"/> is <c>OWNER#VISIT/LABEL</c>.</summary>
@@ -141,7 +153,6 @@ public static class JobStateReducer
                     Visits = visits,
                     Steps = s.Steps.SetItem(stepKey, st),
                     Open = s.Open.SetItem(WorkKeys.For(scope, step, v), new OpenWork(step, v, a, scope, "scheduled") { Variations = scheduled.Variations }),
-                    Status = s.Status == JobStatus.WaitingApproval ? JobStatus.Running : s.Status,
                 };
                 return scheduled.Reason is "branch" or "item" && scope is not null ? StartBranch(next, scope, null) : next;
             }
@@ -277,10 +288,9 @@ public static class JobStateReducer
                 {
                     Id = p.ApprovalId, Kind = p.Kind, Role = p.Role, Count = p.Count, ExpiresAt = p.ExpiresAt, OnExpire = p.OnExpire,
                     StepId = stepId, Visit = visit, Attempt = attempt, Scope = scope, Reason = p.Reason, Rule = p.Rule, Subject = p.Subject,
-                    Show = p.Show, RequestedAt = ts,
+                    Show = p.Show, RequestedAt = ts, Holds = p.Holds == true,
                 };
-                var next = s with { Approvals = s.Approvals.SetItem(p.ApprovalId, approval) };
-                return next.Open.IsEmpty && !next.Status.IsTerminal() ? next with { Status = JobStatus.WaitingApproval } : next;
+                return s with { Approvals = s.Approvals.SetItem(p.ApprovalId, approval) };
             }
 
             case EventTypes.ApprovalDecided:
@@ -294,7 +304,7 @@ public static class JobStateReducer
                     next = next with { WaivedBudgets = next.WaivedBudgets.Add(budget) };
                 }
 
-                return next.Status == JobStatus.WaitingApproval && !next.HasPendingApprovals ? next with { Status = JobStatus.Running } : next;
+                return next;
             }
 
             case EventTypes.ModelCallSucceeded:

@@ -68,7 +68,7 @@ public sealed class ArtifactVerifier(PolicyEngine policies)
                         var req = d.Approval ?? new ApprovalRequirement("approver");
                         quarantine = $"held for approval by policy {d.Policy} rule '{d.Rule}': {d.Reason}";
                         approval = new ApprovalRequest($"{step.WorkKey}.a.{candidate.Name}", "artifact", req.Role, req.Count,
-                            req.Expires is { } ex ? now + ex : null, "fail", d.Reason, d.Rule, d.Policy, $"{candidate.Name}@{version}", candidate.Value);
+                            req.Expires is { } ex ? now + ex : null, "fail", d.Reason, d.Rule, d.Policy, $"{candidate.Name}@{version}", candidate.Value, Holds: true);
                     }
                 }
             }
