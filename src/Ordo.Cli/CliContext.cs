@@ -59,7 +59,7 @@ internal sealed class GlobalOptions
 {
     public Option<string?> As { get; } = new("--as") { Description = "The acting identity: the submitter for run/submit, the approver for approve. Default: the OS user.", Recursive = true };
     public Option<string?> Db { get; } = new("--db") { Description = "The SQLite database file. Default: ordo.db in the working directory (env ORDO_DB).", Recursive = true };
-    public Option<string?> Postgres { get; } = new("--postgres") { Description = "A PostgreSQL connection string (env ORDO_POSTGRES).", Recursive = true };
+    public Option<string?> Postgres { get; } = new("--postgres") { Description = "A PostgreSQL connection string (env ORDO_POSTGRES). Not available in this build: every command refuses it (exit 2); use --db.", Recursive = true };
     public Option<string?> Config { get; } = new("--config") { Description = "The project configuration file. Default: ordo.yaml beside the workflow.", Recursive = true };
     public Option<bool> Json { get; } = new("--json") { Description = "Print JSON instead of text.", Recursive = true };
     public Option<bool> Quiet { get; } = new("--quiet", "-q") { Description = "Print nothing but errors.", Recursive = true };

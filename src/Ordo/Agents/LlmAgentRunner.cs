@@ -13,7 +13,7 @@ namespace Ordo.Agents;
 /// system message, the input is the user message as JSON, and the output artifact's schema is the structured-output
 /// format. Every call is recorded (response, usage, cost, model, prompt hash) so that the job can be replayed.
 /// </summary>
-internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider time)
+internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider time, Gateway.SecretRedactor redactor)
 {
     private const string DefaultInstructions = "You are an agent in an automated workflow. Answer with one JSON object and nothing else.";
 
@@ -94,13 +94,16 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         }
         catch (ModelCallException e)
         {
-            Fail(e.Error, e.Message);
-            return StepOutcome.Failure(e.Error, $"model call for agent '{agent.Name}' ({tier.Name}): {e.Message}", e.Retryable) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
+            var message = redactor.Redact(e.Message);
+            Fail(e.Error, message);
+            return StepOutcome.Failure(e.Error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", e.Retryable) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
         }
         catch (Exception e) when (e is HttpRequestException or System.ClientModel.ClientResultException or TimeoutException)
         {
-            Fail("provider_error", e.Message);
-            return StepOutcome.Failure("provider_error", $"model call for agent '{agent.Name}' ({tier.Name}): {e.Message}", retryable: true) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
+            // The provider's error body is outside text: one line, and no secret of ours in it.
+            var message = redactor.Redact(ProviderErrors.Describe(e));
+            Fail("provider_error", message);
+            return StepOutcome.Failure("provider_error", $"model call for agent '{agent.Name}' ({tier.Name}): {message}", retryable: true) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
         }
 
         var content = response.Text;

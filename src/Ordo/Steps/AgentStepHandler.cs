@@ -53,7 +53,7 @@ public sealed class AgentInvoker
     internal AgentInvoker(CodeRegistry code, Agents.Models.ModelClientFactory models, ToolGateway gateway, HttpClient http, TimeProvider time, IServiceProvider? services)
     {
         _code = code;
-        _llm = new LlmAgentRunner(models, time);
+        _llm = new LlmAgentRunner(models, time, gateway.Redactor);
         _http = new HttpAgentRunner(http);
         _gateway = gateway;
         _services = services;
