@@ -33,7 +33,7 @@ internal static class RunCommand
             progress.Follow(job.JobId);
             if (ctx.Human)
             {
-                await ctx.Out.WriteLineAsync($"ordo: running job {job.JobId} ({definition.Ref}, tenant {job.Tenant})").ConfigureAwait(false);
+                await ctx.Out.WriteLineAsync($"ordo: running job {job.JobId} ({definition.Ref}, tenant {job.Tenant}{(parse.GetValue(dryRun) ? ", dry run" : "")})").ConfigureAwait(false);
             }
 
             var summary = await progress.RunAsync(() => host.Runtime.RunAsync(new RunRequest { RootJobId = job.JobId, UntilIdle = true }, ctx.Stop)).ConfigureAwait(false);

@@ -63,7 +63,7 @@ internal static class HumanOut
     public static void WriteSummary(TextWriter o, JobState state, WorkflowDefinition? workflow, string databasePath, IReadOnlyList<string>? related = null)
     {
         var elapsed = (state.UpdatedAt - state.CreatedAt).TotalMilliseconds;
-        o.WriteLine($"job {state.JobId}  {state.Workflow}@{state.Version}  tenant {state.Tenant}  {state.Status.ToWire()}{(state.Status.IsTerminal() ? $" after {Ms(elapsed)}" : "")}");
+        o.WriteLine($"job {state.JobId}  {state.Workflow}@{state.Version}  tenant {state.Tenant}  {state.Status.ToWire()}{(state.Status.IsTerminal() ? $" after {Ms(elapsed)}" : "")}{(state.DryRun ? "  (dry run: side effects recorded, not executed)" : "")}");
         if (state.Reason is { } reason)
         {
             o.WriteLine($"  reason: {OneLine(reason)}");

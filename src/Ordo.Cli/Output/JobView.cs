@@ -280,6 +280,7 @@ internal static class JobView
         // A job that can go no further while a job under it waits for a human is reported paused, like that job.
         w.WriteString("status", waitingIn is { Count: > 0 } ? JobStatus.WaitingApproval.ToWire() : state.Status.ToWire());
         JsonOut.WriteNullable(w, "reason", state.Reason);
+        if (state.DryRun) w.WriteBoolean("dry_run", true);
         w.WriteStartObject("artifacts");
         foreach (var a in state.Artifacts.Values.OrderBy(a => a.Name, StringComparer.Ordinal))
         {

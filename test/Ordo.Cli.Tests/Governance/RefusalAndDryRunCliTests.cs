@@ -66,6 +66,7 @@ public sealed class RefusalAndDryRunCliTests
         Assert.True(dry.ExitCode == 0, dry.ToString());
         Assert.False(File.Exists(w.PathOf("data/ledger.db")), "a dry run created the tool's database");
         var job = dry.Json().GetProperty("job_id").GetString()!;
+        Assert.True(dry.Json().GetProperty("dry_run").GetBoolean());
         var events = (await OrdoProcess.RunAsync(w.Root, Patience, "events", job, "--db", w.Db, "--json")).JsonLines();
         var call = events.Single(e => e.GetProperty("type").GetString() == "ToolCallSucceeded").GetProperty("payload");
         Assert.True(call.GetProperty("skipped").GetBoolean());
