@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Ordo.Events;
 using Ordo.State;
-using Ordo.Storage.InMemory;
+using Ordo.Testing;
 
 namespace Ordo.Benchmarks;
 

@@ -24,6 +24,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     private readonly ConcurrentDictionary<long, (long RootKey, string Tenant)> _roots = new();
     private readonly ConcurrentDictionary<string, byte> _definitions = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _initGate = new(1, 1);
+    private readonly WorkerLocks _locks;
     private GroupCommitWriter? _writer;
     private WalCheckpointer? _checkpointer;
     private WriterStatements? _sql;
@@ -43,6 +44,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             Pooling = true,
             DefaultTimeout = (int)Math.Ceiling(options.BusyTimeout.TotalSeconds),
         }.ToString();
+        _locks = new WorkerLocks(Path.GetFullPath(options.Path));
     }
 
     /// <summary>Creates a store over a file with default options.</summary>
@@ -50,6 +52,9 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
 
     /// <summary>The full path of the database file.</summary>
     public string FilePath => Path.GetFullPath(_options.Path);
+
+    /// <inheritdoc />
+    public int SchemaVersion => SqliteSchema.Version;
 
     /// <inheritdoc />
     public async ValueTask InitializeAsync(CancellationToken cancellationToken = default)
@@ -75,14 +80,24 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
                 Exec(connection, SqliteSchema.Create);
                 using var check = connection.CreateCommand();
                 check.CommandText = "SELECT value FROM meta WHERE key = 'schema_version'";
-                var version = check.ExecuteScalar() as string;
-                if (version is null)
+                var stored = check.ExecuteScalar() as string;
+                if (stored is null)
                 {
                     Exec(connection, $"INSERT INTO meta(key, value) VALUES ('schema_version', '{SqliteSchema.Version}')");
                 }
-                else if (version != SqliteSchema.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                else if (!int.TryParse(stored, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version) || version > SqliteSchema.Version)
                 {
-                    throw new OrdoException($"{FilePath} has schema version {version}; this Ordo reads version {SqliteSchema.Version}");
+                    throw new OrdoException($"{FilePath} has schema version {stored}; this Ordo reads versions up to {SqliteSchema.Version} (a newer Ordo wrote it)");
+                }
+                else
+                {
+                    // Each upgrade in the same transaction: a database is at one version or the next, never between.
+                    for (; version < SqliteSchema.Version; version++)
+                    {
+                        Exec(connection, SqliteSchema.Upgrades[version]);
+                    }
+
+                    Exec(connection, $"UPDATE meta SET value = '{SqliteSchema.Version}' WHERE key = 'schema_version'");
                 }
 
                 Exec(connection, "COMMIT");
@@ -95,6 +110,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             }
 
             _sql = new WriterStatements(connection);
+            SweepWorkerLocks(connection);
             _checkpointer = new WalCheckpointer(_connectionString, _options.CheckpointEvery);
             _writer = new GroupCommitWriter(connection, _options.MaxBatch, _checkpointer.Committed);
         }
@@ -124,521 +140,9 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     public long TransactionsCommitted => _writer?.Transactions ?? 0;
 
     /// <inheritdoc />
-    public async ValueTask<JobRecord> SubmitAsync(NewJob job, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(job);
-        CommitChecks.EnsureContinues(job.JobId, 0, EventChain.GenesisHash, job.Events);
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        var record = NewRecord(job);
-        var root = record.RootJobId;
-        long rootKey = root == job.JobId ? 0 : await GetJobKeyAsync(root, cancellationToken).ConfigureAwait(false) ?? throw new InvalidOperationException($"Root job {root} does not exist.");
-        try
-        {
-            var (key, root2, leased) = await Writer.WriteAsync(c => SubmitCore(job, record, rootKey)).ConfigureAwait(false);
-            _jobKeys[job.JobId] = key;
-            _roots[key] = (root2, job.Tenant);
-            _definitions.TryAdd(job.Definition.Hash, 0);
-            if (leased is not null) record = record with { LeasedItems = leased };
-        }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19)
-        {
-            throw new InvalidOperationException($"Job {job.JobId} already exists.", e);
-        }
-
-        return record;
-    }
-
-    private static JobRecord NewRecord(NewJob job)
-    {
-        var last = job.Events.Count > 0 ? job.Events[^1] : null;
-        return new JobRecord
-        {
-            JobId = job.JobId, Workflow = job.Workflow, Version = job.Version, Tenant = job.Tenant, Status = job.Status,
-            Submitter = job.Submitter, ParentJobId = job.ParentJobId, RootJobId = job.RootJobId ?? job.JobId, DefinitionHash = job.Definition.Hash,
-            TraceId = job.TraceId, Priority = job.Priority, CreatedAt = job.CreatedAt, UpdatedAt = last?.Timestamp ?? job.CreatedAt,
-            LastSeq = last?.Seq ?? 0, HeadHash = last?.Hash ?? EventChain.GenesisHash.ToArray(),
-        };
-    }
-
-    private (long Key, long RootKey, List<WorkItem>? Leased) SubmitCore(NewJob job, JobRecord record, long rootKey)
-    {
-        var s = Sql;
-        if (job.Quota is { } quota)
-        {
-            CheckQuota(job, quota);
-        }
-
-        // Definitions are immutable and keyed by content hash: one this store has written is not bound again.
-        if (!_definitions.ContainsKey(job.Definition.Hash))
-        {
-            s.InsertDefinition.Set(job.Definition.Hash, job.Definition.Workflow, job.Definition.Version, job.Definition.Content, Ms(job.CreatedAt)).ExecuteNonQuery();
-        }
-
-        var key = s.InsertJob.Set(
-            job.JobId.Value, job.Workflow, job.Version, job.Definition.Hash, job.Tenant, job.Status.ToWire(), job.Submitter,
-            job.ParentJobId?.Value, record.RootJobId.Value, job.TraceId, job.Priority, Ms(job.CreatedAt), Ms(record.UpdatedAt), record.LastSeq, record.HeadHash).ExecuteInsert();
-        if (rootKey == 0) rootKey = key;
-        foreach (var e in job.Events) InsertEvent(key, e);
-        List<WorkItem>? leased = null;
-        foreach (var item in job.WorkItems)
-        {
-            var id = InsertItem(key, rootKey, job.Tenant, item, Ms(job.CreatedAt));
-            if (item.LeaseOwner is not null)
-            {
-                (leased ??= []).Add(new WorkItem
-                {
-                    JobId = job.JobId, Step = item.Step, Tenant = job.Tenant, Priority = item.Priority, Deliveries = 1,
-                    Lease = new WorkItemLease(id, item.LeaseOwner, 1, item.LeaseExpiresAt),
-                });
-            }
-        }
-
-        return (key, rootKey, leased);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(commit);
-        CommitChecks.EnsureContinues(commit.JobId, commit.ExpectedSeq, commit.ExpectedHeadHash, commit.Events);
-        foreach (var child in commit.StartJobs) CommitChecks.EnsureContinues(child.JobId, 0, EventChain.GenesisHash, child.Events);
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        var key = await GetJobKeyAsync(commit.JobId, cancellationToken).ConfigureAwait(false);
-        if (key is null)
-        {
-            return CommitResult.Failed(CommitOutcome.NotFound);
-        }
-
-        return await Committed(Writer.WriteAsync(c => CommitCore(commit, key.Value))).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    /// <remarks>The commits are written in one transaction (up to <see cref="SqliteStoreOptions.MaxBatch"/>), each in its own savepoint.</remarks>
-    public IReadOnlyList<Task<CommitResult>> CommitInOrder(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(commits);
-        var writes = new List<Func<SqliteConnection, (CommitResult, List<StartedJob>?)>>(commits.Count);
-        foreach (var commit in commits)
-        {
-            ArgumentNullException.ThrowIfNull(commit);
-            // Only jobs whose key this store has seen are written together; anything else takes the one-by-one path.
-            if (_writer is null || !_jobKeys.TryGetValue(commit.JobId, out var key))
-            {
-                return OrderedCommits.OneByOne(this, commits, cancellationToken);
-            }
-
-            CommitChecks.EnsureContinues(commit.JobId, commit.ExpectedSeq, commit.ExpectedHeadHash, commit.Events);
-            foreach (var child in commit.StartJobs) CommitChecks.EnsureContinues(child.JobId, 0, EventChain.GenesisHash, child.Events);
-            writes.Add(c => CommitCore(commit, key));
-        }
-
-        return [.. Writer.WriteAll(writes).Select(Committed)];
-    }
-
-    private async Task<CommitResult> Committed(Task<(CommitResult Result, List<StartedJob>? Started)> write)
-    {
-        try
-        {
-            var (result, started) = await write.ConfigureAwait(false);
-            if (started is not null)
-            {
-                // Only now that the transaction committed: a rolled-back job's key may be reused by another job.
-                foreach (var job in started)
-                {
-                    _jobKeys[job.JobId] = job.Key;
-                    _roots[job.Key] = (job.RootKey, job.Tenant);
-                    _definitions.TryAdd(job.DefinitionHash, 0);
-                }
-            }
-
-            return result;
-        }
-        catch (CommitRejectedException e)
-        {
-            return CommitResult.Failed(e.Outcome);
-        }
-    }
-
-    private (CommitResult Result, List<StartedJob>? Started) CommitCore(JobCommit commit, long key)
-    {
-        var s = Sql;
-        var last = commit.Events.Count > 0 ? commit.Events[^1] : null;
-        var nowMs = last is null ? 0 : Ms(last.Timestamp);
-
-        // A successor leased to the same worker takes over the acknowledged item's row (same id and lease, next token):
-        // only unindexed columns change, which is most of the cost of a step's commit saved.
-        var continued = -1;
-        if (commit.Ack is { } ack)
-        {
-            bool held;
-            if (commit.KeepWorkItem)
-            {
-                held = s.CheckLease.Set(ack.ItemId, key, ack.Owner, ack.Token).ExecuteScalar() is not null;
-            }
-            else
-            {
-                for (var i = 0; i < commit.Enqueue.Count && continued < 0; i++)
-                {
-                    if (commit.Enqueue[i].LeaseOwner == ack.Owner) continued = i;
-                }
-
-                if (continued >= 0)
-                {
-                    var step = commit.Enqueue[continued].Step;
-                    held = s.ContinueLeased.Set(step.WorkKey, step.StepId, step.Visit, step.Attempt, step.Scope, Ms(commit.Enqueue[continued].AvailableAt), ack.ItemId, key, ack.Owner, ack.Token).ExecuteNonQuery() == 1;
-                }
-                else
-                {
-                    held = s.DeleteLeased.Set(ack.ItemId, key, ack.Owner, ack.Token).ExecuteNonQuery() == 1;
-                }
-            }
-
-            if (!held) throw new CommitRejectedException(CommitOutcome.LeaseLost);
-        }
-
-        // Most commits leave the status as it is: try that first, and set the status only when it changes.
-        ReadOnlySpan<object?> advance = [last?.Seq ?? commit.ExpectedSeq, last?.Hash ?? commit.ExpectedHeadHash, commit.Status.ToWire(), commit.Reason,
-            last is null ? null : nowMs, key, commit.ExpectedSeq, commit.ExpectedHeadHash];
-        if (s.AdvanceJobSameStatus.Set(advance).ExecuteNonQuery() != 1 && s.AdvanceJob.Set(advance).ExecuteNonQuery() != 1)
-        {
-            throw new CommitRejectedException(CommitOutcome.Conflict);
-        }
-
-        EnsureNewJobs(commit.StartJobs);
-
-        foreach (var e in commit.Events) InsertEvent(key, e);
-
-        // The row a leased successor took over is that successor, not pending work of the acknowledged step.
-        var keepItem = continued >= 0 ? commit.Ack!.Value.ItemId : 0L;
-        if (commit.DropPendingWork || commit.DropScopes.Count > 0)
-        {
-            var root = ReadRootAndTenant(key).RootKey;
-            if (commit.DropPendingWork) s.DropWork.Set(key, keepItem, root).ExecuteNonQuery();
-            foreach (var scope in commit.DropScopes)
-            {
-                s.DropScope.Set(key, scope + "/", scope + "0", keepItem, root).ExecuteNonQuery();
-            }
-        }
-
-        List<StartedJob>? started = null;
-        foreach (var child in commit.StartJobs)
-        {
-            var record = NewRecord(child);
-            var rootKey = record.RootJobId == child.JobId ? 0
-                : FindJobKey(record.RootJobId, commit.JobId, key, started) ?? throw new InvalidOperationException($"Root job {record.RootJobId} does not exist.");
-            var (childKey, childRootKey, _) = SubmitCore(child, record, rootKey);
-            (started ??= []).Add(new StartedJob(child.JobId, childKey, childRootKey, child.Tenant, child.Definition.Hash));
-        }
-
-        foreach (var other in commit.NotifyJobs)
-        {
-            if (FindJobKey(other.JobId, commit.JobId, key, started) is not { } target) continue;
-            var (rootKey, tenant) = RootAndTenantInTransaction(target, key, started);
-            if (s.ItemExists.Set(target, other.Item.Step.WorkKey, rootKey).ExecuteScalar() is not null) continue;
-            InsertItem(target, rootKey, tenant, other.Item, nowMs);
-        }
-
-        List<WorkItem>? leased = null;
-        if (commit.Enqueue.Count > 0)
-        {
-            var (rootKey, tenant) = ReadRootAndTenant(key);
-            for (var i = 0; i < commit.Enqueue.Count; i++)
-            {
-                var item = commit.Enqueue[i];
-                var id = i == continued ? commit.Ack!.Value.ItemId : InsertItem(key, rootKey, tenant, item, nowMs);
-                if (item.LeaseOwner is not null)
-                {
-                    var token = i == continued ? commit.Ack!.Value.Token + 1 : 1;
-                    (leased ??= []).Add(new WorkItem
-                    {
-                        JobId = commit.JobId, Step = item.Step, Tenant = tenant, Priority = item.Priority, Deliveries = 1,
-                        Lease = new WorkItemLease(id, item.LeaseOwner, token, item.LeaseExpiresAt),
-                    });
-                }
-            }
-        }
-
-        if (commit.Snapshot is { } snap) s.PutSnapshot.Set(key, snap.Seq, snap.Data).ExecuteNonQuery();
-        return (new CommitResult(CommitOutcome.Committed, (IReadOnlyList<WorkItem>?)leased ?? []), started);
-    }
-
-    /// <summary>Refuses the commit (nothing is written) when a job it would start exists or is started twice.</summary>
-    private void EnsureNewJobs(IReadOnlyList<NewJob> jobs)
-    {
-        if (jobs.Count == 0) return;
-        var ids = new HashSet<JobId>();
-        foreach (var job in jobs)
-        {
-            if (!ids.Add(job.JobId) || Sql.JobKeyById.Set(job.JobId.Value).ExecuteScalar() is not null)
-            {
-                throw new CommitRejectedException(CommitOutcome.Conflict);
-            }
-        }
-    }
-
-    /// <summary>
-    /// The key of a job as the running transaction sees it: the committing job, a job it started, or a stored one.
-    /// Nothing is cached here, since the transaction may still roll back.
-    /// </summary>
-    private long? FindJobKey(JobId jobId, JobId committing, long committingKey, List<StartedJob>? started)
-    {
-        if (jobId == committing) return committingKey;
-        if (started is not null)
-        {
-            foreach (var job in started)
-            {
-                if (job.JobId == jobId) return job.Key;
-            }
-        }
-
-        if (_jobKeys.TryGetValue(jobId, out var known)) return known;
-        return Sql.JobKeyById.Set(jobId.Value).ExecuteScalar() as long?;
-    }
-
-    private (long RootKey, string Tenant) RootAndTenantInTransaction(long key, long committingKey, List<StartedJob>? started)
-    {
-        if (key == committingKey || _roots.ContainsKey(key)) return ReadRootAndTenant(key);
-        if (started is not null)
-        {
-            foreach (var job in started)
-            {
-                if (job.Key == key) return (job.RootKey, job.Tenant);
-            }
-        }
-
-        using var r = Sql.RootAndTenant.Set(key).ExecuteReader();
-        if (!r.Read()) throw new InvalidDataException($"job key {key} has no root job");
-        return (r.GetInt64(0), r.GetString(1));
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<WorkItem>> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        long? rootKey = null;
-        if (request.RootJobId is { } root)
-        {
-            rootKey = await GetJobKeyAsync(root, cancellationToken).ConfigureAwait(false);
-            if (rootKey is null) return [];
-        }
-
-        var dead = request.DeadOwners is { Count: > 0 } d ? System.Text.Json.JsonSerializer.Serialize(d.ToArray(), ClaimJson.Default.StringArray) : null;
-        return await Writer.WriteAsync(c => ClaimCore(request, rootKey, dead)).ConfigureAwait(false);
-    }
-
-    private List<WorkItem> ClaimCore(ClaimRequest request, long? rootKey, string? deadOwners)
-    {
-        var s = Sql;
-        var now = Ms(request.Now);
-        var candidates = new List<(long Id, long JobKey, string StepId, int Visit, int Attempt, string? Scope, string Tenant, int Priority, int Deliveries, long Token)>();
-        var select = rootKey is null ? s.SelectReady : s.SelectReadyForRoot;
-        using (var r = select.Set(now, deadOwners, request.MaxItems, rootKey ?? 0).ExecuteReader())
-        {
-            while (r.Read())
-            {
-                candidates.Add((r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetInt32(3), r.GetInt32(4), r.IsDBNull(5) ? null : r.GetString(5), r.GetString(6), r.GetInt32(7), r.GetInt32(8), r.GetInt64(9)));
-            }
-        }
-
-        var result = new List<WorkItem>(candidates.Count);
-        var expires = request.Now + request.LeaseDuration;
-        foreach (var c in candidates)
-        {
-            var token = c.Token + 1;
-            var deliveries = c.Deliveries + 1;
-            s.Lease.Set(request.Owner, token, deliveries, Ms(expires), c.Id).ExecuteNonQuery();
-            var step = new StepRef(c.StepId, c.Visit, c.Attempt, c.Scope);
-            var (jobId, lastSeq, head, status) = ReadHead(c.JobKey);
-            if (!SystemItems.IsSystem(c.StepId))
-            {
-                var started = EventChain.Seal(jobId, lastSeq, head, [StoreEvents.StepStarted(step, request.Owner, deliveries, request.Now)]);
-                InsertEvent(c.JobKey, started[0]);
-                var newStatus = status == JobStatus.Queued.ToWire() ? JobStatus.Running.ToWire() : status;
-                s.AdvanceJob.Set(started[0].Seq, started[0].Hash, newStatus, null, Ms(started[0].Timestamp), c.JobKey, lastSeq, head).ExecuteNonQuery();
-            }
-
-            _jobKeys.TryAdd(jobId, c.JobKey);
-            result.Add(new WorkItem
-            {
-                JobId = jobId, Step = step, Tenant = c.Tenant, Priority = c.Priority, Deliveries = deliveries,
-                Lease = new WorkItemLease(c.Id, request.Owner, token, expires),
-            });
-        }
-
-        return result;
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<long>> RenewLeasesAsync(IReadOnlyList<WorkItemLease> leases, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(leases);
-        if (leases.Count == 0) return [];
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        return await Writer.WriteAsync(c =>
-        {
-            var renewed = new List<long>();
-            foreach (var lease in leases)
-            {
-                if (Sql.Renew.Set(Ms(expiresAt), lease.ItemId, lease.Owner, lease.Token).ExecuteNonQuery() == 1) renewed.Add(lease.ItemId);
-            }
-
-            return renewed;
-        }).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<bool> ReleaseAsync(WorkItemLease lease, DateTimeOffset availableAt, CancellationToken cancellationToken = default)
-    {
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        return await Writer.WriteAsync(c => Sql.Release.Set(Ms(availableAt), lease.ItemId, lease.Owner, lease.Token).ExecuteNonQuery() == 1).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<JobRecord?> GetJobAsync(JobId jobId, CancellationToken cancellationToken = default)
-    {
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        using var c = OpenReader();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = $"SELECT {JobColumns} FROM jobs WHERE job_id = $id";
-        cmd.Parameters.AddWithValue("$id", jobId.Value);
-        using var r = cmd.ExecuteReader();
-        return r.Read() ? ReadJob(r) : null;
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<JobRecord>> ListJobsAsync(JobQuery query, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(query);
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        using var c = OpenReader();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = $"""
-            SELECT {JobColumns} FROM jobs
-            WHERE ($status IS NULL OR status = $status) AND ($tenant IS NULL OR tenant = $tenant) AND ($parent IS NULL OR parent_job_id = $parent)
-            ORDER BY created_at DESC, job_key DESC LIMIT $limit
-            """;
-        cmd.Parameters.AddWithValue("$status", (object?)query.Status?.ToWire() ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("$tenant", (object?)query.Tenant ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("$parent", (object?)query.ParentJobId?.Value ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("$limit", query.Limit);
-        using var r = cmd.ExecuteReader();
-        var list = new List<JobRecord>();
-        while (r.Read()) list.Add(ReadJob(r));
-        return list;
-    }
-
-    /// <inheritdoc />
-    public async IAsyncEnumerable<EventEnvelope> ReadEventsAsync(JobId jobId, long afterSeq = 0, [EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        var key = await GetJobKeyAsync(jobId, cancellationToken).ConfigureAwait(false);
-        if (key is null) yield break;
-        using var c = OpenReader();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT seq, type, step_id, visit, attempt, scope, ts, agent, prompt_hash, model, policy, payload, hash FROM events WHERE job_key = $k AND seq >= $from ORDER BY seq";
-        cmd.Parameters.AddWithValue("$k", key.Value);
-        cmd.Parameters.AddWithValue("$from", Math.Max(0, afterSeq));
-        using var r = cmd.ExecuteReader();
-        byte[] prev = afterSeq <= 0 ? EventChain.GenesisHash.ToArray() : null!;
-        while (r.Read())
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var seq = r.GetInt64(0);
-            var hash = (byte[])r.GetValue(12);
-            if (seq <= afterSeq)
-            {
-                prev = hash;
-                continue;
-            }
-
-            prev ??= [];
-            yield return new EventEnvelope(jobId, seq, r.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(6)), Encoding.UTF8.GetBytes(r.GetString(11)), hash, prev)
-            {
-                StepId = r.IsDBNull(2) ? null : r.GetString(2),
-                Visit = r.IsDBNull(3) ? null : r.GetInt32(3),
-                Attempt = r.IsDBNull(4) ? null : r.GetInt32(4),
-                Scope = r.IsDBNull(5) ? null : r.GetString(5),
-                Agent = r.IsDBNull(7) ? null : r.GetString(7),
-                PromptHash = r.IsDBNull(8) ? null : r.GetString(8),
-                Model = r.IsDBNull(9) ? null : r.GetString(9),
-                Policy = r.IsDBNull(10) ? null : r.GetString(10),
-            };
-            prev = hash;
-        }
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<StateSnapshot?> GetSnapshotAsync(JobId jobId, CancellationToken cancellationToken = default)
-    {
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        var key = await GetJobKeyAsync(jobId, cancellationToken).ConfigureAwait(false);
-        if (key is null) return null;
-        using var c = OpenReader();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT seq, state FROM snapshots WHERE job_key = $k";
-        cmd.Parameters.AddWithValue("$k", key.Value);
-        using var r = cmd.ExecuteReader();
-        return r.Read() ? new StateSnapshot(r.GetInt64(0), (byte[])r.GetValue(1)) : null;
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<DefinitionRecord?> GetDefinitionAsync(string hash, CancellationToken cancellationToken = default)
-    {
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        using var c = OpenReader();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT hash, workflow, version, content FROM definitions WHERE hash = $h";
-        cmd.Parameters.AddWithValue("$h", hash);
-        using var r = cmd.ExecuteReader();
-        return r.Read() ? new DefinitionRecord(r.GetString(0), r.GetString(1), r.GetInt32(2), (byte[])r.GetValue(3)) : null;
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default)
-    {
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        long? rootKey = null;
-        if (rootJobId is { } root)
-        {
-            rootKey = await GetJobKeyAsync(root, cancellationToken).ConfigureAwait(false);
-            if (rootKey is null) return new QueueSummary(0, 0, 0, null, []);
-        }
-
-        using var c = OpenReader();
-        using var cmd = c.CreateCommand();
-        // Timers that have not fired are not work to wait for (SystemItems.IsTimer).
-        const string NotWaitingTimer = "NOT (step_id = $timer AND lease_owner IS NULL AND visible_at > $now)";
-        var filter = rootKey is null ? $"WHERE {NotWaitingTimer}" : $"WHERE root_key = $root AND {NotWaitingTimer}";
-        cmd.CommandText = $"""
-            SELECT coalesce(sum(visible_at <= $now), 0),
-                   coalesce(sum(visible_at > $now AND lease_owner IS NULL), 0),
-                   coalesce(sum(visible_at > $now AND lease_owner IS NOT NULL), 0),
-                   min(CASE WHEN visible_at > $now THEN visible_at END)
-            FROM work_items {filter};
-            SELECT DISTINCT lease_owner FROM work_items {filter} AND lease_owner IS NOT NULL AND visible_at > $now;
-            """;
-        cmd.Parameters.AddWithValue("$now", Ms(now));
-        cmd.Parameters.AddWithValue("$timer", SystemItems.ApprovalExpiry);
-        if (rootKey is not null) cmd.Parameters.AddWithValue("$root", rootKey.Value);
-        using var r = cmd.ExecuteReader();
-        r.Read();
-        var ready = r.GetInt32(0);
-        var delayed = r.GetInt32(1);
-        var leased = r.GetInt32(2);
-        DateTimeOffset? next = r.IsDBNull(3) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3));
-        var owners = new List<string>();
-        if (r.NextResult())
-        {
-            while (r.Read()) owners.Add(r.GetString(0));
-        }
-
-        return new QueueSummary(ready, delayed, leased, next, owners);
-    }
-
-    /// <inheritdoc />
     public ValueTask DisposeAsync()
     {
+        _locks.Dispose();
         _checkpointer?.Dispose();
         _writer?.Dispose();
         _sql?.Dispose();
@@ -646,121 +150,6 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         _initGate.Dispose();
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
         return ValueTask.CompletedTask;
-    }
-
-    private void CheckQuota(NewJob job, TenantQuota quota)
-    {
-        var c = Writer.Connection;
-        if (quota.ConcurrentJobs is { } max)
-        {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ('queued', 'running', 'waiting_approval')";
-            cmd.Parameters.AddWithValue("$t", job.Tenant);
-            var active = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-            if (active >= max) throw new QuotaExceededException(job.Tenant, "concurrent_jobs", max, active);
-        }
-
-        if (quota.JobsPerMinute is { } perMinute)
-        {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT count(*) FROM jobs WHERE tenant = $t AND created_at > $since";
-            cmd.Parameters.AddWithValue("$t", job.Tenant);
-            cmd.Parameters.AddWithValue("$since", Ms(job.CreatedAt.AddMinutes(-1)));
-            var recent = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-            if (recent >= perMinute) throw new QuotaExceededException(job.Tenant, "jobs_per_minute", perMinute, recent);
-        }
-    }
-
-    /// <inheritdoc />
-    public async ValueTask SetKillSwitchAsync(KillSwitches.KillSwitch killSwitch, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(killSwitch);
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        await Writer.WriteAsync(c =>
-        {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = "INSERT OR REPLACE INTO kill_switches(target, reason, set_by, set_at) VALUES ($t, $r, $b, $a)";
-            cmd.Parameters.AddWithValue("$t", killSwitch.Target);
-            cmd.Parameters.AddWithValue("$r", (object?)killSwitch.Reason ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("$b", killSwitch.SetBy);
-            cmd.Parameters.AddWithValue("$a", Ms(killSwitch.SetAt));
-            return cmd.ExecuteNonQuery();
-        }).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<bool> ClearKillSwitchAsync(string target, CancellationToken cancellationToken = default)
-    {
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        return await Writer.WriteAsync(c =>
-        {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = "DELETE FROM kill_switches WHERE target = $t";
-            cmd.Parameters.AddWithValue("$t", target);
-            return cmd.ExecuteNonQuery() > 0;
-        }).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<KillSwitches.KillSwitch>> ListKillSwitchesAsync(CancellationToken cancellationToken = default)
-    {
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        using var c = OpenReader();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT target, reason, set_by, set_at FROM kill_switches ORDER BY target";
-        using var r = cmd.ExecuteReader();
-        var list = new List<KillSwitches.KillSwitch>();
-        while (r.Read())
-        {
-            list.Add(new KillSwitches.KillSwitch(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))));
-        }
-
-        return list;
-    }
-
-    /// <inheritdoc />
-    public async ValueTask SeedKillSwitchesAsync(string seed, IReadOnlyList<KillSwitches.KillSwitch> switches, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(switches);
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        await Writer.WriteAsync(c =>
-        {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = "INSERT OR IGNORE INTO kill_switch_seeds(seed) VALUES ($s)";
-            cmd.Parameters.AddWithValue("$s", seed);
-            if (cmd.ExecuteNonQuery() == 0) return 0;
-            foreach (var s in switches)
-            {
-                using var insert = c.CreateCommand();
-                insert.CommandText = "INSERT OR IGNORE INTO kill_switches(target, reason, set_by, set_at) VALUES ($t, $r, $b, $a)";
-                insert.Parameters.AddWithValue("$t", s.Target);
-                insert.Parameters.AddWithValue("$r", (object?)s.Reason ?? DBNull.Value);
-                insert.Parameters.AddWithValue("$b", s.SetBy);
-                insert.Parameters.AddWithValue("$a", Ms(s.SetAt));
-                insert.ExecuteNonQuery();
-            }
-
-            return switches.Count;
-        }).ConfigureAwait(false);
-    }
-
-    private const string JobColumns = "job_id, workflow, version, tenant, status, reason, submitter, parent_job_id, root_job_id, definition_hash, trace_id, priority, created_at, updated_at, last_seq, head_hash";
-
-    private static JobRecord ReadJob(SqliteDataReader r)
-    {
-        if (!JobStatusNames.TryParse(r.GetString(4), out var status))
-        {
-            throw new InvalidDataException($"job {r.GetString(0)} has an unknown status '{r.GetString(4)}'");
-        }
-
-        return new JobRecord
-        {
-            JobId = new JobId(r.GetString(0)), Workflow = r.GetString(1), Version = r.GetInt32(2), Tenant = r.GetString(3), Status = status,
-            Reason = r.IsDBNull(5) ? null : r.GetString(5), Submitter = r.GetString(6), ParentJobId = r.IsDBNull(7) ? null : new JobId(r.GetString(7)),
-            RootJobId = new JobId(r.GetString(8)), DefinitionHash = r.GetString(9), TraceId = r.GetString(10), Priority = r.GetInt32(11),
-            CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(12)), UpdatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(13)),
-            LastSeq = r.GetInt64(14), HeadHash = (byte[])r.GetValue(15),
-        };
     }
 
     private SqliteConnection OpenReader()
@@ -793,6 +182,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     private long InsertItem(long key, long rootKey, string tenant, NewWorkItem item, long nowMs)
     {
         var leased = item.LeaseOwner is not null;
+        if (leased) _locks.Hold(item.LeaseOwner!);
         return Sql.InsertItem.Set(
             key, rootKey, item.Step.WorkKey, item.Step.StepId, item.Step.Visit, item.Step.Attempt, item.Step.Scope, tenant, item.Priority,
             Ms(item.AvailableAt), leased ? Ms(item.LeaseExpiresAt) : Ms(item.AvailableAt), item.LeaseOwner, leased ? 1 : 0, leased ? 1 : 0, nowMs).ExecuteInsert();

@@ -7,7 +7,17 @@ namespace Ordo.Sqlite;
 /// </summary>
 internal static class SqliteSchema
 {
-    public const int Version = 1;
+    /// <summary>The schema this build writes. 2: work items count their lost leases (<c>lost</c>, <c>lost_owners</c>).</summary>
+    public const int Version = 2;
+
+    /// <summary>The statements that take a database of each older version one version up.</summary>
+    public static readonly IReadOnlyDictionary<int, string> Upgrades = new Dictionary<int, string>
+    {
+        [1] = """
+            ALTER TABLE work_items ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE work_items ADD COLUMN lost_owners TEXT;
+            """,
+    };
 
     public const string Create = """
         CREATE TABLE IF NOT EXISTS meta(
@@ -81,7 +91,9 @@ internal static class SqliteSchema
             lease_owner TEXT,
             lease_token INTEGER NOT NULL,
             deliveries INTEGER NOT NULL,
-            created_at INTEGER NOT NULL);
+            created_at INTEGER NOT NULL,
+            lost INTEGER NOT NULL DEFAULT 0,
+            lost_owners TEXT);
         CREATE INDEX IF NOT EXISTS work_ready ON work_items(priority DESC, visible_at);
         CREATE INDEX IF NOT EXISTS work_by_tree ON work_items(root_key, job_key);
 

@@ -47,16 +47,16 @@ internal sealed class WriterStatements : IDisposable
         RootAndTenant = new(c, "SELECT r.job_key, j.tenant FROM jobs j JOIN jobs r ON r.job_id = j.root_job_id WHERE j.job_key = $1", 1);
         Head = new(c, "SELECT job_id, last_seq, head_hash, status FROM jobs WHERE job_key = $1", 1);
         SelectReady = new(c, """
-            SELECT item_id, job_key, step_id, visit, attempt, scope, tenant, priority, deliveries, lease_token FROM work_items
+            SELECT item_id, job_key, step_id, visit, attempt, scope, tenant, priority, deliveries, lease_token, lease_owner, lost, lost_owners FROM work_items
             WHERE visible_at <= $1 OR ($2 IS NOT NULL AND lease_owner IN (SELECT value FROM json_each($2)))
             ORDER BY priority DESC, visible_at, item_id LIMIT $3
             """, 4);
         SelectReadyForRoot = new(c, """
-            SELECT item_id, job_key, step_id, visit, attempt, scope, tenant, priority, deliveries, lease_token FROM work_items
+            SELECT item_id, job_key, step_id, visit, attempt, scope, tenant, priority, deliveries, lease_token, lease_owner, lost, lost_owners FROM work_items
             WHERE root_key = $4 AND (visible_at <= $1 OR ($2 IS NOT NULL AND lease_owner IN (SELECT value FROM json_each($2))))
             ORDER BY priority DESC, visible_at, item_id LIMIT $3
             """, 4);
-        Lease = new(c, "UPDATE work_items SET lease_owner = $1, lease_token = $2, deliveries = $3, visible_at = $4 WHERE item_id = $5", 5);
+        Lease = new(c, "UPDATE work_items SET lease_owner = $1, lease_token = $2, deliveries = $3, visible_at = $4, lost = $6, lost_owners = $7 WHERE item_id = $5", 7);
         Renew = new(c, "UPDATE work_items SET visible_at = $1 WHERE item_id = $2 AND lease_owner = $3 AND lease_token = $4", 4);
         Release = new(c, "UPDATE work_items SET visible_at = $1, lease_owner = NULL WHERE item_id = $2 AND lease_owner = $3 AND lease_token = $4", 4);
     }

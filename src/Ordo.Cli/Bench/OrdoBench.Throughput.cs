@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Ordo.Sqlite;
-using Ordo.Storage.InMemory;
+using Ordo.Testing;
 using Ordo.Workflows;
 
 namespace Ordo.Cli.Bench;

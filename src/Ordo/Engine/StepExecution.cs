@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using Ordo.Configuration;
+using Ordo.Engine.Running;
 using Ordo.Events;
 using Ordo.Expressions;
 using Ordo.Gateway;
@@ -9,10 +11,18 @@ using Ordo.Workflows;
 namespace Ordo.Engine;
 
 /// <summary>One attempt of one step, while it runs: its inputs, and the events it records on the way.</summary>
-/// <remarks>Used by one worker at a time; not thread-safe.</remarks>
+/// <remarks>
+/// Thread-safe: a code agent may make tool calls in parallel (each gets its own call index, and every event is kept,
+/// in the order recorded). Once the step is closed (it timed out, or its lease was lost), nothing it still does is
+/// recorded or appended: a call it makes then is refused before it reaches the tool.
+/// </remarks>
+[SuppressMessage("Reliability", "CA1001", Justification = "The semaphore's wait handle is never used, so it holds nothing to dispose; an execution ends with its step.")]
 public sealed class StepExecution : IToolCallScope
 {
+    private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _appending = new(1, 1);
     private readonly List<NewEvent> _events = [];
+    private string? _closed;
     private readonly Func<StepExecution, IReadOnlyList<NewEvent>, CancellationToken, ValueTask<JobState>> _appendNow;
     private int _callIndex;
 
@@ -52,8 +62,14 @@ public sealed class StepExecution : IToolCallScope
     public StepRef Step => Item.Step;
     /// <inheritdoc />
     public ProjectDefinition Project => Workflow.Project;
-    /// <summary>Events recorded so far, to be committed with the result.</summary>
-    public IReadOnlyList<NewEvent> Events => _events;
+    /// <summary>Events recorded so far (and not appended yet), to be committed with the result.</summary>
+    public IReadOnlyList<NewEvent> Events
+    {
+        get
+        {
+            lock (_gate) return [.. _events];
+        }
+    }
 
     /// <summary>The expression scope of this step: the state when it started, its attempt, and whether it sees quarantined artifacts.</summary>
     public ExpressionScope Scope => new()
@@ -66,18 +82,54 @@ public sealed class StepExecution : IToolCallScope
     };
 
     /// <inheritdoc />
-    public int NextCallIndex() => _callIndex++;
+    public int NextCallIndex() => Interlocked.Increment(ref _callIndex) - 1;
 
     /// <inheritdoc />
-    public void Record(NewEvent e) => _events.Add(e);
+    public void Record(NewEvent e)
+    {
+        lock (_gate)
+        {
+            ThrowIfClosed();
+            _events.Add(e);
+        }
+    }
 
     /// <inheritdoc />
     public async ValueTask AppendNowAsync(NewEvent e, CancellationToken cancellationToken)
     {
-        // Events recorded before this one must come first in the log.
-        var batch = new List<NewEvent>(_events) { e };
-        State = await _appendNow(this, batch, cancellationToken).ConfigureAwait(false);
-        _events.Clear();
+        await _appending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Events recorded before this one must come first in the log; those recorded while it is written stay for the next.
+            List<NewEvent> batch;
+            lock (_gate)
+            {
+                ThrowIfClosed();
+                batch = [.. _events, e];
+            }
+
+            var state = await _appendNow(this, batch, cancellationToken).ConfigureAwait(false);
+            lock (_gate)
+            {
+                State = state;
+                _events.RemoveRange(0, batch.Count - 1);
+            }
+        }
+        finally
+        {
+            _appending.Release();
+        }
+    }
+
+    /// <summary>Closes the step: from now on nothing it records or appends reaches the log (it timed out, or its lease was lost).</summary>
+    internal void Close(string why)
+    {
+        lock (_gate) _closed ??= why;
+    }
+
+    private void ThrowIfClosed()
+    {
+        if (_closed is { } why) throw new StepAbortedException(why);
     }
 
     /// <summary>The interrupt set by a guard or the gateway, if any (the first one wins).</summary>

@@ -70,7 +70,10 @@ public static class EventFactory
 /// <summary>Events that stores create themselves.</summary>
 public static class StoreEvents
 {
-    /// <summary>The StepStarted event appended when a work item is delivered to a worker.</summary>
-    public static NewEvent StepStarted(StepRef step, string worker, int delivery, DateTimeOffset now)
-        => EventFactory.Step(EventTypes.StepStarted, step, new StepStartedPayload(worker, delivery), now);
+    /// <summary>How many of the workers that lost an item's lease are remembered with it.</summary>
+    public const int LostOwnersKept = 5;
+
+    /// <summary>The StepStarted event appended when a work item is delivered to a worker (<paramref name="takenOverFrom"/>: the worker whose lease was lost, if it was).</summary>
+    public static NewEvent StepStarted(StepRef step, string worker, int delivery, DateTimeOffset now, string? takenOverFrom = null)
+        => EventFactory.Step(EventTypes.StepStarted, step, new StepStartedPayload(worker, delivery) { TakenOverFrom = takenOverFrom }, now);
 }

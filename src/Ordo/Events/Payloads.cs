@@ -42,7 +42,11 @@ public sealed record StepScheduledPayload(string Kind, string Reason, string? Fr
 /// <summary>Payload of <see cref="EventTypes.StepStarted"/>.</summary>
 /// <param name="Worker">The worker that holds the lease.</param>
 /// <param name="Delivery">How many times this work item has been handed to a worker (above 1 after a crash).</param>
-public sealed record StepStartedPayload(string Worker, int Delivery);
+public sealed record StepStartedPayload(string Worker, int Delivery)
+{
+    /// <summary>The worker that held the item before and lost its lease (it died, or stopped renewing it); absent for a first delivery or one after a release.</summary>
+    public string? TakenOverFrom { get; init; }
+}
 
 /// <summary>Payload of <see cref="EventTypes.StepSucceeded"/>.</summary>
 public sealed record StepSucceededPayload(JsonElement? Output, double DurationMs, IReadOnlyList<string>? Next, JsonElement? Input)

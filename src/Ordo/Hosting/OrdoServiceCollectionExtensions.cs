@@ -7,7 +7,6 @@ using Ordo.Engine;
 using Ordo.Hosting;
 using Ordo.Steps;
 using Ordo.Storage;
-using Ordo.Storage.InMemory;
 using Ordo.Tools;
 using Ordo.Workflows;
 
@@ -18,8 +17,8 @@ public static class OrdoServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the Ordo runtime: <see cref="OrdoRuntime"/> (submit, wait, cancel), a hosted worker service that runs steps
-    /// until the host stops, and the registries for code agents, code tools and workflows built in C#.
-    /// Without a storage call (<c>UseSqlite</c>, <c>UseInMemoryStore</c>) jobs are kept in memory.
+    /// until the host stops, and the registries for code agents, code tools and workflows built in C#. Choose the store
+    /// with a storage call: <c>UseSqlite(path)</c> (Ordo.Sqlite), or <c>UseInMemoryStore()</c> (Ordo.Testing) for tests.
     /// </summary>
     public static IOrdoBuilder AddOrdo(this IServiceCollection services, Action<OrdoRuntimeOptions>? configure = null)
     {
@@ -38,7 +37,8 @@ public static class OrdoServiceCollectionExtensions
 
         services.TryAddSingleton(new CodeRegistry());
         services.TryAddSingleton(new WorkflowRegistry());
-        services.TryAddSingleton<IOrdoStore, InMemoryOrdoStore>();
+        services.TryAddSingleton<IOrdoStore>(_ => throw new Ordo.OrdoException(
+            "Ordo has no store: call UseSqlite(path) (package Ordo.Sqlite) on the builder AddOrdo returns, or UseInMemoryStore() (package Ordo.Testing) in tests"));
         services.TryAddSingleton(sp =>
         {
             var components = new OrdoComponents
@@ -70,14 +70,6 @@ public static class OrdoServiceCollectionExtensions
 /// <summary>Extends an Ordo registration: storage, agents, tools, workflows.</summary>
 public static class OrdoBuilderExtensions
 {
-    /// <summary>Keeps jobs in memory (tests, demos); they are lost when the process ends.</summary>
-    public static IOrdoBuilder UseInMemoryStore(this IOrdoBuilder builder)
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.Replace(ServiceDescriptor.Singleton<IOrdoStore, InMemoryOrdoStore>());
-        return builder;
-    }
-
     /// <summary>Registers a code agent under a type name (default: the class's full name), created through the container.</summary>
     public static IOrdoBuilder AddCodeAgent<TAgent>(this IOrdoBuilder builder, string? typeName = null) where TAgent : class, ICodeAgent
     {
@@ -135,11 +127,12 @@ public static class OrdoBuilderExtensions
         return builder;
     }
 
-    /// <summary>Does not start workers in this host (a process that only submits and inspects jobs).</summary>
+    /// <summary>Does not start Ordo's workers in this host (a process that only submits and inspects jobs); the host's own hosted services stay.</summary>
     public static IOrdoBuilder WithoutWorkers(this IOrdoBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.RemoveAll<IHostedService>();
+        var ordo = builder.Services.Where(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(OrdoWorkerService)).ToList();
+        foreach (var d in ordo) builder.Services.Remove(d);
         return builder;
     }
 

@@ -60,6 +60,10 @@ public sealed record WorkItem
     public int Priority { get; init; }
     /// <summary>How many times the item has been delivered, this delivery included.</summary>
     public int Deliveries { get; init; }
+    /// <summary>How many of its earlier deliveries ended with the lease lost (the worker died, or stopped renewing it): not a release, not a graceful stop.</summary>
+    public int LostDeliveries { get; init; }
+    /// <summary>The workers that lost it, oldest first (at most the last few).</summary>
+    public IReadOnlyList<string> LostOwners { get; init; } = [];
     /// <summary>The lease.</summary>
     public required WorkItemLease Lease { get; init; }
 }

@@ -5,20 +5,22 @@ using Ordo.State;
 namespace Ordo.Storage;
 
 /// <summary>
-/// The durable store of Ordo: job logs, snapshots, definitions and the work queue, in one place so that
-/// a step's events, its successors and its acknowledgement are committed together.
+/// The durable store of Ordo: the job journal, the work queue and the administration of the store, in one place so that
+/// a step's events, its successors and its acknowledgement are committed together. Each part is an interface of its own
+/// (<see cref="IJobJournal"/>, <see cref="IQueueStore"/>, <see cref="IStoreAdministration"/>), so that code depends only on the part it uses.
 /// </summary>
 /// <remarks>
 /// Implementations are thread-safe. Every write is conditional: appends take an expected sequence number
 /// and acknowledgements an expected lease token, so a concurrent or duplicate write fails instead of forking the log.
 /// </remarks>
-public interface IOrdoStore : IAsyncDisposable
-{
-    /// <summary>Creates or upgrades the schema. Idempotent.</summary>
-    ValueTask InitializeAsync(CancellationToken cancellationToken = default);
+public interface IOrdoStore : IJobJournal, IQueueStore, IStoreAdministration, IAsyncDisposable;
 
+/// <summary>Jobs and their logs: submissions, commits, and reading back what was written.</summary>
+public interface IJobJournal
+{
     /// <summary>Creates a job with its first events and work items, storing its definition if new.</summary>
     /// <exception cref="InvalidOperationException">A job with this id exists.</exception>
+    /// <exception cref="QuotaExceededException">The tenant is over its quota; nothing was created.</exception>
     ValueTask<JobRecord> SubmitAsync(NewJob job, CancellationToken cancellationToken = default);
 
     /// <summary>Appends events, enqueues successors and acknowledges a work item in one transaction.</summary>
@@ -32,15 +34,6 @@ public interface IOrdoStore : IAsyncDisposable
     /// </summary>
     IReadOnlyList<Task<CommitResult>> CommitInOrder(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken = default)
         => OrderedCommits.OneByOne(this, commits, cancellationToken);
-
-    /// <summary>Leases available work items (oldest, highest priority first) and appends a StepStarted event for each.</summary>
-    ValueTask<IReadOnlyList<WorkItem>> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default);
-
-    /// <summary>Extends leases still held; returns the ids of the items whose lease was renewed.</summary>
-    ValueTask<IReadOnlyList<long>> RenewLeasesAsync(IReadOnlyList<WorkItemLease> leases, DateTimeOffset expiresAt, CancellationToken cancellationToken = default);
-
-    /// <summary>Gives a leased item back to the queue, available at <paramref name="availableAt"/>, without counting a failure.</summary>
-    ValueTask<bool> ReleaseAsync(WorkItemLease lease, DateTimeOffset availableAt, CancellationToken cancellationToken = default);
 
     /// <summary>Reads a job.</summary>
     ValueTask<JobRecord?> GetJobAsync(JobId jobId, CancellationToken cancellationToken = default);
@@ -56,9 +49,46 @@ public interface IOrdoStore : IAsyncDisposable
 
     /// <summary>Reads a stored definition.</summary>
     ValueTask<DefinitionRecord?> GetDefinitionAsync(string hash, CancellationToken cancellationToken = default);
+}
+
+/// <summary>The durable work queue: claiming with leases, renewing and releasing them, and what is on it.</summary>
+public interface IQueueStore
+{
+    /// <summary>
+    /// Leases available work items (oldest, highest priority first) and appends a StepStarted event for each. An item
+    /// whose previous lease was not released (it expired, or its owner is among <see cref="ClaimRequest.DeadOwners"/>)
+    /// counts a lost delivery and names that owner.
+    /// </summary>
+    ValueTask<IReadOnlyList<WorkItem>> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Extends leases still held; returns the ids of the items whose lease was renewed.</summary>
+    ValueTask<IReadOnlyList<long>> RenewLeasesAsync(IReadOnlyList<WorkItemLease> leases, DateTimeOffset expiresAt, CancellationToken cancellationToken = default);
+
+    /// <summary>Gives a leased item back to the queue, available at <paramref name="availableAt"/>, without counting a failure.</summary>
+    ValueTask<bool> ReleaseAsync(WorkItemLease lease, DateTimeOffset availableAt, CancellationToken cancellationToken = default);
 
     /// <summary>Summarizes the queue, for one job tree or for everything. Timers (<see cref="SystemItems.IsTimer"/>) are counted only once they fire.</summary>
     ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>The leased items, for diagnostics (<c>ordo doctor</c>).</summary>
+    ValueTask<IReadOnlyList<LeaseRecord>> ListLeasesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Whether the worker named <paramref name="owner"/> still runs, as far as this store can prove it. Only
+    /// <see cref="WorkerLiveness.Dead"/> lets another worker take its leases over before they expire; a store that
+    /// cannot tell answers <see cref="WorkerLiveness.Unknown"/> (the default), and the leases are waited out.
+    /// </summary>
+    WorkerLiveness GetWorkerLiveness(string owner) => WorkerLiveness.Unknown;
+}
+
+/// <summary>The store itself: its schema, its kill switches, and checks of its health.</summary>
+public interface IStoreAdministration
+{
+    /// <summary>Creates or upgrades the schema. Idempotent.</summary>
+    ValueTask InitializeAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The schema version this store is at (after <see cref="InitializeAsync"/>).</summary>
+    int SchemaVersion { get; }
 
     /// <summary>Sets (or replaces) a kill switch.</summary>
     ValueTask SetKillSwitchAsync(KillSwitches.KillSwitch killSwitch, CancellationToken cancellationToken = default);
@@ -71,4 +101,7 @@ public interface IOrdoStore : IAsyncDisposable
 
     /// <summary>Sets the initial kill switches of a policy once: the first call for <paramref name="seed"/> sets them, later calls do nothing (so <c>ordo kill clear</c> is not undone).</summary>
     ValueTask SeedKillSwitchesAsync(string seed, IReadOnlyList<KillSwitches.KillSwitch> switches, CancellationToken cancellationToken = default);
+
+    /// <summary>Jobs that have not ended and have no work item on the queue (no step to run, no timer, no notice): candidates for <c>ordo doctor</c>.</summary>
+    ValueTask<IReadOnlyList<JobRecord>> ListJobsWithoutWorkAsync(CancellationToken cancellationToken = default);
 }

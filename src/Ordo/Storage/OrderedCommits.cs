@@ -1,10 +1,10 @@
 namespace Ordo.Storage;
 
-/// <summary>Helpers for <see cref="IOrdoStore.CommitInOrder"/>.</summary>
+/// <summary>Helpers for <see cref="IJobJournal.CommitInOrder"/>.</summary>
 public static class OrderedCommits
 {
-    /// <summary>Commits <paramref name="commits"/> one after the other through <see cref="IOrdoStore.CommitAsync"/>, each after the previous one ended (whether or not it failed).</summary>
-    public static IReadOnlyList<Task<CommitResult>> OneByOne(IOrdoStore store, IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken = default)
+    /// <summary>Commits <paramref name="commits"/> one after the other through <see cref="IJobJournal.CommitAsync"/>, each after the previous one ended (whether or not it failed).</summary>
+    public static IReadOnlyList<Task<CommitResult>> OneByOne(IJobJournal store, IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(commits);
@@ -19,7 +19,7 @@ public static class OrderedCommits
         return tasks;
     }
 
-    private static async Task<CommitResult> AfterAsync(IOrdoStore store, Task before, JobCommit commit, CancellationToken cancellationToken)
+    private static async Task<CommitResult> AfterAsync(IJobJournal store, Task before, JobCommit commit, CancellationToken cancellationToken)
     {
         try
         {

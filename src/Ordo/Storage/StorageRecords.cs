@@ -41,7 +41,7 @@ public sealed record JobRecord
     public required byte[] HeadHash { get; init; }
 
     /// <summary>
-    /// On the record <see cref="IOrdoStore.SubmitAsync"/> returns: the submission's work items that were created
+    /// On the record <see cref="IJobJournal.SubmitAsync"/> returns: the submission's work items that were created
     /// already leased (those with <see cref="NewWorkItem.LeaseOwner"/> set), so their worker can run them without a
     /// claim. Empty on records read back from the store.
     /// </summary>
@@ -91,7 +91,14 @@ public sealed record NewJob
     public JobStatus Status { get; init; } = JobStatus.Queued;
     /// <summary>The tenant's quota, checked in the same transaction as the insert.</summary>
     public TenantQuota? Quota { get; init; }
+    /// <summary>Initial kill switches of the job's policies, seeded in the same transaction (each seed once per store).</summary>
+    public IReadOnlyList<KillSwitchSeed> KillSwitchSeeds { get; init; } = [];
 }
+
+/// <summary>The initial kill switches of a policy, set once (the first submission that carries them), in that submission's transaction.</summary>
+/// <param name="Seed">The policy as <c>name@version</c>: later submissions with the same seed set nothing (so <c>ordo kill clear</c> is not undone).</param>
+/// <param name="Switches">The switches.</param>
+public sealed record KillSwitchSeed(string Seed, IReadOnlyList<KillSwitches.KillSwitch> Switches);
 
 /// <summary>Limits on a tenant's submissions.</summary>
 /// <param name="ConcurrentJobs">Jobs not yet ended (queued, running, waiting for approval) at once.</param>
@@ -167,13 +174,32 @@ public enum CommitOutcome
     NotFound,
 }
 
-/// <summary>The result of <see cref="IOrdoStore.CommitAsync"/>.</summary>
+/// <summary>The result of <see cref="IJobJournal.CommitAsync"/>.</summary>
 /// <param name="Outcome">How it ended.</param>
 /// <param name="LeasedItems">Enqueued items that were leased to the committing worker.</param>
 public sealed record CommitResult(CommitOutcome Outcome, IReadOnlyList<WorkItem> LeasedItems)
 {
     /// <summary>A result with nothing written.</summary>
     public static CommitResult Failed(CommitOutcome outcome) => new(outcome, []);
+}
+
+/// <summary>A leased work item, as <c>ordo doctor</c> lists it.</summary>
+/// <param name="ItemId">The item.</param>
+/// <param name="JobId">Its job.</param>
+/// <param name="WorkKey">Its step visit and scope.</param>
+/// <param name="Owner">The worker holding the lease.</param>
+/// <param name="ExpiresAt">When the lease runs out unless renewed.</param>
+public sealed record LeaseRecord(long ItemId, JobId JobId, string WorkKey, string Owner, DateTimeOffset ExpiresAt);
+
+/// <summary>What a store can prove about a worker that holds leases.</summary>
+public enum WorkerLiveness
+{
+    /// <summary>It cannot tell (another host, a worker that left no trace it can check): its leases are waited out.</summary>
+    Unknown,
+    /// <summary>The worker runs.</summary>
+    Alive,
+    /// <summary>The worker's process is gone: its leases may be taken over at once.</summary>
+    Dead,
 }
 
 /// <summary>Filters for listing jobs.</summary>

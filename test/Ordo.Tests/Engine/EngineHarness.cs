@@ -3,7 +3,7 @@ using Ordo.Engine;
 using Ordo.Events;
 using Ordo.State;
 using Ordo.Storage;
-using Ordo.Storage.InMemory;
+using Ordo.Testing;
 using Ordo.Workflows;
 
 namespace Ordo.Tests.Engine;

@@ -312,7 +312,7 @@ public sealed class OrdoRuntimeTests
                 return Int(ctx.Step.Attempt);
             }))
             .Build();
-        var store = new Ordo.Storage.InMemory.InMemoryOrdoStore();
+        var store = new Ordo.Testing.InMemoryOrdoStore();
         await using var a = new EngineHarness(new OrdoRuntimeOptions { Workers = 1, LeaseDuration = TimeSpan.FromMilliseconds(200), PollInterval = TimeSpan.FromMilliseconds(5) }, store: store);
         var job = await a.Runtime.SubmitAsync(wf, null);
         using var stopA = new CancellationTokenSource();
@@ -351,7 +351,7 @@ public sealed class OrdoRuntimeTests
             }).Next("b"))
             .Step("b", s => s.Code(ctx => Int(2)))
             .Build();
-        var store = new Ordo.Storage.InMemory.InMemoryOrdoStore();
+        var store = new Ordo.Testing.InMemoryOrdoStore();
         await using (var first = new EngineHarness(new OrdoRuntimeOptions { Workers = 1, ShutdownGrace = TimeSpan.FromMilliseconds(50), PollInterval = TimeSpan.FromMilliseconds(5) }, store: store))
         {
             var job = await first.Runtime.SubmitAsync(wf, null);
@@ -375,17 +375,27 @@ public sealed class OrdoRuntimeTests
     }
 
     [Fact]
-    public async Task PoisonItem_DeliveredTooOften_FailsTheStep()
+    public async Task PoisonItem_WhoseLeaseWasLostTooOften_FailsTheStep_NamingTheWorkers_ButReleasesDoNotCount()
     {
         var wf = WorkflowBuilder.Create("poison", 1).Step("a", s => s.Code(ctx => Int(1))).Build();
-        var store = new Ordo.Storage.InMemory.InMemoryOrdoStore();
+        var store = new Ordo.Testing.InMemoryOrdoStore();
         await using var h = new EngineHarness(new OrdoRuntimeOptions { Workers = 1, MaxDeliveries = 2, PollInterval = TimeSpan.FromMilliseconds(5) }, store: store);
         var job = await h.Runtime.SubmitAsync(wf, null);
         var now = DateTimeOffset.UtcNow;
-        for (var i = 0; i < 2; i++)
+
+        // Graceful stops give the item back: any number of them is no sign of a poison item.
+        for (var i = 0; i < 5; i++)
         {
-            // Workers that took the item and died without a word.
-            Assert.Single(await store.ClaimAsync(new Ordo.Queue.ClaimRequest { Owner = "ghost" + i, LeaseDuration = TimeSpan.FromSeconds(1), Now = now.AddMinutes(i * 10) }));
+            var item = Assert.Single(await store.ClaimAsync(new Ordo.Queue.ClaimRequest { Owner = "polite" + i, LeaseDuration = TimeSpan.FromSeconds(1), Now = now }));
+            Assert.Equal(0, item.LostDeliveries);
+            Assert.True(await store.ReleaseAsync(item.Lease, now));
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            // Workers that took the item and died without a word: each next claim finds the lease lost.
+            var item = Assert.Single(await store.ClaimAsync(new Ordo.Queue.ClaimRequest { Owner = "ghost" + i, LeaseDuration = TimeSpan.FromSeconds(1), Now = now.AddMinutes(i * 10) }));
+            Assert.Equal(i, item.LostDeliveries);
         }
 
         await using var late = new EngineHarness(new OrdoRuntimeOptions { Workers = 1, MaxDeliveries = 2, PollInterval = TimeSpan.FromMilliseconds(5), TimeProvider = new ShiftedTime(TimeSpan.FromHours(1)) }, store: store);
@@ -393,7 +403,10 @@ public sealed class OrdoRuntimeTests
         await late.Runtime.RunAsync(new RunRequest { RootJobId = job.JobId, UntilIdle = true });
         var state = await late.Runtime.GetStateAsync(job.JobId);
         Assert.Equal(JobStatus.Failed, state!.Status);
-        Assert.Contains("3 times", state.Reason);
+        Assert.Contains("lost 3 times", state.Reason);
+        Assert.Contains("ghost0, ghost1, ghost2", state.Reason);
+        var taken = (await late.EventsAsync(job.JobId)).Where(e => e.Type == EventTypes.StepStarted).Select(e => e.GetPayload<StepStartedPayload>().TakenOverFrom).ToList();
+        Assert.Equal([null, null, null, null, null, null, "ghost0", "ghost1", "ghost2"], taken);
     }
 
     [Fact]

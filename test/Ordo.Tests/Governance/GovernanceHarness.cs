@@ -5,7 +5,7 @@ using Ordo.Events;
 using Ordo.Gateway;
 using Ordo.State;
 using Ordo.Storage;
-using Ordo.Storage.InMemory;
+using Ordo.Testing;
 using Ordo.Tools;
 using Ordo.Workflows;
 

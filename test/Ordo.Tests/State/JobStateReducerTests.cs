@@ -1,7 +1,7 @@
 using Ordo.Engine;
 using Ordo.Events;
 using Ordo.State;
-using Ordo.Storage.InMemory;
+using Ordo.Testing;
 using Ordo.Workflows;
 
 namespace Ordo.Tests.State;

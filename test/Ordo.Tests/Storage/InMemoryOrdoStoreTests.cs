@@ -1,6 +1,6 @@
 using Ordo.Storage;
 using Ordo.Storage.Conformance;
-using Ordo.Storage.InMemory;
+using Ordo.Testing;
 
 namespace Ordo.Tests.Storage;
 

@@ -1,42 +1,27 @@
+using Ordo.Engine.Commits;
 using Ordo.Events;
 using Ordo.Queue;
 using Ordo.State;
 using Ordo.Storage;
 using Ordo.Workflows;
 
-namespace Ordo.Engine;
+namespace Ordo.Engine.Jobs;
 
-/// <summary>The result of a decision on an approval.</summary>
-/// <param name="ApprovalId">The approval.</param>
-/// <param name="Status">Its status after the decision: <c>pending</c>, <c>approved</c>, <c>denied</c> or <c>expired</c>.</param>
-/// <param name="JobStatus">The job's status after the decision.</param>
-/// <param name="Remaining">Approvals still needed (two-person rule).</param>
-public sealed record ApprovalOutcome(string ApprovalId, string Status, JobStatus JobStatus, int Remaining);
-
-/// <summary>A decision was refused (wrong approver, unknown approval…); nothing was recorded.</summary>
-public sealed class ApprovalException(string message) : OrdoRefusedException(message);
-
-public sealed partial class OrdoRuntime
+/// <summary>
+/// Decisions on approvals: by people (<see cref="DecideAsync"/>, under the rules of roles, distinct approvers and no
+/// self-approval) and by the clock (an expiry). A decision and what follows from it — the paused step scheduled again, a
+/// held route taken, the job completed or failed — are one commit.
+/// </summary>
+internal sealed class Approvals(EngineContext ctx, JobCommits commits)
 {
-    /// <summary>
-    /// Records a human decision on a pending approval. An approval needs <c>count</c> distinct approvers, each holding
-    /// its role (when the tenant has roles configured) and none of them the job's submitter; one deny ends it. When
-    /// it is approved, the paused work is scheduled again (run <see cref="RunAsync"/> or <c>ordo resume</c> to continue);
-    /// when it is denied, the job fails with the reason.
-    /// </summary>
-    /// <param name="jobId">The job.</param>
-    /// <param name="approvalId">The approval; may be omitted when the job has exactly one pending approval.</param>
-    /// <param name="identity">Who decides.</param>
-    /// <param name="approve">Approve or deny.</param>
-    /// <param name="reason">Why (recorded).</param>
-    /// <param name="cancellationToken">Cancels the decision.</param>
+    /// <summary>Records a person's decision on a pending approval.</summary>
     /// <exception cref="ApprovalException">The decision is not allowed; nothing was recorded.</exception>
-    public async Task<ApprovalOutcome> DecideAsync(JobId jobId, string? approvalId, string identity, bool approve, string? reason, CancellationToken cancellationToken = default)
+    public Task<ApprovalOutcome> DecideAsync(JobId jobId, string? approvalId, string identity, bool approve, string? reason, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(identity);
-        for (var i = 0; i < MaxCommitRetries; i++)
+        return commits.RetryAsync($"deciding on job {jobId}", async _ =>
         {
-            var state = await _states.LoadAsync(jobId, cancellationToken).ConfigureAwait(false) ?? throw new ApprovalException($"job {jobId} does not exist");
+            var state = await ctx.States.LoadAsync(jobId, cancellationToken).ConfigureAwait(false) ?? throw new ApprovalException($"job {jobId} does not exist");
             var pending = state.Approvals.Values.Where(a => a.IsPending).OrderBy(a => a.RequestedAt).ToList();
             ApprovalState approval;
             if (approvalId is null)
@@ -63,12 +48,12 @@ public sealed partial class OrdoRuntime
                 throw new ApprovalException($"job {jobId} has already ended ({state.Status.ToWire()})");
             }
 
-            var workflow = await _components.Workflows.GetAsync(_store, state.DefinitionHash, LoadOptions, cancellationToken).ConfigureAwait(false);
-            var now = _time.GetUtcNow();
+            var workflow = await ctx.DefinitionAsync(state, cancellationToken).ConfigureAwait(false);
+            var now = ctx.Time.GetUtcNow();
             if (approval.ExpiresAt is { } expires && now >= expires)
             {
                 var expired = await CommitDecisionAsync(state, workflow, approval, "expire", "system", $"expired at {expires:O}", null, null, cancellationToken).ConfigureAwait(false);
-                if (expired is null) continue;
+                if (expired is null) return (false, default(ApprovalOutcome)!);
                 throw new ApprovalException($"approval {approval.Id} of job {jobId} expired at {expires:O}; on_expire: {approval.OnExpire} was applied (job {expired.JobStatus.ToWire()})");
             }
 
@@ -84,11 +69,27 @@ public sealed partial class OrdoRuntime
             }
 
             var outcome = await CommitDecisionAsync(state, workflow, approval, approve ? "approve" : "deny", identity, reason, roles, null, cancellationToken).ConfigureAwait(false);
-            if (outcome is not null) return outcome;
-        }
-
-        throw new OrdoException($"job {jobId} kept changing while the decision was being recorded; try again");
+            return (outcome is not null, outcome!);
+        }, cancellationToken);
     }
+
+    /// <summary>Applies an approval's expiry when its timer item fires; acknowledges the item either way.</summary>
+    public Task ExpireAsync(WorkItem item)
+        => commits.RetryAsync($"expiring {item.Step.Scope} of job {item.JobId}", async _ =>
+        {
+            var state = await ctx.States.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false);
+            if (state is null) return (true, 0);
+            if (item.Step.Scope is { } id && state.Approvals.TryGetValue(id, out var approval) && approval.IsPending && !state.Status.IsTerminal()
+                && approval.ExpiresAt is { } expires && ctx.Time.GetUtcNow() >= expires)
+            {
+                var workflow = await ctx.DefinitionAsync(state, CancellationToken.None).ConfigureAwait(false);
+                var outcome = await CommitDecisionAsync(state, workflow, approval, "expire", "system", $"expired at {expires:O}", null, item.Lease, CancellationToken.None).ConfigureAwait(false);
+                return (outcome is not null, 0);
+            }
+
+            await commits.DiscardAsync(item, state).ConfigureAwait(false);
+            return (true, 0);
+        }, CancellationToken.None);
 
     private static IReadOnlyList<string> RolesOf(WorkflowDefinition workflow, string tenant, string identity, string role)
     {
@@ -116,7 +117,7 @@ public sealed partial class OrdoRuntime
     /// <summary>Commits a decision and what follows from it; returns null on a conflict (the caller reloads and tries again).</summary>
     private async Task<ApprovalOutcome?> CommitDecisionAsync(JobState state, WorkflowDefinition workflow, ApprovalState approval, string decision, string by, string? reason, IReadOnlyList<string>? roles, WorkItemLease? ack, CancellationToken cancellationToken)
     {
-        var now = _time.GetUtcNow();
+        var now = ctx.Time.GetUtcNow();
         var plan = new PlannedCommit();
         var approvers = approval.Approvers.Count() + (decision == "approve" ? 1 : 0);
         var status = decision switch
@@ -139,7 +140,7 @@ public sealed partial class OrdoRuntime
                 : $"approval {approval.Id} ({Describe(approval)}) denied by {by}{(reason is null ? "" : $": {reason}")}";
             if (decision == "expire" && approval.OnExpire is not ("fail" or "deny") && workflow.FindStep(approval.OnExpire) is not null && approval.StepId is { } from)
             {
-                Planner.ScheduleVisit(plan, plan.Preview(state), workflow, approval.OnExpire,
+                ctx.Planner.ScheduleVisit(plan, plan.Preview(state), workflow, approval.OnExpire,
                     new WorkItem { JobId = state.JobId, Step = new StepRef(from, approval.Visit ?? 1, approval.Attempt ?? 1, approval.Scope), Tenant = state.Tenant, Lease = default }, "expired", now);
             }
             else
@@ -148,19 +149,9 @@ public sealed partial class OrdoRuntime
             }
         }
 
-        var events = EventChain.Seal(state.JobId, state.Seq, state.HeadHash, plan.Events);
-        var post = JobStateReducer.Apply(state, events);
-        var result = await _store.CommitAsync(new JobCommit
-        {
-            JobId = state.JobId, ExpectedSeq = state.Seq, ExpectedHeadHash = state.HeadHash, Events = events, Ack = ack,
-            Enqueue = plan.Enqueue, DropPendingWork = plan.DropPendingWork, DropScopes = plan.DropScopes, StartJobs = plan.StartJobs,
-            NotifyJobs = WithParentNotice(plan.NotifyJobs, post), Status = post.Status, Reason = post.Reason,
-        }, cancellationToken).ConfigureAwait(false);
+        var (result, post, _) = await commits.CommitAsync(state, plan, ack, cancellationToken).ConfigureAwait(false);
         if (result.Outcome == CommitOutcome.Conflict) return null;
         if (result.Outcome != CommitOutcome.Committed) throw new ApprovalException($"the decision could not be recorded ({result.Outcome})");
-        _states.Remember(post);
-        Notify(post, events);
-        _workAvailable.Set();
         var remaining = status == "pending" ? approval.Count - approvers : 0;
         return new ApprovalOutcome(approval.Id, status, post.Status, remaining);
     }
@@ -171,7 +162,7 @@ public sealed partial class OrdoRuntime
         switch (approval.Kind)
         {
             case "job_complete":
-                await Planner.CompleteJobAsync(plan, plan.Preview(state), workflow, now, cancellationToken).ConfigureAwait(false);
+                await ctx.Planner.CompleteJobAsync(plan, plan.Preview(state), workflow, now, cancellationToken).ConfigureAwait(false);
                 return;
             case "artifact":
             {
@@ -189,7 +180,7 @@ public sealed partial class OrdoRuntime
                     var stepRef = new StepRef(held, approval.Visit ?? 1, approval.Attempt ?? 1, approval.Scope);
                     if (after.Steps.TryGetValue(WorkKeys.VisitKey(approval.Scope, held), out var st) && st.Status == "succeeded" && st.Visit == stepRef.Visit)
                     {
-                        await Planner.RouteHeldStepAsync(plan, state, workflow, stepRef, now, cancellationToken).ConfigureAwait(false);
+                        await ctx.Planner.RouteHeldStepAsync(plan, state, workflow, stepRef, now, cancellationToken).ConfigureAwait(false);
                     }
                     else if (workflow.FindStep(held) is { } paused)
                     {
@@ -220,7 +211,7 @@ public sealed partial class OrdoRuntime
         var preview = plan.Preview(state);
         if (preview.Open.IsEmpty && !preview.HasPendingApprovals && !preview.Status.IsTerminal() && !plan.Events.Any(e => e.Type is EventTypes.JobCompleted or EventTypes.JobFailed))
         {
-            await Planner.CompleteJobAsync(plan, preview, workflow, now, cancellationToken).ConfigureAwait(false);
+            await ctx.Planner.CompleteJobAsync(plan, preview, workflow, now, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -234,39 +225,4 @@ public sealed partial class OrdoRuntime
         "budget" => $"budget {a.Subject}",
         _ => a.Subject ?? a.Kind,
     };
-
-    /// <summary>Runs a system item: an approval expiry, a child job's end, or a parent's request that a child stop.</summary>
-    private async Task RunSystemItemAsync(WorkItem item)
-    {
-        switch (item.Step.StepId)
-        {
-            case SystemItems.ChildEnded:
-                await RunChildEndedAsync(item).ConfigureAwait(false);
-                return;
-            case SystemItems.CancelRequested:
-                await RunCancelRequestedAsync(item).ConfigureAwait(false);
-                return;
-        }
-
-        for (var i = 0; i < MaxCommitRetries; i++)
-        {
-            var state = await _states.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false);
-            if (state is null) return;
-            if (item.Step.StepId == SystemItems.ApprovalExpiry && item.Step.Scope is { } id
-                && state.Approvals.TryGetValue(id, out var approval) && approval.IsPending && !state.Status.IsTerminal()
-                && approval.ExpiresAt is { } expires && _time.GetUtcNow() >= expires)
-            {
-                var workflow = await _components.Workflows.GetAsync(_store, state.DefinitionHash, LoadOptions, CancellationToken.None).ConfigureAwait(false);
-                if (await CommitDecisionAsync(state, workflow, approval, "expire", "system", $"expired at {expires:O}", null, item.Lease, CancellationToken.None).ConfigureAwait(false) is not null)
-                {
-                    return;
-                }
-
-                continue;
-            }
-
-            await DiscardAsync(item, state).ConfigureAwait(false);
-            return;
-        }
-    }
 }

@@ -2,8 +2,9 @@ using System.Runtime.CompilerServices;
 using Ordo.Events;
 using Ordo.Queue;
 using Ordo.State;
+using Ordo.Storage;
 
-namespace Ordo.Storage.InMemory;
+namespace Ordo.Testing;
 
 /// <summary>
 /// A store that keeps everything in memory: for tests, benchmarks and short-lived embedded runs.
@@ -25,6 +26,9 @@ public sealed class InMemoryOrdoStore : IOrdoStore
 
     /// <inheritdoc />
     public ValueTask InitializeAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+    /// <inheritdoc />
+    public int SchemaVersion => 1;
 
     /// <inheritdoc />
     public ValueTask<JobRecord> SubmitAsync(NewJob job, CancellationToken cancellationToken = default)
@@ -49,6 +53,11 @@ public sealed class InMemoryOrdoStore : IOrdoStore
         }
 
         CommitChecks.EnsureContinues(job.JobId, 0, EventChain.GenesisHash, job.Events);
+        foreach (var seed in job.KillSwitchSeeds)
+        {
+            Seed(seed.Seed, seed.Switches);
+        }
+
         return AddJob(job);
     }
 
@@ -249,9 +258,16 @@ public sealed class InMemoryOrdoStore : IOrdoStore
         lock (_gate)
         {
             var dead = request.DeadOwners;
+            JobId? tree = null;
+            if (request.RootJobId is { } root)
+            {
+                if (!_jobs.TryGetValue(root, out var rootEntry)) return ValueTask.FromResult<IReadOnlyList<WorkItem>>([]);
+                tree = rootEntry.Record.RootJobId;
+            }
+
             var candidates = _items.Values
                 .Where(i => i.VisibleAt <= request.Now || (i.LeaseOwner is not null && dead is not null && dead.Contains(i.LeaseOwner)))
-                .Where(i => request.RootJobId is null || _jobs[i.JobId].Record.RootJobId == request.RootJobId)
+                .Where(i => tree is null || _jobs[i.JobId].Record.RootJobId == tree)
                 .OrderByDescending(i => i.Priority).ThenBy(i => i.VisibleAt).ThenBy(i => i.Id)
                 .Take(request.MaxItems)
                 .ToList();
@@ -259,13 +275,21 @@ public sealed class InMemoryOrdoStore : IOrdoStore
             foreach (var item in candidates)
             {
                 var entry = _jobs[item.JobId];
+                // A lease that was not released was lost: its owner died or stopped renewing it.
+                var lostFrom = item.LeaseOwner;
+                if (lostFrom is not null)
+                {
+                    item.Lost++;
+                    item.LostOwners = [.. item.LostOwners.TakeLast(StoreEvents.LostOwnersKept - 1), lostFrom];
+                }
+
                 item.LeaseOwner = request.Owner;
                 item.Token++;
                 item.Deliveries++;
                 item.VisibleAt = request.Now + request.LeaseDuration;
                 if (!SystemItems.IsSystem(item.Step.StepId))
                 {
-                    var started = EventChain.Seal(item.JobId, entry.Record.LastSeq, entry.Record.HeadHash, [StoreEvents.StepStarted(item.Step, request.Owner, item.Deliveries, request.Now)]);
+                    var started = EventChain.Seal(item.JobId, entry.Record.LastSeq, entry.Record.HeadHash, [StoreEvents.StepStarted(item.Step, request.Owner, item.Deliveries, request.Now, lostFrom)]);
                     entry.Events.AddRange(started);
                     entry.Record = entry.Record with
                     {
@@ -383,7 +407,14 @@ public sealed class InMemoryOrdoStore : IOrdoStore
     {
         lock (_gate)
         {
-            var items = _items.Values.Where(i => !IsWaitingTimer(i, now) && (rootJobId is null || _jobs[i.JobId].Record.RootJobId == rootJobId)).ToList();
+            JobId? tree = null;
+            if (rootJobId is { } root)
+            {
+                if (!_jobs.TryGetValue(root, out var rootEntry)) return ValueTask.FromResult(new QueueSummary(0, 0, 0, null, []));
+                tree = rootEntry.Record.RootJobId;
+            }
+
+            var items = _items.Values.Where(i => !IsWaitingTimer(i, now) && (tree is null || _jobs[i.JobId].Record.RootJobId == tree)).ToList();
             var ready = items.Count(i => i.VisibleAt <= now);
             var leased = items.Count(i => i.LeaseOwner is not null && i.VisibleAt > now);
             var delayed = items.Count(i => i.LeaseOwner is null && i.VisibleAt > now);
@@ -421,13 +452,39 @@ public sealed class InMemoryOrdoStore : IOrdoStore
         ArgumentNullException.ThrowIfNull(switches);
         lock (_gate)
         {
-            if (_seeds.Add(seed))
-            {
-                foreach (var s in switches) _switches.TryAdd(s.Target, s);
-            }
+            Seed(seed, switches);
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    private void Seed(string seed, IReadOnlyList<KillSwitches.KillSwitch> switches)
+    {
+        if (_seeds.Add(seed))
+        {
+            foreach (var s in switches) _switches.TryAdd(s.Target, s);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<LeaseRecord>> ListLeasesAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<LeaseRecord>>(_items.Values.Where(i => i.LeaseOwner is not null).OrderBy(i => i.Id)
+                .Select(i => new LeaseRecord(i.Id, i.JobId, i.WorkKey, i.LeaseOwner!, i.VisibleAt)).ToList());
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<JobRecord>> ListJobsWithoutWorkAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var withWork = _items.Values.Select(i => i.JobId).ToHashSet();
+            return ValueTask.FromResult<IReadOnlyList<JobRecord>>(_jobOrder.Select(id => _jobs[id].Record)
+                .Where(r => !r.Status.IsTerminal() && !withWork.Contains(r.JobId)).ToList());
+        }
     }
 
     /// <inheritdoc />
@@ -494,6 +551,8 @@ public sealed class InMemoryOrdoStore : IOrdoStore
         public string? LeaseOwner { get; set; }
         public long Token { get; set; }
         public int Deliveries { get; set; }
+        public int Lost { get; set; }
+        public IReadOnlyList<string> LostOwners { get; set; } = [];
 
         public WorkItem ToWorkItem(JobRecord job) => new()
         {
@@ -502,6 +561,8 @@ public sealed class InMemoryOrdoStore : IOrdoStore
             Tenant = job.Tenant,
             Priority = Priority,
             Deliveries = Deliveries,
+            LostDeliveries = Lost,
+            LostOwners = LostOwners,
             Lease = new WorkItemLease(Id, LeaseOwner!, Token, VisibleAt),
         };
     }

@@ -19,8 +19,8 @@ internal static partial class RuntimeLog
     [LoggerMessage(5, LogLevel.Debug, "Discarded {Step} of job {Job}: nothing left to do")]
     public static partial void ItemDiscarded(ILogger logger, string step, JobId job);
 
-    [LoggerMessage(6, LogLevel.Information, "Worker {Owner} is gone; taking over its leases")]
-    public static partial void TakingOver(ILogger logger, string owner);
+    [LoggerMessage(6, LogLevel.Warning, "Worker {Worker} takes over the leases of worker {Owner}: its process is no longer running")]
+    public static partial void TakingOver(ILogger logger, string worker, string owner);
 
     [LoggerMessage(7, LogLevel.Error, "Unexpected failure while running {Job} {Step}")]
     public static partial void WorkerFailed(ILogger logger, Exception exception, JobId job, string step);
@@ -36,4 +36,10 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(11, LogLevel.Warning, "An observer failed on job {Job}")]
     public static partial void ObserverFailed(ILogger logger, Exception exception, JobId job);
+
+    [LoggerMessage(12, LogLevel.Warning, "Worker {Worker} lost the lease of work item {Item} (it expired and another worker may hold it now); its step is stopped and will not commit")]
+    public static partial void LeaseLost(ILogger logger, long item, string worker);
+
+    [LoggerMessage(13, LogLevel.Warning, "Looking for work failed; trying again in {Pause}")]
+    public static partial void DispatchFailed(ILogger logger, Exception exception, TimeSpan pause);
 }

@@ -3,7 +3,7 @@ using Ordo.Events;
 using Ordo.State;
 using Ordo.Storage;
 
-namespace Ordo.Engine;
+namespace Ordo.Engine.Jobs;
 
 /// <summary>
 /// The latest known state of each active job in this process. A claimed item catches its job up with the events

@@ -7,7 +7,7 @@ using Ordo.Storage;
 using Ordo.Verification;
 using Ordo.Workflows;
 
-namespace Ordo.Engine;
+namespace Ordo.Engine.Commits;
 
 /// <summary>
 /// The coordination patterns' part of the plan: starting branches, items and child jobs; ending a branch and deciding,

@@ -7,7 +7,7 @@ using Ordo.Storage;
 using Ordo.Verification;
 using Ordo.Workflows;
 
-namespace Ordo.Engine;
+namespace Ordo.Engine.Commits;
 
 /// <summary>What a step's commit will write: events, successors, and whether the job's other work is dropped.</summary>
 internal sealed class PlannedCommit

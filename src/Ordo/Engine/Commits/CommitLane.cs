@@ -1,4 +1,4 @@
-namespace Ordo.Engine;
+namespace Ordo.Engine.Commits;
 
 /// <summary>
 /// Where this process's workers commit the steps of a job (of the jobs hashed to one lane), one committer at a time.

@@ -1,0 +1,330 @@
+using Ordo.Engine.Running;
+using Ordo.Engine.Workers;
+using Ordo.Events;
+using Ordo.Queue;
+using Ordo.State;
+using Ordo.Storage;
+using Ordo.Workflows;
+
+namespace Ordo.Engine.Commits;
+
+/// <summary>A step that ran to an outcome, waiting for its commit.</summary>
+internal sealed record FinishedStep(WorkItem Item, JobState State, WorkflowDefinition Workflow, StepOutcome Outcome, IReadOnlyList<NewEvent> Recorded, double DurationMs, WorkerRun Run);
+
+/// <summary>A finished step's commit, planned on a known state.</summary>
+internal sealed record PreparedCommit(FinishedStep Finished, PlannedCommit Plan, IReadOnlyList<EventEnvelope> Sealed, JobState Post, long? SnapshotSeq, JobCommit Commit);
+
+/// <summary>What became of a work item: the job's state after its commit and the successor leased to this worker; or <see cref="Queued"/>, its commit left to the worker holding the job's lane.</summary>
+internal readonly record struct Executed(JobState? State, WorkItem? Next, bool Queued = false);
+
+/// <summary>
+/// Commits what steps did: each finished step's events, successors and acknowledgement in one transaction, planned by
+/// the <see cref="CommitPlanner"/>. Workers of this process commit one job's steps one at a time, through the job's
+/// commit lane: the worker that finds the lane free commits its own step, then those other workers left there
+/// meanwhile, planned one after the other and written together. Also appends events in the middle of a step (the
+/// intent of a side effect, before the effect), and fails a job whose definition this process cannot load.
+/// </summary>
+internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
+{
+    private readonly CommitLane<FinishedStep>[] _lanes = [.. Enumerable.Range(0, 1024).Select(_ => new CommitLane<FinishedStep>())];
+
+    /// <summary>Commits a finished step (or leaves it to the worker holding its job's lane).</summary>
+    public async Task<Executed> CommitOutcomeAsync(FinishedStep finished)
+    {
+        var (item, state, run) = (finished.Item, finished.State, finished.Run);
+        var lane = _lanes[(int)((uint)item.JobId.GetHashCode() % (uint)_lanes.Length)];
+        if (!lane.TryEnter(finished))
+        {
+            return new(null, null, Queued: true);
+        }
+
+        // A step with siblings still open (a branch, a foreach item) has no successor to run next before they end: when
+        // other work is waiting for this worker, the lane is written in the background and the worker goes on.
+        if (state.Open.Count > 1 && run.Channel.Reader.Count > 0)
+        {
+            run.Detach(DrainLaneAsync(lane, finished));
+            return new(null, null, Queued: true);
+        }
+
+        try
+        {
+            return await CommitFinishedAsync(finished).ConfigureAwait(false);
+        }
+        finally
+        {
+            await LeaveLaneAsync(lane).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Commits a step in the background, then whatever other workers leave in its lane meanwhile.</summary>
+    private async Task DrainLaneAsync(CommitLane<FinishedStep> lane, FinishedStep first)
+    {
+        await Task.Yield();
+        await CommitQueuedAsync([first, .. lane.Take()]).ConfigureAwait(false);
+        await LeaveLaneAsync(lane).ConfigureAwait(false);
+    }
+
+    /// <summary>Commits what other workers left in the lane until it is empty, then frees it.</summary>
+    private async Task LeaveLaneAsync(CommitLane<FinishedStep> lane)
+    {
+        while (lane.TakeOrLeave() is { } queued)
+        {
+            await CommitQueuedAsync(queued).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Commits one finished step on the newest state this process knows of its job, planning it again after a conflict.</summary>
+    private async Task<Executed> CommitFinishedAsync(FinishedStep finished)
+    {
+        var item = finished.Item;
+        var state = ctx.NewestKnown(finished.State);
+        return await commits.RetryAsync($"committing {item.Step.WorkKey} of job {item.JobId}", async attempt =>
+        {
+            if (attempt > 0)
+            {
+                // Another worker of this process usually made the conflicting commit: its state is cached already.
+                var newer = ctx.NewestKnown(state);
+                var reloaded = newer.Seq > state.Seq ? newer : await ctx.States.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false);
+                if (reloaded is null) return (true, new Executed(null, null));
+                state = reloaded;
+            }
+
+            if (!EngineContext.IsCurrent(state, item))
+            {
+                await commits.DiscardAsync(item, state).ConfigureAwait(false);
+                return (true, new Executed(state, null));
+            }
+
+            var prepared = await PrepareAsync(finished, state).ConfigureAwait(false);
+            var result = await ctx.Store.CommitAsync(prepared.Commit, CancellationToken.None).ConfigureAwait(false);
+            switch (result.Outcome)
+            {
+                case CommitOutcome.Committed:
+                    var leased = await CommittedAsync(prepared, result, keepFirst: true).ConfigureAwait(false);
+                    return (true, new Executed(prepared.Post, leased));
+                case CommitOutcome.Conflict:
+                    return (false, default);
+                default:
+                    RuntimeLog.ResultDiscarded(ctx.Logger, item.Step.WorkKey, item.JobId, result.Outcome);
+                    return (true, new Executed(null, null));
+            }
+        }, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Commits the steps other workers left in a lane: each planned on the state the one before it leaves, all written
+    /// together. A step whose commit is refused takes the one-by-one path; a step that cannot be committed at all is
+    /// given back to the queue. Either way its worker has moved on, so successors leased to it go to idle workers.
+    /// </summary>
+    private async Task CommitQueuedAsync(List<FinishedStep> queued)
+    {
+        var prepared = new List<PreparedCommit>(queued.Count);
+        var latest = new Dictionary<JobId, JobState>();
+        var stale = new List<(FinishedStep Finished, JobState State)>();
+        foreach (var finished in queued)
+        {
+            var jobId = finished.Item.JobId;
+            var state = latest.TryGetValue(jobId, out var planned) ? planned : ctx.NewestKnown(finished.State);
+            if (!EngineContext.IsCurrent(state, finished.Item))
+            {
+                stale.Add((finished, state));
+                continue;
+            }
+
+            try
+            {
+                var p = await PrepareAsync(finished, state).ConfigureAwait(false);
+                prepared.Add(p);
+                latest[jobId] = p.Post;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                await GiveBackAsync(finished, e).ConfigureAwait(false);
+            }
+        }
+
+        IReadOnlyList<Task<CommitResult>> results;
+        try
+        {
+            results = ctx.Store.CommitInOrder([.. prepared.Select(p => p.Commit)], CancellationToken.None);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Never leave the lane without its committer: each step is given back below.
+            results = [.. prepared.Select(_ => Task.FromException<CommitResult>(e))];
+        }
+
+        for (var i = 0; i < prepared.Count; i++)
+        {
+            var p = prepared[i];
+            try
+            {
+                var result = await results[i].ConfigureAwait(false);
+                switch (result.Outcome)
+                {
+                    case CommitOutcome.Committed:
+                        await CommittedAsync(p, result, keepFirst: false).ConfigureAwait(false);
+                        break;
+                    case CommitOutcome.Conflict:
+                        var again = await CommitFinishedAsync(p.Finished).ConfigureAwait(false);
+                        if (again.Next is { } next)
+                        {
+                            await p.Finished.Run.HandOverAsync(next, again.State).ConfigureAwait(false);
+                        }
+
+                        break;
+                    default:
+                        RuntimeLog.ResultDiscarded(ctx.Logger, p.Finished.Item.Step.WorkKey, p.Finished.Item.JobId, result.Outcome);
+                        break;
+                }
+
+                p.Finished.Run.Untrack(p.Finished.Item);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                await GiveBackAsync(p.Finished, e).ConfigureAwait(false);
+            }
+        }
+
+        foreach (var (finished, state) in stale)
+        {
+            try
+            {
+                // Written after the batch: a state planned in it is committed by now, or the discard reloads.
+                await commits.DiscardAsync(finished.Item, state).ConfigureAwait(false);
+                finished.Run.Untrack(finished.Item);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                await GiveBackAsync(finished, e).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Plans a finished step's commit on <paramref name="state"/>: its events sealed onto the log, the state after them, a snapshot when due.</summary>
+    private async Task<PreparedCommit> PrepareAsync(FinishedStep f, JobState state)
+    {
+        var item = f.Item;
+        var plan = await ctx.Planner.PlanAsync(state, f.Workflow, item, f.Outcome, f.Recorded, f.DurationMs, f.Run.Stopping ? 0 : ctx.Options.ClaimBatchSize, CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            plan = await StartCoordinatorInlineAsync(f, state, plan).ConfigureAwait(false) ?? plan;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Started the usual way then, as its own work item, where whatever failed here is handled like any step's failure.
+            RuntimeLog.StepThrew(ctx.Logger, e, item.Step.WorkKey, item.JobId);
+        }
+
+        var sealedEvents = EventChain.Seal(item.JobId, state.Seq, state.HeadHash, plan.Events);
+        // The plan's own preview is the state after its events (content does not depend on sequence numbers or hashes).
+        var post = sealedEvents.Length == 0 ? state : plan.Preview(state) with { Seq = sealedEvents[^1].Seq, HeadHash = sealedEvents[^1].Hash, UpdatedAt = sealedEvents[^1].Timestamp };
+        var snapshot = ctx.States.SnapshotDue(state, post, ctx.Options.SnapshotEvery) ? StateSnapshotCodec.Encode(post) : null;
+        var commit = new JobCommit
+        {
+            JobId = item.JobId,
+            ExpectedSeq = state.Seq,
+            ExpectedHeadHash = state.HeadHash,
+            Events = sealedEvents,
+            Ack = item.Lease,
+            Enqueue = plan.Enqueue,
+            DropPendingWork = plan.DropPendingWork,
+            DropScopes = plan.DropScopes,
+            StartJobs = plan.StartJobs,
+            NotifyJobs = JobCommits.WithParentNotice(plan.NotifyJobs, post),
+            Status = post.Status,
+            Reason = post.Reason,
+            Snapshot = snapshot,
+        };
+        return new PreparedCommit(f, plan, sealedEvents, post, snapshot?.Seq, commit);
+    }
+
+    /// <summary>
+    /// When the step's only successor is a <c>parallel</c> or <c>foreach</c> step leased to this worker, starts it in the same
+    /// commit instead of the next one. Starting one has no effect outside the log (it evaluates the step and plans its
+    /// branches), so it may run on the state this commit leads to before that state is written: if the commit is
+    /// refused, both are planned again. The successor goes through the same governance, handler and planner as
+    /// any step (a kill switch, a policy or a budget stops it the same way); its events follow the step's in the log,
+    /// exactly as if it had been committed on its own, and its work item is never written. Returns null when the
+    /// successor is not such a step or the commit does more than route to it.
+    /// </summary>
+    private async Task<PlannedCommit?> StartCoordinatorInlineAsync(FinishedStep f, JobState state, PlannedCommit plan)
+    {
+        if (plan.Enqueue.Count != 1 || plan.Enqueue[0] is not { LeaseOwner: { } owner } next || owner != ctx.Worker
+            || plan.DropPendingWork || plan.DropScopes.Count > 0 || plan.StartJobs.Count > 0 || plan.NotifyJobs.Count > 0
+            || f.Workflow.FindStep(next.Step.StepId) is not { } step || step is not (ParallelStep or ForeachStep) || ctx.Handlers.Find(step.Kind) is not { } handler)
+        {
+            return null;
+        }
+
+        var started = plan.Preview(state);
+        var item = new WorkItem { JobId = f.Item.JobId, Step = next.Step, Tenant = started.Tenant, Priority = next.Priority, Deliveries = 1, Lease = default };
+        var execution = new StepExecution(item, f.Workflow, step, started, ctx.Options.DryRun || started.DryRun, ctx.Evaluator, AppendNowAsync);
+        var outcome = await ctx.Governance.BeforeStepAsync(execution, CancellationToken.None).ConfigureAwait(false)
+            ?? await handler.ExecuteAsync(execution, CancellationToken.None).ConfigureAwait(false);
+        outcome = StepRunner.AfterStep(ctx, execution, outcome);
+        var then = await ctx.Planner.PlanAsync(started, f.Workflow, item, outcome, execution.Events, 0, plan.InlineLimit, CancellationToken.None).ConfigureAwait(false);
+        Interlocked.Increment(ref f.Run.StepsExecuted);
+
+        var merged = new PlannedCommit { InlineLimit = plan.InlineLimit, DropPendingWork = then.DropPendingWork };
+        merged.Events.AddRange(plan.Events);
+        merged.Events.AddRange(then.Events);
+        merged.Enqueue.AddRange(then.Enqueue);
+        merged.DropScopes.AddRange(then.DropScopes);
+        merged.StartJobs.AddRange(then.StartJobs);
+        merged.NotifyJobs.AddRange(then.NotifyJobs);
+        return merged;
+    }
+
+    /// <summary>
+    /// After a commit: remembers and announces the new state, and hands the successors leased to this process to its
+    /// idle workers, all of them or all but the first (which the committing worker runs next, returned).
+    /// </summary>
+    private async Task<WorkItem?> CommittedAsync(PreparedCommit p, CommitResult result, bool keepFirst)
+    {
+        var (plan, post, run) = (p.Plan, p.Post, p.Finished.Run);
+        var wake = plan.Enqueue.Any(w => w.LeaseOwner is null) || plan.StartJobs.Count > 0 || plan.NotifyJobs.Count > 0 || (post.Status.IsTerminal() && post.ParentJobId is not null);
+        ctx.Published(post, p.Sealed, p.SnapshotSeq, wake);
+        for (var k = keepFirst ? 1 : 0; k < result.LeasedItems.Count; k++)
+        {
+            await run.HandOverAsync(result.LeasedItems[k], post).ConfigureAwait(false);
+        }
+
+        return keepFirst && result.LeasedItems.Count > 0 ? result.LeasedItems[0] : null;
+    }
+
+    /// <summary>A queued step could not be committed: logged, and its item released so that it runs again.</summary>
+    private static async Task GiveBackAsync(FinishedStep finished, Exception e)
+    {
+        finished.Run.LogFailure(e, finished.Item);
+        await finished.Run.ReleaseAsync(finished.Item).ConfigureAwait(false);
+    }
+
+    /// <summary>Commits events in the middle of a step (the intent of a side effect), keeping the work item leased.</summary>
+    public async ValueTask<JobState> AppendNowAsync(StepExecution execution, IReadOnlyList<NewEvent> events, CancellationToken cancellationToken)
+    {
+        var state = execution.State;
+        return await commits.RetryAsync($"recording {execution.Step.WorkKey} of job {execution.JobId}", async attempt =>
+        {
+            var plan = new PlannedCommit();
+            plan.Events.AddRange(events);
+            var (result, post, _) = await commits.CommitAsync(state, plan, execution.Item.Lease, cancellationToken, keepItem: true, wake: false).ConfigureAwait(false);
+            switch (result.Outcome)
+            {
+                case CommitOutcome.Committed:
+                    return (true, post);
+                case CommitOutcome.Conflict:
+                    state = await ctx.States.LoadAsync(execution.JobId, cancellationToken).ConfigureAwait(false) ?? throw new StepAbortedException("the job disappeared");
+                    if (!EngineContext.IsCurrent(state, execution.Item))
+                    {
+                        throw new StepAbortedException(state.Status.IsTerminal() ? $"the job is {state.Status.ToWire()}" : "the step was superseded");
+                    }
+
+                    execution.AdoptState(state);
+                    return (false, state);
+                default:
+                    throw new StepAbortedException("another worker took the step over");
+            }
+        }, cancellationToken).ConfigureAwait(false);
+    }
+}

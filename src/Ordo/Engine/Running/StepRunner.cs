@@ -1,0 +1,179 @@
+using Ordo.Engine.Commits;
+using Ordo.Engine.Workers;
+using Ordo.Events;
+using Ordo.Queue;
+using Ordo.State;
+using Ordo.Steps;
+using Ordo.Workflows;
+
+namespace Ordo.Engine.Running;
+
+/// <summary>The step must stop without committing: its lease was lost, it timed out, or its job ended meanwhile.</summary>
+internal sealed class StepAbortedException(string message) : Exception(message);
+
+/// <summary>
+/// Runs one work item: brings its job's state up to date, loads the definition the job is pinned to, checks governance
+/// (kill switches, budgets, step policies), runs the step's handler under its timeout — and stops it when the run stops
+/// hard or the item's lease is lost — then gives the outcome to the <see cref="StepCommitter"/>. A handler that times
+/// out is cancelled and awaited, and its execution closed first: nothing it does afterwards reaches the log.
+/// </summary>
+internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepCommitter committer, SystemItemRunner system)
+{
+    /// <summary>Runs an item and commits its result; returns the job's state after the commit and the successor leased to this worker, if any.</summary>
+    public async Task<Executed> ExecuteAsync(WorkItem item, JobState? known, WorkerRun run)
+    {
+        if (SystemItems.IsSystem(item.Step.StepId))
+        {
+            await system.RunAsync(item).ConfigureAwait(false);
+            return new(null, null);
+        }
+
+        JobState? state;
+        if (known is not null && known.JobId == item.JobId)
+        {
+            state = known;
+        }
+        else
+        {
+            // Events written since this process last saw the job (the claim's StepStarted, other workers' commits) reach observers too.
+            var caughtUp = ctx.Options.Observers.Count > 0 ? new List<EventEnvelope>() : null;
+            state = await ctx.States.LoadAsync(item.JobId, CancellationToken.None, caughtUp).ConfigureAwait(false);
+            if (state is not null && caughtUp is { Count: > 0 })
+            {
+                ctx.Published(state, caughtUp, wake: false);
+            }
+        }
+
+        if (state is null)
+        {
+            RuntimeLog.OrphanItem(ctx.Logger, item.Step.WorkKey, item.JobId);
+            return new(null, null);
+        }
+
+        if (!EngineContext.IsCurrent(state, item))
+        {
+            await commits.DiscardAsync(item, state).ConfigureAwait(false);
+            return new(state, null);
+        }
+
+        WorkflowDefinition workflow;
+        try
+        {
+            workflow = await ctx.DefinitionAsync(state, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (OrdoException e)
+        {
+            return new(await commits.FailAsync(item, state, StepOutcome.Failure("definition_unavailable", e.Message, retryable: false)).ConfigureAwait(false), null);
+        }
+
+        var step = workflow.FindStep(item.Step.StepId);
+        StepOutcome? outcome;
+        var execution = new StepExecution(item, workflow, step ?? workflow.Entry, state, ctx.Options.DryRun || state.DryRun, ctx.Evaluator, committer.AppendNowAsync);
+        var started = ctx.Time.GetTimestamp();
+        if (step is null)
+        {
+            outcome = StepOutcome.Failure("config_error", $"workflow {workflow.Ref} has no step '{item.Step.StepId}'", retryable: false);
+        }
+        else if (item.LostDeliveries > ctx.Options.MaxDeliveries)
+        {
+            outcome = StepOutcome.Failure("abandoned",
+                $"the step's lease was lost {item.LostDeliveries} times without it finishing (its workers died or stopped renewing: {string.Join(", ", item.LostOwners)})", retryable: false);
+        }
+        else if (ctx.Handlers.Find(step.Kind) is not { } handler)
+        {
+            outcome = StepOutcome.Failure("unsupported_step", $"step kind '{step.Kind}' cannot run in this process (handled kinds: {string.Join(", ", ctx.Handlers.Kinds)})", retryable: false);
+        }
+        else
+        {
+            outcome = await ctx.Governance.BeforeStepAsync(execution, CancellationToken.None).ConfigureAwait(false)
+                ?? await RunHandlerAsync(handler, execution, step, run).ConfigureAwait(false);
+            if (outcome is not null)
+            {
+                outcome = AfterStep(ctx, execution, outcome);
+            }
+        }
+
+        if (outcome is null)
+        {
+            await run.ReleaseAsync(item).ConfigureAwait(false);
+            return new(null, null);
+        }
+
+        Interlocked.Increment(ref run.StepsExecuted);
+        var duration = ctx.Time.GetElapsedTime(started).TotalMilliseconds;
+        return await committer.CommitOutcomeAsync(new FinishedStep(item, execution.State, workflow, outcome, execution.Events, duration, run)).ConfigureAwait(false);
+    }
+
+    /// <summary>A step's outcome as governance leaves it: an interrupt the step raised, or the checks on its result.</summary>
+    public static StepOutcome AfterStep(EngineContext ctx, StepExecution execution, StepOutcome outcome)
+        => execution.PendingInterrupt is { } interrupt && outcome.Interrupt is null
+            ? outcome with { Interrupt = interrupt }
+            : ctx.Governance.AfterStep(execution, outcome) ?? outcome;
+
+    /// <summary>
+    /// Runs the handler until it ends, its timeout passes, the run stops hard or the item's lease is lost. In the last
+    /// three cases the execution is closed, the handler cancelled and awaited (at most the shutdown grace; a handler that
+    /// ignores cancellation longer can no longer record anything), and the outcome is a timeout failure — or none, and
+    /// the item is released (hard stop) or left to the worker that holds it now (lease lost).
+    /// </summary>
+    private async Task<StepOutcome?> RunHandlerAsync(IStepHandler handler, StepExecution execution, StepDefinition step, WorkerRun run)
+    {
+        using var timeout = step.Timeout is { } t ? new CancellationTokenSource(t, ctx.Time) : null;
+        var lost = run.LostToken(execution.Item);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(run.HardStop, lost, timeout?.Token ?? CancellationToken.None);
+        var task = RunAsync(handler, execution, offThread: timeout is not null, linked.Token);
+        try
+        {
+            return await task.WaitAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (linked.IsCancellationRequested)
+        {
+            var why = lost.IsCancellationRequested ? "its lease was lost to another worker"
+                : run.HardStop.IsCancellationRequested ? "the run stopped"
+                : $"the step did not finish within {Durations.Format(step.Timeout!.Value)}";
+            execution.Close($"the step was stopped: {why}");
+            await EndedOrGraceAsync(task).ConfigureAwait(false);
+            if (lost.IsCancellationRequested)
+            {
+                RuntimeLog.StepAborted(ctx.Logger, execution.Step.WorkKey, execution.JobId, why);
+                return null;
+            }
+
+            return run.HardStop.IsCancellationRequested ? null : StepOutcome.Failure("timeout", why, retryable: true);
+        }
+        catch (StepAbortedException e)
+        {
+            RuntimeLog.StepAborted(ctx.Logger, execution.Step.WorkKey, execution.JobId, e.Message);
+            return null;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            RuntimeLog.StepThrew(ctx.Logger, e, execution.Step.WorkKey, execution.JobId);
+            return StepOutcome.Failure("exception", $"{e.GetType().Name}: {e.Message}", retryable: true);
+        }
+    }
+
+    private static async Task<StepOutcome> RunAsync(IStepHandler handler, StepExecution execution, bool offThread, CancellationToken cancellationToken)
+    {
+        if (offThread)
+        {
+            // A step with a timeout starts off the worker's thread: one that blocks before its first await still times out.
+            await Task.Yield();
+        }
+
+        return await handler.ExecuteAsync(execution, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for a cancelled handler to end, at most the shutdown grace; whatever it ends with is of no use any more.</summary>
+    private async Task EndedOrGraceAsync(Task task)
+    {
+        try
+        {
+            await task.WaitAsync(ctx.Options.ShutdownGrace, ctx.Time, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Cancelled, failed, or still running past the grace (its execution is closed: nothing it does is recorded).
+        }
+    }
+}

@@ -1,0 +1,141 @@
+using System.Threading.Channels;
+using Ordo.Engine.Dispatching;
+using Ordo.Engine.Running;
+using Ordo.State;
+
+namespace Ordo.Engine.Workers;
+
+/// <summary>
+/// Runs this process's workers for one <see cref="RunRequest"/>: a <see cref="Dispatcher"/> claims work into a channel,
+/// N worker loops take it and run it with the <see cref="StepRunner"/> (a worker goes straight on with the successor its
+/// commit leased to it), and a <see cref="LeaseKeeper"/> renews the leases held. A stop is graceful: no new step starts,
+/// running ones get <see cref="OrdoRuntimeOptions.ShutdownGrace"/>, then they are interrupted and their leases released.
+/// Whatever ends the run, the workers and the lease keeper are stopped and awaited before it returns.
+/// </summary>
+internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
+{
+    public async Task<RunSummary> RunAsync(RunRequest request, CancellationToken cancellationToken)
+    {
+        var workers = request.Workers ?? ctx.Options.Workers;
+        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1, nameof(request));
+        // Unbounded: the dispatcher claims only for idle workers; steps of a commit leased to this process (at most
+        // ClaimBatchSize per commit) wait here for a worker, their leases renewed like any other.
+        var channel = Channel.CreateUnbounded<Dispatched>(new UnboundedChannelOptions { SingleWriter = false, SingleReader = false });
+        using var run = new WorkerRun(ctx, channel, workers, request.UntilIdle);
+        var workerTasks = Enumerable.Range(0, workers).Select(_ => Task.Run(() => WorkerLoopAsync(run), CancellationToken.None)).ToArray();
+        using var keeperStop = new CancellationTokenSource();
+        var keeper = Task.Run(() => new LeaseKeeper(ctx, run).RunAsync(keeperStop.Token), CancellationToken.None);
+        var stopped = false;
+        var local = request.RootJobId is null && Interlocked.CompareExchange(ref ctx.LocalRun, run, null) is null;
+        Exception? failure = null;
+        try
+        {
+            await new Dispatcher(ctx, run, request).RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            stopped = true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Not expected (the dispatcher retries store errors): stop like a graceful stop, then report it.
+            failure = e;
+        }
+        finally
+        {
+            run.Stopping = stopped || failure is not null;
+            if (local)
+            {
+                Interlocked.CompareExchange(ref ctx.LocalRun, null, run);
+            }
+
+            channel.Writer.TryComplete();
+        }
+
+        var all = Task.WhenAll(workerTasks);
+        if (run.Stopping && await Task.WhenAny(all, Task.Delay(ctx.Options.ShutdownGrace, ctx.Time, CancellationToken.None)).ConfigureAwait(false) != all)
+        {
+            RuntimeLog.GraceExpired(ctx.Logger, ctx.Options.ShutdownGrace);
+            await run.CancelAsync().ConfigureAwait(false);
+        }
+
+        await all.ConfigureAwait(false);
+        await run.DetachedAsync().ConfigureAwait(false);
+        await keeperStop.CancelAsync().ConfigureAwait(false);
+        await keeper.ConfigureAwait(false);
+        if (failure is not null)
+        {
+            throw new OrdoException($"the run stopped: {failure.Message}", failure);
+        }
+
+        return new RunSummary(Interlocked.Read(ref run.StepsExecuted), stopped);
+    }
+
+    private async Task WorkerLoopAsync(WorkerRun run)
+    {
+        await foreach (var (item, known) in run.Channel.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            if (run.Stopping)
+            {
+                await run.ReleaseAsync(item).ConfigureAwait(false);
+                continue;
+            }
+
+            Interlocked.Increment(ref run.Busy);
+            try
+            {
+                await RunChainAsync(item, known, run).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                run.LogFailure(e, item);
+                await run.ReleaseAsync(item).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Wake the dispatcher only when it waits for a free worker, or to notice that an until-idle run is done.
+                if ((Interlocked.Decrement(ref run.Busy) == 0 && run.UntilIdle) || Volatile.Read(ref run.WantsWorker) == 1)
+                {
+                    ctx.WorkAvailable.Set();
+                }
+            }
+        }
+    }
+
+    /// <summary>Runs an item, then the successors its commits lease to this worker, until there is none (or the job has had its turn).</summary>
+    private async Task RunChainAsync(Queue.WorkItem first, JobState? known, WorkerRun run)
+    {
+        var current = first;
+        var chain = 0;
+        while (true)
+        {
+            var (state, next, queued) = await runner.ExecuteAsync(current, known, run).ConfigureAwait(false);
+            if (!queued)
+            {
+                // A queued commit keeps its lease renewed until the worker that writes it is done with it.
+                run.Untrack(current);
+            }
+
+            if (next is null)
+            {
+                return;
+            }
+
+            run.Track(next);
+            if (run.Stopping)
+            {
+                await run.ReleaseAsync(next).ConfigureAwait(false);
+                return;
+            }
+
+            // After a long run of one job, queue its next step behind the others this process holds.
+            if (++chain >= ctx.Options.MaxInlineSteps && run.Channel.Writer.TryWrite(new Dispatched(next, state)))
+            {
+                return;
+            }
+
+            current = next;
+            known = state;
+        }
+    }
+}

@@ -1,0 +1,150 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Ordo.Queue;
+using Ordo.State;
+
+namespace Ordo.Engine.Workers;
+
+/// <summary>A work item handed to a worker, with the job's state when the hand-over knows it (saves a read).</summary>
+internal readonly record struct Dispatched(WorkItem Item, JobState? Known);
+
+/// <summary>
+/// One run of this process's workers (<see cref="OrdoRuntime.RunAsync"/>): the channel the dispatcher fills, the leases
+/// the run holds (each with the token that stops its step when the lease is lost), how busy the workers are, and the
+/// commits written in the background for it.
+/// </summary>
+internal sealed class WorkerRun(EngineContext ctx, Channel<Dispatched> channel, int workers, bool untilIdle) : IDisposable
+{
+    /// <summary>Workers running a step now.</summary>
+    public int Busy;
+
+    /// <summary>1 while the dispatcher waits for a worker to free up.</summary>
+    public int WantsWorker;
+
+    /// <summary>Step attempts executed.</summary>
+    public long StepsExecuted;
+
+    /// <summary>Set on a graceful stop: no new step starts.</summary>
+    public volatile bool Stopping;
+
+    private readonly ConcurrentDictionary<Task, byte> _detached = new();
+
+    public bool UntilIdle => untilIdle;
+
+    public int Workers => workers;
+
+    public Channel<Dispatched> Channel => channel;
+
+    /// <summary>Whether a worker is idle with nothing queued for it (a hint: the hand-over falls back to the queue).</summary>
+    public bool HasFreeWorker => !Stopping && workers - Volatile.Read(ref Busy) - channel.Reader.Count > 0;
+
+    /// <summary>Cancelled when running steps must stop at once (the stop's grace ran out).</summary>
+    public CancellationTokenSource HardStopSource { get; } = new();
+
+    public CancellationToken HardStop => HardStopSource.Token;
+
+    /// <summary>The leases this run holds, by item id.</summary>
+    public ConcurrentDictionary<long, HeldLease> InFlight { get; } = new();
+
+    /// <summary>Workers found dead whose leases this run may take over before they expire.</summary>
+    public ConcurrentDictionary<string, byte> DeadOwners { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Starts holding an item's lease (renewed by the lease keeper until it is let go). A successor that continues in
+    /// its predecessor's row has the same item id and the next token: it replaces the predecessor's lease.
+    /// </summary>
+    public void Track(WorkItem item)
+    {
+        var lease = item.Lease;
+        InFlight.AddOrUpdate(lease.ItemId, _ => new HeldLease(lease), (_, old) => old.Lease.Token == lease.Token ? old : new HeldLease(lease));
+    }
+
+    /// <summary>Stops holding an item's lease (not the lease of a successor that took over its row since).</summary>
+    public void Untrack(WorkItem item)
+    {
+        if (InFlight.TryGetValue(item.Lease.ItemId, out var held) && held.Lease.Token == item.Lease.Token)
+        {
+            InFlight.TryRemove(KeyValuePair.Create(item.Lease.ItemId, held));
+        }
+    }
+
+    /// <summary>The token cancelled when this item's lease is lost (never cancelled for an item the run does not hold).</summary>
+    public CancellationToken LostToken(WorkItem item)
+        => InFlight.TryGetValue(item.Lease.ItemId, out var held) && held.Lease.Token == item.Lease.Token ? held.Lost : CancellationToken.None;
+
+    /// <summary>A commit written in the background for this run's workers; the run ends after it.</summary>
+    public void Detach(Task task)
+    {
+        _detached[task] = 0;
+        _ = task.ContinueWith(static (t, s) => ((ConcurrentDictionary<Task, byte>)s!).TryRemove(t, out _), _detached, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>Waits for the commits written in the background.</summary>
+    public async Task DetachedAsync()
+    {
+        while (!_detached.IsEmpty)
+        {
+            await Task.WhenAll(_detached.Keys).ConfigureAwait(false);
+        }
+    }
+
+    public Task CancelAsync() => HardStopSource.CancelAsync();
+
+    /// <summary>Gives a leased item back to the queue (available at once) and stops holding it.</summary>
+    public async Task ReleaseAsync(WorkItem item)
+    {
+        try
+        {
+            await ctx.Store.ReleaseAsync(item.Lease, ctx.Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            RuntimeLog.ReleaseFailed(ctx.Logger, e, item.JobId, item.Step.WorkKey);
+        }
+        finally
+        {
+            Untrack(item);
+        }
+    }
+
+    /// <summary>Gives a work item leased to this process to its idle workers, or back to the queue when the run is closing.</summary>
+    public async Task HandOverAsync(WorkItem item, JobState? state)
+    {
+        Track(item);
+        if (!channel.Writer.TryWrite(new Dispatched(item, state)))
+        {
+            await ReleaseAsync(item).ConfigureAwait(false);
+            ctx.WorkAvailable.Set();
+        }
+    }
+
+    /// <summary>Logs an unexpected failure while running or committing an item.</summary>
+    public void LogFailure(Exception e, WorkItem item) => RuntimeLog.WorkerFailed(ctx.Logger, e, item.JobId, item.Step.WorkKey);
+
+    public void Dispose() => HardStopSource.Dispose();
+}
+
+/// <summary>
+/// A lease the run holds: when it expires unless renewed, and the token that stops its step once it is lost. (Its token
+/// source is never disposed: steps may still be linking to it when the lease is let go; it holds no timer.)
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "See the summary: the source has no timer and steps may link to it after the lease is let go.")]
+internal sealed class HeldLease(WorkItemLease lease)
+{
+    private readonly CancellationTokenSource _lost = new();
+    private long _expiresAtTicks = lease.ExpiresAt.UtcTicks;
+
+    public WorkItemLease Lease { get; } = lease;
+
+    /// <summary>When the lease runs out unless renewed again.</summary>
+    public DateTimeOffset ExpiresAt => new(Interlocked.Read(ref _expiresAtTicks), TimeSpan.Zero);
+
+    /// <summary>Cancelled when the lease is lost: another worker may run the step now, so this one must stop.</summary>
+    public CancellationToken Lost => _lost.Token;
+
+    public bool IsLost => _lost.IsCancellationRequested;
+
+    public void Renewed(DateTimeOffset expiresAt) => Interlocked.Exchange(ref _expiresAtTicks, expiresAt.UtcTicks);
+
+    public void Lose() => _lost.Cancel();
+}
