@@ -18,7 +18,10 @@ internal sealed class CliContext
     public string? Config { get; init; }
 
     /// <summary>The acting identity: <c>--as</c>, else the OS user.</summary>
-    public string Identity => string.IsNullOrWhiteSpace(As) ? Environment.UserName : As!;
+    /// <exception cref="CliInputException"><c>--as</c> was given without a name.</exception>
+    public string Identity => As is null ? Environment.UserName
+        : string.IsNullOrWhiteSpace(As) ? throw new CliInputException("--as needs an identity (a name such as bob); leave it out to act as the OS user")
+        : As.Trim();
 
     /// <summary>Human output is shown (not <c>--json</c>, not <c>--quiet</c>).</summary>
     public bool Human => !Json && !Quiet;
@@ -32,12 +35,8 @@ internal sealed class CliContext
         return Path.GetFullPath("ordo.db");
     }
 
-    /// <summary>The config file to use for commands that have no workflow file: <c>--config</c>, else <c>ordo.yaml</c> here if it exists.</summary>
-    public string? ResolveConfigPath()
-    {
-        if (!string.IsNullOrWhiteSpace(Config)) return Config;
-        return File.Exists(Workflows.WorkflowLoader.ConfigFileName) ? Workflows.WorkflowLoader.ConfigFileName : null;
-    }
+    /// <summary>Whether the database is named by <c>--db</c> or <c>ORDO_DB</c> (so no project file is needed to find it).</summary>
+    public bool DatabaseNamed => !string.IsNullOrWhiteSpace(Db) || Environment.GetEnvironmentVariable("ORDO_DB") is { Length: > 0 };
 
     public static CliContext From(ParseResult parse, GlobalOptions g, TextWriter output, TextWriter error, bool terminal, CancellationToken stop) => new()
     {

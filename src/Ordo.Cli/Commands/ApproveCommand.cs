@@ -19,7 +19,7 @@ internal static class ApproveCommand
         env.SetAction(command, async (ctx, parse) =>
         {
             var id = CliHost.ParseJobId(parse.GetValue(jobArg));
-            var project = ctx.ResolveConfigPath() is { } config ? await Workflows.WorkflowLoader.LoadProjectAsync(config, null, ctx.Stop).ConfigureAwait(false) : null;
+            var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
             await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
             await host.GetJobAsync(id, ctx.Stop).ConfigureAwait(false);
             // A refused decision (ApprovalException) is the caller's error: exit 2, nothing recorded.

@@ -16,7 +16,7 @@ internal static class CancelCommand
         env.SetAction(command, async (ctx, parse) =>
         {
             var id = CliHost.ParseJobId(parse.GetValue(jobArg));
-            var project = ctx.ResolveConfigPath() is { } config ? await Workflows.WorkflowLoader.LoadProjectAsync(config, null, ctx.Stop).ConfigureAwait(false) : null;
+            var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
             await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
             var before = await host.GetJobAsync(id, ctx.Stop).ConfigureAwait(false);
             var cancelled = await host.Runtime.CancelAsync(id, parse.GetValue(reason) ?? "cancelled by user", ctx.Identity, ctx.Stop).ConfigureAwait(false);

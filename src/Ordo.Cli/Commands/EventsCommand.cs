@@ -20,7 +20,7 @@ internal static class EventsCommand
         env.SetAction(command, async (ctx, parse) =>
         {
             var id = CliHost.ParseJobId(parse.GetValue(jobArg));
-            var project = ctx.ResolveConfigPath() is { } config ? await Workflows.WorkflowLoader.LoadProjectAsync(config, null, ctx.Stop).ConfigureAwait(false) : null;
+            var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
             await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
             var record = await host.GetJobAsync(id, ctx.Stop).ConfigureAwait(false);
             var last = Math.Max(0, parse.GetValue(after));

@@ -16,7 +16,7 @@ internal static class KillCommand
         env.SetAction(set, async (ctx, parse) =>
         {
             var target = Parse(parse.GetValue(setTarget));
-            await using var host = await OpenAsync(ctx).ConfigureAwait(false);
+            await using var host = await OpenAsync(ctx, create: true).ConfigureAwait(false);
             await host.Store.SetKillSwitchAsync(new KillSwitch(target.ToString(), parse.GetValue(reason), ctx.Identity, TimeProvider.System.GetUtcNow()), ctx.Stop).ConfigureAwait(false);
             if (ctx.Human) await ctx.Out.WriteLineAsync($"kill switch {target} set").ConfigureAwait(false);
             else if (ctx.Json) await ctx.Out.WriteLineAsync(JsonOut.Write(w => { w.WriteStartObject(); w.WriteString("target", target.ToString()); w.WriteBoolean("set", true); w.WriteEndObject(); })).ConfigureAwait(false);
@@ -28,7 +28,7 @@ internal static class KillCommand
         env.SetAction(clear, async (ctx, parse) =>
         {
             var target = Parse(parse.GetValue(clearTarget));
-            await using var host = await OpenAsync(ctx).ConfigureAwait(false);
+            await using var host = await OpenAsync(ctx, create: false).ConfigureAwait(false);
             var cleared = await host.Store.ClearKillSwitchAsync(target.ToString(), ctx.Stop).ConfigureAwait(false);
             if (ctx.Human) await ctx.Out.WriteLineAsync(cleared ? $"kill switch {target} cleared" : $"kill switch {target} was not set").ConfigureAwait(false);
             else if (ctx.Json) await ctx.Out.WriteLineAsync(JsonOut.Write(w => { w.WriteStartObject(); w.WriteString("target", target.ToString()); w.WriteBoolean("cleared", cleared); w.WriteEndObject(); })).ConfigureAwait(false);
@@ -38,7 +38,7 @@ internal static class KillCommand
         var list = new Command("list", "List the kill switches that are set.");
         env.SetAction(list, async (ctx, parse) =>
         {
-            await using var host = await OpenAsync(ctx).ConfigureAwait(false);
+            await using var host = await OpenAsync(ctx, create: false).ConfigureAwait(false);
             var switches = await host.Store.ListKillSwitchesAsync(ctx.Stop).ConfigureAwait(false);
             if (ctx.Json)
             {
@@ -78,9 +78,10 @@ internal static class KillCommand
             ? target
             : throw new CliInputException($"'{text}' is not a kill switch target (tool:NAME, agent:NAME, workflow:NAME or step:KIND; * matches any characters)");
 
-    private static async Task<CliHost> OpenAsync(CliContext ctx)
+    /// <summary>Opens the store; only <c>kill set</c> creates a database that does not exist (a switch can be set before any job runs).</summary>
+    private static async Task<CliHost> OpenAsync(CliContext ctx, bool create)
     {
-        var project = ctx.ResolveConfigPath() is { } config ? await Workflows.WorkflowLoader.LoadProjectAsync(config, null, ctx.Stop).ConfigureAwait(false) : null;
-        return await CliHost.OpenAsync(ctx, project, create: true).ConfigureAwait(false);
+        var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
+        return await CliHost.OpenAsync(ctx, project, create).ConfigureAwait(false);
     }
 }

@@ -19,7 +19,7 @@ internal static class ResumeCommand
         {
             JobId? only = parse.GetValue(jobArg) is { } text ? CliHost.ParseJobId(text) : null;
             var w = parse.GetValue(workers);
-            var project = ctx.ResolveConfigPath() is { } config ? await Workflows.WorkflowLoader.LoadProjectAsync(config, null, ctx.Stop).ConfigureAwait(false) : null;
+            var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
             var progress = new RunProgress(ctx, 0);
             await using var host = await CliHost.OpenAsync(ctx, project, create: false, workers: w, observers: [progress], dryRun: parse.GetValue(dryRun)).ConfigureAwait(false);
             if (only is { } id)

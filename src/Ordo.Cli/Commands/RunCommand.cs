@@ -47,9 +47,7 @@ internal static class RunCommand
     {
         var db = host.DatabasePath;
         // A job whose work went as far as it can while a child job waits for a human is paused too: say where.
-        var waitingIn = !stopped && state.Status is State.JobStatus.Running or State.JobStatus.Queued
-            ? await WaitingDescendantsAsync(host, state).ConfigureAwait(false)
-            : [];
+        var waitingIn = stopped ? [] : await JobTree.WaitingUnderAsync(host, state).ConfigureAwait(false);
         if (ctx.Json)
         {
             await ctx.Out.WriteLineAsync(JsonOut.Write(w => JobView.WriteRunJson(w, state, definition, db, waitingIn))).ConfigureAwait(false);
@@ -78,28 +76,6 @@ internal static class RunCommand
         }
 
         return ExitCodes.ForStatus(state.Status);
-    }
-
-    /// <summary>The jobs under <paramref name="root"/> (children, their children…) that are waiting for an approval, oldest first.</summary>
-    internal static async Task<IReadOnlyList<State.JobState>> WaitingDescendantsAsync(CliHost host, State.JobState root)
-    {
-        var found = new List<State.JobState>();
-        var next = new Queue<JobId>([root.JobId]);
-        while (next.TryDequeue(out var parent) && found.Count < 100)
-        {
-            foreach (var child in await host.Store.ListJobsAsync(new Storage.JobQuery { ParentJobId = parent, Limit = 10_000 }, CancellationToken.None).ConfigureAwait(false))
-            {
-                if (State.JobStatusNames.IsTerminal(child.Status)) continue;
-                if (child.Status == State.JobStatus.WaitingApproval && await host.Runtime.GetStateAsync(child.JobId, CancellationToken.None).ConfigureAwait(false) is { } waiting)
-                {
-                    found.Add(waiting);
-                }
-
-                next.Enqueue(child.JobId);
-            }
-        }
-
-        return [.. found.OrderBy(j => j.CreatedAt)];
     }
 }
 

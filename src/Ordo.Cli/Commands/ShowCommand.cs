@@ -17,7 +17,7 @@ internal static class ShowCommand
         env.SetAction(command, async (ctx, parse) =>
         {
             var id = CliHost.ParseJobId(parse.GetValue(jobArg));
-            var project = ctx.ResolveConfigPath() is { } config ? await Workflows.WorkflowLoader.LoadProjectAsync(config, null, ctx.Stop).ConfigureAwait(false) : null;
+            var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
             await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
             var record = await host.GetJobAsync(id, ctx.Stop).ConfigureAwait(false);
             var state = await host.Runtime.GetStateAsync(id, ctx.Stop).ConfigureAwait(false) ?? throw new CliInputException($"job {id} has no events");
@@ -26,13 +26,14 @@ internal static class ShowCommand
             await foreach (var e in host.Store.ReadEventsAsync(id, 0, ctx.Stop).ConfigureAwait(false)) events.Add(e);
             var children = await host.Store.ListJobsAsync(new Storage.JobQuery { ParentJobId = id, Limit = 10_000 }, ctx.Stop).ConfigureAwait(false);
             var branches = JobView.ChildBranches(state);
+            var waitingIn = await JobTree.WaitingUnderAsync(host, state).ConfigureAwait(false);
             children = [.. children.OrderBy(c => branches.TryGetValue(c.JobId.Value, out var b) ? b.Scope : "\uffff", ScopeComparer.Instance).ThenBy(c => c.CreatedAt)];
 
             if (ctx.Json)
             {
                 await ctx.Out.WriteLineAsync(JsonOut.Write(w =>
                 {
-                    using var run = JsonDocument.Parse(JsonOut.Write(x => JobView.WriteRunJson(x, state, definition, host.DatabasePath)));
+                    using var run = JsonDocument.Parse(JsonOut.Write(x => JobView.WriteRunJson(x, state, definition, host.DatabasePath, waitingIn)));
                     w.WriteStartObject();
                     foreach (var p in run.RootElement.EnumerateObject()) p.WriteTo(w);
                     w.WriteString("tenant", record.Tenant);
@@ -94,6 +95,7 @@ internal static class ShowCommand
             }
 
             HumanOut.WriteSummary(ctx.Out, state, definition, host.DatabasePath, related);
+            HumanOut.WriteWaitingIn(ctx.Out, state, waitingIn, host.DatabasePath);
             await ctx.Out.WriteLineAsync().ConfigureAwait(false);
             await ctx.Out.WriteLineAsync("  timeline").ConfigureAwait(false);
             foreach (var e in events)

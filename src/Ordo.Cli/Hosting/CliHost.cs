@@ -110,6 +110,34 @@ internal sealed class CliHost : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The project whose storage settings a command without a workflow file uses: <c>--config</c> when given; else
+    /// <c>ordo.yaml</c> in the working directory — unless <c>--db</c> or <c>ORDO_DB</c> names the database, in which case it is
+    /// not read at all (a job carries its own definition; an unrelated or broken ordo.yaml there must not stop it).
+    /// </summary>
+    public static async Task<ProjectDefinition?> StoreProjectAsync(CliContext ctx)
+    {
+        if (!string.IsNullOrWhiteSpace(ctx.Config))
+        {
+            return await WorkflowLoader.LoadProjectAsync(ctx.Config, null, ctx.Stop).ConfigureAwait(false);
+        }
+
+        if (ctx.DatabaseNamed || !File.Exists(WorkflowLoader.ConfigFileName))
+        {
+            return null;
+        }
+
+        try
+        {
+            return await WorkflowLoader.LoadProjectAsync(WorkflowLoader.ConfigFileName, null, ctx.Stop).ConfigureAwait(false);
+        }
+        catch (OrdoValidationException e)
+        {
+            throw new OrdoValidationException([.. e.Problems, new ValidationProblem(WorkflowLoader.ConfigFileName, 0, 0, "",
+                "this ordo.yaml in the working directory is read for its storage settings; fix it, or name the database with --db")]);
+        }
+    }
+
     /// <summary>Opens the store and a runtime. With <paramref name="create"/> false, a missing database is an input error and no file is created.</summary>
     public static async Task<CliHost> OpenAsync(CliContext ctx, ProjectDefinition? project, bool create, CodeRegistry? code = null, int? workers = null, IEnumerable<IJobObserver>? observers = null, bool dryRun = false)
     {

@@ -43,7 +43,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         }
         catch (ExpressionEvaluationException e)
         {
-            return StepOutcome.Failure("expression_error", $"prompt '{agent.Prompt?.Name}': {e.Message}", retryable: false);
+            return StepOutcome.Failure("expression_error", e.In($"prompt '{agent.Prompt?.Name}'"), retryable: false);
         }
 
         if (variations.Contains("require_citations"))
@@ -100,10 +100,13 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         }
         catch (Exception e) when (e is HttpRequestException or System.ClientModel.ClientResultException or TimeoutException)
         {
-            // The provider's error body is outside text: one line, and no secret of ours in it.
+            // The provider's error body is outside text: one line, and no secret of ours in it. A refusal of the request
+            // itself (bad key, unknown model, malformed request) is not retried: the next attempt would be refused the same way.
             var message = redactor.Redact(ProviderErrors.Describe(e));
-            Fail("provider_error", message);
-            return StepOutcome.Failure("provider_error", $"model call for agent '{agent.Name}' ({tier.Name}): {message}", retryable: true) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
+            var refused = ProviderErrors.IsRefusal(e);
+            var error = refused ? "provider_refused" : "provider_error";
+            Fail(error, message);
+            return StepOutcome.Failure(error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", retryable: !refused) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
         }
 
         var content = response.Text;

@@ -70,11 +70,19 @@ public sealed class ExpressionSyntaxException : OrdoException
 {
     /// <summary>Creates the error.</summary>
     public ExpressionSyntaxException(string source, int line, int column, string description)
-        : base($"invalid expression '{source}': {description} (expression line {line}, column {column})")
+        : base($"invalid expression '{source}': {description} ({Where(source, line, column)})")
     {
         Line = line;
         Column = column;
         Description = description;
+    }
+
+    /// <summary>Where in the expression: past its end, a column of a one-line expression, or a line and column.</summary>
+    private static string Where(string source, int line, int column)
+    {
+        var lines = source.Split('\n');
+        if (line > lines.Length || (line == lines.Length && column > lines[^1].Length)) return "at the end of the expression";
+        return lines.Length == 1 ? $"at column {column}" : $"at line {line}, column {column} of the expression";
     }
 
     /// <summary>1-based line inside the expression.</summary>
@@ -95,4 +103,7 @@ public sealed class ExpressionEvaluationException : OrdoException
 
     /// <summary>The expression.</summary>
     public CompiledExpression Expression { get; }
+
+    /// <summary>The message, prefixed with <paramref name="what"/> (the key it was written under) when the expression has no location of its own.</summary>
+    public string In(string what) => string.IsNullOrEmpty(Expression?.Location) ? $"{what}: {Message}" : Message;
 }

@@ -36,7 +36,7 @@ internal sealed class ApprovalStepHandler(TimeProvider time) : IStepHandler
         }
         catch (ExpressionEvaluationException e)
         {
-            return ValueTask.FromResult(StepOutcome.Failure("expression_error", $"approval.show: {e.Message}", retryable: false));
+            return ValueTask.FromResult(StepOutcome.Failure("expression_error", e.In("approval.show"), retryable: false));
         }
 
         var expires = step.Expires is { } after ? time.GetUtcNow() + after : (DateTimeOffset?)null;

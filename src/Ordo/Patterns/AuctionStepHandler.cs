@@ -29,7 +29,7 @@ internal sealed class AuctionStepHandler(AgentInvoker agents) : IStepHandler
         }
         catch (ExpressionEvaluationException e)
         {
-            return StepOutcome.Failure("expression_error", $"auction.task: {e.Message}", retryable: false);
+            return StepOutcome.Failure("expression_error", e.In("auction.task"), retryable: false);
         }
 
         var units = MultiPhase.Units(execution);

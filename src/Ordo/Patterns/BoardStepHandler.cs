@@ -33,7 +33,7 @@ internal sealed partial class BoardStepHandler(AgentInvoker agents) : IStepHandl
         }
         catch (ExpressionEvaluationException e)
         {
-            return StepOutcome.Failure("expression_error", $"board.until: {e.Message}", retryable: false);
+            return StepOutcome.Failure("expression_error", e.In("board.until"), retryable: false);
         }
 
         if (firings.Count >= step.MaxFirings)
@@ -51,7 +51,7 @@ internal sealed partial class BoardStepHandler(AgentInvoker agents) : IStepHandl
             }
             catch (ExpressionEvaluationException e)
             {
-                return StepOutcome.Failure("expression_error", $"board rule '{rule.Id}': {e.Message}", retryable: false);
+                return StepOutcome.Failure("expression_error", e.In($"board rule '{rule.Id}'"), retryable: false);
             }
 
             if (!matches) continue;

@@ -42,7 +42,7 @@ internal sealed class ForeachStepHandler : IStepHandler
         }
         catch (ExpressionEvaluationException e)
         {
-            return ValueTask.FromResult(StepOutcome.Failure("expression_error", $"foreach: {e.Message}", retryable: false));
+            return ValueTask.FromResult(StepOutcome.Failure("expression_error", e.In("foreach"), retryable: false));
         }
 
         if (items.ValueKind != JsonValueKind.Array)
@@ -86,7 +86,7 @@ internal sealed class SubWorkflowStepHandler : IStepHandler
         }
         catch (ExpressionEvaluationException e)
         {
-            return ValueTask.FromResult(StepOutcome.Failure("expression_error", $"input: {e.Message}", retryable: false));
+            return ValueTask.FromResult(StepOutcome.Failure("expression_error", e.In("input"), retryable: false));
         }
 
         if (CheckInputs(execution.Workflow, step.Workflow, [input], "input") is { } invalid)

@@ -69,7 +69,7 @@ internal sealed class PlanStepHandler(AgentInvoker agents) : IStepHandler
         }
         catch (ExpressionEvaluationException e)
         {
-            return StepOutcome.Failure("expression_error", $"plan.input: {e.Message}", retryable: false);
+            return StepOutcome.Failure("expression_error", e.In("plan.input"), retryable: false);
         }
 
         var request = new JsonObject { ["task"] = MultiPhase.Node(task), ["catalog"] = new JsonArray(step.Catalog.Select(c => (JsonNode)c).ToArray()), ["max_steps"] = step.MaxSteps };

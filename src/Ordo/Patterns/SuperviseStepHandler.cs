@@ -48,7 +48,7 @@ internal sealed class SuperviseStepHandler(AgentInvoker agents) : IStepHandler
         }
         catch (ExpressionEvaluationException e)
         {
-            return StepOutcome.Failure("expression_error", $"supervise.input: {e.Message}", retryable: false);
+            return StepOutcome.Failure("expression_error", e.In("supervise.input"), retryable: false);
         }
 
         var seen = new JsonArray(results.Select(r => (JsonNode?)Seen(r.Data)).ToArray());

@@ -25,7 +25,7 @@ public sealed record ApprovalState
     public DateTimeOffset? ExpiresAt { get; init; }
     /// <summary>What happens on expiry.</summary>
     public string OnExpire { get; init; } = "fail";
-    /// <summary><c>pending</c>, <c>approved</c>, <c>denied</c> or <c>expired</c>.</summary>
+    /// <summary><c>pending</c>, <c>approved</c>, <c>denied</c>, <c>expired</c>, or <c>cancelled</c> (the job ended before it was decided).</summary>
     public string Status { get; init; } = "pending";
     /// <summary>The step that waits, if any.</summary>
     public string? StepId { get; init; }
@@ -54,7 +54,7 @@ public sealed record ApprovalState
     public bool IsPending => Status == "pending";
 
     /// <summary>Distinct identities that approved.</summary>
-    public IEnumerable<string> Approvers => Decisions.Where(d => d.Decision == "approve").Select(d => d.By).Distinct(StringComparer.Ordinal);
+    public IEnumerable<string> Approvers => Decisions.Where(d => d.Decision == "approve").Select(d => d.By).Distinct(StringComparer.OrdinalIgnoreCase);
 }
 
 /// <summary>A tool result kept in the state, for evidence and authoritative-field checks.</summary>

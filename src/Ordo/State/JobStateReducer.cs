@@ -95,6 +95,18 @@ public static class JobStateReducer
         return Settle(ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, envelope, e.Timestamp));
     }
 
+    /// <summary>A job ended: nothing is open any more, and approvals still pending are cancelled (nobody can decide them now).</summary>
+    private static JobState Ended(JobState s)
+    {
+        var approvals = s.Approvals;
+        foreach (var (id, a) in s.Approvals)
+        {
+            if (a.IsPending) approvals = approvals.SetItem(id, a with { Status = "cancelled" });
+        }
+
+        return s with { Open = s.Open.Clear(), Approvals = approvals };
+    }
+
     /// <summary>
     /// A job that has not ended is waiting for approval exactly when an approval is pending and nothing can move without
     /// it: no step is scheduled or running, only coordinating steps waiting for their branches (a parallel whose last
@@ -413,13 +425,13 @@ public static class JobStateReducer
             }
 
             case EventTypes.JobCompleted:
-                return s with { Status = JobStatus.Completed, Open = s.Open.Clear() };
+                return Ended(s) with { Status = JobStatus.Completed };
 
             case EventTypes.JobFailed:
-                return s with { Status = JobStatus.Failed, Reason = e.GetPayload<JobFailedPayload>().Reason, Open = s.Open.Clear() };
+                return Ended(s) with { Status = JobStatus.Failed, Reason = e.GetPayload<JobFailedPayload>().Reason };
 
             case EventTypes.JobCancelled:
-                return s with { Status = JobStatus.Cancelled, Reason = e.GetPayload<JobCancelledPayload>().Reason, Open = s.Open.Clear() };
+                return Ended(s) with { Status = JobStatus.Cancelled, Reason = e.GetPayload<JobCancelledPayload>().Reason };
 
             default:
                 // Events that do not change derived state (tool results, policy decisions, …) are kept in the log only.

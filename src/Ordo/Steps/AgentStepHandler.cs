@@ -27,7 +27,7 @@ internal sealed class AgentStepHandler(AgentInvoker agents) : IStepHandler
         }
         catch (ExpressionEvaluationException e)
         {
-            return StepOutcome.Failure("expression_error", $"input: {e.Message}", retryable: false);
+            return StepOutcome.Failure("expression_error", e.In("input"), retryable: false);
         }
 
         var outcome = await agents.InvokeAsync(execution, agent, input, execution.Variations, cancellationToken).ConfigureAwait(false);

@@ -43,7 +43,7 @@ internal sealed class GateStepHandler(AgentInvoker agents, CodeRegistry code) : 
             }
             catch (ExpressionEvaluationException e)
             {
-                return StepOutcome.Failure("expression_error", $"gate '{step.Id}': {e.Message}", retryable: false);
+                return StepOutcome.Failure("expression_error", e.In($"gate '{step.Id}'"), retryable: false);
             }
         }
 

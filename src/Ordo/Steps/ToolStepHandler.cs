@@ -20,7 +20,7 @@ internal sealed class ToolStepHandler(ToolGateway gateway) : IStepHandler
         }
         catch (ExpressionEvaluationException e)
         {
-            return StepOutcome.Failure("expression_error", $"args: {e.Message}", retryable: false);
+            return StepOutcome.Failure("expression_error", e.In("args"), retryable: false);
         }
 
         try

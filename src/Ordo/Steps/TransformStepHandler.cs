@@ -26,7 +26,7 @@ internal sealed class TransformStepHandler : IStepHandler
             }
             catch (ExpressionEvaluationException e)
             {
-                return ValueTask.FromResult(StepOutcome.Failure("expression_error", $"transform.set.{name}: {e.Message}", retryable: false));
+                return ValueTask.FromResult(StepOutcome.Failure("expression_error", e.In($"transform.set.{name}"), retryable: false));
             }
         }
 

@@ -83,6 +83,34 @@ public sealed class PolicyPointApprovalTests
     }
 
     [Fact]
+    public async Task WhenTheJobEnds_ApprovalsStillPendingAreCancelled_AndCannotBeDecided()
+    {
+        await using var h = new GovernanceHarness();
+        h.Write("ordo.yaml", "tenants:\n  default: { roles: { bob: [approver] } }\n");
+        h.Write("workflow.yaml", """
+            ordo: 1
+            workflow: two-gates
+            version: 1
+            steps:
+              - { id: fan, parallel: [left, right], join: done }
+              - { id: left, approval: { role: approver } }
+              - { id: right, approval: { role: approver } }
+              - { id: done, transform: { set: { done: true } } }
+            """);
+        var state = await h.RunAsync(await h.LoadAsync());
+        Assert.Equal(JobStatus.WaitingApproval, state.Status);
+        var pending = state.Approvals.Values.Where(a => a.IsPending).OrderBy(a => a.Id, StringComparer.Ordinal).ToList();
+        Assert.Equal(2, pending.Count);
+
+        await h.Runtime.DecideAsync(state.JobId, pending[0].Id, "bob", approve: false, "no");
+        var ended = (await h.Runtime.GetStateAsync(state.JobId))!;
+        Assert.Equal(JobStatus.Failed, ended.Status);
+        Assert.Equal("cancelled", ended.Approvals[pending[1].Id].Status);
+        Assert.False(ended.HasPendingApprovals);
+        await Assert.ThrowsAsync<ApprovalException>(() => h.Runtime.DecideAsync(state.JobId, pending[1].Id, "bob", approve: true, null));
+    }
+
+    [Fact]
     public async Task ArtifactHeldForApproval_RoutesOnTheApprovedValue_WhenTheStepEndsTheJob_ItCompletesOnlyThen()
     {
         await using var h = new GovernanceHarness();

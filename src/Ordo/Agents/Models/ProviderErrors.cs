@@ -24,6 +24,9 @@ internal static class ProviderErrors
         return OneLine(e.Message);
     }
 
+    /// <summary>Whether the provider refused the request itself (4xx other than 408 and 429): trying again would be refused the same way.</summary>
+    public static bool IsRefusal(Exception e) => e is ClientResultException { Status: >= 400 and < 500 and not 408 and not 429 };
+
     private static string? BodyMessage(System.ClientModel.Primitives.PipelineResponse? response)
     {
         string text;

@@ -28,7 +28,7 @@ internal sealed class Approvals(EngineContext ctx, JobCommits commits)
             {
                 approval = pending.Count switch
                 {
-                    0 => throw new ApprovalException($"job {jobId} has no pending approval (status {state.Status.ToWire()})"),
+                    0 => throw new ApprovalException($"job {jobId} has no pending approval (status {state.Status.ToWire()}){ChildHint(state)}"),
                     1 => pending[0],
                     _ => throw new ApprovalException($"job {jobId} has {pending.Count} pending approvals; choose one with --approval ({string.Join(", ", pending.Select(p => p.Id))})"),
                 };
@@ -57,13 +57,15 @@ internal sealed class Approvals(EngineContext ctx, JobCommits commits)
                 throw new ApprovalException($"approval {approval.Id} of job {jobId} expired at {expires:O}; on_expire: {approval.OnExpire} was applied (job {expired.JobStatus.ToWire()})");
             }
 
-            if (string.Equals(identity, state.Submitter, StringComparison.Ordinal))
+            // People are named without regard to case: "Alice" is alice, for the two-person rule as for roles.
+            identity = identity.Trim();
+            if (string.Equals(identity, state.Submitter.Trim(), StringComparison.OrdinalIgnoreCase))
             {
                 throw new ApprovalException($"{identity} submitted job {jobId} and may not approve or deny its own approvals");
             }
 
             var roles = RolesOf(workflow, state.Tenant, identity, approval.Role);
-            if (approve && approval.Approvers.Contains(identity, StringComparer.Ordinal))
+            if (approve && approval.Approvers.Contains(identity, StringComparer.OrdinalIgnoreCase))
             {
                 throw new ApprovalException($"{identity} has already approved {approval.Id}; it needs {approval.Count} distinct approvers");
             }
@@ -91,6 +93,13 @@ internal sealed class Approvals(EngineContext ctx, JobCommits commits)
             return (true, 0);
         }, CancellationToken.None);
 
+    /// <summary>For a job that waits on its child jobs: where the approvals may be.</summary>
+    private static string ChildHint(JobState state)
+    {
+        var children = state.Patterns.Values.SelectMany(p => p.Branches.Values).Where(b => b.Status == "running" && b.ChildJobId is not null).Select(b => b.ChildJobId!).ToList();
+        return children.Count == 0 ? "" : $"; it waits for its child job{(children.Count == 1 ? "" : "s")} {string.Join(", ", children)}, whose approvals are decided on the child (ordo show CHILD_ID)";
+    }
+
     private static IReadOnlyList<string> RolesOf(WorkflowDefinition workflow, string tenant, string identity, string role)
     {
         var tenants = workflow.Project.Tenants;
@@ -105,7 +114,7 @@ internal sealed class Approvals(EngineContext ctx, JobCommits commits)
             throw new ApprovalException($"tenant '{tenant}' is not configured in ordo.yaml, so nobody holds role '{role}' for it");
         }
 
-        var roles = t.Roles.TryGetValue(identity, out var held) ? held : [];
+        var roles = t.Roles.FirstOrDefault(r => string.Equals(r.Key, identity, StringComparison.OrdinalIgnoreCase)).Value ?? [];
         if (!roles.Contains(role, StringComparer.Ordinal))
         {
             throw new ApprovalException($"{identity} does not hold role '{role}' in tenant '{tenant}'" + (roles.Count == 0 ? "" : $" (holds: {string.Join(", ", roles)})"));

@@ -103,7 +103,7 @@ internal sealed partial class LoadContext(DefinitionFileSource files, WorkflowLo
                 }
                 catch (JsonException e)
                 {
-                    Problems.Add(Files.Display(documentPath), (int)(e.LineNumber ?? 0) + 1, (int)(e.BytePositionInLine ?? 0) + 1, "", "invalid JSON: " + e.Message);
+                    Problems.Add(Files.Display(documentPath), (int)(e.LineNumber ?? 0) + 1, (int)(e.BytePositionInLine ?? 0) + 1, "", "invalid JSON: " + Json.Describe(e));
                     return null;
                 }
             }
