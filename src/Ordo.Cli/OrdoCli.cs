@@ -18,7 +18,8 @@ internal static class OrdoCli
         {
             RunCommand.Create(env), SubmitCommand.Create(env), ValidateCommand.Create(env), ResumeCommand.Create(env),
             JobsCommand.Create(env), ShowCommand.Create(env), EventsCommand.Create(env), CancelCommand.Create(env),
-            AuditCommand.Create(env), ApproveCommand.Create(env), KillCommand.Create(env), BenchCommand.Create(env),
+            AuditCommand.Create(env), ApproveCommand.Create(env), KillCommand.Create(env), WorkerCommand.Create(env),
+            DoctorCommand.Create(env), DbCommand.Create(env), BenchCommand.Create(env),
         })
         {
             root.Add(command);
@@ -96,7 +97,8 @@ internal sealed class CommandEnvironment(GlobalOptions globals, TextWriter outpu
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 var log = InternalErrorLog.Write(e, parse.Tokens.Select(t => t.Value));
-                await error.WriteLineAsync($"ordo: internal error: {e.Message}").ConfigureAwait(false);
+                // A store that cannot take writes (a full disk) is no bug of Ordo's, but it ends the command all the same.
+                await error.WriteLineAsync(e is Storage.StoreUnavailableException ? $"ordo: the store cannot take writes: {e.Message}" : $"ordo: internal error: {e.Message}").ConfigureAwait(false);
                 await error.WriteLineAsync($"ordo: details were written to {log}").ConfigureAwait(false);
                 return ExitCodes.InternalError;
             }

@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Ordo.Storage;
 
 namespace Ordo.Sqlite;
 
@@ -105,10 +106,25 @@ internal sealed class GroupCommitWriter : IDisposable
                 }
             }
 
-            CommitBatch(batch);
+            try
+            {
+                CommitBatch(batch);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Whatever went wrong, the writer goes on: nothing of this batch was committed, every write of it
+                // hears so, and no transaction stays open for the next batch.
+                TryRollback();
+                foreach (var w in batch) w.Fail(e);
+            }
         }
     }
 
+    /// <summary>
+    /// Commits a batch: each write in its own savepoint, so one failing write does not undo the others. When a failure
+    /// takes the whole transaction with it (SQLite rolls back by itself on a full disk or an I/O error), or the commit
+    /// fails, every write of the batch fails — none of them is reported written.
+    /// </summary>
     private void CommitBatch(List<IPendingWrite> batch)
     {
         try
@@ -134,16 +150,21 @@ internal sealed class GroupCommitWriter : IDisposable
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 failed[i] = true;
-                if (single)
+                batch[i].Fail(e);
+                if (single || !InTransaction())
                 {
+                    // The transaction is gone (or was this write's alone): the writes before this one went with it.
                     TryRollback();
-                    batch[i].Fail(e);
+                    for (var k = 0; k < batch.Count; k++)
+                    {
+                        if (!failed[k]) batch[k].Fail(new StoreUnavailableException($"the write was not kept: another write of its transaction failed ({e.Message})", e));
+                    }
+
                     return;
                 }
 
                 _rollbackTo.ExecuteNonQuery();
                 _release.ExecuteNonQuery();
-                batch[i].Fail(e);
             }
         }
 
@@ -170,8 +191,12 @@ internal sealed class GroupCommitWriter : IDisposable
         }
     }
 
+    /// <summary>Whether a transaction is open on the writer connection.</summary>
+    private bool InTransaction() => SQLitePCL.raw.sqlite3_get_autocommit(_connection.Handle) == 0;
+
     private void TryRollback()
     {
+        if (!InTransaction()) return;
         try
         {
             _rollback.ExecuteNonQuery();
@@ -198,6 +223,15 @@ internal sealed class GroupCommitWriter : IDisposable
         void Fail(Exception exception);
     }
 
+    /// <summary>A failure that means the database cannot take writes now (full, I/O error, read-only, damaged), as the store reports it.</summary>
+    internal static StoreUnavailableException? Unavailable(Exception e) => e switch
+    {
+        StoreUnavailableException u => u,
+        SqliteException { SqliteErrorCode: 13 } s => new StoreUnavailableException($"the database is full: {s.Message}", s),
+        SqliteException { SqliteErrorCode: 10 or 8 or 11 or 26 or 14 } s => new StoreUnavailableException($"the database cannot be written: {s.Message}", s),
+        _ => null,
+    };
+
     private sealed class PendingWrite<T>(Func<SqliteConnection, T> write) : IPendingWrite
     {
         private readonly TaskCompletionSource<T> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -209,6 +243,6 @@ internal sealed class GroupCommitWriter : IDisposable
 
         public void Complete() => _tcs.TrySetResult(_result!);
 
-        public void Fail(Exception exception) => _tcs.TrySetException(exception);
+        public void Fail(Exception exception) => _tcs.TrySetException(Unavailable(exception) ?? exception);
     }
 }

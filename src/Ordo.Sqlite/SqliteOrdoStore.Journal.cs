@@ -28,6 +28,7 @@ public sealed partial class SqliteOrdoStore
             _roots[key] = (root2, job.Tenant);
             _definitions.TryAdd(job.Definition.Hash, 0);
             if (leased is not null) record = record with { LeasedItems = leased };
+            if (job.WorkItems.Any(w => w.LeaseOwner is null)) _bell.Ring();
         }
         catch (SqliteException e) when (e.SqliteErrorCode == 19)
         {
@@ -103,7 +104,9 @@ public sealed partial class SqliteOrdoStore
             return CommitResult.Failed(CommitOutcome.NotFound);
         }
 
-        return await Committed(Writer.WriteAsync(c => CommitCore(commit, key.Value))).ConfigureAwait(false);
+        var result = await Committed(Writer.WriteAsync(c => CommitCore(commit, key.Value))).ConfigureAwait(false);
+        RingFor(commit, result);
+        return result;
     }
 
     /// <inheritdoc />
@@ -126,7 +129,21 @@ public sealed partial class SqliteOrdoStore
             writes.Add(c => CommitCore(commit, key));
         }
 
-        return [.. Writer.WriteAll(writes).Select(Committed)];
+        return [.. Writer.WriteAll(writes).Select(async (write, i) =>
+        {
+            var result = await Committed(write).ConfigureAwait(false);
+            RingFor(commits[i], result);
+            return result;
+        })];
+    }
+
+    /// <summary>Rings the doorbell for a commit that gave other processes work to take.</summary>
+    private void RingFor(JobCommit commit, CommitResult result)
+    {
+        if (result.Outcome == CommitOutcome.Committed && (commit.NotifyJobs.Count > 0 || commit.StartJobs.Count > 0 || commit.Enqueue.Any(w => w.LeaseOwner is null)))
+        {
+            _bell.Ring();
+        }
     }
 
     private async Task<CommitResult> Committed(Task<(CommitResult Result, List<StartedJob>? Started)> write)

@@ -103,7 +103,9 @@ public sealed partial class SqliteOrdoStore
     public async ValueTask<bool> ReleaseAsync(WorkItemLease lease, DateTimeOffset availableAt, CancellationToken cancellationToken = default)
     {
         await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        return await Writer.WriteAsync(c => Sql.Release.Set(Ms(availableAt), lease.ItemId, lease.Owner, lease.Token).ExecuteNonQuery() == 1).ConfigureAwait(false);
+        var released = await Writer.WriteAsync(c => Sql.Release.Set(Ms(availableAt), lease.ItemId, lease.Owner, lease.Token).ExecuteNonQuery() == 1).ConfigureAwait(false);
+        if (released) _bell.Ring();
+        return released;
     }
 
     /// <inheritdoc />
@@ -146,6 +148,23 @@ public sealed partial class SqliteOrdoStore
         }
 
         return new QueueSummary(ready, delayed, leased, next, owners);
+    }
+
+    /// <inheritdoc />
+    public IDisposable? WatchForWork(string worker, Action wake)
+    {
+        ArgumentNullException.ThrowIfNull(worker);
+        ArgumentNullException.ThrowIfNull(wake);
+        // A worker that waits holds its lock like one that works: the watch marker of a live worker is never swept.
+        _locks.Hold(worker);
+        try
+        {
+            return _bell.Watch(worker, wake);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
+        {
+            return null;
+        }
     }
 
     /// <inheritdoc />

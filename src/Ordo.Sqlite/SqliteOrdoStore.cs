@@ -25,6 +25,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     private readonly ConcurrentDictionary<string, byte> _definitions = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _initGate = new(1, 1);
     private readonly WorkerLocks _locks;
+    private readonly Doorbell _bell;
     private GroupCommitWriter? _writer;
     private WalCheckpointer? _checkpointer;
     private WriterStatements? _sql;
@@ -45,6 +46,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             DefaultTimeout = (int)Math.Ceiling(options.BusyTimeout.TotalSeconds),
         }.ToString();
         _locks = new WorkerLocks(Path.GetFullPath(options.Path));
+        _bell = new Doorbell(_locks.Directory);
     }
 
     /// <summary>Creates a store over a file with default options.</summary>
@@ -74,6 +76,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             Exec(connection, "PRAGMA temp_store = MEMORY");
             Exec(connection, "PRAGMA cache_size = -16000");
             Exec(connection, $"PRAGMA wal_autocheckpoint = {_options.MaxWalPages}");
+            if (_options.MaxPageCount is { } maxPages) Exec(connection, $"PRAGMA max_page_count = {maxPages}");
             Exec(connection, "BEGIN IMMEDIATE");
             try
             {
@@ -142,6 +145,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     /// <inheritdoc />
     public ValueTask DisposeAsync()
     {
+        _bell.Dispose();
         _locks.Dispose();
         _checkpointer?.Dispose();
         _writer?.Dispose();

@@ -30,6 +30,13 @@ public sealed class SqliteStoreOptions
     /// </summary>
     public int CheckpointEvery { get; set; } = 500;
 
+    /// <summary>
+    /// The most pages the database file may grow to (SQLite's <c>max_page_count</c>), or null for SQLite's own limit. A
+    /// write that would grow it further fails with <see cref="Storage.StoreUnavailableException"/> and writes nothing.
+    /// Default: null.
+    /// </summary>
+    public long? MaxPageCount { get; set; }
+
     /// <summary>WAL size, in pages, at which a commit checkpoints by itself because the background checkpoints fell behind. Default: 4,000 (about 16 MB).</summary>
     public int MaxWalPages { get; set; } = 4000;
 }

@@ -87,10 +87,28 @@ internal sealed class WorkerLocks : IDisposable
         }
     }
 
-    /// <summary>Removes the lock files of ended workers that hold no lease any more.</summary>
+    /// <summary>Removes the lock files of ended workers that hold no lease any more, and the watch markers of ended workers.</summary>
     public void Sweep(IReadOnlySet<string> ownersWithLeases)
     {
         if (!System.IO.Directory.Exists(_directory)) return;
+        foreach (var marker in System.IO.Directory.EnumerateFiles(_directory, "*.watch"))
+        {
+            var lockFile = Path.ChangeExtension(marker, ".lock");
+            try
+            {
+                if (File.Exists(lockFile))
+                {
+                    using var probe = new FileStream(lockFile, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+                }
+
+                File.Delete(marker);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Its worker is alive (the lock is held).
+            }
+        }
+
         foreach (var file in System.IO.Directory.EnumerateFiles(_directory, "*.lock"))
         {
             try

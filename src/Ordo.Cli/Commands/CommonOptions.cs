@@ -6,16 +6,16 @@ namespace Ordo.Cli.Commands;
 /// <summary>Options that several commands share, parsed with messages that say what is expected.</summary>
 internal static class CommonOptions
 {
-    /// <summary><c>--workers N</c>: steps run at once, a whole number of at least 1.</summary>
-    public static Option<int?> Workers() => new("--workers")
+    /// <summary><c>--workers N</c> (or another name): steps run at once, a whole number of at least 1.</summary>
+    public static Option<int?> Workers(string name = "--workers", string description = "Steps run at once. Default: the number of cores.") => new(name)
     {
-        Description = "Steps run at once. Default: the number of cores.",
+        Description = description,
         CustomParser = result =>
         {
             var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
             if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1)
             {
-                result.AddError($"--workers: '{text}' is not a valid number of workers (a whole number, at least 1)");
+                result.AddError($"{name}: '{text}' is not a valid number (a whole number, at least 1)");
                 return null;
             }
 

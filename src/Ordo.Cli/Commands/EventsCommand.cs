@@ -71,8 +71,9 @@ internal static class EventsCommand
             {
                 EventTypes.JobSubmitted => Do(e.GetPayload<JobSubmittedPayload>(), p => $"{p.Workflow}@{p.Version} by {p.Submitter} for {p.Tenant}"),
                 EventTypes.StepScheduled => Do(e.GetPayload<StepScheduledPayload>(), p => $"{p.Kind} ({p.Reason}{(p.From is null ? "" : " from " + p.From)}){(p.AvailableAt is { } at ? " at " + JsonOut.Timestamp(at) : "")}"),
-                EventTypes.StepStarted => Do(e.GetPayload<StepStartedPayload>(), p => p.Delivery > 1 ? $"delivery {p.Delivery} (redelivered)" : ""),
-                EventTypes.StepSucceeded => Do(e.GetPayload<StepSucceededPayload>(), p => $"{HumanOut.Ms(p.DurationMs)}{(p.Next is { Count: > 0 } n ? " → " + string.Join(", ", n) : "")}  {JobView.Value(p.Output, 60)}"),
+                EventTypes.StepStarted => Do(e.GetPayload<StepStartedPayload>(), p => p.TakenOverFrom is { } from ? $"delivery {p.Delivery}: taken over from {from}, whose lease was lost"
+                    : p.Delivery > 1 ? $"delivery {p.Delivery} (redelivered)" : ""),
+                EventTypes.StepSucceeded => Do(e.GetPayload<StepSucceededPayload>(), p => $"{HumanOut.Ms(p.DurationMs)}{(p.Next is { Count: > 0 } n ? " → " + string.Join(", ", n) : "")}{(p.HeldBy is { Count: > 0 } h ? " (route held by " + string.Join(", ", h) + ")" : "")}  {JobView.Value(p.Output, 60)}"),
                 EventTypes.StepFailed => Do(e.GetPayload<StepFailedPayload>(), p => $"{p.Error}: {p.Message}{(p.WillRetry ? " (will retry)" : "")}"),
                 EventTypes.ArtifactPut => Do(e.GetPayload<ArtifactPutPayload>(), p => $"{p.Name} v{p.Version}  {JobView.Value(p.Value, 60)}"),
                 EventTypes.ArtifactVerified or EventTypes.ArtifactQuarantined or EventTypes.ArtifactRejected => Do(e.GetPayload<ArtifactVerdictPayload>(), p => $"{p.Name} v{p.Version}{(p.Reason is null ? "" : ": " + p.Reason)}"),

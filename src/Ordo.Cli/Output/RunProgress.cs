@@ -6,7 +6,7 @@ using Spectre.Console;
 namespace Ordo.Cli.Output;
 
 /// <summary>Shows a job's progress while it runs: a live line on a terminal, one plain line per finished step otherwise.</summary>
-internal sealed class RunProgress(CliContext ctx, int totalSteps) : IJobObserver
+internal sealed class RunProgress(CliContext ctx, int totalSteps, bool nameJobs = false) : IJobObserver
 {
     private readonly Lock _gate = new();
 
@@ -25,8 +25,8 @@ internal sealed class RunProgress(CliContext ctx, int totalSteps) : IJobObserver
         lock (_gate)
         {
             if (followed && (_job is not null || state.ParentJobId is null)) _latest = state;
-            if (ctx.Terminal || !ctx.Human) return;
-            var who = state.ParentJobId is null ? "" : $"[{state.Workflow}@{state.Version}] ";
+            if ((ctx.Terminal && !nameJobs) || !ctx.Human) return;
+            var who = nameJobs ? $"{state.JobId} {state.Workflow}@{state.Version} " : state.ParentJobId is null ? "" : $"[{state.Workflow}@{state.Version}] ";
             foreach (var e in events)
             {
                 if (e.Timestamp < _since) continue;

@@ -9,8 +9,11 @@ public sealed class OrdoRuntimeOptions
     /// <summary>How long a claimed work item stays leased without renewal; after that any worker may take it over. Default: 30 s.</summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>The longest an idle worker waits before looking for work written by other processes. Default: 250 ms.</summary>
+    /// <summary>The longest an idle worker waits before looking for work written by other processes, on a store that cannot wake it (<see cref="Storage.IQueueStore.WatchForWork"/>). Default: 250 ms.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>On a store that wakes idle workers when other processes add work (SQLite does), the longest an idle worker waits anyway: a safety net for a missed wake-up. Default: 5 s.</summary>
+    public TimeSpan IdlePollInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>On a graceful stop, how long running steps may take to finish before they are interrupted and their leases released. Default: 10 s.</summary>
     public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(10);
@@ -49,6 +52,7 @@ public sealed class OrdoRuntimeOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(Workers, 1, nameof(Workers));
         ArgumentOutOfRangeException.ThrowIfLessThan(LeaseDuration, TimeSpan.FromMilliseconds(100), nameof(LeaseDuration));
         ArgumentOutOfRangeException.ThrowIfLessThan(PollInterval, TimeSpan.FromMilliseconds(1), nameof(PollInterval));
+        ArgumentOutOfRangeException.ThrowIfLessThan(IdlePollInterval, TimeSpan.FromMilliseconds(1), nameof(IdlePollInterval));
         ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotEvery, 1, nameof(SnapshotEvery));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxInlineSteps, 1, nameof(MaxInlineSteps));
         ArgumentOutOfRangeException.ThrowIfLessThan(ClaimBatchSize, 1, nameof(ClaimBatchSize));

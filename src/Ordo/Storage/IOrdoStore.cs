@@ -79,6 +79,13 @@ public interface IQueueStore
     /// cannot tell answers <see cref="WorkerLiveness.Unknown"/> (the default), and the leases are waited out.
     /// </summary>
     WorkerLiveness GetWorkerLiveness(string owner) => WorkerLiveness.Unknown;
+
+    /// <summary>
+    /// Calls <paramref name="wake"/> when another process may have added work (a submission, a successor, a released
+    /// item), so that <paramref name="worker"/> can wait for work without polling; dispose the result to stop. Null when
+    /// the store cannot (the default): the worker then looks every <see cref="Engine.OrdoRuntimeOptions.PollInterval"/>.
+    /// </summary>
+    IDisposable? WatchForWork(string worker, Action wake) => null;
 }
 
 /// <summary>The store itself: its schema, its kill switches, and checks of its health.</summary>

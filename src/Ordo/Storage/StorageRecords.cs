@@ -183,6 +183,12 @@ public sealed record CommitResult(CommitOutcome Outcome, IReadOnlyList<WorkItem>
     public static CommitResult Failed(CommitOutcome outcome) => new(outcome, []);
 }
 
+/// <summary>
+/// The store cannot take writes now: its disk is full, it cannot be written (I/O error, read-only, damaged). Nothing of
+/// the refused write was kept. A run until idle stops with it; a long-running worker waits and tries again.
+/// </summary>
+public sealed class StoreUnavailableException(string message, Exception? inner = null) : OrdoException(message, inner);
+
 /// <summary>A leased work item, as <c>ordo doctor</c> lists it.</summary>
 /// <param name="ItemId">The item.</param>
 /// <param name="JobId">Its job.</param>

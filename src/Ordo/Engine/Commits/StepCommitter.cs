@@ -293,12 +293,8 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
         return keepFirst && result.LeasedItems.Count > 0 ? result.LeasedItems[0] : null;
     }
 
-    /// <summary>A queued step could not be committed: logged, and its item released so that it runs again.</summary>
-    private static async Task GiveBackAsync(FinishedStep finished, Exception e)
-    {
-        finished.Run.LogFailure(e, finished.Item);
-        await finished.Run.ReleaseAsync(finished.Item).ConfigureAwait(false);
-    }
+    /// <summary>A queued step could not be committed: its item goes back to the queue so that it runs again.</summary>
+    private static Task GiveBackAsync(FinishedStep finished, Exception e) => finished.Run.GiveBackAsync(finished.Item, e);
 
     /// <summary>Commits events in the middle of a step (the intent of a side effect), keeping the work item leased.</summary>
     public async ValueTask<JobState> AppendNowAsync(StepExecution execution, IReadOnlyList<NewEvent> events, CancellationToken cancellationToken)

@@ -15,10 +15,15 @@ internal sealed class Dispatcher(EngineContext ctx, WorkerRun run, RunRequest re
 {
     private static readonly TimeSpan FirstPause = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan LongestPause = TimeSpan.FromSeconds(5);
+    private TimeSpan _idleWait;
 
     /// <summary>Runs until the work runs out (<see cref="RunRequest.UntilIdle"/>) or <paramref name="cancellationToken"/> is cancelled.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        // A long-running worker waits for other processes to ring when they add work: its poll is only a safety net. A
+        // run until idle keeps looking often, for the end of work other processes hold.
+        using var watch = request.UntilIdle ? null : ctx.Store.WatchForWork(ctx.Worker, ctx.WorkAvailable.Set);
+        _idleWait = watch is null ? ctx.Options.PollInterval : ctx.Options.IdlePollInterval;
         var pause = FirstPause;
         while (true)
         {
@@ -28,6 +33,11 @@ internal sealed class Dispatcher(EngineContext ctx, WorkerRun run, RunRequest re
             {
                 done = await RoundAsync(cancellationToken).ConfigureAwait(false);
                 pause = FirstPause;
+            }
+            catch (StoreUnavailableException) when (request.UntilIdle)
+            {
+                // A run until idle reports a store that cannot take writes; a long-running worker waits it out below.
+                throw;
             }
             catch (Exception e) when (e is not OutOfMemoryException && !cancellationToken.IsCancellationRequested)
             {
@@ -74,7 +84,7 @@ internal sealed class Dispatcher(EngineContext ctx, WorkerRun run, RunRequest re
             }
         }
 
-        var wait = ctx.Options.PollInterval;
+        var wait = _idleWait;
         if (free > 0)
         {
             var now = ctx.Time.GetUtcNow();

@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using Ordo.Engine.Dispatching;
 using Ordo.Engine.Running;
 using Ordo.State;
+using Ordo.Storage;
 
 namespace Ordo.Engine.Workers;
 
@@ -14,6 +15,7 @@ namespace Ordo.Engine.Workers;
 /// </summary>
 internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
 {
+
     public async Task<RunSummary> RunAsync(RunRequest request, CancellationToken cancellationToken)
     {
         var workers = request.Workers ?? ctx.Options.Workers;
@@ -28,9 +30,14 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
         var stopped = false;
         var local = request.RootJobId is null && Interlocked.CompareExchange(ref ctx.LocalRun, run, null) is null;
         Exception? failure = null;
+        using var dispatching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, run.Failed);
         try
         {
-            await new Dispatcher(ctx, run, request).RunAsync(cancellationToken).ConfigureAwait(false);
+            await new Dispatcher(ctx, run, request).RunAsync(dispatching.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (run.Failure is { } failed)
+        {
+            failure = failed;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -38,7 +45,7 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Not expected (the dispatcher retries store errors): stop like a graceful stop, then report it.
+            // Not expected (the dispatcher retries store errors, or ends the run with them): stop like a graceful stop, then report it.
             failure = e;
         }
         finally
@@ -63,6 +70,12 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
         await run.DetachedAsync().ConfigureAwait(false);
         await keeperStop.CancelAsync().ConfigureAwait(false);
         await keeper.ConfigureAwait(false);
+        failure ??= run.Failure;
+        if (failure is StoreUnavailableException)
+        {
+            throw new StoreUnavailableException($"the run stopped: {failure.Message}; its jobs continue once the store can take writes again (ordo resume)", failure);
+        }
+
         if (failure is not null)
         {
             throw new OrdoException($"the run stopped: {failure.Message}", failure);
@@ -88,8 +101,7 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                run.LogFailure(e, item);
-                await run.ReleaseAsync(item).ConfigureAwait(false);
+                await run.GiveBackAsync(item, e).ConfigureAwait(false);
             }
             finally
             {

@@ -38,6 +38,21 @@ internal sealed class WorkerRun(EngineContext ctx, Channel<Dispatched> channel, 
     /// <summary>Whether a worker is idle with nothing queued for it (a hint: the hand-over falls back to the queue).</summary>
     public bool HasFreeWorker => !Stopping && workers - Volatile.Read(ref Busy) - channel.Reader.Count > 0;
 
+    private readonly CancellationTokenSource _failed = new();
+    private Exception? _failure;
+
+    /// <summary>What ended the run early: the store could not take writes in a run until idle.</summary>
+    public Exception? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>Cancelled when the run must end because of <see cref="Failure"/>.</summary>
+    public CancellationToken Failed => _failed.Token;
+
+    /// <summary>Ends the run because of <paramref name="failure"/> (the first one is kept); it stops like a graceful stop.</summary>
+    public void Fail(Exception failure)
+    {
+        if (Interlocked.CompareExchange(ref _failure, failure, null) is null) _failed.Cancel();
+    }
+
     /// <summary>Cancelled when running steps must stop at once (the stop's grace ran out).</summary>
     public CancellationTokenSource HardStopSource { get; } = new();
 
@@ -90,12 +105,12 @@ internal sealed class WorkerRun(EngineContext ctx, Channel<Dispatched> channel, 
 
     public Task CancelAsync() => HardStopSource.CancelAsync();
 
-    /// <summary>Gives a leased item back to the queue (available at once) and stops holding it.</summary>
-    public async Task ReleaseAsync(WorkItem item)
+    /// <summary>Gives a leased item back to the queue (available at once, or after <paramref name="delay"/>) and stops holding it.</summary>
+    public async Task ReleaseAsync(WorkItem item, TimeSpan delay = default)
     {
         try
         {
-            await ctx.Store.ReleaseAsync(item.Lease, ctx.Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+            await ctx.Store.ReleaseAsync(item.Lease, ctx.Time.GetUtcNow() + delay, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -118,10 +133,25 @@ internal sealed class WorkerRun(EngineContext ctx, Channel<Dispatched> channel, 
         }
     }
 
-    /// <summary>Logs an unexpected failure while running or committing an item.</summary>
-    public void LogFailure(Exception e, WorkItem item) => RuntimeLog.WorkerFailed(ctx.Logger, e, item.JobId, item.Step.WorkKey);
+    /// <summary>How long an item whose run or commit failed unexpectedly waits before it is run again.</summary>
+    public static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(1);
 
-    public void Dispose() => HardStopSource.Dispose();
+    /// <summary>
+    /// An item could not be run or committed for an unexpected reason: logged, and handed back to the queue after a
+    /// pause (what failed would likely fail again at once). A store that cannot take writes ends a run until idle.
+    /// </summary>
+    public async Task GiveBackAsync(WorkItem item, Exception e)
+    {
+        RuntimeLog.WorkerFailed(ctx.Logger, e, item.JobId, item.Step.WorkKey);
+        await ReleaseAsync(item, RetryAfterFailure).ConfigureAwait(false);
+        if (e is Storage.StoreUnavailableException && UntilIdle) Fail(e);
+    }
+
+    public void Dispose()
+    {
+        HardStopSource.Dispose();
+        _failed.Dispose();
+    }
 }
 
 /// <summary>
