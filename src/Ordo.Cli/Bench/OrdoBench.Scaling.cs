@@ -79,7 +79,7 @@ internal sealed partial class OrdoBench
         JsonObject rows;
         using (var c = db.OpenInspector())
         {
-            SqliteFacts.CheckpointTruncate(c);
+            await SqliteFacts.CheckpointTruncateAsync(c).ConfigureAwait(false);
             before = db.FileBytes;
         }
 
@@ -88,7 +88,7 @@ internal sealed partial class OrdoBench
         walAfterJob = db.WalBytes;
         using (var c = db.OpenInspector())
         {
-            SqliteFacts.CheckpointTruncate(c);
+            await SqliteFacts.CheckpointTruncateAsync(c).ConfigureAwait(false);
             after = db.FileBytes;
             rows = SqliteFacts.JobRows(c, state.JobId);
             rows["page_size"] = SqliteFacts.Scalar(c, "PRAGMA page_size");

@@ -25,15 +25,18 @@ internal static class SqliteFacts
     }
 
     /// <summary>Runs <c>PRAGMA wal_checkpoint(TRUNCATE)</c> until it is not blocked: afterwards the main file holds everything and the WAL is empty.</summary>
-    public static void CheckpointTruncate(SqliteConnection c)
+    public static async Task CheckpointTruncateAsync(SqliteConnection c)
     {
         for (var attempt = 0; attempt < 50; attempt++)
         {
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = "PRAGMA wal_checkpoint(TRUNCATE)";
-            using var r = cmd.ExecuteReader();
-            if (r.Read() && r.GetInt64(0) == 0) return;
-            Thread.Sleep(20);
+            using (var cmd = c.CreateCommand())
+            {
+                cmd.CommandText = "PRAGMA wal_checkpoint(TRUNCATE)";
+                using var r = cmd.ExecuteReader();
+                if (r.Read() && r.GetInt64(0) == 0) return;
+            }
+
+            await Task.Delay(20).ConfigureAwait(false);
         }
 
         throw new BenchFailedException("PRAGMA wal_checkpoint(TRUNCATE) stayed busy");

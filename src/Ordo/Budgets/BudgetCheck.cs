@@ -8,7 +8,7 @@ namespace Ordo.Budgets;
 /// <param name="Budget"><c>tokens</c>, <c>cost</c>, <c>tool_calls</c> or <c>deadline</c>.</param>
 /// <param name="Limit">The limit, as text.</param>
 /// <param name="Used">What was used, as text.</param>
-public sealed record BudgetViolation(string Budget, string Limit, string Used)
+internal sealed record BudgetViolation(string Budget, string Limit, string Used)
 {
     /// <summary>A sentence for people.</summary>
     public string Describe() => Budget switch
@@ -21,7 +21,7 @@ public sealed record BudgetViolation(string Budget, string Limit, string Used)
 }
 
 /// <summary>Checks a job's usage against its constraints (<c>max_tokens</c>, <c>max_cost</c>, <c>max_tool_calls</c>, <c>deadline</c>).</summary>
-public static class BudgetCheck
+internal static class BudgetCheck
 {
     /// <summary>The first budget the job has exceeded, or null. A budget a human waived is not checked.</summary>
     /// <param name="state">The job.</param>

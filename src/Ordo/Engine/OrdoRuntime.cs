@@ -87,7 +87,7 @@ public sealed class OrdoRuntime : IAsyncDisposable
         components ??= new OrdoComponents();
         var time = options.TimeProvider;
         _ownsHttp = components.Http is null;
-        _http = components.Http ?? new HttpClient();
+        _http = components.Http ?? DefaultHttp();
         var evaluator = new ExpressionEvaluator(Microsoft.Extensions.Options.Options.Create(components.Expressions));
         var worker = WorkerIdentity.Create();
         Secrets = components.Secrets ?? new SecretResolver();
@@ -208,6 +208,17 @@ public sealed class OrdoRuntime : IAsyncDisposable
     /// <exception cref="ApprovalException">The decision is not allowed; nothing was recorded.</exception>
     public Task<ApprovalOutcome> DecideAsync(JobId jobId, string? approvalId, string identity, bool approve, string? reason, CancellationToken cancellationToken = default)
         => _approvals.DecideAsync(jobId, approvalId, identity, approve, reason, cancellationToken);
+
+    /// <summary>
+    /// The HTTP client of a runtime whose host gives none: one for the runtime's life (never one per call), whose
+    /// pooled connections are renewed every few minutes so that DNS changes are seen.
+    /// </summary>
+    private static HttpClient DefaultHttp()
+    {
+#pragma warning disable RS0030 // This is the one place a client is made, and only when the host gives none.
+        return new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }, disposeHandler: true);
+#pragma warning restore RS0030
+    }
 
     /// <inheritdoc />
     public ValueTask DisposeAsync()

@@ -158,7 +158,7 @@ public sealed partial class ToolGateway : IDisposable
                     async ct =>
                     {
                         Interlocked.Increment(ref attempts);
-                        return await executor.ExecuteAsync(invocation, ct).AsTask().WaitAsync(ct).ConfigureAwait(false);
+                        return await CancelledAndAwaitedAsync(executor.ExecuteAsync(invocation, ct).AsTask(), ct).ConfigureAwait(false);
                     },
                     cancellationToken).ConfigureAwait(false);
             }
@@ -204,6 +204,39 @@ public sealed partial class ToolGateway : IDisposable
         scope.Record(EventFactory.Step(EventTypes.ToolCallSucceeded, scope.Step, new ToolCallSucceededPayload(callId, toolName, result, elapsed, false, scope.DryRun) { Attempts = attempts == 0 ? null : attempts }, _time.GetUtcNow(), agent: agentRef));
         Debug.Assert(elapsed >= 0);
         return new ToolCallResult(callId, toolName, result, Cached: false);
+    }
+}
+
+/// <summary>How a call that runs out of time ends.</summary>
+public sealed partial class ToolGateway
+{
+    /// <summary>How long a cancelled executor gets to stop before the call is reported over without it.</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Waits for an executor's call; when <paramref name="cancellationToken"/> fires (the tool's timeout, the step's),
+    /// waits for the executor to stop as well (it was given the token), at most <see cref="StopGrace"/>, so that what a
+    /// cancelled call still does happens before the call is reported failed, not after.
+    /// </summary>
+    private async Task<JsonElement> CancelledAndAwaitedAsync(Task<JsonElement> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await call.WaitAsync(StopGrace, _time, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Stopped (cancelled, failed), or still running past the grace: the call is over either way.
+            }
+
+            throw;
+        }
     }
 }
 

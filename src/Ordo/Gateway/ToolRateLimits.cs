@@ -9,7 +9,7 @@ namespace Ordo.Gateway;
 /// <c>rate_limited</c>, which the step may retry later.
 /// </summary>
 /// <remarks>Thread-safe.</remarks>
-public sealed class ToolRateLimits : IDisposable
+internal sealed class ToolRateLimits : IDisposable
 {
     private readonly ConcurrentDictionary<(string Tool, string Tenant, int Limit), RateLimiter> _limiters = new();
 
@@ -42,7 +42,7 @@ public sealed class ToolRateLimits : IDisposable
 /// arguments, each entry kept for the tool's cache duration. Tenants never share entries.
 /// </summary>
 /// <remarks>Thread-safe.</remarks>
-public sealed class ToolResultCache(TimeProvider time, int capacity = 10_000)
+internal sealed class ToolResultCache(TimeProvider time, int capacity = 10_000)
 {
     private readonly ConcurrentDictionary<(string Tool, string Tenant, string Args), (System.Text.Json.JsonElement Result, DateTimeOffset Expires)> _entries = new();
 

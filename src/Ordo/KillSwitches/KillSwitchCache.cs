@@ -7,7 +7,7 @@ namespace Ordo.KillSwitches;
 /// its next step or tool call without a query per step.
 /// </summary>
 /// <remarks>Thread-safe.</remarks>
-public sealed class KillSwitchCache(IOrdoStore store, TimeProvider time, TimeSpan refresh) : IDisposable
+internal sealed class KillSwitchCache(IOrdoStore store, TimeProvider time, TimeSpan refresh) : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IReadOnlyList<(KillSwitchTarget Target, KillSwitch Switch)> _switches = [];

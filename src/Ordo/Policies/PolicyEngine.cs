@@ -15,7 +15,7 @@ public sealed record PolicyVerdict(PolicyEffect Effect, string Rule, string Reas
 /// <param name="Effect">Deny if any rule denied; else require approval if any rule asked for it; else allow.</param>
 /// <param name="Deciding">The rule that decided (the first deny, else the first require_approval, else the first allow), or null when no rule matched.</param>
 /// <param name="Matched">Every rule that matched, in order.</param>
-public sealed record PolicyOutcome(PolicyEffect Effect, PolicyVerdict? Deciding, IReadOnlyList<PolicyVerdict> Matched)
+internal sealed record PolicyOutcome(PolicyEffect Effect, PolicyVerdict? Deciding, IReadOnlyList<PolicyVerdict> Matched)
 {
     /// <summary>No rule matched: allowed.</summary>
     public static PolicyOutcome Allowed { get; } = new(PolicyEffect.Allow, null, []);
@@ -36,7 +36,7 @@ public interface IPolicy
 /// allows; with no matching rule the action is allowed. A rule whose condition fails to evaluate denies (fail closed),
 /// with the error as its reason.
 /// </summary>
-public sealed class PolicyEngine(ExpressionEvaluator evaluator, IEnumerable<IPolicy>? codePolicies = null)
+internal sealed class PolicyEngine(ExpressionEvaluator evaluator, IEnumerable<IPolicy>? codePolicies = null)
 {
     private readonly IReadOnlyList<IPolicy> _code = codePolicies?.ToList() ?? [];
 

@@ -13,7 +13,7 @@ namespace Ordo.Verification;
 /// <param name="Rejection">Why an artifact was rejected (the attempt then fails), or null.</param>
 /// <param name="RejectionError">The failure kind: <c>contract_violation</c>, <c>evidence_missing</c>, <c>authoritative_mismatch</c>, <c>policy_denied</c>.</param>
 /// <param name="Approvals">Approvals requested for artifacts a policy holds back.</param>
-public sealed record VerificationResult(IReadOnlyList<NewEvent> Events, string? Rejection, string? RejectionError, IReadOnlyList<ApprovalRequest> Approvals);
+internal sealed record VerificationResult(IReadOnlyList<NewEvent> Events, string? Rejection, string? RejectionError, IReadOnlyList<ApprovalRequest> Approvals);
 
 /// <summary>
 /// Checks every artifact before anything downstream can see it, in this order: its JSON Schema; its evidence
@@ -23,7 +23,7 @@ public sealed record VerificationResult(IReadOnlyList<NewEvent> Events, string? 
 /// asking for approval) quarantines it: recorded, invisible downstream unless a step accepts quarantined artifacts
 /// or a gate promotes it.
 /// </summary>
-public sealed class ArtifactVerifier(PolicyEngine policies)
+internal sealed class ArtifactVerifier(PolicyEngine policies)
 {
     /// <summary>Verifies the artifacts of an outcome against the state that includes the step's own tool calls.</summary>
     public async ValueTask<VerificationResult> VerifyAsync(WorkflowDefinition workflow, JobState state, StepRef step, StepOutcome outcome, DateTimeOffset now, CancellationToken cancellationToken = default)
