@@ -60,7 +60,7 @@ internal static class EventsCommand
         var offset = (e.Timestamp - start).TotalMilliseconds;
         var where = e.StepId is null ? "" : $"{e.StepId}{(e.Visit is > 1 ? "#" + e.Visit : "")}{(e.Scope is { } scope ? $" [{scope}]" : "")}{(e.Attempt is > 1 ? " attempt " + e.Attempt : "")}";
         var who = e.Agent is null ? "" : $"  [{e.Agent}{(e.Model is null ? "" : " on " + e.Model)}]";
-        return string.Create(CultureInfo.InvariantCulture, $"{e.Seq,5}  +{offset,8:0} ms  {e.Type,-20} {where,-22}{Describe(e)}{who}");
+        return HumanOut.OneLine(string.Create(CultureInfo.InvariantCulture, $"{e.Seq,5}  +{offset,8:0} ms  {e.Type,-20} {where,-22}{Describe(e)}{who}"));
     }
 
     private static string Describe(EventEnvelope e)

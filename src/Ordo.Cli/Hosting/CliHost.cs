@@ -68,11 +68,13 @@ internal sealed class CliHost : IAsyncDisposable
             return new JobInput(JsonElementFactory.EmptyObject, "input", null);
         }
 
-        string text;
+        byte[] bytes;
         var name = input == "-" ? "stdin" : input;
         if (input == "-")
         {
-            text = await Console.In.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+            using var buffer = new MemoryStream();
+            await Console.OpenStandardInput().CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+            bytes = buffer.ToArray();
         }
         else
         {
@@ -81,19 +83,51 @@ internal sealed class CliHost : IAsyncDisposable
                 throw new OrdoValidationException([new ValidationProblem(input, 0, 0, "", "the input file does not exist")]);
             }
 
-            text = await File.ReadAllTextAsync(input, cancellationToken).ConfigureAwait(false);
+            if (new FileInfo(input).Length > MaxInputBytes)
+            {
+                throw new OrdoValidationException([new ValidationProblem(input, 0, 0, "", $"the input is larger than {MaxInputBytes / (1024 * 1024)} MB")]);
+            }
+
+            bytes = await File.ReadAllBytesAsync(input, cancellationToken).ConfigureAwait(false);
         }
 
+        if (bytes.Length > MaxInputBytes)
+        {
+            throw new OrdoValidationException([new ValidationProblem(name, 0, 0, "", $"the input is larger than {MaxInputBytes / (1024 * 1024)} MB")]);
+        }
+
+        string text;
         try
         {
-            return new JobInput(JsonElementFactory.Parse(text), name, text);
+            text = JsonElementFactory.DecodeUtf8(bytes);
+        }
+        catch (FormatException e)
+        {
+            throw new OrdoValidationException([new ValidationProblem(name, 0, 0, "", "the input is not JSON: " + e.Message)]);
+        }
+
+        JsonElement value;
+        try
+        {
+            value = JsonElementFactory.Parse(text);
         }
         catch (JsonException e)
         {
             var line = (int)(e.LineNumber ?? 0);
-            throw new OrdoValidationException([new ValidationProblem(name, line + 1, CharColumn(text, line, (int)(e.BytePositionInLine ?? 0)), "", "the input is not valid JSON: " + FirstSentence(e.Message))]);
+            throw new OrdoValidationException([new ValidationProblem(name, line + 1, CharColumn(text, line, (int)(e.BytePositionInLine ?? 0)), "", "the input is not valid JSON: " + Json.Describe(e))]);
         }
+
+        if (JsonElementFactory.FindInvalidString(value) is { } bad)
+        {
+            var (line, column) = bad.Contains(' ', StringComparison.Ordinal) ? (0, 0) : JsonLocator.Locate(text, bad) ?? (0, 0);
+            throw new OrdoValidationException([new ValidationProblem(name, line, column, bad, "the string is not valid Unicode text (a lone surrogate such as \\ud800)")]);
+        }
+
+        return new JobInput(value, name, text);
     }
+
+    /// <summary>The largest job input read, in bytes.</summary>
+    public const int MaxInputBytes = 16 * 1024 * 1024;
 
     /// <summary>Checks an input against a workflow's input schema before anything is created; each problem names the file, line and column of the offending value.</summary>
     public static void ValidateInput(WorkflowDefinition workflow, JobInput input)

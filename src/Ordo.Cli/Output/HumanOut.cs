@@ -52,11 +52,24 @@ internal static class HumanOut
         o.WriteLine($"    decide: ordo approve JOB_ID --approval ID --as IDENTITY [--deny] [--reason TEXT]{dbArg}, then ordo resume {root.JobId}{dbArg}");
     }
 
-    /// <summary>A text on one line: line breaks and runs of white space become one space (messages from outside, such as a provider's error body, may span lines).</summary>
+    /// <summary>
+    /// A text on one line, safe for a terminal: line breaks and runs of white space become one space (messages from
+    /// outside, such as a provider's error body, may span lines), and other control characters (an escape sequence in
+    /// an identity or a tool's answer) are shown as <c>\u001B</c> instead of acting on the terminal.
+    /// </summary>
     public static string OneLine(string text)
     {
-        if (text.AsSpan().IndexOfAny('\n', '\r', '\t') < 0) return text;
-        return string.Join(' ', text.Split((char[])['\n', '\r', '\t', ' '], StringSplitOptions.RemoveEmptyEntries));
+        if (!text.Any(char.IsControl)) return text;
+        var spaced = string.Join(' ', text.Split((char[])['\n', '\r', '\t', ' '], StringSplitOptions.RemoveEmptyEntries));
+        if (!spaced.Any(char.IsControl)) return spaced;
+        var b = new System.Text.StringBuilder(spaced.Length + 16);
+        foreach (var c in spaced)
+        {
+            if (char.IsControl(c)) b.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:X4}");
+            else b.Append(c);
+        }
+
+        return b.ToString();
     }
 
     /// <summary>The job summary of <c>run</c>, <c>resume</c> and <c>show</c>; <paramref name="related"/> (the job tree: parent, children) is printed under the first line.</summary>

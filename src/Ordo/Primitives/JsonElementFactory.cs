@@ -34,6 +34,91 @@ public static class JsonElementFactory
         return JsonElement.ParseValue(ref reader);
     }
 
+    /// <summary>
+    /// Decodes text strictly: UTF-8 (an optional byte order mark is dropped) in which every byte sequence is valid.
+    /// Nothing is silently replaced by U+FFFD.
+    /// </summary>
+    /// <exception cref="FormatException">The bytes are not UTF-8; the message says at which byte.</exception>
+    public static string DecodeUtf8(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..];
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (System.Text.DecoderFallbackException e)
+        {
+            throw new FormatException($"the text is not valid UTF-8 (byte {e.Index + 1} cannot be decoded)", e);
+        }
+    }
+
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// The JSON path of the first string (a value or a property name) that is not valid Unicode text — an escaped lone
+    /// surrogate such as <c>"\ud800"</c> — or null when every string is text.
+    /// </summary>
+    public static string? FindInvalidString(JsonElement value, string path = "$")
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.String:
+                return IsText(value) ? null : path;
+            case JsonValueKind.Array:
+                var i = 0;
+                foreach (var item in value.EnumerateArray())
+                {
+                    if (FindInvalidString(item, $"{path}[{i++}]") is { } bad) return bad;
+                }
+
+                return null;
+            case JsonValueKind.Object:
+                foreach (var p in value.EnumerateObject())
+                {
+                    string name;
+                    try
+                    {
+                        name = p.Name;
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        return $"{path} (a property name)";
+                    }
+
+                    if (!IsWellFormed(name)) return $"{path} (the property name '{name.Replace('\uFFFD', '?')}')";
+                    if (FindInvalidString(p.Value, $"{path}.{name}") is { } bad) return bad;
+                }
+
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    private static bool IsText(JsonElement s)
+    {
+        try
+        {
+            return IsWellFormed(s.GetString()!);
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Whether every surrogate of a string is half of a pair.</summary>
+    private static bool IsWellFormed(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) i++;
+            else if (char.IsSurrogate(text[i])) return false;
+        }
+
+        return true;
+    }
+
     /// <summary>Converts a mutable node to an element (<c>null</c> for a null node).</summary>
     public static JsonElement FromNode(JsonNode? node)
         => node is null ? Null : JsonSerializer.SerializeToElement(node, NodeInfo);

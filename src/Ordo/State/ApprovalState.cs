@@ -54,7 +54,7 @@ public sealed record ApprovalState
     public bool IsPending => Status == "pending";
 
     /// <summary>Distinct identities that approved.</summary>
-    public IEnumerable<string> Approvers => Decisions.Where(d => d.Decision == "approve").Select(d => d.By).Distinct(StringComparer.OrdinalIgnoreCase);
+    public IEnumerable<string> Approvers => Decisions.Where(d => d.Decision == "approve").Select(d => d.By).DistinctBy(Identities.Fold, StringComparer.Ordinal);
 }
 
 /// <summary>A tool result kept in the state, for evidence and authoritative-field checks.</summary>

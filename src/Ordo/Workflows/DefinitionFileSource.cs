@@ -24,6 +24,9 @@ public sealed class PhysicalDefinitionFileSource : DefinitionFileSource
     /// <summary>Creates a source; paths in messages are shown relative to <paramref name="displayBase"/> (default: the working directory).</summary>
     public PhysicalDefinitionFileSource(string? displayBase = null) => _displayBase = Path.GetFullPath(displayBase ?? Directory.GetCurrentDirectory());
 
+    /// <summary>The largest definition file read (a workflow, a schema, a prompt…), in bytes.</summary>
+    public const int MaxFileBytes = 8 * 1024 * 1024;
+
     /// <summary>Every file read so far, by absolute path.</summary>
     public Dictionary<string, string> FilesRead { get; } = new(StringComparer.Ordinal);
 
@@ -43,7 +46,20 @@ public sealed class PhysicalDefinitionFileSource : DefinitionFileSource
             return null;
         }
 
-        var text = File.ReadAllText(absolutePath);
+        if (new FileInfo(absolutePath).Length > MaxFileBytes)
+        {
+            throw new OrdoValidationException([new ValidationProblem(Display(absolutePath), 0, 0, "", $"the file is larger than {MaxFileBytes / (1024 * 1024)} MB; a definition file is expected to be far smaller")]);
+        }
+
+        string text;
+        try
+        {
+            text = JsonElementFactory.DecodeUtf8(File.ReadAllBytes(absolutePath));
+        }
+        catch (FormatException e)
+        {
+            throw new OrdoValidationException([new ValidationProblem(Display(absolutePath), 0, 0, "", e.Message + "; save the file as UTF-8")]);
+        }
         FilesRead[absolutePath] = text;
         return text;
     }

@@ -18,7 +18,8 @@ internal sealed class Approvals(EngineContext ctx, JobCommits commits)
     /// <exception cref="ApprovalException">The decision is not allowed; nothing was recorded.</exception>
     public Task<ApprovalOutcome> DecideAsync(JobId jobId, string? approvalId, string identity, bool approve, string? reason, CancellationToken cancellationToken)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(identity);
+        ArgumentNullException.ThrowIfNull(identity);
+        identity = Identities.Normalize(identity);
         return commits.RetryAsync($"deciding on job {jobId}", async _ =>
         {
             var state = await ctx.States.LoadAsync(jobId, cancellationToken).ConfigureAwait(false) ?? throw new ApprovalException($"job {jobId} does not exist");
@@ -57,15 +58,14 @@ internal sealed class Approvals(EngineContext ctx, JobCommits commits)
                 throw new ApprovalException($"approval {approval.Id} of job {jobId} expired at {expires:O}; on_expire: {approval.OnExpire} was applied (job {expired.JobStatus.ToWire()})");
             }
 
-            // People are named without regard to case: "Alice" is alice, for the two-person rule as for roles.
-            identity = identity.Trim();
-            if (string.Equals(identity, state.Submitter.Trim(), StringComparison.OrdinalIgnoreCase))
+            // People are named in one form (Identities): "Alice " is alice, for the two-person rule as for roles.
+            if (Identities.Same(identity, state.Submitter))
             {
                 throw new ApprovalException($"{identity} submitted job {jobId} and may not approve or deny its own approvals");
             }
 
             var roles = RolesOf(workflow, state.Tenant, identity, approval.Role);
-            if (approve && approval.Approvers.Contains(identity, StringComparer.OrdinalIgnoreCase))
+            if (approve && approval.Approvers.Any(a => Identities.Same(a, identity)))
             {
                 throw new ApprovalException($"{identity} has already approved {approval.Id}; it needs {approval.Count} distinct approvers");
             }
@@ -114,7 +114,7 @@ internal sealed class Approvals(EngineContext ctx, JobCommits commits)
             throw new ApprovalException($"tenant '{tenant}' is not configured in ordo.yaml, so nobody holds role '{role}' for it");
         }
 
-        var roles = t.Roles.FirstOrDefault(r => string.Equals(r.Key, identity, StringComparison.OrdinalIgnoreCase)).Value ?? [];
+        var roles = t.Roles.FirstOrDefault(r => Identities.Same(r.Key, identity)).Value ?? [];
         if (!roles.Contains(role, StringComparer.Ordinal))
         {
             throw new ApprovalException($"{identity} does not hold role '{role}' in tenant '{tenant}'" + (roles.Count == 0 ? "" : $" (holds: {string.Join(", ", roles)})"));

@@ -35,6 +35,7 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
         }
 
         Register(workflow);
+        var submitter = Identities.Normalize(options.Submitter);
         var now = ctx.Time.GetUtcNow();
         var jobId = options.JobId ?? JobId.New(now);
         var traceId = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
@@ -46,7 +47,7 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
         var leaseHere = local is not null && local.HasFreeWorker;
         List<NewEvent> first =
         [
-            EventFactory.Job(EventTypes.JobSubmitted, new JobSubmittedPayload(workflow.Name, workflow.Version, workflow.Hash, options.Tenant, options.Submitter, value, workflow.ConstraintsJson, null, null, traceId, options.Priority)
+            EventFactory.Job(EventTypes.JobSubmitted, new JobSubmittedPayload(workflow.Name, workflow.Version, workflow.Hash, options.Tenant, submitter, value, workflow.ConstraintsJson, null, null, traceId, options.Priority)
             {
                 DryRun = options.DryRun ? true : null,
             }, now),
@@ -68,7 +69,7 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
             Workflow = workflow.Name,
             Version = workflow.Version,
             Tenant = options.Tenant,
-            Submitter = options.Submitter,
+            Submitter = submitter,
             Definition = workflow.StoredDefinition,
             TraceId = traceId,
             Priority = options.Priority,

@@ -123,8 +123,16 @@ internal readonly partial record struct YNode(YamlNode Node, string Path, string
         YamlMappingNode => "a mapping",
         YamlSequenceNode => "a list",
         _ when IsNull => "null",
-        _ => $"'{Scalar}'",
+        _ => $"'{Excerpt(Scalar)}'",
     };
+
+    /// <summary>At most the start of a scalar, on one line: an error never prints a whole file given where a name was expected.</summary>
+    private static string Excerpt(string? text)
+    {
+        if (text is null) return "";
+        var line = string.Concat(text.Take(60).Select(c => char.IsControl(c) ? ' ' : c));
+        return text.Length > 60 ? line + "…" : line;
+    }
 
     [GeneratedRegex(@"^[-+]?[0-9]+$")]
     private static partial Regex IntPattern();
