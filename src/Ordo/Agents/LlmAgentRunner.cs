@@ -109,7 +109,8 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             return StepOutcome.Failure(error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", retryable: !refused) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
         }
 
-        var content = response.Text;
+        // A model that echoes a secret (an API key it was sent) does not get it into the log.
+        var content = redactor.Redact(response.Text);
         var inTokens = response.Usage?.InputTokenCount ?? 0;
         var outTokens = response.Usage?.OutputTokenCount ?? 0;
         var model = response.ModelId ?? tier.Model;

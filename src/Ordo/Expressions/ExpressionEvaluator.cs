@@ -26,6 +26,15 @@ public sealed class ExpressionOptions
 
     /// <summary>Call depth. Default: 64.</summary>
     public int MaxRecursion { get; set; } = 64;
+
+    /// <summary>
+    /// The longest string one built-in call may produce (<c>repeat</c>, <c>padStart</c>, <c>padEnd</c>, <c>join</c>,
+    /// <c>JSON.stringify</c>): such a call allocates before any statement limit can notice. Default: 4,194,304 characters.
+    /// </summary>
+    public int MaxStringLength { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>The largest value an expression may return, as JSON. Default: 4 MB.</summary>
+    public int MaxResultBytes { get; set; } = 4 * 1024 * 1024;
 }
 
 /// <summary>
@@ -47,7 +56,7 @@ public sealed class ExpressionEvaluator
     /// <summary>Evaluates an expression to a JSON value (<c>undefined</c> becomes null).</summary>
     /// <exception cref="ExpressionEvaluationException">The expression threw, exceeded a limit or returned something that is not data.</exception>
     public JsonElement Evaluate(CompiledExpression expression, ExpressionScope scope)
-        => Run(expression, scope, static v => JsBridge.ToJson(v));
+        => Run(expression, scope, v => JsBridge.ToJson(v, _options.MaxResultBytes));
 
     /// <summary>Evaluates an expression for its truth (JavaScript truthiness).</summary>
     /// <exception cref="ExpressionEvaluationException">The expression threw or exceeded a limit.</exception>
@@ -63,7 +72,7 @@ public sealed class ExpressionEvaluator
 
     /// <summary>Evaluates an expression to the text it takes in an interpolated string.</summary>
     public string EvaluateText(CompiledExpression expression, ExpressionScope scope)
-        => Run(expression, scope, static v => JsBridge.ToText(v));
+        => Run(expression, scope, v => JsBridge.ToText(v, _options.MaxResultBytes));
 
     private T Run<T>(CompiledExpression expression, ExpressionScope scope, Func<JsValue, T> convert)
     {
@@ -175,6 +184,42 @@ public sealed class ExpressionEvaluator
             o.Constraints.RegexTimeout = _options.Timeout > TimeSpan.Zero && _options.Timeout.TotalDays <= 365 ? _options.Timeout : Regex.InfiniteMatchTimeout;
             o.Constraints.MaxArraySize = (uint)Math.Clamp(_options.MemoryLimitBytes / 8, 1024, uint.MaxValue);
         });
+
+        // Built-ins that build one big string in a single call allocate before any statement limit can notice: each is
+        // wrapped to refuse a result longer than MaxStringLength up front. join and JSON.stringify measure first, in C#
+        // (a shared sub-array stringified 2^30 times is tiny in memory and enormous as text).
+        var max = _options.MaxStringLength;
+        engine.SetValue("__ordoMeasureJson", new Jint.Runtime.Interop.ClrFunction(engine, "measureJson", (_, args) =>
+        {
+            JsBridge.Measure(args.Length > 0 ? args[0] : JsValue.Undefined, max);
+            return JsValue.Undefined;
+        }));
+        engine.SetValue("__ordoMeasureJoin", new Jint.Runtime.Interop.ClrFunction(engine, "measureJoin", (_, args) =>
+        {
+            JsBridge.MeasureJoin(args[0], args.Length > 1 ? args[1] : JsValue.Undefined, max);
+            return JsValue.Undefined;
+        }));
+        engine.Execute($$"""
+            (() => {
+              const MAX = {{_options.MaxStringLength}};
+              const tooLong = () => { throw new RangeError('the string would be longer than ' + MAX + ' characters (the sandbox limit)'); };
+              const define = (o, name, f) => Object.defineProperty(o, name, { value: f, writable: true, configurable: true, enumerable: false });
+              const S = String.prototype, A = Array.prototype;
+              const repeat = S.repeat, padStart = S.padStart, padEnd = S.padEnd, join = A.join, stringify = JSON.stringify;
+              define(S, 'repeat', function (count) {
+                const n = Math.floor(Number(count));
+                if (n > 0 && String(this).length * n > MAX) tooLong();
+                return repeat.call(this, count);
+              });
+              define(S, 'padStart', function (length, fill) { if (Number(length) > MAX) tooLong(); return padStart.call(this, length, fill); });
+              define(S, 'padEnd', function (length, fill) { if (Number(length) > MAX) tooLong(); return padEnd.call(this, length, fill); });
+              const measureJson = globalThis.__ordoMeasureJson, measureJoin = globalThis.__ordoMeasureJoin;
+              delete globalThis.__ordoMeasureJson;
+              delete globalThis.__ordoMeasureJoin;
+              define(A, 'join', function (separator) { measureJoin(this, separator); return join.call(this, separator); });
+              define(JSON, 'stringify', function (value, replacer, space) { measureJson(value); return stringify.call(JSON, value, replacer, space); });
+            })();
+            """);
 
         // The legacy RegExp statics (RegExp.$1, lastMatch, …) would show the last match of one evaluation to the next.
         engine.Execute("""

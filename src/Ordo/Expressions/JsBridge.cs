@@ -43,31 +43,104 @@ internal static class JsBridge
     }
 
     /// <summary>Converts a JavaScript result to JSON; functions and symbols are errors, <c>undefined</c> becomes null.</summary>
-    public static JsonElement ToJson(JsValue value)
+    public static JsonElement ToJson(JsValue value, int maxBytes = int.MaxValue)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var writer = new Utf8JsonWriter(buffer))
         {
-            Write(writer, value, 0);
+            Write(writer, value, 0, maxBytes, new HashSet<ObjectInstance>(ReferenceEqualityComparer.Instance));
         }
 
         return JsonElementFactory.Parse(buffer.WrittenSpan);
     }
 
     /// <summary>Converts a value to the text it takes inside an interpolated string.</summary>
-    public static string ToText(JsValue value)
+    public static string ToText(JsValue value, int maxBytes = int.MaxValue)
     {
         if (value.IsString()) return value.AsString();
         if (value.IsNull() || value.IsUndefined()) return "";
-        if (value.IsObject() && !value.IsRegExp()) return ToJson(value).GetRawText();
+        if (value.IsObject() && !value.IsRegExp()) return ToJson(value, maxBytes).GetRawText();
         return TypeConverter.ToString(value);
     }
 
-    private static void Write(Utf8JsonWriter w, JsValue value, int depth)
+    /// <summary>
+    /// Refuses (ending the evaluation, like any limit) a value whose JSON would be longer than <paramref name="max"/>
+    /// characters, after at most that much work; other reasons a value is not JSON are left to the caller.
+    /// </summary>
+    public static void Measure(JsValue value, int max)
     {
-        if (depth > 64)
+        try
         {
-            throw new InvalidOperationException("the value is nested more than 64 levels deep");
+            using var writer = new Utf8JsonWriter(new CountingBuffer());
+            Write(writer, value, 0, max, new HashSet<ObjectInstance>(ReferenceEqualityComparer.Instance));
+            writer.Flush();
+        }
+        catch (JsonLimitException e)
+        {
+            // A limit, like the statement and memory limits: it ends the evaluation (a script cannot catch it).
+            throw new InvalidOperationException($"JSON.stringify would produce more than {max} characters ({e.Message})", e);
+        }
+        catch (Exception e) when (e is InvalidOperationException or JavaScriptException or RecursionDepthOverflowException)
+        {
+            // Not JSON for another reason (a function, a cycle): JSON.stringify itself says so.
+        }
+    }
+
+    /// <summary>Refuses (ending the evaluation) an <c>Array.prototype.join</c> whose result would be longer than <paramref name="max"/> characters.</summary>
+    public static void MeasureJoin(JsValue array, JsValue separator, int max)
+    {
+        if (array is not ObjectInstance o) return;
+        var sep = separator.IsUndefined() ? 1 : TypeConverter.ToString(separator).Length;
+        var length = TypeConverter.ToLength(o.Get("length"));
+        long total = 0;
+        for (ulong i = 0; i < length; i++)
+        {
+            var v = o.Get(i);
+            total += (v.IsNull() || v.IsUndefined() ? 0 : v.IsString() ? v.AsString().Length : TypeConverter.ToString(v).Length) + (i > 0 ? sep : 0);
+            if (total > max)
+            {
+                throw new InvalidOperationException($"Array.prototype.join would produce more than {max} characters");
+            }
+        }
+    }
+
+    /// <summary>A buffer that throws away what is written to it: measuring needs only the writer's byte count.</summary>
+    private sealed class CountingBuffer : IBufferWriter<byte>
+    {
+        private byte[] _scratch = new byte[4096];
+
+        public void Advance(int count)
+        {
+        }
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => Scratch(sizeHint);
+
+        public Span<byte> GetSpan(int sizeHint = 0) => Scratch(sizeHint);
+
+        private byte[] Scratch(int sizeHint)
+        {
+            if (sizeHint > _scratch.Length) _scratch = new byte[sizeHint];
+            return _scratch;
+        }
+    }
+
+    /// <summary>A value too large or too deep to be turned into JSON within the sandbox's limits.</summary>
+    private sealed class JsonLimitException(string message) : InvalidOperationException(message);
+
+    /// <summary>The deepest nesting of a value turned into JSON (the JSON reader's own limit is 64).</summary>
+    public const int MaxDepth = 60;
+
+    private static void Write(Utf8JsonWriter w, JsValue value, int depth, int maxBytes, HashSet<ObjectInstance> path)
+    {
+        if (depth > MaxDepth)
+        {
+            throw new JsonLimitException($"the value is nested more than {MaxDepth} levels deep");
+        }
+
+        // Checked as the value is written, so a huge value is refused after at most maxBytes of work, not all of it.
+        if (w.BytesCommitted + w.BytesPending > maxBytes)
+        {
+            throw new JsonLimitException(maxBytes >= 1024 * 1024 ? $"the value is larger than {maxBytes / (1024 * 1024.0):0.#} MB as JSON" : $"the value is larger than {maxBytes} bytes as JSON");
         }
 
         switch (value)
@@ -98,13 +171,15 @@ internal static class JsBridge
         if (value.IsArray())
         {
             var arr = value.AsArray();
+            Enter(path, arr);
             w.WriteStartArray();
             for (uint i = 0; i < arr.Length; i++)
             {
-                Write(w, arr.Get(i), depth + 1);
+                Write(w, arr.Get(i), depth + 1, maxBytes, path);
             }
 
             w.WriteEndArray();
+            path.Remove(arr);
             return;
         }
 
@@ -116,6 +191,7 @@ internal static class JsBridge
 
         if (value is ObjectInstance o && value is not Jint.Native.Function.Function)
         {
+            Enter(path, o);
             w.WriteStartObject();
             foreach (var key in o.GetOwnPropertyKeys(Types.String))
             {
@@ -124,14 +200,21 @@ internal static class JsBridge
                 var v = o.Get(key);
                 if (v.IsUndefined() || v is Jint.Native.Function.Function) continue;
                 w.WritePropertyName(key.ToString());
-                Write(w, v, depth + 1);
+                Write(w, v, depth + 1, maxBytes, path);
             }
 
             w.WriteEndObject();
+            path.Remove(o);
             return;
         }
 
         throw new InvalidOperationException($"a {value.Type} value cannot be turned into JSON");
+    }
+
+    /// <summary>Steps into an object or array; one already on the path from the root is a cycle, which JSON cannot hold.</summary>
+    private static void Enter(HashSet<ObjectInstance> path, ObjectInstance value)
+    {
+        if (!path.Add(value)) throw new InvalidOperationException("the value contains itself (a cycle), which has no JSON form");
     }
 
     /// <summary>A JSON object seen from JavaScript: properties converted on first access, no writes.</summary>

@@ -21,6 +21,12 @@ public sealed partial class SecretResolver
     /// <summary>Creates a resolver over a lookup function (tests, vaults).</summary>
     public SecretResolver(Func<string, string?> lookup) => _lookup = lookup ?? throw new ArgumentNullException(nameof(lookup));
 
+    /// <summary>
+    /// The shortest secret value accepted: a shorter one could not be told apart from ordinary text (it would be
+    /// "redacted" out of every word that contains it, or, worse, not at all), so using it is an error.
+    /// </summary>
+    public const int MinLength = 8;
+
     /// <summary>Every secret value handed out so far, by name.</summary>
     public IReadOnlyDictionary<string, string> Resolved => _resolved;
 
@@ -40,7 +46,12 @@ public sealed partial class SecretResolver
         {
             var name = m.Groups[2].Value;
             var value = _lookup(name) ?? throw new SecretNotFoundException(name, m.Groups[1].Value == "secret");
-            if (m.Groups[1].Value == "secret" && value.Length > 0) _resolved[name] = value;
+            if (m.Groups[1].Value == "secret")
+            {
+                if (value.Length < MinLength) throw new SecretTooShortException(name);
+                _resolved[name] = value;
+            }
+
             return value;
         });
     }
@@ -50,7 +61,7 @@ public sealed partial class SecretResolver
     {
         foreach (var name in References(text))
         {
-            if (_lookup(name) is { Length: > 0 } value) _resolved[name] = value;
+            if (_lookup(name) is { Length: >= MinLength } value) _resolved[name] = value;
         }
     }
 
@@ -94,12 +105,24 @@ public sealed partial class SecretResolver
 }
 
 /// <summary>A secret (or environment variable) that a definition refers to is not set.</summary>
-public sealed class SecretNotFoundException(string name, bool isSecret)
-    : OrdoException(isSecret ? $"secret {name} is not set (set the environment variable {name}, or put it in the file named by ORDO_SECRETS_FILE)" : $"environment variable {name} is not set")
+public class SecretNotFoundException : OrdoException
 {
+    /// <summary>Creates the error for a missing secret or variable.</summary>
+    public SecretNotFoundException(string name, bool isSecret)
+        : this(name, isSecret ? $"secret {name} is not set (set the environment variable {name}, or put it in the file named by ORDO_SECRETS_FILE)" : $"environment variable {name} is not set")
+    {
+    }
+
+    /// <summary>Creates the error with its message.</summary>
+    protected SecretNotFoundException(string name, string message) : base(message) => Name = name;
+
     /// <summary>The missing name.</summary>
-    public string Name { get; } = name;
+    public string Name { get; }
 }
+
+/// <summary>A secret is shorter than <see cref="SecretResolver.MinLength"/> characters: it is not used.</summary>
+public sealed class SecretTooShortException(string name)
+    : SecretNotFoundException(name, $"secret {name} is shorter than {SecretResolver.MinLength} characters, too short to be told apart from other text and redacted; it is not used");
 
 /// <summary>
 /// Removes secret values from everything that leaves the gateway: results, errors, arguments. A value is replaced by
@@ -113,7 +136,6 @@ public sealed class SecretRedactor(SecretResolver secrets)
         if (string.IsNullOrEmpty(text) || secrets.Resolved.Count == 0) return text ?? "";
         foreach (var (name, value) in secrets.Resolved)
         {
-            if (value.Length < 4) continue;
             foreach (var form in Forms(value))
             {
                 if (text.Contains(form, StringComparison.Ordinal)) text = text.Replace(form, $"[REDACTED:{name}]", StringComparison.Ordinal);
@@ -123,27 +145,56 @@ public sealed class SecretRedactor(SecretResolver secrets)
         return text;
     }
 
-    /// <summary>Redacts every string (and property name) in a JSON value; returns it unchanged when it holds no secret.</summary>
+    /// <summary>
+    /// Redacts every string and property name of a JSON value at every depth, as decoded (so a secret hidden behind
+    /// <c>\u</c>-escapes is found too); returns the value unchanged when it holds no secret.
+    /// </summary>
     public JsonElement Redact(JsonElement value)
     {
-        if (secrets.Resolved.Count == 0) return value;
-        var raw = value.GetRawText();
-        var redacted = Redact(raw);
-        if (ReferenceEquals(raw, redacted) || raw == redacted)
+        if (secrets.Resolved.Count == 0 || !Holds(value)) return value;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
         {
-            // Also catch values that only appear after JSON unescaping (\u-escapes).
-            var unescaped = value.ValueKind == JsonValueKind.String ? value.GetString() ?? "" : "";
-            if (unescaped.Length == 0 || Redact(unescaped) == unescaped) return value;
-            return JsonSerializer.SerializeToElement(Redact(unescaped), GatewayJson.Default.String);
+            Write(writer, value);
         }
 
-        try
+        return JsonElementFactory.Parse(buffer.WrittenSpan);
+    }
+
+    /// <summary>Whether any string or property name of the value holds a secret.</summary>
+    private bool Holds(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => Redact(value.GetString()) != value.GetString(),
+        JsonValueKind.Array => value.EnumerateArray().Any(Holds),
+        JsonValueKind.Object => value.EnumerateObject().Any(p => Redact(p.Name) != p.Name || Holds(p.Value)),
+        _ => false,
+    };
+
+    private void Write(Utf8JsonWriter w, JsonElement value)
+    {
+        switch (value.ValueKind)
         {
-            return JsonElementFactory.Parse(redacted);
-        }
-        catch (JsonException)
-        {
-            return JsonSerializer.SerializeToElement(redacted, GatewayJson.Default.String);
+            case JsonValueKind.String:
+                w.WriteStringValue(Redact(value.GetString()));
+                break;
+            case JsonValueKind.Array:
+                w.WriteStartArray();
+                foreach (var item in value.EnumerateArray()) Write(w, item);
+                w.WriteEndArray();
+                break;
+            case JsonValueKind.Object:
+                w.WriteStartObject();
+                foreach (var p in value.EnumerateObject())
+                {
+                    w.WritePropertyName(Redact(p.Name));
+                    Write(w, p.Value);
+                }
+
+                w.WriteEndObject();
+                break;
+            default:
+                value.WriteTo(w);
+                break;
         }
     }
 

@@ -100,8 +100,21 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
         }
 
         Interlocked.Increment(ref run.StepsExecuted);
+        outcome = Redacted(outcome);
         var duration = ctx.Time.GetElapsedTime(started).TotalMilliseconds;
         return await committer.CommitOutcomeAsync(new FinishedStep(item, execution.State, workflow, outcome, execution.Events, duration, run)).ConfigureAwait(false);
+    }
+
+    /// <summary>No secret leaves a step: its message and output (an agent's answer, an exception's text) are redacted at every depth.</summary>
+    private StepOutcome Redacted(StepOutcome outcome)
+    {
+        var redactor = ctx.Gateway.Redactor;
+        return outcome with
+        {
+            Message = outcome.Message is null ? null : redactor.Redact(outcome.Message),
+            Output = outcome.Output is { } output ? redactor.Redact(output) : null,
+            Artifacts = outcome.Artifacts.Count == 0 ? outcome.Artifacts : [.. outcome.Artifacts.Select(a => a with { Value = redactor.Redact(a.Value) })],
+        };
     }
 
     /// <summary>A step's outcome as governance leaves it: an interrupt the step raised, or the checks on its result.</summary>

@@ -1,0 +1,97 @@
+using System.Text.Json;
+using Ordo.Engine;
+using Ordo.Gateway;
+using Ordo.State;
+using Ordo.TestServers;
+
+namespace Ordo.Tests.Governance;
+
+/// <summary>A secret that has been used never reaches the log: not nested, not escaped, not in a step's error or output.</summary>
+public sealed class SecretRedactionTests
+{
+    private const string Token = "tok-9f8e7d6c5b4a";
+
+    private static SecretRedactor Redactor(out SecretResolver resolver)
+    {
+        resolver = new SecretResolver(name => name == "API_TOKEN" ? Token : name == "PIN" ? "1234" : null);
+        resolver.Resolve("Bearer ${secret:API_TOKEN}");
+        return new SecretRedactor(resolver);
+    }
+
+    [Fact]
+    public void Redact_FindsTheSecretAtEveryDepth_InValuesAndPropertyNames_EvenBehindEscapes()
+    {
+        var redactor = Redactor(out _);
+        var escaped = string.Concat(Token.Select(c => $"\\u{(int)c:x4}"));
+        var value = JsonDocument.Parse($$"""
+            {"a": {"b": [1, {"c": "x {{escaped}} y"}]}, "{{Token}}": true, "plain": "nothing here", "n": 3}
+            """).RootElement;
+        var redacted = redactor.Redact(value).GetRawText();
+        Assert.DoesNotContain(Token, redacted, StringComparison.Ordinal);
+        Assert.DoesNotContain(escaped, redacted, StringComparison.Ordinal);
+        Assert.Equal("""{"a":{"b":[1,{"c":"x [REDACTED:API_TOKEN] y"}]},"[REDACTED:API_TOKEN]":true,"plain":"nothing here","n":3}""", redacted);
+    }
+
+    [Fact]
+    public void Redact_ValueWithoutASecret_IsReturnedAsItWas()
+    {
+        var redactor = Redactor(out _);
+        var value = JsonDocument.Parse("""{"a": "\u00e9", "b": [1.50, 2]}""").RootElement;
+        Assert.Equal(value.GetRawText(), redactor.Redact(value).GetRawText());
+    }
+
+    [Fact]
+    public void Redact_CoversTheEncodedForms()
+    {
+        var redactor = Redactor(out _);
+        var text = $"url={Uri.EscapeDataString(Token)} b64={Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(Token))}";
+        Assert.Equal("url=[REDACTED:API_TOKEN] b64=[REDACTED:API_TOKEN]", redactor.Redact(text));
+    }
+
+    [Fact]
+    public void ASecretTooShortToRedact_IsRefused_ByName()
+    {
+        Redactor(out var resolver);
+        var e = Assert.Throws<SecretTooShortException>(() => resolver.Resolve("${secret:PIN}"));
+        Assert.Equal("PIN", e.Name);
+        Assert.Contains("secret PIN is shorter than 8 characters", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("1234", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AStepThatLeaksAUsedSecret_InItsOutputOrItsError_HasItRedactedInTheLog()
+    {
+        await using var server = await LoopbackServer.StartAsync((ctx, req) => LoopbackServer.JsonAsync(ctx, 200, """{"ok":true}"""));
+        await using var h = new GovernanceHarness(secrets: new() { ["API_TOKEN"] = Token });
+        h.AddCodeAgent("T.Leak", (ctx, ct) => Task.FromResult(Ordo.Json.Of(new { deep = new[] { new Dictionary<string, string> { [Token] = "key " + Token } } })));
+        h.AddCodeAgent("T.Throw", (ctx, ct) => throw new InvalidOperationException("could not log in with " + Token));
+        h.Write("ordo.yaml", "tools: [tools.yaml]");
+        h.Write("tools.yaml", $$"""
+            tools:
+              api:
+                kind: http
+                url: "{{server.Address}}me"
+                headers: { Authorization: "Bearer ${secret:API_TOKEN}" }
+                effect: read
+            """);
+        h.Write("workflow.yaml", """
+            ordo: 1
+            workflow: leak
+            version: 1
+            agents:
+              leak: { kind: code, type: T.Leak, output: leaked }
+              thrower: { kind: code, type: T.Throw }
+            steps:
+              - { id: call, tool: api, next: leak }
+              - { id: leak, agent: leak, next: boom }
+              - { id: boom, agent: thrower, retry: { max_attempts: 1 } }
+            """);
+        var state = await h.RunAsync(await h.LoadAsync());
+        Assert.Equal(JobStatus.Failed, state.Status);
+        var everything = string.Join("\n", (await h.EventsAsync(state.JobId)).Select(e => e.PayloadText));
+        Assert.DoesNotContain(Token, everything, StringComparison.Ordinal);
+        Assert.Contains("could not log in with [REDACTED:API_TOKEN]", everything, StringComparison.Ordinal);
+        Assert.Contains("key [REDACTED:API_TOKEN]", state.Steps["leak"].Output!.Value.GetRawText(), StringComparison.Ordinal);
+        Assert.DoesNotContain(Token, JsonSerializer.Serialize(state.Artifacts.Select(a => a.Value.Latest.Value.GetRawText())), StringComparison.Ordinal);
+    }
+}
