@@ -13,7 +13,7 @@ namespace Ordo.Agents;
 /// system message, the input is the user message as JSON, and the output artifact's schema is the structured-output
 /// format. Every call is recorded (response, usage, cost, model, prompt hash) so that the job can be replayed.
 /// </summary>
-internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider time, Gateway.SecretRedactor redactor)
+internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider time, Gateway.SecretRedactor redactor, Governance? governance)
 {
     private const string DefaultInstructions = "You are an agent in an automated workflow. Answer with one JSON object and nothing else.";
 
@@ -76,6 +76,45 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
 
         var callId = $"{execution.Step.WorkKey}.{execution.Step.Attempt}.m{execution.NextCallIndex()}";
         var promptHash = agent.Prompt?.Hash;
+
+        // Every call that reaches a provider is in the log. Under a token or cost budget the call is admitted first,
+        // in one write with the check that it fits: a call with an output bound holds the most it can use (its input,
+        // bounded by its size in bytes, plus that bound); one without runs alone (see Governance.BeforeModelCallAsync).
+        var constraints = execution.Workflow.Constraints;
+        var waived = execution.State.WaivedBudgets;
+        var tokenBudget = constraints.MaxTokens is not null && !waived.Contains("tokens");
+        var costBudget = constraints.MaxCost is not null && !waived.Contains("cost") && (tier.InputPer1K > 0 || tier.OutputPer1K > 0);
+        if (tier.MaxOutputTokens is { } bound) options.MaxOutputTokens = (int)Math.Min(bound, int.MaxValue);
+        var request = new ModelCallRequestedPayload(callId, tier.Name, tier.Provider, tier.Model, tier.MaxOutputTokens, null, null);
+        if (tokenBudget || costBudget)
+        {
+            if (tier.MaxOutputTokens is { } maxOutput)
+            {
+                var inputBound = messages.Sum(m => System.Text.Encoding.UTF8.GetByteCount(m.Text) + 8L);
+                request = request with
+                {
+                    ReservedTokens = tokenBudget ? inputBound + maxOutput : null,
+                    ReservedCost = costBudget ? tier.CostOf(inputBound, maxOutput) : null,
+                };
+            }
+            else
+            {
+                request = request with { Exclusive = true };
+            }
+        }
+
+        if (governance is not null)
+        {
+            if (await governance.BeforeModelCallAsync(execution, request, agent.Ref, promptHash, cancellationToken).ConfigureAwait(false) is { } overBudget)
+            {
+                return StepOutcome.Failure(overBudget.By, overBudget.Reason, retryable: false) with { Interrupt = overBudget, Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
+            }
+        }
+        else
+        {
+            execution.Record(EventFactory.Step(EventTypes.ModelCallRequested, execution.Step, request, time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: tier.Model));
+        }
+
         var started = time.GetTimestamp();
         ChatResponse response;
         try
@@ -95,7 +134,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         catch (ModelCallException e)
         {
             var message = redactor.Redact(e.Message);
-            Fail(e.Error, message);
+            await FailAsync(e.Error, message).ConfigureAwait(false);
             return StepOutcome.Failure(e.Error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", e.Retryable) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
         }
         catch (Exception e) when (e is HttpRequestException or System.ClientModel.ClientResultException or TimeoutException)
@@ -105,7 +144,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             var message = redactor.Redact(ProviderErrors.Describe(e));
             var refused = ProviderErrors.IsRefusal(e);
             var error = refused ? "provider_refused" : "provider_error";
-            Fail(error, message);
+            await FailAsync(error, message).ConfigureAwait(false);
             return StepOutcome.Failure(error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", retryable: !refused) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
         }
 
@@ -114,9 +153,9 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         var inTokens = response.Usage?.InputTokenCount ?? 0;
         var outTokens = response.Usage?.OutputTokenCount ?? 0;
         var model = response.ModelId ?? tier.Model;
-        execution.Record(EventFactory.Step(EventTypes.ModelCallSucceeded, execution.Step,
+        await Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallSucceeded, execution.Step,
             new ModelCallSucceededPayload(callId, tier.Name, tier.Provider, model, content, inTokens, outTokens, tier.CostOf(inTokens, outTokens), time.GetElapsedTime(started).TotalMilliseconds),
-            time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: model));
+            time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: model), cancellationToken).ConfigureAwait(false);
 
         var parsed = ParseObject(content);
         if (parsed is null)
@@ -127,9 +166,9 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
 
         return StepOutcome.Success(parsed.Value) with { Agent = agent.Ref, PromptHash = promptHash, Model = model };
 
-        void Fail(string error, string message) => execution.Record(EventFactory.Step(EventTypes.ModelCallFailed, execution.Step,
+        ValueTask FailAsync(string error, string message) => Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallFailed, execution.Step,
             new ModelCallFailedPayload(callId, tier.Name, tier.Provider, tier.Model, error, message, time.GetElapsedTime(started).TotalMilliseconds),
-            time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: tier.Model));
+            time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: tier.Model), CancellationToken.None);
     }
 
     private static ChatResponseFormatJson OutputFormat(WorkflowDefinition workflow, AgentDefinition agent)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Ordo.Budgets;
 using Ordo.Events;
@@ -73,7 +74,7 @@ internal sealed class Governance(PolicyEngine policies, KillSwitchCache switches
     {
         if (outcome.Interrupt is not null) return null;
         var preview = JobStateReducer.Preview(exec.State, exec.Events);
-        if (preview.Usage.Tokens == exec.State.Usage.Tokens && preview.Usage.Cost == exec.State.Usage.Cost) return null;
+        if (preview.Usage.Tokens == exec.UsageAtStart.Tokens && preview.Usage.Cost == exec.UsageAtStart.Cost) return null;
         var violation = BudgetCheck.Exceeded(exec.State, exec.Workflow.Constraints, time.GetUtcNow(), preview.Usage);
         if (violation is null || violation.Budget is "deadline" or "tool_calls") return null;
         return Stopped(exec, Budget(exec, violation, $"step '{exec.Definition.Id}' (after its model calls)"));
@@ -138,6 +139,129 @@ internal sealed class Governance(PolicyEngine policies, KillSwitchCache switches
                 new ApprovalRequest(id, "tool_call", req.Role, count, Expiry(req), "fail", d.Reason, d.Rule, d.Policy, tool.Name, Json.Of(new { tool = tool.Name, effect = tool.EffectName, args }))));
             throw new ToolCallException(callId, tool.Name, "approval_required", reason, retryable: false);
         }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask RecordIntentAsync(IToolCallScope scope, AgentDefinition? agent, ToolDefinition tool, NewEvent requested, string callId, CancellationToken cancellationToken)
+    {
+        var constraints = scope.Workflow.Constraints;
+        var counted = (constraints.MaxToolCalls is not null && !scope.State.WaivedBudgets.Contains("tool_calls")) || tool.RateLimit?.PerJob is not null;
+        if (!counted)
+        {
+            // Nothing to count against: a read is recorded with the step; a side effect's intent is durable before the effect.
+            if (tool.Effect == ToolEffect.Read) scope.Record(requested);
+            else await scope.AppendNowAsync(requested, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // The call takes its place in the job's count in the same write that records it: steps running at once
+        // (branches, foreach items, other processes) cannot all be admitted on the same remaining budget.
+        var refused = await scope.AppendNowUnlessAsync(requested, job =>
+        {
+            if (BudgetCheck.Exceeded(job, constraints, time.GetUtcNow(), job.Usage, nextToolCall: true) is { } violation) return new Refusal(violation, null);
+            if (tool.RateLimit?.PerJob is { } perJob && job.ToolCallCounts.GetValueOrDefault(tool.Name) is var made && made >= perJob)
+            {
+                return new Refusal(null, $"tool '{tool.Name}' may be called {perJob} times per job (rate_limit.per_job) and was called {made} times");
+            }
+
+            return null;
+        }, cancellationToken).ConfigureAwait(false);
+        switch (refused)
+        {
+            case { Budget: { } violation }:
+                scope.Interrupt(Budget(scope, violation, $"tool call '{tool.Name}'"));
+                throw Refused(scope, callId, tool, "budget_exceeded", violation.Describe(), agent);
+            case { Message: { } message }:
+                throw Refused(scope, callId, tool, "rate_limited", message, agent);
+        }
+    }
+
+    private sealed record Refusal(BudgetViolation? Budget, string? Message);
+
+    /// <summary>
+    /// Before a model call: records its <c>ModelCallRequested</c>. Under a token or cost budget the event is written
+    /// before the call, in one write with the check that the call fits: a call with an output bound holds the most it
+    /// can use, and starts when that fits in what is left, counting the calls in flight at what they hold; a call
+    /// without one runs alone, and starts when the budget is not spent and no other call is in flight. A call that
+    /// cannot start yet waits for the calls in flight to end; one that cannot start at all is refused, and the step
+    /// stopped (or escalated) as for any exceeded budget.
+    /// </summary>
+    /// <returns>Null when the call may go ahead; otherwise the interrupt that stops the step.</returns>
+    public async ValueTask<StepInterrupt?> BeforeModelCallAsync(StepExecution exec, ModelCallRequestedPayload request, string? agent, string? promptHash, CancellationToken cancellationToken)
+    {
+        var requested = EventFactory.Step(EventTypes.ModelCallRequested, exec.Step, request, time.GetUtcNow(), agent: agent, promptHash: promptHash, model: request.Model);
+        if (!request.Holds)
+        {
+            exec.Record(requested);
+            return null;
+        }
+
+        var constraints = exec.Workflow.Constraints;
+        for (var wait = 0; ; wait++)
+        {
+            var admission = await exec.AppendNowUnlessAsync(requested, job => Admit(job, constraints, request), cancellationToken).ConfigureAwait(false);
+            if (admission is null) return null;
+            if (admission.Violation is { } violation)
+            {
+                var interrupt = Budget(exec, violation, $"model call {request.CallId} ({request.Tier})");
+                exec.Interrupt(interrupt);
+                return interrupt;
+            }
+
+            // Calls in flight hold what this one needs: their outcomes are written as soon as they end.
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(100, 2 << Math.Min(wait, 6))), time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Records a model call's outcome: written at once when the call held a reservation (releasing it), else with the step.</summary>
+    public static async ValueTask AfterModelCallAsync(StepExecution exec, ModelCallRequestedPayload request, NewEvent outcome, CancellationToken cancellationToken)
+    {
+        if (request.Holds) await exec.RecordNowAsync(outcome, cancellationToken).ConfigureAwait(false);
+        else exec.Record(outcome);
+    }
+
+    /// <summary>Whether a model call may start now: null if so; else the budget it does not fit in, or "wait" while other calls hold what it needs.</summary>
+    private Admission? Admit(JobState job, JobConstraints constraints, ModelCallRequestedPayload request)
+    {
+        if (BudgetCheck.Exceeded(job, constraints, time.GetUtcNow(), job.Usage) is { } exceeded) return new Admission(exceeded);
+        var inFlight = job.Reservations.Values;
+        var tokens = constraints.MaxTokens is { } maxTokens && !job.WaivedBudgets.Contains("tokens") ? maxTokens : (long?)null;
+        var cost = constraints.MaxCost is { } maxCost && !job.WaivedBudgets.Contains("cost") ? maxCost : (decimal?)null;
+        var heldTokens = inFlight.Sum(r => r.Tokens);
+        var heldCost = inFlight.Sum(r => r.Cost);
+        BudgetViolation? over = null;
+        if (request.Exclusive == true)
+        {
+            // Unbounded: it may use anything that is left, so it needs something left, and runs alone.
+            if (tokens is { } t && job.Usage.Tokens >= t) over = new BudgetViolation("tokens", Text(t), $"{Text(job.Usage.Tokens)}; the next model call has no output bound (set max_output_tokens on tier '{request.Tier}')");
+            else if (cost is { } c && job.Usage.Cost >= c) over = new BudgetViolation("cost", Money(c), $"{Money(job.Usage.Cost)}; the next model call has no output bound (set max_output_tokens on tier '{request.Tier}')");
+            if (over is not null) return new Admission(over);
+            return job.Reservations.IsEmpty ? null : Admission.Wait;
+        }
+
+        if (tokens is { } maxT && request.ReservedTokens is { } mine && job.Usage.Tokens + heldTokens + mine > maxT)
+        {
+            over = new BudgetViolation("tokens", Text(maxT), $"{Text(job.Usage.Tokens)}{Held(heldTokens, Text(heldTokens))}; the next model call may use up to {Text(mine)}");
+        }
+        else if (cost is { } maxC && request.ReservedCost is { } mineCost && job.Usage.Cost + heldCost + mineCost > maxC)
+        {
+            over = new BudgetViolation("cost", Money(maxC), $"{Money(job.Usage.Cost)}{Held(heldCost, "$" + Money(heldCost))}; the next model call may cost up to ${Money(mineCost)}");
+        }
+
+        // A call that does not fit while others are in flight waits for them (they may use less than they hold); one
+        // that does not fit on what is spent already is refused. An unbounded call in flight holds everything.
+        if (over is not null) return job.Reservations.IsEmpty ? new Admission(over) : Admission.Wait;
+        return inFlight.Any(r => r.Exclusive) ? Admission.Wait : null;
+
+        static string Held(decimal held, string text) => held == 0 ? "" : $" (and {text} held by model calls in flight)";
+        static string Text(long n) => n.ToString(CultureInfo.InvariantCulture);
+        static string Money(decimal d) => d.ToString("0.######", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Whether a model call may start: the budget it does not fit in, or <see cref="Wait"/>.</summary>
+    private sealed record Admission(BudgetViolation? Violation)
+    {
+        public static Admission Wait { get; } = new((BudgetViolation?)null);
     }
 
     /// <summary>The JSON a policy sees as <c>agent</c>.</summary>
@@ -221,4 +345,11 @@ public interface IToolCallGuard
 {
     /// <summary>Throws <see cref="ToolCallException"/> when the call may not run; may interrupt the step.</summary>
     ValueTask CheckAsync(IToolCallScope scope, AgentDefinition? agent, ToolDefinition tool, JsonElement args, string callId, int callIndex, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records the call's <c>ToolCallRequested</c> event: with the step (a read), or written before the call runs (a
+    /// side effect, or any call counted against a job's budget or per-job limit, checked again in the same write).
+    /// Throws <see cref="ToolCallException"/> when the count is already spent.
+    /// </summary>
+    ValueTask RecordIntentAsync(IToolCallScope scope, AgentDefinition? agent, ToolDefinition tool, NewEvent requested, string callId, CancellationToken cancellationToken);
 }

@@ -98,7 +98,7 @@ public sealed class OrdoRuntime : IAsyncDisposable
         var governance = new Governance(policyEngine, _killSwitches, time);
         var gateway = new ToolGateway(executors.GroupBy(e => e.Kind).Select(g => g.Last()), time, governance, Secrets);
         var models = components.Models?.Invoke(evaluator) ?? new ModelClientFactory(evaluator, Secrets);
-        var agents = new AgentInvoker(components.Code, models, gateway, _http, time, components.Services);
+        var agents = new AgentInvoker(components.Code, models, gateway, _http, time, components.Services, governance);
         _ctx = new EngineContext
         {
             Store = store,

@@ -23,16 +23,17 @@ public sealed class StepExecution : IToolCallScope
     private readonly SemaphoreSlim _appending = new(1, 1);
     private readonly List<NewEvent> _events = [];
     private string? _closed;
-    private readonly Func<StepExecution, IReadOnlyList<NewEvent>, CancellationToken, ValueTask<JobState>> _appendNow;
+    private readonly AppendNow _appendNow;
     private int _callIndex;
 
     internal StepExecution(WorkItem item, WorkflowDefinition workflow, StepDefinition step, JobState state, bool dryRun, ExpressionEvaluator evaluator,
-        Func<StepExecution, IReadOnlyList<NewEvent>, CancellationToken, ValueTask<JobState>> appendNow)
+        AppendNow appendNow)
     {
         Item = item;
         Workflow = workflow;
         Definition = step;
         State = state;
+        UsageAtStart = state.Usage;
         DryRun = dryRun;
         Evaluator = evaluator;
         _appendNow = appendNow;
@@ -50,6 +51,8 @@ public sealed class StepExecution : IToolCallScope
     public StepDefinition Definition { get; }
     /// <inheritdoc />
     public JobState State { get; private set; }
+    /// <summary>The job's usage when the step started (model calls written during the step are in <see cref="State"/>).</summary>
+    internal JobUsage UsageAtStart { get; }
     /// <inheritdoc />
     public bool DryRun { get; }
     /// <summary>The expression evaluator.</summary>
@@ -94,8 +97,25 @@ public sealed class StepExecution : IToolCallScope
         }
     }
 
+    /// <summary>
+    /// Commits a step's events in the middle of the step; when <c>refusal</c> is set it is asked first, on the job as
+    /// the commit would find it, and a non-null answer means nothing is written. Returns the job after, and the refusal.
+    /// </summary>
+    internal delegate ValueTask<(JobState State, object? Refusal)> AppendNow(StepExecution execution, IReadOnlyList<NewEvent> events, Func<JobState, object?>? refusal, CancellationToken cancellationToken);
+
     /// <inheritdoc />
     public async ValueTask AppendNowAsync(NewEvent e, CancellationToken cancellationToken)
+        => await AppendAsync(e, null, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public async ValueTask<TRefusal?> AppendNowUnlessAsync<TRefusal>(NewEvent e, Func<JobState, TRefusal?> refusal, CancellationToken cancellationToken)
+        where TRefusal : class
+    {
+        ArgumentNullException.ThrowIfNull(refusal);
+        return (TRefusal?)await AppendAsync(e, state => refusal(state), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<object?> AppendAsync(NewEvent e, Func<JobState, object?>? refusal, CancellationToken cancellationToken)
     {
         await _appending.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -108,11 +128,49 @@ public sealed class StepExecution : IToolCallScope
                 batch = [.. _events, e];
             }
 
-            var state = await _appendNow(this, batch, cancellationToken).ConfigureAwait(false);
+            var (state, refused) = await _appendNow(this, batch, refusal, cancellationToken).ConfigureAwait(false);
+            if (refused is not null)
+            {
+                // Nothing was written: the events recorded before stay to be committed with the step.
+                return refused;
+            }
+
             lock (_gate)
             {
                 State = state;
                 _events.RemoveRange(0, batch.Count - 1);
+            }
+
+            return null;
+        }
+        finally
+        {
+            _appending.Release();
+        }
+    }
+
+    /// <summary>
+    /// Records an event and writes it now, with the events recorded before it. If the write fails (the job changed under
+    /// the step, the store is unreachable), the event stays recorded, to be committed with the step or after it.
+    /// </summary>
+    internal async ValueTask RecordNowAsync(NewEvent e, CancellationToken cancellationToken)
+    {
+        Record(e);
+        await _appending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            List<NewEvent> batch;
+            lock (_gate)
+            {
+                ThrowIfClosed();
+                batch = [.. _events];
+            }
+
+            var (state, _) = await _appendNow(this, batch, null, cancellationToken).ConfigureAwait(false);
+            lock (_gate)
+            {
+                State = state;
+                _events.RemoveRange(0, batch.Count);
             }
         }
         finally

@@ -39,6 +39,7 @@ public static class EventPayloads
 [JsonSerializable(typeof(ToolCallRequestedPayload))]
 [JsonSerializable(typeof(ToolCallSucceededPayload))]
 [JsonSerializable(typeof(ToolCallFailedPayload))]
+[JsonSerializable(typeof(ModelCallRequestedPayload))]
 [JsonSerializable(typeof(ModelCallSucceededPayload))]
 [JsonSerializable(typeof(ModelCallFailedPayload))]
 [JsonSerializable(typeof(JobCompletedPayload))]

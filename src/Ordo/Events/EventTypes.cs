@@ -29,6 +29,11 @@ public static class EventTypes
     public const string ToolCallSucceeded = nameof(ToolCallSucceeded);
     /// <summary>A tool call failed or was refused.</summary>
     public const string ToolCallFailed = nameof(ToolCallFailed);
+    /// <summary>
+    /// A model call is about to be sent to its provider: recorded before the call, so that every call that reaches a
+    /// provider is in the log; under a token or cost budget it is written first and holds the call's reservation.
+    /// </summary>
+    public const string ModelCallRequested = nameof(ModelCallRequested);
     /// <summary>A model answered; the payload holds the response and usage, for replay.</summary>
     public const string ModelCallSucceeded = nameof(ModelCallSucceeded);
     /// <summary>A model call failed.</summary>

@@ -101,6 +101,23 @@ public sealed record ToolCallFailedPayload(string CallId, string Tool, string Er
     public int? Attempts { get; init; }
 }
 
+/// <summary>Payload of <see cref="EventTypes.ModelCallRequested"/>.</summary>
+/// <param name="CallId">The call, as its outcome event names it.</param>
+/// <param name="Tier">The model tier.</param>
+/// <param name="Provider">The provider.</param>
+/// <param name="Model">The model asked for.</param>
+/// <param name="MaxOutputTokens">The most output tokens the provider was asked for, if bounded.</param>
+/// <param name="ReservedTokens">Under a token budget, a bounded call: the most tokens it can use (input bound plus <paramref name="MaxOutputTokens"/>), held until it ends.</param>
+/// <param name="ReservedCost">Under a cost budget, a bounded call: the most it can cost, held until it ends.</param>
+public sealed record ModelCallRequestedPayload(string CallId, string Tier, string Provider, string Model, long? MaxOutputTokens, long? ReservedTokens, decimal? ReservedCost)
+{
+    /// <summary>Under a token or cost budget, a call without an output bound: it runs alone (no other call of the job is in flight meanwhile).</summary>
+    public bool? Exclusive { get; init; }
+
+    /// <summary>Whether the call is counted against a budget while in flight.</summary>
+    public bool Holds => ReservedTokens is not null || ReservedCost is not null || Exclusive == true;
+}
+
 /// <summary>Payload of <see cref="EventTypes.ModelCallSucceeded"/>: the response is kept so the job can be replayed.</summary>
 public sealed record ModelCallSucceededPayload(
     string CallId, string Tier, string Provider, string Model, string? Content, long InputTokens, long OutputTokens, decimal Cost, double DurationMs);

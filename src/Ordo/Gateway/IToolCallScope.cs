@@ -32,6 +32,14 @@ public interface IToolCallScope
     /// <summary>Commits an event now (before a side effect, so the log shows the intent even if the process dies).</summary>
     ValueTask AppendNowAsync(NewEvent e, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Commits an event now unless <paramref name="refusal"/>, given the job as it is at that instant (with this step's
+    /// recorded events), returns a reason not to. The check and the write are one: if another step changed the job
+    /// first, the check is made again on the newer job, so steps running at once cannot all pass on the same budget.
+    /// </summary>
+    /// <returns>Null when the event was committed; otherwise the refusal (and nothing was written).</returns>
+    ValueTask<TRefusal?> AppendNowUnlessAsync<TRefusal>(NewEvent e, Func<JobState, TRefusal?> refusal, CancellationToken cancellationToken) where TRefusal : class;
+
     /// <summary>Events recorded so far in this step (not yet committed).</summary>
     IReadOnlyList<NewEvent> Events { get; }
 

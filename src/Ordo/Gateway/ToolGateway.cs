@@ -112,22 +112,14 @@ public sealed partial class ToolGateway : IDisposable
 
         if (tool.Effect == ToolEffect.Read && tool.Cache is not null && _cache.TryGet(tool.Name, scope.Tenant, args, out var cached))
         {
-            scope.Record(EventFactory.Step(EventTypes.ToolCallRequested, scope.Step, new ToolCallRequestedPayload(callId, toolName, tool.Kind, tool.EffectName, key, args, scope.DryRun), _time.GetUtcNow(), agent: agentRef));
+            await RecordIntentAsync(scope, agent, tool, EventFactory.Step(EventTypes.ToolCallRequested, scope.Step, new ToolCallRequestedPayload(callId, toolName, tool.Kind, tool.EffectName, key, args, scope.DryRun), _time.GetUtcNow(), agent: agentRef), callId, cancellationToken).ConfigureAwait(false);
             scope.Record(EventFactory.Step(EventTypes.ToolCallSucceeded, scope.Step, new ToolCallSucceededPayload(callId, toolName, cached, 0, Cached: true, scope.DryRun), _time.GetUtcNow(), agent: agentRef));
             return new ToolCallResult(callId, toolName, cached, Cached: true);
         }
 
         var requested = EventFactory.Step(EventTypes.ToolCallRequested, scope.Step,
             new ToolCallRequestedPayload(callId, toolName, tool.Kind, tool.EffectName, key, args, scope.DryRun), _time.GetUtcNow(), agent: agentRef);
-        if (tool.Effect == ToolEffect.Read)
-        {
-            scope.Record(requested);
-        }
-        else
-        {
-            // The intent of a side effect is durable before the effect: after a crash the log shows the call was attempted.
-            await scope.AppendNowAsync(requested, cancellationToken).ConfigureAwait(false);
-        }
+        await RecordIntentAsync(scope, agent, tool, requested, callId, cancellationToken).ConfigureAwait(false);
 
         var started = _time.GetTimestamp();
         if (scope.DryRun && tool.Effect != ToolEffect.Read)
@@ -210,6 +202,27 @@ public sealed partial class ToolGateway : IDisposable
 /// <summary>How a call that runs out of time ends.</summary>
 public sealed partial class ToolGateway
 {
+    /// <summary>
+    /// Records a call's intent: through the guard (which counts it against the job's budgets in the same write), or,
+    /// without one, with the step for a read and before the effect for a side effect (so that after a crash the log
+    /// shows the call was attempted).
+    /// </summary>
+    private async ValueTask RecordIntentAsync(IToolCallScope scope, AgentDefinition? agent, ToolDefinition tool, NewEvent requested, string callId, CancellationToken cancellationToken)
+    {
+        if (_guard is not null)
+        {
+            await _guard.RecordIntentAsync(scope, agent, tool, requested, callId, cancellationToken).ConfigureAwait(false);
+        }
+        else if (tool.Effect == ToolEffect.Read)
+        {
+            scope.Record(requested);
+        }
+        else
+        {
+            await scope.AppendNowAsync(requested, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>How long a cancelled executor gets to stop before the call is reported over without it.</summary>
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
 

@@ -67,6 +67,11 @@ public sealed record JobState
     public ImmutableHashSet<string> WaivedBudgets { get; init; } = ImmutableHashSet<string>.Empty.WithComparer(StringComparer.Ordinal);
     /// <summary>Coordination steps' progress (branches, items, child jobs, units), by the step's work key.</summary>
     public ImmutableDictionary<string, PatternState> Patterns { get; init; } = ImmutableDictionary<string, PatternState>.Empty.WithComparers(StringComparer.Ordinal);
+    /// <summary>
+    /// Model calls in flight under a token or cost budget, by call id: what each may still use. A call's reservation
+    /// ends with its outcome, or with its step (a delivery that died mid-call leaves none behind).
+    /// </summary>
+    public ImmutableDictionary<string, ModelReservation> Reservations { get; init; } = ImmutableDictionary<string, ModelReservation>.Empty.WithComparers(StringComparer.Ordinal);
     /// <summary>Whether an approval request is still pending.</summary>
     public bool HasPendingApprovals => Approvals.Values.Any(a => a.IsPending);
 

@@ -65,7 +65,7 @@ public static class JobStateReducer
             throw new InvalidDataException($"Job {state.JobId}: expected event seq {state.Seq + 1}, got {e.JobId} seq {e.Seq}.");
         }
 
-        var next = Settle(ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, e, e.Timestamp));
+        var next = Settle(Released(ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, e, e.Timestamp), e.Type, e.StepId, e.Visit, e.Scope));
         return next with { Seq = e.Seq, HeadHash = e.Hash, UpdatedAt = e.Timestamp };
     }
 
@@ -92,7 +92,7 @@ public static class JobStateReducer
         ArgumentNullException.ThrowIfNull(e);
         var envelope = new EventEnvelope(state.JobId, state.Seq + 1, e.Type, e.Timestamp, e.Payload, state.HeadHash, state.HeadHash);
         envelope.SetTypedPayload(e.TypedPayload);
-        return Settle(ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, envelope, e.Timestamp));
+        return Settle(Released(ApplyContent(state, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Agent, envelope, e.Timestamp), e.Type, e.StepId, e.Visit, e.Scope));
     }
 
     /// <summary>A job ended: nothing is open any more, and approvals still pending are cancelled (nobody can decide them now).</summary>
@@ -104,7 +104,28 @@ public static class JobStateReducer
             if (a.IsPending) approvals = approvals.SetItem(id, a with { Status = "cancelled" });
         }
 
-        return s with { Open = s.Open.Clear(), Approvals = approvals };
+        return s with { Open = s.Open.Clear(), Approvals = approvals, Reservations = s.Reservations.Clear() };
+    }
+
+    /// <summary>
+    /// A step visit that starts a delivery or ends holds no model call in flight any more: reservations its calls left
+    /// (a process that died mid-call never recorded their outcome) are released.
+    /// </summary>
+    private static JobState Released(JobState s, string type, string? stepId, int? visit, string? scope)
+    {
+        if (s.Reservations.IsEmpty || stepId is null || type is not (EventTypes.StepStarted or EventTypes.StepSucceeded or EventTypes.StepFailed or EventTypes.StepBlocked))
+        {
+            return s;
+        }
+
+        var key = WorkKeys.For(scope, stepId, visit ?? 1);
+        var reservations = s.Reservations;
+        foreach (var (id, r) in s.Reservations)
+        {
+            if (r.WorkKey == key) reservations = reservations.Remove(id);
+        }
+
+        return reservations.Count == s.Reservations.Count ? s : s with { Reservations = reservations };
     }
 
     /// <summary>
@@ -319,6 +340,14 @@ public static class JobStateReducer
                 return next;
             }
 
+            case EventTypes.ModelCallRequested:
+            {
+                var p = e.GetPayload<ModelCallRequestedPayload>();
+                if (!p.Holds) return s;
+                var reservation = new ModelReservation(WorkKeys.For(scope, stepId ?? "", visit ?? 1), p.ReservedTokens ?? 0, p.ReservedCost ?? 0, p.Exclusive == true);
+                return s with { Reservations = s.Reservations.SetItem(p.CallId, reservation) };
+            }
+
             case EventTypes.ModelCallSucceeded:
             {
                 var p = e.GetPayload<ModelCallSucceededPayload>();
@@ -330,11 +359,16 @@ public static class JobStateReducer
                         Cost = s.Usage.Cost + p.Cost,
                         ModelCalls = s.Usage.ModelCalls + 1,
                     },
+                    Reservations = s.Reservations.IsEmpty ? s.Reservations : s.Reservations.Remove(p.CallId),
                 };
             }
 
             case EventTypes.ModelCallFailed:
-                return s with { Usage = s.Usage with { ModelCalls = s.Usage.ModelCalls + 1 } };
+                return s with
+                {
+                    Usage = s.Usage with { ModelCalls = s.Usage.ModelCalls + 1 },
+                    Reservations = s.Reservations.IsEmpty ? s.Reservations : s.Reservations.Remove(e.GetPayload<ModelCallFailedPayload>().CallId),
+                };
 
             case EventTypes.PatternStarted:
             {

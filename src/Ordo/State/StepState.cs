@@ -2,6 +2,13 @@ using System.Text.Json;
 
 namespace Ordo.State;
 
+/// <summary>What a model call in flight may still use of a job's budgets.</summary>
+/// <param name="WorkKey">The step visit that made the call.</param>
+/// <param name="Tokens">Tokens held (0 without a token budget).</param>
+/// <param name="Cost">Cost held, in USD (0 without a cost budget).</param>
+/// <param name="Exclusive">A call without an output bound: it runs alone, and what it will use is not known until it ends.</param>
+public sealed record ModelReservation(string WorkKey, long Tokens, decimal Cost, bool Exclusive = false);
+
 /// <summary>What is known of one step of a job: its latest visit (across scopes).</summary>
 public sealed record StepState
 {

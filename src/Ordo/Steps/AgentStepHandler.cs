@@ -50,10 +50,10 @@ public sealed class AgentInvoker
     private readonly ToolGateway _gateway;
     private readonly IServiceProvider? _services;
 
-    internal AgentInvoker(CodeRegistry code, Agents.Models.ModelClientFactory models, ToolGateway gateway, HttpClient http, TimeProvider time, IServiceProvider? services)
+    internal AgentInvoker(CodeRegistry code, Agents.Models.ModelClientFactory models, ToolGateway gateway, HttpClient http, TimeProvider time, IServiceProvider? services, Governance? governance = null)
     {
         _code = code;
-        _llm = new LlmAgentRunner(models, time, gateway.Redactor);
+        _llm = new LlmAgentRunner(models, time, gateway.Redactor, governance);
         _http = new HttpAgentRunner(http);
         _gateway = gateway;
         _services = services;

@@ -19,6 +19,15 @@ public sealed class ModelTier
     public decimal OutputPer1K { get; init; }
     /// <summary>The responses of a scripted tier.</summary>
     public ScriptedFixtures? Fixtures { get; init; }
+    /// <summary>
+    /// The most output tokens one call may ask for (sent to the provider). Unset, a call is not bounded, except under a
+    /// token or cost budget, where <see cref="BudgetedMaxOutputTokens"/> applies so that the call's reservation is finite.
+    /// </summary>
+    public long? MaxOutputTokens { get; init; }
+
+    /// <summary>The output bound of a call made under a token or cost budget when the tier sets none: 4,096 tokens.</summary>
+    public const long BudgetedMaxOutputTokens = 4096;
+
     /// <summary>Time one call may take. Default: 60 s.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 

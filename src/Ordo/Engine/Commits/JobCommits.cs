@@ -73,11 +73,17 @@ internal sealed class JobCommits(EngineContext ctx)
         return (result, post, events);
     }
 
-    /// <summary>Acknowledges a work item that has nothing left to do (a duplicate delivery, or its job ended).</summary>
-    public Task DiscardAsync(WorkItem item, JobState state)
+    /// <summary>
+    /// Acknowledges a work item that has nothing left to do (a duplicate delivery, or its job ended). The calls its step
+    /// made (<paramref name="recorded"/>) are written with it: whatever becomes of a step, every call that reached a tool
+    /// or a model provider is in the job's log.
+    /// </summary>
+    public Task DiscardAsync(WorkItem item, JobState state, IReadOnlyList<NewEvent>? recorded = null)
         => RetryAsync($"discarding {item.Step.WorkKey} of job {item.JobId}", async _ =>
         {
-            var (result, _, _) = await CommitAsync(state, new PlannedCommit(), item.Lease, CancellationToken.None).ConfigureAwait(false);
+            var plan = new PlannedCommit();
+            plan.Events.AddRange(CallRecords(recorded));
+            var (result, _, _) = await CommitAsync(state, plan, item.Lease, CancellationToken.None).ConfigureAwait(false);
             if (result.Outcome != CommitOutcome.Conflict)
             {
                 RuntimeLog.ItemDiscarded(ctx.Logger, item.Step.WorkKey, item.JobId);
@@ -87,6 +93,37 @@ internal sealed class JobCommits(EngineContext ctx)
             state = await ctx.States.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false) ?? state;
             return (false, 0);
         }, CancellationToken.None);
+
+    /// <summary>
+    /// Writes the calls a step made that no commit of the step will carry (the run stopped, its lease was lost, the step
+    /// was stopped after the job changed under it): every call that reached a tool or a model provider is in the log,
+    /// whatever happens after. The work item is left as it is.
+    /// </summary>
+    public async Task RecordCallsAsync(JobId jobId, JobState known, IReadOnlyList<NewEvent> recorded)
+    {
+        var calls = CallRecords(recorded);
+        if (calls.Count == 0) return;
+        var state = ctx.NewestKnown(known);
+        await RetryAsync($"recording the calls of a stopped step of job {jobId}", async attempt =>
+        {
+            if (attempt > 0)
+            {
+                var reloaded = await ctx.States.LoadAsync(jobId, CancellationToken.None).ConfigureAwait(false);
+                if (reloaded is null) return (true, 0);
+                state = reloaded;
+            }
+
+            var plan = new PlannedCommit();
+            plan.Events.AddRange(calls);
+            var (result, _, _) = await CommitAsync(state, plan, null, CancellationToken.None).ConfigureAwait(false);
+            return (result.Outcome != CommitOutcome.Conflict, 0);
+        }, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>The events of a step that record calls to tools and model providers.</summary>
+    private static List<NewEvent> CallRecords(IReadOnlyList<NewEvent>? recorded)
+        => recorded is null ? [] : [.. recorded.Where(e => e.Type is EventTypes.ToolCallRequested or EventTypes.ToolCallSucceeded or EventTypes.ToolCallFailed
+            or EventTypes.ModelCallRequested or EventTypes.ModelCallSucceeded or EventTypes.ModelCallFailed)];
 
     /// <summary>Fails a job because one of its items cannot be handled in this process (its definition needs what the process lacks); returns the state after.</summary>
     public async Task<JobState?> FailAsync(WorkItem item, JobState state, StepOutcome failure)

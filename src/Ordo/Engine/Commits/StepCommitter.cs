@@ -91,7 +91,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
 
             if (!EngineContext.IsCurrent(state, item))
             {
-                await commits.DiscardAsync(item, state).ConfigureAwait(false);
+                await commits.DiscardAsync(item, state, finished.Recorded).ConfigureAwait(false);
                 return (true, new Executed(state, null));
             }
 
@@ -106,6 +106,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
                     return (false, default);
                 default:
                     RuntimeLog.ResultDiscarded(ctx.Logger, item.Step.WorkKey, item.JobId, result.Outcome);
+                    await commits.RecordCallsAsync(item.JobId, state, finished.Recorded).ConfigureAwait(false);
                     return (true, new Executed(null, null));
             }
         }, CancellationToken.None).ConfigureAwait(false);
@@ -175,6 +176,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
                         break;
                     default:
                         RuntimeLog.ResultDiscarded(ctx.Logger, p.Finished.Item.Step.WorkKey, p.Finished.Item.JobId, result.Outcome);
+                        await commits.RecordCallsAsync(p.Finished.Item.JobId, p.Finished.State, p.Finished.Recorded).ConfigureAwait(false);
                         break;
                 }
 
@@ -191,7 +193,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             try
             {
                 // Written after the batch: a state planned in it is committed by now, or the discard reloads.
-                await commits.DiscardAsync(finished.Item, state).ConfigureAwait(false);
+                await commits.DiscardAsync(finished.Item, state, finished.Recorded).ConfigureAwait(false);
                 finished.Run.Untrack(finished.Item);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -296,19 +298,43 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
     /// <summary>A queued step could not be committed: its item goes back to the queue so that it runs again.</summary>
     private static Task GiveBackAsync(FinishedStep finished, Exception e) => finished.Run.GiveBackAsync(finished.Item, e);
 
-    /// <summary>Commits events in the middle of a step (the intent of a side effect), keeping the work item leased.</summary>
-    public async ValueTask<JobState> AppendNowAsync(StepExecution execution, IReadOnlyList<NewEvent> events, CancellationToken cancellationToken)
+    /// <summary>
+    /// Commits events in the middle of a step (the intent of a side effect, a budget reservation), keeping the work item
+    /// leased. When <paramref name="refusal"/> is set, it is asked on the job as this commit finds it (again after each
+    /// conflict) with all but the last event applied; a non-null answer means nothing is written.
+    /// </summary>
+    public async ValueTask<(JobState State, object? Refusal)> AppendNowAsync(StepExecution execution, IReadOnlyList<NewEvent> events, Func<JobState, object?>? refusal, CancellationToken cancellationToken)
     {
         var state = execution.State;
         return await commits.RetryAsync($"recording {execution.Step.WorkKey} of job {execution.JobId}", async attempt =>
         {
+            if (refusal is not null)
+            {
+                if (attempt == 0)
+                {
+                    // Decided on the job as it is now, not as the step last saw it: another step may have changed it.
+                    state = await ctx.States.LoadAsync(execution.JobId, cancellationToken).ConfigureAwait(false) ?? throw new StepAbortedException("the job disappeared");
+                    if (!EngineContext.IsCurrent(state, execution.Item))
+                    {
+                        throw new StepAbortedException(state.Status.IsTerminal() ? $"the job is {state.Status.ToWire()}" : "the step was superseded");
+                    }
+
+                    execution.AdoptState(state);
+                }
+
+                if (refusal(JobStateReducer.Preview(state, events.Take(events.Count - 1))) is { } refused)
+                {
+                    return (true, (state, (object?)refused));
+                }
+            }
+
             var plan = new PlannedCommit();
             plan.Events.AddRange(events);
             var (result, post, _) = await commits.CommitAsync(state, plan, execution.Item.Lease, cancellationToken, keepItem: true, wake: false).ConfigureAwait(false);
             switch (result.Outcome)
             {
                 case CommitOutcome.Committed:
-                    return (true, post);
+                    return (true, (post, (object?)null));
                 case CommitOutcome.Conflict:
                     state = await ctx.States.LoadAsync(execution.JobId, cancellationToken).ConfigureAwait(false) ?? throw new StepAbortedException("the job disappeared");
                     if (!EngineContext.IsCurrent(state, execution.Item))
@@ -317,7 +343,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
                     }
 
                     execution.AdoptState(state);
-                    return (false, state);
+                    return (false, (state, (object?)null));
                 default:
                     throw new StepAbortedException("another worker took the step over");
             }

@@ -95,6 +95,17 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
 
         if (outcome is null)
         {
+            // Stopped without an outcome (the run stopped, the lease was lost, the job changed under the step): the step
+            // runs again or not at all, but the calls it made happened, and are recorded.
+            try
+            {
+                await commits.RecordCallsAsync(item.JobId, execution.State, execution.Events).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                RuntimeLog.StepThrew(ctx.Logger, e, item.Step.WorkKey, item.JobId);
+            }
+
             await run.ReleaseAsync(item).ConfigureAwait(false);
             return new(null, null);
         }

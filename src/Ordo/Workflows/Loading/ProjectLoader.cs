@@ -198,6 +198,7 @@ internal static partial class ProjectLoader
         }
 
         var timeout = m.Duration("timeout", positive: true) ?? TimeSpan.FromSeconds(60);
+        var maxOutput = m.Int("max_output_tokens", min: 1);
         ScriptedFixtures? fixtures = null;
         var fixturesFile = m.String("fixtures");
         if (provider == "scripted")
@@ -225,7 +226,7 @@ internal static partial class ProjectLoader
         return new ModelTier
         {
             Name = name, Provider = provider, Model = model ?? (provider == "scripted" ? "scripted" : ""), Endpoint = endpoint, ApiKey = apiKey,
-            InputPer1K = inPrice, OutputPer1K = outPrice, Fixtures = fixtures, Timeout = timeout,
+            InputPer1K = inPrice, OutputPer1K = outPrice, Fixtures = fixtures, Timeout = timeout, MaxOutputTokens = maxOutput,
         };
     }
 
