@@ -19,7 +19,7 @@ namespace Ordo.Sqlite;
 public sealed partial class SqliteOrdoStore : IOrdoStore
 {
     private readonly SqliteStoreOptions _options;
-    private readonly string _connectionString;
+    private string _connectionString;
     private readonly ConcurrentDictionary<JobId, long> _jobKeys = new();
     private readonly ConcurrentDictionary<long, (long RootKey, string Tenant)> _roots = new();
     private readonly ConcurrentDictionary<string, byte> _definitions = new(StringComparer.Ordinal);
@@ -40,7 +40,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = Path.GetFullPath(options.Path),
-            Mode = SqliteOpenMode.ReadWriteCreate,
+            Mode = options.ReadOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
             Cache = SqliteCacheMode.Private,
             Pooling = true,
             DefaultTimeout = (int)Math.Ceiling(options.BusyTimeout.TotalSeconds),
@@ -48,6 +48,9 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         _locks = new WorkerLocks(Path.GetFullPath(options.Path));
         _bell = new Doorbell(_locks.Directory);
     }
+
+    /// <summary>Whether the store was opened read-only.</summary>
+    public bool IsReadOnly => _options.ReadOnly;
 
     /// <summary>Creates a store over a file with default options.</summary>
     public SqliteOrdoStore(string path) : this(new SqliteStoreOptions { Path = path }) { }
@@ -58,19 +61,42 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     /// <inheritdoc />
     public int SchemaVersion => SqliteSchema.Version;
 
+    /// <summary>
+    /// The SQLite application id of an Ordo database ("ORDO"), in the file's header: a database that carries another
+    /// program's id, or tables that are not Ordo's, is never written.
+    /// </summary>
+    public const int ApplicationId = 0x4F52444F;
+
     /// <inheritdoc />
     public async ValueTask InitializeAsync(CancellationToken cancellationToken = default)
     {
-        if (_writer is not null) return;
+        if (_writer is not null || _openedReadOnly) return;
         await _initGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_writer is not null) return;
+            if (_writer is not null || _openedReadOnly) return;
+            if (_options.ReadOnly)
+            {
+                OpenReadOnly();
+                return;
+            }
+
             var directory = Path.GetDirectoryName(FilePath);
             if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
             var connection = new SqliteConnection(_connectionString);
             connection.Open();
             Exec(connection, $"PRAGMA busy_timeout = {(int)_options.BusyTimeout.TotalMilliseconds}");
+            try
+            {
+                // Before anything that writes (even the WAL setting changes the file's header).
+                CheckOwnership(connection);
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+
             Exec(connection, "PRAGMA journal_mode = WAL");
             Exec(connection, _options.Durability == SqliteDurability.Full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
             Exec(connection, "PRAGMA temp_store = MEMORY");
@@ -81,6 +107,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             try
             {
                 Exec(connection, SqliteSchema.Create);
+                Exec(connection, $"PRAGMA application_id = {ApplicationId}");
                 using var check = connection.CreateCommand();
                 check.CommandText = "SELECT value FROM meta WHERE key = 'schema_version'";
                 var stored = check.ExecuteScalar() as string;
@@ -123,6 +150,83 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         }
     }
 
+    /// <summary>Opens a read-only store: checks that the file is an Ordo database this build can read as it is.</summary>
+    private void OpenReadOnly()
+    {
+        if (!File.Exists(FilePath)) throw new StoreUnavailableException($"there is no Ordo database at {FilePath}");
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            connection.Open();
+            CheckReadable(connection);
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is 8 or 14 && !HasPendingWal())
+        {
+            // A WAL database needs its shared-memory file to be read; where it cannot be created (a read-only folder)
+            // and no log is waiting to be merged, the file is read as it is: nothing can write it meanwhile.
+            connection.Dispose();
+            _connectionString = new SqliteConnectionStringBuilder(_connectionString) { DataSource = new Uri(FilePath).AbsoluteUri + "?immutable=1" }.ToString();
+            connection = new SqliteConnection(_connectionString);
+            connection.Open();
+            CheckReadable(connection);
+        }
+        finally
+        {
+            connection.Dispose();
+        }
+
+        _openedReadOnly = true;
+    }
+
+    private bool HasPendingWal() => new FileInfo(FilePath + "-wal") is { Exists: true, Length: > 0 };
+
+    private void CheckReadable(SqliteConnection connection)
+    {
+        if (!CheckOwnership(connection))
+        {
+            throw new NotAnOrdoDatabaseException(FilePath, "it is empty");
+        }
+
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "SELECT value FROM meta WHERE key = 'schema_version'";
+        var stored = cmd.ExecuteScalar() as string;
+        if (stored != SqliteSchema.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        {
+            throw new StoreUnavailableException($"{FilePath} has schema version {stored ?? "(none)"}; this Ordo reads version {SqliteSchema.Version} (run `ordo db migrate --db {FilePath}`, which needs write access)");
+        }
+    }
+
+    /// <summary>
+    /// Refuses a database that is not Ordo's: one whose header carries another application id, or which holds tables
+    /// Ordo does not create. Returns whether the file holds an Ordo database (false: it is empty, and becomes one).
+    /// </summary>
+    /// <exception cref="NotAnOrdoDatabaseException">The file belongs to another program.</exception>
+    private bool CheckOwnership(SqliteConnection connection)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "PRAGMA application_id";
+        var id = Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        if (id == ApplicationId) return true;
+        if (id != 0) throw new NotAnOrdoDatabaseException(FilePath, $"its header carries another program's application id (0x{id:X8})");
+        cmd.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 7) <> 'sqlite_' ORDER BY name";
+        var tables = new List<string>();
+        using (var r = cmd.ExecuteReader())
+        {
+            while (r.Read()) tables.Add(r.GetString(0));
+        }
+
+        if (tables.Count == 0) return false;
+        var foreign = tables.Where(t => !SqliteSchema.Tables.Contains(t)).ToList();
+        if (foreign.Count > 0 || !tables.Contains("meta"))
+        {
+            var names = foreign.Count > 0 ? foreign : tables;
+            throw new NotAnOrdoDatabaseException(FilePath, $"it holds tables of another program ({string.Join(", ", names.Take(5))}{(names.Count > 5 ? ", …" : "")})");
+        }
+
+        // An Ordo database written before the application id was set: it gets it at the next write.
+        return true;
+    }
+
     /// <summary>Reads the effective journal mode and synchronous setting of the writer connection (for benchmarks and diagnostics).</summary>
     public (string JournalMode, string Synchronous) GetPragmas()
     {
@@ -135,7 +239,11 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         return (mode, sync);
     }
 
-    private GroupCommitWriter Writer => _writer ?? throw new InvalidOperationException("Call InitializeAsync first.");
+    private GroupCommitWriter Writer => _writer ?? (_openedReadOnly
+        ? throw new StoreUnavailableException($"{FilePath} is open read-only: this command does not write")
+        : throw new InvalidOperationException("Call InitializeAsync first."));
+
+    private bool _openedReadOnly;
 
     private WriterStatements Sql => _sql!;
 
@@ -228,3 +336,11 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(string[]), TypeInfoPropertyName = "StringArray")]
 internal sealed partial class ClaimJson : System.Text.Json.Serialization.JsonSerializerContext;
+
+/// <summary>A database file that belongs to another program: Ordo neither writes nor reads it.</summary>
+public sealed class NotAnOrdoDatabaseException(string path, string why)
+    : OrdoException($"{path} is not an Ordo database: {why}; nothing was changed (name another file with --db)")
+{
+    /// <summary>The file.</summary>
+    public string Path { get; } = path;
+}

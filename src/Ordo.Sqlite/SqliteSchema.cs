@@ -19,6 +19,12 @@ internal static class SqliteSchema
             """,
     };
 
+    /// <summary>The tables an Ordo database holds (any other table means the file is another program's).</summary>
+    public static readonly IReadOnlySet<string> Tables = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "meta", "definitions", "jobs", "events", "snapshots", "work_items", "kill_switches", "kill_switch_seeds",
+    };
+
     public const string Create = """
         CREATE TABLE IF NOT EXISTS meta(
             key TEXT PRIMARY KEY,

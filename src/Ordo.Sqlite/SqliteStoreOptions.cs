@@ -37,6 +37,13 @@ public sealed class SqliteStoreOptions
     /// </summary>
     public long? MaxPageCount { get; set; }
 
+    /// <summary>
+    /// Opens the database read-only: nothing is created, migrated or written (not even the WAL setting), so commands
+    /// that only read work on a read-only file, and a write fails with <see cref="Storage.StoreUnavailableException"/>.
+    /// The file must be an Ordo database at this build's schema version. Default: false.
+    /// </summary>
+    public bool ReadOnly { get; set; }
+
     /// <summary>WAL size, in pages, at which a commit checkpoints by itself because the background checkpoints fell behind. Default: 4,000 (about 16 MB).</summary>
     public int MaxWalPages { get; set; } = 4000;
 }

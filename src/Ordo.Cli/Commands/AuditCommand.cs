@@ -18,7 +18,7 @@ internal static class AuditCommand
             var text = parse.GetValue(jobArg);
             if (text is not null && parse.GetValue(all)) throw new CliInputException("give a job id or --all, not both");
             var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
-            await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
+            await using var host = await CliHost.OpenAsync(ctx, project, create: false, readOnly: true).ConfigureAwait(false);
             IReadOnlyList<JobId> ids;
             if (text is not null)
             {

@@ -19,7 +19,7 @@ internal static class DoctorCommand
         env.SetAction(command, async (ctx, parse) =>
         {
             var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
-            await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
+            await using var host = await CliHost.OpenAsync(ctx, project, create: false, readOnly: true).ConfigureAwait(false);
             var store = host.Store;
             var now = TimeProvider.System.GetUtcNow();
 

@@ -21,7 +21,7 @@ internal static class EventsCommand
         {
             var id = CliHost.ParseJobId(parse.GetValue(jobArg));
             var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
-            await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
+            await using var host = await CliHost.OpenAsync(ctx, project, create: false, readOnly: true).ConfigureAwait(false);
             var record = await host.GetJobAsync(id, ctx.Stop).ConfigureAwait(false);
             var last = Math.Max(0, parse.GetValue(after));
             while (true)

@@ -30,7 +30,7 @@ internal static class JobsCommand
 
             if (parse.GetValue(limit) < 1) throw new CliInputException("--limit must be at least 1");
             var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
-            await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
+            await using var host = await CliHost.OpenAsync(ctx, project, create: false, readOnly: true).ConfigureAwait(false);
             var jobs = await host.Store.ListJobsAsync(new JobQuery { Status = filter, Tenant = parse.GetValue(tenant), Limit = parse.GetValue(limit) }, ctx.Stop).ConfigureAwait(false);
             if (ctx.Json)
             {

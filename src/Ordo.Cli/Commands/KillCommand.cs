@@ -38,7 +38,7 @@ internal static class KillCommand
         var list = new Command("list", "List the kill switches that are set.");
         env.SetAction(list, async (ctx, parse) =>
         {
-            await using var host = await OpenAsync(ctx, create: false).ConfigureAwait(false);
+            await using var host = await OpenAsync(ctx, create: false, readOnly: true).ConfigureAwait(false);
             var switches = await host.Store.ListKillSwitchesAsync(ctx.Stop).ConfigureAwait(false);
             if (ctx.Json)
             {
@@ -79,9 +79,9 @@ internal static class KillCommand
             : throw new CliInputException($"'{text}' is not a kill switch target (tool:NAME, agent:NAME, workflow:NAME or step:KIND; * matches any characters)");
 
     /// <summary>Opens the store; only <c>kill set</c> creates a database that does not exist (a switch can be set before any job runs).</summary>
-    private static async Task<CliHost> OpenAsync(CliContext ctx, bool create)
+    private static async Task<CliHost> OpenAsync(CliContext ctx, bool create, bool readOnly = false)
     {
         var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
-        return await CliHost.OpenAsync(ctx, project, create).ConfigureAwait(false);
+        return await CliHost.OpenAsync(ctx, project, create, readOnly: readOnly).ConfigureAwait(false);
     }
 }

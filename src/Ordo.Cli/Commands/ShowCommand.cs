@@ -18,7 +18,7 @@ internal static class ShowCommand
         {
             var id = CliHost.ParseJobId(parse.GetValue(jobArg));
             var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
-            await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
+            await using var host = await CliHost.OpenAsync(ctx, project, create: false, readOnly: true).ConfigureAwait(false);
             var record = await host.GetJobAsync(id, ctx.Stop).ConfigureAwait(false);
             var state = await host.Runtime.GetStateAsync(id, ctx.Stop).ConfigureAwait(false) ?? throw new CliInputException($"job {id} has no events");
             var definition = await ResumeCommand.TryDefinitionAsync(host, state).ConfigureAwait(false);

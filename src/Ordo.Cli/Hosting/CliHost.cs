@@ -172,8 +172,12 @@ internal sealed class CliHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Opens the store and a runtime. With <paramref name="create"/> false, a missing database is an input error and no file is created.</summary>
-    public static async Task<CliHost> OpenAsync(CliContext ctx, ProjectDefinition? project, bool create, CodeRegistry? code = null, int? workers = null, IEnumerable<IJobObserver>? observers = null, bool dryRun = false)
+    /// <summary>
+    /// Opens the store and a runtime. With <paramref name="create"/> false, a missing database is an input error and no
+    /// file is created; with <paramref name="readOnly"/>, the database is opened read-only (commands that only read
+    /// work on a read-only file, and change nothing in it).
+    /// </summary>
+    public static async Task<CliHost> OpenAsync(CliContext ctx, ProjectDefinition? project, bool create, CodeRegistry? code = null, int? workers = null, IEnumerable<IJobObserver>? observers = null, bool dryRun = false, bool readOnly = false)
     {
         if (!string.IsNullOrWhiteSpace(ctx.Postgres) || project?.Storage?.Postgres is not null)
         {
@@ -187,7 +191,7 @@ internal sealed class CliHost : IAsyncDisposable
         }
 
         var durability = project?.Storage?.Durability == "full" ? SqliteDurability.Full : SqliteDurability.Normal;
-        var store = new SqliteOrdoStore(new SqliteStoreOptions { Path = path, Durability = durability });
+        var store = new SqliteOrdoStore(new SqliteStoreOptions { Path = path, Durability = durability, ReadOnly = readOnly });
         try
         {
             await store.InitializeAsync(ctx.Stop).ConfigureAwait(false);
@@ -196,6 +200,11 @@ internal sealed class CliHost : IAsyncDisposable
         {
             await store.DisposeAsync().ConfigureAwait(false);
             throw new CliInputException($"{path} cannot be opened as an Ordo database: {e.Message}");
+        }
+        catch (NotAnOrdoDatabaseException e)
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw new CliInputException(e.Message);
         }
 
         var options = new OrdoRuntimeOptions { Workers = workers ?? Environment.ProcessorCount, DryRun = dryRun };
