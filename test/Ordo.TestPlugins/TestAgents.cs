@@ -37,6 +37,22 @@ public sealed class Sleeper : ICodeAgent
     }
 }
 
+/// <summary>
+/// A code agent that keeps a CPU busy for <c>ms</c> milliseconds (default: a minute) and never looks at its
+/// cancellation token: a step that cannot be interrupted.
+/// </summary>
+public sealed class Spinner : ICodeAgent
+{
+    public ValueTask<JsonElement> InvokeAsync(AgentContext context, CancellationToken cancellationToken)
+    {
+        var ms = context.Input.TryGetProperty("ms", out var v) ? v.GetInt32() : 60_000;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var spins = 0L;
+        while (watch.ElapsedMilliseconds < ms) spins++;
+        return ValueTask.FromResult(Json.Of(new { spins }));
+    }
+}
+
 /// <summary>A code tool that echoes its arguments with the idempotency key it was given.</summary>
 public sealed class EchoTool : ICodeTool
 {

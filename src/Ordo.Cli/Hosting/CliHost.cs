@@ -207,7 +207,7 @@ internal sealed class CliHost : IAsyncDisposable
             throw new CliInputException(e.Message);
         }
 
-        var options = new OrdoRuntimeOptions { Workers = workers ?? Environment.ProcessorCount, DryRun = dryRun };
+        var options = new OrdoRuntimeOptions { Workers = workers ?? Environment.ProcessorCount, DryRun = dryRun, ShutdownGrace = ShutdownGrace() };
         foreach (var o in observers ?? [])
         {
             options.Observers.Add(o);
@@ -216,6 +216,20 @@ internal sealed class CliHost : IAsyncDisposable
         var components = new OrdoComponents { Code = code ?? NewRegistry(), SqlConnections = { new SqliteConnectionFactory() } };
         var runtime = new OrdoRuntime(store, options, components, LoggerFactory.Create(b => b.AddProvider(new StderrLoggerProvider(ctx))).CreateLogger<OrdoRuntime>());
         return new CliHost(store, runtime, path);
+    }
+
+    /// <summary>
+    /// How long running steps get to finish after SIGTERM or Ctrl-C (<c>ORDO_SHUTDOWN_GRACE</c>, a duration such as
+    /// <c>30s</c>; default 10 s). A step still running then is abandoned and its work item released.
+    /// </summary>
+    /// <exception cref="CliInputException">The variable is set to something that is not a duration.</exception>
+    public static TimeSpan ShutdownGrace()
+    {
+        var text = Environment.GetEnvironmentVariable("ORDO_SHUTDOWN_GRACE");
+        if (string.IsNullOrWhiteSpace(text)) return new OrdoRuntimeOptions().ShutdownGrace;
+        return Durations.TryParse(text.Trim(), out var grace) && grace >= TimeSpan.Zero
+            ? grace
+            : throw new CliInputException($"ORDO_SHUTDOWN_GRACE: '{text}' is not a duration (write it like 10s, 500ms or 2m)");
     }
 
     /// <summary>Parses a job id argument.</summary>

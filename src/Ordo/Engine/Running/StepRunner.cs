@@ -156,7 +156,9 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
                 : run.HardStop.IsCancellationRequested ? "the run stopped"
                 : $"the step did not finish within {Durations.Format(step.Timeout!.Value)}";
             execution.Close($"the step was stopped: {why}");
-            await EndedOrGraceAsync(task).ConfigureAwait(false);
+
+            // A hard stop comes after the run's grace has passed already: the process does not wait a second one.
+            if (!run.HardStop.IsCancellationRequested) await EndedOrGraceAsync(task).ConfigureAwait(false);
             if (lost.IsCancellationRequested)
             {
                 RuntimeLog.StepAborted(ctx.Logger, execution.Step.WorkKey, execution.JobId, why);
