@@ -24,7 +24,11 @@ public sealed class OrdoComponents
     /// <summary>Creates model clients; null uses the built-in factory (scripted and OpenAI-compatible providers).</summary>
     public Func<ExpressionEvaluator, ModelClientFactory>? Models { get; init; }
 
-    /// <summary>The HTTP client for http agents and tools.</summary>
+    /// <summary>
+    /// The HTTP client for http agents. http tools do not use it: their connections follow no redirect by themselves
+    /// and refuse link-local and cloud metadata addresses when they connect (a tool executor of kind <c>http</c> in
+    /// <see cref="ToolExecutors"/> replaces them).
+    /// </summary>
     public HttpClient? Http { get; init; }
 
     /// <summary>Expression sandbox limits.</summary>

@@ -73,6 +73,7 @@ public sealed class OrdoRuntime : IAsyncDisposable
     private readonly EngineContext _ctx;
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
+    private readonly HttpToolExecutor _httpTools;
     private readonly KillSwitches.KillSwitchCache _killSwitches;
     private readonly JobClient _jobs;
     private readonly Approvals _approvals;
@@ -91,7 +92,9 @@ public sealed class OrdoRuntime : IAsyncDisposable
         var evaluator = new ExpressionEvaluator(Microsoft.Extensions.Options.Options.Create(components.Expressions));
         var worker = WorkerIdentity.Create();
         Secrets = components.Secrets ?? new SecretResolver();
-        var executors = new List<IToolExecutor> { new SqlToolExecutor(components.SqlConnections), new CodeToolExecutor(components.Code, components.Services), new HttpToolExecutor(_http) };
+        // http tools have connections of their own: they follow no redirect by themselves and check addresses when they connect.
+        _httpTools = new HttpToolExecutor();
+        var executors = new List<IToolExecutor> { new SqlToolExecutor(components.SqlConnections), new CodeToolExecutor(components.Code, components.Services), _httpTools };
         executors.AddRange(components.ToolExecutors);
         var policyEngine = new Policies.PolicyEngine(evaluator, components.Policies);
         _killSwitches = new KillSwitches.KillSwitchCache(store, time, options.KillSwitchRefresh);
@@ -228,6 +231,7 @@ public sealed class OrdoRuntime : IAsyncDisposable
             _http.Dispose();
         }
 
+        _httpTools.Dispose();
         _killSwitches.Dispose();
         _ctx.Gateway.Dispose();
         return ValueTask.CompletedTask;

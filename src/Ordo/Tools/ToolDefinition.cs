@@ -53,6 +53,15 @@ public sealed class ToolDefinition
     public string? Url { get; init; }
     /// <summary>Request headers; values may hold <c>${secret:NAME}</c> (http).</summary>
     public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+    /// <summary>Which redirects are followed (http); by default only those within the URL's origin.</summary>
+    public HttpRedirects Redirects { get; init; } = HttpRedirects.SameOrigin;
+    /// <summary>The largest response body accepted, in bytes (http); a larger answer fails the call unread.</summary>
+    public long MaxResponseBytes { get; init; } = DefaultMaxResponseBytes;
+    /// <summary>
+    /// Addresses (<c>169.254.169.254</c>), networks (<c>169.254.0.0/16</c>) and host names (<c>metadata.google.internal</c>)
+    /// this tool may reach although they are refused by default: link-local addresses and cloud metadata endpoints (http).
+    /// </summary>
+    public IReadOnlyList<string> AllowAddresses { get; init; } = [];
     /// <summary>The MCP server (mcp).</summary>
     public string? Server { get; init; }
     /// <summary>The tool name on the MCP server (mcp).</summary>
@@ -62,6 +71,23 @@ public sealed class ToolDefinition
 
     /// <summary>The effect as written in files.</summary>
     public string EffectName => Effect.ToString().ToLowerInvariant();
+
+    /// <summary>The default of <see cref="MaxResponseBytes"/>: 4 MiB.</summary>
+    public const long DefaultMaxResponseBytes = 4 * 1024 * 1024;
+
+    /// <summary>The largest <see cref="MaxResponseBytes"/> a definition may set: 256 MiB.</summary>
+    public const long MaxResponseBytesCeiling = 256 * 1024 * 1024;
+}
+
+/// <summary>Which redirects an http tool follows (<c>redirects:</c> in tools files).</summary>
+public enum HttpRedirects
+{
+    /// <summary><c>none</c>: a 3xx answer fails the call.</summary>
+    None,
+    /// <summary><c>same_origin</c> (default): only to the same scheme, host and port; another origin fails the call.</summary>
+    SameOrigin,
+    /// <summary><c>any</c>: to any origin, without the secret headers (nor Authorization, Cookie, Proxy-Authorization) there.</summary>
+    Any,
 }
 
 /// <summary>Gateway retries of a tool call.</summary>

@@ -52,7 +52,10 @@ internal sealed class OrdoProcess : IDisposable
     }
 
     /// <summary>Starts <c>ordo ARGS</c> in <paramref name="workingDirectory"/>.</summary>
-    public static OrdoProcess Start(string workingDirectory, params string[] args)
+    public static OrdoProcess Start(string workingDirectory, params string[] args) => Start(new Dictionary<string, string>(), workingDirectory, args);
+
+    /// <summary>Starts <c>ordo ARGS</c> in <paramref name="workingDirectory"/> with more environment variables.</summary>
+    public static OrdoProcess Start(IReadOnlyDictionary<string, string> environment, string workingDirectory, params string[] args)
     {
         var info = new ProcessStartInfo(TestPaths.DotnetHost)
         {
@@ -71,6 +74,7 @@ internal sealed class OrdoProcess : IDisposable
         info.Environment["ORDO_LOG_DIR"] = Path.Combine(workingDirectory, "logs");
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         info.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (name, value) in environment) info.Environment[name] = value;
 
         var process = new Process { StartInfo = info };
         var p = new OrdoProcess(process, "ordo " + string.Join(' ', args));

@@ -16,7 +16,7 @@ internal sealed class GovernanceHarness : IAsyncDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "ordo-gov-" + Guid.NewGuid().ToString("N"));
 
-    public GovernanceHarness(Dictionary<string, string>? secrets = null, OrdoRuntimeOptions? options = null, IOrdoStore? store = null)
+    public GovernanceHarness(Dictionary<string, string>? secrets = null, OrdoRuntimeOptions? options = null, IOrdoStore? store = null, IToolExecutor? executor = null)
     {
         Directory.CreateDirectory(_dir);
         Store = store ?? new InMemoryOrdoStore();
@@ -26,6 +26,7 @@ internal sealed class GovernanceHarness : IAsyncDisposable
         Runtime = new OrdoRuntime(Store, Options, new OrdoComponents
         {
             Code = Code,
+            ToolExecutors = executor is null ? [] : [executor],
             Secrets = new SecretResolver(name => secrets is not null && secrets.TryGetValue(name, out var v) ? v : null),
         });
     }

@@ -327,6 +327,32 @@ public sealed partial class WorkflowLoaderTests
     }
 
     [Fact]
+    public async Task Tools_Http_RedirectsResponseLimitAndAllowedAddresses()
+    {
+        var project = await LoadProjectAsync(toolsYaml: """
+            tools:
+              guarded: { kind: http, url: "http://127.0.0.1:9/x" }
+              open:
+                kind: http
+                url: "http://127.0.0.1:9/x"
+                redirects: any
+                max_response_bytes: 1048576
+                allow_addresses: [169.254.169.254, "fd00:ec2::254", 10.0.0.0/8, metadata.google.internal]
+              closed: { kind: http, url: "http://127.0.0.1:9/x", redirects: none, allow_addresses: 169.254.169.254 }
+            """);
+
+        var guarded = project.Tools["guarded"];
+        Assert.Equal((HttpRedirects.SameOrigin, 4L * 1024 * 1024), (guarded.Redirects, guarded.MaxResponseBytes));
+        Assert.Empty(guarded.AllowAddresses);
+        var open = project.Tools["open"];
+        Assert.Equal((HttpRedirects.Any, 1048576L), (open.Redirects, open.MaxResponseBytes));
+        Assert.Equal(["169.254.169.254", "fd00:ec2::254", "10.0.0.0/8", "metadata.google.internal"], open.AllowAddresses);
+        var closed = project.Tools["closed"];
+        Assert.Equal(HttpRedirects.None, closed.Redirects);
+        Assert.Equal(["169.254.169.254"], closed.AllowAddresses);
+    }
+
+    [Fact]
     public async Task Tools_WithoutDefaults_UseTheBuiltInOnes()
     {
         var project = await LoadProjectAsync(toolsYaml: "tools:\n  plain: { kind: code }\n");
@@ -346,6 +372,13 @@ public sealed partial class WorkflowLoaderTests
     [InlineData("  t: { kind: sql, connection: ledger }", "tools.t.query", "missing required key 'query'")]
     [InlineData("  t: { kind: http, url: /relative }", "tools.t.url", "not an absolute URL")]
     [InlineData("  t: { kind: http, method: FETCH, url: \"http://x\" }", "tools.t.method", "not one of")]
+    [InlineData("  t: { kind: http, url: \"http://x\", redirects: sometimes }", "tools.t.redirects", "'sometimes' is not one of: none, same_origin, any")]
+    [InlineData("  t: { kind: http, url: \"http://x\", max_response_bytes: 0 }", "tools.t.max_response_bytes", "must be between 1 and 268435456")]
+    [InlineData("  t: { kind: http, url: \"http://x\", max_response_bytes: 4MB }", "tools.t.max_response_bytes", "expected an integer")]
+    [InlineData("  t: { kind: http, url: \"http://x\", allow_addresses: [169.254.169.254, \"not an address!\"] }", "tools.t.allow_addresses[1]", "'not an address!' is not an IP address, a network")]
+    [InlineData("  t: { kind: http, url: \"http://x\", allow_addresses: [\"169.254.0.0/33\"] }", "tools.t.allow_addresses[0]", "prefix length after '/' must be 0 to 32")]
+    [InlineData("  t: { kind: http, url: \"http://x\", allow_addresses: { ip: 169.254.169.254 } }", "tools.t.allow_addresses", "expected a list of addresses")]
+    [InlineData("  t: { kind: code, redirects: any }", "tools.t.redirects", "unknown key")]
     [InlineData("  t: { kind: mcp, server: nowhere, tool: search }", "tools.t.server", "MCP server 'nowhere' is not defined")]
     [InlineData("  t: { kind: mcp, server: docs }", "tools.t.tool", "missing required key 'tool'")]
     [InlineData("  t: { kind: ftp }", "tools.t.kind", "not one of: sql, http, mcp, code")]

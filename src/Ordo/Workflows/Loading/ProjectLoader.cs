@@ -13,6 +13,7 @@ internal static partial class ProjectLoader
     public static readonly string[] Providers = ["scripted", "openai", "azure-openai", "ollama", "vllm", "lmstudio", "openai-compatible"];
     private static readonly string[] ToolKinds = ["sql", "http", "mcp", "code"];
     private static readonly string[] Effects = ["read", "write", "irreversible"];
+    private static readonly string[] RedirectModes = ["none", "same_origin", "any"];
     private static readonly string[] FixtureErrors = ["timeout", "rate_limited", "server_error", "malformed"];
 
     public static async Task<ProjectDefinition> LoadAsync(LoadContext ctx, string? configPath, string workflowDirectory)
@@ -521,6 +522,9 @@ internal static partial class ProjectLoader
         string? connection = null, query = null, url = null, server = null, mcpTool = null, type = null;
         var method = "POST";
         var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var redirects = HttpRedirects.SameOrigin;
+        var maxResponseBytes = ToolDefinition.DefaultMaxResponseBytes;
+        IReadOnlyList<string> allowAddresses = [];
         switch (kind)
         {
             case "sql":
@@ -552,6 +556,14 @@ internal static partial class ProjectLoader
                     }
                 }
 
+                redirects = m.Enum("redirects", RedirectModes) switch
+                {
+                    "none" => HttpRedirects.None,
+                    "any" => HttpRedirects.Any,
+                    _ => HttpRedirects.SameOrigin,
+                };
+                maxResponseBytes = m.Int("max_response_bytes", min: 1, max: (int)ToolDefinition.MaxResponseBytesCeiling) ?? ToolDefinition.DefaultMaxResponseBytes;
+                allowAddresses = LoadAllowAddresses(ctx, m.Get("allow_addresses"));
                 break;
             case "mcp":
                 server = m.String("server", required: true);
@@ -573,7 +585,7 @@ internal static partial class ProjectLoader
                 break;
             default:
                 // Without a (valid) kind the keys of every kind are accepted; only the kind itself is reported.
-                foreach (var key in new[] { "connection", "query", "method", "url", "headers", "server", "tool", "type" }) m.Get(key);
+                foreach (var key in new[] { "connection", "query", "method", "url", "headers", "redirects", "max_response_bytes", "allow_addresses", "server", "tool", "type" }) m.Get(key);
                 break;
         }
 
@@ -584,8 +596,39 @@ internal static partial class ProjectLoader
             Name = name, Kind = kind, Effect = Enum.Parse<ToolEffect>(effect, ignoreCase: true), Args = args, Result = result,
             Timeout = timeout, Retry = retry, CircuitBreaker = breaker, RateLimit = rate, Cache = cache,
             AllowAgents = allowAgents, AllowTenants = allowTenants, Description = description,
-            Connection = connection, Query = query, Method = method, Url = url, Headers = headers, Server = server, McpTool = mcpTool, Type = type,
+            Connection = connection, Query = query, Method = method, Url = url, Headers = headers,
+            Redirects = redirects, MaxResponseBytes = maxResponseBytes, AllowAddresses = allowAddresses, Server = server, McpTool = mcpTool, Type = type,
         };
+    }
+
+    /// <summary>An http tool's <c>allow_addresses</c>: IP addresses, networks (CIDR) and host names, each checked where it is written.</summary>
+    private static IReadOnlyList<string> LoadAllowAddresses(LoadContext ctx, YNode? node)
+    {
+        if (node is not { } n || n.IsNull) return [];
+        if (!n.IsScalar && !n.IsSequence)
+        {
+            ctx.Problems.Add(n, $"expected a list of addresses, networks or host names, found {n.Describe()}");
+            return [];
+        }
+
+        var list = new List<string>();
+        foreach (var item in n.IsScalar ? [n] : n.Items())
+        {
+            if (!item.IsScalar || item.IsNull)
+            {
+                ctx.Problems.Add(item, $"expected an address, a network or a host name, found {item.Describe()}");
+            }
+            else if (HttpAddressRules.Validate(item.Scalar!) is { } error)
+            {
+                ctx.Problems.Add(item, error);
+            }
+            else
+            {
+                list.Add(item.Scalar!.Trim());
+            }
+        }
+
+        return list;
     }
 
     [GeneratedRegex(@"^[A-Za-z0-9_.\-]+$")]
