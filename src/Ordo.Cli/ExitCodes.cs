@@ -15,6 +15,8 @@ internal static class ExitCodes
     public const int WaitingApproval = 4;
     /// <summary>The job was cancelled or stopped by a kill switch.</summary>
     public const int Cancelled = 5;
+    /// <summary>The store cannot be used as asked: it is full, read-only, or written by a newer Ordo. Nothing is lost: retry once it can take writes.</summary>
+    public const int StoreUnavailable = 7;
     /// <summary>The command was interrupted (Ctrl-C, SIGTERM) before the job settled; resume it with <c>ordo resume</c>.</summary>
     public const int Interrupted = 130;
 

@@ -94,11 +94,16 @@ internal sealed class CommandEnvironment(GlobalOptions globals, TextWriter outpu
                 await error.WriteLineAsync("ordo: interrupted").ConfigureAwait(false);
                 return ExitCodes.Interrupted;
             }
+            catch (Storage.StoreUnavailableException e)
+            {
+                // A full disk, a read-only file, a newer schema: no bug of Ordo's, and nothing written is lost.
+                await error.WriteLineAsync($"ordo: the store cannot be used: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.StoreUnavailable;
+            }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 var log = InternalErrorLog.Write(e, parse.Tokens.Select(t => t.Value));
-                // A store that cannot take writes (a full disk) is no bug of Ordo's, but it ends the command all the same.
-                await error.WriteLineAsync(e is Storage.StoreUnavailableException ? $"ordo: the store cannot take writes: {e.Message}" : $"ordo: internal error: {e.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"ordo: internal error: {e.Message}").ConfigureAwait(false);
                 await error.WriteLineAsync($"ordo: details were written to {log}").ConfigureAwait(false);
                 return ExitCodes.InternalError;
             }

@@ -14,7 +14,8 @@ internal sealed class Doorbell(string directory) : IDisposable
     private readonly Lock _gate = new();
     private readonly string _bell = Path.Combine(directory, "doorbell");
     private readonly List<(FileSystemWatcher Watcher, string Marker)> _watching = [];
-    private long _watchersCheckedAt = long.MinValue;
+    private long _watchersCheckedAt;
+    private bool _watchersChecked;
     private bool _othersWatch;
 
     /// <summary>Calls <paramref name="wake"/> whenever another process rings; dispose the result to stop.</summary>
@@ -51,7 +52,8 @@ internal sealed class Doorbell(string directory) : IDisposable
         var now = Environment.TickCount64;
         lock (_gate)
         {
-            if (now - _watchersCheckedAt < (long)RecheckWatchers.TotalMilliseconds) return _othersWatch;
+            if (_watchersChecked && now - _watchersCheckedAt < (long)RecheckWatchers.TotalMilliseconds) return _othersWatch;
+            _watchersChecked = true;
             _watchersCheckedAt = now;
             var own = _watching.Select(w => w.Marker).ToHashSet(StringComparer.Ordinal);
             try

@@ -86,10 +86,11 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             var connection = new SqliteConnection(_connectionString);
             connection.Open();
             Exec(connection, $"PRAGMA busy_timeout = {(int)_options.BusyTimeout.TotalMilliseconds}");
+            bool stamped;
             try
             {
                 // Before anything that writes (even the WAL setting changes the file's header).
-                CheckOwnership(connection);
+                stamped = CheckOwnership(connection) == Ownership.Stamped;
             }
             catch
             {
@@ -107,7 +108,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             try
             {
                 Exec(connection, SqliteSchema.Create);
-                Exec(connection, $"PRAGMA application_id = {ApplicationId}");
+                if (!stamped) Exec(connection, $"PRAGMA application_id = {ApplicationId}");
                 using var check = connection.CreateCommand();
                 check.CommandText = "SELECT value FROM meta WHERE key = 'schema_version'";
                 var stored = check.ExecuteScalar() as string;
@@ -117,7 +118,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
                 }
                 else if (!int.TryParse(stored, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version) || version > SqliteSchema.Version)
                 {
-                    throw new OrdoException($"{FilePath} has schema version {stored}; this Ordo reads versions up to {SqliteSchema.Version} (a newer Ordo wrote it)");
+                    throw new StoreUnavailableException($"{FilePath} has schema version {stored}; this Ordo reads versions up to {SqliteSchema.Version} (a newer Ordo wrote it: use that version)");
                 }
                 else
                 {
@@ -182,7 +183,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
 
     private void CheckReadable(SqliteConnection connection)
     {
-        if (!CheckOwnership(connection))
+        if (CheckOwnership(connection) == Ownership.Empty)
         {
             throw new NotAnOrdoDatabaseException(FilePath, "it is empty");
         }
@@ -196,17 +197,28 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         }
     }
 
+    /// <summary>Whose a database file is, as far as Ordo may write it.</summary>
+    private enum Ownership
+    {
+        /// <summary>Empty: it becomes an Ordo database.</summary>
+        Empty,
+        /// <summary>An Ordo database written before the application id was set: it gets it at the next write.</summary>
+        Unstamped,
+        /// <summary>An Ordo database carrying Ordo's application id.</summary>
+        Stamped,
+    }
+
     /// <summary>
     /// Refuses a database that is not Ordo's: one whose header carries another application id, or which holds tables
-    /// Ordo does not create. Returns whether the file holds an Ordo database (false: it is empty, and becomes one).
+    /// Ordo does not create.
     /// </summary>
     /// <exception cref="NotAnOrdoDatabaseException">The file belongs to another program.</exception>
-    private bool CheckOwnership(SqliteConnection connection)
+    private Ownership CheckOwnership(SqliteConnection connection)
     {
         using var cmd = connection.CreateCommand();
         cmd.CommandText = "PRAGMA application_id";
         var id = Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-        if (id == ApplicationId) return true;
+        if (id == ApplicationId) return Ownership.Stamped;
         if (id != 0) throw new NotAnOrdoDatabaseException(FilePath, $"its header carries another program's application id (0x{id:X8})");
         cmd.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 7) <> 'sqlite_' ORDER BY name";
         var tables = new List<string>();
@@ -215,7 +227,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             while (r.Read()) tables.Add(r.GetString(0));
         }
 
-        if (tables.Count == 0) return false;
+        if (tables.Count == 0) return Ownership.Empty;
         var foreign = tables.Where(t => !SqliteSchema.Tables.Contains(t)).ToList();
         if (foreign.Count > 0 || !tables.Contains("meta"))
         {
@@ -223,8 +235,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             throw new NotAnOrdoDatabaseException(FilePath, $"it holds tables of another program ({string.Join(", ", names.Take(5))}{(names.Count > 5 ? ", …" : "")})");
         }
 
-        // An Ordo database written before the application id was set: it gets it at the next write.
-        return true;
+        return Ownership.Unstamped;
     }
 
     /// <summary>Reads the effective journal mode and synchronous setting of the writer connection (for benchmarks and diagnostics).</summary>

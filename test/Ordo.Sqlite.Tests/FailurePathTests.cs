@@ -96,6 +96,47 @@ public sealed class FailurePathTests : IDisposable
     }
 
     [Fact]
+    public async Task AWorkerWhoseCommitsFailInTheMiddleOfAChain_GivesBackTheStepItWasOn_AndFinishesTheJobOnceTheStoreRecovers()
+    {
+        // Twelve steps run one after the other by the same worker; commits 5 to 7 fail as a full disk's would.
+        var builder = WorkflowBuilder.Create("chain", 1);
+        for (var i = 1; i <= 12; i++)
+        {
+            var n = i;
+            builder.Step($"s{n}", s =>
+            {
+                var step = s.Transform("n", $"${{ {n} }}");
+                if (n < 12) step.Next($"s{n + 1}");
+            });
+        }
+
+        var workflow = builder.Build();
+        await using var inner = new SqliteOrdoStore(Db);
+        var flaky = new FlakyStore(inner, failures: 0, failCommitsFrom: 5, failCommits: 3);
+        await using var runtime = new OrdoRuntime(flaky, new OrdoRuntimeOptions { Workers = 1, PollInterval = TimeSpan.FromMilliseconds(5) });
+        var job = await runtime.SubmitAsync(workflow, null);
+
+        // A long-running worker (not until idle): it waits out the failures, and must not keep the step's lease meanwhile.
+        using var stop = new CancellationTokenSource();
+        var run = runtime.RunAsync(new RunRequest { UntilIdle = false }, stop.Token);
+        JobState? state = null;
+        for (var waited = 0; waited < 600 && state?.Status != JobStatus.Completed; waited++)
+        {
+            await Task.Delay(100);
+            state = await runtime.GetStateAsync(job.JobId);
+        }
+
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(JobStatus.Completed, state!.Status);
+        Assert.Empty(await inner.ListLeasesAsync());
+        var events = new List<EventEnvelope>();
+        await foreach (var e in inner.ReadEventsAsync(job.JobId)) events.Add(e);
+        Assert.Equal(12, events.Count(e => e.Type == EventTypes.StepSucceeded));
+        Assert.True((await AuditVerifier.VerifyAsync(inner, job.JobId)).Intact);
+    }
+
+    [Fact]
     public async Task AStepThatIgnoresItsTimeout_FailsOnTime_AndTheToolItCallsAfterwardsNeverRuns()
     {
         var calls = 0;
@@ -219,11 +260,15 @@ public sealed class FailurePathTests : IDisposable
         protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.CompletedTask;
     }
 
-    /// <summary>A store whose first claims and queue summaries fail as a busy database's would.</summary>
-    private sealed class FlakyStore(IOrdoStore inner, int failures) : IOrdoStore
+    /// <summary>
+    /// A store whose first claims and queue summaries fail as a busy database's would; and, when asked, whose commits
+    /// fail for a while from the Nth on, as a full disk's would.
+    /// </summary>
+    private sealed class FlakyStore(IOrdoStore inner, int failures, int failCommitsFrom = 0, int failCommits = 0) : IOrdoStore
     {
         private int _left = failures;
         private readonly int _failures = failures;
+        private int _commits;
 
         public int Failed => _failures - Math.Max(0, Volatile.Read(ref _left));
 
@@ -247,7 +292,17 @@ public sealed class FailurePathTests : IDisposable
         }
 
         public ValueTask<JobRecord> SubmitAsync(NewJob job, CancellationToken cancellationToken = default) => inner.SubmitAsync(job, cancellationToken);
-        public ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default) => inner.CommitAsync(commit, cancellationToken);
+        public ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default)
+        {
+            var n = Interlocked.Increment(ref _commits);
+            if (failCommits > 0 && n >= failCommitsFrom && n < failCommitsFrom + failCommits)
+            {
+                throw new StoreUnavailableException("the database is full: SQLite Error 13: 'database or disk is full'");
+            }
+
+            return inner.CommitAsync(commit, cancellationToken);
+        }
+
         public ValueTask<JobRecord?> GetJobAsync(JobId jobId, CancellationToken cancellationToken = default) => inner.GetJobAsync(jobId, cancellationToken);
         public ValueTask<IReadOnlyList<JobRecord>> ListJobsAsync(JobQuery query, CancellationToken cancellationToken = default) => inner.ListJobsAsync(query, cancellationToken);
         public IAsyncEnumerable<EventEnvelope> ReadEventsAsync(JobId jobId, long afterSeq = 0, CancellationToken cancellationToken = default) => inner.ReadEventsAsync(jobId, afterSeq, cancellationToken);

@@ -42,4 +42,7 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(13, LogLevel.Warning, "Looking for work failed; trying again in {Pause}")]
     public static partial void DispatchFailed(ILogger logger, Exception exception, TimeSpan pause);
+
+    [LoggerMessage(14, LogLevel.Warning, "Could not release work item {Item} of an abandoned step; it becomes free when its lease expires")]
+    public static partial void AbandonedReleaseFailed(ILogger logger, Exception exception, long item);
 }

@@ -16,8 +16,10 @@ internal sealed class SandboxLimits(ExpressionOptions options) : Constraint
     private readonly long _timeoutTicks = options.Timeout <= TimeSpan.Zero || options.Timeout.TotalDays > 365
         ? long.MaxValue
         : (long)(options.Timeout.TotalSeconds * Stopwatch.Frequency);
+    private readonly long _timeoutCpu = options.Timeout <= TimeSpan.Zero || options.Timeout.TotalDays > 365 ? long.MaxValue : options.Timeout.Ticks;
     private long _statements;
     private long _startTicks;
+    private long _startCpu;
     private long _startBytes;
     private long _evaluationBytes;
 
@@ -40,7 +42,11 @@ internal sealed class SandboxLimits(ExpressionOptions options) : Constraint
             throw new StatementsCountOverflowException();
         }
 
-        if (Stopwatch.GetTimestamp() - _startTicks > _timeoutTicks)
+        // CPU time never runs ahead of the wall clock: only once the wall clock has passed the limit is it worth reading.
+        // The limit counts the evaluation's own work, so a thread that waited for a CPU on a loaded machine does not
+        // fail a trivial expression; ten times the limit on the wall clock still ends one that is stalled for good.
+        var wall = Stopwatch.GetTimestamp() - _startTicks;
+        if (wall > _timeoutTicks && (!ThreadCpuClock.IsAvailable || ThreadCpuClock.Now() - _startCpu > _timeoutCpu || wall / 10 > _timeoutTicks))
         {
             throw new TimeoutException();
         }
@@ -70,6 +76,7 @@ internal sealed class SandboxLimits(ExpressionOptions options) : Constraint
     {
         _statements = 0;
         _startTicks = Stopwatch.GetTimestamp();
+        _startCpu = ThreadCpuClock.Now();
         _startBytes = GC.GetAllocatedBytesForCurrentThread();
     }
 }

@@ -57,7 +57,9 @@ internal sealed class Workspace : IDisposable
         foreach (var suffix in new[] { "", "-wal", "-journal" })
         {
             var path = Db + suffix;
-            if (File.Exists(path))
+
+            // An empty log holds nothing (a reader of a WAL database may create one).
+            if (File.Exists(path) && (suffix.Length == 0 || new FileInfo(path).Length > 0))
             {
                 parts.Add(suffix + "=" + Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))));
             }

@@ -80,6 +80,50 @@ public sealed class ExpressionLimitsTests
         => Assert.Equal(expected, _evaluator.Evaluate(CompiledExpression.Compile(expression), new ExpressionScope()).GetRawText());
 
     [Fact]
+    public void TrivialExpressions_OnAMachineWithNoCpuToSpare_DoNotTimeOut_ButABusyLoopStillDoes()
+    {
+        // The time limit counts the expression's own work: a thread that waits for a CPU (here, behind a spinning
+        // thread per core and more) does not fail a trivial route condition.
+        var evaluator = new ExpressionEvaluator(Options.Create(new ExpressionOptions { Timeout = TimeSpan.FromMilliseconds(20), MaxStatements = 100_000_000 }));
+        var condition = CompiledExpression.Compile("job.attempt < 3 && [1, 2, 3].length === 3");
+        var scope = new ExpressionScope();
+        new ExpressionEvaluator().EvaluateBoolean(condition, scope); // compiled once, before the clock matters
+        using var stop = new CancellationTokenSource();
+        var hogs = Enumerable.Range(0, Environment.ProcessorCount * 4).Select(_ => new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                Thread.SpinWait(1000);
+            }
+        }) { IsBackground = true, Priority = ThreadPriority.Highest }).ToList();
+        hogs.ForEach(t => t.Start());
+        try
+        {
+            var failures = 0;
+            for (var i = 0; i < 300; i++)
+            {
+                try
+                {
+                    evaluator.EvaluateBoolean(condition, scope);
+                }
+                catch (ExpressionEvaluationException e) when (e.Message.Contains("ran longer than", StringComparison.Ordinal))
+                {
+                    failures++;
+                }
+            }
+
+            Assert.Equal(0, failures);
+            var busy = Assert.Throws<ExpressionEvaluationException>(() => evaluator.Evaluate(CompiledExpression.Compile("(() => { for (;;) {} })()"), scope));
+            Assert.Contains("ran longer than 20ms", busy.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            stop.Cancel();
+            hogs.ForEach(t => t.Join());
+        }
+    }
+
+    [Fact]
     public void StringifyOfACycle_StillFailsAsJavaScriptSays()
     {
         var e = Fails("(() => { const a = {}; a.a = a; return JSON.stringify(a); })()");

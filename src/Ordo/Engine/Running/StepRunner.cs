@@ -77,7 +77,7 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
         else if (item.LostDeliveries > ctx.Options.MaxDeliveries)
         {
             outcome = StepOutcome.Failure("abandoned",
-                $"the step's lease was lost {item.LostDeliveries} times without it finishing (its workers died or stopped renewing: {string.Join(", ", item.LostOwners)})", retryable: false);
+                $"the step's lease was lost {item.LostDeliveries} times without it finishing (its workers died or stopped renewing; {(item.LostOwners.Count < item.LostDeliveries ? $"the last {item.LostOwners.Count}" : "they were")}: {string.Join(", ", item.LostOwners)})", retryable: false);
         }
         else if (ctx.Handlers.Find(step.Kind) is not { } handler)
         {

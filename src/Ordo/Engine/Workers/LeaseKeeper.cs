@@ -46,9 +46,10 @@ internal sealed class LeaseKeeper(EngineContext ctx, WorkerRun run)
             {
                 h.Renewed(expiresAt);
             }
-            else if (run.InFlight.ContainsKey(h.Lease.ItemId))
+            else if (run.InFlight.TryGetValue(h.Lease.ItemId, out var now) && ReferenceEquals(now, h))
             {
-                // Let go of meanwhile (committed, released) is not a loss; still held and not renewed is.
+                // Let go of meanwhile (committed, released, or its row taken by the successor this worker continues
+                // with, under a new token) is not a loss; the same lease still held and not renewed is.
                 RuntimeLog.LeaseLost(ctx.Logger, h.Lease.ItemId, ctx.Worker);
                 h.Lose();
             }

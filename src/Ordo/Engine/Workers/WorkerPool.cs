@@ -60,20 +60,30 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
         }
 
         var all = Task.WhenAll(workerTasks);
+        var abandoned = false;
         if (run.Stopping && await Task.WhenAny(all, Task.Delay(ctx.Options.ShutdownGrace, ctx.Time, CancellationToken.None)).ConfigureAwait(false) != all)
         {
             RuntimeLog.GraceExpired(ctx.Logger, ctx.Options.ShutdownGrace);
             await run.CancelAsync().ConfigureAwait(false);
+
+            // A step that never yields (CPU-bound, or blocked in a call that ignores cancellation) holds its worker's
+            // thread: it is abandoned rather than waited for. Its lease is released now, so that another worker runs the
+            // step again; whatever it still does can never commit (its lease is gone).
+            if (await Task.WhenAny(all, Task.Delay(AbandonAfter, ctx.Time, CancellationToken.None)).ConfigureAwait(false) != all)
+            {
+                abandoned = true;
+                await run.ReleaseAllAsync().ConfigureAwait(false);
+            }
         }
 
-        await all.ConfigureAwait(false);
+        if (!abandoned) await all.ConfigureAwait(false);
         await run.DetachedAsync().ConfigureAwait(false);
         await keeperStop.CancelAsync().ConfigureAwait(false);
         await keeper.ConfigureAwait(false);
         failure ??= run.Failure;
         if (failure is StoreUnavailableException)
         {
-            throw new StoreUnavailableException($"the run stopped: {failure.Message}; its jobs continue once the store can take writes again (ordo resume)", failure);
+            throw new StoreUnavailableException($"the run stopped: {failure.Message.TrimEnd('.', ' ')}; its jobs continue once the store can take writes again (ordo resume)", failure);
         }
 
         if (failure is not null)
@@ -83,6 +93,9 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
 
         return new RunSummary(Interlocked.Read(ref run.StepsExecuted), stopped);
     }
+
+    /// <summary>How long workers get to return after a hard stop before the steps they are stuck in are abandoned.</summary>
+    private static readonly TimeSpan AbandonAfter = TimeSpan.FromSeconds(1);
 
     private async Task WorkerLoopAsync(WorkerRun run)
     {
@@ -121,7 +134,21 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
         var chain = 0;
         while (true)
         {
-            var (state, next, queued) = await runner.ExecuteAsync(current, known, run).ConfigureAwait(false);
+            JobState? state;
+            Queue.WorkItem? next;
+            bool queued;
+            try
+            {
+                (state, next, queued) = await runner.ExecuteAsync(current, known, run).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The item that failed is the chain's current one, not the one it started with (committed long ago):
+                // giving back the wrong one would leave this one leased, and renewed, by a worker that no longer runs it.
+                await run.GiveBackAsync(current, e).ConfigureAwait(false);
+                return;
+            }
+
             if (!queued)
             {
                 // A queued commit keeps its lease renewed until the worker that writes it is done with it.

@@ -122,6 +122,28 @@ internal sealed class WorkerRun(EngineContext ctx, Channel<Dispatched> channel, 
         }
     }
 
+    /// <summary>
+    /// Lets go of every lease the run still holds (its steps are being abandoned): each is marked lost, so that nothing
+    /// its step still does can commit, and released, so that another worker can run the step at once.
+    /// </summary>
+    public async Task ReleaseAllAsync()
+    {
+        foreach (var held in InFlight.Values.ToList())
+        {
+            held.Lose();
+            try
+            {
+                await ctx.Store.ReleaseAsync(held.Lease, ctx.Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                RuntimeLog.AbandonedReleaseFailed(ctx.Logger, e, held.Lease.ItemId);
+            }
+
+            InFlight.TryRemove(KeyValuePair.Create(held.Lease.ItemId, held));
+        }
+    }
+
     /// <summary>Gives a work item leased to this process to its idle workers, or back to the queue when the run is closing.</summary>
     public async Task HandOverAsync(WorkItem item, JobState? state)
     {

@@ -1,0 +1,35 @@
+using Ordo.Events;
+using Ordo.Queue;
+using Ordo.State;
+using Ordo.Storage;
+
+namespace Ordo.Sqlite.Tests;
+
+/// <summary>A store that passes every call to another one; tests override the calls they put a fault or a pause in.</summary>
+internal abstract class DelegatingStore(IOrdoStore inner) : IOrdoStore
+{
+    protected IOrdoStore Inner => inner;
+
+    public int SchemaVersion => inner.SchemaVersion;
+    public virtual ValueTask<IReadOnlyList<WorkItem>> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default) => inner.ClaimAsync(request, cancellationToken);
+    public virtual ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default) => inner.GetQueueSummaryAsync(rootJobId, now, cancellationToken);
+    public virtual ValueTask<JobRecord> SubmitAsync(NewJob job, CancellationToken cancellationToken = default) => inner.SubmitAsync(job, cancellationToken);
+    public virtual ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default) => inner.CommitAsync(commit, cancellationToken);
+    public ValueTask<JobRecord?> GetJobAsync(JobId jobId, CancellationToken cancellationToken = default) => inner.GetJobAsync(jobId, cancellationToken);
+    public ValueTask<IReadOnlyList<JobRecord>> ListJobsAsync(JobQuery query, CancellationToken cancellationToken = default) => inner.ListJobsAsync(query, cancellationToken);
+    public IAsyncEnumerable<EventEnvelope> ReadEventsAsync(JobId jobId, long afterSeq = 0, CancellationToken cancellationToken = default) => inner.ReadEventsAsync(jobId, afterSeq, cancellationToken);
+    public ValueTask<StateSnapshot?> GetSnapshotAsync(JobId jobId, CancellationToken cancellationToken = default) => inner.GetSnapshotAsync(jobId, cancellationToken);
+    public ValueTask<DefinitionRecord?> GetDefinitionAsync(string hash, CancellationToken cancellationToken = default) => inner.GetDefinitionAsync(hash, cancellationToken);
+    public virtual ValueTask<IReadOnlyList<long>> RenewLeasesAsync(IReadOnlyList<WorkItemLease> leases, DateTimeOffset expiresAt, CancellationToken cancellationToken = default) => inner.RenewLeasesAsync(leases, expiresAt, cancellationToken);
+    public virtual ValueTask<bool> ReleaseAsync(WorkItemLease lease, DateTimeOffset availableAt, CancellationToken cancellationToken = default) => inner.ReleaseAsync(lease, availableAt, cancellationToken);
+    public ValueTask<IReadOnlyList<LeaseRecord>> ListLeasesAsync(CancellationToken cancellationToken = default) => inner.ListLeasesAsync(cancellationToken);
+    public WorkerLiveness GetWorkerLiveness(string owner) => inner.GetWorkerLiveness(owner);
+    public IDisposable? WatchForWork(string worker, Action wake) => inner.WatchForWork(worker, wake);
+    public ValueTask InitializeAsync(CancellationToken cancellationToken = default) => inner.InitializeAsync(cancellationToken);
+    public ValueTask SetKillSwitchAsync(KillSwitches.KillSwitch killSwitch, CancellationToken cancellationToken = default) => inner.SetKillSwitchAsync(killSwitch, cancellationToken);
+    public ValueTask<bool> ClearKillSwitchAsync(string target, CancellationToken cancellationToken = default) => inner.ClearKillSwitchAsync(target, cancellationToken);
+    public ValueTask<IReadOnlyList<KillSwitches.KillSwitch>> ListKillSwitchesAsync(CancellationToken cancellationToken = default) => inner.ListKillSwitchesAsync(cancellationToken);
+    public ValueTask SeedKillSwitchesAsync(string seed, IReadOnlyList<KillSwitches.KillSwitch> switches, CancellationToken cancellationToken = default) => inner.SeedKillSwitchesAsync(seed, switches, cancellationToken);
+    public ValueTask<IReadOnlyList<JobRecord>> ListJobsWithoutWorkAsync(CancellationToken cancellationToken = default) => inner.ListJobsWithoutWorkAsync(cancellationToken);
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
