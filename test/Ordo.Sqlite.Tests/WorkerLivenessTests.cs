@@ -57,13 +57,13 @@ public sealed class WorkerLivenessTests : IDisposable
         // token in the meantime is not renewed, and must not be mistaken for a lease lost to another worker. The
         // store holds each renewal back until the next commit has been written, so that this always happens.
         var builder = Workflows.WorkflowBuilder.Create("long-chain", 1);
-        for (var i = 1; i <= 40; i++)
+        for (var i = 1; i <= Steps; i++)
         {
             var n = i;
             builder.Step($"s{n}", s =>
             {
-                var step = s.Transform("n", "${ (() => { let x = 0; for (let k = 0; k < 3000; k++) x += k; return x; })() }");
-                if (n < 40) step.Next($"s{n + 1}");
+                var step = s.Transform("n", "${ (() => { let x = 0; for (let k = 0; k < 4000; k++) x += k; return x; })() }");
+                if (n < Steps) step.Next($"s{n + 1}");
             });
         }
 
@@ -71,7 +71,7 @@ public sealed class WorkerLivenessTests : IDisposable
         var log = new WarningLog();
         await using var inner = new SqliteOrdoStore(Db);
         var store = new RenewalAfterNextCommit(inner);
-        await using var runtime = new OrdoRuntime(store, new OrdoRuntimeOptions { Workers = 1, LeaseDuration = TimeSpan.FromMilliseconds(300) }, logger: log);
+        await using var runtime = new OrdoRuntime(store, new OrdoRuntimeOptions { Workers = 1, LeaseDuration = TimeSpan.FromMilliseconds(150) }, logger: log);
         var job = await runtime.SubmitAsync(workflow, null);
         await runtime.RunAsync(new RunRequest()).WaitAsync(TimeSpan.FromSeconds(120));
         Assert.Equal(State.JobStatus.Completed, (await runtime.GetStateAsync(job.JobId))!.Status);
@@ -83,8 +83,10 @@ public sealed class WorkerLivenessTests : IDisposable
             if (e.Type == Events.EventTypes.StepStarted) started++;
         }
 
-        Assert.Equal(40, started);
+        Assert.Equal(Steps, started);
     }
+
+    private const int Steps = 200;
 
     /// <summary>Holds each renewal back until a commit has been written after it was asked for.</summary>
     private sealed class RenewalAfterNextCommit(IOrdoStore inner) : DelegatingStore(inner)

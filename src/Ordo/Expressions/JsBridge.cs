@@ -29,7 +29,14 @@ internal static class JsBridge
 
     private static JsArray ToArray(JsEngine engine, JsonElement value)
     {
-        var items = new JsValue[value.GetArrayLength()];
+        // Converted whole on first use: one that could not be held within the sandbox's array limit is refused first.
+        var length = value.GetArrayLength();
+        if (length > MaxArrayLength)
+        {
+            throw new InvalidOperationException($"an array of {length} elements is larger than an expression may read (at most {MaxArrayLength})");
+        }
+
+        var items = new JsValue[length];
         var i = 0;
         foreach (var e in value.EnumerateArray())
         {
@@ -41,6 +48,9 @@ internal static class JsBridge
         engine.Intrinsics.Object.Get("freeze").Call(array);
         return array;
     }
+
+    /// <summary>The longest array of the job's data an expression may read: each element becomes a value in the sandbox.</summary>
+    public const int MaxArrayLength = 1_000_000;
 
     /// <summary>Converts a JavaScript result to JSON; functions and symbols are errors, <c>undefined</c> becomes null.</summary>
     public static JsonElement ToJson(JsValue value, int maxBytes = int.MaxValue)
@@ -247,12 +257,29 @@ internal static class JsBridge
                 return d;
             }
 
-            d = Element.TryGetProperty(name, out var v)
+            d = TryGet(name, out var v)
                 ? new PropertyDescriptor(ToJs(Engine, v), writable: false, enumerable: true, configurable: false)
                 : PropertyDescriptor.Undefined;
             _cache[name] = d;
             return d;
         }
+
+        /// <summary>
+        /// Looks a property up: by a scan for a small object, by an index built once for a large one (reading every key of
+        /// an object with 500,000 of them, as <c>Object.keys</c> does, must not scan it 500,000 times).
+        /// </summary>
+        private bool TryGet(string name, out JsonElement value)
+        {
+            if (_index is null && Element.GetPropertyCount() > 16)
+            {
+                _index = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+                foreach (var p in Element.EnumerateObject()) _index[p.Name] = p.Value;
+            }
+
+            return _index is not null ? _index.TryGetValue(name, out value) : Element.TryGetProperty(name, out value);
+        }
+
+        private Dictionary<string, JsonElement>? _index;
 
         public override List<JsValue> GetOwnPropertyKeys(Types types = Types.String | Types.Symbol)
             => (types & Types.String) == 0 ? [] : Element.EnumerateObject().Select(p => (JsValue)new JsString(p.Name)).ToList();

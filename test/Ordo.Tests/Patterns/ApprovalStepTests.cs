@@ -81,6 +81,48 @@ public sealed class ApprovalStepTests
         Assert.Single(events, e => e.Type == EventTypes.StepSucceeded && e.StepId == "approve");
     }
 
+    [Theory]
+    [InlineData("Bob", "bob")]
+    [InlineData("bob", " BOB ")]
+    [InlineData("bob", "ｂｏｂ")]
+    public async Task TwoPersonRule_OneApproverUnderTwoSpellings_IsOnePerson(string first, string second)
+    {
+        await using var h = Harness();
+        var state = await h.RunAsync(await h.LoadAsync("wf.yaml", Workflow()));
+        await h.Runtime.DecideAsync(state.JobId, Approval, first, approve: true, null);
+        var again = await Assert.ThrowsAsync<ApprovalException>(() => h.Runtime.DecideAsync(state.JobId, Approval, second, approve: true, null));
+        Assert.Contains("bob has already approved", again.Message);
+        state = await h.ContinueAsync(state.JobId);
+        Assert.Equal(["bob"], state.Approvals[Approval].Approvers);
+        Assert.Equal(JobStatus.WaitingApproval, state.Status);
+    }
+
+    [Theory]
+    [InlineData("Alice")]
+    [InlineData("alice ")]
+    [InlineData("ＡＬＩＣＥ")]
+    public async Task TheSubmitter_UnderAnotherSpelling_CannotDecide(string spelling)
+    {
+        await using var h = Harness();
+        var state = await h.RunAsync(await h.LoadAsync("wf.yaml", Workflow("{ role: approver }")), submitter: "alice");
+        await Assert.ThrowsAsync<ApprovalException>(() => h.Runtime.DecideAsync(state.JobId, Approval, spelling, approve: true, null));
+        Assert.DoesNotContain(await h.EventsAsync(state.JobId), e => e.Type == EventTypes.ApprovalDecided);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData("ann\u001b[31m")]
+    [InlineData("ann\rbob")]
+    public async Task AnIdentityThatIsEmptyOrHoldsControlCharacters_IsRefused(string escaped)
+    {
+        var identity = System.Text.RegularExpressions.Regex.Unescape(escaped);
+        await using var h = Harness();
+        var state = await h.RunAsync(await h.LoadAsync("wf.yaml", Workflow()));
+        await Assert.ThrowsAnyAsync<OrdoRefusedException>(() => h.Runtime.DecideAsync(state.JobId, Approval, identity, approve: true, null));
+        Assert.DoesNotContain(await h.EventsAsync(state.JobId), e => e.Type == EventTypes.ApprovalDecided);
+    }
+
     [Fact]
     public async Task TheSubmitter_CannotDecide_AndNothingIsRecorded()
     {

@@ -204,16 +204,28 @@ internal sealed class YMap
     /// <summary>Reports every key that was not read and is not in <paramref name="alsoAllowed"/>.</summary>
     public void RejectUnknown(params string[] alsoAllowed)
     {
-        foreach (var (key, (keyNode, _)) in _entries)
+        var unknown = _entries.Where(e => !_read.Contains(e.Key) && !alsoAllowed.Contains(e.Key, StringComparer.Ordinal)).ToList();
+        if (unknown.Count == 0) return;
+        var known = _read.Concat(alsoAllowed).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        var expected = known.Count > 0 ? $"; expected one of: {string.Join(", ", known)}" : "";
+        if (unknown.Count == _entries.Count && unknown.Count > 1 && known.Count > 0)
         {
-            if (_read.Contains(key) || alsoAllowed.Contains(key, StringComparer.Ordinal))
-            {
-                continue;
-            }
+            // Not one key is known: most likely not the kind of file (or mapping) it was meant to be. Its keys are not
+            // repeated back: a file named by mistake (a key file, a password list) is not printed line by line.
+            _problems.Add(Node, $"none of the {unknown.Count} keys here is known{expected} (is this the right file?)");
+            return;
+        }
 
-            var known = _read.Concat(alsoAllowed).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        const int Shown = 5;
+        foreach (var (key, (keyNode, _)) in unknown.Take(Shown))
+        {
             var suggestion = Suggest(key, known);
-            _problems.Add(keyNode, $"unknown key '{key}'" + (suggestion is null ? "" : $" (did you mean '{suggestion}'?)") + (known.Count > 0 ? $"; expected one of: {string.Join(", ", known)}" : ""));
+            _problems.Add(keyNode, $"unknown key '{YNode.Excerpt(key)}'" + (suggestion is null ? "" : $" (did you mean '{suggestion}'?)") + expected);
+        }
+
+        if (unknown.Count > Shown)
+        {
+            _problems.Add(Node, $"{unknown.Count - Shown} more unknown keys here");
         }
     }
 

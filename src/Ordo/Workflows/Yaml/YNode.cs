@@ -127,7 +127,7 @@ internal readonly partial record struct YNode(YamlNode Node, string Path, string
     };
 
     /// <summary>At most the start of a scalar, on one line: an error never prints a whole file given where a name was expected.</summary>
-    private static string Excerpt(string? text)
+    internal static string Excerpt(string? text)
     {
         if (text is null) return "";
         var line = string.Concat(text.Take(60).Select(c => char.IsControl(c) ? ' ' : c));
