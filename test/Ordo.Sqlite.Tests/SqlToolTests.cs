@@ -2,6 +2,7 @@ using Microsoft.Data.Sqlite;
 using Ordo.Engine;
 using Ordo.Events;
 using Ordo.State;
+using Ordo.Tools;
 using Ordo.Workflows;
 
 namespace Ordo.Sqlite.Tests;
@@ -200,6 +201,49 @@ public sealed class SqlToolTests : IAsyncLifetime
 
         // The call is recorded just before the statement starts; give it a moment to be inside SQLite.
         await Task.Delay(200, guard.Token);
+    }
+
+    /// <summary>A call of <paramref name="tool"/> straight through the executor, without a gateway around it.</summary>
+    private ValueTask<System.Text.Json.JsonElement> CallDirectlyAsync(SqlToolExecutor executor, ToolDefinition tool, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Ledger)!);
+        var project = new Configuration.ProjectDefinition
+        {
+            BaseDirectory = _dir,
+            Connections = new Dictionary<string, Configuration.ConnectionDefinition>
+            {
+                ["ledger"] = new() { Name = "ledger", Provider = "sqlite", Target = Ledger, InitSql = "CREATE TABLE journal(k TEXT PRIMARY KEY, amount INTEGER);" },
+            },
+        };
+        return executor.ExecuteAsync(new ToolInvocation
+        {
+            Tool = tool, Args = Json.Of(new { }), IdempotencyKey = "k", JobId = JobId.New(DateTimeOffset.UnixEpoch), Tenant = "default", Project = project,
+        }, cancellationToken);
+    }
+
+    [Fact]
+    public async Task TheExecutorKeepsTheToolsTimeoutByItself_AndTheInterruptedConnectionServesTheNextCall()
+    {
+        var executor = new SqlToolExecutor([new SqliteConnectionFactory()]);
+        var slow = new ToolDefinition { Name = "slow.count", Kind = "sql", Effect = ToolEffect.Read, Connection = "ledger", Query = Endless, Timeout = TimeSpan.FromMilliseconds(300) };
+
+        var e = await Assert.ThrowsAsync<ToolExecutionException>(() => CallDirectlyAsync(executor, slow, CancellationToken.None).AsTask().WaitAsync(HangGuard));
+
+        Assert.Equal(("timeout", true), (e.Error, e.Retryable));
+        Assert.Equal("sql tool 'slow.count' did not finish within its timeout of 300ms; its statement was interrupted", e.Message);
+        var quick = new ToolDefinition { Name = "quick", Kind = "sql", Effect = ToolEffect.Read, Connection = "ledger", Query = "SELECT 42 AS n" };
+        Assert.Equal(42, (await CallDirectlyAsync(executor, quick, CancellationToken.None)).GetProperty("rows")[0].GetProperty("n").GetInt32());
+    }
+
+    [Fact]
+    public async Task ACancelledCall_IsInterrupted_AndEndsAsCancelled()
+    {
+        var executor = new SqlToolExecutor([new SqliteConnectionFactory()]);
+        var slow = new ToolDefinition { Name = "slow.count", Kind = "sql", Effect = ToolEffect.Read, Connection = "ledger", Query = Endless, Timeout = TimeSpan.FromMinutes(10) };
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+
+        // The statement blocks the calling thread inside SQLite: run it on another, as a worker would.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Task.Run(() => CallDirectlyAsync(executor, slow, cancel.Token).AsTask()).WaitAsync(HangGuard));
     }
 
     public static TheoryData<string, string, string> Escapes => new()

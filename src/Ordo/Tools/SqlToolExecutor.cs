@@ -43,7 +43,7 @@ public sealed partial class SqlToolExecutor : IToolExecutor
 
         // The statement runs inside the database, where only the connection can stop it: the call's token carries
         // both the caller's cancellation and the tool's own deadline there.
-        using var deadline = new CancellationTokenSource(tool.Timeout, _time);
+        using var deadline = new CancellationTokenSource(tool.Timeout <= MaxTimer ? tool.Timeout : Timeout.InfiniteTimeSpan, _time);
         using var call = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
@@ -170,6 +170,9 @@ public sealed partial class SqlToolExecutor : IToolExecutor
 
         return JsonElementFactory.Parse(buffer.WrittenSpan);
     }
+
+    /// <summary>The longest delay a timer takes (about 49 days); a longer timeout is no timeout in practice.</summary>
+    private static readonly TimeSpan MaxTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
     private static ToolExecutionException TooLarge(ToolDefinition tool) => new("result_too_large",
         $"sql tool '{tool.Name}' returned a result larger than its limit, max_result_bytes: {tool.MaxResultBytes} ({FormatBytes(tool.MaxResultBytes)} of JSON; raise max_result_bytes on the tool, or narrow the query)", retryable: false);
