@@ -310,6 +310,24 @@ public sealed class SqlToolTests : IAsyncLifetime
         await AssertStoreAndConnectionsIntactAsync(workflows, 1);
     }
 
+    [Theory]
+    [InlineData("INSERT INTO sqlite_master VALUES ('table', 'ghost', 'ghost', 0, 'CREATE TABLE ghost(x)')")]
+    [InlineData("UPDATE sqlite_schema SET sql = 'CREATE TABLE journal(k)' WHERE name = 'journal'")]
+    [InlineData("DELETE FROM sqlite_master")]
+    public async Task AWriteTool_CannotWriteTheSchemaTable(string query)
+    {
+        var workflows = await ProjectAsync($"""
+              forge: {"{"} kind: sql, connection: ledger, effect: write, query: "{query}" {"}"}
+            """, "forge");
+
+        var (state, events) = await RunAsync(workflows["forge"]);
+
+        Assert.Equal(JobStatus.Failed, state.Status);
+        Assert.False(Failed(events).Retryable);
+        Assert.Contains("may not be modified", Failed(events).Message, StringComparison.Ordinal);
+        await AssertStoreAndConnectionsIntactAsync(workflows, 1);
+    }
+
     [Fact]
     public async Task TheAllowedPragmas_DescribeTheToolsSchema()
     {
