@@ -406,7 +406,7 @@ public sealed class SqlToolTests : IAsyncLifetime
         Assert.Equal(("result_too_large", false), (failed.Error, failed.Retryable));
         Assert.Equal("sql tool 'wide' returned a result larger than its limit, max_result_bytes: 2000 (2000 bytes of JSON; raise max_result_bytes on the tool, or narrow the query)", failed.Message);
         Assert.Equal(JobStatus.Failed, huge.State.Status);
-        Assert.Contains("max_result_bytes: 4194304 (4 MB of JSON", Failed(huge.Events).Message, StringComparison.Ordinal);
+        Assert.Contains("max_result_bytes: 4194304 (4 MiB of JSON", Failed(huge.Events).Message, StringComparison.Ordinal);
         Assert.True(fits.State.Status == JobStatus.Completed, fits.State.Reason);
         await AssertStoreAndConnectionsIntactAsync(workflows, 1);
     }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Data.Common;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
@@ -125,7 +126,7 @@ public sealed partial class SqlToolExecutor : IToolExecutor
                     if (++rows > tool.MaxRows)
                     {
                         throw new ToolExecutionException("result_too_large",
-                            $"sql tool '{tool.Name}' returned more rows than its limit, max_rows: {tool.MaxRows} (raise max_rows on the tool, or narrow the query)", retryable: false);
+                            $"sql tool '{tool.Name}' returned more rows than its limit, max_rows: {tool.MaxRows.ToString(CultureInfo.InvariantCulture)} (raise max_rows on the tool, or narrow the query)", retryable: false);
                     }
 
                     w.WriteStartObject();
@@ -175,13 +176,13 @@ public sealed partial class SqlToolExecutor : IToolExecutor
     private static readonly TimeSpan MaxTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
     private static ToolExecutionException TooLarge(ToolDefinition tool) => new("result_too_large",
-        $"sql tool '{tool.Name}' returned a result larger than its limit, max_result_bytes: {tool.MaxResultBytes} ({FormatBytes(tool.MaxResultBytes)} of JSON; raise max_result_bytes on the tool, or narrow the query)", retryable: false);
+        $"sql tool '{tool.Name}' returned a result larger than its limit, max_result_bytes: {tool.MaxResultBytes.ToString(CultureInfo.InvariantCulture)} ({FormatBytes(tool.MaxResultBytes)} of JSON; raise max_result_bytes on the tool, or narrow the query)", retryable: false);
 
     private static string FormatBytes(long bytes) => bytes switch
     {
-        >= 1024 * 1024 when bytes % (1024 * 1024) == 0 => $"{bytes / (1024 * 1024)} MB",
-        >= 1024 when bytes % 1024 == 0 => $"{bytes / 1024} KB",
-        _ => $"{bytes} bytes",
+        >= 1024 * 1024 when bytes % (1024 * 1024) == 0 => $"{(bytes / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)} MiB",
+        >= 1024 when bytes % 1024 == 0 => $"{(bytes / 1024).ToString(CultureInfo.InvariantCulture)} KiB",
+        _ => $"{bytes.ToString(CultureInfo.InvariantCulture)} bytes",
     };
 
     /// <summary>The distinct <c>@name</c> parameters a statement uses.</summary>

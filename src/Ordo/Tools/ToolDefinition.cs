@@ -50,7 +50,7 @@ public sealed class ToolDefinition
     /// <summary>The most rows one call may return (sql); a call that returns more fails as <c>result_too_large</c>.</summary>
     public int MaxRows { get; init; } = DefaultMaxRows;
     /// <summary>The most bytes the JSON result of one call may take (sql); a larger one fails as <c>result_too_large</c>.</summary>
-    public int MaxResultBytes { get; init; } = DefaultMaxResultBytes;
+    public long MaxResultBytes { get; init; } = DefaultMaxResultBytes;
     /// <summary>The HTTP method (http).</summary>
     public string Method { get; init; } = "POST";
     /// <summary>The URL template with <c>{field}</c> placeholders (http).</summary>
@@ -73,15 +73,6 @@ public sealed class ToolDefinition
     /// <summary>The implementing type (code); the tool name is looked up when absent.</summary>
     public string? Type { get; init; }
 
-    /// <summary>The default of <see cref="MaxRows"/>: 10,000 rows.</summary>
-    public const int DefaultMaxRows = 10_000;
-
-    /// <summary>The default of <see cref="MaxResultBytes"/>: 4 MB.</summary>
-    public const int DefaultMaxResultBytes = 4 * 1024 * 1024;
-
-    /// <summary>The largest <see cref="MaxResultBytes"/> that can be set: 1 GB.</summary>
-    public const int MaxResultBytesCeiling = 1024 * 1024 * 1024;
-
     /// <summary>The effect as written in files.</summary>
     public string EffectName => Effect.ToString().ToLowerInvariant();
 
@@ -90,6 +81,15 @@ public sealed class ToolDefinition
 
     /// <summary>The largest <see cref="MaxResponseBytes"/> a definition may set: 256 MiB.</summary>
     public const long MaxResponseBytesCeiling = 256 * 1024 * 1024;
+
+    /// <summary>The default of <see cref="MaxRows"/>: 10,000 rows.</summary>
+    public const int DefaultMaxRows = 10_000;
+
+    /// <summary>The default of <see cref="MaxResultBytes"/>: 4 MiB.</summary>
+    public const long DefaultMaxResultBytes = 4 * 1024 * 1024;
+
+    /// <summary>The largest <see cref="MaxResultBytes"/> a definition may set: 256 MiB, as for an http tool's answer.</summary>
+    public const long MaxResultBytesCeiling = 256 * 1024 * 1024;
 }
 
 /// <summary>Which redirects an http tool follows (<c>redirects:</c> in tools files).</summary>

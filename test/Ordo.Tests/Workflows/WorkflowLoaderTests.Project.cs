@@ -297,9 +297,9 @@ public sealed partial class WorkflowLoaderTests
               bounded: { kind: sql, connection: ledger, query: "SELECT 1", max_rows: 50, max_result_bytes: 65536 }
             """);
 
-        Assert.Equal((10_000, 4 * 1024 * 1024), (project.Tools["plain"].MaxRows, project.Tools["plain"].MaxResultBytes));
+        Assert.Equal((10_000, 4L * 1024 * 1024), (project.Tools["plain"].MaxRows, project.Tools["plain"].MaxResultBytes));
         Assert.Equal((ToolDefinition.DefaultMaxRows, ToolDefinition.DefaultMaxResultBytes), (project.Tools["plain"].MaxRows, project.Tools["plain"].MaxResultBytes));
-        Assert.Equal((50, 65536), (project.Tools["bounded"].MaxRows, project.Tools["bounded"].MaxResultBytes));
+        Assert.Equal((50, 65536L), (project.Tools["bounded"].MaxRows, project.Tools["bounded"].MaxResultBytes));
     }
 
     [Fact]
@@ -386,8 +386,8 @@ public sealed partial class WorkflowLoaderTests
     [InlineData("  t: { kind: sql, connection: ledger }", "tools.t.query", "missing required key 'query'")]
     [InlineData("  t: { kind: sql, connection: ledger, query: q, max_rows: 0 }", "tools.t.max_rows", "must be at least 1, found 0")]
     [InlineData("  t: { kind: sql, connection: ledger, query: q, max_rows: lots }", "tools.t.max_rows", "expected an integer")]
-    [InlineData("  t: { kind: sql, connection: ledger, query: q, max_result_bytes: -5 }", "tools.t.max_result_bytes", "must be between 1 and 1073741824")]
-    [InlineData("  t: { kind: sql, connection: ledger, query: q, max_result_bytes: 2000000000 }", "tools.t.max_result_bytes", "must be between 1 and 1073741824")]
+    [InlineData("  t: { kind: sql, connection: ledger, query: q, max_result_bytes: -5 }", "tools.t.max_result_bytes", "must be between 1 and 268435456")]
+    [InlineData("  t: { kind: sql, connection: ledger, query: q, max_result_bytes: 300000000 }", "tools.t.max_result_bytes", "must be between 1 and 268435456")]
     [InlineData("  t: { kind: sql, connection: ledger, query: q, max_result_bytes: 4MB }", "tools.t.max_result_bytes", "expected an integer")]
     [InlineData("  t: { kind: http, url: \"http://x\", max_rows: 5 }", "tools.t.max_rows", "unknown key")]
     [InlineData("  t: { kind: http, url: /relative }", "tools.t.url", "not an absolute URL")]

@@ -521,7 +521,8 @@ internal static partial class ProjectLoader
         var description = m.String("description");
         string? connection = null, query = null, url = null, server = null, mcpTool = null, type = null;
         var method = "POST";
-        int maxRows = ToolDefinition.DefaultMaxRows, maxResultBytes = ToolDefinition.DefaultMaxResultBytes;
+        var maxRows = ToolDefinition.DefaultMaxRows;
+        var maxResultBytes = ToolDefinition.DefaultMaxResultBytes;
         var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var redirects = HttpRedirects.SameOrigin;
         var maxResponseBytes = ToolDefinition.DefaultMaxResponseBytes;
@@ -537,7 +538,7 @@ internal static partial class ProjectLoader
                 }
 
                 maxRows = m.Int("max_rows", min: 1) ?? maxRows;
-                maxResultBytes = m.Int("max_result_bytes", min: 1, max: ToolDefinition.MaxResultBytesCeiling) ?? maxResultBytes;
+                maxResultBytes = m.Int("max_result_bytes", min: 1, max: (int)ToolDefinition.MaxResultBytesCeiling) ?? maxResultBytes;
                 break;
             case "http":
                 method = (m.Enum("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "get", "post", "put", "patch", "delete"]) ?? "POST").ToUpperInvariant();
