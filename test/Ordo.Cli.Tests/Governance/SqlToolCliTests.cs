@@ -75,7 +75,7 @@ public sealed class SqlToolCliTests
         var (bytesJob, bytesReason) = await RunFailingAsync(w, "all.rows.raised", HeapLimit);
 
         Assert.Contains("sql tool 'all.rows' returned more rows than its limit, max_rows: 10000 (raise max_rows on the tool", rowsReason, StringComparison.Ordinal);
-        Assert.Contains("sql tool 'all.rows.raised' returned a result larger than its limit, max_result_bytes: 4194304 (4 MB of JSON; raise max_result_bytes on the tool", bytesReason, StringComparison.Ordinal);
+        Assert.Contains("sql tool 'all.rows.raised' returned a result larger than its limit, max_result_bytes: 4194304 (4 MiB of JSON; raise max_result_bytes on the tool", bytesReason, StringComparison.Ordinal);
         foreach (var job in new[] { rowsJob, bytesJob })
         {
             var events = await CliRunner.RunExpectingAsync(0, "events", job, "--db", w.Db, "--json");
@@ -105,6 +105,39 @@ public sealed class SqlToolCliTests
             .Single(e => e.GetProperty("type").GetString() == "ToolCallFailed").GetProperty("payload");
         Assert.Equal("timeout", failed.GetProperty("error").GetString());
         await AssertStoreIntactAsync(w, bystander, job);
+    }
+
+    [Fact]
+    public async Task AnEndlessQuery_IsInterruptedBySigterm_AfterTheShutdownGrace_AndTheRunExitsForAResume()
+    {
+        using var w = Workspace.Create();
+        // effect: write, so that the call is in the log (and so the statement about to start) before the signal.
+        WriteProject(w, """
+              forever: { kind: sql, connection: ledger, effect: write, timeout: 10m, query: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c" }
+            """);
+        var bystander = await RunBystanderAsync(w);
+        using var run = OrdoProcess.Start(new Dictionary<string, string> { ["ORDO_SHUTDOWN_GRACE"] = "300ms" }, w.Root, "run", WriteWorkflow(w, "forever"), "--db", w.Db);
+        Assert.True(await run.WaitForOutputAsync(l => l.Any(x => x.StartsWith("ordo: running job ", StringComparison.Ordinal)), Patience), run.Err);
+        var job = run.OutLines.First(x => x.StartsWith("ordo: running job ", StringComparison.Ordinal))["ordo: running job ".Length..].Split(' ')[0];
+        await WaitForCallAsync(w, job);
+
+        await run.SignalAsync("TERM");
+
+        // Before, the statement ignored the signal and the process ran until it was killed.
+        Assert.Equal(130, await run.WaitForExitAsync(Patience));
+        Assert.Contains($"ordo resume {job}", run.Err, StringComparison.Ordinal);
+        await AssertStoreIntactAsync(w, bystander, job);
+    }
+
+    private static async Task WaitForCallAsync(Workspace w, string job)
+    {
+        using var guard = new CancellationTokenSource(Patience);
+        while (!(await CliRunner.RunAsync("events", job, "--db", w.Db, "--json")).Out.Contains("\"ToolCallRequested\"", StringComparison.Ordinal))
+        {
+            await Task.Delay(50, guard.Token);
+        }
+
+        await Task.Delay(200, guard.Token);
     }
 
     [Fact]
