@@ -1,12 +1,15 @@
 using System.Collections.Concurrent;
-using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Ordo.Configuration;
 using Ordo.Tools;
 
 namespace Ordo.Sqlite;
 
-/// <summary>Opens SQLite databases for <c>sql</c> tools; a connection with <c>init:</c> runs its script once, when the file is created.</summary>
+/// <summary>
+/// Opens SQLite databases for <c>sql</c> tools; a connection with <c>init:</c> runs its script once, when the file is
+/// created. Each call's connection is guarded while the call holds it (<see cref="SqliteToolConnection"/>): its
+/// statement is interrupted when the call's token fires, and it cannot reach beyond the tool's database.
+/// </summary>
 public sealed class SqliteConnectionFactory : ISqlConnectionFactory
 {
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _initGates = new(StringComparer.Ordinal);
@@ -15,9 +18,11 @@ public sealed class SqliteConnectionFactory : ISqlConnectionFactory
     public string Provider => "sqlite";
 
     /// <inheritdoc />
-    public async ValueTask<DbConnection> OpenAsync(ConnectionDefinition connection, bool readOnly, CancellationToken cancellationToken)
+    public async ValueTask<SqlToolConnection> OpenAsync(ConnectionDefinition connection, ToolDefinition tool, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(tool);
+        var readOnly = tool.Effect == ToolEffect.Read;
         var path = connection.Target;
         var cs = new SqliteConnectionStringBuilder
         {
@@ -47,8 +52,16 @@ public sealed class SqliteConnectionFactory : ISqlConnectionFactory
         }
 
         var db = new SqliteConnection(cs);
-        await db.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return db;
+        try
+        {
+            await db.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return new SqliteToolConnection(db, tool, cancellationToken);
+        }
+        catch
+        {
+            await db.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>

@@ -94,7 +94,7 @@ public sealed class OrdoRuntime : IAsyncDisposable
         Secrets = components.Secrets ?? new SecretResolver();
         // http tools have connections of their own: they follow no redirect by themselves and check addresses when they connect.
         _httpTools = new HttpToolExecutor();
-        var executors = new List<IToolExecutor> { new SqlToolExecutor(components.SqlConnections), new CodeToolExecutor(components.Code, components.Services), _httpTools };
+        var executors = new List<IToolExecutor> { new SqlToolExecutor(components.SqlConnections, time), new CodeToolExecutor(components.Code, components.Services), _httpTools };
         executors.AddRange(components.ToolExecutors);
         var policyEngine = new Policies.PolicyEngine(evaluator, components.Policies);
         _killSwitches = new KillSwitches.KillSwitchCache(store, time, options.KillSwitchRefresh);

@@ -160,11 +160,11 @@ public sealed partial class ToolGateway : IDisposable
             }
             catch (Polly.Timeout.TimeoutRejectedException e)
             {
-                throw new ToolExecutionException("timeout", $"no answer within {Durations.Format(tool.Timeout)}", retryable: true, e);
+                throw new ToolExecutionException("timeout", $"tool '{toolName}' gave no answer within its timeout of {Durations.Format(tool.Timeout)}", retryable: true, e);
             }
             catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new ToolExecutionException("timeout", $"no answer within {Durations.Format(tool.Timeout)}", retryable: true, e);
+                throw new ToolExecutionException("timeout", $"tool '{toolName}' gave no answer within its timeout of {Durations.Format(tool.Timeout)}", retryable: true, e);
             }
         }
         catch (ToolExecutionException e)

@@ -47,6 +47,10 @@ public sealed class ToolDefinition
     public string? Connection { get; init; }
     /// <summary>The statement with <c>@name</c> parameters (sql).</summary>
     public string? Query { get; init; }
+    /// <summary>The most rows one call may return (sql); a call that returns more fails as <c>result_too_large</c>.</summary>
+    public int MaxRows { get; init; } = DefaultMaxRows;
+    /// <summary>The most bytes the JSON result of one call may take (sql); a larger one fails as <c>result_too_large</c>.</summary>
+    public long MaxResultBytes { get; init; } = DefaultMaxResultBytes;
     /// <summary>The HTTP method (http).</summary>
     public string Method { get; init; } = "POST";
     /// <summary>The URL template with <c>{field}</c> placeholders (http).</summary>
@@ -77,6 +81,15 @@ public sealed class ToolDefinition
 
     /// <summary>The largest <see cref="MaxResponseBytes"/> a definition may set: 256 MiB.</summary>
     public const long MaxResponseBytesCeiling = 256 * 1024 * 1024;
+
+    /// <summary>The default of <see cref="MaxRows"/>: 10,000 rows.</summary>
+    public const int DefaultMaxRows = 10_000;
+
+    /// <summary>The default of <see cref="MaxResultBytes"/>: 4 MiB.</summary>
+    public const long DefaultMaxResultBytes = 4 * 1024 * 1024;
+
+    /// <summary>The largest <see cref="MaxResultBytes"/> a definition may set: 256 MiB, as for an http tool's answer.</summary>
+    public const long MaxResultBytesCeiling = 256 * 1024 * 1024;
 }
 
 /// <summary>Which redirects an http tool follows (<c>redirects:</c> in tools files).</summary>

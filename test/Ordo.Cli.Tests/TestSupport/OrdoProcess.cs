@@ -88,9 +88,12 @@ internal sealed class OrdoProcess : IDisposable
     }
 
     /// <summary>Runs <c>ordo ARGS</c> to its end and returns what it printed.</summary>
-    public static async Task<CliResult> RunAsync(string workingDirectory, TimeSpan timeout, params string[] args)
+    public static Task<CliResult> RunAsync(string workingDirectory, TimeSpan timeout, params string[] args) => RunAsync(workingDirectory, timeout, environment: null, args);
+
+    /// <summary>Runs <c>ordo ARGS</c> with extra environment variables to its end and returns what it printed.</summary>
+    public static async Task<CliResult> RunAsync(string workingDirectory, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        using var p = Start(workingDirectory, args);
+        using var p = Start(environment ?? new Dictionary<string, string>(), workingDirectory, args);
         var code = await p.WaitForExitAsync(timeout);
         return new CliResult(code, string.Join('\n', p.OutLines), p.Err);
     }

@@ -289,6 +289,20 @@ public sealed partial class WorkflowLoaderTests
     }
 
     [Fact]
+    public async Task Tools_SqlResultLimits_HaveDefaults_AndCanBeSetPerTool()
+    {
+        var project = await LoadProjectAsync(toolsYaml: """
+            tools:
+              plain: { kind: sql, connection: ledger, query: "SELECT 1" }
+              bounded: { kind: sql, connection: ledger, query: "SELECT 1", max_rows: 50, max_result_bytes: 65536 }
+            """);
+
+        Assert.Equal((10_000, 4L * 1024 * 1024), (project.Tools["plain"].MaxRows, project.Tools["plain"].MaxResultBytes));
+        Assert.Equal((ToolDefinition.DefaultMaxRows, ToolDefinition.DefaultMaxResultBytes), (project.Tools["plain"].MaxRows, project.Tools["plain"].MaxResultBytes));
+        Assert.Equal((50, 65536L), (project.Tools["bounded"].MaxRows, project.Tools["bounded"].MaxResultBytes));
+    }
+
+    [Fact]
     public async Task Tools_DefaultsApplyUnlessATooOverridesThem()
     {
         var project = await LoadProjectAsync(toolsYaml: """
@@ -370,6 +384,12 @@ public sealed partial class WorkflowLoaderTests
     [InlineData("  t: { kind: sql, connection: ledger, query: q, effect: read, cache: 5x }", "tools.t.cache", "invalid duration")]
     [InlineData("  t: { kind: sql, connection: nowhere, query: q }", "tools.t.connection", "connection 'nowhere' is not defined")]
     [InlineData("  t: { kind: sql, connection: ledger }", "tools.t.query", "missing required key 'query'")]
+    [InlineData("  t: { kind: sql, connection: ledger, query: q, max_rows: 0 }", "tools.t.max_rows", "must be at least 1, found 0")]
+    [InlineData("  t: { kind: sql, connection: ledger, query: q, max_rows: lots }", "tools.t.max_rows", "expected an integer")]
+    [InlineData("  t: { kind: sql, connection: ledger, query: q, max_result_bytes: -5 }", "tools.t.max_result_bytes", "must be between 1 and 268435456")]
+    [InlineData("  t: { kind: sql, connection: ledger, query: q, max_result_bytes: 300000000 }", "tools.t.max_result_bytes", "must be between 1 and 268435456")]
+    [InlineData("  t: { kind: sql, connection: ledger, query: q, max_result_bytes: 4MB }", "tools.t.max_result_bytes", "expected an integer")]
+    [InlineData("  t: { kind: http, url: \"http://x\", max_rows: 5 }", "tools.t.max_rows", "unknown key")]
     [InlineData("  t: { kind: http, url: /relative }", "tools.t.url", "not an absolute URL")]
     [InlineData("  t: { kind: http, method: FETCH, url: \"http://x\" }", "tools.t.method", "not one of")]
     [InlineData("  t: { kind: http, url: \"http://x\", redirects: sometimes }", "tools.t.redirects", "'sometimes' is not one of: none, same_origin, any")]

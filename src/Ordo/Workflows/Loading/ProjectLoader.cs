@@ -521,6 +521,8 @@ internal static partial class ProjectLoader
         var description = m.String("description");
         string? connection = null, query = null, url = null, server = null, mcpTool = null, type = null;
         var method = "POST";
+        var maxRows = ToolDefinition.DefaultMaxRows;
+        var maxResultBytes = ToolDefinition.DefaultMaxResultBytes;
         var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var redirects = HttpRedirects.SameOrigin;
         var maxResponseBytes = ToolDefinition.DefaultMaxResponseBytes;
@@ -535,6 +537,8 @@ internal static partial class ProjectLoader
                     ctx.Problems.Add(m.Get("connection")!.Value, $"connection '{connection}' is not defined under 'connections' in ordo.yaml");
                 }
 
+                maxRows = m.Int("max_rows", min: 1) ?? maxRows;
+                maxResultBytes = m.Int("max_result_bytes", min: 1, max: (int)ToolDefinition.MaxResultBytesCeiling) ?? maxResultBytes;
                 break;
             case "http":
                 method = (m.Enum("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "get", "post", "put", "patch", "delete"]) ?? "POST").ToUpperInvariant();
@@ -585,7 +589,7 @@ internal static partial class ProjectLoader
                 break;
             default:
                 // Without a (valid) kind the keys of every kind are accepted; only the kind itself is reported.
-                foreach (var key in new[] { "connection", "query", "method", "url", "headers", "redirects", "max_response_bytes", "allow_addresses", "server", "tool", "type" }) m.Get(key);
+                foreach (var key in new[] { "connection", "query", "max_rows", "max_result_bytes", "method", "url", "headers", "redirects", "max_response_bytes", "allow_addresses", "server", "tool", "type" }) m.Get(key);
                 break;
         }
 
@@ -596,7 +600,7 @@ internal static partial class ProjectLoader
             Name = name, Kind = kind, Effect = Enum.Parse<ToolEffect>(effect, ignoreCase: true), Args = args, Result = result,
             Timeout = timeout, Retry = retry, CircuitBreaker = breaker, RateLimit = rate, Cache = cache,
             AllowAgents = allowAgents, AllowTenants = allowTenants, Description = description,
-            Connection = connection, Query = query, Method = method, Url = url, Headers = headers,
+            Connection = connection, Query = query, MaxRows = maxRows, MaxResultBytes = maxResultBytes, Method = method, Url = url, Headers = headers,
             Redirects = redirects, MaxResponseBytes = maxResponseBytes, AllowAddresses = allowAddresses, Server = server, McpTool = mcpTool, Type = type,
         };
     }
