@@ -71,7 +71,7 @@ public sealed class WorkerLivenessTests : IDisposable
         var log = new WarningLog();
         await using var inner = new SqliteOrdoStore(Db);
         var store = new RenewalAfterNextCommit(inner);
-        await using var runtime = new OrdoRuntime(store, new OrdoRuntimeOptions { Workers = 1, LeaseDuration = TimeSpan.FromMilliseconds(150) }, logger: log);
+        await using var runtime = new OrdoRuntime(store, new OrdoRuntimeOptions { Workers = 1, LeaseDuration = TimeSpan.FromMilliseconds(300) }, logger: log);
         var job = await runtime.SubmitAsync(workflow, null);
         await runtime.RunAsync(new RunRequest()).WaitAsync(TimeSpan.FromSeconds(120));
         Assert.Equal(State.JobStatus.Completed, (await runtime.GetStateAsync(job.JobId))!.Status);
@@ -96,6 +96,8 @@ public sealed class WorkerLivenessTests : IDisposable
 
         public override async ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default)
         {
+            // A little slower than a bare commit, so that the job lasts several renewal periods.
+            await Task.Delay(3, cancellationToken);
             var result = await Inner.CommitAsync(commit, cancellationToken);
             Interlocked.Exchange(ref _committed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             return result;

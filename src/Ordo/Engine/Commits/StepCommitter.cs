@@ -96,7 +96,21 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             }
 
             var prepared = await PrepareAsync(finished, state).ConfigureAwait(false);
-            var result = await ctx.Store.CommitAsync(prepared.Commit, CancellationToken.None).ConfigureAwait(false);
+            CommitResult result;
+            finished.Run.Committing(item, true);
+            try
+            {
+                result = await ctx.Store.CommitAsync(prepared.Commit, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch
+            {
+                finished.Run.Committing(item, false);
+                throw;
+            }
+
+            // Committed, the lease is acknowledged: nothing can lose it any more. Otherwise it is held as before.
+            if (result.Outcome != CommitOutcome.Committed) finished.Run.Committing(item, false);
+
             switch (result.Outcome)
             {
                 case CommitOutcome.Committed:
@@ -145,6 +159,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
         }
 
         IReadOnlyList<Task<CommitResult>> results;
+        foreach (var p in prepared) p.Finished.Run.Committing(p.Finished.Item, true);
         try
         {
             results = ctx.Store.CommitInOrder([.. prepared.Select(p => p.Commit)], CancellationToken.None);
@@ -160,7 +175,19 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             var p = prepared[i];
             try
             {
-                var result = await results[i].ConfigureAwait(false);
+                CommitResult result;
+                try
+                {
+                    result = await results[i].ConfigureAwait(false);
+                }
+                catch
+                {
+                    p.Finished.Run.Committing(p.Finished.Item, false);
+                    throw;
+                }
+
+                if (result.Outcome != CommitOutcome.Committed) p.Finished.Run.Committing(p.Finished.Item, false);
+
                 switch (result.Outcome)
                 {
                     case CommitOutcome.Committed:

@@ -46,10 +46,11 @@ internal sealed class LeaseKeeper(EngineContext ctx, WorkerRun run)
             {
                 h.Renewed(expiresAt);
             }
-            else if (run.InFlight.TryGetValue(h.Lease.ItemId, out var now) && ReferenceEquals(now, h))
+            else if (run.InFlight.TryGetValue(h.Lease.ItemId, out var now) && ReferenceEquals(now, h) && !h.Committing)
             {
                 // Let go of meanwhile (committed, released, or its row taken by the successor this worker continues
-                // with, under a new token) is not a loss; the same lease still held and not renewed is.
+                // with, under a new token) is not a loss, nor is a lease whose commit is being written (the commit
+                // itself finds out if the lease was lost); the same lease still held, idle and not renewed is.
                 RuntimeLog.LeaseLost(ctx.Logger, h.Lease.ItemId, ctx.Worker);
                 h.Lose();
             }

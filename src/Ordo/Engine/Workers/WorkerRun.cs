@@ -83,6 +83,12 @@ internal sealed class WorkerRun(EngineContext ctx, Channel<Dispatched> channel, 
         }
     }
 
+    /// <summary>Marks (or unmarks) an item's lease as being committed now (see <see cref="HeldLease.Committing"/>).</summary>
+    public void Committing(WorkItem item, bool committing)
+    {
+        if (InFlight.TryGetValue(item.Lease.ItemId, out var held) && held.Lease.Token == item.Lease.Token) held.Committing = committing;
+    }
+
     /// <summary>The token cancelled when this item's lease is lost (never cancelled for an item the run does not hold).</summary>
     public CancellationToken LostToken(WorkItem item)
         => InFlight.TryGetValue(item.Lease.ItemId, out var held) && held.Lease.Token == item.Lease.Token ? held.Lost : CancellationToken.None;
@@ -199,4 +205,17 @@ internal sealed class HeldLease(WorkItemLease lease)
     public void Renewed(DateTimeOffset expiresAt) => Interlocked.Exchange(ref _expiresAtTicks, expiresAt.UtcTicks);
 
     public void Lose() => _lost.Cancel();
+
+    private int _committing;
+
+    /// <summary>
+    /// Set while the step's outcome is being committed, and after it was: the commit acknowledges the item (and may hand
+    /// its row to the successor under a new token), so a renewal that misses it meanwhile has not lost it to anyone (a
+    /// commit that finds the lease gone says so itself).
+    /// </summary>
+    public bool Committing
+    {
+        get => Volatile.Read(ref _committing) == 1;
+        set => Volatile.Write(ref _committing, value ? 1 : 0);
+    }
 }
