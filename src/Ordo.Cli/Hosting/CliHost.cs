@@ -35,10 +35,12 @@ internal sealed class CliHost : IAsyncDisposable
             throw new OrdoValidationException([new ValidationProblem(path, 0, 0, "", "the workflow file does not exist")]);
         }
 
+        var secrets = new Gateway.SecretResolver();
         var options = new WorkflowLoadOptions
         {
             CodeAgentExists = code.HasAgent,
             CodeToolExists = code.HasTool,
+            SecretTooShort = secrets.IsTooShort,
             ProjectLoaded = project =>
             {
                 try

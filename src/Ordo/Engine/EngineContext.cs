@@ -61,6 +61,7 @@ internal sealed class EngineContext
         CodeAgentExists = Components.Code.HasAgent,
         CodeToolExists = Components.Code.HasTool,
         ProjectLoaded = project => Components.Code.LoadPlugins(project.Plugins),
+        SecretTooShort = Gateway.Secrets.IsTooShort,
     };
 
     /// <summary>The definition a job is pinned to.</summary>

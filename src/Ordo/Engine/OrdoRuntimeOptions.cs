@@ -27,6 +27,12 @@ public sealed class OrdoRuntimeOptions
     /// <summary>Work items claimed per round trip to the store. Default: 16.</summary>
     public int ClaimBatchSize { get; set; } = 16;
 
+    /// <summary>
+    /// The most bytes, as JSON, a step's output or any artifact it writes may take: a larger one fails the step as
+    /// <c>output_too_large</c> (not retried) and is not recorded, so that no event of the log is unbounded. Default: 4 MiB.
+    /// </summary>
+    public int MaxOutputBytes { get; set; } = 4 * 1024 * 1024;
+
     /// <summary>A work item delivered this many times without completing (its worker keeps dying) fails its step. Default: 10.</summary>
     public int MaxDeliveries { get; set; } = 10;
 
@@ -57,6 +63,7 @@ public sealed class OrdoRuntimeOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxInlineSteps, 1, nameof(MaxInlineSteps));
         ArgumentOutOfRangeException.ThrowIfLessThan(ClaimBatchSize, 1, nameof(ClaimBatchSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxDeliveries, 1, nameof(MaxDeliveries));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxOutputBytes, 1024, nameof(MaxOutputBytes));
     }
 }
 

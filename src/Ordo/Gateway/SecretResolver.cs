@@ -27,6 +27,9 @@ public sealed partial class SecretResolver
     /// </summary>
     public const int MinLength = 8;
 
+    /// <summary>Whether a secret is set but shorter than <see cref="MinLength"/> (it would be refused when used).</summary>
+    public bool IsTooShort(string name) => _lookup(name) is { } value && value.Length < MinLength;
+
     /// <summary>Every secret value handed out so far, by name.</summary>
     public IReadOnlyDictionary<string, string> Resolved => _resolved;
 

@@ -42,6 +42,9 @@ public sealed partial class ToolGateway : IDisposable
     /// <summary>The resilience pipelines (per tool) and retry budgets (per dependency).</summary>
     public ToolResilience Resilience => _resilience;
 
+    /// <summary>Where the gateway reads secrets (it alone resolves them).</summary>
+    public SecretResolver Secrets => _secrets;
+
     /// <summary>Removes secret values from text that leaves the gateway.</summary>
     public SecretRedactor Redactor => _redactor;
 
@@ -177,6 +180,18 @@ public sealed partial class ToolGateway : IDisposable
         }
 
         RecordCircuit(scope, pipeline, circuitBefore, toolName, callId);
+
+        // Whatever the tool's kind, no result larger than its limit reaches the log (an http tool's own limit is on the
+        // answer it reads, a sql tool's on the rows it reads; a code or MCP tool has only this one).
+        var limit = tool.Kind == "http" ? Math.Max(tool.MaxResultBytes, tool.MaxResponseBytes) : tool.MaxResultBytes;
+        if (System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(result).Length is var size && size > limit)
+        {
+            var ms = _time.GetElapsedTime(started).TotalMilliseconds;
+            var message = $"tool '{toolName}' returned {size} bytes, more than its limit of {limit} (max_result_bytes)";
+            scope.Record(EventFactory.Step(EventTypes.ToolCallFailed, scope.Step, new ToolCallFailedPayload(callId, toolName, "result_too_large", message, ms, false) { Attempts = attempts }, _time.GetUtcNow(), agent: agentRef));
+            throw new ToolCallException(callId, toolName, "result_too_large", message, retryable: false);
+        }
+
         result = _redactor.Redact(result);
 
         if (tool.Result is { } resultSchema && resultSchema.Validate(result) is { Count: > 0 } resultErrors)

@@ -49,7 +49,10 @@ public sealed class ToolDefinition
     public string? Query { get; init; }
     /// <summary>The most rows one call may return (sql); a call that returns more fails as <c>result_too_large</c>.</summary>
     public int MaxRows { get; init; } = DefaultMaxRows;
-    /// <summary>The most bytes the JSON result of one call may take (sql); a larger one fails as <c>result_too_large</c>.</summary>
+    /// <summary>
+    /// The most bytes the JSON result of one call may take (sql, code, mcp; an http tool's answer is bounded by
+    /// <see cref="MaxResponseBytes"/>); a larger one fails as <c>result_too_large</c> and is not recorded.
+    /// </summary>
     public long MaxResultBytes { get; init; } = DefaultMaxResultBytes;
     /// <summary>The HTTP method (http).</summary>
     public string Method { get; init; } = "POST";

@@ -17,4 +17,11 @@ public sealed class WorkflowLoadOptions
 
     /// <summary>Tells whether a sub-workflow <c>name@version</c> can be found; null skips the check.</summary>
     public Func<WorkflowReference, bool>? WorkflowExists { get; init; }
+
+    /// <summary>
+    /// Whether a secret that is set is too short to be redacted (see <see cref="Gateway.SecretResolver.MinLength"/>):
+    /// a model or tool definition that uses one is refused when it is loaded, not when its first call runs. Null: not
+    /// checked at load.
+    /// </summary>
+    public Func<string, bool>? SecretTooShort { get; init; }
 }

@@ -59,6 +59,19 @@ public sealed class SecretRedactionTests
     }
 
     [Fact]
+    public async Task AToolOrModelThatUsesATooShortSecret_IsRefusedWhenLoaded_NamingWhere()
+    {
+        await using var h = new GovernanceHarness(secrets: new() { ["PIN"] = "1234", ["API_TOKEN"] = Token });
+        h.Write("ordo.yaml", "models:\n  fast: { provider: openai, model: m, endpoint: \"http://127.0.0.1:9/v1\", api_key: \"${secret:PIN}\" }\ntools: [tools.yaml]\n");
+        h.Write("tools.yaml", "tools:\n  api: { kind: http, url: \"http://127.0.0.1:9/x\", headers: { X-Pin: \"${secret:PIN}\", X-Token: \"${secret:API_TOKEN}\" }, effect: read }\n");
+        h.Write("workflow.yaml", "ordo: 1\nworkflow: w\nversion: 1\nsteps:\n  - { id: a, tool: api }\n");
+        var e = await Assert.ThrowsAsync<OrdoValidationException>(() => h.LoadAsync());
+        Assert.Equal(2, e.Problems.Count(p => p.Message.Contains("secret PIN is shorter than 8 characters", StringComparison.Ordinal)));
+        Assert.Contains(e.Problems, p => p.Path == "models.fast.api_key");
+        Assert.DoesNotContain(e.Problems, p => p.Message.Contains("API_TOKEN", StringComparison.Ordinal) || p.Message.Contains("1234", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task AStepThatLeaksAUsedSecret_InItsOutputOrItsError_HasItRedactedInTheLog()
     {
         await using var server = await LoopbackServer.StartAsync((ctx, req) => LoopbackServer.JsonAsync(ctx, 200, """{"ok":true}"""));

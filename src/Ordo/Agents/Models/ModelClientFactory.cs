@@ -16,6 +16,11 @@ public class ModelClientFactory(ExpressionEvaluator evaluator, Gateway.SecretRes
     private readonly ConcurrentDictionary<ModelTier, IChatClient> _clients = new();
     private readonly Gateway.SecretResolver _secrets = secrets ?? new Gateway.SecretResolver();
 
+    /// <summary>The connections to model providers, one pool shared by every tier of the process: answers are bounded in size.</summary>
+#pragma warning disable RS0030 // One client for the process's lifetime, like the host's: it cannot exhaust sockets.
+    private static readonly HttpClient Http = new(new BoundedResponseHandler(BoundedResponseHandler.DefaultMaxBytes)) { Timeout = Timeout.InfiniteTimeSpan };
+#pragma warning restore RS0030
+
     /// <summary>Returns the client of a tier.</summary>
     /// <exception cref="ModelCallException">The tier's provider cannot be created (missing endpoint, key…).</exception>
     public virtual IChatClient GetClient(ModelTier tier)
@@ -58,7 +63,12 @@ public class ModelClientFactory(ExpressionEvaluator evaluator, Gateway.SecretRes
             key = "unused";
         }
 
-        var options = new OpenAIClientOptions { Endpoint = new Uri(endpoint), NetworkTimeout = tier.Timeout };
+        var options = new OpenAIClientOptions
+        {
+            Endpoint = new Uri(endpoint),
+            NetworkTimeout = tier.Timeout,
+            Transport = new System.ClientModel.Primitives.HttpClientPipelineTransport(Http),
+        };
         return new OpenAIClient(new ApiKeyCredential(key), options).GetChatClient(tier.Model).AsIChatClient();
     }
 

@@ -240,6 +240,29 @@ internal sealed partial class LoadContext(DefinitionFileSource files, WorkflowLo
         }
     }
 
+    /// <summary>Reports every <c>${secret:NAME}</c> of a model or tool definition whose secret is set but too short to be redacted.</summary>
+    public void CheckSecretLengths(YNode node)
+    {
+        if (Options.SecretTooShort is not { } tooShort) return;
+        if (node.IsScalar)
+        {
+            foreach (var name in Gateway.SecretResolver.References(node.Scalar).Distinct(StringComparer.Ordinal))
+            {
+                if (tooShort(name))
+                {
+                    Problems.Add(node, $"secret {name} is shorter than {Gateway.SecretResolver.MinLength} characters, too short to be told apart from other text and redacted");
+                }
+            }
+
+            return;
+        }
+
+        foreach (var child in node.IsMapping ? node.Entries().Select(e => e.Value) : node.Items())
+        {
+            CheckSecretLengths(child);
+        }
+    }
+
     /// <summary>Reports any <c>${secret:…}</c> in a subtree where secrets are not allowed.</summary>
     public void RejectSecrets(YNode node, string where)
     {

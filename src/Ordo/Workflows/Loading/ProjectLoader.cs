@@ -180,6 +180,7 @@ internal static partial class ProjectLoader
 
     private static ModelTier? LoadTier(LoadContext ctx, string name, YNode node, string baseDir)
     {
+        ctx.CheckSecretLengths(node);
         var m = YMap.Open(node, ctx.Problems, "a model tier ({ provider, model, … })");
         if (m is null) return null;
         var provider = m.Enum("provider", Providers, required: true);
@@ -490,6 +491,7 @@ internal static partial class ProjectLoader
 
     private static async Task<ToolDefinition?> LoadToolAsync(LoadContext ctx, string name, YNode node, string baseDir, ToolDefaults defaults, IReadOnlyDictionary<string, ConnectionDefinition> connections, IReadOnlyDictionary<string, McpServerDefinition> mcp)
     {
+        ctx.CheckSecretLengths(node);
         var m = YMap.Open(node, ctx.Problems, "a tool definition ({ kind, … })");
         if (m is null) return null;
         var kind = m.Enum("kind", ToolKinds, required: true);
@@ -577,6 +579,7 @@ internal static partial class ProjectLoader
                     ctx.Problems.Add(m.Get("server")!.Value, $"MCP server '{server}' is not defined under 'mcp_servers' in ordo.yaml");
                 }
 
+                maxResultBytes = m.Int("max_result_bytes", min: 1, max: (int)ToolDefinition.MaxResultBytesCeiling) ?? maxResultBytes;
                 break;
             case "code":
                 type = m.String("type");
@@ -586,6 +589,7 @@ internal static partial class ProjectLoader
                     ctx.Problems.Add(node, $"code tool '{lookup}' is not registered (register it in C# or load it from a plugin)");
                 }
 
+                maxResultBytes = m.Int("max_result_bytes", min: 1, max: (int)ToolDefinition.MaxResultBytesCeiling) ?? maxResultBytes;
                 break;
             default:
                 // Without a (valid) kind the keys of every kind are accepted; only the kind itself is reported.
