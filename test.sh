@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite from a fresh checkout: restores, builds, and runs every test project.
-# Long torture and chaos runs scale with ORDO_TORTURE_SCALE (default 1; CI keeps the default).
+# Long torture, chaos and fuzz runs scale with ORDO_TORTURE_SCALE (default 1; CI keeps the default).
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -55,8 +55,9 @@ internal static class YamlDocumentLoader
             problems.Add(displayName, (int)mark.Line, (int)mark.Column, "", "invalid YAML: " + FirstLine(e.Message));
             return null;
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
+            // The reader's own complaints about a structure it cannot build (an event where none may be): still the file's fault.
             var mark = parser.Last;
             problems.Add(displayName, (int)mark.Line, (int)mark.Column, "", "invalid YAML near here (" + FirstLine(e.Message) + ")");
             return null;
