@@ -213,13 +213,15 @@ public sealed class OrdoRuntime : IAsyncDisposable
         => _approvals.DecideAsync(jobId, approvalId, identity, approve, reason, cancellationToken);
 
     /// <summary>
-    /// The HTTP client of a runtime whose host gives none: one for the runtime's life (never one per call), whose
-    /// pooled connections are renewed every few minutes so that DNS changes are seen.
+    /// The HTTP client of a runtime whose host gives none (for http agents): one for the runtime's life (never one per
+    /// call), on the connections of http tools — no redirect followed, no cookies kept, link-local and cloud metadata
+    /// addresses refused when connecting — whose pooled connections are renewed every few minutes so that DNS changes
+    /// are seen.
     /// </summary>
     private static HttpClient DefaultHttp()
     {
 #pragma warning disable RS0030 // This is the one place a client is made, and only when the host gives none.
-        return new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }, disposeHandler: true);
+        return new HttpClient(Tools.HttpToolConnections.CreateHandler(Tools.HttpAddressRules.Default, null), disposeHandler: true);
 #pragma warning restore RS0030
     }
 
