@@ -264,7 +264,7 @@ public sealed class FailurePathTests : IDisposable
     /// A store whose first claims and queue summaries fail as a busy database's would; and, when asked, whose commits
     /// fail for a while from the Nth on, as a full disk's would.
     /// </summary>
-    private sealed class FlakyStore(IOrdoStore inner, int failures, int failCommitsFrom = 0, int failCommits = 0) : IOrdoStore
+    private sealed class FlakyStore(IOrdoStore inner, int failures, int failCommitsFrom = 0, int failCommits = 0) : DelegatingStore(inner)
     {
         private int _left = failures;
         private readonly int _failures = failures;
@@ -277,22 +277,19 @@ public sealed class FailurePathTests : IDisposable
             if (Interlocked.Decrement(ref _left) >= 0) throw new SqliteException("database is locked", 5);
         }
 
-        public int SchemaVersion => inner.SchemaVersion;
-
-        public ValueTask<IReadOnlyList<WorkItem>> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
+        public override ValueTask<IReadOnlyList<WorkItem>> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
         {
             MaybeFail();
-            return inner.ClaimAsync(request, cancellationToken);
+            return Inner.ClaimAsync(request, cancellationToken);
         }
 
-        public ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default)
+        public override ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default)
         {
             MaybeFail();
-            return inner.GetQueueSummaryAsync(rootJobId, now, cancellationToken);
+            return Inner.GetQueueSummaryAsync(rootJobId, now, cancellationToken);
         }
 
-        public ValueTask<JobRecord> SubmitAsync(NewJob job, CancellationToken cancellationToken = default) => inner.SubmitAsync(job, cancellationToken);
-        public ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default)
+        public override ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default)
         {
             var n = Interlocked.Increment(ref _commits);
             if (failCommits > 0 && n >= failCommitsFrom && n < failCommitsFrom + failCommits)
@@ -300,23 +297,7 @@ public sealed class FailurePathTests : IDisposable
                 throw new StoreUnavailableException("the database is full: SQLite Error 13: 'database or disk is full'");
             }
 
-            return inner.CommitAsync(commit, cancellationToken);
+            return Inner.CommitAsync(commit, cancellationToken);
         }
-
-        public ValueTask<JobRecord?> GetJobAsync(JobId jobId, CancellationToken cancellationToken = default) => inner.GetJobAsync(jobId, cancellationToken);
-        public ValueTask<IReadOnlyList<JobRecord>> ListJobsAsync(JobQuery query, CancellationToken cancellationToken = default) => inner.ListJobsAsync(query, cancellationToken);
-        public IAsyncEnumerable<EventEnvelope> ReadEventsAsync(JobId jobId, long afterSeq = 0, CancellationToken cancellationToken = default) => inner.ReadEventsAsync(jobId, afterSeq, cancellationToken);
-        public ValueTask<StateSnapshot?> GetSnapshotAsync(JobId jobId, CancellationToken cancellationToken = default) => inner.GetSnapshotAsync(jobId, cancellationToken);
-        public ValueTask<DefinitionRecord?> GetDefinitionAsync(string hash, CancellationToken cancellationToken = default) => inner.GetDefinitionAsync(hash, cancellationToken);
-        public ValueTask<IReadOnlyList<long>> RenewLeasesAsync(IReadOnlyList<WorkItemLease> leases, DateTimeOffset expiresAt, CancellationToken cancellationToken = default) => inner.RenewLeasesAsync(leases, expiresAt, cancellationToken);
-        public ValueTask<bool> ReleaseAsync(WorkItemLease lease, DateTimeOffset availableAt, CancellationToken cancellationToken = default) => inner.ReleaseAsync(lease, availableAt, cancellationToken);
-        public ValueTask<IReadOnlyList<LeaseRecord>> ListLeasesAsync(CancellationToken cancellationToken = default) => inner.ListLeasesAsync(cancellationToken);
-        public ValueTask InitializeAsync(CancellationToken cancellationToken = default) => inner.InitializeAsync(cancellationToken);
-        public ValueTask SetKillSwitchAsync(KillSwitches.KillSwitch killSwitch, CancellationToken cancellationToken = default) => inner.SetKillSwitchAsync(killSwitch, cancellationToken);
-        public ValueTask<bool> ClearKillSwitchAsync(string target, CancellationToken cancellationToken = default) => inner.ClearKillSwitchAsync(target, cancellationToken);
-        public ValueTask<IReadOnlyList<KillSwitches.KillSwitch>> ListKillSwitchesAsync(CancellationToken cancellationToken = default) => inner.ListKillSwitchesAsync(cancellationToken);
-        public ValueTask SeedKillSwitchesAsync(string seed, IReadOnlyList<KillSwitches.KillSwitch> switches, CancellationToken cancellationToken = default) => inner.SeedKillSwitchesAsync(seed, switches, cancellationToken);
-        public ValueTask<IReadOnlyList<JobRecord>> ListJobsWithoutWorkAsync(CancellationToken cancellationToken = default) => inner.ListJobsWithoutWorkAsync(cancellationToken);
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
