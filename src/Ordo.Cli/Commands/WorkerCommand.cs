@@ -22,6 +22,7 @@ internal static class WorkerCommand
             var workers = parse.GetValue(concurrency);
             var progress = new RunProgress(ctx, 0, nameJobs: true);
             await using var host = await CliHost.OpenAsync(ctx, project, create: true, workers: workers, observers: [progress]).ConfigureAwait(false);
+            progress.OnlyWorker = host.Runtime.Worker;
             if (ctx.Human)
             {
                 await ctx.Out.WriteLineAsync($"ordo: worker {host.Runtime.Worker} on {host.DatabasePath}, {workers ?? Environment.ProcessorCount} at once; waiting for work (SIGTERM or Ctrl-C stops it)").ConfigureAwait(false);

@@ -17,6 +17,14 @@ internal sealed class RunProgress(CliContext ctx, int totalSteps, bool nameJobs 
 
     public void Follow(JobId job) => _job = job;
 
+    /// <summary>
+    /// A worker's progress shows only the steps this worker ran (it also sees what other workers committed, when it
+    /// takes a job over): set to the worker's name, steps whose delivery started elsewhere are not shown.
+    /// </summary>
+    public string? OnlyWorker { get; set; }
+
+    private readonly HashSet<string> _started = new(StringComparer.Ordinal);
+
     public void OnCommitted(JobState state, IReadOnlyList<EventEnvelope> events)
     {
         // The followed job and its sub-jobs (their steps are prefixed with the child's workflow).
@@ -30,6 +38,19 @@ internal sealed class RunProgress(CliContext ctx, int totalSteps, bool nameJobs 
             foreach (var e in events)
             {
                 if (e.Timestamp < _since) continue;
+                if (OnlyWorker is { } worker && e.StepId is { } stepId)
+                {
+                    var key = WorkKeys.For(e.Scope, stepId, e.Visit ?? 1);
+                    if (e.Type == EventTypes.StepStarted)
+                    {
+                        if (e.GetPayload<StepStartedPayload>().Worker == worker) _started.Add(key);
+                        else _started.Remove(key);
+                        continue;
+                    }
+
+                    if (e.Type is EventTypes.StepSucceeded or EventTypes.StepFailed && !_started.Remove(key)) continue;
+                }
+
                 var where = e.Scope is { } scope ? $" [{scope}]" : "";
                 switch (e.Type)
                 {
