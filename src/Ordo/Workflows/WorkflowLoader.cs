@@ -107,6 +107,10 @@ public static class WorkflowLoader
         {
             options.ProjectLoaded?.Invoke(project);
         }
+        else
+        {
+            ctx.PluginsNotLoaded = true;
+        }
 
         var definition = await WorkflowFileLoader.LoadAsync(ctx, workflow, project).ConfigureAwait(false);
         ctx.Problems.ThrowIfAny();

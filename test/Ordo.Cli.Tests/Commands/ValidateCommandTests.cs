@@ -14,6 +14,18 @@ public sealed class ValidateCommandTests
     }
 
     [Fact]
+    public async Task AProblemInTheProject_IsReportedAlone_NotAlsoAsThePluginsAgentsBeingUnknown()
+    {
+        using var w = Workspace.Create();
+        w.Write("ordo.yaml", $"plugins: [\"{TestPaths.TestPluginDll}\"]\nmodels:\n  fast: {{ provider: scripted, fixtures: fx.yaml }}\n");
+        w.Write("fx.yaml", "responses:\n  - { agent: a, rounds: 1, content: '{}' }\n");
+        var workflow = w.Write("wf.yaml", "ordo: 1\nworkflow: w\nversion: 1\nagents:\n  s: { kind: code, type: \"Ordo.TestPlugins.Sleeper\" }\nsteps:\n  - { id: x, agent: s }\n");
+        var r = await CliRunner.RunExpectingAsync(2, "validate", workflow);
+        Assert.Contains("fx.yaml:2:", r.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("not registered", r.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ValidateJson_Sample_DescribesTheWorkflow()
     {
         using var w = Workspace.WithSample();

@@ -15,6 +15,15 @@ internal sealed partial class LoadContext(DefinitionFileSource files, WorkflowLo
 
     public WorkflowLoadOptions Options { get; } = options;
 
+    /// <summary>
+    /// Set when the project had problems, so its plugins were not loaded: code agents cannot be looked up, and a
+    /// "not registered" error would only repeat the project's problem in other words.
+    /// </summary>
+    public bool PluginsNotLoaded { get; set; }
+
+    /// <summary>Whether a code agent type is known, when that can be told (else true: the problem is reported elsewhere).</summary>
+    public bool CodeAgentKnown(string type) => PluginsNotLoaded || Options.CodeAgentExists is not { } exists || exists(type);
+
     public CancellationToken CancellationToken { get; } = cancellationToken;
 
     /// <summary>The YAML node each loaded step came from, so that reference problems point at the reference itself.</summary>

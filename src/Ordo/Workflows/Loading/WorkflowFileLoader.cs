@@ -207,7 +207,7 @@ internal static partial class WorkflowFileLoader
                     break;
                 case "code":
                     type = a.String("type", required: true);
-                    if (type is not null && ctx.Options.CodeAgentExists is { } exists && !exists(type))
+                    if (type is not null && !ctx.CodeAgentKnown(type))
                     {
                         ctx.Problems.Add(a.Get("type")!.Value, $"code agent type '{type}' is not registered (register it in C# with AddCodeAgent, or load it from a plugin listed under 'plugins:')");
                     }
@@ -562,7 +562,7 @@ internal static partial class WorkflowFileLoader
                 case GateStep g:
                     if (!artifacts.ContainsKey(g.Artifact) && !agents.Values.Any(a => a.Output == g.Artifact)) Problem(s, "gate.artifact", $"artifact '{g.Artifact}' is not declared");
                     if (g.OnReject != Route.Fail) StepExists(s, ctx.StepNodes.TryGetValue(s, out var gn) && gn.Find("gate.on_reject") is null ? "on_reject" : "gate.on_reject", g.OnReject, allowEndFail: true);
-                    if (g.Validator is not null && !agents.ContainsKey(g.Validator) && ctx.Options.CodeAgentExists is { } exists && !exists(g.Validator))
+                    if (g.Validator is not null && !agents.ContainsKey(g.Validator) && !ctx.CodeAgentKnown(g.Validator))
                         Problem(s, "gate.validator", $"validator '{g.Validator}' is neither an agent of this workflow nor a registered code validator");
                     break;
                 case ApprovalStep ap:
