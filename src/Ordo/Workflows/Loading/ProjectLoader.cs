@@ -545,7 +545,13 @@ internal static partial class ProjectLoader
             case "http":
                 method = (m.Enum("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "get", "post", "put", "patch", "delete"]) ?? "POST").ToUpperInvariant();
                 url = m.String("url", required: true);
-                if (url is not null && !LoadContext.IsHttpUrl(PlaceholderPattern().Replace(url, "x")))
+                if (url is not null && PlaceholderPattern().IsMatch(UrlOrigin(url)))
+                {
+                    // An argument that chooses the scheme, host or port chooses where the request and its secret headers go.
+                    ctx.Problems.Add(m.Get("url")!.Value,
+                        $"'{url}': a placeholder cannot be part of the URL's scheme, host or port (arguments would choose where the request and its headers go); use placeholders in the path or query only");
+                }
+                else if (url is not null && !LoadContext.IsHttpUrl(PlaceholderPattern().Replace(url, "x")))
                 {
                     ctx.Problems.Add(m.Get("url")!.Value, $"'{url}' is not an absolute URL");
                 }
@@ -637,6 +643,15 @@ internal static partial class ProjectLoader
         }
 
         return list;
+    }
+
+    /// <summary>The scheme and authority of an http tool's URL template: everything before its path, query or fragment.</summary>
+    private static string UrlOrigin(string url)
+    {
+        var authority = url.IndexOf("://", StringComparison.Ordinal);
+        var start = authority < 0 ? 0 : authority + 3;
+        var end = url.IndexOfAny(['/', '?', '#'], start);
+        return end < 0 ? url : url[..end];
     }
 
     [GeneratedRegex(@"^[A-Za-z0-9_.\-]+$")]
