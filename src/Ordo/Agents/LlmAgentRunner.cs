@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Ordo.Agents.Models;
+using Ordo.Agents.ToolUse;
 using Ordo.Engine;
 using Ordo.Events;
 using Ordo.Expressions;
@@ -13,8 +14,10 @@ namespace Ordo.Agents;
 /// system message, the input is the user message as JSON, and the output artifact's schema is the structured-output
 /// format. Every call is recorded (response, usage, cost, model, prompt hash) so that the job can be replayed.
 /// </summary>
-internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider time, Gateway.SecretRedactor redactor, Governance? governance)
+internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider time, Gateway.ToolGateway gateway, Governance? governance)
 {
+    private Gateway.SecretRedactor redactor => gateway.Redactor;
+
     private const string DefaultInstructions = "You are an agent in an automated workflow. Answer with one JSON object and nothing else.";
 
     public async ValueTask<StepOutcome> RunAsync(StepExecution execution, AgentDefinition agent, JsonElement input, IReadOnlyList<string> variations, CancellationToken cancellationToken)
@@ -61,6 +64,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             new(ChatRole.System, instructions),
             new(ChatRole.User, input.GetRawText()),
         };
+        var offered = ModelTools.Offer(execution.Project, agent);
         var options = new ChatOptions
         {
             ModelId = tier.Model,
@@ -73,9 +77,74 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
                 [ModelCallProperties.Job] = execution.JobId.Value,
             },
         };
+        if (offered.Declarations.Count > 0)
+        {
+            options.Tools = [.. offered.Declarations];
+            options.ToolMode = ChatToolMode.Auto;
+            options.AllowMultipleToolCalls = true;
+        }
 
-        var callId = $"{execution.Step.WorkKey}.{execution.Step.Attempt}.m{execution.NextCallIndex()}";
         var promptHash = agent.Prompt?.Hash;
+
+        // Round 1 is the first model call; each answer that asks for tools runs them through the gateway and starts the
+        // next round with their results, at most max_tool_rounds times.
+        for (var round = 1; ; round++)
+        {
+            options.AdditionalProperties[ModelCallProperties.Round] = round;
+            var (response, failure) = await CallModelAsync(execution, agent, tier, messages, options, offered, round, promptHash, cancellationToken).ConfigureAwait(false);
+            if (failure is not null) return failure;
+
+            var calls = response!.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList();
+            var model = response.ModelId ?? tier.Model;
+            if (calls.Count == 0)
+            {
+                var content = redactor.Redact(response.Text);
+                var parsed = ParseObject(content);
+                if (parsed is null)
+                {
+                    return StepOutcome.Failure("malformed_output", $"agent '{agent.Name}' answered with something that is not a JSON object: {Truncate(content)}", retryable: true)
+                        with { Agent = agent.Ref, PromptHash = promptHash, Model = model };
+                }
+
+                return StepOutcome.Success(parsed.Value) with { Agent = agent.Ref, PromptHash = promptHash, Model = model };
+            }
+
+            if (round > agent.MaxToolRounds)
+            {
+                return StepOutcome.Failure("tool_rounds_exceeded",
+                    $"agent '{agent.Name}' still asked for tools after {agent.MaxToolRounds} rounds of tool calls (max_tool_rounds)", retryable: true)
+                    with { Agent = agent.Ref, PromptHash = promptHash, Model = model };
+            }
+
+            messages.AddRange(response.Messages);
+            var results = new List<AIContent>(calls.Count);
+            for (var i = 0; i < calls.Count; i++)
+            {
+                var call = calls[i];
+                var (result, interrupt) = await ModelTools.RunAsync(gateway, execution, agent, offered, call, i, cancellationToken).ConfigureAwait(false);
+                if (interrupt is not null)
+                {
+                    // The call stopped the step (an approval it needs, a budget it would break): the interruption governs.
+                    return StepOutcome.Failure(interrupt.By, interrupt.Reason, retryable: false) with { Interrupt = interrupt, Agent = agent.Ref, PromptHash = promptHash, Model = model };
+                }
+
+                results.Add(new FunctionResultContent(call.CallId, result));
+            }
+
+            messages.Add(new ChatMessage(ChatRole.Tool, results));
+        }
+    }
+
+    /// <summary>
+    /// One model call, recorded: <c>ModelCallRequested</c> (admitted under a token or cost budget), then
+    /// <c>ModelCallSucceeded</c> with the whole answer (its text and the tool calls it asks for) or <c>ModelCallFailed</c>.
+    /// </summary>
+    private async ValueTask<(ChatResponse? Response, StepOutcome? Failure)> CallModelAsync(
+        StepExecution execution, AgentDefinition agent, ModelTier tier, List<ChatMessage> messages, ChatOptions options, OfferedTools offered, int round, string? promptHash, CancellationToken cancellationToken)
+    {
+        var callId = $"{execution.Step.WorkKey}.{execution.Step.Attempt}.m{execution.NextCallIndex()}";
+        if (tier.MaxOutputTokens is { } bound) options.MaxOutputTokens = (int)Math.Min(bound, int.MaxValue);
+        var (requestHash, requestBytes) = ModelRequests.Hash(tier, messages, options);
 
         // Every call that reaches a provider is in the log. Under a token or cost budget the call is admitted first,
         // in one write with the check that it fits: a call with an output bound holds the most it can use (its input,
@@ -84,17 +153,19 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         var waived = execution.State.WaivedBudgets;
         var tokenBudget = constraints.MaxTokens is not null && !waived.Contains("tokens");
         var costBudget = constraints.MaxCost is not null && !waived.Contains("cost") && (tier.InputPer1K > 0 || tier.OutputPer1K > 0);
-        if (tier.MaxOutputTokens is { } bound) options.MaxOutputTokens = (int)Math.Min(bound, int.MaxValue);
-        var request = new ModelCallRequestedPayload(callId, tier.Name, tier.Provider, tier.Model, tier.MaxOutputTokens, null, null);
+        var request = new ModelCallRequestedPayload(callId, tier.Name, tier.Provider, tier.Model, tier.MaxOutputTokens, null, null)
+        {
+            RequestHash = requestHash,
+            Round = options.Tools is { Count: > 0 } ? round : null,
+        };
         if (tokenBudget || costBudget)
         {
             if (tier.MaxOutputTokens is { } maxOutput)
             {
-                var inputBound = messages.Sum(m => System.Text.Encoding.UTF8.GetByteCount(m.Text) + 8L);
                 request = request with
                 {
-                    ReservedTokens = tokenBudget ? inputBound + maxOutput : null,
-                    ReservedCost = costBudget ? tier.CostOf(inputBound, maxOutput) : null,
+                    ReservedTokens = tokenBudget ? requestBytes + maxOutput : null,
+                    ReservedCost = costBudget ? tier.CostOf(requestBytes, maxOutput) : null,
                 };
             }
             else
@@ -107,7 +178,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         {
             if (await governance.BeforeModelCallAsync(execution, request, agent.Ref, promptHash, cancellationToken).ConfigureAwait(false) is { } overBudget)
             {
-                return StepOutcome.Failure(overBudget.By, overBudget.Reason, retryable: false) with { Interrupt = overBudget, Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
+                return (null, StepOutcome.Failure(overBudget.By, overBudget.Reason, retryable: false) with { Interrupt = overBudget, Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model });
             }
         }
         else
@@ -135,7 +206,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         {
             var message = redactor.Redact(e.Message);
             await FailAsync(e.Error, message).ConfigureAwait(false);
-            return StepOutcome.Failure(e.Error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", e.Retryable) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
+            return (null, StepOutcome.Failure(e.Error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", e.Retryable) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model });
         }
         catch (Exception e) when (e is HttpRequestException or System.ClientModel.ClientResultException or TimeoutException)
         {
@@ -145,7 +216,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             var refused = ProviderErrors.IsRefusal(e);
             var error = refused ? "provider_refused" : "provider_error";
             await FailAsync(error, message).ConfigureAwait(false);
-            return StepOutcome.Failure(error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", retryable: !refused) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
+            return (null, StepOutcome.Failure(error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", retryable: !refused) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model });
         }
 
         // A model that echoes a secret (an API key it was sent) does not get it into the log.
@@ -153,18 +224,14 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         var inTokens = response.Usage?.InputTokenCount ?? 0;
         var outTokens = response.Usage?.OutputTokenCount ?? 0;
         var model = response.ModelId ?? tier.Model;
+        var asked = response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().Select(c => ModelTools.Describe(c, redactor, offered)).ToList();
         await Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallSucceeded, execution.Step,
-            new ModelCallSucceededPayload(callId, tier.Name, tier.Provider, model, content, inTokens, outTokens, tier.CostOf(inTokens, outTokens), time.GetElapsedTime(started).TotalMilliseconds),
+            new ModelCallSucceededPayload(callId, tier.Name, tier.Provider, model, content, inTokens, outTokens, tier.CostOf(inTokens, outTokens), time.GetElapsedTime(started).TotalMilliseconds)
+            {
+                ToolCalls = asked.Count == 0 ? null : asked,
+            },
             time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: model), cancellationToken).ConfigureAwait(false);
-
-        var parsed = ParseObject(content);
-        if (parsed is null)
-        {
-            return StepOutcome.Failure("malformed_output", $"agent '{agent.Name}' answered with something that is not a JSON object: {Truncate(content)}", retryable: true)
-                with { Agent = agent.Ref, PromptHash = promptHash, Model = model };
-        }
-
-        return StepOutcome.Success(parsed.Value) with { Agent = agent.Ref, PromptHash = promptHash, Model = model };
+        return (response, null);
 
         ValueTask FailAsync(string error, string message) => Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallFailed, execution.Step,
             new ModelCallFailedPayload(callId, tier.Name, tier.Provider, tier.Model, error, message, time.GetElapsedTime(started).TotalMilliseconds),

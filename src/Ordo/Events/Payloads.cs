@@ -114,13 +114,33 @@ public sealed record ModelCallRequestedPayload(string CallId, string Tier, strin
     /// <summary>Under a token or cost budget, a call without an output bound: it runs alone (no other call of the job is in flight meanwhile).</summary>
     public bool? Exclusive { get; init; }
 
+    /// <summary>
+    /// The SHA-256 of the request as sent to the provider's client (model, messages, offered tools, response format):
+    /// with the recorded answer, what a replay matches a call by.
+    /// </summary>
+    public string? RequestHash { get; init; }
+
+    /// <summary>For an agent with tools: the round of its step (1 for the first call; each answer asking for tools starts the next).</summary>
+    public int? Round { get; init; }
+
     /// <summary>Whether the call is counted against a budget while in flight.</summary>
     public bool Holds => ReservedTokens is not null || ReservedCost is not null || Exclusive == true;
 }
 
 /// <summary>Payload of <see cref="EventTypes.ModelCallSucceeded"/>: the response is kept so the job can be replayed.</summary>
 public sealed record ModelCallSucceededPayload(
-    string CallId, string Tier, string Provider, string Model, string? Content, long InputTokens, long OutputTokens, decimal Cost, double DurationMs);
+    string CallId, string Tier, string Provider, string Model, string? Content, long InputTokens, long OutputTokens, decimal Cost, double DurationMs)
+{
+    /// <summary>The tool calls the answer asks for (an agent with tools), in order; each runs through the gateway as its own event.</summary>
+    public IReadOnlyList<ModelToolCall>? ToolCalls { get; init; }
+}
+
+/// <summary>A tool call a model asked for.</summary>
+/// <param name="Id">The provider's id of the call.</param>
+/// <param name="Function">The function name the model used.</param>
+/// <param name="Tool">The tool it names (tools.yaml), if any.</param>
+/// <param name="Args">The arguments as the model wrote them (secrets redacted).</param>
+public sealed record ModelToolCall(string Id, string Function, string? Tool, System.Text.Json.JsonElement Args);
 
 /// <summary>Payload of <see cref="EventTypes.ModelCallFailed"/>.</summary>
 public sealed record ModelCallFailedPayload(string CallId, string Tier, string Provider, string Model, string Error, string Message, double DurationMs);

@@ -10,7 +10,7 @@ namespace Ordo.Expressions;
 public sealed class ExpressionScope
 {
     /// <summary>The names an expression can use, in parameter order.</summary>
-    public static readonly IReadOnlyList<string> Names = ["input", "artifacts", "job", "steps", "item", "index", "agent", "tool", "args", "artifact", "bid", "task", "step"];
+    public static readonly IReadOnlyList<string> Names = ["input", "artifacts", "job", "steps", "item", "index", "agent", "tool", "args", "artifact", "bid", "task", "step", "round", "tool_results"];
 
     /// <summary>The job state: source of <c>artifacts</c>, <c>steps</c> and <c>job</c>.</summary>
     public JobState? State { get; init; }

@@ -53,7 +53,7 @@ public sealed class AgentInvoker
     internal AgentInvoker(CodeRegistry code, Agents.Models.ModelClientFactory models, ToolGateway gateway, HttpClient http, TimeProvider time, IServiceProvider? services, Governance? governance = null)
     {
         _code = code;
-        _llm = new LlmAgentRunner(models, time, gateway.Redactor, governance);
+        _llm = new LlmAgentRunner(models, time, gateway, governance);
         _http = new HttpAgentRunner(http);
         _gateway = gateway;
         _services = services;

@@ -118,8 +118,8 @@ public sealed partial class WorkflowLoaderTests
 
     [Theory]
     [InlineData("  - { agent: a, error: explode }", "responses[0].error", "not one of: timeout, rate_limited, server_error, malformed")]
-    [InlineData("  - { agent: a, content: x, error: timeout }", "responses[0]", "exactly one of 'content' or 'error'")]
-    [InlineData("  - { agent: a }", "responses[0]", "exactly one of 'content' or 'error'")]
+    [InlineData("  - { agent: a, content: x, error: timeout }", "responses[0]", "exactly one of 'content', 'error' or 'tool_calls'")]
+    [InlineData("  - { agent: a }", "responses[0]", "exactly one of 'content', 'error' or 'tool_calls'")]
     [InlineData("  - { content: x }", "responses[0].agent", "missing required key 'agent'")]
     [InlineData("  - { agent: a, attempt: 0, content: x }", "responses[0].attempt", "at least 1")]
     [InlineData("  - { agent: a, when: \"input.x >\", content: x }", "responses[0].when", "invalid expression")]

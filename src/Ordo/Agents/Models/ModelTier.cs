@@ -52,10 +52,14 @@ public sealed class ScriptedResponse
     public required string Agent { get; init; }
     /// <summary>Only this attempt, if set.</summary>
     public int? Attempt { get; init; }
-    /// <summary>Only when this holds over <c>input</c>.</summary>
+    /// <summary>Only this round of a tool-using agent's step (1 = its first model call), if set.</summary>
+    public int? Round { get; init; }
+    /// <summary>Only when this holds over <c>input</c>, <c>round</c> and <c>tool_results</c>.</summary>
     public Expressions.CompiledExpression? When { get; init; }
     /// <summary>The response text.</summary>
     public string? Content { get; init; }
+    /// <summary>The tool calls this response asks for (a tool-using agent), instead of content.</summary>
+    public IReadOnlyList<ScriptedToolCall>? ToolCalls { get; init; }
     /// <summary>A simulated fault: <c>timeout</c>, <c>rate_limited</c>, <c>server_error</c>, <c>malformed</c>.</summary>
     public string? Error { get; init; }
     /// <summary>Reported input tokens.</summary>
@@ -65,3 +69,8 @@ public sealed class ScriptedResponse
     /// <summary>Where it was written.</summary>
     public required string Location { get; init; }
 }
+
+/// <summary>A tool call a scripted response asks for.</summary>
+/// <param name="Tool">The tool's name as defined in tools.yaml (<c>tickets.lookup</c>).</param>
+/// <param name="Args">The arguments (a JSON object).</param>
+public sealed record ScriptedToolCall(string Tool, System.Text.Json.JsonElement Args);

@@ -25,10 +25,15 @@ public sealed class ScriptedChatClient(ScriptedFixtures fixtures, ExpressionEval
             throw new ModelCallException("config_error", "the scripted provider needs to know which agent is asking", retryable: false);
         }
 
-        var scope = new ExpressionScope { Input = input, Attempt = attempt };
+        // A tool-using agent's conversation carries its rounds: each earlier answer that asked for tools is one.
+        var history = messages as IReadOnlyList<ChatMessage> ?? messages.ToList();
+        var round = 1 + history.Count(m => m.Role == ChatRole.Assistant && m.Contents.OfType<FunctionCallContent>().Any());
+        var scope = new ExpressionScope { Input = input, Attempt = attempt }
+            .With("round", JsonSerializer.SerializeToElement(round))
+            .With("tool_results", ToolResults(history));
         foreach (var r in fixtures.Responses)
         {
-            if (r.Agent != agent || (r.Attempt is { } want && want != attempt))
+            if (r.Agent != agent || (r.Attempt is { } want && want != attempt) || (r.Round is { } wantRound && wantRound != round))
             {
                 continue;
             }
@@ -48,10 +53,30 @@ public sealed class ScriptedChatClient(ScriptedFixtures fixtures, ExpressionEval
                 if (!matches) continue;
             }
 
-            return Task.FromResult(Respond(r, agent));
+            return Task.FromResult(Respond(r, agent, attempt, round));
         }
 
-        throw new ModelCallException("no_fixture", $"no scripted response in {fixtures.File} matches agent '{agent}' (attempt {attempt}); add one with 'agent: {agent}'", retryable: false);
+        throw new ModelCallException("no_fixture", $"no scripted response in {fixtures.File} matches agent '{agent}' (attempt {attempt}, round {round}); add one with 'agent: {agent}'", retryable: false);
+    }
+
+    /// <summary>The tool calls made so far in the conversation, as <c>[{ tool, args, result }]</c>.</summary>
+    private static JsonElement ToolResults(IReadOnlyList<ChatMessage> history)
+    {
+        var calls = history.SelectMany(m => m.Contents.OfType<FunctionCallContent>()).ToList();
+        var results = history.SelectMany(m => m.Contents.OfType<FunctionResultContent>()).ToDictionary(r => r.CallId, r => r.Result, StringComparer.Ordinal);
+        var list = new System.Text.Json.Nodes.JsonArray();
+        foreach (var call in calls)
+        {
+            var tool = call.AdditionalProperties?.TryGetValue(ModelCallProperties.Tool, out var t) == true && t is string name ? name : call.Name;
+            list.Add(new System.Text.Json.Nodes.JsonObject
+            {
+                ["tool"] = tool,
+                ["args"] = JsonSerializer.SerializeToNode(call.Arguments ?? new Dictionary<string, object?>(), AIJsonUtilities.DefaultOptions),
+                ["result"] = results.TryGetValue(call.CallId, out var result) ? JsonSerializer.SerializeToNode(result, AIJsonUtilities.DefaultOptions) : null,
+            });
+        }
+
+        return JsonSerializer.SerializeToElement(list);
     }
 
     /// <inheritdoc />
@@ -72,14 +97,29 @@ public sealed class ScriptedChatClient(ScriptedFixtures fixtures, ExpressionEval
     {
     }
 
-    private static ChatResponse Respond(ScriptedResponse r, string agent) => r.Error switch
+    private static ChatResponse Respond(ScriptedResponse r, string agent, int attempt, int round) => r.Error switch
     {
+        _ when r.ToolCalls is { } calls => Calls(calls, r, attempt, round),
         "timeout" => throw new ModelCallException("timeout", $"scripted timeout for agent '{agent}' ({r.Location})", retryable: true),
         "rate_limited" => throw new ModelCallException("rate_limited", $"scripted rate limit for agent '{agent}' ({r.Location})", retryable: true),
         "server_error" => throw new ModelCallException("server_error", $"scripted server error for agent '{agent}' ({r.Location})", retryable: true),
         "malformed" => Message("{\"this is not\": valid json", r),
         _ => Message(r.Content ?? "", r),
     };
+
+    private static ChatResponse Calls(IReadOnlyList<ScriptedToolCall> calls, ScriptedResponse r, int attempt, int round)
+    {
+        // Scripted calls name tools as tools.yaml does; the runner maps them like a provider's function names.
+        var contents = calls.Select((c, i) => (AIContent)new FunctionCallContent(
+            $"scripted-{attempt}-{round}-{i + 1}", c.Tool,
+            JsonSerializer.Deserialize<Dictionary<string, object?>>(c.Args.GetRawText(), AIJsonUtilities.DefaultOptions))).ToList();
+        return new ChatResponse(new ChatMessage(ChatRole.Assistant, contents))
+        {
+            ModelId = "scripted",
+            FinishReason = ChatFinishReason.ToolCalls,
+            Usage = new UsageDetails { InputTokenCount = r.InputTokens, OutputTokenCount = r.OutputTokens, TotalTokenCount = r.InputTokens + r.OutputTokens },
+        };
+    }
 
     private static ChatResponse Message(string content, ScriptedResponse r) => new(new ChatMessage(ChatRole.Assistant, content))
     {
@@ -99,6 +139,10 @@ public static class ModelCallProperties
     public const string Input = "ordo.input";
     /// <summary>The job id (string).</summary>
     public const string Job = "ordo.job";
+    /// <summary>The round of a tool-using agent's step (int, 1 for its first model call).</summary>
+    public const string Round = "ordo.round";
+    /// <summary>On a <see cref="FunctionCallContent"/>: the tool's own name (tools.yaml), when the function name differs.</summary>
+    public const string Tool = "ordo.tool";
 }
 
 /// <summary>A model call failed.</summary>

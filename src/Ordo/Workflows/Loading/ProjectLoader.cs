@@ -254,7 +254,9 @@ internal static partial class ProjectLoader
             if (r is null) continue;
             var agent = r.String("agent", required: true);
             var attempt = r.Int("attempt", min: 1);
+            var round = r.Int("round", min: 1);
             var when = ctx.Condition(r.Get("when"));
+            var toolCalls = LoadScriptedToolCalls(ctx, r.Get("tool_calls"));
             string? content = null;
             if (r.Get("content") is { } c && !c.IsNull)
             {
@@ -275,21 +277,51 @@ internal static partial class ProjectLoader
             }
 
             r.RejectUnknown();
-            if ((content is null) == (error is null))
+            if ((content is null ? 0 : 1) + (error is null ? 0 : 1) + (r.Has("tool_calls") ? 1 : 0) != 1)
             {
-                ctx.Problems.Add(item, "a response needs exactly one of 'content' or 'error'");
+                ctx.Problems.Add(item, "a response needs exactly one of 'content', 'error' or 'tool_calls'");
                 continue;
             }
 
-            if (agent is null) continue;
+            if (agent is null || (r.Has("tool_calls") && toolCalls is null)) continue;
             responses.Add(new ScriptedResponse
             {
-                Agent = agent, Attempt = attempt, When = when, Content = content, Error = error,
+                Agent = agent, Attempt = attempt, Round = round, When = when, Content = content, Error = error, ToolCalls = toolCalls,
                 InputTokens = inTok, OutputTokens = outTok, Location = $"{item.File}:{item.Line}:{item.Column}",
             });
         }
 
         return new ScriptedFixtures { File = ctx.Files.Display(path), Responses = responses };
+    }
+
+    private static List<ScriptedToolCall>? LoadScriptedToolCalls(LoadContext ctx, YNode? node)
+    {
+        if (node is not { } n) return null;
+        if (!n.IsSequence || !n.Items().Any())
+        {
+            ctx.Problems.Add(n, $"expected a non-empty list of {{ tool, args }}, found {n.Describe()}");
+            return null;
+        }
+
+        var calls = new List<ScriptedToolCall>();
+        foreach (var item in n.Items())
+        {
+            var c = YMap.Open(item, ctx.Problems, "a tool call ({ tool, args })");
+            if (c is null) return null;
+            var tool = c.String("tool", required: true);
+            var args = c.Get("args") is { } a && !a.IsNull ? YamlJson.ToElement(a) : JsonElementFactory.EmptyObject;
+            if (c.Get("args") is { } an && !an.IsNull && args.ValueKind != System.Text.Json.JsonValueKind.Object)
+            {
+                ctx.Problems.Add(an, $"expected the arguments as a mapping, found {an.Describe()}");
+                return null;
+            }
+
+            c.RejectUnknown();
+            if (tool is null) return null;
+            calls.Add(new ScriptedToolCall(tool, args));
+        }
+
+        return calls;
     }
 
     private static Dictionary<string, ConnectionDefinition> LoadConnections(LoadContext ctx, YNode? node, string baseDir)

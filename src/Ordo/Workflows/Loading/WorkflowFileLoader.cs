@@ -10,7 +10,7 @@ internal static partial class WorkflowFileLoader
 {
     public static readonly string[] StepKinds = ["agent", "tool", "gate", "approval", "transform", "parallel", "foreach", "workflow", "plan", "supervise", "board", "auction"];
     private static readonly string[] CommonStepKeys = ["id", "description", "next", "retry", "timeout", "accepts_quarantined", "loop", "on_failure"];
-    private static readonly string[] LlmOnlyKeys = ["tier", "prompt"];
+    private static readonly string[] LlmOnlyKeys = ["tier", "prompt", "max_tool_rounds"];
     private static readonly string[] KindSpecificKeys = ["input", "args", "output", "join", "join_policy", "do", "max_concurrency", "on_reject"];
     internal static readonly string[] VaryOptions = ["escalate_tier", "require_citations", "switch_tool"];
 
@@ -186,6 +186,7 @@ internal static partial class WorkflowFileLoader
 
             var critical = a.Bool("critical") ?? false;
             var description = a.String("description");
+            var maxToolRounds = AgentDefinition.DefaultMaxToolRounds;
             string? tier = null, type = null, url = null;
             PromptDefinition? prompt = null;
             switch (kindText)
@@ -204,6 +205,7 @@ internal static partial class WorkflowFileLoader
                         prompt = LoadPrompt(ctx, promptName, a.Get("prompt")!.Value, project);
                     }
 
+                    maxToolRounds = (int)(a.Int("max_tool_rounds", min: 1, max: AgentDefinition.MaxToolRoundsCeiling) ?? maxToolRounds);
                     break;
                 case "code":
                     type = a.String("type", required: true);
@@ -226,7 +228,7 @@ internal static partial class WorkflowFileLoader
             if (kindText is null)
             {
                 // Without a (valid) kind the keys of every kind are accepted; only the kind itself is reported.
-                foreach (var key in new[] { "tier", "prompt", "type", "url" }) a.Get(key);
+                foreach (var key in new[] { "tier", "prompt", "type", "url", "max_tool_rounds" }) a.Get(key);
             }
             else if (kindText != "llm")
             {
@@ -243,7 +245,7 @@ internal static partial class WorkflowFileLoader
             result[name] = new AgentDefinition
             {
                 Name = name, Kind = Enum.Parse<AgentKind>(kindText, ignoreCase: true), Version = version, Tier = tier, Prompt = prompt, Output = output,
-                Tools = tools, Type = type, Url = url, Critical = critical, Description = description,
+                Tools = tools, Type = type, Url = url, Critical = critical, Description = description, MaxToolRounds = maxToolRounds,
             };
         }
 

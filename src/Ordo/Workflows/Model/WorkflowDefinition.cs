@@ -173,6 +173,17 @@ public sealed class AgentDefinition
     public bool Critical { get; init; }
     /// <summary>What it does.</summary>
     public string? Description { get; init; }
+    /// <summary>
+    /// For an <c>llm</c> agent with tools: the most rounds of tool calls one step may run (each round is one model answer
+    /// asking for calls, and those calls). Default: <see cref="DefaultMaxToolRounds"/>.
+    /// </summary>
+    public int MaxToolRounds { get; init; } = DefaultMaxToolRounds;
+
+    /// <summary>The default of <see cref="MaxToolRounds"/>: 8.</summary>
+    public const int DefaultMaxToolRounds = 8;
+
+    /// <summary>The largest <c>max_tool_rounds</c> accepted: 100.</summary>
+    public const int MaxToolRoundsCeiling = 100;
 
     /// <summary><c>name@version</c>.</summary>
     public string Ref => $"{Name}@{Version}";
