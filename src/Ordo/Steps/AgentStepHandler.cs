@@ -54,7 +54,7 @@ public sealed class AgentInvoker
     {
         _code = code;
         _llm = new LlmAgentRunner(models, time, gateway, governance);
-        _http = new HttpAgentRunner(http);
+        _http = new HttpAgentRunner(http, time, gateway.Redactor);
         _gateway = gateway;
         _services = services;
     }

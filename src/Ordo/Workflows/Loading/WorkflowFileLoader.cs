@@ -187,6 +187,7 @@ internal static partial class WorkflowFileLoader
             var critical = a.Bool("critical") ?? false;
             var description = a.String("description");
             var maxToolRounds = AgentDefinition.DefaultMaxToolRounds;
+            var timeout = AgentDefinition.DefaultTimeout;
             string? tier = null, type = null, url = null;
             PromptDefinition? prompt = null;
             switch (kindText)
@@ -216,6 +217,7 @@ internal static partial class WorkflowFileLoader
 
                     break;
                 case "http":
+                    timeout = a.Duration("timeout", positive: true) ?? timeout;
                     url = a.String("url", required: true);
                     if (url is not null && !LoadContext.IsHttpUrl(url))
                     {
@@ -228,7 +230,7 @@ internal static partial class WorkflowFileLoader
             if (kindText is null)
             {
                 // Without a (valid) kind the keys of every kind are accepted; only the kind itself is reported.
-                foreach (var key in new[] { "tier", "prompt", "type", "url", "max_tool_rounds" }) a.Get(key);
+                foreach (var key in new[] { "tier", "prompt", "type", "url", "max_tool_rounds", "timeout" }) a.Get(key);
             }
             else if (kindText != "llm")
             {
@@ -245,7 +247,7 @@ internal static partial class WorkflowFileLoader
             result[name] = new AgentDefinition
             {
                 Name = name, Kind = Enum.Parse<AgentKind>(kindText, ignoreCase: true), Version = version, Tier = tier, Prompt = prompt, Output = output,
-                Tools = tools, Type = type, Url = url, Critical = critical, Description = description, MaxToolRounds = maxToolRounds,
+                Tools = tools, Type = type, Url = url, Critical = critical, Description = description, MaxToolRounds = maxToolRounds, Timeout = timeout,
             };
         }
 

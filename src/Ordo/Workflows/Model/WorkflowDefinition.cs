@@ -179,6 +179,12 @@ public sealed class AgentDefinition
     /// </summary>
     public int MaxToolRounds { get; init; } = DefaultMaxToolRounds;
 
+    /// <summary>For an <c>http</c> agent: how long one call may take. Default: 60 s.</summary>
+    public TimeSpan Timeout { get; init; } = DefaultTimeout;
+
+    /// <summary>The default of <see cref="Timeout"/>: 60 s.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary>The default of <see cref="MaxToolRounds"/>: 8.</summary>
     public const int DefaultMaxToolRounds = 8;
 
