@@ -3,8 +3,8 @@ namespace Ordo.Cli.Bench;
 /// <summary>What <c>ordo bench</c> was asked to do.</summary>
 internal sealed record BenchSettings
 {
-    /// <summary>The workloads, in the order they run: the peer's W1–W5, then Ordo's own coordination patterns.</summary>
-    public static readonly IReadOnlyList<string> AllWorkloads = ["w1", "w2", "w3", "w4", "w5", "patterns"];
+    /// <summary>The workloads, in the order they run: the peer's W1–W5, then Ordo's own: coordination patterns and the overhead per model call.</summary>
+    public static readonly IReadOnlyList<string> AllWorkloads = ["w1", "w2", "w3", "w4", "w5", "patterns", "models"];
 
     /// <summary>The workloads the LangGraph.js peer harness also runs.</summary>
     public static readonly IReadOnlyList<string> PeerWorkloads = ["w1", "w2", "w3", "w4", "w5"];

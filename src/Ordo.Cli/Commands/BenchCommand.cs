@@ -15,7 +15,7 @@ internal static class BenchCommand
     {
         var workload = new Option<string[]>("--workload", "-w")
         {
-            Description = "Only these workloads: w1, w2, w3, w4, w5 (comma-separated or repeated). Default: all.",
+            Description = "Only these workloads: w1, w2, w3, w4, w5, patterns, models (comma-separated or repeated). Default: all.",
             HelpName = "w1,w3",
         };
         var quick = new Option<bool>("--quick") { Description = "About 5x smaller sizes, like the peer's --quick: a smoke run, not for comparison." };
