@@ -137,6 +137,48 @@ public sealed class FailurePathTests : IDisposable
     }
 
     [Fact]
+    public async Task AStepWhoseCommitFailsEveryTime_ForAnUnexpectedReason_FailsAsCrashed_InsteadOfRunningForever()
+    {
+        var workflow = WorkflowBuilder.Create("crashing", 1)
+            .Step("a", s => s.Transform("n", "${ 1 }").Next("b"))
+            .Step("b", s => s.Transform("n", "${ 2 }"))
+            .Build();
+        await using var inner = new SqliteOrdoStore(Db);
+        var store = new SuccessOfStepFails(inner, "b");
+        await using var runtime = new OrdoRuntime(store, new OrdoRuntimeOptions { Workers = 1, PollInterval = TimeSpan.FromMilliseconds(5) });
+        var job = await runtime.SubmitAsync(workflow, null);
+        await runtime.RunAsync(new RunRequest { RootJobId = job.JobId, UntilIdle = true }).WaitAsync(TimeSpan.FromSeconds(60));
+
+        var state = (await runtime.GetStateAsync(job.JobId))!;
+        Assert.Equal(JobStatus.Failed, state.Status);
+        Assert.Equal(5, store.Refused);
+        var events = new List<EventEnvelope>();
+        await foreach (var e in inner.ReadEventsAsync(job.JobId)) events.Add(e);
+        var failed = events.Single(e => e.Type == EventTypes.StepFailed).GetPayload<StepFailedPayload>();
+        Assert.Equal("step_crashed", failed.Error);
+        Assert.Contains("InvalidOperationException: the success of b cannot be written", failed.Message, StringComparison.Ordinal);
+        Assert.Empty(await inner.ListLeasesAsync());
+        Assert.True((await AuditVerifier.VerifyAsync(inner, job.JobId)).Intact);
+    }
+
+    /// <summary>Refuses, with an unexpected exception, every commit that records the success of one step.</summary>
+    private sealed class SuccessOfStepFails(IOrdoStore inner, string stepId) : DelegatingStore(inner)
+    {
+        public int Refused;
+
+        public override ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default)
+        {
+            if (commit.Events.Any(e => e.Type == EventTypes.StepSucceeded && e.StepId == stepId))
+            {
+                Interlocked.Increment(ref Refused);
+                throw new InvalidOperationException($"the success of {stepId} cannot be written");
+            }
+
+            return base.CommitAsync(commit, cancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task AStepThatIgnoresItsTimeout_FailsOnTime_AndTheToolItCallsAfterwardsNeverRuns()
     {
         var calls = 0;

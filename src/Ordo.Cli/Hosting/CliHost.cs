@@ -125,6 +125,12 @@ internal sealed class CliHost : IAsyncDisposable
             throw new OrdoValidationException([new ValidationProblem(name, line, column, bad, "the string is not valid Unicode text (a lone surrogate such as \\ud800)")]);
         }
 
+        if (JsonElementFactory.FindAmbiguity(value) is { } ambiguous)
+        {
+            var (line, column) = JsonLocator.Locate(text, ambiguous.Path) ?? (0, 0);
+            throw new OrdoValidationException([new ValidationProblem(name, line, column, ambiguous.Path, ambiguous.Problem)]);
+        }
+
         return new JobInput(value, name, text);
     }
 

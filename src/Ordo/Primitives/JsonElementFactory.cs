@@ -95,6 +95,41 @@ public static class JsonElementFactory
         }
     }
 
+    /// <summary>
+    /// The first value a strict reader refuses although JSON's grammar allows it, as (path, what is wrong): a property
+    /// name that appears twice in one object (receivers disagree on which one counts), or a number outside the range of a
+    /// double (<c>1e400</c>, <c>-1e400</c>: it would silently become infinity or null). Null when there is none.
+    /// </summary>
+    public static (string Path, string Problem)? FindAmbiguity(JsonElement value, string path = "$")
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Number:
+                return value.TryGetDouble(out var d) && double.IsFinite(d)
+                    ? null
+                    : (path, $"the number {(value.GetRawText() is { Length: <= 40 } raw ? raw : value.GetRawText()[..40] + "…")} is out of range (numbers must fit in a double)");
+            case JsonValueKind.Array:
+                var i = 0;
+                foreach (var item in value.EnumerateArray())
+                {
+                    if (FindAmbiguity(item, $"{path}[{i++}]") is { } bad) return bad;
+                }
+
+                return null;
+            case JsonValueKind.Object:
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var p in value.EnumerateObject())
+                {
+                    if (!seen.Add(p.Name)) return ($"{path}.{p.Name}", $"the property '{p.Name}' appears more than once in one object");
+                    if (FindAmbiguity(p.Value, $"{path}.{p.Name}") is { } bad) return bad;
+                }
+
+                return null;
+            default:
+                return null;
+        }
+    }
+
     private static bool IsText(JsonElement s)
     {
         try

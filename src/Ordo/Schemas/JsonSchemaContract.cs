@@ -109,7 +109,22 @@ public sealed partial class JsonSchemaContract
     /// <summary>Checks a value; returns one message per violation (<c>$.lines[0].amount: number expected</c>), empty when valid.</summary>
     public IReadOnlyList<string> Validate(JsonElement value)
     {
-        var errors = _schema.Validate(value.GetRawText());
+        // A number the checker cannot represent would make it throw: such a value fails the contract, named where it is.
+        if (UncheckableNumber(value, "$") is { } where)
+        {
+            return [where];
+        }
+
+        ICollection<ValidationError> errors;
+        try
+        {
+            errors = _schema.Validate(value.GetRawText());
+        }
+        catch (Exception e) when (e is InvalidCastException or OverflowException or FormatException or Newtonsoft.Json.JsonException or ArgumentException)
+        {
+            return [$"$: the value could not be checked against the schema ({e.GetType().Name}: {e.Message})"];
+        }
+
         if (errors.Count == 0)
         {
             return [];
@@ -118,6 +133,47 @@ public sealed partial class JsonSchemaContract
         var messages = new List<string>();
         Flatten(errors, messages);
         return messages.Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>
+    /// The first number a schema cannot check, described with its path: an integer outside 64 bits or a number outside
+    /// the range of a double (<c>123456789012345678901234567890</c>, <c>-1e400</c>).
+    /// </summary>
+    internal static string? UncheckableNumber(JsonElement value, string path)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Number:
+            {
+                var raw = value.GetRawText();
+                var integer = raw.AsSpan().IndexOfAny('.', 'e', 'E') < 0;
+                if (integer ? !value.TryGetInt64(out _) && !value.TryGetUInt64(out _) : !(value.TryGetDouble(out var d) && double.IsFinite(d)))
+                {
+                    var shown = raw.Length <= 40 ? raw : raw[..40] + "…";
+                    return $"{path}: the number {shown} is out of range ({(integer ? "integers must fit in 64 bits" : "numbers must fit in a double")})";
+                }
+
+                return null;
+            }
+
+            case JsonValueKind.Object:
+                foreach (var p in value.EnumerateObject())
+                {
+                    if (UncheckableNumber(p.Value, $"{path}.{p.Name}") is { } found) return found;
+                }
+
+                return null;
+            case JsonValueKind.Array:
+                var i = 0;
+                foreach (var item in value.EnumerateArray())
+                {
+                    if (UncheckableNumber(item, $"{path}[{i++}]") is { } found) return found;
+                }
+
+                return null;
+            default:
+                return null;
+        }
     }
 
     private static void Flatten(IEnumerable<ValidationError> errors, List<string> into)

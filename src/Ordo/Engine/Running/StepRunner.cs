@@ -79,6 +79,11 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
             outcome = StepOutcome.Failure("abandoned",
                 $"the step's lease was lost {item.LostDeliveries} times without it finishing (its workers died or stopped renewing; {(item.LostOwners.Count < item.LostDeliveries ? $"the last {item.LostOwners.Count}" : "they were")}: {string.Join(", ", item.LostOwners)})", retryable: false);
         }
+        else if (run.GivenBack(item) is { Count: >= WorkerRun.MaxGiveBacks, Last: { } last })
+        {
+            outcome = StepOutcome.Failure("step_crashed",
+                $"running or committing the step failed {WorkerRun.MaxGiveBacks} times in this process for an unexpected reason; the last: {last.GetType().Name}: {last.Message}", retryable: false);
+        }
         else if (ctx.Handlers.Find(step.Kind) is not { } handler)
         {
             outcome = StepOutcome.Failure("unsupported_step", $"step kind '{step.Kind}' cannot run in this process (handled kinds: {string.Join(", ", ctx.Handlers.Kinds)})", retryable: false);

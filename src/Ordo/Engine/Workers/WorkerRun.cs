@@ -161,6 +161,18 @@ internal sealed class WorkerRun(EngineContext ctx, Channel<Dispatched> channel, 
         }
     }
 
+    private readonly ConcurrentDictionary<(JobId Job, string WorkKey), (int Count, Exception Last)> _givenBack = new();
+
+    /// <summary>
+    /// How many times this run gave a step back because running or committing it failed unexpectedly, and the last
+    /// error: a step that fails that way every time is failed after <see cref="MaxGiveBacks"/> rather than retried forever.
+    /// </summary>
+    public (int Count, Exception? Last) GivenBack(WorkItem item)
+        => _givenBack.TryGetValue((item.JobId, item.Step.WorkKey), out var g) ? g : (0, null);
+
+    /// <summary>The most times one step is given back for an unexpected failure before it fails as <c>step_crashed</c>.</summary>
+    public const int MaxGiveBacks = 5;
+
     /// <summary>How long an item whose run or commit failed unexpectedly waits before it is run again.</summary>
     public static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(1);
 
@@ -171,6 +183,11 @@ internal sealed class WorkerRun(EngineContext ctx, Channel<Dispatched> channel, 
     public async Task GiveBackAsync(WorkItem item, Exception e)
     {
         RuntimeLog.WorkerFailed(ctx.Logger, e, item.JobId, item.Step.WorkKey);
+        if (e is not Storage.StoreUnavailableException and not OperationCanceledException)
+        {
+            _givenBack.AddOrUpdate((item.JobId, item.Step.WorkKey), _ => (1, e), (_, was) => (was.Count + 1, e));
+        }
+
         await ReleaseAsync(item, RetryAfterFailure).ConfigureAwait(false);
         if (e is Storage.StoreUnavailableException && UntilIdle) Fail(e);
     }
