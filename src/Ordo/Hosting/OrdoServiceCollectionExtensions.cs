@@ -50,6 +50,7 @@ public static class OrdoServiceCollectionExtensions
             foreach (var f in sp.GetServices<ISqlConnectionFactory>()) components.SqlConnections.Add(f);
             foreach (var e in sp.GetServices<IToolExecutor>()) components.ToolExecutors.Add(e);
             foreach (var h in sp.GetServices<IStepHandler>()) components.StepHandlers.Add(h);
+            foreach (var h in sp.GetServices<Ordo.Gateway.IToolCallHandler>()) components.ToolCallHandlers.Add(h);
             return components;
         });
         services.TryAddSingleton(sp => new OrdoRuntime(
@@ -124,6 +125,17 @@ public static class OrdoBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddSingleton<IToolExecutor, TExecutor>();
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds a handler to the tool gateway's pipeline (after the gateway's own checks, before its rate limit, cache,
+    /// recording and resilience), created through the container once for the process. Handlers run in the order they are added.
+    /// </summary>
+    public static IOrdoBuilder AddToolCallHandler<THandler>(this IOrdoBuilder builder) where THandler : class, Ordo.Gateway.IToolCallHandler
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddSingleton<Ordo.Gateway.IToolCallHandler, THandler>();
         return builder;
     }
 
