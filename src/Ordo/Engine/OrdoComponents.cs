@@ -37,6 +37,12 @@ public sealed class OrdoComponents
     /// </summary>
     public HttpClient? Http { get; init; }
 
+    /// <summary>
+    /// The container's factory, whose <c>ordo-tools</c> client <c>AddOrdoHttpClients</c> registered; http tools share its
+    /// connections. Null: the runtime makes its own, with the same rules.
+    /// </summary>
+    internal IHttpClientFactory? HttpClients { get; init; }
+
     /// <summary>Expression sandbox limits.</summary>
     public ExpressionOptions Expressions { get; init; } = new();
 
