@@ -18,6 +18,12 @@ public sealed class OrdoComponents
     /// <summary>More tool executors (by kind), beside the built-in <c>sql</c> and <c>code</c> ones.</summary>
     public IList<IToolExecutor> ToolExecutors { get; init; } = [];
 
+    /// <summary>
+    /// Handlers added to the tool gateway's pipeline, in order: they run after the gateway's own checks (tool, allowlists,
+    /// arguments, kill switches, budgets, policies) and before its rate limit, cache, recording and resilience.
+    /// </summary>
+    public IList<Gateway.IToolCallHandler> ToolCallHandlers { get; init; } = [];
+
     /// <summary>More step handlers (by kind).</summary>
     public IList<IStepHandler> StepHandlers { get; init; } = [];
 
@@ -30,6 +36,12 @@ public sealed class OrdoComponents
     /// <see cref="ToolExecutors"/> replaces them).
     /// </summary>
     public HttpClient? Http { get; init; }
+
+    /// <summary>
+    /// The container's factory, whose <c>ordo-tools</c> client <c>AddOrdoHttpClients</c> registered; http tools share its
+    /// connections. Null: the runtime makes its own, with the same rules.
+    /// </summary>
+    internal IHttpClientFactory? HttpClients { get; init; }
 
     /// <summary>Expression sandbox limits.</summary>
     public ExpressionOptions Expressions { get; init; } = new();

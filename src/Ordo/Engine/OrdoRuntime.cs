@@ -92,14 +92,15 @@ public sealed class OrdoRuntime : IAsyncDisposable
         var evaluator = new ExpressionEvaluator(Microsoft.Extensions.Options.Options.Create(components.Expressions));
         var worker = WorkerIdentity.Create();
         Secrets = components.Secrets ?? new SecretResolver();
-        // http tools have connections of their own: they follow no redirect by themselves and check addresses when they connect.
-        _httpTools = new HttpToolExecutor();
+        // http tools follow no redirect by themselves and check addresses when they connect: on the container's
+        // ordo-tools client when there is one (AddOrdo registers it), else on connections of their own with the same rules.
+        _httpTools = components.HttpClients is { } clients ? new HttpToolExecutor(clients) : new HttpToolExecutor();
         var executors = new List<IToolExecutor> { new SqlToolExecutor(components.SqlConnections, time), new CodeToolExecutor(components.Code, components.Services), _httpTools };
         executors.AddRange(components.ToolExecutors);
         var policyEngine = new Policies.PolicyEngine(evaluator, components.Policies);
         _killSwitches = new KillSwitches.KillSwitchCache(store, time, options.KillSwitchRefresh);
         var governance = new Governance(policyEngine, _killSwitches, time);
-        var gateway = new ToolGateway(executors.GroupBy(e => e.Kind).Select(g => g.Last()), time, governance, Secrets);
+        var gateway = new ToolGateway(executors.GroupBy(e => e.Kind).Select(g => g.Last()), time, governance, Secrets, handlers: components.ToolCallHandlers);
         var models = components.Models?.Invoke(evaluator) ?? new ModelClientFactory(evaluator, Secrets);
         var agents = new AgentInvoker(components.Code, models, gateway, _http, time, components.Services, governance);
         _ctx = new EngineContext

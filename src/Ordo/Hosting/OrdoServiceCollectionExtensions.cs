@@ -35,6 +35,7 @@ public static class OrdoServiceCollectionExtensions
             return true;
         }).ValidateOnStart();
 
+        services.AddOrdoHttpClients();
         services.TryAddSingleton(new CodeRegistry());
         services.TryAddSingleton(new WorkflowRegistry());
         services.TryAddSingleton<IOrdoStore>(_ => throw new Ordo.OrdoException(
@@ -46,10 +47,12 @@ public static class OrdoServiceCollectionExtensions
                 Code = sp.GetRequiredService<CodeRegistry>(),
                 Workflows = sp.GetRequiredService<WorkflowRegistry>(),
                 Services = sp,
+                HttpClients = sp.GetService<System.Net.Http.IHttpClientFactory>(),
             };
             foreach (var f in sp.GetServices<ISqlConnectionFactory>()) components.SqlConnections.Add(f);
             foreach (var e in sp.GetServices<IToolExecutor>()) components.ToolExecutors.Add(e);
             foreach (var h in sp.GetServices<IStepHandler>()) components.StepHandlers.Add(h);
+            foreach (var h in sp.GetServices<Ordo.Gateway.IToolCallHandler>()) components.ToolCallHandlers.Add(h);
             return components;
         });
         services.TryAddSingleton(sp => new OrdoRuntime(
@@ -59,6 +62,27 @@ public static class OrdoServiceCollectionExtensions
             sp.GetService<ILogger<OrdoRuntime>>()));
         services.AddHostedService<OrdoWorkerService>();
         return new OrdoBuilder(services);
+    }
+
+    /// <summary>
+    /// Registers the <c>ordo-tools</c> client of <see cref="System.Net.Http.IHttpClientFactory"/>, on which http tools
+    /// run (<see cref="AddOrdo"/> calls it). Its connections follow no redirect by themselves (each tool follows them
+    /// hop by hop, as its <c>redirects</c> allows), keep no cookies, bound response headers to 64 KiB, and refuse
+    /// link-local and cloud metadata addresses when they connect (after name resolution) unless the tool's
+    /// <c>allow_addresses</c> lists them; tools with different allowlists never share a connection. The client has no
+    /// timeout of its own (each tool has one), buffers at most 4 MiB of an answer read whole, and logs nothing (URLs
+    /// may hold secrets). Replacing its primary handler removes these protections.
+    /// </summary>
+    public static IServiceCollection AddOrdoHttpClients(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddHttpClient(HttpToolConnections.ClientName)
+            .ConfigurePrimaryHttpMessageHandler(() => HttpToolConnections.CreatePrimaryHandler(null))
+            .ConfigureHttpClient(HttpToolConnections.Configure)
+            // The handler renews its pooled connections itself (so DNS changes are seen); rotating it would only drop them.
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers();
+        return services;
     }
 
     private sealed class OrdoBuilder(IServiceCollection services) : IOrdoBuilder
@@ -124,6 +148,17 @@ public static class OrdoBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddSingleton<IToolExecutor, TExecutor>();
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds a handler to the tool gateway's pipeline (after the gateway's own checks, before its rate limit, cache,
+    /// recording and resilience), created through the container once for the process. Handlers run in the order they are added.
+    /// </summary>
+    public static IOrdoBuilder AddToolCallHandler<THandler>(this IOrdoBuilder builder) where THandler : class, Ordo.Gateway.IToolCallHandler
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddSingleton<Ordo.Gateway.IToolCallHandler, THandler>();
         return builder;
     }
 

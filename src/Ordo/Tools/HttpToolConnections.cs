@@ -4,15 +4,41 @@ using System.Net.Sockets;
 namespace Ordo.Tools;
 
 /// <summary>
-/// The connections of http tools: a handler that follows no redirect on its own (the executor decides, hop by hop),
-/// keeps no cookies (they would travel between tools and tenants), bounds response headers, and checks every address a
-/// host name resolves to against the tool's <see cref="HttpAddressRules"/> when it connects — after name resolution, so
-/// a name that resolves to a refused address (DNS rebinding included) is refused, and only checked addresses are dialled.
+/// The connections of http tools, and the one place their rules live: a handler that follows no redirect on its own
+/// (the executor decides, hop by hop), keeps no cookies (they would travel between tools and tenants), bounds response
+/// headers, and checks every address a host name resolves to against the tool's <see cref="HttpAddressRules"/> when it
+/// connects — after name resolution, so a name that resolves to a refused address (DNS rebinding included) is refused,
+/// and only checked addresses are dialled. The named client <see cref="ClientName"/> (registered by
+/// <c>AddOrdoHttpClients</c>, or made by <see cref="HttpToolClientFactory"/> without a container) is built from here.
 /// </summary>
 internal static class HttpToolConnections
 {
     /// <summary>The largest response header block, in KiB.</summary>
     public const int MaxResponseHeadersKiB = 64;
+
+    /// <summary>The name of the client of http tools in <see cref="System.Net.Http.IHttpClientFactory"/>.</summary>
+    public const string ClientName = "ordo-tools";
+
+    /// <summary>
+    /// The most a client of http tools buffers of an answer read whole (<see cref="HttpClient.MaxResponseContentBufferSize"/>):
+    /// 4 MiB. http tools read answers as streams, up to their own <c>max_response_bytes</c>.
+    /// </summary>
+    public const int MaxBufferedResponseBytes = 4 * 1024 * 1024;
+
+    /// <summary>The address rules a request is sent under (<see cref="HttpAddressRules.Default"/> when it has none).</summary>
+    public static readonly HttpRequestOptionsKey<HttpAddressRules> Rules = new("ordo.http-address-rules");
+
+    /// <summary>The primary handler of the client of http tools: connections per allowlist, as <see cref="Rules"/> says.</summary>
+    /// <param name="resolve">Resolves a host name (default: DNS).</param>
+    public static HttpMessageHandler CreatePrimaryHandler(Func<string, CancellationToken, Task<IPAddress[]>>? resolve) => new HttpToolConnectionPool(resolve);
+
+    /// <summary>Sets up a client of http tools: no client-wide timeout (each tool has its own, enforced by the gateway), a bounded buffer.</summary>
+    public static void Configure(HttpClient client)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        client.Timeout = Timeout.InfiniteTimeSpan;
+        client.MaxResponseContentBufferSize = MaxBufferedResponseBytes;
+    }
 
     /// <summary>Creates the handler of tools whose allowlist is <paramref name="rules"/>.</summary>
     /// <param name="rules">The addresses refused.</param>

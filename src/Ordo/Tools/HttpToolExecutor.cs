@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
@@ -33,15 +32,27 @@ public sealed partial class HttpToolExecutor : IToolExecutor, IDisposable
     private static readonly HashSet<string> CredentialHeaders = new(StringComparer.OrdinalIgnoreCase) { "Authorization", "Cookie", "Proxy-Authorization" };
 
     private readonly HttpClient? _client;
+    private readonly IHttpClientFactory? _clients;
+    private readonly HttpToolClientFactory? _ownClients;
     private readonly Func<string, CancellationToken, Task<IPAddress[]>>? _resolve;
-    private readonly ConcurrentDictionary<string, Lazy<HttpMessageInvoker>> _invokers = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Creates the executor with connections of its own, which follow no redirect by themselves, keep no cookies and
     /// check every address a host name resolves to when they connect.
     /// </summary>
     /// <param name="resolveHost">Resolves a host name to its addresses; null uses DNS.</param>
-    public HttpToolExecutor(Func<string, CancellationToken, Task<IPAddress[]>>? resolveHost = null) => _resolve = resolveHost;
+    public HttpToolExecutor(Func<string, CancellationToken, Task<IPAddress[]>>? resolveHost = null)
+    {
+        _resolve = resolveHost;
+        _ownClients = new HttpToolClientFactory(resolveHost);
+        _clients = _ownClients;
+    }
+
+    /// <summary>
+    /// Creates the executor over the <c>ordo-tools</c> client of a container's factory, whose connections
+    /// <c>AddOrdoHttpClients</c> registered: the same as the executor's own connections, shared by the process.
+    /// </summary>
+    internal HttpToolExecutor(IHttpClientFactory clients) => _clients = clients ?? throw new ArgumentNullException(nameof(clients));
 
     /// <summary>
     /// Creates the executor over a client the host gives. Redirects and the address rules are still applied to every
@@ -54,15 +65,7 @@ public sealed partial class HttpToolExecutor : IToolExecutor, IDisposable
     public string Kind => "http";
 
     /// <inheritdoc />
-    public void Dispose()
-    {
-        foreach (var invoker in _invokers.Values)
-        {
-            if (invoker.IsValueCreated) invoker.Value.Dispose();
-        }
-
-        _invokers.Clear();
-    }
+    public void Dispose() => _ownClients?.Dispose();
 
     /// <inheritdoc />
     public async ValueTask<JsonElement> ExecuteAsync(ToolInvocation invocation, CancellationToken cancellationToken)
@@ -187,7 +190,7 @@ public sealed partial class HttpToolExecutor : IToolExecutor, IDisposable
         }
     }
 
-    /// <summary>Sends one request on the executor's connections for these rules, or on the host's client.</summary>
+    /// <summary>Sends one request on the connections of http tools for these rules, or on the host's client.</summary>
     private async Task<HttpResponseMessage> SendAsync(ToolDefinition tool, HttpAddressRules rules, HttpRequestMessage request, CancellationToken cancellationToken)
     {
         try
@@ -197,9 +200,11 @@ public sealed partial class HttpToolExecutor : IToolExecutor, IDisposable
                 return await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
             }
 
-            // One handler per allowlist: a pooled connection made under one tool's allowlist is never reused by a tool without it.
-            var invoker = _invokers.GetOrAdd(rules.Key, _ => new Lazy<HttpMessageInvoker>(() => new HttpMessageInvoker(HttpToolConnections.CreateHandler(rules, _resolve), disposeHandler: true))).Value;
-            return await invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            // The connections are chosen by the tool's allowlist: one made under one tool's allowlist is never reused by a tool without it.
+            request.Options.Set(HttpToolConnections.Rules, rules);
+            // A factory's client is cheap and needs no disposing: its handler, which holds the connections, outlives it.
+            var client = _clients!.CreateClient(HttpToolConnections.ClientName);
+            return await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException e) when (Find<AddressRefusedException>(e) is { } refused)
         {
