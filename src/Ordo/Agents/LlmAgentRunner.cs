@@ -34,6 +34,11 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             tier = execution.Project.Models[tierName];
         }
 
+        // While the tier's circuit is open its calls go to its fallback (models.fallback), recorded as fallback_from.
+        var route = clients.Route(tier, execution.Project.Models, execution.Project.ModelFallback);
+        tier = route.Tier;
+        var circuit = clients.GetCircuit(tier);
+
         string instructions;
         try
         {
@@ -85,7 +90,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         var tokenBudget = constraints.MaxTokens is not null && !waived.Contains("tokens");
         var costBudget = constraints.MaxCost is not null && !waived.Contains("cost") && (tier.InputPer1K > 0 || tier.OutputPer1K > 0);
         if (tier.MaxOutputTokens is { } bound) options.MaxOutputTokens = (int)Math.Min(bound, int.MaxValue);
-        var request = new ModelCallRequestedPayload(callId, tier.Name, tier.Provider, tier.Model, tier.MaxOutputTokens, null, null);
+        var request = new ModelCallRequestedPayload(callId, tier.Name, tier.Provider, tier.Model, tier.MaxOutputTokens, null, null) { FallbackFrom = route.FallbackFrom };
         if (tokenBudget || costBudget)
         {
             if (tier.MaxOutputTokens is { } maxOutput)
@@ -116,36 +121,24 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         }
 
         var started = time.GetTimestamp();
+        var circuitBefore = circuit.State;
         ChatResponse response;
         try
         {
-            var client = clients.GetClient(tier);
-            using var timeout = new CancellationTokenSource(tier.Timeout, time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-            try
-            {
-                response = await client.GetResponseAsync(messages, options, linked.Token).WaitAsync(linked.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-                throw new ModelCallException("timeout", $"no answer within {Durations.Format(tier.Timeout)}", retryable: true);
-            }
+            // The client bounds the call by the tier's timeout and classifies failures (ModelErrors); its circuit breaker
+            // refuses calls while open. It never retries: the step's retry does.
+            response = await clients.GetClient(tier).GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
         }
         catch (ModelCallException e)
         {
             var message = redactor.Redact(e.Message);
-            await FailAsync(e.Error, message).ConfigureAwait(false);
-            return StepOutcome.Failure(e.Error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", e.Retryable) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
+            await FailAsync(e, message).ConfigureAwait(false);
+            return StepOutcome.Failure(e.Error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", e.Retryable)
+                with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model, RetryAfter = e.RetryAfter };
         }
-        catch (Exception e) when (e is HttpRequestException or System.ClientModel.ClientResultException or TimeoutException)
+        finally
         {
-            // The provider's error body is outside text: one line, and no secret of ours in it. A refusal of the request
-            // itself (bad key, unknown model, malformed request) is not retried: the next attempt would be refused the same way.
-            var message = redactor.Redact(ProviderErrors.Describe(e));
-            var refused = ProviderErrors.IsRefusal(e);
-            var error = refused ? "provider_refused" : "provider_error";
-            await FailAsync(error, message).ConfigureAwait(false);
-            return StepOutcome.Failure(error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", retryable: !refused) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model };
+            RecordCircuit();
         }
 
         // A model that echoes a secret (an API key it was sent) does not get it into the log.
@@ -154,7 +147,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         var outTokens = response.Usage?.OutputTokenCount ?? 0;
         var model = response.ModelId ?? tier.Model;
         await Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallSucceeded, execution.Step,
-            new ModelCallSucceededPayload(callId, tier.Name, tier.Provider, model, content, inTokens, outTokens, tier.CostOf(inTokens, outTokens), time.GetElapsedTime(started).TotalMilliseconds),
+            new ModelCallSucceededPayload(callId, tier.Name, tier.Provider, model, content, inTokens, outTokens, tier.CostOf(inTokens, outTokens), time.GetElapsedTime(started).TotalMilliseconds) { FallbackFrom = route.FallbackFrom },
             time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: model), cancellationToken).ConfigureAwait(false);
 
         var parsed = ParseObject(content);
@@ -166,9 +159,22 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
 
         return StepOutcome.Success(parsed.Value) with { Agent = agent.Ref, PromptHash = promptHash, Model = model };
 
-        ValueTask FailAsync(string error, string message) => Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallFailed, execution.Step,
-            new ModelCallFailedPayload(callId, tier.Name, tier.Provider, tier.Model, error, message, time.GetElapsedTime(started).TotalMilliseconds),
+        ValueTask FailAsync(ModelCallException e, string message) => Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallFailed, execution.Step,
+            new ModelCallFailedPayload(callId, tier.Name, tier.Provider, tier.Model, e.Error, message, time.GetElapsedTime(started).TotalMilliseconds)
+            {
+                FallbackFrom = route.FallbackFrom,
+                RetryAfterMs = e.RetryAfter?.TotalMilliseconds,
+            },
             time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: tier.Model), CancellationToken.None);
+
+        // Like a tool's: the change of the tier's circuit that this call saw (it may be another job's call that changed it).
+        void RecordCircuit()
+        {
+            var after = circuit.State;
+            if (after == circuitBefore) return;
+            execution.Record(EventFactory.Step(EventTypes.CircuitStateChanged, execution.Step,
+                new CircuitStateChangedPayload(null, circuitBefore, after, callId) { Tier = tier.Name }, time.GetUtcNow()));
+        }
     }
 
     private static ChatResponseFormatJson OutputFormat(WorkflowDefinition workflow, AgentDefinition agent)
