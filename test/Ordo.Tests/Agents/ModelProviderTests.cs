@@ -65,7 +65,7 @@ public sealed class ModelProviderTests
         await using var h = new GovernanceHarness(secrets: new() { ["MODEL_KEY"] = "sk-test-abcdef123456" });
         h.Write("ordo.yaml", $$"""
             models:
-              fast: { provider: openai, model: gpt-x, endpoint: "{{server.Address}}v1", api_key: "${secret:MODEL_KEY}", price: { input_per_1k: 0.5, output_per_1k: 2 } }
+              fast: { provider: openai, model: gpt-x, endpoint: "{{server.Address}}v1", api_key: "${secret:MODEL_KEY}", price: { input_per_1k: 0.5, output_per_1k: 2 }, max_output_tokens: 300 }
             """);
         h.Write("workflow.yaml", Workflow());
         var (state, events) = await RunAsync(h);
@@ -76,6 +76,7 @@ public sealed class ModelProviderTests
         Assert.Equal("Bearer sk-test-abcdef123456", request.Headers["Authorization"]);
         using var body = JsonDocument.Parse(request.Body);
         Assert.Equal("gpt-x", body.RootElement.GetProperty("model").GetString());
+        Assert.Equal(300, body.RootElement.GetProperty("max_completion_tokens").GetInt32());
         var format = body.RootElement.GetProperty("response_format");
         Assert.Equal("json_schema", format.GetProperty("type").GetString());
         Assert.Equal("reply", format.GetProperty("json_schema").GetProperty("name").GetString());
