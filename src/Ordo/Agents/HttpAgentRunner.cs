@@ -44,7 +44,8 @@ internal sealed class HttpAgentRunner(HttpClient http, TimeProvider time, Gatewa
             {
                 var code = (int)response.StatusCode;
                 var moved = code is >= 300 and < 400 ? $" (a redirect to {response.Headers.Location?.GetLeftPart(UriPartial.Path) ?? "?"}; an agent's URL must answer itself)" : "";
-                return Fail($"http_{code}", $"agent '{agent.Name}' at {url} answered {code}{moved}", retryable: code >= 500 || code == 429 || code == 408);
+                return Fail($"http_{code}", $"agent '{agent.Name}' at {url} answered {code}{moved}", retryable: code >= 500 || code == 429 || code == 408)
+                    with { RetryAfter = code is 429 or 503 ? RetryAfterOf(response) : null };
             }
 
             // An answer larger than a step may record is refused after reading at most that much.
@@ -100,4 +101,13 @@ internal sealed class HttpAgentRunner(HttpClient http, TimeProvider time, Gatewa
 
     /// <summary>The largest answer an http agent may give: 4 MiB.</summary>
     public const int MaxAnswerBytes = 4 * 1024 * 1024;
+
+    /// <summary>The answer's <c>Retry-After</c> (seconds or a date), if any: the step's next attempt waits at least that long.</summary>
+    private TimeSpan? RetryAfterOf(HttpResponseMessage response)
+    {
+        if (response.Headers.RetryAfter is not { } retry) return null;
+        if (retry.Delta is { } delta) return delta;
+        var now = time.GetUtcNow();
+        return retry.Date is { } date && date > now ? date - now : null;
+    }
 }

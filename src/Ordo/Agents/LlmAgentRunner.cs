@@ -37,6 +37,11 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             tier = execution.Project.Models[tierName];
         }
 
+        // While the tier's circuit is open its calls go to its fallback (models.fallback), recorded as fallback_from.
+        var route = clients.Route(tier, execution.Project.Models, execution.Project.ModelFallback);
+        tier = route.Tier;
+        var circuit = clients.GetCircuit(tier);
+
         string instructions;
         try
         {
@@ -91,7 +96,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         for (var round = 1; ; round++)
         {
             options.AdditionalProperties[ModelCallProperties.Round] = round;
-            var (response, failure) = await CallModelAsync(execution, agent, tier, messages, options, offered, round, promptHash, cancellationToken).ConfigureAwait(false);
+            var (response, failure) = await CallModelAsync(execution, agent, route, circuit, messages, options, offered, round, promptHash, cancellationToken).ConfigureAwait(false);
             if (failure is not null) return failure;
 
             var calls = response!.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList();
@@ -140,8 +145,9 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
     /// <c>ModelCallSucceeded</c> with the whole answer (its text and the tool calls it asks for) or <c>ModelCallFailed</c>.
     /// </summary>
     private async ValueTask<(ChatResponse? Response, StepOutcome? Failure)> CallModelAsync(
-        StepExecution execution, AgentDefinition agent, ModelTier tier, List<ChatMessage> messages, ChatOptions options, OfferedTools offered, int round, string? promptHash, CancellationToken cancellationToken)
+        StepExecution execution, AgentDefinition agent, ModelRoute route, ModelCircuit circuit, List<ChatMessage> messages, ChatOptions options, OfferedTools offered, int round, string? promptHash, CancellationToken cancellationToken)
     {
+        var tier = route.Tier;
         var callId = $"{execution.Step.WorkKey}.{execution.Step.Attempt}.m{execution.NextCallIndex()}";
         if (tier.MaxOutputTokens is { } bound) options.MaxOutputTokens = (int)Math.Min(bound, int.MaxValue);
         var (requestHash, requestBytes) = ModelRequests.Hash(tier, messages, options);
@@ -157,6 +163,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         {
             RequestHash = requestHash,
             Round = options.Tools is { Count: > 0 } ? round : null,
+            FallbackFrom = route.FallbackFrom,
         };
         if (tokenBudget || costBudget)
         {
@@ -187,55 +194,68 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         }
 
         var started = time.GetTimestamp();
+        var circuitBefore = circuit.State;
         ChatResponse response;
         try
         {
-            var client = clients.GetClient(tier);
-            using var timeout = new CancellationTokenSource(tier.Timeout, time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-            try
-            {
-                response = await client.GetResponseAsync(messages, options, linked.Token).WaitAsync(linked.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-                throw new ModelCallException("timeout", $"no answer within {Durations.Format(tier.Timeout)}", retryable: true);
-            }
+            // The client bounds the call by the tier's timeout and classifies failures (ModelErrors); its circuit breaker
+            // refuses calls while open. It never retries: the step's retry does.
+            response = await clients.GetClient(tier).GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
         }
         catch (ModelCallException e)
         {
             var message = redactor.Redact(e.Message);
-            await FailAsync(e.Error, message).ConfigureAwait(false);
-            return (null, StepOutcome.Failure(e.Error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", e.Retryable) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model });
+            await FailAsync(e, message).ConfigureAwait(false);
+            return (null, StepOutcome.Failure(e.Error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", e.Retryable)
+                with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model, RetryAfter = e.RetryAfter });
         }
-        catch (Exception e) when (e is HttpRequestException or System.ClientModel.ClientResultException or TimeoutException)
+        catch (Exception e) when (e is not OutOfMemoryException && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            // The provider's error body is outside text: one line, and no secret of ours in it. A refusal of the request
-            // itself (bad key, unknown model, malformed request) is not retried: the next attempt would be refused the same way.
-            var message = redactor.Redact(ProviderErrors.Describe(e));
-            var refused = ProviderErrors.IsRefusal(e);
-            var error = refused ? "provider_refused" : "provider_error";
-            await FailAsync(error, message).ConfigureAwait(false);
-            return (null, StepOutcome.Failure(error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", retryable: !refused) with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model });
+            // Whatever else a provider's client throws (an answer it cannot read: a usage count out of range, a number
+            // that is not one) is the answer's fault: recorded as malformed, never a crash of the step.
+            var malformed = new ModelCallException(ModelErrors.MalformedResponse, $"the provider's answer could not be read ({e.GetType().Name}: {e.Message})", retryable: true, e);
+            var message = redactor.Redact(malformed.Message);
+            await FailAsync(malformed, message).ConfigureAwait(false);
+            return (null, StepOutcome.Failure(malformed.Error, $"model call for agent '{agent.Name}' ({tier.Name}): {message}", retryable: true)
+                with { Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model });
+        }
+        finally
+        {
+            RecordCircuit();
         }
 
         // A model that echoes a secret (an API key it was sent) does not get it into the log.
         var content = redactor.Redact(response.Text);
-        var inTokens = response.Usage?.InputTokenCount ?? 0;
-        var outTokens = response.Usage?.OutputTokenCount ?? 0;
+        // A provider's count below zero would refund the budget: it counts as zero.
+        var inTokens = Math.Max(0, response.Usage?.InputTokenCount ?? 0);
+        var outTokens = Math.Max(0, response.Usage?.OutputTokenCount ?? 0);
         var model = response.ModelId ?? tier.Model;
         var asked = response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().Select(c => ModelTools.Describe(c, redactor, offered)).ToList();
         await Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallSucceeded, execution.Step,
             new ModelCallSucceededPayload(callId, tier.Name, tier.Provider, model, content, inTokens, outTokens, tier.CostOf(inTokens, outTokens), time.GetElapsedTime(started).TotalMilliseconds)
             {
                 ToolCalls = asked.Count == 0 ? null : asked,
+                FallbackFrom = route.FallbackFrom,
             },
             time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: model), cancellationToken).ConfigureAwait(false);
         return (response, null);
 
-        ValueTask FailAsync(string error, string message) => Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallFailed, execution.Step,
-            new ModelCallFailedPayload(callId, tier.Name, tier.Provider, tier.Model, error, message, time.GetElapsedTime(started).TotalMilliseconds),
+        ValueTask FailAsync(ModelCallException e, string message) => Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallFailed, execution.Step,
+            new ModelCallFailedPayload(callId, tier.Name, tier.Provider, tier.Model, e.Error, message, time.GetElapsedTime(started).TotalMilliseconds)
+            {
+                FallbackFrom = route.FallbackFrom,
+                RetryAfterMs = e.RetryAfter?.TotalMilliseconds,
+            },
             time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: tier.Model), CancellationToken.None);
+
+        // Like a tool's: the change of the tier's circuit that this call saw (it may be another job's call that changed it).
+        void RecordCircuit()
+        {
+            var after = circuit.State;
+            if (after == circuitBefore) return;
+            execution.Record(EventFactory.Step(EventTypes.CircuitStateChanged, execution.Step,
+                new CircuitStateChangedPayload(null, circuitBefore, after, callId) { Tier = tier.Name }, time.GetUtcNow()));
+        }
     }
 
     private static ChatResponseFormatJson OutputFormat(WorkflowDefinition workflow, AgentDefinition agent)

@@ -101,7 +101,7 @@ public sealed class OrdoRuntime : IAsyncDisposable
         _killSwitches = new KillSwitches.KillSwitchCache(store, time, options.KillSwitchRefresh);
         var governance = new Governance(policyEngine, _killSwitches, time);
         var gateway = new ToolGateway(executors.GroupBy(e => e.Kind).Select(g => g.Last()), time, governance, Secrets, handlers: components.ToolCallHandlers);
-        var models = components.Models?.Invoke(evaluator) ?? new ModelClientFactory(evaluator, Secrets);
+        var models = components.Models?.Invoke(evaluator) ?? new ModelClientFactory(evaluator, Secrets, time);
         var agents = new AgentInvoker(components.Code, models, gateway, _http, time, components.Services, governance);
         _ctx = new EngineContext
         {

@@ -30,6 +30,11 @@ public sealed record StepOutcome
     public string? Message { get; init; }
     /// <summary>Whether another attempt could succeed.</summary>
     public bool Retryable { get; init; }
+    /// <summary>
+    /// The least time to wait before another attempt, when the failure said so (a provider's <c>Retry-After</c>): the
+    /// retry waits the longer of it and its backoff, up to the step's <c>max_backoff</c>.
+    /// </summary>
+    public TimeSpan? RetryAfter { get; init; }
     /// <summary>Structured failure details.</summary>
     public JsonElement? Details { get; init; }
     /// <summary>Tool call ids made by the step.</summary>

@@ -50,7 +50,7 @@ public static class EventTypes
     public const string Escalated = nameof(Escalated);
     /// <summary>A kill switch stopped something in this job.</summary>
     public const string KillSwitchTriggered = nameof(KillSwitchTriggered);
-    /// <summary>A tool's circuit breaker opened, half-opened or closed during a call of this job.</summary>
+    /// <summary>A tool's or a model tier's circuit breaker opened, half-opened or closed during a call of this job.</summary>
     public const string CircuitStateChanged = nameof(CircuitStateChanged);
     /// <summary>A coordination step (parallel, foreach, sub-workflow) started its branches, items or child job and waits for them.</summary>
     public const string PatternStarted = nameof(PatternStarted);

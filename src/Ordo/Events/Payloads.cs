@@ -125,6 +125,9 @@ public sealed record ModelCallRequestedPayload(string CallId, string Tier, strin
 
     /// <summary>Whether the call is counted against a budget while in flight.</summary>
     public bool Holds => ReservedTokens is not null || ReservedCost is not null || Exclusive == true;
+
+    /// <summary>The tier the agent asked for, when its circuit was open and the call went to <see cref="Tier"/>, its fallback.</summary>
+    public string? FallbackFrom { get; init; }
 }
 
 /// <summary>Payload of <see cref="EventTypes.ModelCallSucceeded"/>: the response is kept so the job can be replayed.</summary>
@@ -133,6 +136,9 @@ public sealed record ModelCallSucceededPayload(
 {
     /// <summary>The tool calls the answer asks for (an agent with tools), in order; each runs through the gateway as its own event.</summary>
     public IReadOnlyList<ModelToolCall>? ToolCalls { get; init; }
+
+    /// <summary>The tier the agent asked for, when its circuit was open and the call went to <see cref="Tier"/>, its fallback.</summary>
+    public string? FallbackFrom { get; init; }
 }
 
 /// <summary>A tool call a model asked for.</summary>
@@ -143,7 +149,21 @@ public sealed record ModelCallSucceededPayload(
 public sealed record ModelToolCall(string Id, string Function, string? Tool, System.Text.Json.JsonElement Args);
 
 /// <summary>Payload of <see cref="EventTypes.ModelCallFailed"/>.</summary>
-public sealed record ModelCallFailedPayload(string CallId, string Tier, string Provider, string Model, string Error, string Message, double DurationMs);
+/// <param name="CallId">The call.</param>
+/// <param name="Tier">The tier called.</param>
+/// <param name="Provider">Its provider.</param>
+/// <param name="Model">The model asked for.</param>
+/// <param name="Error">The kind: <c>timeout</c>, <c>rate_limited</c>, <c>server_error</c>, <c>connection_error</c>, <c>malformed_response</c>, <c>provider_refused</c>, <c>circuit_open</c>, <c>config_error</c>, <c>no_fixture</c>.</param>
+/// <param name="Message">What the provider answered, in one line, secrets redacted.</param>
+/// <param name="DurationMs">How long the call ran.</param>
+public sealed record ModelCallFailedPayload(string CallId, string Tier, string Provider, string Model, string Error, string Message, double DurationMs)
+{
+    /// <summary>The tier the agent asked for, when its circuit was open and the call went to <see cref="Tier"/>, its fallback.</summary>
+    public string? FallbackFrom { get; init; }
+
+    /// <summary>The delay the provider asked for before the next call (its <c>Retry-After</c>), if it gave one.</summary>
+    public double? RetryAfterMs { get; init; }
+}
 
 /// <summary>Payload of <see cref="EventTypes.JobCompleted"/>.</summary>
 public sealed record JobCompletedPayload(double DurationMs);
@@ -222,12 +242,19 @@ public sealed record EscalatedPayload(string Reason, string ApprovalId, string K
 /// <param name="SetBy">Who set it.</param>
 public sealed record KillSwitchTriggeredPayload(string Target, string Subject, string? Reason, string? SetBy);
 
-/// <summary>Payload of <see cref="EventTypes.CircuitStateChanged"/>: a tool's circuit breaker changed state during a call of this job.</summary>
-/// <param name="Tool">The tool.</param>
+/// <summary>
+/// Payload of <see cref="EventTypes.CircuitStateChanged"/>: the circuit breaker of a tool, or of a model tier, changed
+/// state during a call of this job.
+/// </summary>
+/// <param name="Tool">The tool; null for a model tier's circuit (see <see cref="Tier"/>).</param>
 /// <param name="From">The state before.</param>
 /// <param name="To">The state after: <c>open</c>, <c>half_open</c> or <c>closed</c>.</param>
 /// <param name="CallId">The call that observed it.</param>
-public sealed record CircuitStateChangedPayload(string Tool, string From, string To, string CallId);
+public sealed record CircuitStateChangedPayload(string? Tool, string From, string To, string CallId)
+{
+    /// <summary>The model tier, for a model tier's circuit; null for a tool's.</summary>
+    public string? Tier { get; init; }
+}
 
 /// <summary>Payload of <see cref="EventTypes.PatternStarted"/> (recorded on the coordinating step).</summary>
 /// <param name="Kind"><c>parallel</c>, <c>foreach</c> or <c>workflow</c>.</param>

@@ -5,7 +5,7 @@ using Ordo.Workflows;
 namespace Ordo.Cli.Tests.Samples;
 
 /// <summary>
-/// Every YAML example in docs/workflows.md and docs/governance.md is loaded the way Ordo would load it: a whole
+/// Every YAML example in docs/workflows.md, docs/governance.md and docs/models.md is loaded the way Ordo would load it: a whole
 /// workflow as a workflow, an <c>ordo.yaml</c> as the project configuration, a tools, policies or fixtures file as
 /// one, and an excerpt (artifacts, agents, constraints, a retry, steps, a single tool) inside a small project that
 /// defines what it refers to. Code agent types the examples name are taken as registered. (docs/patterns.md has its
@@ -13,7 +13,7 @@ namespace Ordo.Cli.Tests.Samples;
 /// </summary>
 public sealed partial class DocsYamlTests
 {
-    private static readonly string[] Pages = ["workflows.md", "governance.md"];
+    private static readonly string[] Pages = ["workflows.md", "governance.md", "models.md"];
 
     public static TheoryData<string, int> Blocks()
     {

@@ -15,7 +15,7 @@ internal sealed class BoundedResponseHandler(long maxBytes) : DelegatingHandler(
         if (response.Content.Headers.ContentLength is { } announced && announced > maxBytes)
         {
             response.Dispose();
-            throw new HttpRequestException($"the provider's answer is {announced} bytes, more than the {maxBytes} a model call may read");
+            throw new ResponseTooLargeException($"the provider's answer is {announced} bytes, more than the {maxBytes} a model call may read");
         }
 
         var inner = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
@@ -46,7 +46,7 @@ internal sealed class BoundedResponseHandler(long maxBytes) : DelegatingHandler(
         private int Count(int n)
         {
             _read += n;
-            if (_read > maxBytes) throw new HttpRequestException($"the provider's answer is larger than the {maxBytes} bytes a model call may read");
+            if (_read > maxBytes) throw new ResponseTooLargeException($"the provider's answer is larger than the {maxBytes} bytes a model call may read");
             return n;
         }
 

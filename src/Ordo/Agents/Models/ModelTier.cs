@@ -5,7 +5,7 @@ public sealed class ModelTier
 {
     /// <summary>The tier name.</summary>
     public required string Name { get; init; }
-    /// <summary><c>scripted</c>, <c>openai</c>, <c>azure-openai</c>, <c>ollama</c>, <c>vllm</c>, <c>lmstudio</c>.</summary>
+    /// <summary><c>scripted</c>, <c>openai</c>, <c>azure-openai</c>, <c>ollama</c>, <c>vllm</c>, <c>lmstudio</c>, <c>openai-compatible</c>.</summary>
     public required string Provider { get; init; }
     /// <summary>The model id.</summary>
     public string Model { get; init; } = "";
@@ -30,6 +30,12 @@ public sealed class ModelTier
 
     /// <summary>Time one call may take. Default: 60 s.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The tier's circuit breaker (<c>circuit_breaker:</c>). Default: <see cref="Tools.CircuitBreakerSettings.Default"/>, the
+    /// tools' default: open at 50% failures over at least 10 calls in 30 s, for 30 s.
+    /// </summary>
+    public Tools.CircuitBreakerSettings CircuitBreaker { get; init; } = Tools.CircuitBreakerSettings.Default;
 
     /// <summary>The cost of a call.</summary>
     public decimal CostOf(long inputTokens, long outputTokens)

@@ -155,8 +155,10 @@ public sealed class ModelCallException : OrdoException
         Retryable = retryable;
     }
 
-    /// <summary>A short kind: <c>timeout</c>, <c>rate_limited</c>, <c>server_error</c>, <c>no_fixture</c>, …</summary>
+    /// <summary>A short kind: one of <see cref="ModelErrors"/>, or <c>no_fixture</c> for the scripted provider.</summary>
     public string Error { get; }
     /// <summary>Whether another attempt could succeed.</summary>
     public bool Retryable { get; }
+    /// <summary>How long the provider asked to wait before the next call (its <c>Retry-After</c>), if it said.</summary>
+    public TimeSpan? RetryAfter { get; init; }
 }

@@ -355,6 +355,12 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
             }
 
             delay = step.Retry.DelayBefore(attempt + 1, r);
+
+            // A provider that said when to come back (Retry-After) is not asked sooner, nor later than the step allows.
+            if (outcome.RetryAfter is { } after && after > delay)
+            {
+                delay = after < step.Retry.MaxBackoff ? after : (step.Retry.MaxBackoff > delay ? step.Retry.MaxBackoff : delay);
+            }
         }
 
         plan.Events.Add(EventFactory.Step(EventTypes.StepFailed, item.Step,

@@ -201,6 +201,7 @@ internal static partial class ProjectLoader
 
         var timeout = m.Duration("timeout", positive: true) ?? TimeSpan.FromSeconds(60);
         var maxOutput = m.Int("max_output_tokens", min: 1);
+        var breaker = LoadBreaker(ctx, m.Get("circuit_breaker"), null) ?? CircuitBreakerSettings.Default;
         ScriptedFixtures? fixtures = null;
         var fixturesFile = m.String("fixtures");
         if (provider == "scripted")
@@ -228,7 +229,7 @@ internal static partial class ProjectLoader
         return new ModelTier
         {
             Name = name, Provider = provider, Model = model ?? (provider == "scripted" ? "scripted" : ""), Endpoint = endpoint, ApiKey = apiKey,
-            InputPer1K = inPrice, OutputPer1K = outPrice, Fixtures = fixtures, Timeout = timeout, MaxOutputTokens = maxOutput,
+            InputPer1K = inPrice, OutputPer1K = outPrice, Fixtures = fixtures, Timeout = timeout, MaxOutputTokens = maxOutput, CircuitBreaker = breaker,
         };
     }
 
