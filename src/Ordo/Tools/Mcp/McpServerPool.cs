@@ -165,7 +165,7 @@ public sealed class McpServerPool : IMcpToolCatalog, IAsyncDisposable
             transport = new StdioClientTransport(new StdioClientTransportOptions
             {
                 Name = server.Name,
-                Command = command[0],
+                Command = Program(command[0], workingDirectory),
                 Arguments = command.Skip(1).ToList(),
                 WorkingDirectory = workingDirectory,
                 InheritEnvironmentVariables = false,
@@ -233,6 +233,12 @@ public sealed class McpServerPool : IMcpToolCatalog, IAsyncDisposable
             }
         }
     }
+
+    /// <summary>A program named by a relative path (<c>./servers/docs.sh</c>) is the project's own; a bare name is looked up on PATH.</summary>
+    private static string Program(string program, string workingDirectory)
+        => !Path.IsPathRooted(program) && (program.Contains('/', StringComparison.Ordinal) || program.Contains('\\', StringComparison.Ordinal))
+            ? Path.GetFullPath(Path.Combine(workingDirectory, program))
+            : program;
 
     /// <summary>Keeps a session being closed aside, so that disposing the pool waits for it.</summary>
     private void Track(Task closing)
