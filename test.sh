@@ -10,5 +10,8 @@ export ORDO_TORTURE_SCALE="${ORDO_TORTURE_SCALE:-1}"
 echo "== build"
 dotnet build Ordo.sln -c Release -nologo -v quiet
 
+echo "== npm MCP servers (into .cache/npm)"
+test/tools/install-npm-servers.sh
+
 echo "== test"
 dotnet test Ordo.sln -c Release --no-build -nologo --logger "console;verbosity=minimal" "$@"

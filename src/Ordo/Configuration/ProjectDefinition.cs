@@ -73,6 +73,13 @@ public sealed record McpServerDefinition
     public IReadOnlyList<string>? Command { get; init; }
     /// <summary>Its URL (HTTP transport).</summary>
     public string? Url { get; init; }
+    /// <summary>
+    /// Environment variables given to the process (stdio), beside the few every program needs (<c>PATH</c>, <c>HOME</c>, …);
+    /// the process does not inherit the rest of Ordo's environment (an extension: <c>env:</c>).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+    /// <summary>The directory the process starts in (stdio); null: the project directory given when it is started.</summary>
+    public string? WorkingDirectory { get; init; }
 }
 
 /// <summary>A tenant: its API keys, who holds which roles, and its quotas.</summary>

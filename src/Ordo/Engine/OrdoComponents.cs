@@ -24,6 +24,12 @@ public sealed class OrdoComponents
     /// </summary>
     public IList<Gateway.IToolCallHandler> ToolCallHandlers { get; init; } = [];
 
+    /// <summary>
+    /// The sessions with MCP servers that <c>mcp</c> tools use; null: the runtime makes its own and stops its servers when
+    /// disposed (one given here is the giver's to dispose, so a host can share it with other users of <see cref="Tools.Mcp.IMcpToolCatalog"/>).
+    /// </summary>
+    public Tools.Mcp.McpServerPool? McpServers { get; init; }
+
     /// <summary>More step handlers (by kind).</summary>
     public IList<IStepHandler> StepHandlers { get; init; } = [];
 

@@ -74,6 +74,8 @@ public sealed class OrdoRuntime : IAsyncDisposable
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
     private readonly HttpToolExecutor _httpTools;
+    private readonly Tools.Mcp.McpServerPool _mcp;
+    private readonly bool _ownsMcp;
     private readonly KillSwitches.KillSwitchCache _killSwitches;
     private readonly JobClient _jobs;
     private readonly Approvals _approvals;
@@ -95,7 +97,9 @@ public sealed class OrdoRuntime : IAsyncDisposable
         // http tools follow no redirect by themselves and check addresses when they connect: on the container's
         // ordo-tools client when there is one (AddOrdo registers it), else on connections of their own with the same rules.
         _httpTools = components.HttpClients is { } clients ? new HttpToolExecutor(clients) : new HttpToolExecutor();
-        var executors = new List<IToolExecutor> { new SqlToolExecutor(components.SqlConnections, time), new CodeToolExecutor(components.Code, components.Services), _httpTools };
+        _ownsMcp = components.McpServers is null;
+        _mcp = components.McpServers ?? new Tools.Mcp.McpServerPool();
+        var executors = new List<IToolExecutor> { new SqlToolExecutor(components.SqlConnections, time), new CodeToolExecutor(components.Code, components.Services), _httpTools, new Tools.Mcp.McpToolExecutor(_mcp) };
         executors.AddRange(components.ToolExecutors);
         var policyEngine = new Policies.PolicyEngine(evaluator, components.Policies);
         _killSwitches = new KillSwitches.KillSwitchCache(store, time, options.KillSwitchRefresh);
@@ -131,6 +135,9 @@ public sealed class OrdoRuntime : IAsyncDisposable
 
     /// <summary>This runtime's worker name (<c>host/pid/instance</c>): the owner of the leases it takes.</summary>
     public string Worker => _ctx.Worker;
+
+    /// <summary>The sessions with MCP servers (started on first use), and the tools those servers offer.</summary>
+    public Tools.Mcp.McpServerPool McpServers => _mcp;
 
     /// <summary>The expression evaluator.</summary>
     public ExpressionEvaluator Evaluator => _ctx.Evaluator;
@@ -227,7 +234,7 @@ public sealed class OrdoRuntime : IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         if (_ownsHttp)
         {
@@ -235,8 +242,13 @@ public sealed class OrdoRuntime : IAsyncDisposable
         }
 
         _httpTools.Dispose();
+        // Stops the MCP server processes this runtime started: none outlives it.
+        if (_ownsMcp)
+        {
+            await _mcp.DisposeAsync().ConfigureAwait(false);
+        }
+
         _killSwitches.Dispose();
         _ctx.Gateway.Dispose();
-        return ValueTask.CompletedTask;
     }
 }

@@ -8,6 +8,7 @@ using Ordo.Hosting;
 using Ordo.Steps;
 using Ordo.Storage;
 using Ordo.Tools;
+using Ordo.Tools.Mcp;
 using Ordo.Workflows;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -36,6 +37,15 @@ public static class OrdoServiceCollectionExtensions
         }).ValidateOnStart();
 
         services.AddOrdoHttpClients();
+        services.AddOptions<McpServerPoolOptions>().Validate(o =>
+        {
+            o.Validate();
+            return true;
+        });
+        // One pool per host: the runtime's mcp tools and whoever lists MCP tools (IMcpToolCatalog) share its sessions;
+        // the container stops its servers when the host is disposed.
+        services.TryAddSingleton(sp => new McpServerPool(sp.GetRequiredService<IOptions<McpServerPoolOptions>>().Value, sp.GetService<ILoggerFactory>()));
+        services.TryAddSingleton<IMcpToolCatalog>(sp => sp.GetRequiredService<McpServerPool>());
         services.TryAddSingleton(new CodeRegistry());
         services.TryAddSingleton(new WorkflowRegistry());
         services.TryAddSingleton<IOrdoStore>(_ => throw new Ordo.OrdoException(
@@ -48,6 +58,7 @@ public static class OrdoServiceCollectionExtensions
                 Workflows = sp.GetRequiredService<WorkflowRegistry>(),
                 Services = sp,
                 HttpClients = sp.GetService<System.Net.Http.IHttpClientFactory>(),
+                McpServers = sp.GetRequiredService<McpServerPool>(),
             };
             foreach (var f in sp.GetServices<ISqlConnectionFactory>()) components.SqlConnections.Add(f);
             foreach (var e in sp.GetServices<IToolExecutor>()) components.ToolExecutors.Add(e);
@@ -159,6 +170,19 @@ public static class OrdoBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddSingleton<Ordo.Gateway.IToolCallHandler, THandler>();
+        return builder;
+    }
+
+    /// <summary>
+    /// Sets the limits of the sessions with MCP servers (<see cref="McpServerPoolOptions"/>): how long a server may take to
+    /// start, how long it gets to exit, how much of its stderr is kept. The servers themselves are those of each project's
+    /// <c>mcp_servers</c>; <see cref="IMcpToolCatalog"/> lists their tools.
+    /// </summary>
+    public static IOrdoBuilder ConfigureMcpServers(this IOrdoBuilder builder, Action<McpServerPoolOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.Configure(configure);
         return builder;
     }
 

@@ -183,6 +183,10 @@ public sealed partial class WorkflowLoaderTests
     [InlineData("mcp_servers: { docs: { command: [node], url: \"http://x\" } }", "mcp_servers.docs", "exactly one of 'command' or 'url'")]
     [InlineData("mcp_servers: { docs: {} }", "mcp_servers.docs", "exactly one of 'command' or 'url'")]
     [InlineData("mcp_servers: { docs: { url: /mcp } }", "mcp_servers.docs.url", "not an absolute http(s) URL")]
+    [InlineData("mcp_servers: { docs: { url: \"http://x/mcp\", env: { A: b } } }", "mcp_servers.docs.env", "'env' applies to a server started with 'command'")]
+    [InlineData("mcp_servers: { docs: { command: [] } }", "mcp_servers.docs.command", "needs the program and its arguments")]
+    [InlineData("mcp_servers: { docs: { command: [node], env: { A: \"${env:ORDO_TEST_SURELY_UNSET}\" } } }", "mcp_servers.docs.env.A", "ORDO_TEST_SURELY_UNSET is not set")]
+    [InlineData("mcp_servers: { docs: { command: [node], env: { A: \"${secret:TOKEN}\" } } }", "mcp_servers.docs.env.A", "secrets (${secret:…}) may appear only in model and tool definitions")]
     [InlineData("tenants: { acme: { api_keys: [plaintext-key] } }", "tenants.acme.api_keys", "sha256:")]
     [InlineData("tenants: { acme: { quota: { concurrent_jobs: 0 } } }", "tenants.acme.quota.concurrent_jobs", "at least 1")]
     [InlineData("tenants: { acme: { quota: { jobs_per_hour: 5 } } }", "tenants.acme.quota.jobs_per_hour", "unknown key")]
@@ -197,6 +201,18 @@ public sealed partial class WorkflowLoaderTests
         var p = Problem(problems, path, message);
         Assert.Equal(_ws.PathOf("ordo.yaml"), Path.GetFullPath(p.File!));
         Assert.True(p.Line == 1 && p.Column > 0, p.ToString());
+    }
+
+    [Fact]
+    public async Task Project_McpServerWithARelativeProgramAndEnv_IsResolvedAgainstTheProject()
+    {
+        var project = await LoadProjectAsync("mcp_servers: { local: { command: [./servers/docs.sh, --verbose], env: { LEVEL: debug, HOME_COPY: \"${env:HOME}\" } }, onpath: { command: [node, x.js] } }\n");
+        var local = project.McpServers["local"];
+        Assert.Equal([_ws.PathOf("servers/docs.sh"), "--verbose"], local.Command);
+        Assert.Equal("debug", local.Env["LEVEL"]);
+        Assert.Equal(Environment.GetEnvironmentVariable("HOME"), local.Env["HOME_COPY"]);
+        Assert.Equal(Path.GetDirectoryName(_ws.PathOf("ordo.yaml")), local.WorkingDirectory);
+        Assert.Equal(["node", "x.js"], project.McpServers["onpath"].Command);
     }
 
     [Fact]

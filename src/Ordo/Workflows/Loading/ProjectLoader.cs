@@ -372,6 +372,24 @@ internal static partial class ProjectLoader
             if (s is null) continue;
             var command = s.StringList("command");
             var url = s.String("url");
+            var env = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (s.Get("env") is { } en && !en.IsNull)
+            {
+                var em = YMap.Open(en, ctx.Problems, "a mapping of NAME: value");
+                if (em is not null)
+                {
+                    foreach (var key in em.Keys.ToList())
+                    {
+                        if (ctx.ResolveEnv(em.Get(key)!.Value, em.String(key)) is { } value) env[key] = value;
+                    }
+                }
+
+                if (url is not null)
+                {
+                    ctx.Problems.Add(en, $"MCP server '{name}': 'env' applies to a server started with 'command', not to one reached by 'url'");
+                }
+            }
+
             if (url is not null && !LoadContext.IsHttpUrl(url))
             {
                 ctx.Problems.Add(s.Get("url")!.Value, $"'{url}' is not an absolute http(s) URL");
@@ -384,8 +402,19 @@ internal static partial class ProjectLoader
                 continue;
             }
 
-            _ = baseDir;
-            result[name] = new McpServerDefinition { Name = name, Command = command, Url = url };
+            if (command is { Count: 0 } || command?.Any(string.IsNullOrWhiteSpace) == true)
+            {
+                ctx.Problems.Add(s.Get("command")!.Value, $"MCP server '{name}': 'command' needs the program and its arguments, none of them empty");
+                continue;
+            }
+
+            // A program named by a relative path is the project's own (./servers/docs.js); a bare name is looked up on PATH.
+            if (command is not null && !Path.IsPathRooted(command[0]) && (command[0].Contains('/', StringComparison.Ordinal) || command[0].Contains('\\', StringComparison.Ordinal)))
+            {
+                command = [LoadContext.Resolve(baseDir, command[0]), .. command.Skip(1)];
+            }
+
+            result[name] = new McpServerDefinition { Name = name, Command = command, Url = url, Env = env, WorkingDirectory = baseDir };
         }
 
         return result;
