@@ -14,7 +14,7 @@ namespace Ordo.Agents;
 /// system message, the input is the user message as JSON, and the output artifact's schema is the structured-output
 /// format. Every call is recorded (response, usage, cost, model, prompt hash) so that the job can be replayed.
 /// </summary>
-internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider time, Gateway.ToolGateway gateway, Governance? governance)
+internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider time, Gateway.ToolGateway gateway, Governance? governance, Tools.Mcp.IMcpToolCatalog? mcp = null)
 {
     private Gateway.SecretRedactor redactor => gateway.Redactor;
 
@@ -69,7 +69,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             new(ChatRole.System, instructions),
             new(ChatRole.User, input.GetRawText()),
         };
-        var offered = ModelTools.Offer(execution.Project, agent);
+        var offered = await ModelTools.OfferAsync(execution.Project, agent, mcp, cancellationToken).ConfigureAwait(false);
         var options = new ChatOptions
         {
             ModelId = tier.Model,

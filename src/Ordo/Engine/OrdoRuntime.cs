@@ -106,7 +106,7 @@ public sealed class OrdoRuntime : IAsyncDisposable
         var governance = new Governance(policyEngine, _killSwitches, time);
         var gateway = new ToolGateway(executors.GroupBy(e => e.Kind).Select(g => g.Last()), time, governance, Secrets, handlers: components.ToolCallHandlers);
         var models = components.Models?.Invoke(evaluator) ?? new ModelClientFactory(evaluator, Secrets, time);
-        var agents = new AgentInvoker(components.Code, models, gateway, _http, time, components.Services, governance);
+        var agents = new AgentInvoker(components.Code, models, gateway, _http, time, components.Services, governance, _mcp);
         _ctx = new EngineContext
         {
             Store = store,

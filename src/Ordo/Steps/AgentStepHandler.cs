@@ -50,10 +50,10 @@ public sealed class AgentInvoker
     private readonly ToolGateway _gateway;
     private readonly IServiceProvider? _services;
 
-    internal AgentInvoker(CodeRegistry code, Agents.Models.ModelClientFactory models, ToolGateway gateway, HttpClient http, TimeProvider time, IServiceProvider? services, Governance? governance = null)
+    internal AgentInvoker(CodeRegistry code, Agents.Models.ModelClientFactory models, ToolGateway gateway, HttpClient http, TimeProvider time, IServiceProvider? services, Governance? governance = null, Tools.Mcp.IMcpToolCatalog? mcp = null)
     {
         _code = code;
-        _llm = new LlmAgentRunner(models, time, gateway, governance);
+        _llm = new LlmAgentRunner(models, time, gateway, governance, mcp);
         _http = new HttpAgentRunner(http, time, gateway.Redactor);
         _gateway = gateway;
         _services = services;

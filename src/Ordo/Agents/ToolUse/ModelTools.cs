@@ -6,6 +6,8 @@ using Ordo.Configuration;
 using Ordo.Engine;
 using Ordo.Events;
 using Ordo.Gateway;
+using Ordo.Tools;
+using Ordo.Tools.Mcp;
 using Ordo.Workflows;
 
 namespace Ordo.Agents.ToolUse;
@@ -37,7 +39,12 @@ internal static partial class ModelTools
     /// <c>tickets.lookup</c> becomes <c>tickets_lookup</c>, a clash gets a suffix), described by the tool's
     /// <c>description</c> and its <c>args</c> schema (an object with any properties when it has none).
     /// </summary>
-    public static OfferedTools Offer(ProjectDefinition project, AgentDefinition agent)
+    /// <remarks>
+    /// An <c>mcp</c> tool without <c>args</c> is described by its server (<see cref="IMcpToolCatalog"/>): the server's
+    /// description and input schema. A server that cannot be reached leaves the generic description; the call itself
+    /// then fails through the gateway, and the model is told.
+    /// </remarks>
+    public static async ValueTask<OfferedTools> OfferAsync(ProjectDefinition project, AgentDefinition agent, IMcpToolCatalog? mcp, CancellationToken cancellationToken)
     {
         if (agent.Tools.Count == 0) return OfferedTools.None;
         var declarations = new List<AIFunctionDeclaration>();
@@ -47,9 +54,25 @@ internal static partial class ModelTools
             project.Tools.TryGetValue(toolName, out var tool);
             var function = FunctionName(toolName, byFunction);
             byFunction[function] = toolName;
-            var schema = tool?.Args is { } args ? JsonElementFactory.Parse(args.Json) : JsonElementFactory.Parse("""{"type":"object"}""");
-            var description = tool?.Description ?? $"The tool '{toolName}'" + (tool is null ? "" : $" ({tool.Kind}, effect {tool.EffectName})") + ".";
-            declarations.Add(AIFunctionFactory.CreateDeclaration(function, description, schema));
+            var schema = tool?.Args is { } args ? JsonElementFactory.Parse(args.Json) : (JsonElement?)null;
+            var description = tool?.Description;
+            if (tool is { Kind: "mcp", Server: { } server, McpTool: { } remote } && mcp is not null && (schema is null || description is null))
+            {
+                try
+                {
+                    var listed = (await mcp.ListToolsAsync(project, server, cancellationToken).ConfigureAwait(false)).FirstOrDefault(t => t.Name == remote);
+                    schema ??= listed?.InputSchema;
+                    description ??= listed?.Description;
+                }
+                catch (ToolExecutionException)
+                {
+                    // Offered without the server's description; calling it fails through the gateway, and the model is told.
+                }
+            }
+
+            schema ??= JsonElementFactory.Parse("""{"type":"object"}""");
+            description ??= $"The tool '{toolName}'" + (tool is null ? "" : $" ({tool.Kind}, effect {tool.EffectName})") + ".";
+            declarations.Add(AIFunctionFactory.CreateDeclaration(function, description, schema.Value));
         }
 
         return new OfferedTools(declarations, byFunction);

@@ -40,6 +40,42 @@ public sealed class McpWorkflowTests
     }
 
     [Fact]
+    public async Task AnLlmAgent_IsOfferedAnMcpTool_WithTheServersSchema_AndItsCallRunsThroughTheGateway()
+    {
+        var bodies = new List<System.Text.Json.JsonElement>();
+        await using var model = await LoopbackServer.StartAsync((ctx, req) =>
+        {
+            var body = System.Text.Json.JsonDocument.Parse(req.Body).RootElement.Clone();
+            lock (bodies) bodies.Add(body);
+            var toolMessage = body.GetProperty("messages").EnumerateArray().FirstOrDefault(m => m.GetProperty("role").GetString() == "tool");
+            object message = toolMessage.ValueKind == System.Text.Json.JsonValueKind.Undefined
+                ? new { role = "assistant", content = (string?)null, tool_calls = new[] { new { id = "c1", type = "function", function = new { name = "docs_echo", arguments = "{\"message\":\"from the model\"}" } } } }
+                : new { role = "assistant", content = "{\"said\": " + System.Text.Json.JsonSerializer.Serialize(toolMessage.GetProperty("content").GetString()) + "}" };
+            return LoopbackServer.JsonAsync(ctx, 200, System.Text.Json.JsonSerializer.Serialize(new
+            {
+                id = "x", @object = "chat.completion", created = 1, model = "fake",
+                choices = new[] { new { index = 0, message, finish_reason = "stop" } },
+                usage = new { prompt_tokens = 5, completion_tokens = 5, total_tokens = 10 },
+            }));
+        });
+        await using var h = new GovernanceHarness();
+        h.Write("ordo.yaml", $"models:\n  fast: {{ provider: openai-compatible, model: fake, endpoint: \"{model.Address}v1\" }}\ntools: [tools.yaml]\nmcp_servers:\n{Stdio(h)}\n");
+        h.Write("tools.yaml", "tools:\n  docs.echo: { kind: mcp, server: test, tool: echo, effect: read }\n");
+        h.Write("workflow.yaml", "ordo: 1\nworkflow: mcp-agent\nversion: 1\nagents:\n  asker: { kind: llm, tier: fast, tools: [docs.echo] }\nsteps:\n  - { id: ask, agent: asker, retry: { max_attempts: 1 } }\n");
+        var state = await h.RunAsync(await h.LoadAsync());
+
+        Assert.True(state.Status == JobStatus.Completed, state.Reason);
+        var function = bodies[0].GetProperty("tools")[0].GetProperty("function");
+        Assert.Equal("docs_echo", function.GetProperty("name").GetString());
+        Assert.Equal("Returns its arguments as structured content.", function.GetProperty("description").GetString());
+        Assert.Equal("message", function.GetProperty("parameters").GetProperty("required")[0].GetString());
+        Assert.Contains("call echo {\"message\":\"from the model\"}", Calls(h));
+        var events = await h.EventsAsync(state.JobId);
+        Assert.Equal("asker@1", events.Single(e => e.Type == EventTypes.ToolCallRequested).Agent);
+        Assert.Equal("from the model", events.Single(e => e.Type == EventTypes.ToolCallSucceeded).GetPayload<ToolCallSucceededPayload>().Result!.Value.GetProperty("message").GetString());
+    }
+
+    [Fact]
     public async Task HttpTool_InAWorkflow_CompletesOverStreamableHttp()
     {
         await using var server = await McpTestServers.StartHttpAsync();
