@@ -124,8 +124,10 @@ public sealed class JobTreeCommandTests
         Assert.Equal(2, empty.ExitCode);
         Assert.Contains("--as needs an identity", empty.Err, StringComparison.Ordinal);
         Assert.Equal(2, (await OrdoProcess.RunAsync(w.Root, Patience, "approve", job, "--as", "Alice", "--db", w.Db)).ExitCode);
+        Assert.Equal(2, (await OrdoProcess.RunAsync(w.Root, Patience, "approve", job, "--as", "ａｌｉｃｅ", "--db", w.Db)).ExitCode);
+        Assert.Equal(2, (await OrdoProcess.RunAsync(w.Root, Patience, "approve", job, "--as", "alice\u200b", "--db", w.Db)).ExitCode);
         Assert.Equal(0, (await OrdoProcess.RunAsync(w.Root, Patience, "approve", job, "--as", "Bob", "--db", w.Db)).ExitCode);
-        var again = await OrdoProcess.RunAsync(w.Root, Patience, "approve", job, "--as", "BOB", "--db", w.Db);
+        var again = await OrdoProcess.RunAsync(w.Root, Patience, "approve", job, "--as", "ｂｏｂ", "--db", w.Db);
         Assert.Equal(2, again.ExitCode);
         Assert.Contains("already approved", again.Err, StringComparison.Ordinal);
         Assert.Equal(0, (await OrdoProcess.RunAsync(w.Root, Patience, "approve", job, "--as", "carol", "--db", w.Db)).ExitCode);

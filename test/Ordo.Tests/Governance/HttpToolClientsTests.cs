@@ -61,11 +61,11 @@ public sealed class HttpToolClientsTests
     }
 
     [Fact]
-    public void AddOrdo_HandsTheContainersFactoryToTheRuntime()
+    public async Task AddOrdo_HandsTheContainersFactoryToTheRuntime()
     {
         var services = new ServiceCollection();
         services.AddOrdo();
-        using var provider = services.BuildServiceProvider();
+        await using var provider = services.BuildServiceProvider();
 
         Assert.NotNull(provider.GetRequiredService<OrdoComponents>().HttpClients);
     }

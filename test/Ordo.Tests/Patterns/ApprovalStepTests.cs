@@ -85,6 +85,11 @@ public sealed class ApprovalStepTests
     [InlineData("Bob", "bob")]
     [InlineData("bob", " BOB ")]
     [InlineData("bob", "ｂｏｂ")]
+    [InlineData("bob", "b\u200dob")]
+    [InlineData("bob", "bob\u202e")]
+    [InlineData("bob", "bob\U000E0001")]
+    [InlineData("bob", "bob\ufe0f")]
+    [InlineData("bob", "bo\u00adb")]
     public async Task TwoPersonRule_OneApproverUnderTwoSpellings_IsOnePerson(string first, string second)
     {
         await using var h = Harness();
@@ -101,6 +106,10 @@ public sealed class ApprovalStepTests
     [InlineData("Alice")]
     [InlineData("alice ")]
     [InlineData("ＡＬＩＣＥ")]
+    [InlineData("ａｌｉｃｅ")]
+    [InlineData("alice\u200b")]
+    [InlineData("\u200ealice")]
+    [InlineData("alice\u2060")]
     public async Task TheSubmitter_UnderAnotherSpelling_CannotDecide(string spelling)
     {
         await using var h = Harness();
