@@ -133,19 +133,77 @@ public sealed class SecretTooShortException(string name)
 /// </summary>
 public sealed class SecretRedactor(SecretResolver secrets)
 {
-    /// <summary>Redacts a text.</summary>
+    /// <summary>The shortest piece of a secret, cut by a quote's limit, that is still redacted.</summary>
+    private const int MinPiece = 6;
+
+    /// <summary>The truncation mark of quoted text.</summary>
+    private const char Ellipsis = '\u2026';
+
+    /// <summary>
+    /// Redacts a text: every form of every secret, and a piece of one cut off where the text was cut (before a
+    /// <c>…</c> or at its end, after a <c>…</c> or at its start), so that a quote that stops inside a secret shows none of it.
+    /// </summary>
     public string Redact(string? text)
     {
         if (string.IsNullOrEmpty(text) || secrets.Resolved.Count == 0) return text ?? "";
         foreach (var (name, value) in secrets.Resolved)
         {
-            foreach (var form in Forms(value))
+            var mark = $"[REDACTED:{name}]";
+            foreach (var (form, comparison) in Forms(value))
             {
-                if (text.Contains(form, StringComparison.Ordinal)) text = text.Replace(form, $"[REDACTED:{name}]", StringComparison.Ordinal);
+                if (text.Contains(form, comparison)) text = text.Replace(form, mark, comparison);
+            }
+
+            foreach (var (form, comparison) in Forms(value))
+            {
+                text = RedactCutPieces(text, form, comparison, mark);
             }
         }
 
         return text;
+    }
+
+    /// <summary>Replaces the longest start of <paramref name="form"/> that ends at a cut, and the longest end of it that starts at one.</summary>
+    private static string RedactCutPieces(string text, string form, StringComparison comparison, string mark)
+    {
+        if (form.Length <= MinPiece) return text;
+
+        // Cuts from the right, so that a replacement leaves the positions of those left of it as they were.
+        var ends = Cuts(text).Append(text.Length).Reverse().ToList();
+        foreach (var cut in ends)
+        {
+            for (var k = Math.Min(form.Length - 1, cut); k >= MinPiece; k--)
+            {
+                if (string.Compare(text, cut - k, form, 0, k, comparison) == 0)
+                {
+                    text = string.Concat(text.AsSpan(0, cut - k), mark, text.AsSpan(cut));
+                    break;
+                }
+            }
+        }
+
+        var starts = Cuts(text).Select(i => i + 1).Prepend(0).Reverse().ToList();
+        foreach (var start in starts)
+        {
+            for (var k = Math.Min(form.Length - 1, text.Length - start); k >= MinPiece; k--)
+            {
+                if (string.Compare(text, start, form, form.Length - k, k, comparison) == 0)
+                {
+                    text = string.Concat(text.AsSpan(0, start), mark, text.AsSpan(start + k));
+                    break;
+                }
+            }
+        }
+
+        return text;
+
+        static IEnumerable<int> Cuts(string t)
+        {
+            for (var i = t.IndexOf(Ellipsis, StringComparison.Ordinal); i >= 0; i = t.IndexOf(Ellipsis, i + 1))
+            {
+                yield return i;
+            }
+        }
     }
 
     /// <summary>
@@ -201,14 +259,46 @@ public sealed class SecretRedactor(SecretResolver secrets)
         }
     }
 
-    private static IEnumerable<string> Forms(string value)
+    /// <summary>
+    /// The forms a secret may take in outside text: as it is; JSON-escaped; percent-encoded as a URI component, as a path
+    /// (<c>/</c> kept), as a form (<c>+</c> for spaces) and byte by byte (hex digits and letters in either case); and
+    /// Base64 or Base64url — also inside a longer encoded text, where the secret's own characters are those not shared
+    /// with its neighbours (<c>base64("user:" + secret)</c>).
+    /// </summary>
+    private static IEnumerable<(string Form, StringComparison Comparison)> Forms(string value)
     {
-        yield return value;
+        yield return (value, StringComparison.Ordinal);
         var escaped = JsonSerializer.Serialize(value, GatewayJson.Default.String)[1..^1];
-        if (escaped != value) yield return escaped;
-        var url = Uri.EscapeDataString(value);
-        if (url != value) yield return url;
-        yield return Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(value));
+        if (escaped != value) yield return (escaped, StringComparison.Ordinal);
+        var component = Uri.EscapeDataString(value);
+        if (component != value)
+        {
+            yield return (component, StringComparison.OrdinalIgnoreCase);
+            var path = component.Replace("%2F", "/", StringComparison.Ordinal);
+            if (path != component) yield return (path, StringComparison.OrdinalIgnoreCase);
+            var form = component.Replace("%20", "+", StringComparison.Ordinal);
+            if (form != component) yield return (form, StringComparison.OrdinalIgnoreCase);
+        }
+
+        var bytes = System.Text.Encoding.UTF8.GetBytes(value);
+        yield return (string.Concat(bytes.Select(b => $"%{b:X2}")), StringComparison.OrdinalIgnoreCase);
+        var whole = Convert.ToBase64String(bytes);
+        yield return (whole, StringComparison.Ordinal);
+        if (whole.TrimEnd('=').Replace('+', '-').Replace('/', '_') is var wholeUrl && wholeUrl != whole) yield return (wholeUrl, StringComparison.Ordinal);
+        for (var offset = 0; offset < 3; offset++)
+        {
+            var padded = new byte[offset + bytes.Length];
+            bytes.CopyTo(padded, offset);
+            var encoded = Convert.ToBase64String(padded);
+            // The characters made only of the secret's bits: after the prefix's, before the padding's.
+            var first = (8 * offset + 5) / 6;
+            var last = (8 * (offset + bytes.Length) / 6) - 1;
+            if (last - first + 1 < MinPiece + 2) continue;
+            var core = encoded[first..(last + 1)];
+            yield return (core, StringComparison.Ordinal);
+            var url = core.Replace('+', '-').Replace('/', '_');
+            if (url != core) yield return (url, StringComparison.Ordinal);
+        }
     }
 }
 

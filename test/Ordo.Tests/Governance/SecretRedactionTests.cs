@@ -48,6 +48,53 @@ public sealed class SecretRedactionTests
         Assert.Equal("url=[REDACTED:API_TOKEN] b64=[REDACTED:API_TOKEN]", redactor.Redact(text));
     }
 
+    [Theory]
+    [InlineData("S3cr3t%2B/Tok%3Den%26Zq9")]              // percent-encoded with '/' kept (a path)
+    [InlineData("s3cr3t%2b%2ftok%3den%26zq9")]            // lowercased, hex digits and letters
+    [InlineData("%53%33%63%72%33%74%2B%2F%54%6F%6B%3D%65%6E%26%5A%71%39")] // every byte encoded
+    public void Redact_CoversPercentEncodingsInAnyCase(string form)
+    {
+        var redactor = new SecretRedactor(Resolver("S3cr3t+/Tok=en&Zq9"));
+        Assert.Equal("k=[REDACTED:ODD]!", redactor.Redact($"k={form}!"));
+    }
+
+    [Theory]
+    [InlineData("user:")]
+    [InlineData("x")]
+    [InlineData("xy")]
+    [InlineData("")]
+    public void Redact_CoversBase64_AlsoInsideALongerEncodedText(string prefix)
+    {
+        const string secret = "S3cr3t+/Tok=en&Zq9";
+        var redactor = new SecretRedactor(Resolver(secret));
+        var encoded = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(prefix + secret + "!"));
+        var redacted = redactor.Redact("Basic " + encoded);
+        Assert.Contains("[REDACTED:ODD]", redacted, StringComparison.Ordinal);
+        // What is left of the encoding cannot give back more than a character of the secret at either end.
+        Assert.True(redacted.Length - "[REDACTED:ODD]".Length <= "Basic ".Length + ((prefix.Length + 2) * 4 / 3) + 4, redacted);
+    }
+
+    [Fact]
+    public void AQuoteCutInsideASecret_ShowsNoneOfIt()
+    {
+        const string secret = "sk-live-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        var redactor = new SecretRedactor(Resolver(secret));
+        var body = new string('E', 165) + secret + "tail";
+        var quoted = body[..200] + "\u2026";
+        var redacted = redactor.Redact("answered 400: " + quoted);
+        Assert.DoesNotContain("sk-live-ABCD", redacted, StringComparison.Ordinal);
+        Assert.EndsWith("[REDACTED:ODD]\u2026", redacted, StringComparison.Ordinal);
+        Assert.Equal("\u2026[REDACTED:ODD] and more", redactor.Redact("\u2026" + secret[20..] + " and more"));
+        Assert.Equal("cut at the end: [REDACTED:ODD]", redactor.Redact("cut at the end: " + secret[..12]));
+    }
+
+    private static SecretResolver Resolver(string value)
+    {
+        var resolver = new SecretResolver(name => name == "ODD" ? value : null);
+        resolver.Resolve("${secret:ODD}");
+        return resolver;
+    }
+
     [Fact]
     public void ASecretTooShortToRedact_IsRefused_ByName()
     {
