@@ -52,7 +52,9 @@ internal static class BudgetCheck
 
         if (constraints.MaxToolCalls is { } maxCalls && !waived.Contains("tool_calls") && (nextToolCall ? usage.ToolCalls + 1 > maxCalls : usage.ToolCalls > maxCalls))
         {
-            return new BudgetViolation("tool_calls", maxCalls.ToString(CultureInfo.InvariantCulture), (nextToolCall ? usage.ToolCalls + 1 : usage.ToolCalls).ToString(CultureInfo.InvariantCulture));
+            return new BudgetViolation("tool_calls", maxCalls.ToString(CultureInfo.InvariantCulture), nextToolCall
+                ? $"{usage.ToolCalls.ToString(CultureInfo.InvariantCulture)}; one more would exceed it"
+                : usage.ToolCalls.ToString(CultureInfo.InvariantCulture));
         }
 
         return null;

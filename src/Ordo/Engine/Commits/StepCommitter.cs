@@ -322,8 +322,26 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
         return keepFirst && result.LeasedItems.Count > 0 ? result.LeasedItems[0] : null;
     }
 
-    /// <summary>A queued step could not be committed: its item goes back to the queue so that it runs again.</summary>
-    private static Task GiveBackAsync(FinishedStep finished, Exception e) => finished.Run.GiveBackAsync(finished.Item, e);
+    /// <summary>
+    /// A queued step could not be committed: the calls it made (they reached their tools and providers) are recorded on
+    /// their own, and its item goes back to the queue so that it runs again.
+    /// </summary>
+    private async Task GiveBackAsync(FinishedStep finished, Exception e)
+    {
+        if (e is not Storage.StoreUnavailableException)
+        {
+            try
+            {
+                await commits.RecordCallsAsync(finished.Item.JobId, finished.State, finished.Recorded).ConfigureAwait(false);
+            }
+            catch (Exception recording) when (recording is not OutOfMemoryException)
+            {
+                RuntimeLog.StepThrew(ctx.Logger, recording, finished.Item.Step.WorkKey, finished.Item.JobId);
+            }
+        }
+
+        await finished.Run.GiveBackAsync(finished.Item, e).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Commits events in the middle of a step (the intent of a side effect, a budget reservation), keeping the work item
