@@ -48,7 +48,9 @@ public sealed partial class SecretResolver
         return AnyReference().Replace(text, m =>
         {
             var name = m.Groups[2].Value;
-            var value = _lookup(name) ?? throw new SecretNotFoundException(name, m.Groups[1].Value == "secret");
+            var value = m.Groups[1].Value == "env" && m.Groups[3].Success && string.IsNullOrEmpty(_lookup(name))
+                ? m.Groups[3].Value
+                : _lookup(name) ?? throw new SecretNotFoundException(name, m.Groups[1].Value == "secret");
             if (m.Groups[1].Value == "secret")
             {
                 if (value.Length < MinLength) throw new SecretTooShortException(name);
@@ -77,7 +79,7 @@ public sealed partial class SecretResolver
     [GeneratedRegex(@"\$\{secret:([A-Za-z_][A-Za-z0-9_]*)\}")]
     private static partial Regex Reference();
 
-    [GeneratedRegex(@"\$\{(secret|env):([A-Za-z_][A-Za-z0-9_]*)\}")]
+    [GeneratedRegex(@"\$\{(secret|env):([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")]
     private static partial Regex AnyReference();
 
     private static class SecretsFile

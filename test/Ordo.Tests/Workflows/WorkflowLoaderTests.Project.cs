@@ -383,6 +383,34 @@ public sealed partial class WorkflowLoaderTests
     }
 
     [Fact]
+    public async Task Models_AlternativesByEnvironment_TheFirstThatAppliesIsTheTier_WithEnvDefaults()
+    {
+        var variable = "ORDO_TEST_ENDPOINT_" + Guid.NewGuid().ToString("N");
+        var yaml = $$"""
+            models:
+              standard:
+                - { when_env: {{variable}}, provider: openai-compatible, endpoint: "${env:{{variable}}}", model: "${env:{{variable}}_MODEL:-local}" }
+                - { provider: ollama, model: llama3.1 }
+            """;
+        var offline = await LoadProjectAsync(yaml);
+        Assert.Equal(("ollama", "llama3.1"), (offline.Models["standard"].Provider, offline.Models["standard"].Model));
+
+        Environment.SetEnvironmentVariable(variable, "http://127.0.0.1:9/v1");
+        try
+        {
+            var live = await LoadProjectAsync(yaml);
+            Assert.Equal(("openai-compatible", "local"), (live.Models["standard"].Provider, live.Models["standard"].Model));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+        }
+
+        var none = await ProjectProblemsAsync($"models:\n  standard:\n    - {{ when_env: {variable}, provider: ollama, model: m }}\n");
+        Assert.Contains(none, p => p.Message.Contains($"no alternative of model tier 'standard' applies: set {variable}", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Tools_WithoutDefaults_UseTheBuiltInOnes()
     {
         var project = await LoadProjectAsync(toolsYaml: "tools:\n  plain: { kind: code }\n");

@@ -291,7 +291,10 @@ internal sealed partial class LoadContext(DefinitionFileSource files, WorkflowLo
         }
     }
 
-    /// <summary>Replaces <c>${env:NAME}</c> with the variable's value; reports a missing variable.</summary>
+    /// <summary>
+    /// Replaces <c>${env:NAME}</c> with the variable's value, or <c>${env:NAME:-default}</c> with the default when it is
+    /// unset or empty; reports a missing variable.
+    /// </summary>
     public string? ResolveEnv(YNode at, string? text)
     {
         if (text is null || !text.Contains("${env:", StringComparison.Ordinal)) return text;
@@ -299,6 +302,7 @@ internal sealed partial class LoadContext(DefinitionFileSource files, WorkflowLo
         var result = EnvReference().Replace(text, m =>
         {
             var value = Environment.GetEnvironmentVariable(m.Groups[1].Value);
+            if (string.IsNullOrEmpty(value) && m.Groups[2].Success) return m.Groups[2].Value;
             if (value is null) missing.Add(m.Groups[1].Value);
             return value ?? "";
         });
@@ -311,6 +315,6 @@ internal sealed partial class LoadContext(DefinitionFileSource files, WorkflowLo
         return result;
     }
 
-    [GeneratedRegex(@"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")]
+    [GeneratedRegex(@"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")]
     private static partial Regex EnvReference();
 }

@@ -165,6 +165,13 @@ internal static partial class ProjectLoader
                 continue;
             }
 
+            if (value.IsSequence)
+            {
+                // Alternatives (an extension): the first whose when_env variable is set, or that has none, is the tier.
+                if (ChooseAlternative(ctx, key, value) is not { } chosen) continue;
+                value = chosen;
+            }
+
             var tier = LoadTier(ctx, key, value, baseDir);
             if (tier is not null) tiers[key] = tier;
         }
@@ -178,13 +185,37 @@ internal static partial class ProjectLoader
         return (tiers, fallback);
     }
 
+    private static YNode? ChooseAlternative(LoadContext ctx, string name, YNode list)
+    {
+        var items = list.Items().ToList();
+        foreach (var item in items)
+        {
+            var m = YMap.Open(item, ctx.Problems, "a model tier ({ provider, model, … })");
+            if (m is null) return null;
+            if (m.Get("when_env") is not { } when || when.IsNull) return item;
+            if (!when.IsScalar || !System.Text.RegularExpressions.Regex.IsMatch(when.Scalar!, "^[A-Za-z_][A-Za-z0-9_]*$"))
+            {
+                ctx.Problems.Add(when, $"expected the name of an environment variable, found {when.Describe()}");
+                return null;
+            }
+
+            if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(when.Scalar!))) return item;
+        }
+
+        ctx.Problems.Add(list, items.Count == 0
+            ? $"model tier '{name}' is an empty list of alternatives"
+            : $"no alternative of model tier '{name}' applies: set {string.Join(" or ", items.Select(i => YMap.Open(i, ctx.Problems, "")?.String("when_env")).OfType<string>())}, or end the list with one without 'when_env'");
+        return null;
+    }
+
     private static ModelTier? LoadTier(LoadContext ctx, string name, YNode node, string baseDir)
     {
         ctx.CheckSecretLengths(node);
         var m = YMap.Open(node, ctx.Problems, "a model tier ({ provider, model, … })");
         if (m is null) return null;
+        m.Get("when_env");
         var provider = m.Enum("provider", Providers, required: true);
-        var model = m.String("model");
+        var model = m.Get("model") is { } modelNode ? ctx.ResolveEnv(modelNode, m.String("model")) : null;
         var endpoint = m.String("endpoint");
         var apiKey = m.String("api_key");
         decimal inPrice = 0, outPrice = 0;
