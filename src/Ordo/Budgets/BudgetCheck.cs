@@ -10,10 +10,14 @@ namespace Ordo.Budgets;
 /// <param name="Used">What was used, as text.</param>
 internal sealed record BudgetViolation(string Budget, string Limit, string Used)
 {
+    /// <summary>Whether <see cref="Used"/> counts a call not made yet: the one the budget refuses.</summary>
+    public bool Attempted { get; init; }
+
     /// <summary>A sentence for people.</summary>
     public string Describe() => Budget switch
     {
         "deadline" => $"the job's deadline ({Limit}) has passed ({Used})",
+        "tool_calls" when Attempted => $"the job may make {Limit} tool calls and one more would make {Used}",
         "tool_calls" => $"the job may make {Limit} tool calls and has made {Used}",
         "cost" => $"the job may cost ${Limit} and has cost ${Used}",
         _ => $"the job may use {Limit} tokens and has used {Used}",
@@ -52,9 +56,10 @@ internal static class BudgetCheck
 
         if (constraints.MaxToolCalls is { } maxCalls && !waived.Contains("tool_calls") && (nextToolCall ? usage.ToolCalls + 1 > maxCalls : usage.ToolCalls > maxCalls))
         {
-            return new BudgetViolation("tool_calls", maxCalls.ToString(CultureInfo.InvariantCulture), nextToolCall
-                ? $"{usage.ToolCalls.ToString(CultureInfo.InvariantCulture)}; one more would exceed it"
-                : usage.ToolCalls.ToString(CultureInfo.InvariantCulture));
+            return new BudgetViolation("tool_calls", maxCalls.ToString(CultureInfo.InvariantCulture), (nextToolCall ? usage.ToolCalls + 1 : usage.ToolCalls).ToString(CultureInfo.InvariantCulture))
+            {
+                Attempted = nextToolCall,
+            };
         }
 
         return null;
