@@ -35,6 +35,13 @@ internal static class TestTools
         var name = request?.Name ?? "";
         var args = request?.Arguments ?? new Dictionary<string, JsonElement>();
         Log($"call {name} {JsonSerializer.Serialize(args)}");
+        if (Environment.GetEnvironmentVariable("MCP_TEST_KEYS") is { Length: > 0 } keys)
+        {
+            lock (LogGate)
+            {
+                File.AppendAllText(keys, $"{name} {request?.Meta?["ordo/idempotency-key"]}\n");
+            }
+        }
         string Str(string key, string fallback = "") => args.TryGetValue(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : fallback;
         int Int(string key, int fallback) => args.TryGetValue(key, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : fallback;
         switch (name)

@@ -91,12 +91,19 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
 
         var promptHash = agent.Prompt?.Hash;
 
+        // What an earlier delivery of this attempt did (a crash, a lost lease, a pause for an approval in a tool round):
+        // its recorded answers and tool outcomes are replayed, so the step neither asks the model again nor repeats a call.
+        var journal = offered.Declarations.Count > 0 || execution.Item.Deliveries > 1
+            ? await StepJournal.LoadAsync(execution, cancellationToken).ConfigureAwait(false)
+            : StepJournal.Empty;
+        var asked = new Dictionary<string, int>(StringComparer.Ordinal);
+
         // Round 1 is the first model call; each answer that asks for tools runs them through the gateway and starts the
         // next round with their results, at most max_tool_rounds times.
         for (var round = 1; ; round++)
         {
             options.AdditionalProperties[ModelCallProperties.Round] = round;
-            var (response, failure) = await CallModelAsync(execution, agent, route, circuit, messages, options, offered, round, promptHash, cancellationToken).ConfigureAwait(false);
+            var (response, failure) = await CallModelAsync(execution, agent, route, circuit, messages, options, offered, journal, round, promptHash, cancellationToken).ConfigureAwait(false);
             if (failure is not null) return failure;
 
             var calls = response!.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList();
@@ -126,7 +133,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             for (var i = 0; i < calls.Count; i++)
             {
                 var call = calls[i];
-                var (result, interrupt) = await ModelTools.RunAsync(gateway, execution, agent, offered, call, i, cancellationToken).ConfigureAwait(false);
+                var (result, interrupt) = await ModelTools.RunAsync(gateway, execution, agent, offered, call, i, journal, asked, time, cancellationToken).ConfigureAwait(false);
                 if (interrupt is not null)
                 {
                     // The call stopped the step (an approval it needs, a budget it would break): the interruption governs.
@@ -145,12 +152,17 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
     /// <c>ModelCallSucceeded</c> with the whole answer (its text and the tool calls it asks for) or <c>ModelCallFailed</c>.
     /// </summary>
     private async ValueTask<(ChatResponse? Response, StepOutcome? Failure)> CallModelAsync(
-        StepExecution execution, AgentDefinition agent, ModelRoute route, ModelCircuit circuit, List<ChatMessage> messages, ChatOptions options, OfferedTools offered, int round, string? promptHash, CancellationToken cancellationToken)
+        StepExecution execution, AgentDefinition agent, ModelRoute route, ModelCircuit circuit, List<ChatMessage> messages, ChatOptions options, OfferedTools offered, StepJournal journal, int round, string? promptHash, CancellationToken cancellationToken)
     {
         var tier = route.Tier;
         var callId = $"{execution.Step.WorkKey}.{execution.Step.Attempt}.m{execution.NextCallIndex()}";
         if (tier.MaxOutputTokens is { } bound) options.MaxOutputTokens = (int)Math.Min(bound, int.MaxValue);
         var (requestHash, requestBytes) = ModelRequests.Hash(tier, messages, options);
+        if (journal.Answer(callId, requestHash) is { } recorded)
+        {
+            // Asked and answered in an earlier delivery: the same request gets the answer it got, without a new call.
+            return (recorded, null);
+        }
 
         // Every call that reaches a provider is in the log. Under a token or cost budget the call is admitted first,
         // in one write with the check that it fits: a call with an output bound holds the most it can use (its input,

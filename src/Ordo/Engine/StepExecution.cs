@@ -25,10 +25,28 @@ public sealed class StepExecution : IToolCallScope
     private string? _closed;
     private readonly AppendNow _appendNow;
     private int _callIndex;
+    private readonly Func<CancellationToken, ValueTask<IReadOnlyList<EventEnvelope>>>? _readLog;
+
+    /// <summary>
+    /// The events this attempt of the step recorded in earlier deliveries (before a crash, a lost lease, a pause for an
+    /// approval): what a step that must not repeat itself — an agent's model calls and tool calls — replays instead.
+    /// Empty when the runtime gives no log.
+    /// </summary>
+    internal async ValueTask<IReadOnlyList<EventEnvelope>> EarlierEventsAsync(CancellationToken cancellationToken)
+    {
+        if (_readLog is null) return [];
+        var all = await _readLog(cancellationToken).ConfigureAwait(false);
+        var step = Item.Step;
+        return [.. all.Where(e => e.StepId == step.StepId && (e.Visit ?? 1) == step.Visit && e.Attempt == step.Attempt && e.Scope == step.Scope)];
+    }
+
+    /// <summary>The index <see cref="NextCallIndex"/> will give next (to find a call's earlier outcome before making it).</summary>
+    internal int PeekCallIndex() => Volatile.Read(ref _callIndex);
 
     internal StepExecution(WorkItem item, WorkflowDefinition workflow, StepDefinition step, JobState state, bool dryRun, ExpressionEvaluator evaluator,
-        AppendNow appendNow)
+        AppendNow appendNow, Func<CancellationToken, ValueTask<IReadOnlyList<EventEnvelope>>>? readLog = null)
     {
+        _readLog = readLog;
         Item = item;
         Workflow = workflow;
         Definition = step;

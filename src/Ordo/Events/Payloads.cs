@@ -146,7 +146,11 @@ public sealed record ModelCallSucceededPayload(
 /// <param name="Function">The function name the model used.</param>
 /// <param name="Tool">The tool it names (tools.yaml), if any.</param>
 /// <param name="Args">The arguments as the model wrote them (secrets redacted).</param>
-public sealed record ModelToolCall(string Id, string Function, string? Tool, System.Text.Json.JsonElement Args);
+public sealed record ModelToolCall(string Id, string Function, string? Tool, System.Text.Json.JsonElement Args)
+{
+    /// <summary>When the model's arguments were not a JSON object: why (<see cref="Args"/> is then empty).</summary>
+    public string? ArgsError { get; init; }
+}
 
 /// <summary>Payload of <see cref="EventTypes.ModelCallFailed"/>.</summary>
 /// <param name="CallId">The call.</param>

@@ -12,7 +12,7 @@ public sealed class ToolCallContext
     private readonly TimeProvider _time;
     private int _attempts;
 
-    internal ToolCallContext(IToolCallScope scope, AgentDefinition? agent, string toolName, JsonElement args, int callIndex, TimeProvider time)
+    internal ToolCallContext(IToolCallScope scope, AgentDefinition? agent, string toolName, JsonElement args, int callIndex, TimeProvider time, string? idempotencyKey = null)
     {
         Scope = scope;
         Agent = agent;
@@ -20,7 +20,7 @@ public sealed class ToolCallContext
         Args = args;
         CallIndex = callIndex;
         CallId = ToolGateway.CallId(scope.Step, callIndex);
-        IdempotencyKey = ToolGateway.IdempotencyKey(scope.JobId, scope.Step, callIndex);
+        IdempotencyKey = idempotencyKey ?? ToolGateway.IdempotencyKey(scope.JobId, scope.Step, callIndex);
         _time = time;
     }
 

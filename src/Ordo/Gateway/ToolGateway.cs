@@ -77,10 +77,14 @@ public sealed class ToolGateway : IDisposable
 
     /// <summary>Runs a tool call for a step (and, if <paramref name="agent"/> is set, on behalf of that agent).</summary>
     /// <exception cref="ToolCallException">The call was refused or failed.</exception>
-    public async ValueTask<ToolCallResult> CallAsync(IToolCallScope scope, AgentDefinition? agent, string toolName, JsonElement args, CancellationToken cancellationToken)
+    public ValueTask<ToolCallResult> CallAsync(IToolCallScope scope, AgentDefinition? agent, string toolName, JsonElement args, CancellationToken cancellationToken)
+        => CallAsync(scope, agent, toolName, args, idempotencyKey: null, cancellationToken);
+
+    /// <summary>Runs a tool call with an idempotency key of the caller's (a call a model asked for: keyed by what it asks).</summary>
+    internal async ValueTask<ToolCallResult> CallAsync(IToolCallScope scope, AgentDefinition? agent, string toolName, JsonElement args, string? idempotencyKey, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(scope);
-        var context = new ToolCallContext(scope, agent, toolName, args, scope.NextCallIndex(), _time);
+        var context = new ToolCallContext(scope, agent, toolName, args, scope.NextCallIndex(), _time, idempotencyKey);
         return await _pipeline(context, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -198,7 +198,7 @@ public sealed class ToolUsingAgentTests
         await using var h = new GovernanceHarness();
         h.Write("ordo.yaml", $"models:\n  fast: {{ provider: openai-compatible, model: fake, endpoint: \"{server.Address}v1\" }}\ntools: [tools.yaml]\n");
         h.Write("tools.yaml", Tools);
-        h.Write("workflow.yaml", Workflow());
+        h.Write("workflow.yaml", Workflow().Replace("tools: [tickets.lookup]", "tools: [tickets.lookup, tickets.close]", StringComparison.Ordinal));
         h.AddCodeTool("tickets.lookup", inv =>
         {
             Interlocked.Increment(ref calls);
@@ -210,6 +210,10 @@ public sealed class ToolUsingAgentTests
         Assert.Equal(JobStatus.Completed, state.Status);
         Assert.Equal(1, calls);
         Assert.Equal(2, bodies.Count);
+
+        // A tool without args is offered as taking any object, not as taking none.
+        var open = bodies[0].GetProperty("tools").EnumerateArray().Single(t => t.GetProperty("function").GetProperty("name").GetString() == "tickets_close").GetProperty("function").GetProperty("parameters");
+        Assert.False(open.TryGetProperty("additionalProperties", out var extra) && extra.ValueKind == JsonValueKind.False, open.GetRawText());
 
         // The tool is offered as a function under a name providers accept, with its description and args schema.
         var function = bodies[0].GetProperty("tools")[0].GetProperty("function");

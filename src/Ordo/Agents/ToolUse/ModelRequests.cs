@@ -21,7 +21,11 @@ internal static class ModelRequests
             ["tier"] = tier.Name,
             ["provider"] = tier.Provider,
             ["model"] = options.ModelId ?? tier.Model,
-            ["messages"] = new JsonArray([.. messages.Select(m => JsonSerializer.SerializeToNode(m, options_.GetTypeInfo(typeof(ChatMessage))))]),
+            ["messages"] = new JsonArray([.. messages.Select(m => (JsonNode)new JsonObject
+            {
+                ["role"] = m.Role.Value,
+                ["content"] = new JsonArray([.. m.Contents.Select(c => Content(c, options_)).OfType<JsonNode>()]),
+            })]),
             ["tools"] = new JsonArray([.. (options.Tools ?? []).OfType<AIFunctionDeclaration>().Select(t => (JsonNode)new JsonObject
             {
                 ["name"] = t.Name,
@@ -36,4 +40,25 @@ internal static class ModelRequests
         var bytes = JsonSerializer.SerializeToUtf8Bytes(request);
         return ("sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes)), bytes.LongLength);
     }
+
+    /// <summary>
+    /// What a message part says, and only that (not the ids or timestamps a provider's client attaches): text, a tool call
+    /// (id, name, arguments), or a tool result (call id, result). The same conversation replayed from the log hashes the same.
+    /// </summary>
+    private static JsonNode? Content(AIContent content, JsonSerializerOptions options) => content switch
+    {
+        TextContent t when !string.IsNullOrEmpty(t.Text) => new JsonObject { ["text"] = t.Text },
+        FunctionCallContent f => new JsonObject
+        {
+            ["call"] = f.CallId,
+            ["name"] = f.Name,
+            ["args"] = f.Arguments is null ? null : JsonSerializer.SerializeToNode(f.Arguments, options.GetTypeInfo(typeof(IDictionary<string, object?>))),
+        },
+        FunctionResultContent r => new JsonObject
+        {
+            ["result_of"] = r.CallId,
+            ["result"] = r.Result is null ? null : JsonSerializer.SerializeToNode(r.Result, options.GetTypeInfo(r.Result.GetType())),
+        },
+        _ => null,
+    };
 }

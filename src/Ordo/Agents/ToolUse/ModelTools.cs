@@ -70,7 +70,7 @@ internal static partial class ModelTools
                 }
             }
 
-            schema ??= JsonElementFactory.Parse("""{"type":"object"}""");
+            schema ??= OpenSchema(tool);
             description ??= $"The tool '{toolName}'" + (tool is null ? "" : $" ({tool.Kind}, effect {tool.EffectName})") + ".";
             declarations.Add(AIFunctionFactory.CreateDeclaration(function, description, schema.Value));
         }
@@ -79,29 +79,49 @@ internal static partial class ModelTools
     }
 
     /// <summary>
-    /// Runs one call a model asked for through the gateway. Returns what the model is told: the tool's result, or
+    /// Runs one call a model asked for through the gateway — or, when an earlier delivery of the step already made it
+    /// (<paramref name="journal"/>), gives back what it got then. Returns what the model is told: the tool's result, or
     /// <c>{ "error", "message" }</c> when the call was refused or failed; or, when the call stopped the step (an approval
-    /// it needs, a budget it would break, a kill switch on the job), that interruption instead.
+    /// it needs, a budget it would break), that interruption instead. Every call takes a call index and is recorded,
+    /// those refused before the gateway (arguments that are not JSON, one call too many) included.
     /// </summary>
+    /// <remarks>
+    /// The idempotency key of a call a model asks for is the job, the step visit, and what it asks (the tool and its
+    /// arguments, canonical), with a count for the same call asked again in the step: a retried attempt that asks for
+    /// the same call sends the same key, and one that asks for another call never reuses a key.
+    /// </remarks>
     public static async ValueTask<(object? Result, StepInterrupt? Interrupt)> RunAsync(
-        ToolGateway gateway, StepExecution execution, AgentDefinition agent, OfferedTools offered, FunctionCallContent call, int indexInRound, CancellationToken cancellationToken)
+        ToolGateway gateway, StepExecution execution, AgentDefinition agent, OfferedTools offered, FunctionCallContent call, int indexInRound,
+        StepJournal journal, Dictionary<string, int> asked, TimeProvider time, CancellationToken cancellationToken)
     {
         var toolName = ToolOf(call, offered);
-        if (call.Exception is not null)
+        var callId = ToolGateway.CallId(execution.Step, execution.PeekCallIndex());
+        if (journal.TryOutcome(callId, toolName, out var earlier, out var earlierFailure))
         {
-            return (Refusal("invalid_args", $"the arguments of the call of '{call.Name}' are not a JSON object: {call.Exception.Message}"), null);
+            execution.NextCallIndex();
+            return (earlierFailure is null ? earlier : Refusal(earlierFailure.Error, earlierFailure.Message), null);
         }
 
-        if (indexInRound >= MaxCallsPerRound)
+        if (call.Exception is not null || indexInRound >= MaxCallsPerRound)
         {
-            return (Refusal("too_many_calls", $"one answer may ask for at most {MaxCallsPerRound} tool calls; this one was not run"), null);
+            var (error, message) = call.Exception is not null
+                ? ("invalid_args", $"the arguments of the call of '{call.Name}' are not a JSON object: {call.Exception.Message}")
+                : ("too_many_calls", $"one answer may ask for at most {MaxCallsPerRound} tool calls; this one was not run");
+            var refusedId = ToolGateway.CallId(execution.Step, execution.NextCallIndex());
+            execution.Record(EventFactory.Step(EventTypes.ToolCallFailed, execution.Step, new ToolCallFailedPayload(refusedId, toolName, error, message, 0, false), time.GetUtcNow(), agent: agent.Ref));
+            return (Refusal(error, message), null);
         }
 
         var args = JsonSerializer.SerializeToElement(call.Arguments ?? new Dictionary<string, object?>(), AIJsonUtilities.DefaultOptions.GetTypeInfo(typeof(IDictionary<string, object?>)));
+        var what = toolName + "\n" + Canonical(args);
+        var occurrence = asked.TryGetValue(what, out var n) ? n : 0;
+        asked[what] = occurrence + 1;
+        var digest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(what)))[..16];
+        var key = $"{execution.JobId.Value}:{execution.Step.WorkKey}:t{digest}" + (occurrence == 0 ? "" : $".{occurrence}");
         var scope = new ModelToolScope(execution);
         try
         {
-            var result = await gateway.CallAsync(scope, agent, toolName, args, cancellationToken).ConfigureAwait(false);
+            var result = await gateway.CallAsync(scope, agent, toolName, args, key, cancellationToken).ConfigureAwait(false);
             return (result.Value, null);
         }
         catch (ToolCallException e)
@@ -117,6 +137,69 @@ internal static partial class ModelTools
         }
     }
 
+    /// <summary>A JSON value with its object properties in ordinal order: the same call asked twice reads the same.</summary>
+    private static string Canonical(JsonElement value)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            Write(w, value);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+
+        static void Write(Utf8JsonWriter w, JsonElement v)
+        {
+            switch (v.ValueKind)
+            {
+                case JsonValueKind.Object:
+                    w.WriteStartObject();
+                    foreach (var p in v.EnumerateObject().OrderBy(p => p.Name, StringComparer.Ordinal))
+                    {
+                        w.WritePropertyName(p.Name);
+                        Write(w, p.Value);
+                    }
+
+                    w.WriteEndObject();
+                    break;
+                case JsonValueKind.Array:
+                    w.WriteStartArray();
+                    foreach (var item in v.EnumerateArray()) Write(w, item);
+                    w.WriteEndArray();
+                    break;
+                default:
+                    v.WriteTo(w);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The schema offered for a tool without <c>args</c>: any object (<c>additionalProperties: true</c>, said outright:
+    /// some providers' clients read a bare object schema as one without properties), naming what the tool is known to
+    /// read — a sql tool's <c>@name</c> parameters, an http tool's URL placeholders.
+    /// </summary>
+    private static JsonElement OpenSchema(Tools.ToolDefinition? tool)
+    {
+        var names = tool switch
+        {
+            { Kind: "sql", Query: { } query } => SqlParameter().Matches(query).Select(m => m.Groups[1].Value)
+                .Where(n => n is not ("idempotency_key" or "job_id" or "tenant")),
+            { Kind: "http", Url: { } url } => UrlPlaceholder().Matches(url).Select(m => m.Groups[1].Value),
+            _ => [],
+        };
+        var properties = new System.Text.Json.Nodes.JsonObject();
+        foreach (var name in names.Distinct(StringComparer.Ordinal)) properties[name] = new System.Text.Json.Nodes.JsonObject();
+        var schema = new System.Text.Json.Nodes.JsonObject { ["type"] = "object", ["properties"] = properties, ["additionalProperties"] = true };
+        return JsonElementFactory.FromNode(schema);
+    }
+
+    [GeneratedRegex(@"@([A-Za-z_][A-Za-z0-9_]*)")]
+    private static partial Regex SqlParameter();
+
+    [GeneratedRegex(@"\{([A-Za-z_][A-Za-z0-9_]*)\}")]
+    private static partial Regex UrlPlaceholder();
+
     /// <summary>The tool a function call names: by the offered function name, else by the tool's own name.</summary>
     public static string ToolOf(FunctionCallContent call, OfferedTools offered)
         => offered.ToolsByFunction.TryGetValue(call.Name, out var tool) ? tool : call.Name;
@@ -127,7 +210,10 @@ internal static partial class ModelTools
         var args = call.Arguments is null
             ? JsonElementFactory.EmptyObject
             : JsonSerializer.SerializeToElement(call.Arguments, AIJsonUtilities.DefaultOptions.GetTypeInfo(typeof(IDictionary<string, object?>)));
-        return new ModelToolCall(call.CallId, call.Name, ToolOf(call, offered), redactor.Redact(args));
+        return new ModelToolCall(call.CallId, call.Name, ToolOf(call, offered), redactor.Redact(args))
+        {
+            ArgsError = call.Exception is { } e ? redactor.Redact(e.Message) : null,
+        };
     }
 
     private static JsonElement Refusal(string error, string message)

@@ -68,7 +68,13 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
 
         var step = workflow.FindStep(item.Step.StepId);
         StepOutcome? outcome;
-        var execution = new StepExecution(item, workflow, step ?? workflow.Entry, state, ctx.Options.DryRun || state.DryRun, ctx.Evaluator, committer.AppendNowAsync);
+        var execution = new StepExecution(item, workflow, step ?? workflow.Entry, state, ctx.Options.DryRun || state.DryRun, ctx.Evaluator, committer.AppendNowAsync,
+            async ct =>
+            {
+                var events = new List<Events.EventEnvelope>();
+                await foreach (var e in ctx.Store.ReadEventsAsync(item.JobId, 0, ct).ConfigureAwait(false)) events.Add(e);
+                return events;
+            });
         var started = ctx.Time.GetTimestamp();
         if (step is null)
         {

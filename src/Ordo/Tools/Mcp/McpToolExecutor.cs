@@ -34,6 +34,12 @@ public sealed class McpToolExecutor(McpServerPool pool) : IToolExecutor
     /// <inheritdoc />
     public string Kind => "mcp";
 
+    /// <summary>The <c>_meta</c> key of a call's idempotency key (stable across the step's retries and a crash).</summary>
+    public const string IdempotencyKeyMeta = "ordo/idempotency-key";
+
+    /// <summary>The <c>_meta</c> key of the job a call is made for.</summary>
+    public const string JobMeta = "ordo/job";
+
     /// <inheritdoc />
     public async ValueTask<JsonElement> ExecuteAsync(ToolInvocation invocation, CancellationToken cancellationToken)
     {
@@ -64,6 +70,13 @@ public sealed class McpToolExecutor(McpServerPool pool) : IToolExecutor
         {
             Name = toolName,
             Arguments = args.EnumerateObject().ToDictionary(p => p.Name, p => p.Value, StringComparer.Ordinal),
+            // The call's idempotency key travels in the request's _meta, as an http tool's in its Idempotency-Key header:
+            // a server that keeps effects once per key turns a repeated call (after a crash) into a no-op.
+            Meta = new System.Text.Json.Nodes.JsonObject
+            {
+                [IdempotencyKeyMeta] = invocation.IdempotencyKey,
+                [JobMeta] = invocation.JobId.Value,
+            },
         };
         CallToolResult result;
         try

@@ -21,7 +21,7 @@ public sealed class McpWorkflowTests
         h.Write("workflow.yaml", $"ordo: 1\nworkflow: mcp-flow\nversion: 1\nsteps:\n{steps}");
     }
 
-    private static string Stdio(GovernanceHarness h) => $"  test: {{ command: {McpTestServers.Yaml(McpTestServers.StdioCommand)}, env: {{ MCP_TEST_LOG: \"{Path.Combine(h.Dir, "calls.log")}\" }} }}";
+    private static string Stdio(GovernanceHarness h) => $"  test: {{ command: {McpTestServers.Yaml(McpTestServers.StdioCommand)}, env: {{ MCP_TEST_LOG: \"{Path.Combine(h.Dir, "calls.log")}\", MCP_TEST_KEYS: \"{Path.Combine(h.Dir, "keys.log")}\" }} }}";
 
     private static IReadOnlyList<string> Calls(GovernanceHarness h) => File.Exists(Path.Combine(h.Dir, "calls.log")) ? File.ReadAllLines(Path.Combine(h.Dir, "calls.log")) : [];
 
@@ -37,6 +37,10 @@ public sealed class McpWorkflowTests
         var ok = (await h.EventsAsync(state.JobId)).Single(e => e.Type == EventTypes.ToolCallSucceeded).GetPayload<ToolCallSucceededPayload>();
         Assert.Equal("hello", ok.Result!.Value.GetProperty("message").GetString());
         Assert.Equal(1, h.Runtime.McpServers.SessionsStarted);
+
+        // The call's idempotency key reached the server in the request's _meta.
+        var key = (await h.EventsAsync(state.JobId)).Single(e => e.Type == EventTypes.ToolCallRequested).GetPayload<ToolCallRequestedPayload>().IdempotencyKey;
+        Assert.Equal([$"echo {key}"], File.ReadAllLines(Path.Combine(h.Dir, "keys.log")));
     }
 
     [Fact]
