@@ -365,10 +365,10 @@ internal static class OrdoApiEndpoints
         }
 
         var state = await runtime.GetStateAsync(jobId, http.RequestAborted).ConfigureAwait(false);
-        if (state is null || !state.Approvals.ContainsKey(approvalId)) return Problems.NotFound($"job {id} has no approval {approvalId}");
+        if (state is null || !state.Approvals.Values.Any(a => a.Id == approvalId)) return Problems.NotFound($"job {id} has no approval {approvalId}");
         var outcome = await runtime.DecideAsync(jobId, approvalId, caller.Identity, decision == "approve", reason, http.RequestAborted).ConfigureAwait(false);
         state = await runtime.GetStateAsync(jobId, http.RequestAborted).ConfigureAwait(false);
-        var approval = state!.Approvals[approvalId];
+        var approval = state!.Approvals.Values.First(a => a.Id == approvalId);
         return Problems.Json(JsonOut.Write(w =>
         {
             w.WriteStartObject();
