@@ -490,7 +490,7 @@ internal static partial class ProjectLoader
                     if (hash is null || identity is null) continue;
                     if (!ApiKeyHash().IsMatch(hash))
                     {
-                        ctx.Problems.Add(item, $"API key entries must be 'sha256:' followed by 64 hex digits (the hash of the key), found '{Truncate(hash)}'");
+                        ctx.Problems.Add(item.IsMapping ? item : kn, $"API key entries must be 'sha256:' followed by 64 hex digits (the hash of the key), found '{Truncate(hash)}'");
                         continue;
                     }
 
