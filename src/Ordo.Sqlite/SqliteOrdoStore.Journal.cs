@@ -344,8 +344,13 @@ public sealed partial class SqliteOrdoStore
         cmd.CommandText = $"""
             SELECT {JobColumns} FROM jobs
             WHERE ($status IS NULL OR status = $status) AND ($tenant IS NULL OR tenant = $tenant) AND ($parent IS NULL OR parent_job_id = $parent)
+              AND ($workflow IS NULL OR workflow = $workflow) AND ($version IS NULL OR version = $version)
+              AND ($after IS NULL OR (created_at, job_key) < (SELECT created_at, job_key FROM jobs WHERE job_id = $after))
             ORDER BY created_at DESC, job_key DESC LIMIT $limit
             """;
+        cmd.Parameters.AddWithValue("$workflow", (object?)query.Workflow ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$version", (object?)query.WorkflowVersion ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$after", (object?)query.After?.Value ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$status", (object?)query.Status?.ToWire() ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$tenant", (object?)query.Tenant ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$parent", (object?)query.ParentJobId?.Value ?? DBNull.Value);
@@ -357,10 +362,30 @@ public sealed partial class SqliteOrdoStore
     }
 
     /// <inheritdoc />
-    public async IAsyncEnumerable<EventEnvelope> ReadEventsAsync(JobId jobId, long afterSeq = 0, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public async ValueTask<JobRecord?> GetJobAsync(JobId jobId, string tenant, CancellationToken cancellationToken = default)
     {
         await InitializeAsync(cancellationToken).ConfigureAwait(false);
-        var key = await GetJobKeyAsync(jobId, cancellationToken).ConfigureAwait(false);
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"SELECT {JobColumns} FROM jobs WHERE job_id = $id AND tenant = $tenant";
+        cmd.Parameters.AddWithValue("$id", jobId.Value);
+        cmd.Parameters.AddWithValue("$tenant", tenant);
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? ReadJob(r) : null;
+    }
+
+    /// <inheritdoc />
+    public IAsyncEnumerable<EventEnvelope> ReadEventsAsync(JobId jobId, long afterSeq = 0, CancellationToken cancellationToken = default)
+        => ReadEventsCoreAsync(jobId, null, afterSeq, cancellationToken);
+
+    /// <inheritdoc />
+    public IAsyncEnumerable<EventEnvelope> ReadEventsAsync(JobId jobId, string tenant, long afterSeq = 0, CancellationToken cancellationToken = default)
+        => ReadEventsCoreAsync(jobId, tenant ?? throw new ArgumentNullException(nameof(tenant)), afterSeq, cancellationToken);
+
+    private async IAsyncEnumerable<EventEnvelope> ReadEventsCoreAsync(JobId jobId, string? tenant, long afterSeq, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        var key = tenant is null ? await GetJobKeyAsync(jobId, cancellationToken).ConfigureAwait(false) : GetTenantJobKey(jobId, tenant);
         if (key is null) yield break;
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
@@ -462,5 +487,16 @@ public sealed partial class SqliteOrdoStore
             CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(12)), UpdatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(13)),
             LastSeq = r.GetInt64(14), HeadHash = (byte[])r.GetValue(15),
         };
+    }
+
+    /// <summary>The key of a job of one tenant, filtered in the query (never read first and compared after).</summary>
+    private long? GetTenantJobKey(JobId jobId, string tenant)
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT job_key FROM jobs WHERE job_id = $id AND tenant = $tenant";
+        cmd.Parameters.AddWithValue("$id", jobId.Value);
+        cmd.Parameters.AddWithValue("$tenant", tenant);
+        return cmd.ExecuteScalar() is long k ? k : null;
     }
 }

@@ -7,8 +7,11 @@ namespace Ordo.Sqlite;
 /// </summary>
 internal static class SqliteSchema
 {
-    /// <summary>The schema this build writes. 2: work items count their lost leases (<c>lost</c>, <c>lost_owners</c>).</summary>
-    public const int Version = 2;
+    /// <summary>
+    /// The schema this build writes. 2: work items count their lost leases (<c>lost</c>, <c>lost_owners</c>).
+    /// 3: the server's API keys (<c>api_keys</c>, hashes only).
+    /// </summary>
+    public const int Version = 3;
 
     /// <summary>The statements that take a database of each older version one version up.</summary>
     public static readonly IReadOnlyDictionary<int, string> Upgrades = new Dictionary<int, string>
@@ -17,12 +20,14 @@ internal static class SqliteSchema
             ALTER TABLE work_items ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
             ALTER TABLE work_items ADD COLUMN lost_owners TEXT;
             """,
+        // The table itself is made by Create (CREATE TABLE IF NOT EXISTS runs before the upgrades); nothing to change.
+        [2] = "SELECT 1;",
     };
 
     /// <summary>The tables an Ordo database holds (any other table means the file is another program's).</summary>
     public static readonly IReadOnlySet<string> Tables = new HashSet<string>(StringComparer.Ordinal)
     {
-        "meta", "definitions", "jobs", "events", "snapshots", "work_items", "kill_switches", "kill_switch_seeds",
+        "meta", "definitions", "jobs", "events", "snapshots", "work_items", "kill_switches", "kill_switch_seeds", "api_keys",
     };
 
     public const string Create = """
@@ -111,5 +116,13 @@ internal static class SqliteSchema
 
         CREATE TABLE IF NOT EXISTS kill_switch_seeds(
             seed TEXT PRIMARY KEY) WITHOUT ROWID;
+
+        CREATE TABLE IF NOT EXISTS api_keys(
+            key_id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            identity TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER) WITHOUT ROWID;
         """;
 }

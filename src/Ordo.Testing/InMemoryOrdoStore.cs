@@ -12,7 +12,7 @@ namespace Ordo.Testing;
 /// but loses everything when the process ends.
 /// </summary>
 /// <remarks>Thread-safe: every operation holds one lock.</remarks>
-public sealed class InMemoryOrdoStore : IOrdoStore
+public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<JobId, JobEntry> _jobs = [];
@@ -22,6 +22,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore
     private readonly HashSet<(JobId, string)> _itemKeys = [];
     private readonly Dictionary<string, KillSwitches.KillSwitch> _switches = new(StringComparer.Ordinal);
     private readonly HashSet<string> _seeds = new(StringComparer.Ordinal);
+    private readonly List<ApiKeyRecord> _apiKeys = [];
     private long _nextItemId;
 
     /// <inheritdoc />
@@ -344,6 +345,61 @@ public sealed class InMemoryOrdoStore : IOrdoStore
     }
 
     /// <inheritdoc />
+    public ValueTask CreateApiKeyAsync(ApiKeyRecord key, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        lock (_gate)
+        {
+            if (_apiKeys.Any(k => k.KeyId == key.KeyId || k.Hash == key.Hash))
+            {
+                throw new InvalidOperationException($"An API key with id {key.KeyId} or the same hash exists.");
+            }
+
+            _apiKeys.Add(key);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<ApiKeyRecord?> FindApiKeyAsync(string hash, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(_apiKeys.FirstOrDefault(k => k.Hash == hash && k.RevokedAt is null));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<ApiKeyRecord>> ListApiKeysAsync(string? tenant = null, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<ApiKeyRecord>>(_apiKeys.Where(k => tenant is null || k.Tenant == tenant).ToList());
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> RevokeApiKeyAsync(string keyId, DateTimeOffset revokedAt, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var i = _apiKeys.FindIndex(k => k.KeyId == keyId && k.RevokedAt is null);
+            if (i < 0) return ValueTask.FromResult(false);
+            _apiKeys[i] = _apiKeys[i] with { RevokedAt = revokedAt };
+            return ValueTask.FromResult(true);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<JobRecord?> GetJobAsync(JobId jobId, string tenant, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(_jobs.TryGetValue(jobId, out var e) && e.Record.Tenant == tenant ? e.Record : null);
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask<JobRecord?> GetJobAsync(JobId jobId, CancellationToken cancellationToken = default)
     {
         lock (_gate)
@@ -362,6 +418,9 @@ public sealed class InMemoryOrdoStore : IOrdoStore
             if (query.Status is { } s) all = all.Where(j => j.Status == s);
             if (query.Tenant is { } t) all = all.Where(j => j.Tenant == t);
             if (query.ParentJobId is { } p) all = all.Where(j => j.ParentJobId == p);
+            if (query.Workflow is { } w) all = all.Where(j => j.Workflow == w);
+            if (query.WorkflowVersion is { } v) all = all.Where(j => j.Version == v);
+            if (query.After is { } after) all = all.SkipWhile(j => j.JobId != after).Skip(1);
             return ValueTask.FromResult<IReadOnlyList<JobRecord>>(all.Take(query.Limit).ToList());
         }
     }

@@ -89,10 +89,19 @@ public sealed record TenantDefinition
     public required string Name { get; init; }
     /// <summary>API keys as <c>sha256:hex</c> of the key.</summary>
     public IReadOnlyList<string> ApiKeys { get; init; } = [];
+    /// <summary>The same API keys with the identity each acts as (<c>api-key</c> when the entry names none).</summary>
+    public IReadOnlyList<TenantApiKey> Keys { get; init; } = [];
     /// <summary>Identity → roles.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Roles { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+    /// <summary>Whether the configuration has a <c>roles</c> map (without one, every key of the tenant holds every role).</summary>
+    public bool HasRoles { get; init; }
     /// <summary>Jobs running at once.</summary>
     public int? ConcurrentJobs { get; init; }
     /// <summary>Submissions per minute.</summary>
     public int? JobsPerMinute { get; init; }
 }
+
+/// <summary>An API key of a tenant, from its configuration: the hash of the key and who it acts as.</summary>
+/// <param name="Identity">The identity the key acts as.</param>
+/// <param name="Hash">The key's hash, <c>sha256:</c> and 64 lowercase hex digits.</param>
+public sealed record TenantApiKey(string Identity, string Hash);

@@ -41,6 +41,26 @@ public interface IJobJournal
     /// <summary>Lists jobs, newest first.</summary>
     ValueTask<IReadOnlyList<JobRecord>> ListJobsAsync(JobQuery query, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Reads a job of one tenant: null when it does not exist or belongs to another tenant. A store that can filters by
+    /// tenant in its query; by default the job is read and then compared.
+    /// </summary>
+    async ValueTask<JobRecord?> GetJobAsync(JobId jobId, string tenant, CancellationToken cancellationToken = default)
+        => await GetJobAsync(jobId, cancellationToken).ConfigureAwait(false) is { } job && string.Equals(job.Tenant, tenant, StringComparison.Ordinal) ? job : null;
+
+    /// <summary>
+    /// Reads the events of a job of one tenant with a sequence number above <paramref name="afterSeq"/>, in order; none
+    /// when the job does not exist or belongs to another tenant.
+    /// </summary>
+    async IAsyncEnumerable<EventEnvelope> ReadEventsAsync(JobId jobId, string tenant, long afterSeq = 0, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (await GetJobAsync(jobId, tenant, cancellationToken).ConfigureAwait(false) is null) yield break;
+        await foreach (var e in ReadEventsAsync(jobId, afterSeq, cancellationToken).ConfigureAwait(false))
+        {
+            yield return e;
+        }
+    }
+
     /// <summary>Reads a job's events with a sequence number above <paramref name="afterSeq"/>, in order.</summary>
     IAsyncEnumerable<EventEnvelope> ReadEventsAsync(JobId jobId, long afterSeq = 0, CancellationToken cancellationToken = default);
 

@@ -217,6 +217,12 @@ public sealed record JobQuery
     public string? Tenant { get; init; }
     /// <summary>Only children of this job.</summary>
     public JobId? ParentJobId { get; init; }
+    /// <summary>Only jobs of the workflow with this name.</summary>
+    public string? Workflow { get; init; }
+    /// <summary>Only jobs of this version of <see cref="Workflow"/>.</summary>
+    public int? WorkflowVersion { get; init; }
+    /// <summary>Only jobs listed after this one (older, in the newest-first order): the cursor of the next page.</summary>
+    public JobId? After { get; init; }
     /// <summary>At most this many, newest first.</summary>
     public int Limit { get; init; } = 100;
 }

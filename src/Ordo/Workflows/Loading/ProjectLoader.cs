@@ -461,10 +461,48 @@ internal static partial class ProjectLoader
         {
             var t = YMap.Open(m.Get(name)!.Value, ctx.Problems, "a tenant ({ api_keys, roles, quota })");
             if (t is null) continue;
-            var keys = t.StringList("api_keys") ?? [];
-            foreach (var k in keys.Where(k => !ApiKeyHash().IsMatch(k)))
+            var keys = new List<string>();
+            var keyIdentities = new List<TenantApiKey>();
+            if (t.Get("api_keys") is { } kn && !kn.IsNull)
             {
-                ctx.Problems.Add(t.Get("api_keys")!.Value, $"API key entries must be 'sha256:' followed by 64 hex digits (the hash of the key), found '{Truncate(k)}'");
+                // "sha256:HEX" (identity api-key) or { identity, hash }; a single entry may stand for a list of one.
+                foreach (var item in kn.IsSequence ? kn.Items() : [kn])
+                {
+                    string? hash, identity = "api-key";
+                    if (item.IsMapping)
+                    {
+                        var km = YMap.Open(item, ctx.Problems, "{ identity, hash }");
+                        if (km is null) continue;
+                        identity = km.String("identity", required: true);
+                        hash = km.String("hash", required: true);
+                        km.RejectUnknown();
+                    }
+                    else if (item.IsScalar && !item.IsNull)
+                    {
+                        hash = item.Scalar!;
+                    }
+                    else
+                    {
+                        ctx.Problems.Add(item, $"expected an API key hash ('sha256:HEX') or {{ identity, hash }}, found {item.Describe()}");
+                        continue;
+                    }
+
+                    if (hash is null || identity is null) continue;
+                    if (!ApiKeyHash().IsMatch(hash))
+                    {
+                        ctx.Problems.Add(item.IsMapping ? item : kn, $"API key entries must be 'sha256:' followed by 64 hex digits (the hash of the key), found '{Truncate(hash)}'");
+                        continue;
+                    }
+
+                    if (string.IsNullOrWhiteSpace(identity))
+                    {
+                        ctx.Problems.Add(item, "an API key's identity must not be empty");
+                        continue;
+                    }
+
+                    keys.Add(hash);
+                    keyIdentities.Add(new TenantApiKey(identity.Trim(), hash.ToLowerInvariant()));
+                }
             }
 
             var roles = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
@@ -493,7 +531,7 @@ internal static partial class ProjectLoader
             }
 
             t.RejectUnknown();
-            result[name] = new TenantDefinition { Name = name, ApiKeys = keys, Roles = roles, ConcurrentJobs = concurrent, JobsPerMinute = perMinute };
+            result[name] = new TenantDefinition { Name = name, ApiKeys = keys, Keys = keyIdentities, Roles = roles, HasRoles = t.Has("roles"), ConcurrentJobs = concurrent, JobsPerMinute = perMinute };
         }
 
         return result;

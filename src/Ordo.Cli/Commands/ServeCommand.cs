@@ -1,0 +1,79 @@
+using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
+using Ordo.Cli.Hosting;
+using Ordo.Configuration;
+using Ordo.Server.Hosting;
+using Ordo.Workflows;
+
+namespace Ordo.Cli.Commands;
+
+/// <summary>
+/// <c>ordo serve [--urls URL] [--workers N]</c>: the HTTP API and the workers in one process, on the SQLite store; the
+/// project's workflows are registered by name and version at start. SIGTERM or Ctrl-C drains it and exits 0.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create(CommandEnvironment env)
+    {
+        var urls = new Option<string>("--urls") { Description = "Where to listen. Default: http://127.0.0.1:5080.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
+        var workers = CommonOptions.Workers();
+        var command = new Command("serve", "Run the HTTP API and the workers in one process (SIGTERM or Ctrl-C drains it and exits 0).") { urls, workers };
+        env.SetAction(command, async (ctx, parse) =>
+        {
+            var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false)
+                ?? (File.Exists(WorkflowLoader.ConfigFileName) ? await WorkflowLoader.LoadProjectAsync(WorkflowLoader.ConfigFileName, null, ctx.Stop).ConfigureAwait(false) : null);
+            if (!string.IsNullOrWhiteSpace(ctx.Postgres) || project?.Storage?.Postgres is not null)
+            {
+                throw new CliInputException("PostgreSQL storage is not available in this build of ordo; use the embedded SQLite store (--db)");
+            }
+
+            var code = CliHost.NewRegistry();
+            var definitions = new List<WorkflowDefinition>();
+            foreach (var file in WorkflowFiles(ctx, project))
+            {
+                definitions.Add(await CliHost.LoadWorkflowAsync(ctx, file, code).ConfigureAwait(false));
+            }
+
+            var path = ctx.ResolveDbPath(project);
+            await using var app = ServerHost.Build(new ServeSettings
+            {
+                Urls = parse.GetValue(urls)!, DatabasePath = path, Project = project, Workflows = definitions, Code = code,
+                Workers = parse.GetValue(workers), ShutdownGrace = CliHost.ShutdownGrace(),
+            });
+            await app.StartAsync(ctx.Stop).ConfigureAwait(false);
+            if (ctx.Human)
+            {
+                await ctx.Out.WriteLineAsync($"ordo: serving {string.Join(", ", app.Urls)} on {path} with {definitions.Count} workflow(s); SIGTERM or Ctrl-C stops it").ConfigureAwait(false);
+                await ctx.Out.FlushAsync().ConfigureAwait(false);
+            }
+
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ctx.Stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // SIGTERM or Ctrl-C: drain below.
+            }
+
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            if (ctx.Human) await ctx.Out.WriteLineAsync("ordo: server stopped; unfinished steps were released").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    /// <summary>The workflow files of a project: YAML files with steps in the config's folder and its <c>workflows:</c> folders.</summary>
+    private static IEnumerable<string> WorkflowFiles(CliContext ctx, ProjectDefinition? project)
+    {
+        var configFile = project?.ConfigFile ?? (ctx.Config is { Length: > 0 } c ? Path.GetFullPath(c) : null);
+        var folders = new List<string>();
+        if (configFile is not null) folders.Add(Path.GetDirectoryName(Path.GetFullPath(configFile))!);
+        folders.AddRange(project?.WorkflowFolders ?? []);
+        return folders.Distinct(StringComparer.Ordinal).Where(Directory.Exists)
+            .SelectMany(d => Directory.EnumerateFiles(d, "*.yaml").Concat(Directory.EnumerateFiles(d, "*.yml")))
+            .Where(f => !string.Equals(Path.GetFileName(f), WorkflowLoader.ConfigFileName, StringComparison.OrdinalIgnoreCase))
+            .Where(f => File.ReadLines(f).Any(l => l.StartsWith("steps:", StringComparison.Ordinal)))
+            .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+    }
+}

@@ -1,0 +1,61 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Ordo.Agents;
+using Ordo.Configuration;
+using Ordo.Workflows;
+
+namespace Ordo.Server.Hosting;
+
+/// <summary>What <c>ordo serve</c> runs: the API and the workers of one project, on one SQLite file.</summary>
+public sealed record ServeSettings
+{
+    /// <summary>Where to listen. Default: <c>http://127.0.0.1:5080</c>.</summary>
+    public string Urls { get; init; } = "http://127.0.0.1:5080";
+    /// <summary>The SQLite file.</summary>
+    public required string DatabasePath { get; init; }
+    /// <summary>The project (its tenants, keys, roles and workflows), or null for none.</summary>
+    public ProjectDefinition? Project { get; init; }
+    /// <summary>The project's workflows, registered by name and version.</summary>
+    public IReadOnlyList<WorkflowDefinition> Workflows { get; init; } = [];
+    /// <summary>The code agents and tools of the project's plugins.</summary>
+    public CodeRegistry? Code { get; init; }
+    /// <summary>Steps run at once; null: the number of cores.</summary>
+    public int? Workers { get; init; }
+    /// <summary>How long running steps get to finish when the server stops. Default: 10 s.</summary>
+    public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>Builds the server process of <c>ordo serve</c> through <c>AddOrdo</c>, <c>AddOrdoServer</c> and <c>MapOrdoApi</c>.</summary>
+public static class ServerHost
+{
+    /// <summary>Builds the app (not started): API, OpenAPI, health, and the workers as a hosted service.</summary>
+    public static WebApplication Build(ServeSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = Directory.GetCurrentDirectory() });
+        builder.WebHost.UseUrls(settings.Urls);
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).AddFilter("Microsoft", LogLevel.Warning).AddFilter("System", LogLevel.Warning);
+        // SIGTERM drains: the workers get their grace, then the host waits a little longer for the last commits.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownGrace + TimeSpan.FromSeconds(5));
+        if (settings.Code is { } code) builder.Services.AddSingleton(code);
+        var ordo = builder.Services.AddOrdo(o =>
+        {
+            o.Workers = settings.Workers ?? Environment.ProcessorCount;
+            o.ShutdownGrace = settings.ShutdownGrace;
+        }).UseSqlite(settings.DatabasePath, settings.Project?.Storage?.Durability == "full" ? Ordo.Sqlite.SqliteDurability.Full : Ordo.Sqlite.SqliteDurability.Normal);
+        foreach (var w in settings.Workflows) ordo.AddWorkflow(w);
+        builder.Services.AddOrdoServer(o =>
+        {
+            foreach (var (name, tenant) in settings.Project?.Tenants ?? new Dictionary<string, TenantDefinition>()) o.Tenants[name] = tenant;
+            foreach (var w in settings.Workflows) o.Workflows.Add(w);
+        });
+        var app = builder.Build();
+        app.UseOrdoCors();
+        app.MapOrdoApi();
+        return app;
+    }
+}

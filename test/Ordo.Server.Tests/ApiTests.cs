@@ -1,0 +1,300 @@
+using System.Net;
+using System.Text.Json;
+
+namespace Ordo.Server.Tests;
+
+public sealed class ApiTests
+{
+    [Fact]
+    public async Task Health_Readiness_AndOpenApi_NeedNoKey()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        Assert.Equal(HttpStatusCode.OK, (await api.Client.GetAsync("/healthz")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await api.Client.GetAsync("/readyz")).StatusCode);
+        var openapi = await api.SendAsync(HttpMethod.Get, "/openapi/v1.json", null);
+        Assert.Equal(200, openapi.Status);
+        Assert.True(openapi.Json.GetProperty("paths").TryGetProperty("/v1/jobs", out _));
+    }
+
+    [Fact]
+    public async Task MissingOrUnknownKey_Is401_AsProblemJson()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var none = await api.SendAsync(HttpMethod.Get, "/v1/jobs", null);
+        Assert.Equal(401, none.Status);
+        Assert.Equal("application/problem+json", none.Response.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(401, none.Json.GetProperty("status").GetInt32());
+        Assert.Equal(401, (await api.SendAsync(HttpMethod.Get, "/v1/jobs", "ordo_nope")).Status);
+    }
+
+    [Fact]
+    public async Task RevokedKey_Is401()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var key = await api.KeyAsync("acme", "vic");
+        Assert.Equal(200, (await api.SendAsync(HttpMethod.Get, "/v1/jobs", key)).Status);
+        var id = (await api.Store.ListApiKeysAsync("acme")).Single().KeyId;
+        await api.Store.RevokeApiKeyAsync(id, DateTimeOffset.UnixEpoch);
+        Assert.Equal(401, (await api.SendAsync(HttpMethod.Get, "/v1/jobs", key)).Status);
+    }
+
+    [Fact]
+    public async Task ConfiguredKeyHash_Authenticates_WithItsIdentity()
+    {
+        var key = Auth.ApiKeys.NewKey();
+        await using var api = await ApiFixture.StartAsync(o => o.Tenants["initech"] = new Configuration.TenantDefinition
+        {
+            Name = "initech", Keys = [new Configuration.TenantApiKey("peter", Auth.ApiKeys.Hash(key))],
+        });
+        var job = await api.SubmitAsync(key, "hello");
+        var got = await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{job}", key);
+        Assert.Equal("peter", got.Json.GetProperty("submitter").GetString());
+        Assert.Equal("initech", got.Json.GetProperty("tenant").GetString());
+    }
+
+    [Fact]
+    public async Task KeyWithoutRole_Is403()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var viewer = await api.KeyAsync("acme", "vic");
+        Assert.Equal(403, (await api.SendAsync(HttpMethod.Post, "/v1/jobs", viewer, new { workflow = "hello" })).Status);
+        Assert.Equal(403, (await api.SendAsync(HttpMethod.Get, "/v1/approvals", viewer)).Status);
+        Assert.Equal(403, (await api.SendAsync(HttpMethod.Get, "/v1/kill-switches", viewer)).Status);
+        Assert.Equal(200, (await api.SendAsync(HttpMethod.Get, "/v1/workflows", viewer)).Status);
+    }
+
+    [Fact]
+    public async Task Submit_RunsTheJob_AndGetShowsIt()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var alice = await api.KeyAsync("acme", "alice");
+        var (status, json, response) = await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, new { workflow = "hello@1", input = new { }, priority = 3 });
+        Assert.Equal(201, status);
+        var id = json.GetProperty("job_id").GetString()!;
+        Assert.Equal($"/v1/jobs/{id}", response.Headers.Location!.ToString());
+        var done = await api.WaitForStatusAsync(alice, id, "completed");
+        Assert.Equal("hello@1", done.GetProperty("workflow").GetString());
+        Assert.Equal("alice", done.GetProperty("submitter").GetString());
+        Assert.Equal("succeeded", done.GetProperty("steps")[0].GetProperty("status").GetString());
+        Assert.Equal(3, done.GetProperty("priority").GetInt32());
+        Assert.False(done.GetProperty("audit").TryGetProperty("db", out _));
+    }
+
+    [Fact]
+    public async Task Submit_SameIdempotencyKey_Returns200WithTheSameJob_AndCreatesNothing()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var alice = await api.KeyAsync("acme", "alice");
+        void Key(HttpRequestMessage r) => r.Headers.Add("Idempotency-Key", "order-42");
+        var first = await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, new { workflow = "hello" }, Key);
+        var second = await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, new { workflow = "hello" }, Key);
+        Assert.Equal(201, first.Status);
+        Assert.Equal(200, second.Status);
+        Assert.Equal(first.Json.GetProperty("job_id").GetString(), second.Json.GetProperty("job_id").GetString());
+        Assert.Single(await api.Store.ListJobsAsync(new Storage.JobQuery { Tenant = "acme" }));
+        // Another tenant with the same key gets its own job.
+        var globex = await api.KeyAsync("globex", "gary");
+        var other = await api.SendAsync(HttpMethod.Post, "/v1/jobs", globex, new { workflow = "hello" }, Key);
+        Assert.Equal(201, other.Status);
+        Assert.NotEqual(first.Json.GetProperty("job_id").GetString(), other.Json.GetProperty("job_id").GetString());
+    }
+
+    [Fact]
+    public async Task Submit_InvalidInput_Is400_WithJsonPaths()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var alice = await api.KeyAsync("acme", "alice");
+        var missing = await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, new { input = 5, priority = "high", extra = 1 });
+        Assert.Equal(400, missing.Status);
+        var errors = missing.Json.GetProperty("errors");
+        Assert.True(errors.TryGetProperty("$.workflow", out _));
+        Assert.True(errors.TryGetProperty("$.input", out _));
+        Assert.True(errors.TryGetProperty("$.priority", out _));
+        Assert.True(errors.TryGetProperty("$.extra", out _));
+        var unknown = await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, new { workflow = "nope" });
+        Assert.Equal(400, unknown.Status);
+        var schema = await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, new { workflow = "typed", input = new { amount = "ten" } });
+        Assert.Equal(400, schema.Status);
+        Assert.Contains(schema.Json.GetProperty("errors").EnumerateObject(), e => e.Name.StartsWith("$.input", StringComparison.Ordinal));
+        Assert.Equal(400, (await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, "{not json")).Status);
+        Assert.Empty(await api.Store.ListJobsAsync(new Storage.JobQuery()));
+    }
+
+    [Fact]
+    public async Task BodyOver1MiB_Is413()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var alice = await api.KeyAsync("acme", "alice");
+        var big = JsonSerializer.Serialize(new { workflow = "hello", input = new { blob = new string('x', 1024 * 1024) } });
+        Assert.Equal(413, (await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, big)).Status);
+    }
+
+    [Fact]
+    public async Task OverTheKeysRateLimit_Is429_WithRetryAfter()
+    {
+        await using var api = await ApiFixture.StartAsync(o => o.RateLimitPermits = 3);
+        var vic = await api.KeyAsync("acme", "vic");
+        for (var i = 0; i < 3; i++) Assert.Equal(200, (await api.SendAsync(HttpMethod.Get, "/v1/jobs", vic)).Status);
+        var limited = await api.SendAsync(HttpMethod.Get, "/v1/jobs", vic);
+        Assert.Equal(429, limited.Status);
+        Assert.NotNull(limited.Response.Headers.RetryAfter);
+        // Another key has its own budget.
+        Assert.Equal(200, (await api.SendAsync(HttpMethod.Get, "/v1/jobs", await api.KeyAsync("acme", "olga"))).Status);
+    }
+
+    [Fact]
+    public async Task ListJobs_FiltersAndPages()
+    {
+        await using var api = await ApiFixture.StartAsync(workers: false);
+        var alice = await api.KeyAsync("acme", "alice");
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++) ids.Add(await api.SubmitAsync(alice, "hello"));
+        await api.SubmitAsync(alice, "typed", new { amount = 1 });
+        var page1 = await api.SendAsync(HttpMethod.Get, "/v1/jobs?workflow=hello&limit=2", alice);
+        Assert.Equal(2, page1.Json.GetProperty("jobs").GetArrayLength());
+        var cursor = page1.Json.GetProperty("next_cursor").GetString();
+        var page2 = await api.SendAsync(HttpMethod.Get, $"/v1/jobs?workflow=hello&limit=2&cursor={cursor}", alice);
+        Assert.Equal(1, page2.Json.GetProperty("jobs").GetArrayLength());
+        Assert.Equal(JsonValueKind.Null, page2.Json.GetProperty("next_cursor").ValueKind);
+        var all = page1.Json.GetProperty("jobs").EnumerateArray().Concat(page2.Json.GetProperty("jobs").EnumerateArray()).Select(j => j.GetProperty("job_id").GetString()).ToList();
+        Assert.Equal(ids.AsEnumerable().Reverse(), all);
+        Assert.Equal(4, (await api.SendAsync(HttpMethod.Get, "/v1/jobs?status=queued", alice)).Json.GetProperty("jobs").GetArrayLength());
+        Assert.Equal(400, (await api.SendAsync(HttpMethod.Get, "/v1/jobs?status=bogus", alice)).Status);
+    }
+
+    [Fact]
+    public async Task Events_AsJson_AndAfter()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var alice = await api.KeyAsync("acme", "alice");
+        var id = await api.SubmitAsync(alice, "hello");
+        await api.WaitForStatusAsync(alice, id, "completed");
+        var all = (await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{id}/events", alice)).Json.GetProperty("events");
+        Assert.Equal("JobSubmitted", all[0].GetProperty("type").GetString());
+        Assert.Equal("JobCompleted", all[all.GetArrayLength() - 1].GetProperty("type").GetString());
+        var after = (await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{id}/events?after=2", alice)).Json.GetProperty("events");
+        Assert.Equal(3, after[0].GetProperty("seq").GetInt64());
+        Assert.Equal(all.GetArrayLength() - 2, after.GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Events_AsServerSentEvents_FollowTheJobUntilItEnds_AndResumeWithLastEventId()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var alice = await api.KeyAsync("acme", "alice");
+        var id = await api.SubmitAsync(alice, "hello");
+        var events = await Sse.ReadAsync(api.Client, $"/v1/jobs/{id}/events", alice);
+        Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => e.Id));
+        Assert.Equal("JobCompleted", events[^1].Json.GetProperty("type").GetString());
+        var resumed = await Sse.ReadAsync(api.Client, $"/v1/jobs/{id}/events", alice, lastEventId: 2);
+        Assert.Equal(events.Skip(2).Select(e => e.Id), resumed.Select(e => e.Id));
+    }
+
+    [Fact]
+    public async Task TwoPersonApproval_SubmitterRefused_TwoApproversContinueTheJob()
+    {
+        await using var api = await ApiFixture.StartAsync(o => o.Tenants["acme"] = o.Tenants["acme"] with
+        {
+            Roles = new Dictionary<string, IReadOnlyList<string>> { ["alice"] = ["submitter", "approver"], ["bob"] = ["approver"], ["carol"] = ["approver"], ["vic"] = ["viewer"] },
+        });
+        var alice = await api.KeyAsync("acme", "alice");
+        var bob = await api.KeyAsync("acme", "bob");
+        var carol = await api.KeyAsync("acme", "carol");
+        var id = await api.SubmitAsync(alice, "payout");
+        var waiting = await api.WaitForStatusAsync(alice, id, "waiting_approval");
+        var approvalId = Uri.EscapeDataString(waiting.GetProperty("approvals")[0].GetProperty("id").GetString()!);
+
+        var inbox = await api.SendAsync(HttpMethod.Get, "/v1/approvals?status=pending", bob);
+        var item = Assert.Single(inbox.Json.GetProperty("approvals").EnumerateArray());
+        Assert.Equal(id, item.GetProperty("job_id").GetString());
+        Assert.Equal(2, item.GetProperty("count").GetInt32());
+        Assert.Equal(0, item.GetProperty("decided").GetInt32());
+
+        var self = await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{id}/approvals/{approvalId}", alice, new { decision = "approve" });
+        Assert.True(409 == self.Status, self.Json.ToString());
+        Assert.Contains("submit", self.Json.GetProperty("detail").GetString(), StringComparison.OrdinalIgnoreCase);
+
+        var first = await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{id}/approvals/{approvalId}", bob, new { decision = "approve", reason = "ok" });
+        Assert.Equal(200, first.Status);
+        Assert.Equal("pending", first.Json.GetProperty("status").GetString());
+        Assert.Equal(409, (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{id}/approvals/{approvalId}", bob, new { decision = "approve" })).Status);
+        var second = await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{id}/approvals/{approvalId}", carol, new { decision = "approve" });
+        Assert.Equal("approved", second.Json.GetProperty("status").GetString());
+        await api.WaitForStatusAsync(alice, id, "completed");
+        Assert.Equal(400, (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{id}/approvals/{approvalId}", bob, new { decision = "maybe" })).Status);
+        Assert.Equal(404, (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{id}/approvals/nope", bob, new { decision = "approve" })).Status);
+    }
+
+    [Fact]
+    public async Task Cancel_OwnJobBySubmitter_AnyJobByOperator_OthersRefused()
+    {
+        await using var api = await ApiFixture.StartAsync(workers: false);
+        var alice = await api.KeyAsync("acme", "alice");
+        var olga = await api.KeyAsync("acme", "olga");
+        var vic = await api.KeyAsync("acme", "vic");
+        var mine = await api.SubmitAsync(alice, "hello");
+        var second = await api.SubmitAsync(alice, "hello");
+        Assert.Equal(403, (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{mine}/cancel", vic, new { reason = "no" })).Status);
+        var cancelled = await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{mine}/cancel", alice, new { reason = "changed my mind" });
+        Assert.Equal(200, cancelled.Status);
+        Assert.Equal("cancelled", cancelled.Json.GetProperty("status").GetString());
+        Assert.Equal(409, (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{mine}/cancel", alice)).Status);
+        Assert.Equal(200, (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{second}/cancel", olga)).Status);
+    }
+
+    [Fact]
+    public async Task KillSwitches_SetListClear()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var olga = await api.KeyAsync("acme", "olga");
+        var set = await api.SendAsync(HttpMethod.Put, "/v1/kill-switches/" + Uri.EscapeDataString("tool:web.*"), olga, new { reason = "outage" });
+        Assert.Equal(200, set.Status);
+        Assert.Equal("olga", set.Json.GetProperty("set_by").GetString());
+        var list = await api.SendAsync(HttpMethod.Get, "/v1/kill-switches", olga);
+        Assert.Equal("tool:web.*", Assert.Single(list.Json.GetProperty("kill_switches").EnumerateArray()).GetProperty("target").GetString());
+        Assert.Equal(204, (await api.SendAsync(HttpMethod.Delete, "/v1/kill-switches/" + Uri.EscapeDataString("tool:web.*"), olga)).Status);
+        Assert.Equal(404, (await api.SendAsync(HttpMethod.Delete, "/v1/kill-switches/" + Uri.EscapeDataString("tool:web.*"), olga)).Status);
+        Assert.Equal(400, (await api.SendAsync(HttpMethod.Put, "/v1/kill-switches/bogus", olga, new { })).Status);
+    }
+
+    [Fact]
+    public async Task Workflows_ListsNameVersionDescription()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var list = (await api.SendAsync(HttpMethod.Get, "/v1/workflows", await api.KeyAsync("acme", "vic"))).Json.GetProperty("workflows");
+        var hello = list.EnumerateArray().Single(w => w.GetProperty("workflow").GetString() == "hello");
+        Assert.Equal(1, hello.GetProperty("version").GetInt32());
+        Assert.Equal("says hello", hello.GetProperty("description").GetString());
+    }
+
+    [Fact]
+    public async Task AnotherTenantsObjects_Are404_OnEveryPath_AndNeverListed()
+    {
+        await using var api = await ApiFixture.StartAsync(o => o.Tenants["acme"] = o.Tenants["acme"] with
+        {
+            Roles = new Dictionary<string, IReadOnlyList<string>> { ["alice"] = ["submitter"], ["bob"] = ["approver"], ["carol"] = ["approver"] },
+        });
+        var alice = await api.KeyAsync("acme", "alice");
+        var job = await api.SubmitAsync(alice, "payout");
+        var waiting = await api.WaitForStatusAsync(alice, job, "waiting_approval");
+        var approvalId = Uri.EscapeDataString(waiting.GetProperty("approvals")[0].GetProperty("id").GetString()!);
+        // globex has no roles map: its key holds every role, so nothing is refused for want of a role.
+        var gary = await api.KeyAsync("globex", "gary");
+        Assert.Equal(404, (await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{job}", gary)).Status);
+        Assert.Equal(404, (await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{job}/events", gary)).Status);
+        using (var sse = api.Request(HttpMethod.Get, $"/v1/jobs/{job}/events", gary))
+        {
+            sse.Headers.Accept.ParseAdd("text/event-stream");
+            Assert.Equal(HttpStatusCode.NotFound, (await api.Client.SendAsync(sse)).StatusCode);
+        }
+
+        Assert.Equal(404, (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{job}/approvals/{approvalId}", gary, new { decision = "approve" })).Status);
+        Assert.Equal(404, (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{job}/cancel", gary, new { reason = "x" })).Status);
+        Assert.Equal(400, (await api.SendAsync(HttpMethod.Get, $"/v1/jobs?cursor={job}", gary)).Status);
+        Assert.Empty((await api.SendAsync(HttpMethod.Get, "/v1/jobs", gary)).Json.GetProperty("jobs").EnumerateArray());
+        Assert.Empty((await api.SendAsync(HttpMethod.Get, "/v1/approvals", gary)).Json.GetProperty("approvals").EnumerateArray());
+        // The same idempotency key in another tenant cannot reach this tenant's job either.
+        Assert.Equal("waiting_approval", (await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{job}", alice)).Json.GetProperty("status").GetString());
+        Assert.Equal(404, (await api.SendAsync(HttpMethod.Get, "/v1/jobs/not-a-job", gary)).Status);
+    }
+}
