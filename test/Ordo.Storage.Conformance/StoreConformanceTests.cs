@@ -259,6 +259,62 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Claim_AFloodingTenant_DoesNotHoldBackAnotherThatSubmittedLater()
+    {
+        for (var i = 0; i < 40; i++) await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(i)), T0.AddMilliseconds(i), tenant: "acme"));
+        for (var i = 0; i < 3; i++) await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(1).AddMilliseconds(i)), T0.AddSeconds(1).AddMilliseconds(i), tenant: "beta"));
+        var tenants = new List<string>();
+        for (var i = 0; i < 8; i++) tenants.Add(Assert.Single(await Store.ClaimAsync(Claim("w", T0.AddSeconds(2), max: 1))).Tenant);
+        Assert.Equal(["acme", "beta", "acme", "beta", "acme", "beta", "acme", "acme"], tenants);
+    }
+
+    [Fact]
+    public async Task Claim_ABatch_TakesOneItemOfEachTenantBeforeASecondOfAny()
+    {
+        for (var i = 0; i < 5; i++) await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(i)), T0.AddMilliseconds(i), tenant: "acme"));
+        for (var i = 0; i < 5; i++) await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(10 + i)), T0.AddMilliseconds(10 + i), tenant: "beta"));
+        await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(20)), T0.AddMilliseconds(20), tenant: "cyan"));
+        var first = await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 4));
+        Assert.Equal(["acme", "beta", "cyan", "acme"], first.Select(i => i.Tenant));
+        // The next claim starts after the tenant served last.
+        var second = await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 3));
+        Assert.Equal(["beta", "acme", "beta"], second.Select(i => i.Tenant));
+    }
+
+    [Fact]
+    public async Task Claim_InsideATenant_KeepsPriorityThenAvailability_WhileTenantsTakeTurns()
+    {
+        var early = JobId.New(T0);
+        var urgent = JobId.New(T0.AddMilliseconds(1));
+        var late = JobId.New(T0.AddMilliseconds(2));
+        var other = JobId.New(T0.AddMilliseconds(3));
+        await Store.SubmitAsync(Job(early, T0, tenant: "acme"));
+        await Store.SubmitAsync(Job(urgent, T0.AddMilliseconds(1), tenant: "acme", priority: 5));
+        await Store.SubmitAsync(Job(late, T0.AddMilliseconds(2), tenant: "acme"));
+        // A higher priority in one tenant does not jump the turn of another.
+        await Store.SubmitAsync(Job(other, T0.AddMilliseconds(3), tenant: "beta", priority: -5));
+        var order = new List<JobId>();
+        for (var i = 0; i < 4; i++) order.Add(Assert.Single(await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 1))).JobId);
+        Assert.Equal([urgent, other, early, late], order);
+    }
+
+    [Fact]
+    public async Task Claim_ATenantWithOnlyLeasedOrDelayedWork_IsSkipped_AndDeadOwnersAreTakenOverInItsTurn()
+    {
+        var held = JobId.New(T0);
+        await Store.SubmitAsync(Job(held, T0, tenant: "acme"));
+        Assert.Equal(held, Assert.Single(await Store.ClaimAsync(Claim("dead-worker", T0, max: 1))).JobId);
+        var beta = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(beta, T0.AddMilliseconds(1), tenant: "beta"));
+        Assert.Equal(beta, Assert.Single(await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 5))).JobId);
+        Assert.Empty(await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 5)));
+        var taken = Assert.Single(await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 5, dead: ["dead-worker"])));
+        Assert.Equal(held, taken.JobId);
+        Assert.Equal(1, taken.LostDeliveries);
+        Assert.Equal(["dead-worker"], taken.LostOwners);
+    }
+
+    [Fact]
     public async Task Claim_MaxItemsAndRootFilter()
     {
         var a = JobId.New(T0);
