@@ -515,8 +515,8 @@ public sealed class InMemoryOrdoStore : IOrdoStore
 
         if (quota.JobsPerMinute is { } perMinute)
         {
-            var recent = ofTenant.Count(r => r.CreatedAt > job.CreatedAt.AddMinutes(-1));
-            if (recent >= perMinute) throw new QuotaExceededException(job.Tenant, "jobs_per_minute", perMinute, recent);
+            var recent = ofTenant.Where(r => r.CreatedAt > job.CreatedAt - QuotaExceededException.RateWindow).Select(r => r.CreatedAt).Order().ToList();
+            if (recent.Count >= perMinute) throw QuotaExceededException.OverRate(job.Tenant, perMinute, recent, job.CreatedAt);
         }
     }
 

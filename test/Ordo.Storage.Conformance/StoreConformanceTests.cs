@@ -626,8 +626,61 @@ public abstract class StoreConformanceTests : IAsyncLifetime
         var third = JobId.New(T0.AddMilliseconds(2));
         var e = await Assert.ThrowsAsync<QuotaExceededException>(async () => await Store.SubmitAsync(Job(third, T0, tenant: "acme") with { Quota = quota }));
         Assert.Equal("concurrent_jobs", e.Quota);
+        Assert.Equal(2, e.Current);
+        Assert.Equal(QuotaExceededException.DefaultRetryAfter, e.RetryAfter);
         Assert.Null(await Store.GetJobAsync(third));
         await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(3)), T0, tenant: "globex") with { Quota = quota });
+    }
+
+    [Fact]
+    public async Task Submit_ConcurrentQuota_FreesASlotWhenAJobEnds()
+    {
+        var quota = new TenantQuota(ConcurrentJobs: 1, JobsPerMinute: null);
+        var first = JobId.New(T0);
+        await Store.SubmitAsync(Job(first, T0, tenant: "acme") with { Quota = quota });
+        await Assert.ThrowsAsync<QuotaExceededException>(async () => await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(1)), T0, tenant: "acme") with { Quota = quota }));
+        var item = Assert.Single(await Store.ClaimAsync(Claim("w", T0)));
+        var state = await StateAsync(Store, first);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(state, [Succeeded("s1", T0)], ack: item.Lease, status: JobStatus.Completed))).Outcome);
+        await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(2)), T0, tenant: "acme") with { Quota = quota });
+    }
+
+    [Theory]
+    [InlineData(5, null)]
+    [InlineData(null, 7)]
+    public async Task Submit_ManyAtOnce_NeverPassMoreThanTheQuota(int? concurrent, int? perMinute)
+    {
+        var quota = new TenantQuota(concurrent, perMinute);
+        var attempts = Enumerable.Range(0, 24).Select(i => Task.Run(async () =>
+        {
+            try
+            {
+                await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(i)), T0.AddMilliseconds(i), tenant: "acme") with { Quota = quota });
+                return true;
+            }
+            catch (QuotaExceededException)
+            {
+                return false;
+            }
+        })).ToList();
+        var passed = (await Task.WhenAll(attempts)).Count(ok => ok);
+        Assert.Equal(concurrent ?? perMinute, passed);
+        Assert.Equal(concurrent ?? perMinute, (await Store.ListJobsAsync(new JobQuery { Tenant = "acme", Limit = 100 })).Count);
+    }
+
+    [Fact]
+    public async Task Submit_OverRateQuota_SaysHowLongUntilASubmissionLeavesTheMinute()
+    {
+        var quota = new TenantQuota(ConcurrentJobs: null, JobsPerMinute: 3);
+        foreach (var at in new[] { 0, 10, 20 }) await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(at)), T0.AddSeconds(at), tenant: "acme") with { Quota = quota });
+        var e = await Assert.ThrowsAsync<QuotaExceededException>(async () => await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(45)), T0.AddSeconds(45), tenant: "acme") with { Quota = quota }));
+        Assert.Equal("jobs_per_minute", e.Quota);
+        Assert.Equal(3, e.Current);
+        // The submission of T0 leaves the window at T0 + 60 s, 15 s after the refused one.
+        Assert.Equal(TimeSpan.FromSeconds(15), e.RetryAfter);
+        Assert.Contains("try again in 15 s", e.Message);
+        await Assert.ThrowsAsync<QuotaExceededException>(async () => await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(59)), T0.AddSeconds(59), tenant: "acme") with { Quota = quota }));
+        await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(60)), T0.AddSeconds(60), tenant: "acme") with { Quota = quota });
     }
 
     [Fact]
