@@ -17,6 +17,8 @@ internal static class ExitCodes
     public const int Cancelled = 5;
     /// <summary>The store cannot be used as asked: it is full, read-only, or written by a newer Ordo. Nothing is lost: retry once it can take writes.</summary>
     public const int StoreUnavailable = 7;
+    /// <summary>The tenant is over its quota (<c>concurrent_jobs</c>, <c>jobs_per_minute</c>): nothing was created; the message says how long to wait before trying again.</summary>
+    public const int OverQuota = 8;
     /// <summary>The command was interrupted (Ctrl-C, SIGTERM) before the job settled; resume it with <c>ordo resume</c>.</summary>
     public const int Interrupted = 130;
 

@@ -84,6 +84,12 @@ internal sealed class CommandEnvironment(GlobalOptions globals, TextWriter outpu
 
                 return ExitCodes.InvalidInput;
             }
+            catch (Storage.QuotaExceededException e)
+            {
+                // Not a mistake in the request: the same submission passes later, so scripts can tell it apart and retry.
+                await error.WriteLineAsync($"ordo: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.OverQuota;
+            }
             catch (Exception e) when (e is CliInputException or OrdoRefusedException or Engine.DefinitionUnavailableException)
             {
                 await error.WriteLineAsync($"ordo: {e.Message}").ConfigureAwait(false);

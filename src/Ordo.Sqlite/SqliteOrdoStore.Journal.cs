@@ -447,13 +447,18 @@ public sealed partial class SqliteOrdoStore
         return r.Read() ? new DefinitionRecord(r.GetString(0), r.GetString(1), r.GetInt32(2), (byte[])r.GetValue(3)) : null;
     }
 
+    /// <summary>
+    /// Refuses a submission over its tenant's quota. It runs in the writer's transaction, before the insert: SQLite
+    /// lets one transaction write at a time (across processes too), so no other submission can be counted between
+    /// this count and this insert, and concurrent submitters cannot all pass.
+    /// </summary>
     private void CheckQuota(NewJob job, TenantQuota quota)
     {
         var c = Writer.Connection;
         if (quota.ConcurrentJobs is { } max)
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ('queued', 'running', 'waiting_approval')";
+            cmd.CommandText = $"SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ({ActiveStatuses})";
             cmd.Parameters.AddWithValue("$t", job.Tenant);
             var active = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
             if (active >= max) throw new QuotaExceededException(job.Tenant, "concurrent_jobs", max, active);
@@ -461,14 +466,30 @@ public sealed partial class SqliteOrdoStore
 
         if (quota.JobsPerMinute is { } perMinute)
         {
+            // Every status listed, so the index on (tenant, status, created_at) reads only the window of each status,
+            // not every job the tenant ever had.
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "SELECT count(*) FROM jobs WHERE tenant = $t AND created_at > $since";
+            cmd.CommandText = $"SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ({AllStatuses}) AND created_at > $since";
             cmd.Parameters.AddWithValue("$t", job.Tenant);
-            cmd.Parameters.AddWithValue("$since", Ms(job.CreatedAt.AddMinutes(-1)));
+            cmd.Parameters.AddWithValue("$since", Ms(job.CreatedAt - QuotaExceededException.RateWindow));
             var recent = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-            if (recent >= perMinute) throw new QuotaExceededException(job.Tenant, "jobs_per_minute", perMinute, recent);
+            if (recent >= perMinute)
+            {
+                cmd.CommandText = $"SELECT created_at FROM jobs WHERE tenant = $t AND status IN ({AllStatuses}) AND created_at > $since ORDER BY created_at";
+                var times = new List<DateTimeOffset>(recent);
+                using (var r = cmd.ExecuteReader())
+                {
+                    while (r.Read()) times.Add(DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(0)));
+                }
+
+                throw QuotaExceededException.OverRate(job.Tenant, perMinute, times, job.CreatedAt);
+            }
         }
     }
+
+    private static readonly string ActiveStatuses = string.Join(", ", Enum.GetValues<JobStatus>().Where(s => !s.IsTerminal()).Select(s => $"'{s.ToWire()}'"));
+
+    private static readonly string AllStatuses = string.Join(", ", Enum.GetValues<JobStatus>().Select(s => $"'{s.ToWire()}'"));
 
     private const string JobColumns = "job_id, workflow, version, tenant, status, reason, submitter, parent_job_id, root_job_id, definition_hash, trace_id, priority, created_at, updated_at, last_seq, head_hash";
 

@@ -32,15 +32,17 @@ public sealed partial class SqliteOrdoStore
     {
         var s = Sql;
         var now = Ms(request.Now);
-        var candidates = new List<(long Id, long JobKey, string StepId, int Visit, int Attempt, string? Scope, string Tenant, int Priority, int Deliveries, long Token, string? Owner, int Lost, string? LostOwners)>();
-        var select = rootKey is null ? s.SelectReady : s.SelectReadyForRoot;
-        using (var r = select.Set(now, deadOwners, request.MaxItems, rootKey ?? 0).ExecuteReader())
+        List<Candidate> candidates;
+        if (rootKey is null)
         {
-            while (r.Read())
-            {
-                candidates.Add((r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetInt32(3), r.GetInt32(4), r.IsDBNull(5) ? null : r.GetString(5), r.GetString(6), r.GetInt32(7), r.GetInt32(8), r.GetInt64(9),
-                    r.IsDBNull(10) ? null : r.GetString(10), r.GetInt32(11), r.IsDBNull(12) ? null : r.GetString(12)));
-            }
+            candidates = SelectFairly(now, deadOwners, request.MaxItems);
+        }
+        else
+        {
+            // One job tree is one tenant's: its own order is the fair one.
+            candidates = [];
+            using var r = s.SelectReadyForRoot.Set(now, deadOwners, request.MaxItems, rootKey.Value).ExecuteReader();
+            while (r.Read()) candidates.Add(ReadCandidate(r));
         }
 
         var result = new List<WorkItem>(candidates.Count);
@@ -80,6 +82,47 @@ public sealed partial class SqliteOrdoStore
 
         return result;
     }
+
+    /// <summary>
+    /// Up to <paramref name="max"/> ready items, served round-robin across tenants: starting with the tenant after the
+    /// one served last (<see cref="_claimCursor"/>), each tenant with ready work gives its next item (highest priority,
+    /// then earliest available), then each its second, and so on. Each tenant costs one index probe to find and one
+    /// short index scan for its items, so a claim never reads a whole queue, however many items one tenant has queued;
+    /// it stops visiting tenants once it has <paramref name="max"/> that have work.
+    /// </summary>
+    private List<Candidate> SelectFairly(long now, string? deadOwners, int max)
+    {
+        var s = Sql;
+        var groups = new List<List<Candidate>>();
+        var visited = new HashSet<string>(StringComparer.Ordinal);
+        var tenant = NextTenantAfter(_claimCursor);
+        while (tenant is not null && groups.Count < max && visited.Add(tenant))
+        {
+            var items = new List<Candidate>();
+            using (var r = s.SelectReadyOfTenant.Set(now, deadOwners, max, tenant).ExecuteReader())
+            {
+                while (r.Read()) items.Add(ReadCandidate(r));
+            }
+
+            if (items.Count > 0) groups.Add(items);
+            tenant = NextTenantAfter(tenant);
+        }
+
+        var picked = TenantRotation.Interleave(groups, max);
+        if (picked.Count > 0) _claimCursor = picked[^1].Tenant;
+        return picked;
+    }
+
+    /// <summary>The tenant with items after <paramref name="tenant"/> in byte order, wrapping to the first; null when the queue is empty.</summary>
+    private string? NextTenantAfter(string? tenant)
+        => (tenant is null ? null : Sql.NextTenant.Set(tenant).ExecuteScalar() as string) ?? Sql.FirstTenant.Set().ExecuteScalar() as string;
+
+    private static Candidate ReadCandidate(WriterStatements.Statement.Reader r)
+        => new(r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetInt32(3), r.GetInt32(4), r.IsDBNull(5) ? null : r.GetString(5), r.GetString(6), r.GetInt32(7), r.GetInt32(8), r.GetInt64(9),
+            r.IsDBNull(10) ? null : r.GetString(10), r.GetInt32(11), r.IsDBNull(12) ? null : r.GetString(12));
+
+    /// <summary>A ready work item as the claim reads it, before it is leased.</summary>
+    private readonly record struct Candidate(long Id, long JobKey, string StepId, int Visit, int Attempt, string? Scope, string Tenant, int Priority, int Deliveries, long Token, string? Owner, int Lost, string? LostOwners);
 
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<long>> RenewLeasesAsync(IReadOnlyList<WorkItemLease> leases, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)

@@ -25,6 +25,10 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     private readonly ConcurrentDictionary<string, byte> _definitions = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _initGate = new(1, 1);
     private readonly WorkerLocks _locks;
+
+    // The tenant a claim served last, so the next claim starts with the one after it. Only the writer's leader reads
+    // and writes it (claims run on the writer), and it is kept per process: each process rotates on its own.
+    private string? _claimCursor;
     private readonly Doorbell _bell;
     private GroupCommitWriter? _writer;
     private WalCheckpointer? _checkpointer;

@@ -107,6 +107,9 @@ internal static class SqliteSchema
             lost_owners TEXT);
         CREATE INDEX IF NOT EXISTS work_ready ON work_items(priority DESC, visible_at);
         CREATE INDEX IF NOT EXISTS work_by_tree ON work_items(root_key, job_key);
+        -- Fair claims (SqliteOrdoStore.Queue.cs): the tenants with work, one probe each, and each tenant's next items in
+        -- its own priority and availability order. Created on open like the others, so it needs no version of its own.
+        CREATE INDEX IF NOT EXISTS work_by_tenant ON work_items(tenant, priority DESC, visible_at);
 
         CREATE TABLE IF NOT EXISTS kill_switches(
             target TEXT PRIMARY KEY,

@@ -46,11 +46,16 @@ internal sealed class WriterStatements : IDisposable
         PutSnapshot = new(c, "INSERT OR REPLACE INTO snapshots(job_key, seq, state) VALUES ($1, $2, $3)", 3);
         RootAndTenant = new(c, "SELECT r.job_key, j.tenant FROM jobs j JOIN jobs r ON r.job_id = j.root_job_id WHERE j.job_key = $1", 1);
         Head = new(c, "SELECT job_id, last_seq, head_hash, status FROM jobs WHERE job_key = $1", 1);
-        SelectReady = new(c, """
+        // One tenant's ready items, in the order of the index on (tenant, priority DESC, visible_at): the scan stops at
+        // the LIMIT, so its cost is that of the items returned (plus the tenant's leased items it steps over).
+        SelectReadyOfTenant = new(c, """
             SELECT item_id, job_key, step_id, visit, attempt, scope, tenant, priority, deliveries, lease_token, lease_owner, lost, lost_owners FROM work_items
-            WHERE visible_at <= $1 OR ($2 IS NOT NULL AND lease_owner IN (SELECT value FROM json_each($2)))
+            WHERE tenant = $4 AND (visible_at <= $1 OR ($2 IS NOT NULL AND lease_owner IN (SELECT value FROM json_each($2))))
             ORDER BY priority DESC, visible_at, item_id LIMIT $3
             """, 4);
+        // The tenants that have items, one index probe each: the first after $1 in byte order, and the first of all.
+        NextTenant = new(c, "SELECT tenant FROM work_items WHERE tenant > $1 ORDER BY tenant LIMIT 1", 1);
+        FirstTenant = new(c, "SELECT tenant FROM work_items ORDER BY tenant LIMIT 1", 0);
         SelectReadyForRoot = new(c, """
             SELECT item_id, job_key, step_id, visit, attempt, scope, tenant, priority, deliveries, lease_token, lease_owner, lost, lost_owners FROM work_items
             WHERE root_key = $4 AND (visible_at <= $1 OR ($2 IS NOT NULL AND lease_owner IN (SELECT value FROM json_each($2))))
@@ -77,7 +82,9 @@ internal sealed class WriterStatements : IDisposable
     public Statement PutSnapshot { get; }
     public Statement RootAndTenant { get; }
     public Statement Head { get; }
-    public Statement SelectReady { get; }
+    public Statement SelectReadyOfTenant { get; }
+    public Statement NextTenant { get; }
+    public Statement FirstTenant { get; }
     public Statement SelectReadyForRoot { get; }
     public Statement Lease { get; }
     public Statement Renew { get; }
@@ -85,7 +92,7 @@ internal sealed class WriterStatements : IDisposable
 
     public void Dispose()
     {
-        foreach (var s in new[] { InsertDefinition, InsertJob, InsertEvent, InsertItem, AdvanceJob, AdvanceJobSameStatus, DeleteLeased, ContinueLeased, CheckLease, DropWork, DropScope, JobKeyById, ItemExists, PutSnapshot, RootAndTenant, Head, SelectReady, SelectReadyForRoot, Lease, Renew, Release })
+        foreach (var s in new[] { InsertDefinition, InsertJob, InsertEvent, InsertItem, AdvanceJob, AdvanceJobSameStatus, DeleteLeased, ContinueLeased, CheckLease, DropWork, DropScope, JobKeyById, ItemExists, PutSnapshot, RootAndTenant, Head, SelectReadyOfTenant, NextTenant, FirstTenant, SelectReadyForRoot, Lease, Renew, Release })
         {
             s.Dispose();
         }

@@ -24,6 +24,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
     private readonly HashSet<string> _seeds = new(StringComparer.Ordinal);
     private readonly List<ApiKeyRecord> _apiKeys = [];
     private long _nextItemId;
+    private string? _claimCursor;
 
     /// <inheritdoc />
     public ValueTask InitializeAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
@@ -266,12 +267,11 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
                 tree = rootEntry.Record.RootJobId;
             }
 
-            var candidates = _items.Values
+            var ready = _items.Values
                 .Where(i => i.VisibleAt <= request.Now || (i.LeaseOwner is not null && dead is not null && dead.Contains(i.LeaseOwner)))
                 .Where(i => tree is null || _jobs[i.JobId].Record.RootJobId == tree)
-                .OrderByDescending(i => i.Priority).ThenBy(i => i.VisibleAt).ThenBy(i => i.Id)
-                .Take(request.MaxItems)
-                .ToList();
+                .OrderByDescending(i => i.Priority).ThenBy(i => i.VisibleAt).ThenBy(i => i.Id);
+            var candidates = tree is null ? ClaimFairly(ready, request.MaxItems) : ready.Take(request.MaxItems).ToList();
             var result = new List<WorkItem>(candidates.Count);
             foreach (var item in candidates)
             {
@@ -306,6 +306,20 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
 
             return ValueTask.FromResult<IReadOnlyList<WorkItem>>(result);
         }
+    }
+
+    /// <summary>
+    /// The ready items served round-robin across tenants (<see cref="TenantRotation"/>), starting with the tenant after
+    /// the one served last, as the durable stores do; <paramref name="ready"/> is in each tenant's own order.
+    /// </summary>
+    private List<ItemEntry> ClaimFairly(IEnumerable<ItemEntry> ready, int max)
+    {
+        var byTenant = ready.GroupBy(i => _jobs[i.JobId].Record.Tenant, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        var tenants = byTenant.Keys.Order(StringComparer.Ordinal).ToList();
+        var after = _claimCursor is null ? tenants : tenants.Where(t => string.CompareOrdinal(t, _claimCursor) > 0).Concat(tenants.Where(t => string.CompareOrdinal(t, _claimCursor) <= 0)).ToList();
+        var picked = TenantRotation.Interleave(after.Select(t => (IReadOnlyList<ItemEntry>)byTenant[t]).ToList(), max);
+        if (picked.Count > 0) _claimCursor = _jobs[picked[^1].JobId].Record.Tenant;
+        return picked;
     }
 
     /// <inheritdoc />
@@ -560,8 +574,8 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
 
         if (quota.JobsPerMinute is { } perMinute)
         {
-            var recent = ofTenant.Count(r => r.CreatedAt > job.CreatedAt.AddMinutes(-1));
-            if (recent >= perMinute) throw new QuotaExceededException(job.Tenant, "jobs_per_minute", perMinute, recent);
+            var recent = ofTenant.Where(r => r.CreatedAt > job.CreatedAt - QuotaExceededException.RateWindow).Select(r => r.CreatedAt).Order().ToList();
+            if (recent.Count >= perMinute) throw QuotaExceededException.OverRate(job.Tenant, perMinute, recent, job.CreatedAt);
         }
     }
 

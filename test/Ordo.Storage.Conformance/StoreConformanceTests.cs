@@ -259,6 +259,62 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Claim_AFloodingTenant_DoesNotHoldBackAnotherThatSubmittedLater()
+    {
+        for (var i = 0; i < 40; i++) await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(i)), T0.AddMilliseconds(i), tenant: "acme"));
+        for (var i = 0; i < 3; i++) await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(1).AddMilliseconds(i)), T0.AddSeconds(1).AddMilliseconds(i), tenant: "beta"));
+        var tenants = new List<string>();
+        for (var i = 0; i < 8; i++) tenants.Add(Assert.Single(await Store.ClaimAsync(Claim("w", T0.AddSeconds(2), max: 1))).Tenant);
+        Assert.Equal(["acme", "beta", "acme", "beta", "acme", "beta", "acme", "acme"], tenants);
+    }
+
+    [Fact]
+    public async Task Claim_ABatch_TakesOneItemOfEachTenantBeforeASecondOfAny()
+    {
+        for (var i = 0; i < 5; i++) await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(i)), T0.AddMilliseconds(i), tenant: "acme"));
+        for (var i = 0; i < 5; i++) await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(10 + i)), T0.AddMilliseconds(10 + i), tenant: "beta"));
+        await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(20)), T0.AddMilliseconds(20), tenant: "cyan"));
+        var first = await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 4));
+        Assert.Equal(["acme", "beta", "cyan", "acme"], first.Select(i => i.Tenant));
+        // The next claim starts after the tenant served last.
+        var second = await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 3));
+        Assert.Equal(["beta", "acme", "beta"], second.Select(i => i.Tenant));
+    }
+
+    [Fact]
+    public async Task Claim_InsideATenant_KeepsPriorityThenAvailability_WhileTenantsTakeTurns()
+    {
+        var early = JobId.New(T0);
+        var urgent = JobId.New(T0.AddMilliseconds(1));
+        var late = JobId.New(T0.AddMilliseconds(2));
+        var other = JobId.New(T0.AddMilliseconds(3));
+        await Store.SubmitAsync(Job(early, T0, tenant: "acme"));
+        await Store.SubmitAsync(Job(urgent, T0.AddMilliseconds(1), tenant: "acme", priority: 5));
+        await Store.SubmitAsync(Job(late, T0.AddMilliseconds(2), tenant: "acme"));
+        // A higher priority in one tenant does not jump the turn of another.
+        await Store.SubmitAsync(Job(other, T0.AddMilliseconds(3), tenant: "beta", priority: -5));
+        var order = new List<JobId>();
+        for (var i = 0; i < 4; i++) order.Add(Assert.Single(await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 1))).JobId);
+        Assert.Equal([urgent, other, early, late], order);
+    }
+
+    [Fact]
+    public async Task Claim_ATenantWithOnlyLeasedOrDelayedWork_IsSkipped_AndDeadOwnersAreTakenOverInItsTurn()
+    {
+        var held = JobId.New(T0);
+        await Store.SubmitAsync(Job(held, T0, tenant: "acme"));
+        Assert.Equal(held, Assert.Single(await Store.ClaimAsync(Claim("dead-worker", T0, max: 1))).JobId);
+        var beta = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(beta, T0.AddMilliseconds(1), tenant: "beta"));
+        Assert.Equal(beta, Assert.Single(await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 5))).JobId);
+        Assert.Empty(await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 5)));
+        var taken = Assert.Single(await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), max: 5, dead: ["dead-worker"])));
+        Assert.Equal(held, taken.JobId);
+        Assert.Equal(1, taken.LostDeliveries);
+        Assert.Equal(["dead-worker"], taken.LostOwners);
+    }
+
+    [Fact]
     public async Task Claim_MaxItemsAndRootFilter()
     {
         var a = JobId.New(T0);
@@ -570,8 +626,61 @@ public abstract class StoreConformanceTests : IAsyncLifetime
         var third = JobId.New(T0.AddMilliseconds(2));
         var e = await Assert.ThrowsAsync<QuotaExceededException>(async () => await Store.SubmitAsync(Job(third, T0, tenant: "acme") with { Quota = quota }));
         Assert.Equal("concurrent_jobs", e.Quota);
+        Assert.Equal(2, e.Current);
+        Assert.Equal(QuotaExceededException.DefaultRetryAfter, e.RetryAfter);
         Assert.Null(await Store.GetJobAsync(third));
         await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(3)), T0, tenant: "globex") with { Quota = quota });
+    }
+
+    [Fact]
+    public async Task Submit_ConcurrentQuota_FreesASlotWhenAJobEnds()
+    {
+        var quota = new TenantQuota(ConcurrentJobs: 1, JobsPerMinute: null);
+        var first = JobId.New(T0);
+        await Store.SubmitAsync(Job(first, T0, tenant: "acme") with { Quota = quota });
+        await Assert.ThrowsAsync<QuotaExceededException>(async () => await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(1)), T0, tenant: "acme") with { Quota = quota }));
+        var item = Assert.Single(await Store.ClaimAsync(Claim("w", T0)));
+        var state = await StateAsync(Store, first);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(state, [Succeeded("s1", T0)], ack: item.Lease, status: JobStatus.Completed))).Outcome);
+        await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(2)), T0, tenant: "acme") with { Quota = quota });
+    }
+
+    [Theory]
+    [InlineData(5, null)]
+    [InlineData(null, 7)]
+    public async Task Submit_ManyAtOnce_NeverPassMoreThanTheQuota(int? concurrent, int? perMinute)
+    {
+        var quota = new TenantQuota(concurrent, perMinute);
+        var attempts = Enumerable.Range(0, 24).Select(i => Task.Run(async () =>
+        {
+            try
+            {
+                await Store.SubmitAsync(Job(JobId.New(T0.AddMilliseconds(i)), T0.AddMilliseconds(i), tenant: "acme") with { Quota = quota });
+                return true;
+            }
+            catch (QuotaExceededException)
+            {
+                return false;
+            }
+        })).ToList();
+        var passed = (await Task.WhenAll(attempts)).Count(ok => ok);
+        Assert.Equal(concurrent ?? perMinute, passed);
+        Assert.Equal(concurrent ?? perMinute, (await Store.ListJobsAsync(new JobQuery { Tenant = "acme", Limit = 100 })).Count);
+    }
+
+    [Fact]
+    public async Task Submit_OverRateQuota_SaysHowLongUntilASubmissionLeavesTheMinute()
+    {
+        var quota = new TenantQuota(ConcurrentJobs: null, JobsPerMinute: 3);
+        foreach (var at in new[] { 0, 10, 20 }) await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(at)), T0.AddSeconds(at), tenant: "acme") with { Quota = quota });
+        var e = await Assert.ThrowsAsync<QuotaExceededException>(async () => await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(45)), T0.AddSeconds(45), tenant: "acme") with { Quota = quota }));
+        Assert.Equal("jobs_per_minute", e.Quota);
+        Assert.Equal(3, e.Current);
+        // The submission of T0 leaves the window at T0 + 60 s, 15 s after the refused one.
+        Assert.Equal(TimeSpan.FromSeconds(15), e.RetryAfter);
+        Assert.Contains("try again in 15 s", e.Message);
+        await Assert.ThrowsAsync<QuotaExceededException>(async () => await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(59)), T0.AddSeconds(59), tenant: "acme") with { Quota = quota }));
+        await Store.SubmitAsync(Job(JobId.New(T0.AddSeconds(60)), T0.AddSeconds(60), tenant: "acme") with { Quota = quota });
     }
 
     [Fact]

@@ -75,7 +75,10 @@ public interface IJobJournal
 public interface IQueueStore
 {
     /// <summary>
-    /// Leases available work items (oldest, highest priority first) and appends a StepStarted event for each. An item
+    /// Leases available work items and appends a StepStarted event for each. Tenants are served in turn
+    /// (<see cref="TenantRotation"/>): starting with the tenant after the one served last, each tenant with ready work
+    /// gives its next item, then each its second, and so on; inside a tenant, highest priority first, then earliest
+    /// available. A claim for one job tree (<see cref="ClaimRequest.RootJobId"/>) keeps that tree's own order. An item
     /// whose previous lease was not released (it expired, or its owner is among <see cref="ClaimRequest.DeadOwners"/>)
     /// counts a lost delivery and names that owner.
     /// </summary>

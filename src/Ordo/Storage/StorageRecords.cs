@@ -105,10 +105,24 @@ public sealed record KillSwitchSeed(string Seed, IReadOnlyList<KillSwitches.Kill
 /// <param name="JobsPerMinute">Submissions in the last 60 seconds.</param>
 public sealed record TenantQuota(int? ConcurrentJobs, int? JobsPerMinute);
 
-/// <summary>A submission was refused because the tenant is over its quota; nothing was created.</summary>
-public sealed class QuotaExceededException(string tenant, string quota, int limit, int current)
-    : OrdoRefusedException($"tenant '{tenant}' is over its quota: {quota} is {limit} and {current} are in use; try again later")
+/// <summary>
+/// A submission was refused because the tenant is over its quota; nothing was created. The CLI exits 8 with the message
+/// and the wait; an HTTP host answers 429 with <c>Retry-After</c> set to <see cref="RetryAfter"/> rounded up to seconds.
+/// </summary>
+/// <param name="tenant">The tenant.</param>
+/// <param name="quota"><c>concurrent_jobs</c> or <c>jobs_per_minute</c>.</param>
+/// <param name="limit">The limit.</param>
+/// <param name="current">Jobs counted against the limit when the submission was refused.</param>
+/// <param name="retryAfter">How long to wait before trying again; <see cref="DefaultRetryAfter"/> when null.</param>
+public sealed class QuotaExceededException(string tenant, string quota, int limit, int current, TimeSpan? retryAfter = null)
+    : OrdoRefusedException($"tenant '{tenant}' is over its quota: {quota} is {limit} and {current} are in use; try again in {Seconds(retryAfter ?? DefaultRetryAfter)} s")
 {
+    /// <summary>
+    /// The wait suggested when no instant is known to free the quota: a job of the tenant must end for
+    /// <c>concurrent_jobs</c> to allow another, and when it will is not known. Default: 5 seconds.
+    /// </summary>
+    public static readonly TimeSpan DefaultRetryAfter = TimeSpan.FromSeconds(5);
+
     /// <summary>The tenant.</summary>
     public string Tenant { get; } = tenant;
     /// <summary><c>concurrent_jobs</c> or <c>jobs_per_minute</c>.</summary>
@@ -118,6 +132,35 @@ public sealed class QuotaExceededException(string tenant, string quota, int limi
 
     /// <summary>Jobs in use against the limit when the submission was refused.</summary>
     public int Current { get; } = current;
+
+    /// <summary>
+    /// How long to wait before a submission can pass: for <c>jobs_per_minute</c>, until enough of the minute's
+    /// submissions have left the window (exact, for the time the store was given); for <c>concurrent_jobs</c>,
+    /// <see cref="DefaultRetryAfter"/>. Never negative.
+    /// </summary>
+    public TimeSpan RetryAfter { get; } = retryAfter is { } r && r > TimeSpan.Zero ? r : retryAfter is null ? DefaultRetryAfter : TimeSpan.Zero;
+
+    /// <summary>The window of <c>jobs_per_minute</c>.</summary>
+    public static readonly TimeSpan RateWindow = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// The refusal of a submission at <paramref name="now"/> over <c>jobs_per_minute</c>, given the creation times of
+    /// the tenant's submissions in the window (ascending): it may pass once all but <paramref name="limit"/> - 1 of them
+    /// have left the window.
+    /// </summary>
+    /// <param name="tenant">The tenant.</param>
+    /// <param name="limit">The quota.</param>
+    /// <param name="inWindow">Creation times of the submissions after <paramref name="now"/> minus <see cref="RateWindow"/>, ascending.</param>
+    /// <param name="now">The time of the refused submission.</param>
+    public static QuotaExceededException OverRate(string tenant, int limit, IReadOnlyList<DateTimeOffset> inWindow, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(inWindow);
+        // A submission at t counts those created after t - window; the one at index count - limit leaves it at its time + window.
+        var leaving = inWindow[Math.Clamp(inWindow.Count - limit, 0, inWindow.Count - 1)];
+        return new QuotaExceededException(tenant, "jobs_per_minute", limit, inWindow.Count, leaving + RateWindow - now);
+    }
+
+    private static long Seconds(TimeSpan wait) => Math.Max(0, (long)Math.Ceiling(wait.TotalSeconds));
 }
 
 /// <summary>

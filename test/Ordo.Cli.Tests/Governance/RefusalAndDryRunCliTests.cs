@@ -111,7 +111,7 @@ public sealed class RefusalAndDryRunCliTests
     }
 
     [Fact]
-    public async Task ATenantOverItsQuota_IsRefusedWithExitTwo_NoCrashLog_NothingCreated()
+    public async Task ATenantOverItsQuota_IsRefusedWithExitEight_AndTheWait_NoCrashLog_NothingCreated()
     {
         using var w = Workspace.Create();
         WriteLedgerProject(w, tenants: "tenants:\n  initech: { quota: { concurrent_jobs: 5, jobs_per_minute: 1 } }");
@@ -121,8 +121,9 @@ public sealed class RefusalAndDryRunCliTests
         foreach (var command in new[] { "submit", "run" })
         {
             var refused = await OrdoProcess.RunAsync(w.Root, Patience, command, "post.yaml", "--tenant", "initech", "--db", w.Db);
-            Assert.True(refused.ExitCode == 2, refused.ToString());
+            Assert.True(refused.ExitCode == 8, refused.ToString());
             Assert.Contains("tenant 'initech' is over its quota: jobs_per_minute is 1", refused.Err, StringComparison.Ordinal);
+            Assert.Matches(@"try again in \d+ s", refused.Err);
             Assert.DoesNotContain("internal error", refused.Err, StringComparison.Ordinal);
         }
 
