@@ -7,8 +7,11 @@ namespace Ordo.Sqlite;
 /// </summary>
 internal static class SqliteSchema
 {
-    /// <summary>The schema this build writes. 2: work items count their lost leases (<c>lost</c>, <c>lost_owners</c>).</summary>
-    public const int Version = 2;
+    /// <summary>
+    /// The schema this build writes. 2: work items count their lost leases (<c>lost</c>, <c>lost_owners</c>).
+    /// 3: events carry the trace and span they were created in (<c>trace_id</c>, <c>span_id</c>; null in older rows).
+    /// </summary>
+    public const int Version = 3;
 
     /// <summary>The statements that take a database of each older version one version up.</summary>
     public static readonly IReadOnlyDictionary<int, string> Upgrades = new Dictionary<int, string>
@@ -16,6 +19,10 @@ internal static class SqliteSchema
         [1] = """
             ALTER TABLE work_items ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
             ALTER TABLE work_items ADD COLUMN lost_owners TEXT;
+            """,
+        [2] = """
+            ALTER TABLE events ADD COLUMN trace_id TEXT;
+            ALTER TABLE events ADD COLUMN span_id TEXT;
             """,
     };
 
@@ -74,6 +81,8 @@ internal static class SqliteSchema
             policy TEXT,
             payload TEXT NOT NULL,
             hash BLOB NOT NULL,
+            trace_id TEXT,
+            span_id TEXT,
             PRIMARY KEY(job_key, seq)) WITHOUT ROWID;
 
         CREATE TABLE IF NOT EXISTS snapshots(

@@ -90,6 +90,8 @@ public sealed class StepExecution : IToolCallScope
     /// <inheritdoc />
     public void Record(NewEvent e)
     {
+        ArgumentNullException.ThrowIfNull(e);
+        Telemetry.OrdoSpans.Stamp(e, Telemetry.OrdoSpans.Current);
         lock (_gate)
         {
             ThrowIfClosed();
@@ -117,6 +119,7 @@ public sealed class StepExecution : IToolCallScope
 
     private async ValueTask<object?> AppendAsync(NewEvent e, Func<JobState, object?>? refusal, CancellationToken cancellationToken)
     {
+        Telemetry.OrdoSpans.Stamp(e, Telemetry.OrdoSpans.Current);
         await _appending.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
