@@ -18,6 +18,9 @@ public static class OrdoTelemetryExport
     /// <summary>Whether <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (to anything but blanks).</summary>
     public static bool OtlpEndpointSet => !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(EndpointVariable));
 
+    /// <summary>Whether <c>OTEL_SERVICE_NAME</c> is set: it then names the service, not the default given in code.</summary>
+    internal static bool ServiceNameSet => !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME"));
+
     /// <summary>
     /// Starts exporting Ordo's spans and metrics by OTLP if <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (the other
     /// <c>OTEL_EXPORTER_OTLP_*</c> and <c>OTEL_SERVICE_NAME</c> variables apply); returns null, and starts nothing, otherwise.
@@ -25,7 +28,8 @@ public static class OrdoTelemetryExport
     public static IDisposable? StartFromEnvironment(string serviceName = "ordo")
     {
         if (!OtlpEndpointSet) return null;
-        var resource = ResourceBuilder.CreateDefault().AddService(serviceName);
+        var resource = ResourceBuilder.CreateDefault();
+        if (!ServiceNameSet) resource.AddService(serviceName);
         var tracer = Sdk.CreateTracerProviderBuilder()
             .SetResourceBuilder(resource)
             .AddOrdoInstrumentation()

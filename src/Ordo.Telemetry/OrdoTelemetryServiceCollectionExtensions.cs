@@ -21,7 +21,10 @@ public static class OrdoTelemetryServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         var builder = services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService(serviceName))
+            .ConfigureResource(r =>
+            {
+                if (!OrdoTelemetryExport.ServiceNameSet) r.AddService(serviceName);
+            })
             .WithTracing(t => t.AddOrdoInstrumentation())
             .WithMetrics(m => m.AddOrdoInstrumentation());
         if (OrdoTelemetryExport.OtlpEndpointSet)
