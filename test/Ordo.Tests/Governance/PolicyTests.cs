@@ -184,7 +184,7 @@ public sealed class PolicyTests
             Assert.Equal(JobStatus.Failed, state.Status);
             Assert.Contains("budget exceeded", state.Reason);
             var exceeded = (await h.EventsAsync(state.JobId)).Single(e => e.Type == EventTypes.BudgetExceeded).GetPayload<BudgetExceededPayload>();
-            Assert.Equal(("tool_calls", "0", "1", "fail"), (exceeded.Budget, exceeded.Limit, exceeded.Used, exceeded.Action));
+            Assert.Equal(("tool_calls", "0", "0; one more would exceed it", "fail"), (exceeded.Budget, exceeded.Limit, exceeded.Used, exceeded.Action));
             Assert.Empty(server.Requests);
         }
     }
