@@ -1,4 +1,5 @@
 using Ordo.Cli;
+using Ordo.Telemetry;
 
 using var stop = new CancellationTokenSource();
 var interrupts = 0;
@@ -16,6 +17,10 @@ using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Creat
     ctx.Cancel = true;
     stop.Cancel();
 });
+
+// Spans and metrics go out by OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise the SDK is not even loaded.
+// Disposed when the command returns: what is still batched is flushed before the process exits.
+using var telemetry = OrdoTelemetryExport.OtlpEndpointSet ? OrdoTelemetryExport.StartFromEnvironment() : null;
 
 var terminal = !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb") && Environment.GetEnvironmentVariable("CI") is null;
 return await OrdoCli.RunAsync(args, Console.Out, Console.Error, terminal, stop.Token);

@@ -389,7 +389,7 @@ public sealed partial class SqliteOrdoStore
         if (key is null) yield break;
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT seq, type, step_id, visit, attempt, scope, ts, agent, prompt_hash, model, policy, payload, hash FROM events WHERE job_key = $k AND seq >= $from ORDER BY seq";
+        cmd.CommandText = "SELECT seq, type, step_id, visit, attempt, scope, ts, agent, prompt_hash, model, policy, payload, hash, trace_id, span_id FROM events WHERE job_key = $k AND seq >= $from ORDER BY seq";
         cmd.Parameters.AddWithValue("$k", key.Value);
         cmd.Parameters.AddWithValue("$from", Math.Max(0, afterSeq));
         using var r = cmd.ExecuteReader();
@@ -416,6 +416,8 @@ public sealed partial class SqliteOrdoStore
                 PromptHash = r.IsDBNull(8) ? null : r.GetString(8),
                 Model = r.IsDBNull(9) ? null : r.GetString(9),
                 Policy = r.IsDBNull(10) ? null : r.GetString(10),
+                TraceId = r.IsDBNull(13) ? null : r.GetString(13),
+                SpanId = r.IsDBNull(14) ? null : r.GetString(14),
             };
             prev = hash;
         }

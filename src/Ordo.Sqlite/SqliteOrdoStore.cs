@@ -304,7 +304,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     }
 
     private void InsertEvent(long key, EventEnvelope e)
-        => Sql.InsertEvent.Set(key, e.Seq, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, Ms(e.Timestamp), e.Agent, e.PromptHash, e.Model, e.Policy, new Utf8Text(e.Payload), e.Hash).ExecuteNonQuery();
+        => Sql.InsertEvent.Set(key, e.Seq, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, Ms(e.Timestamp), e.Agent, e.PromptHash, e.Model, e.Policy, new Utf8Text(e.Payload), e.Hash, e.TraceId, e.SpanId).ExecuteNonQuery();
 
     private long InsertItem(long key, long rootKey, string tenant, NewWorkItem item, long nowMs)
     {

@@ -10,8 +10,9 @@ internal static class SqliteSchema
     /// <summary>
     /// The schema this build writes. 2: work items count their lost leases (<c>lost</c>, <c>lost_owners</c>).
     /// 3: the server's API keys (<c>api_keys</c>, hashes only).
+    /// 4: events carry the trace and span they were created in (<c>trace_id</c>, <c>span_id</c>; null in older rows).
     /// </summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     /// <summary>The statements that take a database of each older version one version up.</summary>
     public static readonly IReadOnlyDictionary<int, string> Upgrades = new Dictionary<int, string>
@@ -22,6 +23,10 @@ internal static class SqliteSchema
             """,
         // The table itself is made by Create (CREATE TABLE IF NOT EXISTS runs before the upgrades); nothing to change.
         [2] = "SELECT 1;",
+        [3] = """
+            ALTER TABLE events ADD COLUMN trace_id TEXT;
+            ALTER TABLE events ADD COLUMN span_id TEXT;
+            """,
     };
 
     /// <summary>The tables an Ordo database holds (any other table means the file is another program's).</summary>
@@ -79,6 +84,8 @@ internal static class SqliteSchema
             policy TEXT,
             payload TEXT NOT NULL,
             hash BLOB NOT NULL,
+            trace_id TEXT,
+            span_id TEXT,
             PRIMARY KEY(job_key, seq)) WITHOUT ROWID;
 
         CREATE TABLE IF NOT EXISTS snapshots(

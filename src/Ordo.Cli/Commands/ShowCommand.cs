@@ -121,6 +121,8 @@ internal static class ShowCommand
         if (e.Agent is { } ag) w.WriteString("agent", ag);
         if (e.Model is { } m) w.WriteString("model", m);
         if (e.PromptHash is { } ph) w.WriteString("prompt_hash", ph);
+        if (e.TraceId is { } traceId) w.WriteString("trace_id", traceId);
+        if (e.SpanId is { } spanId) w.WriteString("span_id", spanId);
         w.WritePropertyName("payload");
         using (var doc = JsonDocument.Parse(e.Payload)) doc.RootElement.WriteTo(w);
         w.WriteEndObject();

@@ -43,6 +43,8 @@ internal static class JsonOut
         WriteNullable(w, "prompt_hash", e.PromptHash);
         WriteNullable(w, "model", e.Model);
         WriteNullable(w, "policy", e.Policy);
+        if (e.TraceId is { } traceId) w.WriteString("trace_id", traceId);
+        if (e.SpanId is { } spanId) w.WriteString("span_id", spanId);
         w.WritePropertyName("payload");
         using (var doc = JsonDocument.Parse(e.Payload))
         {

@@ -98,7 +98,7 @@ internal static class OrdoApiEndpoints
         }
         catch (QuotaExceededException e)
         {
-            http.Response.Headers.RetryAfter = e.Quota == "jobs_per_minute" ? "60" : "5";
+            http.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(e.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             return Problems.Of(429, "The tenant is over its quota", e.Message);
         }
         catch (OrdoValidationException e)

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Ordo.Agents;
 using Ordo.Configuration;
+using Ordo.Telemetry;
 using Ordo.Workflows;
 
 namespace Ordo.Server.Hosting;
@@ -53,9 +54,12 @@ public static class ServerHost
             foreach (var (name, tenant) in settings.Project?.Tenants ?? new Dictionary<string, TenantDefinition>()) o.Tenants[name] = tenant;
             foreach (var w in settings.Workflows) o.Workflows.Add(w);
         });
+        // Traces and metrics: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; Prometheus text at /metrics always.
+        builder.Services.AddOrdoTelemetry().AddOrdoPrometheus();
         var app = builder.Build();
         app.UseOrdoCors();
         app.MapOrdoApi();
+        app.MapOrdoMetrics();
         return app;
     }
 }

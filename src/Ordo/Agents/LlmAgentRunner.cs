@@ -5,6 +5,7 @@ using Ordo.Agents.ToolUse;
 using Ordo.Engine;
 using Ordo.Events;
 using Ordo.Expressions;
+using Ordo.Telemetry;
 using Ordo.Workflows;
 
 namespace Ordo.Agents;
@@ -147,6 +148,46 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         }
     }
 
+    /// <summary>A model call's usage on its span (GenAI attributes) and in the metrics; <paramref name="error"/> is set for a failed call.</summary>
+    private static void Measured(StepExecution execution, ModelTier tier, string model, long inTokens, long outTokens, decimal cost, double seconds, System.Diagnostics.Activity? span, string? error)
+    {
+        if (span is not null)
+        {
+            span.SetTag("gen_ai.response.model", model);
+            span.SetTag("gen_ai.usage.input_tokens", inTokens);
+            span.SetTag("gen_ai.usage.output_tokens", outTokens);
+            span.SetTag("ordo.model.cost", (double)cost);
+        }
+
+        if (OrdoMetrics.ModelDuration.Enabled)
+        {
+            var tags = new System.Diagnostics.TagList { { "gen_ai.operation.name", "chat" }, { "gen_ai.provider.name", tier.Provider }, { "gen_ai.request.model", tier.Model } };
+            if (error is null) tags.Add("gen_ai.response.model", model);
+            else tags.Add("error.type", error);
+            OrdoMetrics.ModelDuration.Record(seconds, tags);
+        }
+
+        if (error is not null) return;
+        if (OrdoMetrics.TokenUsage.Enabled)
+        {
+            var tags = new System.Diagnostics.TagList { { "gen_ai.operation.name", "chat" }, { "gen_ai.provider.name", tier.Provider }, { "gen_ai.request.model", tier.Model }, { "gen_ai.response.model", model }, { "gen_ai.token.type", "input" } };
+            OrdoMetrics.TokenUsage.Record(inTokens, tags);
+            tags[4] = new("gen_ai.token.type", "output");
+            OrdoMetrics.TokenUsage.Record(outTokens, tags);
+        }
+
+        if (OrdoMetrics.Tokens.Enabled)
+        {
+            OrdoMetrics.Tokens.Add(inTokens, new System.Diagnostics.TagList { { "ordo.workflow", execution.Workflow.Name }, { "gen_ai.request.model", tier.Model }, { "gen_ai.token.type", "input" } });
+            OrdoMetrics.Tokens.Add(outTokens, new System.Diagnostics.TagList { { "ordo.workflow", execution.Workflow.Name }, { "gen_ai.request.model", tier.Model }, { "gen_ai.token.type", "output" } });
+        }
+
+        if (OrdoMetrics.Cost.Enabled && cost != 0)
+        {
+            OrdoMetrics.Cost.Add((double)cost, new System.Diagnostics.TagList { { "ordo.workflow", execution.Workflow.Name }, { "gen_ai.provider.name", tier.Provider }, { "gen_ai.request.model", tier.Model } });
+        }
+    }
+
     /// <summary>
     /// One model call, recorded: <c>ModelCallRequested</c> (admitted under a token or cost budget), then
     /// <c>ModelCallSucceeded</c> with the whole answer (its text and the tool calls it asks for) or <c>ModelCallFailed</c>.
@@ -193,10 +234,13 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             }
         }
 
+        // The call's span holds its events (requested, succeeded or failed): they carry its span id.
+        using var span = OrdoSpans.StartChat(tier.Provider, tier.Model, tier.Name, tier.MaxOutputTokens);
         if (governance is not null)
         {
             if (await governance.BeforeModelCallAsync(execution, request, agent.Ref, promptHash, cancellationToken).ConfigureAwait(false) is { } overBudget)
             {
+                OrdoSpans.Failed(span, overBudget.By, overBudget.Reason);
                 return (null, StepOutcome.Failure(overBudget.By, overBudget.Reason, retryable: false) with { Interrupt = overBudget, Agent = agent.Ref, PromptHash = promptHash, Model = tier.Model });
             }
         }
@@ -242,9 +286,11 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         var inTokens = Math.Max(0, response.Usage?.InputTokenCount ?? 0);
         var outTokens = Math.Max(0, response.Usage?.OutputTokenCount ?? 0);
         var model = response.ModelId ?? tier.Model;
+        var cost = tier.CostOf(inTokens, outTokens);
+        Measured(execution, tier, model, inTokens, outTokens, cost, time.GetElapsedTime(started).TotalSeconds, span, null);
         var asked = response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().Select(c => ModelTools.Describe(c, redactor, offered)).ToList();
         await Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallSucceeded, execution.Step,
-            new ModelCallSucceededPayload(callId, tier.Name, tier.Provider, model, content, inTokens, outTokens, tier.CostOf(inTokens, outTokens), time.GetElapsedTime(started).TotalMilliseconds)
+            new ModelCallSucceededPayload(callId, tier.Name, tier.Provider, model, content, inTokens, outTokens, cost, time.GetElapsedTime(started).TotalMilliseconds)
             {
                 ToolCalls = asked.Count == 0 ? null : asked,
                 FallbackFrom = route.FallbackFrom,
@@ -252,13 +298,18 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: model), cancellationToken).ConfigureAwait(false);
         return (response, null);
 
-        ValueTask FailAsync(ModelCallException e, string message) => Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallFailed, execution.Step,
+        ValueTask FailAsync(ModelCallException e, string message)
+        {
+            OrdoSpans.Failed(span, e.Error, message);
+            Measured(execution, tier, tier.Model, 0, 0, 0, time.GetElapsedTime(started).TotalSeconds, null, e.Error);
+            return Governance.AfterModelCallAsync(execution, request, EventFactory.Step(EventTypes.ModelCallFailed, execution.Step,
             new ModelCallFailedPayload(callId, tier.Name, tier.Provider, tier.Model, e.Error, message, time.GetElapsedTime(started).TotalMilliseconds)
             {
                 FallbackFrom = route.FallbackFrom,
                 RetryAfterMs = e.RetryAfter?.TotalMilliseconds,
             },
             time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: tier.Model), CancellationToken.None);
+        }
 
         // Like a tool's: the change of the tier's circuit that this call saw (it may be another job's call that changed it).
         void RecordCircuit()

@@ -4,6 +4,13 @@ namespace Ordo.Engine;
 
 internal static partial class RuntimeLog
 {
+    private static readonly Func<ILogger, string, string, int, string?, string?, IDisposable?> s_stepScope =
+        LoggerMessage.DefineScope<string, string, int, string?, string?>("Job {JobId} step {Step} attempt {Attempt} trace {TraceId} span {SpanId}");
+
+    /// <summary>The scope of everything logged while a step attempt runs: its job, work key, attempt, and trace when one is recorded.</summary>
+    public static IDisposable? StepScope(ILogger logger, string job, string step, int attempt, string? traceId, string? spanId)
+        => s_stepScope(logger, job, step, attempt, traceId, spanId);
+
     [LoggerMessage(1, LogLevel.Warning, "Work item {Step} refers to job {Job}, which has no log; dropping it")]
     public static partial void OrphanItem(ILogger logger, string step, JobId job);
 

@@ -108,6 +108,8 @@ public sealed class StepExecution : IToolCallScope
     /// <inheritdoc />
     public void Record(NewEvent e)
     {
+        ArgumentNullException.ThrowIfNull(e);
+        Telemetry.OrdoSpans.Stamp(e, Telemetry.OrdoSpans.Current);
         lock (_gate)
         {
             ThrowIfClosed();
@@ -135,6 +137,7 @@ public sealed class StepExecution : IToolCallScope
 
     private async ValueTask<object?> AppendAsync(NewEvent e, Func<JobState, object?>? refusal, CancellationToken cancellationToken)
     {
+        Telemetry.OrdoSpans.Stamp(e, Telemetry.OrdoSpans.Current);
         await _appending.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {

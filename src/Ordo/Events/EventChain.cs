@@ -7,7 +7,7 @@ namespace Ordo.Events;
 
 /// <summary>
 /// The hash chain of a job's log. Each event's hash is SHA-256 over the previous event's hash and a
-/// canonical, length-prefixed encoding of every stored field, so that altering, deleting or reordering
+/// canonical, length-prefixed encoding of every stored field (the trace and span ids only when present), so that altering, deleting or reordering
 /// an event breaks the chain at that event.
 /// </summary>
 public static class EventChain
@@ -25,11 +25,12 @@ public static class EventChain
         {
             var e = events[i];
             var seq = prevSeq + i + 1;
-            var hash = ComputeHash(prev, jobId, seq, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Timestamp, e.Agent, e.PromptHash, e.Model, e.Policy, e.Payload.Span);
+            var hash = ComputeHash(prev, jobId, seq, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Timestamp, e.Agent, e.PromptHash, e.Model, e.Policy, e.Payload.Span, e.TraceId, e.SpanId);
             var envelope = new EventEnvelope(jobId, seq, e.Type, e.Timestamp, e.Payload, hash, prev)
             {
                 StepId = e.StepId, Visit = e.Visit, Attempt = e.Attempt, Scope = e.Scope,
                 Agent = e.Agent, PromptHash = e.PromptHash, Model = e.Model, Policy = e.Policy,
+                TraceId = e.TraceId, SpanId = e.SpanId,
             };
             envelope.SetTypedPayload(e.TypedPayload);
             sealedEvents[i] = envelope;
@@ -43,7 +44,7 @@ public static class EventChain
     public static byte[] ComputeHash(ReadOnlySpan<byte> prevHash, EventEnvelope e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        return ComputeHash(prevHash, e.JobId, e.Seq, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Timestamp, e.Agent, e.PromptHash, e.Model, e.Policy, e.Payload.Span);
+        return ComputeHash(prevHash, e.JobId, e.Seq, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, e.Timestamp, e.Agent, e.PromptHash, e.Model, e.Policy, e.Payload.Span, e.TraceId, e.SpanId);
     }
 
     /// <summary>Truncates a timestamp to whole milliseconds, the precision that is stored and hashed.</summary>
@@ -52,10 +53,13 @@ public static class EventChain
 
     private static byte[] ComputeHash(
         ReadOnlySpan<byte> prevHash, JobId jobId, long seq, string type, string? stepId, int? visit, int? attempt, string? scope,
-        DateTimeOffset ts, string? agent, string? promptHash, string? model, string? policy, ReadOnlySpan<byte> payload)
+        DateTimeOffset ts, string? agent, string? promptHash, string? model, string? policy, ReadOnlySpan<byte> payload,
+        string? traceId, string? spanId)
     {
+        var traced = traceId is not null || spanId is not null;
         var max = 32 + 8 + 8 + (4 * 9) + (5 * 2) + payload.Length
-            + Max(jobId.Value) + Max(type) + Max(stepId) + Max(scope) + Max(agent) + Max(promptHash) + Max(model) + Max(policy);
+            + Max(jobId.Value) + Max(type) + Max(stepId) + Max(scope) + Max(agent) + Max(promptHash) + Max(model) + Max(policy)
+            + (traced ? Max(traceId) + Max(spanId) : 0);
         var rented = max <= 1024 ? null : ArrayPool<byte>.Shared.Rent(max);
         Span<byte> buf = rented ?? stackalloc byte[1024];
         try
@@ -76,6 +80,14 @@ public static class EventChain
             w.String(policy);
             w.Length(payload.Length);
             w.Bytes(payload);
+            if (traced)
+            {
+                // Only events that carry a trace encode it, after the length-prefixed payload: an event without one
+                // hashes exactly as before these fields existed, so logs written earlier still verify.
+                w.String(traceId);
+                w.String(spanId);
+            }
+
             return SHA256.HashData(buf[..w.Position]);
         }
         finally

@@ -43,6 +43,10 @@ public sealed class EventEnvelope
     public string? Model { get; init; }
     /// <summary>The policy set as <c>name@version</c>.</summary>
     public string? Policy { get; init; }
+    /// <summary>The trace of the span the event was created in (32 hex digits); null for events outside a traced span and in older logs.</summary>
+    public string? TraceId { get; init; }
+    /// <summary>The span the event was created in (16 hex digits); null for events outside a traced span and in older logs.</summary>
+    public string? SpanId { get; init; }
     /// <summary>The payload, UTF-8 JSON.</summary>
     public ReadOnlyMemory<byte> Payload { get; }
     /// <summary>SHA-256 over the previous hash and this event's content.</summary>

@@ -38,4 +38,18 @@ public sealed class NewEvent
     public ReadOnlyMemory<byte> Payload { get; }
     /// <summary>The payload object the JSON was made from, when the event was created in this process.</summary>
     public object? TypedPayload { get; }
+    /// <summary>The trace of the span the event was created in (32 hex digits), or null outside a traced span.</summary>
+    public string? TraceId { get => _traceId; init => _traceId = value; }
+    /// <summary>The span the event was created in (16 hex digits), or null outside a traced span.</summary>
+    public string? SpanId { get => _spanId; init => _spanId = value; }
+
+    private string? _traceId;
+    private string? _spanId;
+
+    /// <summary>Stamps the event with the span it was created in (before it is sealed).</summary>
+    internal void SetTrace(string traceId, string spanId)
+    {
+        _traceId = traceId;
+        _spanId = spanId;
+    }
 }

@@ -21,6 +21,9 @@ public sealed record JobSubmittedPayload(
     /// <summary>The top of the job tree, for a child job (the job itself otherwise).</summary>
     public string? RootJobId { get; init; }
 
+    /// <summary>The span recorded for the job's submission, which its steps' spans descend from; absent when none was recorded.</summary>
+    public string? SpanId { get; init; }
+
     /// <summary>
     /// True for a job submitted in dry run: its <c>write</c> and <c>irreversible</c> tool calls are recorded, never
     /// executed, in every process that runs it (its child jobs too). Absent otherwise.

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Ordo.Events;
 using Ordo.Gateway.Pipeline;
+using Ordo.Telemetry;
 using Ordo.Tools;
 using Ordo.Workflows;
 
@@ -85,7 +86,40 @@ public sealed class ToolGateway : IDisposable
     {
         ArgumentNullException.ThrowIfNull(scope);
         var context = new ToolCallContext(scope, agent, toolName, args, scope.NextCallIndex(), _time, idempotencyKey);
-        return await _pipeline(context, cancellationToken).ConfigureAwait(false);
+        if (!OrdoSpans.Listening && !OrdoMetrics.ToolDuration.Enabled)
+        {
+            return await _pipeline(context, cancellationToken).ConfigureAwait(false);
+        }
+
+        // The call's span holds its events (requested, succeeded or failed): they carry its span id.
+        using var span = OrdoSpans.StartTool(toolName, context.CallId);
+        var started = _time.GetTimestamp();
+        var outcome = "error";
+        try
+        {
+            var result = await _pipeline(context, cancellationToken).ConfigureAwait(false);
+            outcome = result.Cached ? "cached" : result.Skipped ? "skipped" : "ok";
+            span?.SetTag("ordo.tool.outcome", outcome);
+            return result;
+        }
+        catch (ToolCallException e)
+        {
+            outcome = e.Error;
+            OrdoSpans.Failed(span, e.Error, e.Message);
+            throw;
+        }
+        catch (Exception e) when (span is not null)
+        {
+            OrdoSpans.Failed(span, e.GetType().FullName ?? "exception", e.Message);
+            throw;
+        }
+        finally
+        {
+            if (OrdoMetrics.ToolDuration.Enabled)
+            {
+                OrdoMetrics.ToolDuration.Record(_time.GetElapsedTime(started).TotalSeconds, new System.Diagnostics.TagList { { "gen_ai.tool.name", toolName }, { "ordo.tool.outcome", outcome } });
+            }
+        }
     }
 }
 

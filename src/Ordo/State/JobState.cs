@@ -23,6 +23,8 @@ public sealed record JobState
     public required string Submitter { get; init; }
     /// <summary>The trace id shared by all of the job's spans.</summary>
     public required string TraceId { get; init; }
+    /// <summary>The span recorded when the job was submitted, parent of its steps' spans; null when none was recorded.</summary>
+    public string? RootSpanId { get; init; }
     /// <summary>The parent job, for a sub-workflow.</summary>
     public string? ParentJobId { get; init; }
     /// <summary>The branch of the parent that runs this child job (<c>OWNER#VISIT/LABEL</c>).</summary>

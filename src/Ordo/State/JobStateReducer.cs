@@ -29,6 +29,7 @@ public static class JobStateReducer
             Tenant = p.Tenant,
             Submitter = p.Submitter,
             TraceId = p.TraceId,
+            RootSpanId = p.SpanId,
             ParentJobId = p.ParentJobId,
             ParentBranch = p.ParentStepId,
             RootJobId = p.RootJobId,

@@ -67,6 +67,7 @@ internal sealed class JobCommits(EngineContext ctx)
         }, cancellationToken).ConfigureAwait(false);
         if (result.Outcome == CommitOutcome.Committed && events.Length > 0)
         {
+            Telemetry.OrdoMetrics.Committed(post, events);
             ctx.Published(post, events, wake: wake);
         }
 

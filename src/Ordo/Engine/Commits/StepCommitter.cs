@@ -9,7 +9,11 @@ using Ordo.Workflows;
 namespace Ordo.Engine.Commits;
 
 /// <summary>A step that ran to an outcome, waiting for its commit.</summary>
-internal sealed record FinishedStep(WorkItem Item, JobState State, WorkflowDefinition Workflow, StepOutcome Outcome, IReadOnlyList<NewEvent> Recorded, double DurationMs, WorkerRun Run);
+/// <remarks><see cref="Span"/> is the context of the step attempt's span (default when none was recorded): the events its commit plans are stamped with it.</remarks>
+internal sealed record FinishedStep(WorkItem Item, JobState State, WorkflowDefinition Workflow, StepOutcome Outcome, IReadOnlyList<NewEvent> Recorded, double DurationMs, WorkerRun Run)
+{
+    public System.Diagnostics.ActivityContext Span { get; init; }
+}
 
 /// <summary>A finished step's commit, planned on a known state.</summary>
 internal sealed record PreparedCommit(FinishedStep Finished, PlannedCommit Plan, IReadOnlyList<EventEnvelope> Sealed, JobState Post, long? SnapshotSeq, JobCommit Commit);
@@ -245,6 +249,12 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             RuntimeLog.StepThrew(ctx.Logger, e, item.Step.WorkKey, item.JobId);
         }
 
+        if (f.Span != default)
+        {
+            // Planned here, perhaps by another worker of the process, the events still belong to the step's span.
+            foreach (var e in plan.Events) Telemetry.OrdoSpans.Stamp(e, f.Span);
+        }
+
         var sealedEvents = EventChain.Seal(item.JobId, state.Seq, state.HeadHash, plan.Events);
         // The plan's own preview is the state after its events (content does not depend on sequence numbers or hashes).
         var post = sealedEvents.Length == 0 ? state : plan.Preview(state) with { Seq = sealedEvents[^1].Seq, HeadHash = sealedEvents[^1].Hash, UpdatedAt = sealedEvents[^1].Timestamp };
@@ -313,6 +323,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
     {
         var (plan, post, run) = (p.Plan, p.Post, p.Finished.Run);
         var wake = plan.Enqueue.Any(w => w.LeaseOwner is null) || plan.StartJobs.Count > 0 || plan.NotifyJobs.Count > 0 || (post.Status.IsTerminal() && post.ParentJobId is not null);
+        Telemetry.OrdoMetrics.Committed(post, p.Sealed);
         ctx.Published(post, p.Sealed, p.SnapshotSeq, wake);
         for (var k = keepFirst ? 1 : 0; k < result.LeasedItems.Count; k++)
         {

@@ -38,7 +38,12 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
         var submitter = Identities.Normalize(options.Submitter);
         var now = ctx.Time.GetUtcNow();
         var jobId = options.JobId ?? JobId.New(now);
-        var traceId = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
+        // The job span is the root of the job's spans; it is a child of the caller's span (a request to a server),
+        // whose trace the job then joins. The trace id and that span's id are stored with the job: its steps' spans,
+        // in whichever process runs them and however much later, name it as their parent.
+        using var span = Telemetry.OrdoSpans.StartJob(jobId, workflow.Name, workflow.Version, options.Tenant);
+        var traceId = span?.TraceId.ToHexString()
+            ?? (System.Diagnostics.Activity.Current is { } caller ? caller.TraceId.ToHexString() : Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()));
         var entry = new StepRef(workflow.Entry.Id, 1, 1);
 
         // When this process runs workers and one is free, the entry step is created leased to it and handed over
@@ -50,6 +55,7 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
             EventFactory.Job(EventTypes.JobSubmitted, new JobSubmittedPayload(workflow.Name, workflow.Version, workflow.Hash, options.Tenant, submitter, value, workflow.ConstraintsJson, null, null, traceId, options.Priority)
             {
                 DryRun = options.DryRun ? true : null,
+                SpanId = span?.SpanId.ToHexString(),
             }, now),
             EventFactory.Step(EventTypes.StepScheduled, entry, new StepScheduledPayload(workflow.Entry.Kind, "entry", null, null), now),
         ];
@@ -58,6 +64,7 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
             first.Add(StoreEvents.StepStarted(entry, ctx.Worker, 1, now));
         }
 
+        foreach (var e in first) Telemetry.OrdoSpans.Stamp(e, span);
         var events = EventChain.Seal(jobId, 0, EventChain.GenesisHash, first);
         var initial = JobStateReducer.Apply(JobStateReducer.Start(events[0]), events.Skip(1));
         var seeds = workflow.Project.Policies.Where(p => p.KillSwitches.Count > 0)
@@ -89,6 +96,7 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
             killSwitches.Invalidate();
         }
 
+        Telemetry.OrdoMetrics.Committed(initial, events);
         ctx.Published(initial, events, wake: false);
         if (local is not null && record.LeasedItems.Count > 0)
         {

@@ -1,9 +1,12 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using Ordo.Engine.Commits;
 using Ordo.Engine.Workers;
 using Ordo.Events;
 using Ordo.Queue;
 using Ordo.State;
 using Ordo.Steps;
+using Ordo.Telemetry;
 using Ordo.Workflows;
 
 namespace Ordo.Engine.Running;
@@ -67,6 +70,15 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
         }
 
         var step = workflow.FindStep(item.Step.StepId);
+        using var span = OrdoSpans.StartStep(state, item, step?.Kind, ctx.Worker);
+        using var logScope = ctx.Logger.IsEnabled(LogLevel.Critical)
+            ? RuntimeLog.StepScope(ctx.Logger, item.JobId.Value, item.Step.WorkKey, item.Step.Attempt, span?.TraceId.ToHexString(), span?.SpanId.ToHexString())
+            : null;
+        if (item.Step.Attempt > 1 && OrdoMetrics.StepRetries.Enabled)
+        {
+            OrdoMetrics.StepRetries.Add(1, new TagList { { "ordo.workflow", workflow.Name }, { "ordo.step.kind", step?.Kind } });
+        }
+
         StepOutcome? outcome;
         var execution = new StepExecution(item, workflow, step ?? workflow.Entry, state, ctx.Options.DryRun || state.DryRun, ctx.Evaluator, committer.AppendNowAsync,
             async ct =>
@@ -124,7 +136,26 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
         Interlocked.Increment(ref run.StepsExecuted);
         outcome = Bounded(Redacted(outcome));
         var duration = ctx.Time.GetElapsedTime(started).TotalMilliseconds;
-        return await committer.CommitOutcomeAsync(new FinishedStep(item, execution.State, workflow, outcome, execution.Events, duration, run)).ConfigureAwait(false);
+        var result = outcome.Interrupt is not null ? "interrupted" : outcome.Succeeded ? "succeeded" : "failed";
+        if (OrdoMetrics.StepDuration.Enabled)
+        {
+            OrdoMetrics.StepDuration.Record(duration / 1000, new TagList { { "ordo.workflow", workflow.Name }, { "ordo.step.kind", step?.Kind }, { "ordo.step.outcome", result } });
+        }
+
+        if (span is not null)
+        {
+            span.SetTag("ordo.step.outcome", result);
+            if (!outcome.Succeeded) OrdoSpans.Failed(span, outcome.Error ?? result, outcome.Message);
+        }
+
+        var committing = ctx.Time.GetTimestamp();
+        var executed = await committer.CommitOutcomeAsync(new FinishedStep(item, execution.State, workflow, outcome, execution.Events, duration, run) { Span = span?.Context ?? default }).ConfigureAwait(false);
+        if (OrdoMetrics.CommitDuration.Enabled && !executed.Queued)
+        {
+            OrdoMetrics.CommitDuration.Record(ctx.Time.GetElapsedTime(committing).TotalSeconds, new TagList { { "ordo.workflow", workflow.Name } });
+        }
+
+        return executed;
     }
 
     /// <summary>No secret leaves a step: its message and output (an agent's answer, an exception's text) are redacted at every depth.</summary>
