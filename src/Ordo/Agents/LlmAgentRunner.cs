@@ -94,7 +94,11 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
 
         // What an earlier delivery of this attempt did (a crash, a lost lease, a pause for an approval in a tool round):
         // its recorded answers and tool outcomes are replayed, so the step neither asks the model again nor repeats a call.
-        var journal = offered.Declarations.Count > 0 || execution.Item.Deliveries > 1
+        // (Only then is the log read: a first delivery with no approval of its own has nothing to replay.)
+        var step = execution.Step;
+        var ranBefore = execution.Item.Deliveries > 1
+            || execution.State.Approvals.Values.Any(a => a.StepId == step.StepId && (a.Visit ?? 1) == step.Visit && a.Attempt == step.Attempt && a.Scope == step.Scope);
+        var journal = ranBefore
             ? await StepJournal.LoadAsync(execution, cancellationToken).ConfigureAwait(false)
             : StepJournal.Empty;
         var asked = new Dictionary<string, int>(StringComparer.Ordinal);

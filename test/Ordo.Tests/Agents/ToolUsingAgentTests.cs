@@ -152,6 +152,59 @@ public sealed class ToolUsingAgentTests
     }
 
     [Fact]
+    public async Task ACallThatNeedsApproval_PausesTheStep_AndAfterApprovalTheRecordedAnswerIsReplayed_NotAskedAgain()
+    {
+        var firstRounds = 0;
+        await using var server = await LoopbackServer.StartAsync((ctx, req) =>
+        {
+            var body = JsonDocument.Parse(req.Body).RootElement;
+            var answered = body.GetProperty("messages").EnumerateArray().Any(m => m.GetProperty("role").GetString() == "tool");
+            object message = answered
+                ? new { role = "assistant", content = "{\"queue\": \"closed\"}" }
+                : new
+                {
+                    role = "assistant", content = (string?)null,
+                    // Asked again, a model may ask for another call: after the approval it must not be asked again.
+                    tool_calls = new[] { new { id = "c", type = "function", function = new { name = "tickets_close", arguments = JsonSerializer.Serialize(new { id = $"T-{Interlocked.Increment(ref firstRounds)}" }) } } },
+                };
+            return LoopbackServer.JsonAsync(ctx, 200, JsonSerializer.Serialize(new
+            {
+                id = "x", @object = "chat.completion", created = 1, model = "fake",
+                choices = new[] { new { index = 0, message, finish_reason = "stop" } },
+                usage = new { prompt_tokens = 10, completion_tokens = 5, total_tokens = 15 },
+            }));
+        });
+        var closed = new List<string>();
+        await using var h = new GovernanceHarness();
+        h.Write("ordo.yaml", $"models:\n  fast: {{ provider: openai-compatible, model: fake, endpoint: \"{server.Address}v1\" }}\ntools: [tools.yaml]\npolicies: [policies.yaml]\n");
+        h.Write("tools.yaml", Tools);
+        h.Write("policies.yaml", """
+            policy: p
+            version: 1
+            rules:
+              - { id: closing-needs-a-human, on: tool_call, when: "tool.name == 'tickets.close'", effect: require_approval, approval: { role: approver } }
+            """);
+        h.Write("workflow.yaml", Workflow().Replace("tools: [tickets.lookup]", "tools: [tickets.close]", StringComparison.Ordinal));
+        h.AddCodeTool("tickets.lookup", inv => Json.Of(new { plan = "pro" }));
+        h.AddCodeTool("tickets.close", inv =>
+        {
+            lock (closed) closed.Add(inv.Args.GetProperty("id").GetString()!);
+            return Json.Of(new { closed = true });
+        });
+        var state = await h.RunAsync(await h.LoadAsync(), submitter: "alice");
+        Assert.Equal(JobStatus.WaitingApproval, state.Status);
+        Assert.Empty(closed);
+
+        var approval = Assert.Single(state.Approvals.Values, a => a.IsPending);
+        await h.Runtime.DecideAsync(state.JobId, approval.Id, "bob", approve: true, "fine");
+        state = await h.ContinueAsync(state.JobId);
+
+        Assert.Equal(JobStatus.Completed, state.Status);
+        Assert.Equal(1, firstRounds);
+        Assert.Equal(["T-1"], closed);
+    }
+
+    [Fact]
     public async Task AModelThatKeepsAskingForTools_IsStoppedAfterMaxToolRounds()
     {
         var (h, calls) = await ScriptedAsync("""
