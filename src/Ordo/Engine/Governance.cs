@@ -192,7 +192,9 @@ internal sealed class Governance(PolicyEngine policies, KillSwitchCache switches
         var requested = EventFactory.Step(EventTypes.ModelCallRequested, exec.Step, request, time.GetUtcNow(), agent: agent, promptHash: promptHash, model: request.Model);
         if (!request.Holds)
         {
-            exec.Record(requested);
+            // Written before the call reaches the provider, with what the step recorded before it (the outcomes of its
+            // earlier tool calls): a process that dies during the call leaves both in the log.
+            await exec.RecordNowAsync(requested, cancellationToken).ConfigureAwait(false);
             return null;
         }
 

@@ -95,6 +95,21 @@ internal static partial class ModelTools
         StepJournal journal, Dictionary<string, int> asked, TimeProvider time, CancellationToken cancellationToken)
     {
         var toolName = ToolOf(call, offered);
+
+        // The key is what the call asks, counted in the step: replayed calls count too, so a call run again after a
+        // crash gets the key it had, and the calls after it theirs.
+        string? key = null;
+        JsonElement args = default;
+        if (call.Exception is null && indexInRound < MaxCallsPerRound)
+        {
+            args = JsonSerializer.SerializeToElement(call.Arguments ?? new Dictionary<string, object?>(), AIJsonUtilities.DefaultOptions.GetTypeInfo(typeof(IDictionary<string, object?>)));
+            var what = toolName + "\n" + Canonical(args);
+            var occurrence = asked.TryGetValue(what, out var n) ? n : 0;
+            asked[what] = occurrence + 1;
+            var digest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(what)))[..16];
+            key = $"{execution.JobId.Value}:{execution.Step.WorkKey}:t{digest}" + (occurrence == 0 ? "" : $".{occurrence}");
+        }
+
         var callId = ToolGateway.CallId(execution.Step, execution.PeekCallIndex());
         if (journal.TryOutcome(callId, toolName, out var earlier, out var earlierFailure))
         {
@@ -102,7 +117,7 @@ internal static partial class ModelTools
             return (earlierFailure is null ? earlier : Refusal(earlierFailure.Error, earlierFailure.Message), null);
         }
 
-        if (call.Exception is not null || indexInRound >= MaxCallsPerRound)
+        if (key is null)
         {
             var (error, message) = call.Exception is not null
                 ? ("invalid_args", $"the arguments of the call of '{call.Name}' are not a JSON object: {call.Exception.Message}")
@@ -112,12 +127,6 @@ internal static partial class ModelTools
             return (Refusal(error, message), null);
         }
 
-        var args = JsonSerializer.SerializeToElement(call.Arguments ?? new Dictionary<string, object?>(), AIJsonUtilities.DefaultOptions.GetTypeInfo(typeof(IDictionary<string, object?>)));
-        var what = toolName + "\n" + Canonical(args);
-        var occurrence = asked.TryGetValue(what, out var n) ? n : 0;
-        asked[what] = occurrence + 1;
-        var digest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(what)))[..16];
-        var key = $"{execution.JobId.Value}:{execution.Step.WorkKey}:t{digest}" + (occurrence == 0 ? "" : $".{occurrence}");
         var scope = new ModelToolScope(execution);
         try
         {
