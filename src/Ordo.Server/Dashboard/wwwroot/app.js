@@ -15,7 +15,7 @@ function h(tag, attrs, ...children) {
     else if (k === "testid") node.dataset.testid = v;
     else node.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
   return node;
 }
 
@@ -114,9 +114,9 @@ async function jobsPage(page, signal) {
 // ---- A job --------------------------------------------------------------------------------------------------------
 
 const EVENT_GROUPS = [
-  ["Tool calls", (e) => e.type.includes("tool")],
-  ["Policy decisions", (e) => e.type.includes("policy") || e.policy !== null && e.policy !== undefined],
-  ["Artifacts and evidence", (e) => e.type.includes("artifact") || e.type.includes("evidence") || e.type.includes("verif")],
+  ["Tool calls", (e) => /tool/i.test(e.type)],
+  ["Policy decisions", (e) => /policy|budget|killswitch|kill_switch/i.test(e.type) || (e.policy !== null && e.policy !== undefined)],
+  ["Artifacts and evidence", (e) => /artifact|evidence|verif/i.test(e.type)],
 ];
 
 function summarize(payload) {
