@@ -90,7 +90,9 @@ public sealed partial class DashboardTests(DashboardFixture server) : IClassFixt
         await Expect(graph.Locator("g.node")).ToHaveCountAsync(2);
         await Expect(graph.Locator("path.edge.taken")).ToHaveCountAsync(1);
         await Expect(page.GetByTestId("event-row").First).ToBeVisibleAsync();
-        await Expect(page.GetByTestId("live-status-text").Or(page.Locator("#live-status"))).ToContainTextAsync("ended");
+        await Expect(page.Locator("section, main").First).Not.ToContainTextAsync("[object");
+        await Expect(page.GetByRole(AriaRole.Heading, new PageGetByRoleOptions { Name = "Tool calls" })).ToBeVisibleAsync();
+        await Expect(page.Locator("#live-status")).ToContainTextAsync("ended");
         await DashboardFixture.ScreenshotAsync(page, "job");
         Assert.True(errors.Count == 0, string.Join("\n", errors));
     }

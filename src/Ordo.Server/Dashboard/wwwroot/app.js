@@ -153,7 +153,7 @@ async function jobPage(page, signal, id) {
     h("table", {}, h("thead", {}, h("tr", {}, ["Step", "Status", "Attempts", "Duration", "Error"].map((c) => h("th", { scope: "col" }, c)))), steps),
     h("h2", {}, "Artifacts"), artifacts,
     h("h2", {}, "Approvals"), approvals,
-    EVENT_GROUPS.map(([title], i) => [h("h2", {}, title), groups[i]]),
+    ...EVENT_GROUPS.flatMap(([title], i) => [h("h2", {}, title), groups[i]]),
     h("h2", {}, "Timeline"), eventTable([]));
   page.querySelector("table.events:last-of-type tbody").replaceWith(timeline);
 
