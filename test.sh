@@ -13,5 +13,8 @@ dotnet build Ordo.sln -c Release -nologo -v quiet
 echo "== npm MCP servers (into .cache/npm)"
 test/tools/install-npm-servers.sh
 
+echo "== Chromium for the dashboard's browser tests (Debian's package, when missing)"
+test/tools/install-chromium.sh
+
 echo "== test"
 dotnet test Ordo.sln -c Release --no-build -nologo --logger "console;verbosity=minimal" "$@"

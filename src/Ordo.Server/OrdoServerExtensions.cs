@@ -51,6 +51,17 @@ public static class OrdoServerExtensions
         return endpoints;
     }
 
+    /// <summary>
+    /// Maps the dashboard: <c>GET /</c> and its static files under <c>/dashboard/</c>, served from this assembly with a
+    /// Content-Security-Policy that allows no inline script. The pages ask for an API key and call the <c>/v1</c> API with it.
+    /// </summary>
+    public static IEndpointRouteBuilder MapOrdoDashboard(this IEndpointRouteBuilder endpoints)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        Ordo.Server.Dashboard.DashboardEndpoints.Map(endpoints);
+        return endpoints;
+    }
+
     /// <summary>Applies the API's CORS policy: off unless <see cref="OrdoServerOptions.CorsOrigins"/> lists origins.</summary>
     public static IApplicationBuilder UseOrdoCors(this IApplicationBuilder app)
     {

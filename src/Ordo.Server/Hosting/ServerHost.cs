@@ -32,7 +32,7 @@ public sealed record ServeSettings
 /// <summary>Builds the server process of <c>ordo serve</c> through <c>AddOrdo</c>, <c>AddOrdoServer</c> and <c>MapOrdoApi</c>.</summary>
 public static class ServerHost
 {
-    /// <summary>Builds the app (not started): API, OpenAPI, health, and the workers as a hosted service.</summary>
+    /// <summary>Builds the app (not started): API, dashboard, OpenAPI, health, and the workers as a hosted service.</summary>
     public static WebApplication Build(ServeSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -59,6 +59,7 @@ public static class ServerHost
         var app = builder.Build();
         app.UseOrdoCors();
         app.MapOrdoApi();
+        app.MapOrdoDashboard();
         app.MapOrdoMetrics();
         return app;
     }

@@ -1,0 +1,432 @@
+// The Ordo dashboard: hash routes, one page at a time; every page reads the /v1 API with the session's key.
+import { api, ApiError, followEvents, key } from "./api.js";
+import { drawSteps } from "./graph.js";
+
+const STATUSES = ["queued", "running", "waiting_approval", "completed", "failed", "cancelled"];
+const POLL_MS = 1000;
+const $ = (id) => document.getElementById(id);
+
+/** Builds an element; strings become text (never HTML). */
+function h(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs ?? {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "testid") node.dataset.testid = v;
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
+  return node;
+}
+
+/** A status as a word with a symbol and a colour (the word carries the meaning). */
+const badge = (status, testid) => h("span", { class: `status s-${status}`, testid }, status ?? "");
+const time = (iso) => (iso ? h("time", { datetime: iso }, new Date(iso).toLocaleString()) : "");
+const setLive = (text) => { $("live-status").textContent = text; };
+const json = (v) => JSON.stringify(v, null, 2);
+const sleep = (ms, signal) => new Promise((resolve) => {
+  const t = setTimeout(resolve, ms);
+  signal.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
+});
+
+function errorText(e) {
+  if (e instanceof ApiError) return `${e.status} ${e.message}`;
+  return e?.message ?? String(e);
+}
+
+/** Runs fn every interval until the page changes; errors are shown, not thrown. */
+async function poll(signal, fn, onError) {
+  while (!signal.aborted) {
+    try { await fn(); } catch (e) { if (!signal.aborted) onError(e); }
+    await sleep(POLL_MS, signal);
+  }
+}
+
+// ---- Jobs ---------------------------------------------------------------------------------------------------------
+
+async function jobsPage(page, signal) {
+  const params = new URLSearchParams(location.hash.split("?")[1] ?? "");
+  const status = h("select", { id: "filter-status", testid: "filter-status" },
+    h("option", { value: "" }, "any"), STATUSES.map((s) => h("option", { value: s }, s)));
+  status.value = params.get("status") ?? "";
+  const workflow = h("select", { id: "filter-workflow", testid: "filter-workflow" }, h("option", { value: "" }, "any"));
+  const error = h("p", { class: "error", role: "alert" });
+  const body = h("tbody");
+  const empty = h("p", { class: "muted" });
+  page.append(
+    h("h1", {}, "Jobs"),
+    h("div", { class: "filters", role: "group", "aria-label": "Filters" },
+      h("div", {}, h("label", { for: "filter-status" }, "Status"), status),
+      h("div", {}, h("label", { for: "filter-workflow" }, "Workflow"), workflow)),
+    error,
+    h("table", {}, h("caption", { class: "visually-hidden" }, "Jobs, newest first; updated every second"),
+      h("thead", {}, h("tr", {}, ["Job", "Workflow", "Status", "Submitter", "Created", "Updated"].map((c) => h("th", { scope: "col" }, c)))),
+      body),
+    empty);
+  try {
+    const { workflows } = await api("GET", "/v1/workflows", undefined, signal);
+    for (const w of workflows) workflow.append(h("option", { value: `${w.workflow}@${w.version}` }, `${w.workflow}@${w.version}`));
+    for (const name of new Set(workflows.map((w) => w.workflow))) workflow.append(h("option", { value: name }, `${name} (any version)`));
+  } catch (e) { error.textContent = errorText(e); }
+  workflow.value = params.get("workflow") ?? "";
+  const refilter = () => {
+    const q = new URLSearchParams();
+    if (status.value) q.set("status", status.value);
+    if (workflow.value) q.set("workflow", workflow.value);
+    location.hash = `#/jobs${q.size ? `?${q}` : ""}`;
+  };
+  status.addEventListener("change", refilter);
+  workflow.addEventListener("change", refilter);
+
+  const rows = new Map();
+  await poll(signal, async () => {
+    const q = new URLSearchParams({ limit: "100" });
+    if (status.value) q.set("status", status.value);
+    if (workflow.value) q.set("workflow", workflow.value);
+    const { jobs } = await api("GET", `/v1/jobs?${q}`, undefined, signal);
+    error.textContent = "";
+    const seen = new Set();
+    let before = body.firstChild;
+    for (const job of jobs) {
+      seen.add(job.job_id);
+      let row = rows.get(job.job_id);
+      if (!row) {
+        row = h("tr", { testid: "job-row", "data-job-id": job.job_id },
+          h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(job.job_id)}`, class: "mono" }, job.job_id)),
+          h("td", {}, job.workflow), h("td", {}, badge(job.status, "job-status")), h("td", {}, job.submitter ?? ""),
+          h("td", {}, time(job.created_at)), h("td", {}));
+        rows.set(job.job_id, row);
+        body.insertBefore(row, before);
+      } else if (row !== before) {
+        body.insertBefore(row, before);
+      }
+      before = row.nextSibling;
+      const cell = row.querySelector('[data-testid="job-status"]');
+      if (cell.textContent !== job.status) { cell.textContent = job.status; cell.className = `status s-${job.status}`; }
+      row.cells[5].replaceChildren(time(job.updated_at));
+    }
+    for (const [id, row] of rows) if (!seen.has(id)) { row.remove(); rows.delete(id); }
+    empty.textContent = jobs.length === 0 ? "No jobs match." : "";
+    setLive(`Jobs updated ${new Date().toLocaleTimeString()}`);
+  }, (e) => { error.textContent = errorText(e); });
+}
+
+// ---- A job --------------------------------------------------------------------------------------------------------
+
+const EVENT_GROUPS = [
+  ["Tool calls", (e) => /tool/i.test(e.type)],
+  ["Policy decisions", (e) => /policy|budget|killswitch|kill_switch/i.test(e.type) || (e.policy !== null && e.policy !== undefined)],
+  ["Artifacts and evidence", (e) => /artifact|evidence|verif/i.test(e.type)],
+];
+
+function summarize(payload) {
+  if (payload === null || typeof payload !== "object") return String(payload ?? "");
+  const text = JSON.stringify(payload);
+  return text.length > 160 ? `${text.slice(0, 159)}…` : text;
+}
+
+function eventRow(e) {
+  return h("tr", { testid: "event-row" },
+    h("td", {}, String(e.seq)), h("td", {}, time(e.ts)), h("td", { class: "mono" }, e.type),
+    h("td", {}, e.step_id ?? ""), h("td", {}, e.attempt ?? ""), h("td", {}, [e.agent, e.model, e.policy].filter(Boolean).join(" · ")),
+    h("td", {}, h("details", {}, h("summary", { class: "mono" }, summarize(e.payload)), h("pre", {}, json(e.payload)))));
+}
+
+const eventTable = (rows) => h("table", { class: "events" },
+  h("thead", {}, h("tr", {}, ["#", "Time", "Event", "Step", "Attempt", "Agent · model · policy", "Payload"].map((c) => h("th", { scope: "col" }, c)))),
+  h("tbody", {}, rows));
+
+async function jobPage(page, signal, id) {
+  const error = h("p", { class: "error", role: "alert" });
+  const head = h("div");
+  const graph = h("div", { class: "graph" });
+  const steps = h("tbody");
+  const artifacts = h("div");
+  const approvals = h("div");
+  const groups = EVENT_GROUPS.map(([title]) => h("div", { "data-group": title }));
+  const timeline = h("tbody");
+  page.append(
+    h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")),
+    h("h1", {}, "Job ", h("span", { class: "mono" }, id)), error, head,
+    h("h2", {}, "Graph"), h("p", { class: "muted" }, "The job's steps in order, with each step's status; green arrows are the path taken."), graph,
+    h("h2", {}, "Steps"),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Step", "Status", "Attempts", "Duration", "Error"].map((c) => h("th", { scope: "col" }, c)))), steps),
+    h("h2", {}, "Artifacts"), artifacts,
+    h("h2", {}, "Approvals"), approvals,
+    ...EVENT_GROUPS.flatMap(([title], i) => [h("h2", {}, title), groups[i]]),
+    h("h2", {}, "Timeline"), eventTable([]));
+  page.querySelector("table.events:last-of-type tbody").replaceWith(timeline);
+
+  const events = [];
+  const renderGroups = () => EVENT_GROUPS.forEach(([, match], i) => {
+    const rows = events.filter(match).map(eventRow);
+    groups[i].replaceChildren(rows.length ? eventTable(rows) : h("p", { class: "muted" }, "None."));
+  });
+
+  const render = (job) => {
+    head.replaceChildren(h("dl", { class: "summary" },
+      h("dt", {}, "Status"), h("dd", {}, badge(job.status, "job-status"), job.reason ? ` — ${job.reason}` : ""),
+      h("dt", {}, "Workflow"), h("dd", {}, job.workflow),
+      h("dt", {}, "Submitter"), h("dd", {}, job.submitter ?? ""),
+      h("dt", {}, "Created"), h("dd", {}, time(job.created_at)),
+      h("dt", {}, "Updated"), h("dd", {}, time(job.updated_at)),
+      h("dt", {}, "Tokens"), h("dd", { testid: "job-tokens" }, String(job.usage?.tokens ?? 0)),
+      h("dt", {}, "Cost"), h("dd", { testid: "job-cost" }, String(job.usage?.cost ?? 0)),
+      h("dt", {}, "Tool calls"), h("dd", {}, String(job.usage?.tool_calls ?? 0)),
+      h("dt", {}, "Events"), h("dd", {}, String(job.audit?.events ?? ""))));
+    graph.replaceChildren(drawSteps(job.steps ?? []));
+    steps.replaceChildren(...(job.steps ?? []).map((s) => h("tr", { testid: "step-row", "data-step-id": s.id },
+      h("td", { class: "mono" }, s.scope ? `${s.id} (${s.scope})` : s.id), h("td", {}, badge(s.status, "step-status")),
+      h("td", {}, String(s.attempts)), h("td", {}, `${s.duration_ms} ms`), h("td", {}, s.error ?? ""))));
+    const arts = Object.entries(job.artifacts ?? {});
+    artifacts.replaceChildren(arts.length === 0 ? h("p", { class: "muted" }, "None.") : h("table", {},
+      h("thead", {}, h("tr", {}, ["Artifact", "Status", "Version", "Evidence", "Value"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, arts.map(([name, a]) => h("tr", { testid: "artifact-row" }, h("td", { class: "mono" }, name), h("td", {}, badge(a.status)),
+        h("td", {}, String(a.version)), h("td", {}, a.reason ?? ""),
+        h("td", {}, h("details", {}, h("summary", {}, summarize(a.value)), h("pre", {}, json(a.value)))))))));
+    const aps = job.approvals ?? [];
+    approvals.replaceChildren(aps.length === 0 ? h("p", { class: "muted" }, "None.") : h("table", {},
+      h("thead", {}, h("tr", {}, ["Approval", "Step", "Status", "Role", "Approvers", "Reason"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, aps.map((a) => h("tr", {}, h("td", { class: "mono" }, a.id), h("td", {}, a.step ?? ""), h("td", {}, badge(a.status)),
+        h("td", {}, a.role), h("td", {}, `${a.approvers.join(", ") || "none"} (${a.approvers.length} of ${a.count})`), h("td", {}, a.reason ?? ""))))));
+  };
+
+  let pending = null;
+  const refresh = async () => {
+    try { render(await api("GET", `/v1/jobs/${encodeURIComponent(id)}`, undefined, signal)); error.textContent = ""; }
+    catch (e) { if (!signal.aborted) error.textContent = errorText(e); }
+  };
+  const soon = () => { if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 150); };
+  await refresh();
+  renderGroups();
+  let last = 0;
+  while (!signal.aborted) {
+    try {
+      setLive("Following the job's events live");
+      await followEvents(id, last, (e) => {
+        last = e.seq;
+        events.push(e);
+        timeline.append(eventRow(e));
+        soon();
+      }, signal);
+      renderGroups();
+      await refresh();
+      setLive("The job has ended; its events are complete");
+      return;
+    } catch (e) {
+      if (signal.aborted) return;
+      error.textContent = errorText(e);
+      if (e instanceof ApiError && e.status < 500 && e.status !== 429) return;
+      await sleep(2000, signal);
+    } finally {
+      renderGroups();
+    }
+  }
+}
+
+// ---- Approvals ----------------------------------------------------------------------------------------------------
+
+async function approvalsPage(page, signal) {
+  const error = h("p", { class: "error", role: "alert" });
+  const body = h("tbody");
+  const empty = h("p", { class: "muted" });
+  page.append(h("h1", {}, "Approvals"),
+    h("p", { class: "muted" }, "Pending approvals of your tenant. A decision needs the approval's role; the job's submitter cannot decide, and each approver counts once."),
+    error,
+    h("table", {}, h("thead", {}, h("tr", {}, ["Job", "Step", "Role", "Decided", "What to check", "Decision"].map((c) => h("th", { scope: "col" }, c)))), body),
+    empty);
+  const rows = new Map();
+  let n = 0;
+  const decide = async (a, decision, reason, message, buttons) => {
+    buttons.forEach((b) => { b.disabled = true; });
+    message.className = "muted";
+    message.textContent = "Sending…";
+    try {
+      const r = await api("POST", `/v1/jobs/${encodeURIComponent(a.job_id)}/approvals/${encodeURIComponent(a.approval_id)}`,
+        { decision, reason: reason.value.trim() || null }, signal);
+      message.className = "notice";
+      message.textContent = `Recorded: ${decision}. Approval ${r.status}; ${r.remaining} more needed; job ${r.job_status}.`;
+    } catch (e) {
+      message.className = "error";
+      message.textContent = e instanceof ApiError && e.status === 409
+        ? `Refused (409): ${e.problem?.detail ?? e.message}`
+        : `Not recorded: ${errorText(e)}`;
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  };
+  await poll(signal, async () => {
+    const { approvals } = await api("GET", "/v1/approvals", undefined, signal);
+    error.textContent = "";
+    const seen = new Set();
+    for (const a of approvals) {
+      const k = `${a.job_id} ${a.approval_id}`;
+      seen.add(k);
+      let entry = rows.get(k);
+      if (!entry) {
+        const i = n++;
+        const reason = h("input", { type: "text", id: `reason-${i}`, testid: "reason-input", maxlength: 500 });
+        const message = h("p", { role: "status", testid: "decision-message" });
+        const approve = h("button", { type: "button", testid: "approve-button" }, "Approve");
+        const deny = h("button", { type: "button", class: "danger", testid: "deny-button" }, "Deny");
+        approve.addEventListener("click", () => decide(a, "approve", reason, message, [approve, deny]));
+        deny.addEventListener("click", () => decide(a, "deny", reason, message, [approve, deny]));
+        const decided = h("td", {});
+        const row = h("tr", { testid: "approval-row", "data-job-id": a.job_id, "data-approval-id": a.approval_id },
+          h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(a.job_id)}`, class: "mono" }, a.job_id)),
+          h("td", {}, a.step ?? ""), h("td", {}, a.role), decided,
+          h("td", {}, a.show === null ? "" : h("pre", {}, json(a.show))),
+          h("td", {}, h("label", { for: `reason-${i}` }, "Reason"), reason, " ", approve, " ", deny, message));
+        entry = { row, decided };
+        rows.set(k, entry);
+        body.append(row);
+      }
+      entry.decided.textContent = `${a.decided} of ${a.count}`;
+    }
+    // A decided approval stays in view with its message until the page is left.
+    for (const [k, entry] of rows) if (!seen.has(k)) entry.decided.textContent = "no longer pending";
+    empty.textContent = approvals.length === 0 ? "No approvals are pending." : "";
+    setLive(`Approvals updated ${new Date().toLocaleTimeString()}`);
+  }, (e) => { error.textContent = errorText(e); });
+}
+
+// ---- Kill switches ------------------------------------------------------------------------------------------------
+
+async function killSwitchesPage(page, signal) {
+  const error = h("p", { class: "error", role: "alert" });
+  const message = h("p", { role: "status" });
+  const target = h("input", { type: "text", id: "kill-target", testid: "kill-target-input", required: true, placeholder: "tool:NAME", spellcheck: "false" });
+  const reason = h("input", { type: "text", id: "kill-reason", testid: "kill-reason-input" });
+  const body = h("tbody");
+  const empty = h("p", { class: "muted" });
+  const form = h("form", {},
+    h("div", {}, h("label", { for: "kill-target" }, "Target (tool:NAME, agent:NAME, workflow:NAME or step:KIND)"), target),
+    h("div", {}, h("label", { for: "kill-reason" }, "Reason"), reason),
+    h("button", { type: "submit", class: "danger", testid: "kill-set-button" }, "Set kill switch"));
+  page.append(h("h1", {}, "Kill switches"),
+    h("p", { class: "muted" }, "A kill switch stops new work on its target across the server at once."),
+    form, message, error,
+    h("table", {}, h("thead", {}, h("tr", {}, ["Target", "Reason", "Set by", "Set at", ""].map((c) => h("th", { scope: "col" }, c)))), body), empty);
+
+  const load = async () => {
+    const { kill_switches: switches } = await api("GET", "/v1/kill-switches", undefined, signal);
+    error.textContent = "";
+    body.replaceChildren(...switches.map((s) => h("tr", { testid: "kill-switch-row", "data-target": s.target },
+      h("td", { class: "mono" }, s.target), h("td", {}, s.reason ?? ""), h("td", {}, s.set_by), h("td", {}, time(s.set_at)),
+      h("td", {}, h("button", { type: "button", class: "secondary", testid: "kill-clear-button", "aria-label": `Remove kill switch ${s.target}`,
+        onclick: async () => {
+          try {
+            await api("DELETE", `/v1/kill-switches/${encodeURIComponent(s.target)}`, undefined, signal);
+            message.className = "notice";
+            message.textContent = `Removed ${s.target}.`;
+          } catch (e) { message.className = "error"; message.textContent = errorText(e); }
+          await load().catch((e) => { error.textContent = errorText(e); });
+        } }, "Remove")))));
+    empty.textContent = switches.length === 0 ? "No kill switch is set." : "";
+  };
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const t = target.value.trim();
+    if (!t) return;
+    try {
+      await api("PUT", `/v1/kill-switches/${encodeURIComponent(t)}`, { reason: reason.value.trim() || null }, signal);
+      message.className = "notice";
+      message.textContent = `Set ${t}.`;
+      target.value = "";
+      reason.value = "";
+    } catch (e) { message.className = "error"; message.textContent = `Not set: ${errorText(e)}`; }
+    await load().catch((e) => { error.textContent = errorText(e); });
+  });
+  await poll(signal, load, (e) => { error.textContent = errorText(e); });
+}
+
+// ---- Stats --------------------------------------------------------------------------------------------------------
+
+async function statsPage(page, signal) {
+  const error = h("p", { class: "error", role: "alert" });
+  const body = h("tbody");
+  const note = h("p", { class: "muted" });
+  page.append(h("h1", {}, "Stats"),
+    h("p", {}, "Counts of jobs per workflow version and status, counted in this browser from the job list (the newest 1000 jobs at most). ",
+      "The server has no stats endpoint yet: durations, cost percentiles and failure causes come with ", h("code", {}, "ordo stats"), "."),
+    error,
+    h("table", {}, h("thead", {}, h("tr", {}, ["Workflow", "Jobs", ...STATUSES].map((c) => h("th", { scope: "col" }, c)))), body), note);
+  await poll(signal, async () => {
+    const jobs = [];
+    let cursor = null;
+    do {
+      const q = new URLSearchParams({ limit: "500" });
+      if (cursor) q.set("cursor", cursor);
+      const r = await api("GET", `/v1/jobs?${q}`, undefined, signal);
+      jobs.push(...r.jobs);
+      cursor = r.next_cursor;
+    } while (cursor && jobs.length < 1000);
+    const per = new Map();
+    for (const j of jobs) {
+      const c = per.get(j.workflow) ?? Object.fromEntries(STATUSES.map((s) => [s, 0]));
+      c[j.status] = (c[j.status] ?? 0) + 1;
+      per.set(j.workflow, c);
+    }
+    body.replaceChildren(...[...per.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([wf, c]) => h("tr", { testid: "stats-row" },
+      h("th", { scope: "row", class: "mono" }, wf), h("td", {}, String(STATUSES.reduce((n, s) => n + c[s], 0))), STATUSES.map((s) => h("td", {}, String(c[s]))))));
+    note.textContent = `Counted from ${jobs.length} job(s)${cursor ? " (more exist; the oldest are not counted)" : ""}.`;
+    error.textContent = "";
+    await sleep(4000, signal);
+  }, (e) => { error.textContent = errorText(e); });
+}
+
+// ---- Shell --------------------------------------------------------------------------------------------------------
+
+let current = null;
+
+function route() {
+  current?.abort();
+  current = new AbortController();
+  const signal = current.signal;
+  const page = $("page");
+  page.replaceChildren();
+  setLive("");
+  const signedIn = Boolean(key.get());
+  $("key-section").hidden = signedIn;
+  $("nav").hidden = !signedIn;
+  $("forget-key").hidden = !signedIn;
+  if (!signedIn) { $("api-key").focus(); return; }
+  const path = (location.hash.replace(/^#/, "").split("?")[0]) || "/jobs";
+  const parts = path.split("/").filter(Boolean);
+  for (const a of document.querySelectorAll("#nav a")) {
+    if (a.getAttribute("href") === `#/${parts[0]}`) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  let run;
+  if (parts[0] === "jobs" && parts[1]) { document.title = "Job — Ordo"; run = jobPage(page, signal, decodeURIComponent(parts[1])); }
+  else if (parts[0] === "approvals") { document.title = "Approvals — Ordo"; run = approvalsPage(page, signal); }
+  else if (parts[0] === "kill-switches") { document.title = "Kill switches — Ordo"; run = killSwitchesPage(page, signal); }
+  else if (parts[0] === "stats") { document.title = "Stats — Ordo"; run = statsPage(page, signal); }
+  else { document.title = "Jobs — Ordo"; run = jobsPage(page, signal); }
+  run.catch((e) => { if (!signal.aborted) page.append(h("p", { class: "error", role: "alert" }, errorText(e))); });
+}
+
+$("key-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const input = $("api-key");
+  const value = input.value.trim();
+  input.value = "";
+  if (!value) return;
+  key.set(value);
+  try {
+    await api("GET", "/v1/workflows");
+    $("key-error").textContent = "";
+    route();
+  } catch (e) {
+    key.clear();
+    $("key-error").textContent = e instanceof ApiError && e.status === 401 ? "The server does not accept this key." : errorText(e);
+  }
+});
+
+$("forget-key").addEventListener("click", () => { key.clear(); route(); });
+window.addEventListener("ordo:unauthorized", () => {
+  key.clear();
+  $("key-error").textContent = "The key is no longer accepted (revoked or unknown). Enter another one.";
+  route();
+});
+window.addEventListener("hashchange", route);
+route();
