@@ -46,6 +46,14 @@ internal static class BenchReport
             o.WriteLine($"peer:       {Text(peer["engine"])} with {Text(peer["checkpointer"])} on node {Text(peer["node"])}, SQLite {Text(ps?["sqlite_version"])} ({Text(ps?["journal_mode"])}, synchronous={Text(ps?["synchronous"])}), {Text(peer["total_wall_s"])} s");
         }
 
+        if (ordo["server"] is JsonObject server) WriteServer(o, server);
+        var ran = (ordo["workloads"] as JsonArray)?.Select(w => w?.GetValue<string>()).ToList() ?? [];
+        if (!ran.Any(w => w is not null && BenchSettings.AllWorkloads.Contains(w)))
+        {
+            WriteErrors(o, ordo, peer);
+            return;
+        }
+
         o.WriteLine();
         var width = BenchMetric.All.Max(m => m.Label.Length);
         if (peer is null)
@@ -100,6 +108,28 @@ internal static class BenchReport
             o.WriteLine($"  {met,-8} {Text(t["target"]),-62} {Text(t["value"])}");
         }
 
+        WriteErrors(o, ordo, peer);
+    }
+
+    /// <summary>The table of the server workload (<c>ordo bench --server</c>).</summary>
+    private static void WriteServer(TextWriter o, JsonObject s)
+    {
+        var v = s["verification"] as JsonObject;
+        o.WriteLine();
+        o.WriteLine($"  server under load: {Text(s["clients"])} clients for {Text(s["duration_s"])} s on {Text(s["url"])}, {Text(s["workers"])} workers, {Text(s["workflow"])}");
+        Extra(o, "jobs accepted", $"{Num(BenchJson.Number(s, "accepted"), 0)} ({Num(BenchJson.Number(s, "accepted_per_sec"), 1)}/s)");
+        Extra(o, "submit latency p50 / p95 / p99, ms",
+            $"{Num(BenchJson.Number(s, "submit_latency_ms", "p50"), 2)} / {Num(BenchJson.Number(s, "submit_latency_ms", "p95"), 2)} / {Num(BenchJson.Number(s, "submit_latency_ms", "p99"), 2)} (max {Num(BenchJson.Number(s, "submit_latency_ms", "max"), 2)})");
+        Extra(o, "jobs completed while submitting", $"{Num(BenchJson.Number(s, "completed_during_load"), 0)} ({Num(BenchJson.Number(s, "completed_per_sec_during_load"), 1)}/s)");
+        Extra(o, "jobs completed in all", $"{Num(BenchJson.Number(s, "completed"), 0)} ({Num(BenchJson.Number(s, "completed_per_sec"), 1)}/s, {Num(BenchJson.Number(s, "steps_per_sec"), 0)} steps/s; drained {Num(BenchJson.Number(s, "drain_s"), 2)} s after)");
+        Extra(o, "lost / duplicated / unacknowledged", $"{Num(BenchJson.Number(s, "lost"), 0)} / {Num(BenchJson.Number(v, "duplicated"), 0)} / {Num(BenchJson.Number(v, "unacknowledged"), 0)} (of {Num(BenchJson.Number(v, "listed"), 0)} listed)");
+        Extra(o, "idempotent replays, outputs read back", $"{Num(BenchJson.Number(v, "idempotent_replays_same_job"), 0)}/{Num(BenchJson.Number(v, "idempotent_replays_checked"), 0)} same job, {Num(BenchJson.Number(v, "outputs_right"), 0)}/{Num(BenchJson.Number(v, "outputs_checked"), 0)} right");
+        Extra(o, "requests other than accepted", (s["requests"] as JsonObject) is { Count: > 0 } r ? r.ToJsonString() : "none");
+        Extra(o, "load average at start, at end", $"{Text(s["loadavg_at_start"])}, {Text(s["loadavg_at_end"])}");
+    }
+
+    private static void WriteErrors(TextWriter o, JsonObject ordo, JsonObject? peer)
+    {
         foreach (var (side, obj) in new[] { ("ordo", ordo), ("peer", peer) })
         {
             if (obj?["errors"] is JsonObject errors)

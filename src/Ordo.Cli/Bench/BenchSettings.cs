@@ -6,6 +6,21 @@ internal sealed record BenchSettings
     /// <summary>The workloads, in the order they run: the peer's W1–W5, then Ordo's own: coordination patterns and the overhead per model call.</summary>
     public static readonly IReadOnlyList<string> AllWorkloads = ["w1", "w2", "w3", "w4", "w5", "patterns", "models"];
 
+    /// <summary>
+    /// Workloads that run only when named (<c>--server</c> or <c>--workload server</c>): a load test of <c>ordo serve</c> over
+    /// HTTP, which lasts a set time rather than a set amount of work and has no peer counterpart.
+    /// </summary>
+    public static readonly IReadOnlyList<string> OnDemandWorkloads = ["server"];
+
+    /// <summary>How long the server workload submits jobs: 60 s, or 10 s with <c>--quick</c>.</summary>
+    public static readonly TimeSpan DefaultServerDuration = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long the server workload submits jobs with <c>--quick</c>.</summary>
+    public static readonly TimeSpan QuickServerDuration = TimeSpan.FromSeconds(10);
+
+    /// <summary>Concurrent HTTP clients of the server workload.</summary>
+    public const int DefaultServerClients = 16;
+
     /// <summary>The workloads the LangGraph.js peer harness also runs.</summary>
     public static readonly IReadOnlyList<string> PeerWorkloads = ["w1", "w2", "w3", "w4", "w5"];
 
@@ -25,6 +40,15 @@ internal sealed record BenchSettings
     /// <summary>Workers of the W3 runtime; null uses <see cref="DefaultW3Workers"/>.</summary>
     public int? W3Workers { get; init; }
 
+    /// <summary>How long the server workload submits jobs; null: <see cref="DefaultServerDuration"/> (<see cref="QuickServerDuration"/> when quick).</summary>
+    public TimeSpan? ServerDuration { get; init; }
+
+    /// <summary>Concurrent HTTP clients of the server workload; null: <see cref="DefaultServerClients"/>.</summary>
+    public int? ServerClients { get; init; }
+
+    /// <summary>The server's workers; null: the default of <c>ordo serve</c> (the number of cores).</summary>
+    public int? ServerWorkers { get; init; }
+
     /// <summary>Parses <c>--workload w1,w3</c>; null or empty selects all.</summary>
     /// <exception cref="CliInputException">A name is unknown.</exception>
     public static IReadOnlyList<string> ParseWorkloads(IEnumerable<string>? values)
@@ -32,14 +56,15 @@ internal sealed record BenchSettings
         var names = (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             .Select(v => v.ToLowerInvariant()).ToList();
         if (names.Count == 0) return AllWorkloads;
+        var known = AllWorkloads.Concat(OnDemandWorkloads).ToList();
         foreach (var n in names)
         {
-            if (!AllWorkloads.Contains(n))
+            if (!known.Contains(n))
             {
-                throw new CliInputException($"--workload: unknown workload '{n}' (known: {string.Join(",", AllWorkloads)})");
+                throw new CliInputException($"--workload: unknown workload '{n}' (known: {string.Join(",", known)})");
             }
         }
 
-        return [.. AllWorkloads.Where(names.Contains)];
+        return [.. known.Where(names.Contains)];
     }
 }

@@ -71,6 +71,7 @@ internal sealed partial class OrdoBench(BenchSettings settings, TextWriter? prog
                     case "w5": await W5Async(output, detail, stop).ConfigureAwait(false); break;
                     case "patterns": await PatternsAsync(output, stop).ConfigureAwait(false); break;
                     case "models": await ModelsAsync(output, stop).ConfigureAwait(false); break;
+                    case "server": await ServerAsync(output, stop).ConfigureAwait(false); break;
                     default: throw new InvalidOperationException($"unknown workload {w}");
                 }
             }

@@ -27,6 +27,11 @@ public sealed record ServeSettings
     public int? Workers { get; init; }
     /// <summary>How long running steps get to finish when the server stops. Default: 10 s.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// Runs last on the builder, before the app is built: an embedder (a test, <c>ordo bench --server</c>) changes logging
+    /// or the API's options (<c>Services.Configure&lt;OrdoServerOptions&gt;</c>) without composing the server itself. Default: none.
+    /// </summary>
+    public Action<WebApplicationBuilder>? Configure { get; init; }
 }
 
 /// <summary>Builds the server process of <c>ordo serve</c> through <c>AddOrdo</c>, <c>AddOrdoServer</c> and <c>MapOrdoApi</c>.</summary>
@@ -56,6 +61,7 @@ public static class ServerHost
         });
         // Traces and metrics: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; Prometheus text at /metrics always.
         builder.Services.AddOrdoTelemetry().AddOrdoPrometheus();
+        settings.Configure?.Invoke(builder);
         var app = builder.Build();
         app.UseOrdoCors();
         app.MapOrdoApi();
