@@ -125,14 +125,13 @@ internal sealed partial class OrdoBench
         }));
 
         private readonly HttpListener _listener;
-        private readonly Task _loop;
         private int _requests;
 
         private ImmediateModelServer(HttpListener listener, Uri address)
         {
             _listener = listener;
             Address = address;
-            _loop = Task.Run(LoopAsync);
+            _ = Task.Run(LoopAsync);
         }
 
         public Uri Address { get; }
@@ -180,7 +179,6 @@ internal sealed partial class OrdoBench
             // The loop ends when the listener stops (its pending accept fails).
             _listener.Stop();
             _listener.Close();
-            _ = _loop;
         }
     }
 }

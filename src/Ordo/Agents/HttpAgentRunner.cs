@@ -102,12 +102,10 @@ internal sealed class HttpAgentRunner(HttpClient http, TimeProvider time, Gatewa
     /// <summary>The largest answer an http agent may give: 4 MiB.</summary>
     public const int MaxAnswerBytes = 4 * 1024 * 1024;
 
-    /// <summary>The answer's <c>Retry-After</c> (seconds or a date), if any: the step's next attempt waits at least that long.</summary>
+    /// <summary>The answer's <c>Retry-After</c> (or <c>retry-after-ms</c>), read as a provider's is.</summary>
     private TimeSpan? RetryAfterOf(HttpResponseMessage response)
-    {
-        if (response.Headers.RetryAfter is not { } retry) return null;
-        if (retry.Delta is { } delta) return delta;
-        var now = time.GetUtcNow();
-        return retry.Date is { } date && date > now ? date - now : null;
-    }
+        => Models.ProviderErrors.RetryAfter(Header(response, "retry-after-ms"), Header(response, "Retry-After"), time.GetUtcNow());
+
+    private static string? Header(HttpResponseMessage response, string name)
+        => response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
 }

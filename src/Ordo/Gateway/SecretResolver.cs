@@ -135,6 +135,9 @@ public sealed class SecretTooShortException(string name)
 /// </summary>
 public sealed class SecretRedactor(SecretResolver secrets)
 {
+    /// <summary>The forms of each secret value, worked out once (every text that leaves the gateway is searched for them).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Form, StringComparison Comparison)[]> _forms = new(StringComparer.Ordinal);
+
     /// <summary>The shortest piece of a secret, cut by a quote's limit, that is still redacted.</summary>
     private const int MinPiece = 6;
 
@@ -151,12 +154,13 @@ public sealed class SecretRedactor(SecretResolver secrets)
         foreach (var (name, value) in secrets.Resolved)
         {
             var mark = $"[REDACTED:{name}]";
-            foreach (var (form, comparison) in Forms(value))
+            var forms = _forms.GetOrAdd(value, v => [.. Forms(v)]);
+            foreach (var (form, comparison) in forms)
             {
                 if (text.Contains(form, comparison)) text = text.Replace(form, mark, comparison);
             }
 
-            foreach (var (form, comparison) in Forms(value))
+            foreach (var (form, comparison) in forms)
             {
                 text = RedactCutPieces(text, form, comparison, mark);
             }

@@ -13,6 +13,28 @@ public sealed class ToolRoundCrashTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
+    /// <summary>
+    /// Runs the workflow in a real <c>ordo run</c>, kills it with SIGKILL once <paramref name="reached"/> counts the first
+    /// request it waits for, then runs <c>ordo resume</c> to the end. Returns the job.
+    /// </summary>
+    private static async Task<string> RunKilledThenResumedAsync(Workspace w, string workflow, Func<int> reached)
+    {
+        string job;
+        using (var run = OrdoProcess.Start(w.Root, "run", workflow, "--db", w.Db))
+        {
+            Assert.True(await run.WaitForOutputAsync(l => l.Count > 0, Patience), "ordo run printed nothing\n" + run.Err);
+            job = run.OutLines[0]["ordo: running job ".Length..].Split(' ')[0];
+            var deadline = DateTime.UtcNow + Patience;
+            while (reached() == 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
+            Assert.Equal(1, reached());
+            run.Kill();
+        }
+
+        var resume = await OrdoProcess.RunAsync(w.Root, Patience, "resume", job, "--db", w.Db, "--json");
+        Assert.True(resume.ExitCode == 0, resume.ToString());
+        return job;
+    }
+
     [Fact]
     public async Task Sigkill_InAToolRound_ResumeReplaysTheAnswerAndTheFinishedCalls_AndRepeatsOnlyTheUnfinishedOne()
     {
@@ -76,19 +98,7 @@ public sealed class ToolRoundCrashTests
               - { id: act, agent: bot }
             """);
 
-        string job;
-        using (var run = OrdoProcess.Start(w.Root, "run", workflow, "--db", w.Db))
-        {
-            Assert.True(await run.WaitForOutputAsync(l => l.Count > 0, Patience), "ordo run printed nothing\n" + run.Err);
-            job = run.OutLines[0]["ordo: running job ".Length..].Split(' ')[0];
-            var deadline = DateTime.UtcNow + Patience;
-            while (Volatile.Read(ref slowCalls) == 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
-            Assert.Equal(1, Volatile.Read(ref slowCalls));
-            run.Kill();
-        }
-
-        var resume = await OrdoProcess.RunAsync(w.Root, Patience, "resume", job, "--db", w.Db, "--json");
-        Assert.True(resume.ExitCode == 0, resume.ToString());
+        await RunKilledThenResumedAsync(w, workflow, () => Volatile.Read(ref slowCalls));
 
         Assert.Equal(1, firstRounds);
         Assert.Equal(2, model.Requests.Count);
@@ -146,19 +156,7 @@ public sealed class ToolRoundCrashTests
               - { id: act, agent: bot }
             """);
 
-        string job;
-        using (var run = OrdoProcess.Start(w.Root, "run", workflow, "--db", w.Db))
-        {
-            Assert.True(await run.WaitForOutputAsync(l => l.Count > 0, Patience), "ordo run printed nothing\n" + run.Err);
-            job = run.OutLines[0]["ordo: running job ".Length..].Split(' ')[0];
-            var deadline = DateTime.UtcNow + Patience;
-            while (Volatile.Read(ref secondRounds) == 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
-            Assert.Equal(1, Volatile.Read(ref secondRounds));
-            run.Kill();
-        }
-
-        var resume = await OrdoProcess.RunAsync(w.Root, Patience, "resume", job, "--db", w.Db, "--json");
-        Assert.True(resume.ExitCode == 0, resume.ToString());
+        var job = await RunKilledThenResumedAsync(w, workflow, () => Volatile.Read(ref secondRounds));
 
         // Round 1 was answered once; its two calls ran once each, with their own keys, and were not repeated.
         Assert.Equal(3, model.Requests.Count);
