@@ -11,8 +11,9 @@ internal static class SqliteSchema
     /// The schema this build writes. 2: work items count their lost leases (<c>lost</c>, <c>lost_owners</c>).
     /// 3: the server's API keys (<c>api_keys</c>, hashes only).
     /// 4: events carry the trace and span they were created in (<c>trace_id</c>, <c>span_id</c>; null in older rows).
+    /// 5: a kill switch may stop one tenant's jobs (<c>kill_switches.tenant</c>, empty for every tenant's).
     /// </summary>
-    public const int Version = 4;
+    public const int Version = 5;
 
     /// <summary>The statements that take a database of each older version one version up.</summary>
     public static readonly IReadOnlyDictionary<int, string> Upgrades = new Dictionary<int, string>
@@ -26,6 +27,19 @@ internal static class SqliteSchema
         [3] = """
             ALTER TABLE events ADD COLUMN trace_id TEXT;
             ALTER TABLE events ADD COLUMN span_id TEXT;
+            """,
+        // The key becomes (tenant, target): the table is rebuilt; the switches of older versions stop every tenant.
+        [4] = """
+            CREATE TABLE kill_switches_v5(
+                tenant TEXT NOT NULL,
+                target TEXT NOT NULL,
+                reason TEXT,
+                set_by TEXT NOT NULL,
+                set_at INTEGER NOT NULL,
+                PRIMARY KEY(tenant, target)) WITHOUT ROWID;
+            INSERT INTO kill_switches_v5(tenant, target, reason, set_by, set_at) SELECT '', target, reason, set_by, set_at FROM kill_switches;
+            DROP TABLE kill_switches;
+            ALTER TABLE kill_switches_v5 RENAME TO kill_switches;
             """,
     };
 
@@ -119,10 +133,12 @@ internal static class SqliteSchema
         CREATE INDEX IF NOT EXISTS work_by_tenant ON work_items(tenant, priority DESC, visible_at);
 
         CREATE TABLE IF NOT EXISTS kill_switches(
-            target TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            target TEXT NOT NULL,
             reason TEXT,
             set_by TEXT NOT NULL,
-            set_at INTEGER NOT NULL) WITHOUT ROWID;
+            set_at INTEGER NOT NULL,
+            PRIMARY KEY(tenant, target)) WITHOUT ROWID;
 
         CREATE TABLE IF NOT EXISTS kill_switch_seeds(
             seed TEXT PRIMARY KEY) WITHOUT ROWID;

@@ -36,7 +36,7 @@ public sealed class ApiFixture : IAsyncDisposable
 
     public HttpClient Client { get; }
 
-    public static async Task<ApiFixture> StartAsync(Action<OrdoServerOptions>? configure = null, bool workers = true)
+    public static async Task<ApiFixture> StartAsync(Action<OrdoServerOptions>? configure = null, bool workers = true, bool metrics = false)
     {
         var dir = Path.Combine(Path.GetTempPath(), "ordo-server-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -64,8 +64,10 @@ public sealed class ApiFixture : IAsyncDisposable
             o.EventPollInterval = TimeSpan.FromMilliseconds(20);
             configure?.Invoke(o);
         });
+        if (metrics) builder.Services.AddOrdoTelemetry().AddOrdoPrometheus();
         var app = builder.Build();
         app.MapOrdoApi();
+        if (metrics) app.MapOrdoMetrics();
         await app.StartAsync();
         return new ApiFixture(app, dir, (InMemoryOrdoStore)app.Services.GetRequiredService<IOrdoStore>());
     }

@@ -268,12 +268,39 @@ public sealed class ApiTests
     }
 
     [Fact]
+    public async Task KillSwitch_SetByOneTenant_StopsItsJobsOnly_AndIsNotSeenOrClearedByAnother()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var olga = await api.KeyAsync("acme", "olga");
+        var alice = await api.KeyAsync("acme", "alice");
+        var gary = await api.KeyAsync("globex", "gary");
+        var target = "/v1/kill-switches/" + Uri.EscapeDataString("workflow:hello");
+        Assert.Equal(200, (await api.SendAsync(HttpMethod.Put, target, olga, new { reason = "acme only" })).Status);
+
+        Assert.Empty((await api.SendAsync(HttpMethod.Get, "/v1/kill-switches", gary)).Json.GetProperty("kill_switches").EnumerateArray());
+        Assert.Equal(404, (await api.SendAsync(HttpMethod.Delete, target, gary)).Status);
+        var acmeJob = await api.SubmitAsync(alice, "hello");
+        var globexJob = await api.SubmitAsync(gary, "hello");
+        Assert.Equal("completed", (await api.WaitForStatusAsync(gary, globexJob, "completed", "failed", "cancelled")).GetProperty("status").GetString());
+        var stopped = await api.WaitForStatusAsync(alice, acmeJob, "completed", "failed", "cancelled");
+        Assert.NotEqual("completed", stopped.GetProperty("status").GetString());
+        Assert.Contains("workflow:hello", stopped.GetProperty("reason").GetString());
+
+        // A switch set for every tenant on the server shows in each tenant's list, and no tenant can clear it.
+        await api.Store.SetKillSwitchAsync(new KillSwitches.KillSwitch("tool:web.*", "outage", "ops", DateTimeOffset.UnixEpoch));
+        var seen = (await api.SendAsync(HttpMethod.Get, "/v1/kill-switches", gary)).Json.GetProperty("kill_switches");
+        Assert.Equal("all_tenants", Assert.Single(seen.EnumerateArray()).GetProperty("scope").GetString());
+        Assert.Equal(409, (await api.SendAsync(HttpMethod.Delete, "/v1/kill-switches/" + Uri.EscapeDataString("tool:web.*"), gary)).Status);
+        Assert.Equal(2, (await api.Store.ListKillSwitchesAsync()).Count);
+    }
+
+    [Fact]
     public async Task AnotherTenantsObjects_Are404_OnEveryPath_AndNeverListed()
     {
         await using var api = await ApiFixture.StartAsync(o => o.Tenants["acme"] = o.Tenants["acme"] with
         {
             Roles = new Dictionary<string, IReadOnlyList<string>> { ["alice"] = ["submitter"], ["bob"] = ["approver"], ["carol"] = ["approver"] },
-        });
+        }, metrics: true);
         var alice = await api.KeyAsync("acme", "alice");
         var job = await api.SubmitAsync(alice, "payout");
         var waiting = await api.WaitForStatusAsync(alice, job, "waiting_approval");
@@ -296,5 +323,12 @@ public sealed class ApiTests
         // The same idempotency key in another tenant cannot reach this tenant's job either.
         Assert.Equal("waiting_approval", (await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{job}", alice)).Json.GetProperty("status").GetString());
         Assert.Equal(404, (await api.SendAsync(HttpMethod.Get, "/v1/jobs/not-a-job", gary)).Status);
+        Assert.Empty((await api.SendAsync(HttpMethod.Get, "/v1/kill-switches", gary)).Json.GetProperty("kill_switches").EnumerateArray());
+
+        // The metrics page is one for every tenant: no tenant's name is a label on it.
+        var metrics = await api.Client.GetStringAsync("/metrics");
+        Assert.Contains("ordo_jobs_submitted", metrics);
+        Assert.DoesNotContain("acme", metrics);
+        Assert.DoesNotContain("globex", metrics);
     }
 }

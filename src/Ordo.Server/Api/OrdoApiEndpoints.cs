@@ -442,9 +442,11 @@ internal static class OrdoApiEndpoints
         }));
     }
 
+    /// <summary>The switches that stop this tenant's jobs: its own and those set for every tenant (with <c>ordo kill</c> or the config).</summary>
     private static async Task<IResult> ListKillSwitchesAsync(HttpContext http, IOrdoStore store)
     {
-        var switches = await store.ListKillSwitchesAsync(http.RequestAborted).ConfigureAwait(false);
+        var tenant = ApiContext.Caller(http).Tenant;
+        var switches = (await store.ListKillSwitchesAsync(http.RequestAborted).ConfigureAwait(false)).Where(s => s.Covers(tenant));
         return Problems.Json(JsonOut.Write(w =>
         {
             w.WriteStartObject();
@@ -462,16 +464,19 @@ internal static class OrdoApiEndpoints
         var body = await ApiContext.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes).ConfigureAwait(false);
         var reason = body.TryGetProperty("reason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
         var time = http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
-        var set = new KillSwitch(parsed.ToString(), reason, caller.Identity, time.GetUtcNow());
+        var set = new KillSwitch(parsed.ToString(), reason, caller.Identity, time.GetUtcNow(), caller.Tenant);
         await store.SetKillSwitchAsync(set, http.RequestAborted).ConfigureAwait(false);
         return Problems.Json(JsonOut.Write(w => WriteSwitch(w, set)));
     }
 
     private static async Task<IResult> ClearKillSwitchAsync(HttpContext http, IOrdoStore store, string target)
     {
+        var tenant = ApiContext.Caller(http).Tenant;
         if (!KillSwitchTarget.TryParse(target, out var parsed)) return Problems.Invalid("target", $"'{target}' is not a kill switch target");
-        return await store.ClearKillSwitchAsync(parsed.ToString(), http.RequestAborted).ConfigureAwait(false)
-            ? Results.NoContent()
+        if (await store.ClearKillSwitchAsync(parsed.ToString(), tenant, http.RequestAborted).ConfigureAwait(false)) return Results.NoContent();
+        var global = (await store.ListKillSwitchesAsync(http.RequestAborted).ConfigureAwait(false)).Any(s => s.Tenant is null && s.Target == parsed.ToString());
+        return global
+            ? Problems.Of(409, "Refused", $"kill switch {parsed} stops every tenant: it was set on the server (ordo kill or the config) and is cleared there")
             : Problems.NotFound($"kill switch {parsed} is not set");
     }
 
@@ -482,6 +487,7 @@ internal static class OrdoApiEndpoints
         JsonOut.WriteNullable(w, "reason", s.Reason);
         w.WriteString("set_by", s.SetBy);
         w.WriteString("set_at", JsonOut.Timestamp(s.SetAt));
+        w.WriteString("scope", s.Tenant is null ? "all_tenants" : "tenant");
         w.WriteEndObject();
     }
 
