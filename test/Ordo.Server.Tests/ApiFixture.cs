@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Ordo.Configuration;
+using Ordo.Engine;
 using Ordo.Server;
 using Ordo.Server.Auth;
 using Ordo.Storage;
@@ -36,7 +37,9 @@ public sealed class ApiFixture : IAsyncDisposable
 
     public HttpClient Client { get; }
 
-    public static async Task<ApiFixture> StartAsync(Action<OrdoServerOptions>? configure = null, bool workers = true, bool metrics = false)
+    public OrdoRuntime Runtime => _app.Services.GetRequiredService<OrdoRuntime>();
+
+    public static async Task<ApiFixture> StartAsync(Action<OrdoServerOptions>? configure = null, bool workers = true, bool metrics = false, Action<OrdoRuntimeOptions>? runtime = null)
     {
         var dir = Path.Combine(Path.GetTempPath(), "ordo-server-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -55,7 +58,11 @@ public sealed class ApiFixture : IAsyncDisposable
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseTestServer();
-        var ordo = builder.Services.AddOrdo(o => o.Workers = 2).UseInMemoryStore();
+        var ordo = builder.Services.AddOrdo(o =>
+        {
+            o.Workers = 2;
+            runtime?.Invoke(o);
+        }).UseInMemoryStore();
         if (!workers) ordo.WithoutWorkers();
         builder.Services.AddOrdoServer(o =>
         {
