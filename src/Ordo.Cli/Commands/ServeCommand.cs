@@ -17,7 +17,8 @@ internal static class ServeCommand
     {
         var urls = new Option<string>("--urls") { Description = "Where to listen. Default: http://127.0.0.1:5080.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
         var workers = CommonOptions.Workers();
-        var command = new Command("serve", "Run the HTTP API and the workers in one process (SIGTERM or Ctrl-C drains it and exits 0).") { urls, workers };
+        var rateLimit = new Option<int>("--rate-limit") { Description = "Requests one API key may make a minute; more are answered 429 with Retry-After. Default: 600.", DefaultValueFactory = _ => 600, HelpName = "N" };
+        var command = new Command("serve", "Run the HTTP API and the workers in one process (SIGTERM or Ctrl-C drains it and exits 0).") { urls, workers, rateLimit };
         env.SetAction(command, async (ctx, parse) =>
         {
             var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false)
@@ -27,6 +28,7 @@ internal static class ServeCommand
                 throw new CliInputException("PostgreSQL storage is not available in this build of ordo; use the embedded SQLite store (--db)");
             }
 
+            if (parse.GetValue(rateLimit) < 1) throw new CliInputException("--rate-limit must be at least 1 (requests per key a minute)");
             var code = CliHost.NewRegistry();
             var definitions = new List<WorkflowDefinition>();
             foreach (var file in WorkflowFiles(ctx, project))
@@ -38,7 +40,7 @@ internal static class ServeCommand
             await using var app = ServerHost.Build(new ServeSettings
             {
                 Urls = parse.GetValue(urls)!, DatabasePath = path, Project = project, Workflows = definitions, Code = code,
-                Workers = parse.GetValue(workers), ShutdownGrace = CliHost.ShutdownGrace(),
+                Workers = parse.GetValue(workers), ShutdownGrace = CliHost.ShutdownGrace(), RateLimitPerMinute = parse.GetValue(rateLimit),
             });
             await app.StartAsync(ctx.Stop).ConfigureAwait(false);
             if (definitions.Count == 0 && !ctx.Quiet)

@@ -112,7 +112,12 @@ internal static class OrdoApiEndpoints
         }
     }
 
-    private static string InputPath(string path) => path.Length == 0 ? "$.input" : path.StartsWith('[') ? "$.input" + path : "$.input." + path;
+    /// <summary>The JSON path in the request of a problem in the input, whether the validator wrote it as <c>amount</c>, <c>[0]</c> or <c>$.amount</c>.</summary>
+    private static string InputPath(string path)
+    {
+        if (path.StartsWith('$')) path = path[1..].TrimStart('.');
+        return path.Length == 0 ? "$.input" : path.StartsWith('[') ? "$.input" + path : "$.input." + path;
+    }
 
     private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> Role(string role) => (context, next) =>
         ApiContext.Caller(context.HttpContext).Has(role)
