@@ -335,7 +335,7 @@ public sealed class ApiTests
         await using var api = await ApiFixture.StartAsync(o => o.Tenants["acme"] = o.Tenants["acme"] with
         {
             Roles = new Dictionary<string, IReadOnlyList<string>> { ["alice"] = ["submitter"], ["bob"] = ["approver"], ["carol"] = ["approver"] },
-        }, metrics: true);
+        });
         var alice = await api.KeyAsync("acme", "alice");
         var job = await api.SubmitAsync(alice, "payout");
         var waiting = await api.WaitForStatusAsync(alice, job, "waiting_approval");
