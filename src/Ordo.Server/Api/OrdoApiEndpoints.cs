@@ -70,6 +70,7 @@ internal static class OrdoApiEndpoints
         var caller = await services.GetRequiredService<ApiKeyAuthenticator>().AuthenticateAsync(header[7..].Trim(), http.RequestAborted).ConfigureAwait(false);
         if (caller is null)
         {
+            ApiLog.Refused(http, "unknown or revoked key");
             http.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
             return Problems.Of(401, "The API key is not valid", "the key is unknown or was revoked");
         }
@@ -196,6 +197,7 @@ internal static class OrdoApiEndpoints
         }
 
         var created = jobId.Value;
+        ApiLog.Action(http, (log, tenant, who) => ApiLog.Submitted(log, tenant, who, created.Value, definition!.Ref));
         var json = await JobJsonAsync(runtime, created, caller.Tenant, http.RequestAborted).ConfigureAwait(false) ?? "{}";
         http.Response.Headers.Location = $"/v1/jobs/{created.Value}";
         return Problems.Json(json, 201);
@@ -391,6 +393,7 @@ internal static class OrdoApiEndpoints
         var state = await runtime.GetStateAsync(jobId, http.RequestAborted).ConfigureAwait(false);
         if (state is null || !state.Approvals.Values.Any(a => a.Id == approvalId)) return Problems.NotFound($"job {id} has no approval {approvalId}");
         var outcome = await runtime.DecideAsync(jobId, approvalId, caller.Identity, decision == "approve", reason, http.RequestAborted).ConfigureAwait(false);
+        ApiLog.Action(http, (log, tenant, who) => ApiLog.Decided(log, tenant, who, decision, approvalId, jobId.Value, outcome.Status));
         state = await runtime.GetStateAsync(jobId, http.RequestAborted).ConfigureAwait(false);
         var approval = state!.Approvals.Values.First(a => a.Id == approvalId);
         return Problems.Json(JsonOut.Write(w =>
@@ -426,6 +429,7 @@ internal static class OrdoApiEndpoints
         var reason = body.TryGetProperty("reason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
         var cancelled = await runtime.CancelAsync(jobId, string.IsNullOrWhiteSpace(reason) ? "cancelled through the API" : reason!, caller.Identity, http.RequestAborted).ConfigureAwait(false);
         if (!cancelled) return Problems.Of(409, "Refused", $"job {id} has already ended ({job.Status.ToWire()})");
+        ApiLog.Action(http, (log, tenant, who) => ApiLog.Cancelled(log, tenant, who, jobId.Value));
         return Problems.Json(await JobJsonAsync(runtime, jobId, caller.Tenant, http.RequestAborted).ConfigureAwait(false) ?? "{}");
     }
 
@@ -510,6 +514,7 @@ internal static class OrdoApiEndpoints
         var time = http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
         var set = new KillSwitch(parsed.ToString(), reason, caller.Identity, time.GetUtcNow(), caller.Tenant);
         await store.SetKillSwitchAsync(set, http.RequestAborted).ConfigureAwait(false);
+        ApiLog.Action(http, (log, tenant, who) => ApiLog.KillSwitchSet(log, tenant, who, set.Target));
         return Problems.Json(JsonOut.Write(w => WriteSwitch(w, set)));
     }
 
@@ -517,7 +522,12 @@ internal static class OrdoApiEndpoints
     {
         var tenant = ApiContext.Caller(http).Tenant;
         if (!KillSwitchTarget.TryParse(target, out var parsed)) return Problems.Invalid("target", $"'{target}' is not a kill switch target");
-        if (await store.ClearKillSwitchAsync(parsed.ToString(), tenant, http.RequestAborted).ConfigureAwait(false)) return Results.NoContent();
+        if (await store.ClearKillSwitchAsync(parsed.ToString(), tenant, http.RequestAborted).ConfigureAwait(false))
+        {
+            ApiLog.Action(http, (log, t, who) => ApiLog.KillSwitchCleared(log, t, who, parsed.ToString()));
+            return Results.NoContent();
+        }
+
         var global = (await store.ListKillSwitchesAsync(http.RequestAborted).ConfigureAwait(false)).Any(s => s.Tenant is null && s.Target == parsed.ToString());
         return global
             ? Problems.Of(409, "Refused", $"kill switch {parsed} stops every tenant: it was set on the server (ordo kill or the config) and is cleared there")
