@@ -27,20 +27,28 @@ internal static class OrdoApiEndpoints
         app.MapGet("/readyz", ReadyAsync).ExcludeFromDescription();
 
         var v1 = app.MapGroup("/v1").AddEndpointFilter(AuthenticateAsync).WithTags("v1");
-        v1.MapPost("/jobs", SubmitAsync).AddEndpointFilter(Role(ApiRoles.Submitter)).WithSummary("Submit a job");
-        v1.MapGet("/jobs", ListJobsAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("List the tenant's jobs, newest first");
-        v1.MapGet("/jobs/{id}", GetJobAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("Get a job");
-        v1.MapGet("/jobs/{id}/events", EventsAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("A job's events; live with Accept: text/event-stream");
+        v1.MapPost("/jobs", SubmitAsync).Answers([201, 200], [400, 401, 403, 413, 429]).AddEndpointFilter(Role(ApiRoles.Submitter)).WithSummary("Submit a job");
+        v1.MapGet("/jobs", ListJobsAsync).Answers([200], [400, 401, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("List the tenant's jobs, newest first");
+        v1.MapGet("/jobs/{id}", GetJobAsync).Answers([200], [401, 404, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("Get a job");
+        v1.MapGet("/jobs/{id}/events", EventsAsync).Answers([200], [400, 401, 404, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("A job's events; live with Accept: text/event-stream");
         // An approval names the role that decides it (approver, or operator for an escalation): checked per approval.
-        v1.MapPost("/jobs/{id}/approvals/{approvalId}", DecideAsync).AddEndpointFilter(Role(ApiRoles.Approver, ApiRoles.Operator)).WithSummary("Approve or deny");
-        v1.MapPost("/jobs/{id}/cancel", CancelAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("Cancel a job");
-        v1.MapGet("/approvals", ApprovalsAsync).AddEndpointFilter(Role(ApiRoles.Approver, ApiRoles.Operator)).WithSummary("The tenant's approvals the caller may decide");
-        v1.MapGet("/kill-switches", ListKillSwitchesAsync).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("The kill switches that are set");
-        v1.MapPut("/kill-switches/{target}", SetKillSwitchAsync).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Set a kill switch");
-        v1.MapDelete("/kill-switches/{target}", ClearKillSwitchAsync).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Clear a kill switch");
+        v1.MapPost("/jobs/{id}/approvals/{approvalId}", DecideAsync).Answers([200], [400, 401, 403, 404, 409, 413, 429]).AddEndpointFilter(Role(ApiRoles.Approver, ApiRoles.Operator)).WithSummary("Approve or deny");
+        v1.MapPost("/jobs/{id}/cancel", CancelAsync).Answers([200], [400, 401, 403, 404, 409, 413, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("Cancel a job");
+        v1.MapGet("/approvals", ApprovalsAsync).Answers([200], [400, 401, 403, 429]).AddEndpointFilter(Role(ApiRoles.Approver, ApiRoles.Operator)).WithSummary("The tenant's approvals the caller may decide");
+        v1.MapGet("/kill-switches", ListKillSwitchesAsync).Answers([200], [401, 403, 429]).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("The kill switches that are set");
+        v1.MapPut("/kill-switches/{target}", SetKillSwitchAsync).Answers([200], [400, 401, 403, 413, 429]).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Set a kill switch");
+        v1.MapDelete("/kill-switches/{target}", ClearKillSwitchAsync).Answers([204], [400, 401, 403, 404, 409, 429]).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Clear a kill switch");
         // Any other path under /v1 needs a key like the rest, then is a 404 problem (never an empty answer).
         v1.Map("/{**rest}", (string rest) => Problems.NotFound($"there is no endpoint /v1/{rest} (GET /openapi/v1.json lists them)")).ExcludeFromDescription();
-        v1.MapGet("/workflows", ListWorkflows).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The workflows that can be submitted");
+        v1.MapGet("/workflows", ListWorkflows).Answers([200], [401, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The workflows that can be submitted");
+    }
+
+    /// <summary>Declares an operation's answers in the OpenAPI document: its JSON successes and its problems.</summary>
+    private static RouteHandlerBuilder Answers(this RouteHandlerBuilder builder, int[] ok, int[] problems)
+    {
+        foreach (var status in ok) builder.Produces(status, contentType: status == 204 ? null : "application/json");
+        foreach (var status in problems) builder.ProducesProblem(status);
+        return builder;
     }
 
     private static async Task<IResult> ReadyAsync(IOrdoStore store, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
