@@ -116,7 +116,6 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
         await using var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await ExecAsync(c, "SELECT pg_advisory_xact_lock($1)", cancellationToken, Sql.Long(WorkerLocks.Key("migrate", Schema))).ConfigureAwait(false);
-        await ExecAsync(c, $"CREATE SCHEMA IF NOT EXISTS {Sql.Quote(Schema)}", cancellationToken).ConfigureAwait(false);
         var tables = new List<string>();
         await using (var cmd = Sql.Command(c, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name", Sql.Text(Schema)))
         await using (var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
@@ -124,6 +123,12 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
             while (await r.ReadAsync(cancellationToken).ConfigureAwait(false)) tables.Add(r.GetString(0));
         }
 
+        if (tables.Count == 0 && !_options.CreateSchema)
+        {
+            throw new StoreUnavailableException($"there is no Ordo schema at {Location} (ordo db migrate creates it, and so does any command that writes)");
+        }
+
+        await ExecAsync(c, $"CREATE SCHEMA IF NOT EXISTS {Sql.Quote(Schema)}", cancellationToken).ConfigureAwait(false);
         var foreign = tables.Where(t => !PostgresSchema.Tables.Contains(t)).ToList();
         if (foreign.Count > 0 || (tables.Count > 0 && !tables.Contains("schema_version")))
         {

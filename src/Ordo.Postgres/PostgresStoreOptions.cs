@@ -20,6 +20,12 @@ public sealed class PostgresStoreOptions
     /// </summary>
     public TimeSpan ListenCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Creates the schema when it does not exist. When false, a store whose schema is missing refuses to open
+    /// (<see cref="Storage.StoreUnavailableException"/>) instead: commands that only read never create one. Default: true.
+    /// </summary>
+    public bool CreateSchema { get; set; } = true;
+
     /// <summary>How often a commit refused by a deadlock or a serialization failure is tried again before it fails. Default: 5.</summary>
     public int DeadlockRetries { get; set; } = 5;
 

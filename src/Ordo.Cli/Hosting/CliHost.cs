@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Ordo.Agents;
 using Ordo.Configuration;
 using Ordo.Engine;
+using Ordo.Postgres;
 using Ordo.Sqlite;
 using Ordo.Storage;
 using Ordo.Workflows;
@@ -187,12 +188,32 @@ internal sealed class CliHost : IAsyncDisposable
     /// </summary>
     public static async Task<CliHost> OpenAsync(CliContext ctx, ProjectDefinition? project, bool create, CodeRegistry? code = null, int? workers = null, IEnumerable<IJobObserver>? observers = null, bool dryRun = false, bool readOnly = false)
     {
-        if (!string.IsNullOrWhiteSpace(ctx.Postgres) || project?.Storage?.Postgres is not null)
+        IOrdoStore store;
+        string location;
+        if (ctx.ResolvePostgres(project) is { } postgres)
         {
-            throw new CliInputException("PostgreSQL storage is not available in this build of ordo; use the embedded SQLite store (--db)");
+            store = await OpenPostgresAsync(ctx, postgres, create).ConfigureAwait(false);
+            location = ((PostgresOrdoStore)store).Location;
+        }
+        else
+        {
+            location = ctx.ResolveDbPath(project);
+            store = await OpenSqliteAsync(ctx, project, location, create, readOnly).ConfigureAwait(false);
         }
 
-        var path = ctx.ResolveDbPath(project);
+        var options = new OrdoRuntimeOptions { Workers = workers ?? Environment.ProcessorCount, DryRun = dryRun, ShutdownGrace = ShutdownGrace() };
+        foreach (var o in observers ?? [])
+        {
+            options.Observers.Add(o);
+        }
+
+        var components = new OrdoComponents { Code = code ?? NewRegistry(), SqlConnections = { new SqliteConnectionFactory(), new PostgresConnectionFactory() } };
+        var runtime = new OrdoRuntime(store, options, components, LoggerFactory.Create(b => b.AddProvider(new StderrLoggerProvider(ctx))).CreateLogger<OrdoRuntime>());
+        return new CliHost(store, runtime, location);
+    }
+
+    private static async Task<IOrdoStore> OpenSqliteAsync(CliContext ctx, ProjectDefinition? project, string path, bool create, bool readOnly)
+    {
         if (!create && !File.Exists(path))
         {
             throw new CliInputException($"there is no Ordo database at {path} (pass --db PATH, set ORDO_DB, or run a job first)");
@@ -214,16 +235,42 @@ internal sealed class CliHost : IAsyncDisposable
             await store.DisposeAsync().ConfigureAwait(false);
             throw new CliInputException(e.Message);
         }
-
-        var options = new OrdoRuntimeOptions { Workers = workers ?? Environment.ProcessorCount, DryRun = dryRun, ShutdownGrace = ShutdownGrace() };
-        foreach (var o in observers ?? [])
+        catch
         {
-            options.Observers.Add(o);
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
 
-        var components = new OrdoComponents { Code = code ?? NewRegistry(), SqlConnections = { new SqliteConnectionFactory() } };
-        var runtime = new OrdoRuntime(store, options, components, LoggerFactory.Create(b => b.AddProvider(new StderrLoggerProvider(ctx))).CreateLogger<OrdoRuntime>());
-        return new CliHost(store, runtime, path);
+        return store;
+    }
+
+    /// <summary>
+    /// Opens the PostgreSQL store (creating or upgrading its schema unless <paramref name="create"/> is false): a connection
+    /// string that cannot be parsed is an input error; a server that cannot be reached is named with its host and port.
+    /// </summary>
+    public static async Task<PostgresOrdoStore> OpenPostgresAsync(CliContext ctx, string connectionString, bool create)
+    {
+        PostgresOrdoStore store;
+        try
+        {
+            store = new PostgresOrdoStore(new PostgresStoreOptions { ConnectionString = connectionString, CreateSchema = create });
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliInputException($"--postgres: {e.Message.Split(" (Parameter", 2)[0]}");
+        }
+
+        try
+        {
+            await store.InitializeAsync(ctx.Stop).ConfigureAwait(false);
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return store;
     }
 
     /// <summary>
