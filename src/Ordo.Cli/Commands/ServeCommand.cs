@@ -41,7 +41,7 @@ internal static class ServeCommand
             await using var app = ServerHost.Build(new ServeSettings
             {
                 Urls = parse.GetValue(urls)!, DatabasePath = ctx.ResolveDbPath(project), Postgres = postgres, Project = project, Workflows = definitions, Code = code,
-                Workers = parse.GetValue(workers), ShutdownGrace = CliHost.ShutdownGrace(),
+                Workers = parse.GetValue(workers), ShutdownGrace = CliHost.ShutdownGrace(), LeaseDuration = CliHost.LeaseDuration(),
             });
             await app.StartAsync(ctx.Stop).ConfigureAwait(false);
             if (ctx.Human)

@@ -201,7 +201,7 @@ internal sealed class CliHost : IAsyncDisposable
             store = await OpenSqliteAsync(ctx, project, location, create, readOnly).ConfigureAwait(false);
         }
 
-        var options = new OrdoRuntimeOptions { Workers = workers ?? Environment.ProcessorCount, DryRun = dryRun, ShutdownGrace = ShutdownGrace() };
+        var options = new OrdoRuntimeOptions { Workers = workers ?? Environment.ProcessorCount, DryRun = dryRun, ShutdownGrace = ShutdownGrace(), LeaseDuration = LeaseDuration() };
         foreach (var o in observers ?? [])
         {
             options.Observers.Add(o);
@@ -285,6 +285,21 @@ internal sealed class CliHost : IAsyncDisposable
         return Durations.TryParse(text.Trim(), out var grace) && grace >= TimeSpan.Zero
             ? grace
             : throw new CliInputException($"ORDO_SHUTDOWN_GRACE: '{text}' is not a duration (write it like 10s, 500ms or 2m)");
+    }
+
+    /// <summary>
+    /// How long a claimed work item stays leased without renewal (<c>ORDO_LEASE</c>, a duration such as <c>30s</c>; default
+    /// 30 s, at least 1 s). A worker renews its leases every third of it; a worker that stops renewing (paused, cut off
+    /// from the store) loses its items to another worker once it runs out. Every process on one store should use the same.
+    /// </summary>
+    /// <exception cref="CliInputException">The variable is set to something that is not a duration of at least 1 s.</exception>
+    public static TimeSpan LeaseDuration()
+    {
+        var text = Environment.GetEnvironmentVariable("ORDO_LEASE");
+        if (string.IsNullOrWhiteSpace(text)) return new OrdoRuntimeOptions().LeaseDuration;
+        return Durations.TryParse(text.Trim(), out var lease) && lease >= TimeSpan.FromSeconds(1)
+            ? lease
+            : throw new CliInputException($"ORDO_LEASE: '{text}' is not a duration of at least 1s (write it like 30s or 2m)");
     }
 
     /// <summary>Parses a job id argument.</summary>

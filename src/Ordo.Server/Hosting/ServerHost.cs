@@ -27,6 +27,8 @@ public sealed record ServeSettings
     public CodeRegistry? Code { get; init; }
     /// <summary>Steps run at once; null: the number of cores.</summary>
     public int? Workers { get; init; }
+    /// <summary>How long a claimed work item stays leased without renewal. Default: 30 s.</summary>
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>How long running steps get to finish when the server stops. Default: 10 s.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>
@@ -54,6 +56,7 @@ public static class ServerHost
         {
             o.Workers = settings.Workers ?? Environment.ProcessorCount;
             o.ShutdownGrace = settings.ShutdownGrace;
+            o.LeaseDuration = settings.LeaseDuration;
         });
         if (settings.Postgres is { } postgres)
         {
