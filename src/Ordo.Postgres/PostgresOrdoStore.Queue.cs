@@ -64,28 +64,61 @@ public sealed partial class PostgresOrdoStore
     {
         var now = Ms(request.Now);
         var dead = request.DeadOwners is { Count: > 0 } d ? d.ToArray() : [];
-        await using var tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        // Two round trips in all: BEGIN with the claim's query, then the leases, events and COMMIT in one batch.
         var candidates = new List<Candidate>();
-        await using (var cmd = root is null
-            ? Sql.Command(c, ClaimFairSql, Sql.Long(now), Sql.TextArray(dead), Sql.Text(_claimCursor), Sql.Int(request.MaxItems))
-            : Sql.Command(c, ClaimRootSql, Sql.Long(now), Sql.TextArray(dead), Sql.Text(root.Value.Value), Sql.Int(request.MaxItems)))
-        await using (var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        try
         {
-            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            await using (var first = new NpgsqlBatch(c))
             {
-                candidates.Add(new Candidate(
-                    r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetInt32(5), r.IsDBNull(6) ? null : r.GetString(6), r.GetString(7),
-                    r.GetInt32(8), r.GetInt32(9), r.GetInt64(10), r.IsDBNull(11) ? null : r.GetString(11), r.GetInt32(12), r.IsDBNull(13) ? null : r.GetString(13),
-                    r.GetInt64(14), r.GetInt64(15), (byte[])r.GetValue(16), r.GetString(17)));
+                first.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+                first.BatchCommands.Add(root is null
+                    ? Sql.Command(ClaimFairSql, Sql.Long(now), Sql.TextArray(dead), Sql.Text(_claimCursor), Sql.Int(request.MaxItems))
+                    : Sql.Command(ClaimRootSql, Sql.Long(now), Sql.TextArray(dead), Sql.Text(root.Value.Value), Sql.Int(request.MaxItems)));
+                await using var r = await first.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                do
+                {
+                    if (r.FieldCount < 18) continue;
+                    while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        candidates.Add(new Candidate(
+                            r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetInt32(5), r.IsDBNull(6) ? null : r.GetString(6), r.GetString(7),
+                            r.GetInt32(8), r.GetInt32(9), r.GetInt64(10), r.IsDBNull(11) ? null : r.GetString(11), r.GetInt32(12), r.IsDBNull(13) ? null : r.GetString(13),
+                            r.GetInt64(14), r.GetInt64(15), (byte[])r.GetValue(16), r.GetString(17)));
+                    }
+                }
+                while (await r.NextResultAsync(cancellationToken).ConfigureAwait(false));
             }
-        }
 
-        if (candidates.Count == 0)
+            if (candidates.Count == 0)
+            {
+                await ExecAsync(c, "COMMIT", cancellationToken).ConfigureAwait(false);
+                return [];
+            }
+
+            return await LeaseAsync(c, request, root, candidates, cancellationToken).ConfigureAwait(false);
+        }
+        catch
         {
-            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-            return [];
+            await RollbackQuietlyAsync(c).ConfigureAwait(false);
+            throw;
         }
+    }
 
+    /// <summary>Ends the transaction a failed claim left open, so the connection goes back to its pool clean.</summary>
+    private static async Task RollbackQuietlyAsync(NpgsqlConnection c)
+    {
+        try
+        {
+            if (c.FullState == System.Data.ConnectionState.Open) await ExecAsync(c, "ROLLBACK", CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            // A broken connection is not returned to the pool; its transaction died with it.
+        }
+    }
+
+    private async Task<IReadOnlyList<WorkItem>> LeaseAsync(NpgsqlConnection c, ClaimRequest request, JobId? root, List<Candidate> candidates, CancellationToken cancellationToken)
+    {
         var groups = candidates.GroupBy(x => x.Turn).OrderBy(g => g.Key)
             .Select(g => (IReadOnlyList<Candidate>)[.. g.OrderByDescending(x => x.Priority).ThenBy(x => x.VisibleAt).ThenBy(x => x.Id)]).ToList();
         var picked = TenantRotation.Interleave(groups, request.MaxItems);
@@ -137,8 +170,8 @@ public sealed partial class PostgresOrdoStore
                 Sql.Long(head.Seq), Sql.Bytes(head.Head), Sql.Text(head.Status), Sql.Long(head.Ts), Sql.Text(jobId)));
         }
 
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
         await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
         return result;
     }
 
