@@ -174,6 +174,83 @@ public sealed partial class PostgresOrdoStore
         }
     }
 
+    /// <inheritdoc />
+    /// <remarks>
+    /// The commits go as one batch in one transaction (one round trip, one WAL flush). When any of them is refused, that
+    /// transaction writes nothing and they are committed again one by one, each on its own terms.
+    /// </remarks>
+    public IReadOnlyList<Task<CommitResult>> CommitInOrder(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(commits);
+        if (commits.Count <= 1 || commits.Any(c => c.StartJobs.Count > 0))
+        {
+            return OrderedCommits.OneByOne(this, commits, cancellationToken);
+        }
+
+        var together = CommitTogetherAsync(commits, cancellationToken);
+        return [.. commits.Select(async (commit, i) => (await together.ConfigureAwait(false))?[i] ?? await OneAfterAnotherAsync(together, commits, i, cancellationToken).ConfigureAwait(false))];
+    }
+
+    /// <summary>The results of the commits written together, or null when they were not (then each goes on its own).</summary>
+    private async Task<CommitResult[]?> CommitTogetherAsync(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken)
+    {
+        foreach (var commit in commits)
+        {
+            CommitChecks.EnsureContinues(commit.JobId, commit.ExpectedSeq, commit.ExpectedHeadHash, commit.Events);
+            foreach (var item in commit.Enqueue)
+            {
+                if (item.LeaseOwner is { } owner) await _locks.HoldAsync(owner, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        try
+        {
+            return await WriteAsync(async c =>
+            {
+                await using var batch = new NpgsqlBatch(c);
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+                var childItems = commits.Select(commit => AddCommit(batch, commit)).ToList();
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                List<(bool IsItem, long Id, string? Tenant)> rows;
+                try
+                {
+                    rows = await ReadRowsAsync(batch, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    await RollbackQuietlyAsync(c).ConfigureAwait(false);
+                    throw;
+                }
+
+                var results = new CommitResult[commits.Count];
+                var at = 0;
+                for (var i = 0; i < commits.Count; i++)
+                {
+                    var ((ids, tenant), next) = Split(rows, commits[i], childItems[i], at);
+                    at = next;
+                    results[i] = new CommitResult(CommitOutcome.Committed, Leased(commits[i], ids, tenant));
+                }
+
+                return results;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState is "ORDLL" or "ORDCF" || (e.SqlState == "23505" && e.ConstraintName == "jobs_pkey"))
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Commit <paramref name="index"/> on its own, after the ones before it ended (whether or not they failed).</summary>
+    private async Task<CommitResult> OneAfterAnotherAsync(Task<CommitResult[]?> together, IReadOnlyList<JobCommit> commits, int index, CancellationToken cancellationToken)
+    {
+        await together.ConfigureAwait(false);
+        var chain = _fallbacks.GetValue(together, _ => OrderedCommits.OneByOne(this, commits, cancellationToken));
+        return await chain[index].ConfigureAwait(false);
+    }
+
+    // The one-by-one commits of a group that could not be written together, made once per group.
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<Task<CommitResult[]?>, IReadOnlyList<Task<CommitResult>>> _fallbacks = new();
+
     /// <summary>The continued item's index in <see cref="JobCommit.Enqueue"/>: a successor leased to the acknowledging worker takes over the acknowledged row.</summary>
     private static int Continued(JobCommit commit)
     {
@@ -189,6 +266,47 @@ public sealed partial class PostgresOrdoStore
     private async Task<(List<(long Id, string Tenant)> Ids, string? Tenant)> CommitCoreAsync(NpgsqlConnection c, JobCommit commit, CancellationToken cancellationToken)
     {
         await using var batch = new NpgsqlBatch(c);
+        var childItems = AddCommit(batch, commit);
+        var rows = await ReadRowsAsync(batch, cancellationToken).ConfigureAwait(false);
+        return Split(rows, commit, childItems, 0).Result;
+    }
+
+    /// <summary>The rows a commit's batch returns, in order: the acknowledged item's tenant (<c>ordo_check</c>, with a tenant) and each inserted item's id and tenant.</summary>
+    private static async Task<List<(bool IsItem, long Id, string? Tenant)>> ReadRowsAsync(NpgsqlBatch batch, CancellationToken cancellationToken)
+    {
+        var rows = new List<(bool, long, string?)>();
+        await using var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        do
+        {
+            var kind = r.FieldCount == 2 ? r.GetName(0) : null;
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (kind == "item_id") rows.Add((true, r.GetInt64(0), r.GetString(1)));
+                else if (kind == "ordo_check") rows.Add((false, 0, r.IsDBNull(1) ? null : r.GetString(1)));
+            }
+        }
+        while (await r.NextResultAsync(cancellationToken).ConfigureAwait(false));
+        return rows;
+    }
+
+    /// <summary>
+    /// Takes one commit's rows from <paramref name="rows"/> at <paramref name="at"/>: its acknowledgement check (when it
+    /// acknowledges), its started jobs' items (skipped), then one row per item it enqueued.
+    /// </summary>
+    private static ((List<(long Id, string Tenant)>, string?) Result, int Next) Split(List<(bool IsItem, long Id, string? Tenant)> rows, JobCommit commit, int childItems, int at)
+    {
+        string? tenant = null;
+        if (commit.Ack is not null && at < rows.Count && !rows[at].IsItem) tenant = rows[at++].Tenant;
+        at += childItems;
+        var inserted = commit.Enqueue.Count - (Continued(commit) >= 0 ? 1 : 0);
+        var ids = new List<(long, string)>(inserted);
+        for (var k = 0; k < inserted && at < rows.Count; k++, at++) ids.Add((rows[at].Id, rows[at].Tenant!));
+        return ((ids, tenant), at);
+    }
+
+    /// <summary>Adds a commit's statements to a batch (the checks first); returns how many item rows its started jobs add before its own.</summary>
+    private int AddCommit(NpgsqlBatch batch, JobCommit commit)
+    {
         NpgsqlParameter Job() => Sql.Text(commit.JobId.Value);
         var last = commit.Events.Count > 0 ? commit.Events[^1] : null;
         var nowMs = last is null ? 0 : Ms(last.Timestamp);
@@ -301,22 +419,12 @@ public sealed partial class PostgresOrdoStore
         }
 
         if (commit.NotifyJobs.Count > 0 || commit.StartJobs.Count > 0 || commit.Enqueue.Any(w => w.LeaseOwner is null)) AddNotify(batch);
-
-        var ids = new List<(long, string)>();
-        string? tenant = null;
-        await using var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        do
+        if (commit.Status.IsTerminal())
         {
-            var kind = r.FieldCount == 2 ? r.GetName(0) : null;
-            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (kind == "item_id") ids.Add((r.GetInt64(0), r.GetString(1)));
-                else if (kind == "ordo_check" && !r.IsDBNull(1)) tenant = r.GetString(1);
-            }
+            batch.BatchCommands.Add(Sql.Command("SELECT pg_notify($1, $2)", Sql.Text(_endedChannel), Sql.Text(commit.JobId.Value)));
         }
-        while (await r.NextResultAsync(cancellationToken).ConfigureAwait(false));
-        // The started jobs' items come first in the batch; the rest are this job's, in the order of its queue.
-        return (ids.GetRange(Math.Min(ids.Count, childItems), Math.Max(0, ids.Count - childItems)), tenant);
+
+        return childItems;
     }
 
     /// <summary>The enqueued items leased to the committing worker, with their ids (a new row's, or the continued row's with the next token).</summary>

@@ -281,6 +281,17 @@ public sealed partial class PostgresOrdoStore
         return _listener.Watch(wake);
     }
 
+    /// <summary>
+    /// Calls <paramref name="ended"/> with the id of each job that ends (completes, fails, is cancelled) in any process on
+    /// this schema, as its commit commits; with null after the channel was lost and opened again (any job may have ended
+    /// meanwhile). For a client that waits for jobs other processes run, without polling. Dispose the result to stop.
+    /// </summary>
+    public IDisposable WatchJobEnds(Action<JobId?> ended)
+    {
+        ArgumentNullException.ThrowIfNull(ended);
+        return _endings.Watch(payload => ended(payload.Length == 0 ? null : new JobId(payload)));
+    }
+
     /// <inheritdoc />
     /// <remarks>
     /// A worker holds a session advisory lock for as long as its process keeps its connection: when the process dies, the

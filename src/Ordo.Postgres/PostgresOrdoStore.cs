@@ -24,7 +24,9 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
     private readonly ConcurrentDictionary<string, byte> _definitions = new(StringComparer.Ordinal);
     private readonly WorkerLocks _locks;
     private readonly WorkListener _listener;
+    private readonly WorkListener _endings;
     private readonly string _channel;
+    private readonly string _endedChannel;
     private bool _initialized;
     private int _disposed;
 
@@ -62,8 +64,10 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
         if (string.IsNullOrEmpty(csb.ApplicationName)) csb.ApplicationName = "ordo";
         _dataSource = new NpgsqlDataSourceBuilder(csb.ConnectionString).Build();
         _channel = "ordo_work_" + Schema;
+        _endedChannel = "ordo_ended_" + Schema;
         _locks = new WorkerLocks(_dataSource, csb.ConnectionString, Schema);
         _listener = new WorkListener(csb.ConnectionString, _channel, options.ListenCheckInterval, options.TimeProvider, _locks.CheckAsync);
+        _endings = new WorkListener(csb.ConnectionString, _endedChannel, options.ListenCheckInterval, options.TimeProvider, _ => Task.CompletedTask);
     }
 
     /// <summary>Creates a store over a connection string, in the default schema.</summary>
@@ -262,6 +266,7 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _listener.DisposeAsync().ConfigureAwait(false);
+        await _endings.DisposeAsync().ConfigureAwait(false);
         await _locks.DisposeAsync().ConfigureAwait(false);
         await _dataSource.DisposeAsync().ConfigureAwait(false);
         _initGate.Dispose();

@@ -11,26 +11,33 @@ namespace Ordo.Postgres;
 internal sealed class WorkListener(string connectionString, string channel, TimeSpan checkInterval, TimeProvider time, Func<CancellationToken, Task> check) : IAsyncDisposable
 {
     private readonly Lock _gate = new();
-    private readonly List<Action> _watchers = [];
+    private readonly List<Action<string>> _watchers = [];
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
 
     public IDisposable Watch(Action wake)
     {
+        ArgumentNullException.ThrowIfNull(wake);
+        return Watch(_ => wake());
+    }
+
+    /// <summary>Calls <paramref name="notified"/> with each notification's payload (empty after a reconnect: anything may have happened).</summary>
+    public IDisposable Watch(Action<string> notified)
+    {
         lock (_gate)
         {
-            _watchers.Add(wake);
+            _watchers.Add(notified);
             _loop ??= Task.Run(() => RunAsync(_stop.Token));
         }
 
-        return new Registration(this, wake);
+        return new Registration(this, notified);
     }
 
-    private void Wake()
+    private void Wake(string payload = "")
     {
-        Action[] watchers;
+        Action<string>[] watchers;
         lock (_gate) watchers = [.. _watchers];
-        foreach (var w in watchers) w();
+        foreach (var w in watchers) w(payload);
     }
 
     private async Task RunAsync(CancellationToken stop)
@@ -43,7 +50,7 @@ internal sealed class WorkListener(string connectionString, string channel, Time
                 var builder = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, KeepAlive = 10 };
                 await using var c = new NpgsqlConnection(builder.ConnectionString);
                 await c.OpenAsync(stop).ConfigureAwait(false);
-                c.Notification += (_, _) => Wake();
+                c.Notification += (_, e) => Wake(e.Payload);
                 await using (var listen = new NpgsqlCommand($"LISTEN {Sql.Quote(channel)}", c))
                 {
                     await listen.ExecuteNonQueryAsync(stop).ConfigureAwait(false);
@@ -107,7 +114,7 @@ internal sealed class WorkListener(string connectionString, string channel, Time
         _stop.Dispose();
     }
 
-    private sealed class Registration(WorkListener listener, Action wake) : IDisposable
+    private sealed class Registration(WorkListener listener, Action<string> wake) : IDisposable
     {
         public void Dispose()
         {

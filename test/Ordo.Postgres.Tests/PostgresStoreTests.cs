@@ -1,6 +1,7 @@
 using Npgsql;
 using Ordo.Events;
 using Ordo.Queue;
+using Ordo.State;
 using Ordo.Storage;
 using static Ordo.Storage.Conformance.StoreFixtures;
 
@@ -42,7 +43,10 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         Assert.Equal(WorkerLiveness.Dead, mine.GetWorkerLiveness("host-b/43/never-seen"));
 
         // Its process ends (the store is closed without releasing anything): its lease is still there, its lock is gone.
+        // The server ends the session as soon as it sees the socket closed: within moments, not a lease's time.
         await other.DisposeAsync();
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(10);
+        while (mine.GetWorkerLiveness("host-b/42/worker") != WorkerLiveness.Dead && DateTimeOffset.UtcNow < deadline) await Task.Delay(20);
         Assert.Equal(WorkerLiveness.Dead, mine.GetWorkerLiveness("host-b/42/worker"));
         var taken = Assert.Single(await mine.ClaimAsync(Claim("host-c/7/worker", T0.AddSeconds(1), dead: ["host-b/42/worker"])));
         Assert.Equal(item.Lease.ItemId, taken.Lease.ItemId);
@@ -70,6 +74,29 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         var id = JobId.New(T0.AddSeconds(1));
         await submitter.SubmitAsync(Job(id, T0, items: 0) with { WorkItems = [new NewWorkItem { Step = new StepRef("s", 1, 1), AvailableAt = T0, LeaseOwner = "me", LeaseExpiresAt = T0.AddMinutes(1) }] });
         Assert.False(await woken.WaitAsync(TimeSpan.FromSeconds(1)));
+    }
+
+    [Fact]
+    public async Task AJobThatEnds_IsAnnouncedToWatchersOfOtherStores_AndOnlyThen()
+    {
+        var watcher = Open(o => o.ListenCheckInterval = TimeSpan.FromMinutes(5));
+        var runner = Open();
+        await watcher.InitializeAsync();
+        var ended = new System.Collections.Concurrent.BlockingCollection<JobId?>();
+        using var watch = watcher.WatchJobEnds(ended.Add);
+        // The first call (null) says the channel listens.
+        Assert.True(ended.TryTake(out var first, TimeSpan.FromSeconds(30)));
+        Assert.Null(first);
+
+        var id = JobId.New(T0);
+        await runner.SubmitAsync(Job(id, T0));
+        var state = await StateAsync(runner, id);
+        Assert.Equal(CommitOutcome.Committed, (await runner.CommitAsync(Commit(state, [Succeeded("s1", T0)]))).Outcome);
+        Assert.False(ended.TryTake(out _, TimeSpan.FromMilliseconds(500)), "a job that goes on was announced as ended");
+        state = await StateAsync(runner, id);
+        Assert.Equal(CommitOutcome.Committed, (await runner.CommitAsync(Commit(state, [], drop: true, status: JobStatus.Completed))).Outcome);
+        Assert.True(ended.TryTake(out var announced, TimeSpan.FromSeconds(10)));
+        Assert.Equal(id, announced);
     }
 
     [Fact]

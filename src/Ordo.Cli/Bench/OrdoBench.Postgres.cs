@@ -19,8 +19,8 @@ namespace Ordo.Cli.Bench;
 /// </summary>
 internal sealed partial class OrdoBench
 {
-    /// <summary>How often the bench process looks at a job that worker processes run (nothing tells it when one ends).</summary>
-    private static readonly TimeSpan WatchInterval = TimeSpan.FromMilliseconds(1);
+    /// <summary>How often the bench process looks at the jobs worker processes run when no job-end notification came (a safety net).</summary>
+    private static readonly TimeSpan WatchInterval = TimeSpan.FromMilliseconds(250);
 
     /// <summary>The most one 1,000-step job may take in PostgreSQL (heap, indexes and TOAST of every table).</summary>
     public const long PostgresStorageBudgetBytes = 2_000_000;
@@ -220,8 +220,8 @@ internal sealed partial class OrdoBench
 
     /// <summary>
     /// W1, W2 and W3 done by <paramref name="processes"/> <c>ordo worker --postgres</c> processes: this process submits
-    /// each job and watches the store until it ends (every <see cref="WatchInterval"/>); the workers claim it (woken by
-    /// NOTIFY), run its steps and commit. The graphs are the same shapes built of transform steps.
+    /// each job and waits for its end (<see cref="PostgresOrdoStore.WatchJobEnds"/>); the workers claim it (woken by
+    /// NOTIFY), run its steps and commit; the job's last commit notifies its end. The graphs are the same shapes built of transform steps.
     /// </summary>
     private async Task<JsonObject> PgProcessesAsync(string cs, int processes, IReadOnlyList<string> workloads, CancellationToken stop)
     {
@@ -237,16 +237,18 @@ internal sealed partial class OrdoBench
             result["processes"] = processes;
             result["concurrency_per_process"] = concurrency;
             await using var client = new OrdoRuntime(store, new OrdoRuntimeOptions { Workers = 1 });
+            using var ended = new SemaphoreSlim(0);
+            using var endings = store.WatchJobEnds(_ => ended.Release());
             var chainIds = BenchWorkflows.ChainIds(BenchSizes.Chain);
             using var files = BenchDatabase.Create("pg-workflows");
             var chain = await TransformChainAsync(files.Directory, chainIds, stop).ConfigureAwait(false);
             if (workloads.Contains("w1"))
             {
-                await SequentialByWorkersAsync(client, store, chain, chainIds, _p.W1DurN, stop).ConfigureAwait(false);
+                await SequentialByWorkersAsync(client, store, chain, chainIds, _p.W1DurN, stop, ended).ConfigureAwait(false);
                 var samples = new List<double>();
                 for (var r = 0; r < _p.W1Reps; r++)
                 {
-                    var seconds = await SequentialByWorkersAsync(client, store, chain, chainIds, _p.W1DurN, stop).ConfigureAwait(false);
+                    var seconds = await SequentialByWorkersAsync(client, store, chain, chainIds, _p.W1DurN, stop, ended).ConfigureAwait(false);
                     samples.Add(_p.W1DurN * chainIds.Count / seconds);
                 }
 
@@ -257,12 +259,12 @@ internal sealed partial class OrdoBench
             if (workloads.Contains("w2"))
             {
                 var fan = await TransformFanOutAsync(files.Directory, stop).ConfigureAwait(false);
-                for (var k = 0; k < _p.W2Warm; k++) await InvokeByWorkersAsync(client, store, fan, stop).ConfigureAwait(false);
+                for (var k = 0; k < _p.W2Warm; k++) await InvokeByWorkersAsync(client, store, fan, stop, ended).ConfigureAwait(false);
                 var ms = new List<double>();
                 for (var k = 0; k < _p.W2N; k++)
                 {
                     var t0 = Stopwatch.GetTimestamp();
-                    var id = await InvokeByWorkersAsync(client, store, fan, stop).ConfigureAwait(false);
+                    var id = await InvokeByWorkersAsync(client, store, fan, stop, ended).ConfigureAwait(false);
                     ms.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
                     var state = await client.GetStateAsync(id, stop).ConfigureAwait(false) ?? throw new BenchFailedException($"postgres w2: job {id} is gone");
                     BenchWorkflows.ExpectFanOut(state, "postgres w2 (worker processes)");
@@ -274,8 +276,8 @@ internal sealed partial class OrdoBench
 
             if (workloads.Contains("w3"))
             {
-                await BatchByWorkersAsync(client, store, chain, chainIds, _p.W3Jobs, stop).ConfigureAwait(false);
-                var seconds = await BatchByWorkersAsync(client, store, chain, chainIds, _p.W3Jobs, stop).ConfigureAwait(false);
+                await BatchByWorkersAsync(client, store, chain, chainIds, _p.W3Jobs, stop, ended).ConfigureAwait(false);
+                var seconds = await BatchByWorkersAsync(client, store, chain, chainIds, _p.W3Jobs, stop, ended).ConfigureAwait(false);
                 result["w3_jobs_per_sec"] = BenchStats.Round(_p.W3Jobs / seconds, 1);
                 result["w3_steps_per_sec"] = BenchStats.Round(_p.W3Jobs * chainIds.Count / seconds, 1);
                 Log($"postgres, {processes} worker process(es): w3 {_p.W3Jobs} concurrent in {F2(seconds)} s, {F0(_p.W3Jobs * chainIds.Count / seconds)} steps/s");
@@ -327,28 +329,28 @@ internal sealed partial class OrdoBench
         return await WorkflowLoader.LoadFileAsync(path, null, null, stop).ConfigureAwait(false);
     }
 
-    private static async Task<JobId> InvokeByWorkersAsync(OrdoRuntime client, PostgresOrdoStore store, WorkflowDefinition workflow, CancellationToken stop)
+    private static async Task<JobId> InvokeByWorkersAsync(OrdoRuntime client, PostgresOrdoStore store, WorkflowDefinition workflow, CancellationToken stop, SemaphoreSlim ended)
     {
         var job = await client.SubmitAsync(workflow, BenchWorkflows.Input, null, stop).ConfigureAwait(false);
-        await WaitEndedAsync(store, [job.JobId.Value], stop).ConfigureAwait(false);
+        await WaitEndedAsync(store, [job.JobId.Value], stop, ended).ConfigureAwait(false);
         return job.JobId;
     }
 
-    private static async Task<double> SequentialByWorkersAsync(OrdoRuntime client, PostgresOrdoStore store, WorkflowDefinition workflow, IReadOnlyList<string> ids, int count, CancellationToken stop)
+    private static async Task<double> SequentialByWorkersAsync(OrdoRuntime client, PostgresOrdoStore store, WorkflowDefinition workflow, IReadOnlyList<string> ids, int count, CancellationToken stop, SemaphoreSlim ended)
     {
         var jobs = new List<JobId>(count);
         var t0 = Stopwatch.GetTimestamp();
-        for (var k = 0; k < count; k++) jobs.Add(await InvokeByWorkersAsync(client, store, workflow, stop).ConfigureAwait(false));
+        for (var k = 0; k < count; k++) jobs.Add(await InvokeByWorkersAsync(client, store, workflow, stop, ended).ConfigureAwait(false));
         var seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         await ExpectAllAsync(client, jobs, ids, stop).ConfigureAwait(false);
         return seconds;
     }
 
-    private static async Task<double> BatchByWorkersAsync(OrdoRuntime client, PostgresOrdoStore store, WorkflowDefinition workflow, IReadOnlyList<string> ids, int count, CancellationToken stop)
+    private static async Task<double> BatchByWorkersAsync(OrdoRuntime client, PostgresOrdoStore store, WorkflowDefinition workflow, IReadOnlyList<string> ids, int count, CancellationToken stop, SemaphoreSlim ended)
     {
         var t0 = Stopwatch.GetTimestamp();
         var submitted = await Task.WhenAll(Enumerable.Range(0, count).Select(_ => client.SubmitAsync(workflow, BenchWorkflows.Input, null, stop))).ConfigureAwait(false);
-        await WaitEndedAsync(store, [.. submitted.Select(j => j.JobId.Value)], stop).ConfigureAwait(false);
+        await WaitEndedAsync(store, [.. submitted.Select(j => j.JobId.Value)], stop, ended).ConfigureAwait(false);
         var seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         await ExpectAllAsync(client, [.. submitted.Select(j => j.JobId)], ids, stop).ConfigureAwait(false);
         return seconds;
@@ -363,8 +365,11 @@ internal sealed partial class OrdoBench
         }
     }
 
-    /// <summary>Waits until every job has ended, looking at their status every <see cref="WatchInterval"/>.</summary>
-    private static async Task WaitEndedAsync(PostgresOrdoStore store, string[] jobs, CancellationToken stop)
+    /// <summary>
+    /// Waits until every job has ended: woken by the store's job-end notifications (<see cref="PostgresOrdoStore.WatchJobEnds"/>),
+    /// and looking at their status once after each wake-up, and every <see cref="WatchInterval"/> in case one was missed.
+    /// </summary>
+    private static async Task WaitEndedAsync(PostgresOrdoStore store, string[] jobs, CancellationToken stop, SemaphoreSlim ended)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(TimeSpan.FromMinutes(5).TotalSeconds * Stopwatch.Frequency);
         await using var c = await store.DataSource.OpenConnectionAsync(stop).ConfigureAwait(false);
@@ -373,7 +378,7 @@ internal sealed partial class OrdoBench
         while ((long)(await cmd.ExecuteScalarAsync(stop).ConfigureAwait(false))! < jobs.Length)
         {
             if (Stopwatch.GetTimestamp() > deadline) throw new BenchFailedException($"postgres: {jobs.Length} job(s) did not end within 5 minutes on the worker processes");
-            await Task.Delay(WatchInterval, stop).ConfigureAwait(false);
+            await ended.WaitAsync(WatchInterval, stop).ConfigureAwait(false);
         }
     }
 
