@@ -244,11 +244,11 @@ internal sealed partial class OrdoBench
             var chain = await TransformChainAsync(files.Directory, chainIds, stop).ConfigureAwait(false);
             if (workloads.Contains("w1"))
             {
-                await SequentialByWorkersAsync(client, store, chain, chainIds, _p.W1DurN, stop, ended).ConfigureAwait(false);
+                await SequentialByWorkersAsync(client, store, chain, chainIds, _p.W1DurN, ended, stop).ConfigureAwait(false);
                 var samples = new List<double>();
                 for (var r = 0; r < _p.W1Reps; r++)
                 {
-                    var seconds = await SequentialByWorkersAsync(client, store, chain, chainIds, _p.W1DurN, stop, ended).ConfigureAwait(false);
+                    var seconds = await SequentialByWorkersAsync(client, store, chain, chainIds, _p.W1DurN, ended, stop).ConfigureAwait(false);
                     samples.Add(_p.W1DurN * chainIds.Count / seconds);
                 }
 
@@ -259,12 +259,12 @@ internal sealed partial class OrdoBench
             if (workloads.Contains("w2"))
             {
                 var fan = await TransformFanOutAsync(files.Directory, stop).ConfigureAwait(false);
-                for (var k = 0; k < _p.W2Warm; k++) await InvokeByWorkersAsync(client, store, fan, stop, ended).ConfigureAwait(false);
+                for (var k = 0; k < _p.W2Warm; k++) await InvokeByWorkersAsync(client, store, fan, ended, stop).ConfigureAwait(false);
                 var ms = new List<double>();
                 for (var k = 0; k < _p.W2N; k++)
                 {
                     var t0 = Stopwatch.GetTimestamp();
-                    var id = await InvokeByWorkersAsync(client, store, fan, stop, ended).ConfigureAwait(false);
+                    var id = await InvokeByWorkersAsync(client, store, fan, ended, stop).ConfigureAwait(false);
                     ms.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
                     var state = await client.GetStateAsync(id, stop).ConfigureAwait(false) ?? throw new BenchFailedException($"postgres w2: job {id} is gone");
                     BenchWorkflows.ExpectFanOut(state, "postgres w2 (worker processes)");
@@ -276,8 +276,8 @@ internal sealed partial class OrdoBench
 
             if (workloads.Contains("w3"))
             {
-                await BatchByWorkersAsync(client, store, chain, chainIds, _p.W3Jobs, stop, ended).ConfigureAwait(false);
-                var seconds = await BatchByWorkersAsync(client, store, chain, chainIds, _p.W3Jobs, stop, ended).ConfigureAwait(false);
+                await BatchByWorkersAsync(client, store, chain, chainIds, _p.W3Jobs, ended, stop).ConfigureAwait(false);
+                var seconds = await BatchByWorkersAsync(client, store, chain, chainIds, _p.W3Jobs, ended, stop).ConfigureAwait(false);
                 result["w3_jobs_per_sec"] = BenchStats.Round(_p.W3Jobs / seconds, 1);
                 result["w3_steps_per_sec"] = BenchStats.Round(_p.W3Jobs * chainIds.Count / seconds, 1);
                 Log($"postgres, {processes} worker process(es): w3 {_p.W3Jobs} concurrent in {F2(seconds)} s, {F0(_p.W3Jobs * chainIds.Count / seconds)} steps/s");
@@ -329,28 +329,28 @@ internal sealed partial class OrdoBench
         return await WorkflowLoader.LoadFileAsync(path, null, null, stop).ConfigureAwait(false);
     }
 
-    private static async Task<JobId> InvokeByWorkersAsync(OrdoRuntime client, PostgresOrdoStore store, WorkflowDefinition workflow, CancellationToken stop, SemaphoreSlim ended)
+    private static async Task<JobId> InvokeByWorkersAsync(OrdoRuntime client, PostgresOrdoStore store, WorkflowDefinition workflow, SemaphoreSlim ended, CancellationToken stop)
     {
         var job = await client.SubmitAsync(workflow, BenchWorkflows.Input, null, stop).ConfigureAwait(false);
-        await WaitEndedAsync(store, [job.JobId.Value], stop, ended).ConfigureAwait(false);
+        await WaitEndedAsync(store, [job.JobId.Value], ended, stop).ConfigureAwait(false);
         return job.JobId;
     }
 
-    private static async Task<double> SequentialByWorkersAsync(OrdoRuntime client, PostgresOrdoStore store, WorkflowDefinition workflow, IReadOnlyList<string> ids, int count, CancellationToken stop, SemaphoreSlim ended)
+    private static async Task<double> SequentialByWorkersAsync(OrdoRuntime client, PostgresOrdoStore store, WorkflowDefinition workflow, IReadOnlyList<string> ids, int count, SemaphoreSlim ended, CancellationToken stop)
     {
         var jobs = new List<JobId>(count);
         var t0 = Stopwatch.GetTimestamp();
-        for (var k = 0; k < count; k++) jobs.Add(await InvokeByWorkersAsync(client, store, workflow, stop, ended).ConfigureAwait(false));
+        for (var k = 0; k < count; k++) jobs.Add(await InvokeByWorkersAsync(client, store, workflow, ended, stop).ConfigureAwait(false));
         var seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         await ExpectAllAsync(client, jobs, ids, stop).ConfigureAwait(false);
         return seconds;
     }
 
-    private static async Task<double> BatchByWorkersAsync(OrdoRuntime client, PostgresOrdoStore store, WorkflowDefinition workflow, IReadOnlyList<string> ids, int count, CancellationToken stop, SemaphoreSlim ended)
+    private static async Task<double> BatchByWorkersAsync(OrdoRuntime client, PostgresOrdoStore store, WorkflowDefinition workflow, IReadOnlyList<string> ids, int count, SemaphoreSlim ended, CancellationToken stop)
     {
         var t0 = Stopwatch.GetTimestamp();
         var submitted = await Task.WhenAll(Enumerable.Range(0, count).Select(_ => client.SubmitAsync(workflow, BenchWorkflows.Input, null, stop))).ConfigureAwait(false);
-        await WaitEndedAsync(store, [.. submitted.Select(j => j.JobId.Value)], stop, ended).ConfigureAwait(false);
+        await WaitEndedAsync(store, [.. submitted.Select(j => j.JobId.Value)], ended, stop).ConfigureAwait(false);
         var seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         await ExpectAllAsync(client, [.. submitted.Select(j => j.JobId)], ids, stop).ConfigureAwait(false);
         return seconds;
@@ -369,7 +369,7 @@ internal sealed partial class OrdoBench
     /// Waits until every job has ended: woken by the store's job-end notifications (<see cref="PostgresOrdoStore.WatchJobEnds"/>),
     /// and looking at their status once after each wake-up, and every <see cref="WatchInterval"/> in case one was missed.
     /// </summary>
-    private static async Task WaitEndedAsync(PostgresOrdoStore store, string[] jobs, CancellationToken stop, SemaphoreSlim ended)
+    private static async Task WaitEndedAsync(PostgresOrdoStore store, string[] jobs, SemaphoreSlim ended, CancellationToken stop)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(TimeSpan.FromMinutes(5).TotalSeconds * Stopwatch.Frequency);
         await using var c = await store.DataSource.OpenConnectionAsync(stop).ConfigureAwait(false);
