@@ -30,6 +30,7 @@ internal static class OrdoApiEndpoints
         v1.MapPost("/jobs", SubmitAsync).AddEndpointFilter(Role(ApiRoles.Submitter)).WithSummary("Submit a job");
         v1.MapGet("/jobs", ListJobsAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("List the tenant's jobs, newest first");
         v1.MapGet("/jobs/{id}", GetJobAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("Get a job");
+        JobGraphEndpoint.Map(v1);
         v1.MapGet("/jobs/{id}/events", EventsAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("A job's events; live with Accept: text/event-stream");
         v1.MapPost("/jobs/{id}/approvals/{approvalId}", DecideAsync).AddEndpointFilter(Role(ApiRoles.Approver)).WithSummary("Approve or deny");
         v1.MapPost("/jobs/{id}/cancel", CancelAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("Cancel a job");

@@ -20,7 +20,7 @@ internal static class GraphText
     {
         var lines = new List<string> { node.Label };
         lines.AddRange(node.Details);
-        if (overlay is not null) lines.Add(Status(node, overlay.StateOf(node.Id)));
+        if (overlay is not null) lines.Add(node.IsStep ? "status: " + Status(node, overlay.StateOf(node.Id)) : Status(node, overlay.StateOf(node.Id)));
         return lines;
     }
 

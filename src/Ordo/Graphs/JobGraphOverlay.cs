@@ -128,19 +128,23 @@ public sealed class JobGraphOverlay
         return hash < 0 ? last : last[..hash];
     }
 
-    private static readonly string[] Precedence = ["running", "scheduled", "waiting_approval", "failed", "succeeded"];
+    private static readonly string[] Precedence = ["running", "waiting", "scheduled", "blocked", "waiting_approval", "failed", "succeeded", "cancelled"];
 
     /// <summary>Each step's status over its visits in every scope, and the end and failure nodes from the job's status.</summary>
     private static Dictionary<string, GraphNodeState> NodeStates(JobState state)
     {
         var nodes = new Dictionary<string, GraphNodeState>(StringComparer.Ordinal);
         var waiting = state.Approvals.Values.Where(a => a.IsPending && a.StepId is not null).Select(a => a.StepId!).ToHashSet(StringComparer.Ordinal);
-        foreach (var group in state.Steps.Values.GroupBy(s => s.Id, StringComparer.Ordinal))
+        // A parallel step records each branch's outcome as steps.BRANCH beside it (for its join); that is not a visit.
+        var branchSummaries = state.Patterns.Values.Where(p => p.Kind == "parallel")
+            .SelectMany(p => p.Labels.Select(l => WorkKeys.VisitKey(p.Scope, l))).ToHashSet(StringComparer.Ordinal);
+        var visits = state.Steps.Where(kv => !branchSummaries.Contains(kv.Key)).Select(kv => kv.Value);
+        foreach (var group in visits.GroupBy(s => s.Id, StringComparer.Ordinal))
         {
             var statuses = group.Select(s => s.Status).ToHashSet(StringComparer.Ordinal);
             if (waiting.Contains(group.Key)) statuses.Add("waiting_approval");
             var status = Precedence.FirstOrDefault(statuses.Contains) ?? group.First().Status;
-            if (state.Status.IsTerminal() && status is "running" or "scheduled" or "waiting_approval") status = "cancelled";
+            if (state.Status.IsTerminal() && status is "running" or "waiting" or "scheduled" or "blocked" or "waiting_approval") status = "cancelled";
             nodes[group.Key] = new GraphNodeState(status, group.Sum(s => s.TotalAttempts), group.Sum(s => s.Visit));
         }
 

@@ -69,6 +69,8 @@ internal static class MermaidRenderer
         ("failed", "fill:#fdeeee,stroke:#c62828"),
         ("running", "fill:#eef4fb,stroke:#1565c0"),
         ("scheduled", "fill:#eef4fb,stroke:#1565c0"),
+        ("waiting", "fill:#eef4fb,stroke:#1565c0"),
+        ("blocked", "fill:#fdf6e3,stroke:#b7791f"),
         ("waiting_approval", "fill:#fdf6e3,stroke:#b7791f"),
         ("cancelled", "fill:#f1f1f1,stroke:#757575"),
         ("not_run", "fill:#ffffff,stroke:#9aa5b1,stroke-dasharray:4 3"),

@@ -94,7 +94,9 @@ internal sealed class SvgLayout
             var points = new List<(double X, double Y)> { (Spread(chain[0], outs[chain[0]], e), chain[0].Bottom) };
             points.AddRange(chain.Skip(1).SkipLast(1).Select(d => (d.CenterX, d.CenterY)));
             points.Add((Spread(chain[^1], ins[chain[^1]], e), chain[^1].Y));
-            var label = e.Label is null ? ((double, double)?)null : ((points[0].X + points[1].X) / 2, chain.Count > 2 ? points[1].Y : (points[0].Y + points[1].Y) / 2);
+            // The label sits on the first segment, in the gap below the node it leaves, where no node is drawn.
+            var t = Math.Min(1, LayerGap * 0.45 / Math.Max(1, points[1].Y - points[0].Y));
+            var label = e.Label is null ? ((double, double)?)null : (points[0].X + (points[1].X - points[0].X) * t, points[0].Y + (points[1].Y - points[0].Y) * t);
             routes.Add(new Route(e, points, label, "middle"));
         }
 

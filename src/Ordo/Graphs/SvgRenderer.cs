@@ -60,8 +60,8 @@ internal static class SvgRenderer
     {
         "succeeded" or "completed" => ("#eef8f0", "#2e7d32"),
         "failed" => ("#fdeeee", "#c62828"),
-        "running" or "scheduled" => ("#eef4fb", "#1565c0"),
-        "waiting_approval" => ("#fdf6e3", "#b7791f"),
+        "running" or "scheduled" or "waiting" => ("#eef4fb", "#1565c0"),
+        "waiting_approval" or "blocked" => ("#fdf6e3", "#b7791f"),
         "cancelled" => ("#f1f1f1", "#757575"),
         "not_run" => ("#ffffff", "#9aa5b1"),
         _ => ("#ffffff", Muted),
@@ -92,7 +92,7 @@ internal static class SvgRenderer
             var anchor = node.IsStep ? "" : " text-anchor=\"middle\"";
             var y = Num(node.IsStep ? 20 + i * 16 : 18 + i * 16);
             var style = i == 0 ? $" font-weight=\"600\" fill=\"{Ink}\"" : isStatus ? $" font-style=\"italic\" fill=\"{stroke}\"" : $" font-size=\"11\" fill=\"{Muted}\"";
-            sb.Append(CultureInfo.InvariantCulture, $"<text class=\"{cls}\" x=\"{x}\" y=\"{y}\"{anchor}{style}>").Append(Xml(isStatus && node.IsStep ? $"status: {lines[i]}" : lines[i])).Append("</text>");
+            sb.Append(CultureInfo.InvariantCulture, $"<text class=\"{cls}\" x=\"{x}\" y=\"{y}\"{anchor}{style}>").Append(Xml(lines[i])).Append("</text>");
         }
 
         sb.Append("</g>\n");
@@ -138,7 +138,7 @@ internal static class SvgRenderer
     }
 
     /// <summary>An estimate of a text's width at 12 px: enough to size boxes without a font engine.</summary>
-    internal static double TextWidth(string text) => text.Length * 6.8;
+    internal static double TextWidth(string text) => text.Length * 7.0;
 
     private static string Num(double v) => Math.Round(v, 1).ToString("0.#", CultureInfo.InvariantCulture);
 
