@@ -80,7 +80,7 @@ internal sealed class SvgLayout
         }
 
         Order(layers, links);
-        var height = Place(layers);
+        var (height, bottoms) = Place(layers);
         var width = layers.Count == 0 ? 0 : layers.Max(l => l.Count == 0 ? 0 : l[^1].Right) + Margin;
 
         var routes = new List<Route>();
@@ -88,16 +88,30 @@ internal sealed class SvgLayout
         var outs = chains.GroupBy(c => c.Value[0]).ToDictionary(g => g.Key, g => g.OrderBy(c => c.Value[1].CenterX).Select(c => c.Key).ToList());
         var ins = chains.GroupBy(c => c.Value[^1]).ToDictionary(g => g.Key, g => g.OrderBy(c => c.Value[^2].CenterX).Select(c => c.Key).ToList());
         double Spread(Box b, List<GraphEdge> list, GraphEdge e) => b.X + b.Width * (list.IndexOf(e) + 1) / (list.Count + 1);
+        // Orthogonal routes: down from the node, across in the gap below its layer (each edge at its own height there),
+        // down through the slot a placeholder keeps free in each layer it crosses, and down into the target's top.
+        var index = 0;
         foreach (var e in forward)
         {
             var chain = chains[e];
-            var points = new List<(double X, double Y)> { (Spread(chain[0], outs[chain[0]], e), chain[0].Bottom) };
-            points.AddRange(chain.Skip(1).SkipLast(1).Select(d => (d.CenterX, d.CenterY)));
-            points.Add((Spread(chain[^1], ins[chain[^1]], e), chain[^1].Y));
-            // The label sits on the first segment, in the gap below the node it leaves, where no node is drawn.
-            var t = Math.Min(1, LayerGap * 0.45 / Math.Max(1, points[1].Y - points[0].Y));
-            var label = e.Label is null ? ((double, double)?)null : (points[0].X + (points[1].X - points[0].X) * t, points[0].Y + (points[1].Y - points[0].Y) * t);
-            routes.Add(new Route(e, points, label, "middle"));
+            var start = (X: Spread(chain[0], outs[chain[0]], e), Y: chain[0].Bottom);
+            var end = (X: Spread(chain[^1], ins[chain[^1]], e), Y: chain[^1].Y);
+            var columns = new List<double> { start.X };
+            columns.AddRange(chain.Skip(1).SkipLast(1).Select(d => d.CenterX));
+            columns.Add(end.X);
+            var points = new List<(double X, double Y)> { start };
+            var jitter = (index++ % 3 - 1) * 6;
+            for (var i = 0; i + 1 < columns.Count; i++)
+            {
+                if (Math.Abs(columns[i] - columns[i + 1]) < 0.5) continue;
+                var jog = bottoms[chain[i].Layer] + LayerGap * 0.62 + jitter;
+                points.Add((columns[i], jog));
+                points.Add((columns[i + 1], jog));
+            }
+
+            points.Add(end);
+            var nth = outs[chain[0]].IndexOf(e);
+            routes.Add(new Route(e, points, e.Label is null ? null : (start.X + 4, start.Y + 13 + 13 * (nth % 2)), "start"));
         }
 
         // Back edges go up a lane of their own on the right; self loops (escalation) curl on the node's right side.
@@ -118,12 +132,11 @@ internal sealed class SvgLayout
         }
 
         var labelRoom = routes.Where(r => r.LabelAnchor == "start" && r.LabelAt is not null).Select(r => r.LabelAt!.Value.X + textWidth(GraphText.Clip(r.Edge.Label!, SvgRenderer.EdgeLabelMax))).DefaultIfEmpty(0).Max();
-        var middleRoom = routes.Where(r => r.LabelAnchor == "middle" && r.LabelAt is not null).Select(r => r.LabelAt!.Value.X + textWidth(GraphText.Clip(r.Edge.Label!, SvgRenderer.EdgeLabelMax)) / 2).DefaultIfEmpty(0).Max();
         return new SvgLayout
         {
             Boxes = boxes,
             Routes = routes,
-            Width = Math.Ceiling(Math.Max(Math.Max(lane, width), Math.Max(labelRoom, middleRoom)) + Margin),
+            Width = Math.Ceiling(Math.Max(Math.Max(lane, width), labelRoom) + Margin),
             Height = Math.Ceiling(height + Margin),
         };
     }
@@ -172,12 +185,13 @@ internal sealed class SvgLayout
         }
     }
 
-    /// <summary>Places layers top to bottom, each centred on the widest; returns the bottom of the last layer.</summary>
-    private static double Place(List<List<Box>> layers)
+    /// <summary>Places layers top to bottom, each centred on the widest; returns the bottom of the last layer and of each layer.</summary>
+    private static (double Height, List<double> Bottoms) Place(List<List<Box>> layers)
     {
         var widths = layers.Select(l => l.Sum(b => b.Width) + NodeGap * Math.Max(0, l.Count - 1)).ToList();
         var widest = widths.DefaultIfEmpty(0).Max();
         var y = Margin;
+        var bottoms = new List<double>();
         for (var i = 0; i < layers.Count; i++)
         {
             var x = Margin + (widest - widths[i]) / 2;
@@ -189,9 +203,10 @@ internal sealed class SvgLayout
                 x += b.Width + NodeGap;
             }
 
+            bottoms.Add(y + tallest);
             y += tallest + LayerGap;
         }
 
-        return y - LayerGap;
+        return (y - LayerGap, bottoms);
     }
 }
