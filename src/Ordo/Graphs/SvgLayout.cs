@@ -7,11 +7,13 @@ namespace Ordo.Graphs;
 /// </summary>
 internal sealed class SvgLayout
 {
-    public const double LayerGap = 64;
+    public const double LayerGap = 72;
     public const double NodeGap = 36;
     public const double Margin = 16;
     public const double DummyWidth = 12;
     public const double LaneGap = 14;
+    /// <summary>The band below a layer kept for the labels of the edges that leave it.</summary>
+    public const double LabelZone = 28;
 
     /// <summary>A placed node (a graph node, or a placeholder of a long edge when <see cref="Node"/> is null).</summary>
     public sealed class Box
@@ -88,9 +90,11 @@ internal sealed class SvgLayout
         var outs = chains.GroupBy(c => c.Value[0]).ToDictionary(g => g.Key, g => g.OrderBy(c => c.Value[1].CenterX).Select(c => c.Key).ToList());
         var ins = chains.GroupBy(c => c.Value[^1]).ToDictionary(g => g.Key, g => g.OrderBy(c => c.Value[^2].CenterX).Select(c => c.Key).ToList());
         double Spread(Box b, List<GraphEdge> list, GraphEdge e) => b.X + b.Width * (list.IndexOf(e) + 1) / (list.Count + 1);
-        // Orthogonal routes: down from the node, across in the gap below its layer (each edge at its own height there),
-        // down through the slot a placeholder keeps free in each layer it crosses, and down into the target's top.
-        var index = 0;
+        // Orthogonal routes: down from the node, across in the gap below its layer, down through the slot a placeholder
+        // keeps free in each layer it crosses, and down into the target's top. Labels sit just below the node they leave;
+        // below them, each crossing of a gap gets a height of its own, so no two edges run along the same line.
+        var plans = new List<(GraphEdge Edge, (double X, double Y) Start, (double X, double Y) End, List<double> Columns, List<Box> Chain)>();
+        var jogs = new Dictionary<int, List<(int Plan, int Segment, double X)>>();
         foreach (var e in forward)
         {
             var chain = chains[e];
@@ -99,19 +103,40 @@ internal sealed class SvgLayout
             var columns = new List<double> { start.X };
             columns.AddRange(chain.Skip(1).SkipLast(1).Select(d => d.CenterX));
             columns.Add(end.X);
-            var points = new List<(double X, double Y)> { start };
-            var jitter = (index++ % 3 - 1) * 6;
             for (var i = 0; i + 1 < columns.Count; i++)
             {
                 if (Math.Abs(columns[i] - columns[i + 1]) < 0.5) continue;
-                var jog = bottoms[chain[i].Layer] + LayerGap * 0.62 + jitter;
-                points.Add((columns[i], jog));
-                points.Add((columns[i + 1], jog));
+                var layer = chain[i].Layer;
+                if (!jogs.TryGetValue(layer, out var list)) jogs[layer] = list = [];
+                list.Add((plans.Count, i, Math.Min(columns[i], columns[i + 1])));
+            }
+
+            plans.Add((e, start, end, columns, chain));
+        }
+
+        var jogY = new Dictionary<(int Plan, int Segment), double>();
+        foreach (var (layer, list) in jogs)
+        {
+            var top = bottoms[layer] + LabelZone;
+            var room = LayerGap - LabelZone - 6;
+            var ordered = list.OrderBy(j => j.X).ToList();
+            for (var k = 0; k < ordered.Count; k++) jogY[(ordered[k].Plan, ordered[k].Segment)] = top + room * (k + 1) / (ordered.Count + 1);
+        }
+
+        for (var p = 0; p < plans.Count; p++)
+        {
+            var (e, start, end, columns, chain) = plans[p];
+            var points = new List<(double X, double Y)> { start };
+            for (var i = 0; i + 1 < columns.Count; i++)
+            {
+                if (!jogY.TryGetValue((p, i), out var y)) continue;
+                points.Add((columns[i], y));
+                points.Add((columns[i + 1], y));
             }
 
             points.Add(end);
             var nth = outs[chain[0]].IndexOf(e);
-            routes.Add(new Route(e, points, e.Label is null ? null : (start.X + 4, start.Y + 13 + 13 * (nth % 2)), "start"));
+            routes.Add(new Route(e, points, e.Label is null ? null : (start.X + 4, start.Y + 12 + 12 * (nth % 2)), "start"));
         }
 
         // Back edges go up a lane of their own on the right; self loops (escalation) curl on the node's right side.
