@@ -128,7 +128,7 @@ public sealed class JobGraphOverlay
         return hash < 0 ? last : last[..hash];
     }
 
-    private static readonly string[] Precedence = ["running", "waiting", "scheduled", "blocked", "waiting_approval", "failed", "succeeded", "cancelled"];
+    private static readonly string[] Precedence = ["running", "waiting", "scheduled", "waiting_approval", "blocked", "failed", "succeeded", "cancelled"];
 
     /// <summary>Each step's status over its visits in every scope, and the end and failure nodes from the job's status.</summary>
     private static Dictionary<string, GraphNodeState> NodeStates(JobState state)

@@ -87,7 +87,7 @@ internal static class SvgRenderer
         for (var i = 0; i < lines.Count; i++)
         {
             var isStatus = overlay is not null && i == lines.Count - 1;
-            var cls = i == 0 ? "label" : isStatus ? "status" : "detail";
+            var cls = i == 0 ? "node-label" : isStatus ? "node-status" : "node-detail";
             var x = node.IsStep ? "10" : Num(box.Width / 2);
             var anchor = node.IsStep ? "" : " text-anchor=\"middle\"";
             var y = Num(node.IsStep ? 20 + i * 16 : 18 + i * 16);
