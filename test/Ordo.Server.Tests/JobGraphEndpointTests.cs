@@ -43,7 +43,8 @@ public sealed class JobGraphEndpointTests
         Assert.Equal("succeeded", (string?)Step(after, "done").Attribute("data-status"));
         var taken = after.Descendants(Svg + "g").Where(g => ((string?)g.Attribute("class"))?.Contains(" taken", StringComparison.Ordinal) == true)
             .Select(g => ((string?)g.Attribute("data-from"), (string?)g.Attribute("data-to"))).ToList();
-        Assert.Equal([("#start", "ok"), ("ok", "done"), ("done", "#end")], taken.Order());
+        (string?, string?)[] path = [("#start", "ok"), ("ok", "done"), ("done", "#end")];
+        Assert.Equal(path.Order(), taken.Order());
     }
 
     [Fact]
