@@ -188,7 +188,9 @@ public sealed partial class PostgresOrdoStore
         }
 
         var together = CommitTogetherAsync(commits, cancellationToken);
-        return [.. commits.Select(async (commit, i) => (await together.ConfigureAwait(false))?[i] ?? await OneAfterAnotherAsync(together, commits, i, cancellationToken).ConfigureAwait(false))];
+        // Made once for the group, by whichever commit needs it first: the one-by-one commits start when they are made.
+        var fallback = new Lazy<IReadOnlyList<Task<CommitResult>>>(() => OrderedCommits.OneByOne(this, commits, cancellationToken), LazyThreadSafetyMode.ExecutionAndPublication);
+        return [.. commits.Select(async (commit, i) => (await together.ConfigureAwait(false))?[i] ?? await fallback.Value[i].ConfigureAwait(false))];
     }
 
     /// <summary>The results of the commits written together, or null when they were not (then each goes on its own).</summary>
@@ -239,17 +241,6 @@ public sealed partial class PostgresOrdoStore
             return null;
         }
     }
-
-    /// <summary>Commit <paramref name="index"/> on its own, after the ones before it ended (whether or not they failed).</summary>
-    private async Task<CommitResult> OneAfterAnotherAsync(Task<CommitResult[]?> together, IReadOnlyList<JobCommit> commits, int index, CancellationToken cancellationToken)
-    {
-        await together.ConfigureAwait(false);
-        var chain = _fallbacks.GetValue(together, _ => OrderedCommits.OneByOne(this, commits, cancellationToken));
-        return await chain[index].ConfigureAwait(false);
-    }
-
-    // The one-by-one commits of a group that could not be written together, made once per group.
-    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<Task<CommitResult[]?>, IReadOnlyList<Task<CommitResult>>> _fallbacks = new();
 
     /// <summary>The continued item's index in <see cref="JobCommit.Enqueue"/>: a successor leased to the acknowledging worker takes over the acknowledged row.</summary>
     private static int Continued(JobCommit commit)
