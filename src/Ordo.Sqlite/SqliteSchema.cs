@@ -11,8 +11,12 @@ internal static class SqliteSchema
     /// The schema this build writes. 2: work items count their lost leases (<c>lost</c>, <c>lost_owners</c>).
     /// 3: the server's API keys (<c>api_keys</c>, hashes only).
     /// 4: events carry the trace and span they were created in (<c>trace_id</c>, <c>span_id</c>; null in older rows).
+    /// 5: the store-wide audit log (<c>audit_leaves</c>, <c>audit_nodes</c>) and its published checkpoints (<c>audit_checkpoints</c>).
     /// </summary>
-    public const int Version = 4;
+    public const int Version = 5;
+
+    /// <summary>The version that brought the audit log: upgrading to it backfills the log with what the store held.</summary>
+    public const int AuditLogVersion = 5;
 
     /// <summary>The statements that take a database of each older version one version up.</summary>
     public static readonly IReadOnlyDictionary<int, string> Upgrades = new Dictionary<int, string>
@@ -27,12 +31,16 @@ internal static class SqliteSchema
             ALTER TABLE events ADD COLUMN trace_id TEXT;
             ALTER TABLE events ADD COLUMN span_id TEXT;
             """,
+        // ---- 4 -> 5 (AuditLogVersion): the audit log. Its tables are made by Create (CREATE TABLE IF NOT EXISTS runs
+        // before the upgrades); after this statement SqliteAuditLog.Backfill records what the store already held.
+        [4] = "SELECT 1;",
     };
 
     /// <summary>The tables an Ordo database holds (any other table means the file is another program's).</summary>
     public static readonly IReadOnlySet<string> Tables = new HashSet<string>(StringComparer.Ordinal)
     {
         "meta", "definitions", "jobs", "events", "snapshots", "work_items", "kill_switches", "kill_switch_seeds", "api_keys",
+        "audit_leaves", "audit_nodes", "audit_checkpoints",
     };
 
     public const string Create = """
@@ -134,5 +142,35 @@ internal static class SqliteSchema
             hash TEXT NOT NULL UNIQUE,
             created_at INTEGER NOT NULL,
             revoked_at INTEGER) WITHOUT ROWID;
+
+        -- The audit log (SqliteAuditLog.cs): a Merkle tree over every append to a job's log and every definition stored.
+        -- A leaf per append (kind 1: events FIRST_SEQ..LAST_SEQ of job SUBJECT, DIGEST the last one's hash; kind 2: the
+        -- definition SUBJECT, DIGEST the SHA-256 of its content); the hash of every perfect subtree above the leaves.
+        CREATE TABLE IF NOT EXISTS audit_leaves(
+            idx INTEGER PRIMARY KEY,
+            kind INTEGER NOT NULL,
+            subject TEXT NOT NULL,
+            first_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            digest BLOB NOT NULL,
+            hash BLOB NOT NULL);
+        CREATE INDEX IF NOT EXISTS audit_leaves_by_subject ON audit_leaves(subject);
+
+        CREATE TABLE IF NOT EXISTS audit_nodes(
+            level INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            hash BLOB NOT NULL,
+            PRIMARY KEY(level, idx)) WITHOUT ROWID;
+
+        -- Checkpoints published by `ordo audit checkpoint` (the latest is served at GET /v1/audit/checkpoint).
+        CREATE TABLE IF NOT EXISTS audit_checkpoints(
+            id INTEGER PRIMARY KEY,
+            tree_size INTEGER NOT NULL,
+            root BLOB NOT NULL,
+            time INTEGER NOT NULL,
+            key_id TEXT NOT NULL,
+            public_key BLOB NOT NULL,
+            jobs_digest BLOB,
+            signature BLOB NOT NULL);
         """;
 }

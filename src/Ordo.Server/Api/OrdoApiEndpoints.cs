@@ -38,6 +38,19 @@ internal static class OrdoApiEndpoints
         v1.MapPut("/kill-switches/{target}", SetKillSwitchAsync).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Set a kill switch");
         v1.MapDelete("/kill-switches/{target}", ClearKillSwitchAsync).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Clear a kill switch");
         v1.MapGet("/workflows", ListWorkflows).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The workflows that can be submitted");
+        v1.MapGet("/audit/checkpoint", AuditCheckpointAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The latest signed checkpoint of the store's audit log");
+    }
+
+    /// <summary>
+    /// The checkpoint <c>ordo audit checkpoint</c> recorded last: the audit log's size and root, when, and the signature,
+    /// so that anyone can keep it outside the database. It holds hashes and counts only, nothing of any tenant's jobs.
+    /// </summary>
+    private static async Task<IResult> AuditCheckpointAsync(IOrdoStore store, CancellationToken cancellationToken)
+    {
+        var checkpoint = await store.GetLatestAuditCheckpointAsync(cancellationToken).ConfigureAwait(false);
+        return checkpoint is null
+            ? Problems.NotFound("no checkpoint of the audit log was taken yet (take one with: ordo audit checkpoint)")
+            : Problems.Json(JsonOut.Write(w => Audit.AuditCheckpointJson.Write(w, checkpoint)));
     }
 
     private static async Task<IResult> ReadyAsync(IOrdoStore store, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)

@@ -1,0 +1,100 @@
+using Microsoft.Data.Sqlite;
+using Ordo.Audit;
+
+namespace Ordo.Sqlite;
+
+/// <summary>
+/// The SQLite store's audit log writer: the group's writes add their leaves (<see cref="Add"/>), and just before the
+/// group commits they are appended at once, with the perfect subtrees they complete, in the same transaction. The
+/// frontier is kept between groups and read again only when another process appended meanwhile.
+/// </summary>
+/// <remarks>Not thread-safe: only the writer's leader uses it.</remarks>
+internal sealed class SqliteAuditLog(SqliteConnection connection) : IWriteParticipant, IDisposable
+{
+    private readonly List<AuditLeaf> _pending = [];
+    private readonly AuditLogAppender _appender = new();
+    private readonly WriterStatements.Statement _size = new(connection, "SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves", 0);
+    private readonly WriterStatements.Statement _leafHash = new(connection, "SELECT hash FROM audit_leaves WHERE idx = $1", 1);
+    private readonly WriterStatements.Statement _nodeHash = new(connection, "SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2", 2);
+    private readonly WriterStatements.Statement _insertLeaf = new(connection,
+        "INSERT INTO audit_leaves(idx, kind, subject, first_seq, last_seq, digest, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7);
+    private readonly WriterStatements.Statement _insertNode = new(connection, "INSERT INTO audit_nodes(level, idx, hash) VALUES ($1, $2, $3)", 3);
+    private MerkleFrontier? _written;
+
+    /// <summary>Collects a leaf of the running write.</summary>
+    public void Add(AuditLeaf leaf) => _pending.Add(leaf);
+
+    public int Mark() => _pending.Count;
+
+    public void Undo(int mark) => _pending.RemoveRange(mark, _pending.Count - mark);
+
+    public void BeforeCommit(SqliteConnection connection)
+    {
+        if (_pending.Count == 0) return;
+        // Read under the write lock: another process may have appended since this one last did.
+        var size = (long)_size.ExecuteScalar()!;
+        var frontier = _appender.Begin(size, Read);
+        var append = AuditLogAppender.Append(frontier, _pending);
+        foreach (var leaf in append.Leaves)
+        {
+            var l = leaf.Leaf;
+            _insertLeaf.Set(leaf.Index, (int)l.Kind, l.Subject, l.FirstSeq, l.LastSeq, l.Digest, leaf.Hash).ExecuteNonQuery();
+        }
+
+        foreach (var node in append.Interior)
+        {
+            _insertNode.Set(node.Id.Level, node.Id.Index, node.Hash).ExecuteNonQuery();
+        }
+
+        _pending.Clear();
+        _written = frontier;
+    }
+
+    public void Committed()
+    {
+        if (_written is not null) _appender.Committed(_written);
+        _written = null;
+        _pending.Clear();
+    }
+
+    public void Abandoned()
+    {
+        _written = null;
+        _pending.Clear();
+    }
+
+    private byte[]? Read(MerkleNodeId id) => (id.Level == 0 ? _leafHash.Set(id.Index) : _nodeHash.Set(id.Level, id.Index)).ExecuteScalar() as byte[];
+
+    /// <summary>
+    /// Records what a store upgraded to the audit log's schema already held, in the upgrade's transaction: a leaf per
+    /// definition and one per job (its events 1..last, ending in its recorded head). The log vouches for them from the
+    /// upgrade on; what was changed before it cannot be told.
+    /// </summary>
+    public static void Backfill(SqliteConnection connection)
+    {
+        var leaves = new List<AuditLeaf>();
+        using (var cmd = connection.CreateCommand())
+        {
+            cmd.CommandText = "SELECT hash, content FROM definitions ORDER BY created_at, hash";
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) leaves.Add(AuditLeaf.ForDefinition(r.GetString(0), (byte[])r.GetValue(1)));
+        }
+
+        using (var cmd = connection.CreateCommand())
+        {
+            cmd.CommandText = "SELECT job_id, last_seq, head_hash FROM jobs WHERE last_seq > 0 ORDER BY job_key";
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) leaves.Add(new AuditLeaf(AuditLeafKind.Events, r.GetString(0), 1, r.GetInt64(1), (byte[])r.GetValue(2)));
+        }
+
+        if (leaves.Count == 0) return;
+        using var log = new SqliteAuditLog(connection);
+        foreach (var leaf in leaves) log.Add(leaf);
+        log.BeforeCommit(connection);
+    }
+
+    public void Dispose()
+    {
+        foreach (var s in new[] { _size, _leafHash, _nodeHash, _insertLeaf, _insertNode }) s.Dispose();
+    }
+}
