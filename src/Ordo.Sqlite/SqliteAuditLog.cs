@@ -5,7 +5,7 @@ namespace Ordo.Sqlite;
 
 /// <summary>
 /// The SQLite store's audit log writer: the group's writes add their leaves (<see cref="Add"/>), and just before the
-/// group commits they are appended at once, with the perfect subtrees they complete, in the same transaction. The
+/// group commits they are appended at once, with the perfect subtrees of 16 leaves or more they complete, in the same transaction. The
 /// frontier is kept between groups and read again only when another process appended meanwhile.
 /// </summary>
 /// <remarks>Not thread-safe: only the writer's leader uses it.</remarks>
@@ -16,6 +16,7 @@ internal sealed class SqliteAuditLog(SqliteConnection connection) : IWritePartic
     private readonly WriterStatements.Statement _size = new(connection, "SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves", 0);
     private readonly WriterStatements.Statement _leafHash = new(connection, "SELECT hash FROM audit_leaves WHERE idx = $1", 1);
     private readonly WriterStatements.Statement _nodeHash = new(connection, "SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2", 2);
+    private readonly WriterStatements.Statement _leafRange = new(connection, "SELECT hash FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx", 2);
     private readonly WriterStatements.Statement _insertLeaf = new(connection,
         "INSERT INTO audit_leaves(idx, kind, subject, first_seq, last_seq, digest, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7);
     private readonly WriterStatements.Statement _insertNode = new(connection, "INSERT INTO audit_nodes(level, idx, hash) VALUES ($1, $2, $3)", 3);
@@ -43,7 +44,7 @@ internal sealed class SqliteAuditLog(SqliteConnection connection) : IWritePartic
 
         foreach (var node in append.Interior)
         {
-            _insertNode.Set(node.Id.Level, node.Id.Index, node.Hash).ExecuteNonQuery();
+            if (node.Id.Level >= MinStoredLevel) _insertNode.Set(node.Id.Level, node.Id.Index, node.Hash).ExecuteNonQuery();
         }
 
         _pending.Clear();
@@ -63,7 +64,24 @@ internal sealed class SqliteAuditLog(SqliteConnection connection) : IWritePartic
         _pending.Clear();
     }
 
-    private byte[]? Read(MerkleNodeId id) => (id.Level == 0 ? _leafHash.Set(id.Index) : _nodeHash.Set(id.Level, id.Index)).ExecuteScalar() as byte[];
+    /// <summary>
+    /// The lowest level of interior subtrees that is stored (16 leaves): a commit then writes its leaf and, one time in
+    /// sixteen, a subtree; a subtree below it is hashed again from its at most 8 leaves when it is read.
+    /// </summary>
+    public const int MinStoredLevel = 4;
+
+    private byte[]? Read(MerkleNodeId id)
+    {
+        if (id.Level == 0) return _leafHash.Set(id.Index).ExecuteScalar() as byte[];
+        if (id.Level >= MinStoredLevel) return _nodeHash.Set(id.Level, id.Index).ExecuteScalar() as byte[];
+        var leaves = new List<byte[]>((int)id.Leaves);
+        using (var r = _leafRange.Set(id.FirstLeaf, id.FirstLeaf + id.Leaves).ExecuteReader())
+        {
+            while (r.Read()) leaves.Add(r.GetBlob(0));
+        }
+
+        return leaves.Count == id.Leaves ? MerkleHash.PerfectRoot(leaves) : null;
+    }
 
     /// <summary>
     /// Records what a store upgraded to the audit log's schema already held, in the upgrade's transaction: a leaf per
@@ -95,6 +113,6 @@ internal sealed class SqliteAuditLog(SqliteConnection connection) : IWritePartic
 
     public void Dispose()
     {
-        foreach (var s in new[] { _size, _leafHash, _nodeHash, _insertLeaf, _insertNode }) s.Dispose();
+        foreach (var s in new[] { _size, _leafHash, _nodeHash, _leafRange, _insertLeaf, _insertNode }) s.Dispose();
     }
 }

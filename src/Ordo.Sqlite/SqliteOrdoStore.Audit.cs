@@ -31,20 +31,38 @@ public sealed partial class SqliteOrdoStore
         node.CommandText = "SELECT hash FROM audit_nodes WHERE level = $l AND idx = $i";
         var level = node.Parameters.Add("$l", SqliteType.Integer);
         var nodeIndex = node.Parameters.Add("$i", SqliteType.Integer);
+        using var range = c.CreateCommand();
+        range.CommandText = "SELECT hash FROM audit_leaves WHERE idx >= $from AND idx < $to ORDER BY idx";
+        var from = range.Parameters.Add("$from", SqliteType.Integer);
+        var to = range.Parameters.Add("$to", SqliteType.Integer);
         var result = new byte[]?[ids.Count];
         for (var i = 0; i < ids.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (ids[i].Level == 0)
+            var id = ids[i];
+            if (id.Level == 0)
             {
-                leafIndex.Value = ids[i].Index;
+                leafIndex.Value = id.Index;
                 result[i] = leaf.ExecuteScalar() as byte[];
+            }
+            else if (id.Level >= SqliteAuditLog.MinStoredLevel)
+            {
+                level.Value = id.Level;
+                nodeIndex.Value = id.Index;
+                result[i] = node.ExecuteScalar() as byte[];
             }
             else
             {
-                level.Value = ids[i].Level;
-                nodeIndex.Value = ids[i].Index;
-                result[i] = node.ExecuteScalar() as byte[];
+                // Small subtrees are not stored: hashed again from their leaves (at most 8).
+                from.Value = id.FirstLeaf;
+                to.Value = id.FirstLeaf + id.Leaves;
+                var leaves = new List<byte[]>((int)id.Leaves);
+                using (var r = range.ExecuteReader())
+                {
+                    while (r.Read()) leaves.Add((byte[])r.GetValue(0));
+                }
+
+                result[i] = leaves.Count == id.Leaves ? MerkleHash.PerfectRoot(leaves) : null;
             }
         }
 

@@ -145,7 +145,9 @@ internal static class SqliteSchema
 
         -- The audit log (SqliteAuditLog.cs): a Merkle tree over every append to a job's log and every definition stored.
         -- A leaf per append (kind 1: events FIRST_SEQ..LAST_SEQ of job SUBJECT, DIGEST the last one's hash; kind 2: the
-        -- definition SUBJECT, DIGEST the SHA-256 of its content); the hash of every perfect subtree above the leaves.
+        -- definition SUBJECT, DIGEST the SHA-256 of its content), appended at the end of one b-tree and not indexed
+        -- otherwise, so that a commit's leaf costs one row; the hash of every perfect subtree of 16 leaves or more
+        -- (smaller ones are hashed again from their leaves when a proof needs them).
         CREATE TABLE IF NOT EXISTS audit_leaves(
             idx INTEGER PRIMARY KEY,
             kind INTEGER NOT NULL,
@@ -154,7 +156,6 @@ internal static class SqliteSchema
             last_seq INTEGER NOT NULL,
             digest BLOB NOT NULL,
             hash BLOB NOT NULL);
-        CREATE INDEX IF NOT EXISTS audit_leaves_by_subject ON audit_leaves(subject);
 
         CREATE TABLE IF NOT EXISTS audit_nodes(
             level INTEGER NOT NULL,

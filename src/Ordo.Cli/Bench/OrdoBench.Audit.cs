@@ -9,38 +9,57 @@ namespace Ordo.Cli.Bench;
 internal sealed partial class OrdoBench
 {
     /// <summary>
-    /// The cost of the audit log (<c>--workload audit</c>, not part of the default run). (a) W1 durable with the store's
-    /// audit log turned off and on, in alternating rounds on fresh databases (so that the machine's load falls on both),
-    /// each round W1's own warm-up and repetitions; the medians and their ratio. (b) <c>ordo audit verify --all
+    /// The cost of the audit log (<c>--workload audit</c>, not part of the default run). (a) W1 durable on two stores at
+    /// once, the audit log off on one and on on the other: after a warm-up pass on each, <see cref="BenchSizes.AuditPairs"/>
+    /// pairs of timed passes of N invocations, alternating; the medians, and the median of the pairs' ratios. (b) <c>ordo audit verify --all
     /// --checkpoint</c>, run as its own process, over a store of <see cref="BenchSizes.AuditJobs"/> jobs of 12 events
     /// each (written through the store in two appends per job), after <c>ordo audit checkpoint</c> took the checkpoint.
     /// </summary>
     private async Task AuditAsync(JsonObject output, CancellationToken stop)
     {
-        var samples = new Dictionary<bool, List<double>> { [false] = [], [true] = [] };
-        for (var round = 0; round < _p.AuditRounds; round++)
+        // Two stores side by side, one with the log off and one with it on, and the timed passes alternating between
+        // them (in turn first), so that the load of a shared machine falls on both alike; each pair gives a ratio.
+        using var offDb = BenchDatabase.Create("audit-off");
+        using var onDb = BenchDatabase.Create("audit-on");
+        await using var offHost = await BenchHost.StartAsync(new SqliteOrdoStore(new SqliteStoreOptions { Path = offDb.Path, AuditLog = false }), DefaultWorkers, stop).ConfigureAwait(false);
+        await using var onHost = await BenchHost.StartAsync(new SqliteOrdoStore(new SqliteStoreOptions { Path = onDb.Path, AuditLog = true }), DefaultWorkers, stop).ConfigureAwait(false);
+        var probe = new StepProbe();
+        var ids = BenchWorkflows.ChainIds(BenchSizes.Chain);
+        var workflow = BenchWorkflows.Chain("bench-w1", ids, probe);
+        var n = _p.W1DurN;
+        Log($"audit: warm-up {n} invocations on each store");
+        await SequentialAsync(offHost, workflow, ids, probe, n, "w1 durable, audit log off").ConfigureAwait(false);
+        await SequentialAsync(onHost, workflow, ids, probe, n, "w1 durable, audit log on").ConfigureAwait(false);
+        var off = new List<double>();
+        var on = new List<double>();
+        var ratios = new List<double>();
+        for (var pair = 0; pair < _p.AuditPairs; pair++)
         {
-            foreach (var on in new[] { false, true })
+            double offRate = 0, onRate = 0;
+            foreach (var logOn in pair % 2 == 0 ? new[] { false, true } : [true, false])
             {
-                using var db = BenchDatabase.Create(on ? "audit-on" : "audit-off");
-                await using var host = await BenchHost.StartAsync(new SqliteOrdoStore(new SqliteStoreOptions { Path = db.Path, AuditLog = on }), DefaultWorkers, stop).ConfigureAwait(false);
-                var (s, _) = await ChainSeriesAsync(host, $"w1 durable, audit log {(on ? "on" : "off")}, round {round + 1}/{_p.AuditRounds}", _p.W1DurN, _p.W1Reps).ConfigureAwait(false);
-                samples[on].AddRange(s);
+                var (seconds, _) = await SequentialAsync(logOn ? onHost : offHost, workflow, ids, probe, n, $"w1 durable, audit log {(logOn ? "on" : "off")}").ConfigureAwait(false);
+                if (logOn) onRate = n * ids.Count / seconds; else offRate = n * ids.Count / seconds;
             }
+
+            off.Add(offRate);
+            on.Add(onRate);
+            ratios.Add(onRate / offRate);
+            Log($"audit pair {pair + 1}/{_p.AuditPairs}: {F0(offRate)} steps/s off, {F0(onRate)} on ({(onRate / offRate - 1) * 100:+0.0;-0.0}%)");
         }
 
-        var off = BenchStats.Median(samples[false]);
-        var onMedian = BenchStats.Median(samples[true]);
+        var ratio = BenchStats.Median(ratios);
         var result = new JsonObject
         {
-            ["w1_durable_log_off_steps_per_sec"] = BenchStats.Round(off, 1),
-            ["w1_durable_log_on_steps_per_sec"] = BenchStats.Round(onMedian, 1),
-            ["w1_log_on_vs_off"] = BenchStats.Round(onMedian / off, 3),
-            ["w1_samples_off"] = Array(samples[false], 1),
-            ["w1_samples_on"] = Array(samples[true], 1),
-            ["w1_invocations_per_rep"] = _p.W1DurN,
+            ["w1_durable_log_off_steps_per_sec"] = BenchStats.Round(BenchStats.Median(off), 1),
+            ["w1_durable_log_on_steps_per_sec"] = BenchStats.Round(BenchStats.Median(on), 1),
+            ["w1_log_on_vs_off"] = BenchStats.Round(ratio, 3),
+            ["w1_samples_off"] = Array(off, 1),
+            ["w1_samples_on"] = Array(on, 1),
+            ["w1_pair_ratios"] = Array(ratios, 3),
+            ["w1_invocations_per_pass"] = n,
         };
-        Log($"audit: w1 durable median {F0(off)} steps/s with the log off, {F0(onMedian)} with it on ({(onMedian / off - 1) * 100:+0.0;-0.0}%)");
+        Log($"audit: w1 durable, median of {ratios.Count} paired passes: the log on costs {(1 - ratio) * 100:0.0}% (median {F0(BenchStats.Median(off))} steps/s off, {F0(BenchStats.Median(on))} on)");
 
         using (var db = BenchDatabase.Create("audit-verify"))
         {

@@ -70,15 +70,18 @@ public static class AuditChecker
 
         var cpJobs = checkpoint?.Jobs.ToDictionary(j => j.JobId.Value, StringComparer.Ordinal) ?? [];
         var definitionCheck = new DefinitionCheck(store, definitions);
-        var reports = new List<JobAudit>();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var jobs = await store.ListJobsAsync(new JobQuery { Limit = int.MaxValue }, cancellationToken).ConfigureAwait(false);
-        foreach (var job in jobs.OrderBy(j => j.CreatedAt).ThenBy(j => j.JobId.Value, StringComparer.Ordinal))
-        {
-            seen.Add(job.JobId.Value);
-            reports.Add(await CheckJobAsync(store, job, logged.GetValueOrDefault(job.JobId.Value), cpJobs.GetValueOrDefault(job.JobId.Value), definitionCheck, cancellationToken).ConfigureAwait(false));
-        }
+        var jobs = (await store.ListJobsAsync(new JobQuery { Limit = int.MaxValue }, cancellationToken).ConfigureAwait(false))
+            .OrderBy(j => j.CreatedAt).ThenBy(j => j.JobId.Value, StringComparer.Ordinal).ToList();
+        var seen = jobs.Select(j => j.JobId.Value).ToHashSet(StringComparer.Ordinal);
 
+        // Jobs are independent: checked a few at a time (each reads its own events), reported in order.
+        var checkedJobs = new JobAudit[jobs.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, jobs.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(2, Environment.ProcessorCount * 2), CancellationToken = cancellationToken }, async (i, ct) =>
+        {
+            var job = jobs[i];
+            checkedJobs[i] = await CheckJobAsync(store, job, logged.GetValueOrDefault(job.JobId.Value), cpJobs.GetValueOrDefault(job.JobId.Value), definitionCheck, ct).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        var reports = new List<JobAudit>(checkedJobs);
         reports.AddRange(Deleted(logged, cpJobs, seen));
         var definitionProblems = await definitionCheck.LoggedDefinitionsAsync(cancellationToken).ConfigureAwait(false);
         return new AuditReport(head, checkpoint?.Checkpoint, logProblems, definitionProblems, reports);
@@ -400,11 +403,13 @@ public static class AuditChecker
     /// <summary>Each definition checked once: its content against its hash, and against the digest the audit log recorded.</summary>
     private sealed class DefinitionCheck(IOrdoStore store, Dictionary<string, (byte[] Digest, long Index)>? logged)
     {
-        private readonly Dictionary<string, string?> _checked = new(StringComparer.Ordinal);
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Task<string?>>> _checked = new(StringComparer.Ordinal);
 
-        public async Task<string?> ProblemAsync(string hash, CancellationToken cancellationToken)
+        public Task<string?> ProblemAsync(string hash, CancellationToken cancellationToken)
+            => _checked.GetOrAdd(hash, h => new Lazy<Task<string?>>(() => CheckAsync(h, cancellationToken))).Value;
+
+        private async Task<string?> CheckAsync(string hash, CancellationToken cancellationToken)
         {
-            if (_checked.TryGetValue(hash, out var known)) return known;
             var record = await store.GetDefinitionAsync(hash, cancellationToken).ConfigureAwait(false);
             string? problem;
             if (record is null)
@@ -420,7 +425,6 @@ public static class AuditChecker
                 }
             }
 
-            _checked[hash] = problem;
             return problem;
         }
 

@@ -11,13 +11,16 @@ public interface IAuditLogStore
     /// <summary>How many leaves the audit log holds.</summary>
     ValueTask<long> GetAuditLogSizeAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>The stored hashes of perfect subtrees (level 0: the leaves), in the order asked; null for one not stored.</summary>
+    /// <summary>
+    /// The hashes of perfect subtrees (level 0: the leaves), in the order asked, as the store keeps them or hashes them
+    /// again from its leaves (a store may keep only the larger ones); null for one it has not.
+    /// </summary>
     ValueTask<IReadOnlyList<byte[]?>> ReadAuditNodesAsync(IReadOnlyList<MerkleNodeId> ids, CancellationToken cancellationToken = default);
 
     /// <summary>The leaves from <paramref name="from"/> (inclusive) to <paramref name="to"/> (exclusive), in order.</summary>
     IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesAsync(long from, long to, CancellationToken cancellationToken = default);
 
-    /// <summary>The leaves about one job (its id) or one definition (its content hash), in order.</summary>
+    /// <summary>The leaves about one job (its id) or one definition (its content hash), in order (a store may read the whole log for it).</summary>
     IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesOfAsync(string subject, CancellationToken cancellationToken = default);
 
     /// <summary>Records a signed checkpoint as published (<c>GET /v1/audit/checkpoint</c> serves the latest).</summary>
