@@ -33,33 +33,60 @@ internal sealed partial class OrdoBench
         var off = new List<double>();
         var on = new List<double>();
         var ratios = new List<double>();
+        var offCpu = new List<double>();
+        var onCpu = new List<double>();
+        var steps = n * ids.Count;
+        using var self = Process.GetCurrentProcess();
         for (var pair = 0; pair < _p.AuditPairs; pair++)
         {
             double offRate = 0, onRate = 0;
             foreach (var logOn in pair % 2 == 0 ? new[] { false, true } : [true, false])
             {
+                // The process's CPU time as well as the wall time: on a machine others load, the wall time of a pass
+                // swings with their work, the CPU it took much less.
+                self.Refresh();
+                var cpu0 = self.TotalProcessorTime;
                 var (seconds, _) = await SequentialAsync(logOn ? onHost : offHost, workflow, ids, probe, n, $"w1 durable, audit log {(logOn ? "on" : "off")}").ConfigureAwait(false);
-                if (logOn) onRate = n * ids.Count / seconds; else offRate = n * ids.Count / seconds;
+                self.Refresh();
+                var cpuPerStep = (self.TotalProcessorTime - cpu0).TotalMicroseconds / steps;
+                if (logOn)
+                {
+                    onRate = steps / seconds;
+                    onCpu.Add(cpuPerStep);
+                }
+                else
+                {
+                    offRate = steps / seconds;
+                    offCpu.Add(cpuPerStep);
+                }
             }
 
             off.Add(offRate);
             on.Add(onRate);
             ratios.Add(onRate / offRate);
-            Log($"audit pair {pair + 1}/{_p.AuditPairs}: {F0(offRate)} steps/s off, {F0(onRate)} on ({(onRate / offRate - 1) * 100:+0.0;-0.0}%)");
+            Log($"audit pair {pair + 1}/{_p.AuditPairs}: {F0(offRate)} steps/s off ({offCpu[^1]:0} µs CPU a step), {F0(onRate)} on ({onCpu[^1]:0} µs)");
         }
 
         var ratio = BenchStats.Median(ratios);
+        var cpuOff = BenchStats.Median(offCpu);
+        var cpuOn = BenchStats.Median(onCpu);
         var result = new JsonObject
         {
             ["w1_durable_log_off_steps_per_sec"] = BenchStats.Round(BenchStats.Median(off), 1),
             ["w1_durable_log_on_steps_per_sec"] = BenchStats.Round(BenchStats.Median(on), 1),
             ["w1_log_on_vs_off"] = BenchStats.Round(ratio, 3),
+            ["w1_cpu_us_per_step_off"] = BenchStats.Round(cpuOff, 1),
+            ["w1_cpu_us_per_step_on"] = BenchStats.Round(cpuOn, 1),
+            ["w1_cpu_on_vs_off"] = BenchStats.Round(cpuOn / cpuOff, 3),
             ["w1_samples_off"] = Array(off, 1),
             ["w1_samples_on"] = Array(on, 1),
             ["w1_pair_ratios"] = Array(ratios, 3),
+            ["w1_cpu_samples_off"] = Array(offCpu, 1),
+            ["w1_cpu_samples_on"] = Array(onCpu, 1),
             ["w1_invocations_per_pass"] = n,
+            ["loadavg"] = LoadAverage(),
         };
-        Log($"audit: w1 durable, median of {ratios.Count} paired passes: the log on costs {(1 - ratio) * 100:0.0}% (median {F0(BenchStats.Median(off))} steps/s off, {F0(BenchStats.Median(on))} on)");
+        Log($"audit: w1 durable over {ratios.Count} paired passes: median {F0(BenchStats.Median(off))} steps/s off, {F0(BenchStats.Median(on))} on (median pair ratio {ratio:0.000}); CPU a step {cpuOff:0.0} µs off, {cpuOn:0.0} µs on ({(cpuOn / cpuOff - 1) * 100:+0.0;-0.0}%)");
 
         using (var db = BenchDatabase.Create("audit-verify"))
         {
