@@ -11,12 +11,13 @@ internal static class SqliteSchema
     /// The schema this build writes. 2: work items count their lost leases (<c>lost</c>, <c>lost_owners</c>).
     /// 3: the server's API keys (<c>api_keys</c>, hashes only).
     /// 4: events carry the trace and span they were created in (<c>trace_id</c>, <c>span_id</c>; null in older rows).
-    /// 5: the store-wide audit log (<c>audit_leaves</c>, <c>audit_nodes</c>) and its published checkpoints (<c>audit_checkpoints</c>).
+    /// 5: a kill switch may stop one tenant's jobs (<c>kill_switches.tenant</c>, empty for every tenant's).
+    /// 6: the store-wide audit log (<c>audit_leaves</c>, <c>audit_nodes</c>) and its published checkpoints (<c>audit_checkpoints</c>).
     /// </summary>
-    public const int Version = 5;
+    public const int Version = 6;
 
     /// <summary>The version that brought the audit log: upgrading to it backfills the log with what the store held.</summary>
-    public const int AuditLogVersion = 5;
+    public const int AuditLogVersion = 6;
 
     /// <summary>The statements that take a database of each older version one version up.</summary>
     public static readonly IReadOnlyDictionary<int, string> Upgrades = new Dictionary<int, string>
@@ -31,9 +32,22 @@ internal static class SqliteSchema
             ALTER TABLE events ADD COLUMN trace_id TEXT;
             ALTER TABLE events ADD COLUMN span_id TEXT;
             """,
-        // ---- 4 -> 5 (AuditLogVersion): the audit log. Its tables are made by Create (CREATE TABLE IF NOT EXISTS runs
+        // The key becomes (tenant, target): the table is rebuilt; the switches of older versions stop every tenant.
+        [4] = """
+            CREATE TABLE kill_switches_v5(
+                tenant TEXT NOT NULL,
+                target TEXT NOT NULL,
+                reason TEXT,
+                set_by TEXT NOT NULL,
+                set_at INTEGER NOT NULL,
+                PRIMARY KEY(tenant, target)) WITHOUT ROWID;
+            INSERT INTO kill_switches_v5(tenant, target, reason, set_by, set_at) SELECT '', target, reason, set_by, set_at FROM kill_switches;
+            DROP TABLE kill_switches;
+            ALTER TABLE kill_switches_v5 RENAME TO kill_switches;
+            """,
+        // ---- 5 -> 6 (AuditLogVersion): the audit log. Its tables are made by Create (CREATE TABLE IF NOT EXISTS runs
         // before the upgrades); after this statement SqliteAuditLog.Backfill records what the store already held.
-        [4] = "SELECT 1;",
+        [5] = "SELECT 1;",
     };
 
     /// <summary>The tables an Ordo database holds (any other table means the file is another program's).</summary>
@@ -127,10 +141,12 @@ internal static class SqliteSchema
         CREATE INDEX IF NOT EXISTS work_by_tenant ON work_items(tenant, priority DESC, visible_at);
 
         CREATE TABLE IF NOT EXISTS kill_switches(
-            target TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            target TEXT NOT NULL,
             reason TEXT,
             set_by TEXT NOT NULL,
-            set_at INTEGER NOT NULL) WITHOUT ROWID;
+            set_at INTEGER NOT NULL,
+            PRIMARY KEY(tenant, target)) WITHOUT ROWID;
 
         CREATE TABLE IF NOT EXISTS kill_switch_seeds(
             seed TEXT PRIMARY KEY) WITHOUT ROWID;
