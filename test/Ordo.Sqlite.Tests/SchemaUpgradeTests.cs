@@ -36,7 +36,7 @@ public sealed class SchemaUpgradeTests : IDisposable
         await using (var store = new SqliteOrdoStore(path))
         {
             await store.InitializeAsync();
-            Assert.Equal(SqliteSchema.Version, store.SchemaVersion);
+            Assert.Equal(6, store.SchemaVersion);
             var kept = Assert.Single(await store.ListKillSwitchesAsync());
             Assert.Equal(("tool:web.*", "outage", null), (kept.Target, kept.Reason, kept.Tenant));
             await store.SetKillSwitchAsync(kept with { Tenant = "acme", Reason = "acme's" });
@@ -57,12 +57,12 @@ public sealed class SchemaUpgradeTests : IDisposable
             await store.SubmitAsync(StoreFixtures.Job(second, StoreFixtures.T0, items: 3));
         }
 
-        // The database as the version before the audit log left it: no audit tables.
+        // The database as version 5, the one before the audit log (SqliteSchema.AuditLogVersion), left it: no audit tables.
         using (var c = new SqliteConnection($"Data Source={path};Pooling=False"))
         {
             c.Open();
             using var cmd = c.CreateCommand();
-            cmd.CommandText = $"DROP TABLE audit_leaves; DROP TABLE audit_nodes; DROP TABLE audit_checkpoints; UPDATE meta SET value = '{SqliteSchema.AuditLogVersion - 1}' WHERE key = 'schema_version';";
+            cmd.CommandText = "DROP TABLE audit_leaves; DROP TABLE audit_nodes; DROP TABLE audit_checkpoints; UPDATE meta SET value = '5' WHERE key = 'schema_version';";
             cmd.ExecuteNonQuery();
         }
 
