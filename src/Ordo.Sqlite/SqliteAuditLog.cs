@@ -35,6 +35,7 @@ internal sealed class SqliteAuditLog(SqliteConnection connection) : IWritePartic
         // Read under the write lock: another process may have appended since this one last did.
         var size = (long)_size.ExecuteScalar()!;
         var frontier = _appender.Begin(size, Read);
+        _written = frontier;
         var append = AuditLogAppender.Append(frontier, _pending);
         foreach (var leaf in append.Leaves)
         {
@@ -48,7 +49,6 @@ internal sealed class SqliteAuditLog(SqliteConnection connection) : IWritePartic
         }
 
         _pending.Clear();
-        _written = frontier;
     }
 
     public void Committed()
@@ -60,6 +60,8 @@ internal sealed class SqliteAuditLog(SqliteConnection connection) : IWritePartic
 
     public void Abandoned()
     {
+        // The frontier was appended to in place: what it holds now was rolled back.
+        if (_written is not null) _appender.Reset();
         _written = null;
         _pending.Clear();
     }

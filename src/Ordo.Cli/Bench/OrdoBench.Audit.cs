@@ -84,6 +84,7 @@ internal sealed partial class OrdoBench
             ["w1_cpu_samples_off"] = Array(offCpu, 1),
             ["w1_cpu_samples_on"] = Array(onCpu, 1),
             ["w1_invocations_per_pass"] = n,
+            ["w1_leaves_per_invocation"] = BenchStats.Round((double)await onHost.Store.GetAuditLogSizeAsync(stop).ConfigureAwait(false) / (n * (_p.AuditPairs + 1)), 2),
             ["loadavg"] = LoadAverage(),
         };
         Log($"audit: w1 durable over {ratios.Count} paired passes: median {F0(BenchStats.Median(off))} steps/s off, {F0(BenchStats.Median(on))} on (median pair ratio {ratio:0.000}); CPU a step {cpuOff:0.0} µs off, {cpuOn:0.0} µs on ({(cpuOn / cpuOff - 1) * 100:+0.0;-0.0}%)");

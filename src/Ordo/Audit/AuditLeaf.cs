@@ -60,7 +60,21 @@ public sealed record AuditLeaf(AuditLeafKind Kind, string Subject, long FirstSeq
     }
 
     /// <summary>The leaf's hash in the tree: SHA-256(0x00 || <see cref="ToBytes"/>).</summary>
-    public byte[] Hash() => MerkleHash.Leaf(ToBytes());
+    public byte[] Hash()
+    {
+        // Encoded on the stack for the usual subject (a job id or a content hash): a leaf is hashed on every commit.
+        var max = 1 + 4 + Encoding.UTF8.GetMaxByteCount(Subject.Length) + 16 + Digest.Length;
+        if (max > 256) return MerkleHash.Leaf(ToBytes());
+        Span<byte> data = stackalloc byte[max];
+        data[0] = (byte)Kind;
+        var n = Encoding.UTF8.GetBytes(Subject, data[5..]);
+        BinaryPrimitives.WriteInt32LittleEndian(data[1..], n);
+        var at = 5 + n;
+        BinaryPrimitives.WriteInt64LittleEndian(data[at..], FirstSeq);
+        BinaryPrimitives.WriteInt64LittleEndian(data[(at + 8)..], LastSeq);
+        Digest.CopyTo(data[(at + 16)..]);
+        return MerkleHash.Leaf(data[..(at + 16 + Digest.Length)]);
+    }
 }
 
 /// <summary>A leaf as stored: its position in the log, what it records, and the hash stored with it.</summary>

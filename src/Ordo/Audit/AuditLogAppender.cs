@@ -11,7 +11,11 @@ public sealed class AuditLogAppender
 {
     private MerkleFrontier? _frontier;
 
-    /// <summary>The frontier to append to, for a log that holds <paramref name="storedSize"/> leaves.</summary>
+    /// <summary>
+    /// The frontier to append to, for a log that holds <paramref name="storedSize"/> leaves. It is the kept one itself
+    /// (no copy on the hot path): after appending, call <see cref="Committed"/> or, when the transaction did not commit,
+    /// <see cref="Reset"/>.
+    /// </summary>
     /// <param name="storedSize">The size as stored, read inside the write transaction.</param>
     /// <param name="read">Reads a stored subtree's hash; called only when the frontier must be reloaded.</param>
     /// <exception cref="InvalidDataException">A subtree of the frontier is not stored.</exception>
@@ -19,11 +23,13 @@ public sealed class AuditLogAppender
     {
         if (_frontier is null || _frontier.Size != storedSize)
         {
-            // Another process appended (or this is the first transaction): the frontier is read back, O(log n) hashes.
+            // Another process appended (or this is the first transaction, or the last one failed): the frontier is
+            // read back, O(log n) hashes.
+            _frontier = null;
             _frontier = MerkleFrontier.Load(storedSize, read);
         }
 
-        return _frontier.Clone();
+        return _frontier;
     }
 
     /// <summary>Appends <paramref name="leaves"/> to <paramref name="frontier"/>: the leaves with their index and hash, and the interior subtrees they complete.</summary>
@@ -49,7 +55,7 @@ public sealed class AuditLogAppender
     /// <summary>The transaction that appended to <paramref name="frontier"/> committed: it is the log's frontier now.</summary>
     public void Committed(MerkleFrontier frontier) => _frontier = frontier;
 
-    /// <summary>Forgets the frontier (a transaction failed in a way that leaves the stored size unknown).</summary>
+    /// <summary>Forgets the frontier (the transaction that appended to it did not commit): the next one reads it back.</summary>
     public void Reset() => _frontier = null;
 }
 
