@@ -76,7 +76,7 @@ public static class AuditChecker
 
         // Jobs are independent: checked a few at a time (each reads its own events), reported in order.
         var checkedJobs = new JobAudit[jobs.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, jobs.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(2, Environment.ProcessorCount * 2), CancellationToken = cancellationToken }, async (i, ct) =>
+        await Parallel.ForEachAsync(Enumerable.Range(0, jobs.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(4, Environment.ProcessorCount * 4), CancellationToken = cancellationToken }, async (i, ct) =>
         {
             var job = jobs[i];
             checkedJobs[i] = await CheckJobAsync(store, job, logged.GetValueOrDefault(job.JobId.Value), cpJobs.GetValueOrDefault(job.JobId.Value), definitionCheck, ct).ConfigureAwait(false);
