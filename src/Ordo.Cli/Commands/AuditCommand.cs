@@ -175,6 +175,12 @@ internal static class AuditCommand
                 throw new CliInputException($"--out {output}: the folder {Path.GetDirectoryName(output)} does not exist; nothing was written");
             }
 
+            // A missing database is an input error before anything is created, the key included.
+            if (!File.Exists(ctx.ResolveDbPath(project)))
+            {
+                throw new CliInputException($"there is no Ordo database at {ctx.ResolveDbPath(project)} (pass --db PATH, set ORDO_DB, or run a job first); nothing was created");
+            }
+
             var keyPath = CliContext.ResolveAuditKeyPath(project);
             var existed = File.Exists(keyPath);
             using var key = AuditKey.LoadOrCreate(keyPath);

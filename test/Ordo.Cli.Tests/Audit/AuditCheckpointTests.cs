@@ -141,6 +141,25 @@ public sealed class AuditCheckpointTests : IClassFixture<AuditCheckpointTests.Th
     }
 
     [Fact]
+    public async Task Checkpoint_KeyNamedInOrdoYaml_IsCreatedThere_AndAMissingDatabaseCreatesNoKey()
+    {
+        using var w = _jobs.Copy();
+        var config = w.Write("project/ordo.yaml", "audit: { key: secrets/audit.pem }\n");
+        var none = new Dictionary<string, string>();
+        var missing = await OrdoAsync(w, none, "audit", "checkpoint", "--config", config, "--db", w.PathOf("nothing.db"));
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("there is no Ordo database", missing.Err, StringComparison.Ordinal);
+        Assert.False(File.Exists(w.PathOf("project/secrets/audit.pem")));
+
+        var taken = await OrdoAsync(w, none, "audit", "checkpoint", "--config", config, "--db", w.Db, "--out", w.PathOf("cp.json"), "--json");
+        Assert.True(taken.ExitCode == 0, taken.ToString());
+        Assert.Equal(w.PathOf("project/secrets/audit.pem"), taken.Json().GetProperty("key").GetString());
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(w.PathOf("project/secrets/audit.pem")));
+        var verified = await OrdoAsync(w, none, "audit", "verify", "--config", config, "--db", w.Db, "--checkpoint", w.PathOf("cp.json"));
+        Assert.True(verified.ExitCode == 0, verified.ToString());
+    }
+
+    [Fact]
     public async Task Checkpoint_KeyThatOthersCanRead_IsRefusedAndNothingIsRecorded()
     {
         using var w = _jobs.Copy();
