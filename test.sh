@@ -16,5 +16,11 @@ test/tools/install-npm-servers.sh
 echo "== Chromium for the dashboard's browser tests (Debian's package, when missing)"
 test/tools/install-chromium.sh
 
+echo "== PostgreSQL for the store's tests (a throwaway cluster on a free loopback port; Debian's package when missing)"
+PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/ordo-test-pg.XXXXXX")"
+trap 'test/tools/postgres-cluster.sh stop "$PG_DIR"' EXIT
+ORDO_TEST_POSTGRES="$(test/tools/postgres-cluster.sh start "$PG_DIR")"
+export ORDO_TEST_POSTGRES
+
 echo "== test"
 dotnet test Ordo.sln -c Release --no-build -nologo --logger "console;verbosity=minimal" "$@"

@@ -15,6 +15,7 @@ internal sealed class CliContext
     public string? As { get; init; }
     public string? Db { get; init; }
     public string? Postgres { get; init; }
+    public string? PostgresEnv { get; init; }
     public string? Config { get; init; }
 
     /// <summary>The acting identity: <c>--as</c>, else the OS user.</summary>
@@ -43,8 +44,27 @@ internal sealed class CliContext
         return Audit.AuditKey.DefaultPath;
     }
 
-    /// <summary>Whether the database is named by <c>--db</c> or <c>ORDO_DB</c> (so no project file is needed to find it).</summary>
-    public bool DatabaseNamed => !string.IsNullOrWhiteSpace(Db) || Environment.GetEnvironmentVariable("ORDO_DB") is { Length: > 0 };
+    /// <summary>Whether the store is named by <c>--db</c>, <c>--postgres</c>, <c>ORDO_DB</c> or <c>ORDO_POSTGRES</c> (so no project file is needed to find it).</summary>
+    public bool DatabaseNamed => !string.IsNullOrWhiteSpace(Db) || !string.IsNullOrWhiteSpace(Postgres) || !string.IsNullOrWhiteSpace(PostgresEnv)
+        || Environment.GetEnvironmentVariable("ORDO_DB") is { Length: > 0 };
+
+    /// <summary>
+    /// The PostgreSQL connection string, or null for the SQLite store: <c>--postgres</c>; else none when <c>--db</c> is given;
+    /// else <c>ORDO_POSTGRES</c>; else none when <c>ORDO_DB</c> is set; else the config's <c>storage.postgres</c>.
+    /// </summary>
+    /// <exception cref="CliInputException">Both <c>--db</c> and <c>--postgres</c> are given.</exception>
+    public string? ResolvePostgres(ProjectDefinition? project)
+    {
+        if (!string.IsNullOrWhiteSpace(Postgres))
+        {
+            return string.IsNullOrWhiteSpace(Db) ? Postgres.Trim() : throw new CliInputException("--db and --postgres name two different stores: give one of them");
+        }
+
+        if (!string.IsNullOrWhiteSpace(Db)) return null;
+        if (!string.IsNullOrWhiteSpace(PostgresEnv)) return PostgresEnv.Trim();
+        if (Environment.GetEnvironmentVariable("ORDO_DB") is { Length: > 0 }) return null;
+        return project?.Storage?.Postgres;
+    }
 
     public static CliContext From(ParseResult parse, GlobalOptions g, TextWriter output, TextWriter error, bool terminal, CancellationToken stop) => new()
     {
@@ -56,7 +76,8 @@ internal sealed class CliContext
         Quiet = parse.GetValue(g.Quiet),
         As = parse.GetValue(g.As),
         Db = parse.GetValue(g.Db),
-        Postgres = parse.GetValue(g.Postgres) ?? Environment.GetEnvironmentVariable("ORDO_POSTGRES"),
+        Postgres = parse.GetValue(g.Postgres),
+        PostgresEnv = Environment.GetEnvironmentVariable("ORDO_POSTGRES"),
         Config = parse.GetValue(g.Config),
     };
 }
@@ -66,7 +87,7 @@ internal sealed class GlobalOptions
 {
     public Option<string?> As { get; } = new("--as") { Description = "The acting identity: the submitter for run/submit, the approver for approve. Default: the OS user.", Recursive = true };
     public Option<string?> Db { get; } = new("--db") { Description = "The SQLite database file. Default: ordo.db in the working directory (env ORDO_DB).", Recursive = true };
-    public Option<string?> Postgres { get; } = new("--postgres") { Description = "A PostgreSQL connection string (env ORDO_POSTGRES). Not available in this build: every command refuses it (exit 2); use --db.", Recursive = true };
+    public Option<string?> Postgres { get; } = new("--postgres") { Description = "A PostgreSQL connection string (Host=...;Database=...): the store shared by workers and servers on many machines (env ORDO_POSTGRES).", Recursive = true };
     public Option<string?> Config { get; } = new("--config") { Description = "The project configuration file. Default: ordo.yaml beside the workflow.", Recursive = true };
     public Option<bool> Json { get; } = new("--json") { Description = "Print JSON instead of text.", Recursive = true };
     public Option<bool> Quiet { get; } = new("--quiet", "-q") { Description = "Print nothing but errors.", Recursive = true };

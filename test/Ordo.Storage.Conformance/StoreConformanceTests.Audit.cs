@@ -64,7 +64,7 @@ public abstract partial class StoreConformanceTests
         Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(stale, [Succeeded("winner", T0)]))).Outcome);
         Assert.Equal(CommitOutcome.Conflict, (await Store.CommitAsync(Commit(stale, [Succeeded("late", T0)]))).Outcome);
         var refused = Commit(stale, [Succeeded("late", T0)]);
-        var unrelated = Commit(await StateAsync(Store, other), [Succeeded("o1", T0)]);
+        var unrelated = Commit(await StateAsync(Store, other), [Succeeded("o1", T0)], enqueue: [Work(new StepRef("o2", 1, 1), T0)]);
         var results = await Task.WhenAll(Store.CommitInOrder([refused, unrelated]));
         Assert.Equal([CommitOutcome.Conflict, CommitOutcome.Committed], results.Select(r => r.Outcome));
 

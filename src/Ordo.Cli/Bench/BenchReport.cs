@@ -154,4 +154,90 @@ internal static class BenchReport
         JsonValue v when v.TryGetValue<string>(out var s) => s,
         _ => n.ToJsonString(),
     };
+
+    /// <summary>The PostgreSQL figures compared: (figure, JSON path, higher is better).</summary>
+    private static readonly (string Label, string Key, bool HigherIsBetter)[] PostgresFigures =
+    [
+        ("W1 durable steps/s", "w1_durable_steps_per_sec", true),
+        ("W2 fan-out 8 + join, ms", "w2_fanout8_join_ms", false),
+        ("W3 jobs/s (200 at once)", "w3_jobs_per_sec", true),
+        ("W3 steps/s", "w3_steps_per_sec", true),
+        ("W4 resume ms", "w4_resume_ms", false),
+        ("W5 us/step, 1000 steps", "w5_per_step_us.1000", false),
+    ];
+
+    /// <summary>Adds the peer's PostgreSQL figures and the ratios (over 1: Ordo better) to the <c>postgres</c> object.</summary>
+    public static void AddPostgresComparison(JsonObject postgres, JsonObject? peer)
+    {
+        ArgumentNullException.ThrowIfNull(postgres);
+        if (peer is null) return;
+        postgres["peer"] = peer;
+        var ratios = new JsonObject();
+        foreach (var (side, figures) in Sides(postgres))
+        {
+            var r = new JsonObject();
+            foreach (var (_, key, higher) in PostgresFigures)
+            {
+                if (Read(figures, key) is { } o && Read(peer, key) is { } p && o > 0 && p > 0)
+                {
+                    r[key] = Math.Round(higher ? o / p : p / o, 2);
+                }
+            }
+
+            ratios[side] = r;
+        }
+
+        postgres["ratios_vs_peer"] = ratios;
+        postgres["ratio_meaning"] = "over 1: Ordo better (throughput: ordo / peer; latency: peer / ordo); the peer is LangGraph.js with PostgresSaver on the same server";
+    }
+
+    /// <summary>Writes the PostgreSQL table: in-process, 1-3 worker processes, and the peer when it ran.</summary>
+    public static void WritePostgres(TextWriter o, JsonObject postgres)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(postgres);
+        o.WriteLine();
+        o.WriteLine($"PostgreSQL {Text(postgres["server_version"])} (synchronous_commit={Text(postgres["synchronous_commit"])}, fsync={Text(postgres["fsync"])}), {Text(postgres["store"])}, {Text(postgres["total_wall_s"])} s");
+        var sides = Sides(postgres).ToList();
+        var peer = postgres["peer"] as JsonObject;
+        var width = PostgresFigures.Max(f => f.Label.Length);
+        var header = $"  {"figure".PadRight(width)}" + string.Concat(sides.Select(s => $"  {s.Side,14}"));
+        if (peer is not null) header += $"  {"peer (pg)",12}  ratio (in-process, 1, 2, 3 processes)";
+        o.WriteLine(header);
+        foreach (var (label, key, higher) in PostgresFigures)
+        {
+            var line = $"  {label.PadRight(width)}" + string.Concat(sides.Select(s => $"  {Num(Read(s.Figures, key), 1),14}"));
+            if (peer is not null)
+            {
+                var p = Read(peer, key);
+                line += $"  {Num(p, 1),12}  " + string.Join(", ", sides.Select(s => Read(s.Figures, key) is { } v && p is { } pv && v > 0 && pv > 0 ? Num(higher ? v / pv : pv / v, 2) + "x" : "-"));
+            }
+
+            o.WriteLine(line);
+        }
+
+        if (postgres["in_process"]?["storage"] is JsonObject storage)
+        {
+            o.WriteLine($"  one {Text(storage["steps"])}-step job in PostgreSQL: {Text(storage["grew_bytes"])} bytes ({Text(storage["bytes_per_step"])} per step; budget {Text(storage["budget_bytes"])})");
+        }
+    }
+
+    private static IEnumerable<(string Side, JsonObject Figures)> Sides(JsonObject postgres)
+    {
+        if (postgres["in_process"] is JsonObject inProcess) yield return ("in-process", inProcess);
+        if (postgres["worker_processes"] is JsonObject processes)
+        {
+            foreach (var (n, figures) in processes)
+            {
+                if (figures is JsonObject f) yield return ($"{n} worker proc", f);
+            }
+        }
+    }
+
+    private static double? Read(JsonObject o, string path)
+    {
+        JsonNode? node = o;
+        foreach (var part in path.Split('.')) node = node?[part];
+        return node is JsonValue v && v.TryGetValue<double>(out var d) ? d : node is JsonValue l && l.TryGetValue<long>(out var n) ? n : null;
+    }
 }

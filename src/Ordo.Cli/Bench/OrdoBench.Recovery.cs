@@ -18,8 +18,8 @@ internal sealed partial class OrdoBench
     {
         using var db = BenchDatabase.Create("w4");
         Log("w4: warm-up scenario");
-        await W4ScenarioAsync(db, stop).ConfigureAwait(false);
-        var result = await W4ScenarioAsync(db, stop).ConfigureAwait(false);
+        await W4ScenarioAsync(() => db.OpenStore(), stop).ConfigureAwait(false);
+        var result = await W4ScenarioAsync(() => db.OpenStore(), stop).ConfigureAwait(false);
         output["w4_reexecuted_steps"] = result["reexecuted"]!.GetValue<long>();
         output["w4_resume_ms"] = result["resume_ms"]!.GetValue<double>();
         result["ideal_reexecuted"] = BenchSizes.Chain - 5 + 1;
@@ -38,7 +38,7 @@ internal sealed partial class OrdoBench
         Log($"w4: resume re-ran {result["reexecuted"]} steps ({string.Join(",", result["resume_nodes"]!.AsArray().Select(n => n!.GetValue<string>()))}) in {F2(result["resume_ms"]!.GetValue<double>())} ms");
     }
 
-    private static async Task<JsonObject> W4ScenarioAsync(BenchDatabase db, CancellationToken stop)
+    private static async Task<JsonObject> W4ScenarioAsync(Func<Ordo.Storage.IOrdoStore> open, CancellationToken stop)
     {
         var ids = BenchWorkflows.ChainIds(BenchSizes.Chain);
         var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -60,7 +60,7 @@ internal sealed partial class OrdoBench
         // Runtime A: runs the job until n5 is running, then stops at once (no grace), as a stopped process would.
         JobId jobId;
         RunSummary summaryA;
-        var storeA = db.OpenStore();
+        var storeA = open();
         await storeA.InitializeAsync(stop).ConfigureAwait(false);
         var runtimeA = new OrdoRuntime(storeA, new OrdoRuntimeOptions { ShutdownGrace = TimeSpan.Zero });
         try
@@ -81,7 +81,7 @@ internal sealed partial class OrdoBench
         // Runtime B: a new store instance over the same file and a new runtime, with the workflow registered again
         // (as a restarted process registers its code-built workflows); only its run is timed.
         var second = new StepProbe { Record = true };
-        var storeB = db.OpenStore();
+        var storeB = open();
         await storeB.InitializeAsync(stop).ConfigureAwait(false);
         var runtimeB = new OrdoRuntime(storeB, new OrdoRuntimeOptions());
         try
@@ -115,7 +115,7 @@ internal sealed partial class OrdoBench
                     ["open"] = new JsonArray([.. stopped.Open.Values.Select(o => (JsonNode)$"{o.StepId} ({o.Status})")]),
                 },
                 ["final_i"] = BenchWorkflows.OutputI(final, ids[^1]),
-                ["stop"] = "runtime A's RunAsync cancelled with ShutdownGrace = 0 while n5 ran: the step is interrupted and its lease released; runtime B is a new OrdoRuntime on a new SqliteOrdoStore over the same file",
+                ["stop"] = "runtime A's RunAsync cancelled with ShutdownGrace = 0 while n5 ran: the step is interrupted and its lease released; runtime B is a new OrdoRuntime on a new store instance over the same database",
             };
         }
         finally

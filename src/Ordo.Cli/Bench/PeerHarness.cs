@@ -25,6 +25,19 @@ internal static class PeerHarness
         }
     }
 
+    /// <summary>
+    /// The URL form (<c>postgresql://USER:PASSWORD@HOST:PORT/DATABASE</c>) of an Npgsql connection string, for the peer's
+    /// PostgreSQL checkpointer (node-postgres) on the same server and database.
+    /// </summary>
+    public static string PostgresUrl(string connectionString)
+    {
+        var b = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        var user = Uri.EscapeDataString(b.Username ?? Environment.UserName);
+        var password = string.IsNullOrEmpty(b.Password) ? "" : ":" + Uri.EscapeDataString(b.Password);
+        var host = string.IsNullOrEmpty(b.Host) ? "localhost" : b.Host.Split(',')[0];
+        return $"postgresql://{user}{password}@{host}:{b.Port}/{Uri.EscapeDataString(b.Database ?? b.Username ?? "postgres")}";
+    }
+
     /// <summary>Checks that <paramref name="directory"/> holds the harness.</summary>
     /// <exception cref="CliInputException">It does not.</exception>
     public static string Validate(string directory)
@@ -41,7 +54,7 @@ internal static class PeerHarness
         return full;
     }
 
-    public static async Task<JsonObject> RunAsync(string source, string cache, BenchSettings settings, TextWriter? progress, CancellationToken stop)
+    public static async Task<JsonObject> RunAsync(string source, string cache, BenchSettings settings, TextWriter? progress, CancellationToken stop, string? postgresUrl = null)
     {
         var shared = settings.Workloads.Where(BenchSettings.PeerWorkloads.Contains).ToList();
         if (shared.Count == 0)
@@ -53,8 +66,9 @@ internal static class PeerHarness
         await PrepareAsync(source, cache, progress, stop).ConfigureAwait(false);
         var args = new List<string> { "bench.mjs" };
         if (settings.Quick) args.Add("--quick");
+        if (postgresUrl is not null) args.AddRange(["--postgres", postgresUrl]);
         if (shared.Count != BenchSettings.PeerWorkloads.Count) args.AddRange(["--only", string.Join(",", shared)]);
-        progress?.WriteLine($"[bench] peer: node {string.Join(' ', args)} (in {cache})");
+        progress?.WriteLine($"[bench] peer: node {string.Join(' ', args.Select(a => a.StartsWith("postgresql://", StringComparison.Ordinal) ? "postgresql://…" : a))} (in {cache})");
         var (exit, stdout) = await RunProcessAsync("node", args, cache, progress, captureStdout: true, stop).ConfigureAwait(false);
         JsonObject? result;
         try

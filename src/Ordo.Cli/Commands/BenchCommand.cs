@@ -51,8 +51,17 @@ internal static class BenchCommand
             var peerDir = parse.GetValue(peer) is { } p ? PeerHarness.Validate(p) : null;
             var progress = ctx.Quiet ? null : TextWriter.Synchronized(ctx.Err);
 
-            var ordo = await new OrdoBench(settings, progress).RunAsync(ctx.Stop).ConfigureAwait(false);
+            var bench = new OrdoBench(settings, progress);
+            var ordo = await bench.RunAsync(ctx.Stop).ConfigureAwait(false);
+            // With --postgres (or ORDO_POSTGRES): the workloads again on PostgreSQL, in-process and with 1-3 worker processes.
+            var postgres = !string.IsNullOrWhiteSpace(ctx.Postgres) ? ctx.Postgres : ctx.PostgresEnv;
+            if (!string.IsNullOrWhiteSpace(postgres) && !settings.Workloads.Contains("server"))
+            {
+                ordo["postgres"] = await bench.PostgresAsync(postgres, ctx.Stop).ConfigureAwait(false);
+            }
+
             JsonObject? peerResult = null;
+            JsonObject? peerPostgres = null;
             if (peerDir is not null)
             {
                 try
@@ -64,7 +73,22 @@ internal static class BenchCommand
                     await ctx.Err.WriteLineAsync($"ordo: bench: the peer harness failed: {e.Message}").ConfigureAwait(false);
                     peerResult = new JsonObject { ["errors"] = new JsonObject { ["harness"] = e.Message } };
                 }
+
+                if (ordo["postgres"] is not null)
+                {
+                    try
+                    {
+                        peerPostgres = await PeerHarness.RunAsync(peerDir, Path.GetFullPath(parse.GetValue(peerCache) ?? PeerHarness.DefaultCacheDirectory), settings, progress, ctx.Stop, PeerHarness.PostgresUrl(postgres!)).ConfigureAwait(false);
+                    }
+                    catch (BenchFailedException e)
+                    {
+                        await ctx.Err.WriteLineAsync($"ordo: bench: the peer harness on PostgreSQL failed: {e.Message}").ConfigureAwait(false);
+                        peerPostgres = new JsonObject { ["errors"] = new JsonObject { ["harness"] = e.Message } };
+                    }
+                }
             }
+
+            if (ordo["postgres"] is JsonObject pgResult) BenchReport.AddPostgresComparison(pgResult, peerPostgres);
 
             if (ctx.Json)
             {
@@ -74,10 +98,11 @@ internal static class BenchCommand
             else if (!ctx.Quiet)
             {
                 BenchReport.WriteHuman(ctx.Out, ordo, peerResult);
+                if (ordo["postgres"] is JsonObject pg) BenchReport.WritePostgres(ctx.Out, pg);
             }
 
             var failed = false;
-            foreach (var (side, obj) in new[] { ("ordo", ordo), ("peer", peerResult) })
+            foreach (var (side, obj) in new[] { ("ordo", ordo), ("peer", peerResult), ("ordo postgres", ordo["postgres"] as JsonObject), ("peer postgres", peerPostgres) })
             {
                 if (obj?["errors"] is JsonObject errors)
                 {

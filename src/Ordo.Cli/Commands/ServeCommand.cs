@@ -8,7 +8,7 @@ using Ordo.Workflows;
 namespace Ordo.Cli.Commands;
 
 /// <summary>
-/// <c>ordo serve [--urls URL] [--workers N]</c>: the HTTP API and the workers in one process, on the SQLite store; the
+/// <c>ordo serve [--urls URL] [--workers N]</c>: the HTTP API and the workers in one process, on the SQLite store or on PostgreSQL (<c>--postgres</c>); the
 /// project's workflows are registered by name and version at start. SIGTERM or Ctrl-C drains it and exits 0.
 /// </summary>
 internal static class ServeCommand
@@ -23,9 +23,13 @@ internal static class ServeCommand
         {
             var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false)
                 ?? (File.Exists(WorkflowLoader.ConfigFileName) ? await WorkflowLoader.LoadProjectAsync(WorkflowLoader.ConfigFileName, null, ctx.Stop).ConfigureAwait(false) : null);
-            if (!string.IsNullOrWhiteSpace(ctx.Postgres) || project?.Storage?.Postgres is not null)
+            var postgres = ctx.ResolvePostgres(project);
+            var where = ctx.ResolveDbPath(project);
+            if (postgres is not null)
             {
-                throw new CliInputException("PostgreSQL storage is not available in this build of ordo; use the embedded SQLite store (--db)");
+                // Opened (and its schema made or upgraded) before the server starts: a server that cannot be reached stops it here, named.
+                await using var check = await CliHost.OpenPostgresAsync(ctx, postgres, create: true).ConfigureAwait(false);
+                where = check.Location;
             }
 
             if (parse.GetValue(rateLimit) < 1) throw new CliInputException("--rate-limit must be at least 1 (requests per key a minute)");
@@ -46,11 +50,10 @@ internal static class ServeCommand
                 definitions.Add(definition);
             }
 
-            var path = ctx.ResolveDbPath(project);
             await using var app = ServerHost.Build(new ServeSettings
             {
-                Urls = parse.GetValue(urls)!, DatabasePath = path, Project = project, Workflows = definitions, Code = code,
-                Workers = parse.GetValue(workers), ShutdownGrace = CliHost.ShutdownGrace(), RateLimitPerMinute = parse.GetValue(rateLimit),
+                Urls = parse.GetValue(urls)!, DatabasePath = ctx.ResolveDbPath(project), Postgres = postgres, Project = project, Workflows = definitions, Code = code,
+                Workers = parse.GetValue(workers), ShutdownGrace = CliHost.ShutdownGrace(), LeaseDuration = CliHost.LeaseDuration(), RateLimitPerMinute = parse.GetValue(rateLimit),
             });
             try
             {
@@ -69,7 +72,7 @@ internal static class ServeCommand
 
             if (ctx.Human)
             {
-                await ctx.Out.WriteLineAsync($"ordo: serving {string.Join(", ", app.Urls)} on {path} with {definitions.Count} workflow(s); SIGTERM or Ctrl-C stops it").ConfigureAwait(false);
+                await ctx.Out.WriteLineAsync($"ordo: serving {string.Join(", ", app.Urls)} on {where} with {definitions.Count} workflow(s); SIGTERM or Ctrl-C stops it").ConfigureAwait(false);
                 await ctx.Out.FlushAsync().ConfigureAwait(false);
             }
 

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Ordo.Agents;
 using Ordo.Configuration;
 using Ordo.Engine;
+using Ordo.Postgres;
 using Ordo.Sqlite;
 using Ordo.Storage;
 using Ordo.Workflows;
@@ -191,12 +192,46 @@ internal sealed class CliHost : IAsyncDisposable
     /// </summary>
     public static async Task<CliHost> OpenAsync(CliContext ctx, ProjectDefinition? project, bool create, CodeRegistry? code = null, int? workers = null, IEnumerable<IJobObserver>? observers = null, bool dryRun = false, bool readOnly = false)
     {
-        if (!string.IsNullOrWhiteSpace(ctx.Postgres) || project?.Storage?.Postgres is not null)
+        IOrdoStore store;
+        string location;
+        if (ctx.ResolvePostgres(project) is { } postgres)
         {
-            throw new CliInputException("PostgreSQL storage is not available in this build of ordo; use the embedded SQLite store (--db)");
+            store = await OpenPostgresAsync(ctx, postgres, create).ConfigureAwait(false);
+            location = ((PostgresOrdoStore)store).Location;
+        }
+        else
+        {
+            location = ctx.ResolveDbPath(project);
+            store = await OpenSqliteAsync(ctx, project, location, create, readOnly).ConfigureAwait(false);
         }
 
-        var path = ctx.ResolveDbPath(project);
+        return new CliHost(store, Compose(ctx, store, code, workers, observers, dryRun), location);
+    }
+
+    /// <summary>
+    /// The runtime of a command, composed the way a host composes it (<c>AddOrdo</c> and the container), on the store
+    /// the command opened. The container is not a host: no hosted worker starts; commands run work themselves.
+    /// </summary>
+    private static ServiceProvider Compose(CliContext ctx, IOrdoStore store, CodeRegistry? code, int? workers, IEnumerable<IJobObserver>? observers, bool dryRun)
+    {
+        var grace = ShutdownGrace();
+        var lease = LeaseDuration();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.ClearProviders().AddProvider(new StderrLoggerProvider(ctx)));
+        services.AddSingleton(code ?? NewRegistry());
+        services.AddOrdo(o =>
+        {
+            o.Workers = workers ?? Environment.ProcessorCount;
+            o.DryRun = dryRun;
+            o.ShutdownGrace = grace;
+            o.LeaseDuration = lease;
+            foreach (var observer in observers ?? []) o.Observers.Add(observer);
+        }).UseStore(store).AddSqliteConnections().AddPostgresConnections();
+        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
+    }
+
+    private static async Task<IOrdoStore> OpenSqliteAsync(CliContext ctx, ProjectDefinition? project, string path, bool create, bool readOnly)
+    {
         if (!create && !File.Exists(path))
         {
             throw new CliInputException($"there is no Ordo database at {path} (pass --db PATH, set ORDO_DB, or run a job first)");
@@ -218,28 +253,42 @@ internal sealed class CliHost : IAsyncDisposable
             await store.DisposeAsync().ConfigureAwait(false);
             throw new CliInputException(e.Message);
         }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
 
-        return new CliHost(store, Compose(ctx, store, code, workers, observers, dryRun), path);
+        return store;
     }
 
     /// <summary>
-    /// The runtime of a command, composed the way a host composes it (<c>AddOrdo</c> and the container), on the store
-    /// the command opened. The container is not a host: no hosted worker starts; commands run work themselves.
+    /// Opens the PostgreSQL store (creating or upgrading its schema unless <paramref name="create"/> is false): a connection
+    /// string that cannot be parsed is an input error; a server that cannot be reached is named with its host and port.
     /// </summary>
-    private static ServiceProvider Compose(CliContext ctx, IOrdoStore store, CodeRegistry? code, int? workers, IEnumerable<IJobObserver>? observers, bool dryRun)
+    public static async Task<PostgresOrdoStore> OpenPostgresAsync(CliContext ctx, string connectionString, bool create)
     {
-        var grace = ShutdownGrace();
-        var services = new ServiceCollection();
-        services.AddLogging(b => b.ClearProviders().AddProvider(new StderrLoggerProvider(ctx)));
-        services.AddSingleton(code ?? NewRegistry());
-        services.AddOrdo(o =>
+        PostgresOrdoStore store;
+        try
         {
-            o.Workers = workers ?? Environment.ProcessorCount;
-            o.DryRun = dryRun;
-            o.ShutdownGrace = grace;
-            foreach (var observer in observers ?? []) o.Observers.Add(observer);
-        }).UseStore(store).AddSqliteConnections();
-        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
+            store = new PostgresOrdoStore(new PostgresStoreOptions { ConnectionString = connectionString, CreateSchema = create });
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliInputException($"--postgres: {e.Message.Split(" (Parameter", 2)[0]}");
+        }
+
+        try
+        {
+            await store.InitializeAsync(ctx.Stop).ConfigureAwait(false);
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return store;
     }
 
     /// <summary>
@@ -254,6 +303,21 @@ internal sealed class CliHost : IAsyncDisposable
         return Durations.TryParse(text.Trim(), out var grace) && grace >= TimeSpan.Zero
             ? grace
             : throw new CliInputException($"ORDO_SHUTDOWN_GRACE: '{text}' is not a duration (write it like 10s, 500ms or 2m)");
+    }
+
+    /// <summary>
+    /// How long a claimed work item stays leased without renewal (<c>ORDO_LEASE</c>, a duration such as <c>30s</c>; default
+    /// 30 s, at least 1 s). A worker renews its leases every third of it; a worker that stops renewing (paused, cut off
+    /// from the store) loses its items to another worker once it runs out. Every process on one store should use the same.
+    /// </summary>
+    /// <exception cref="CliInputException">The variable is set to something that is not a duration of at least 1 s.</exception>
+    public static TimeSpan LeaseDuration()
+    {
+        var text = Environment.GetEnvironmentVariable("ORDO_LEASE");
+        if (string.IsNullOrWhiteSpace(text)) return new OrdoRuntimeOptions().LeaseDuration;
+        return Durations.TryParse(text.Trim(), out var lease) && lease >= TimeSpan.FromSeconds(1)
+            ? lease
+            : throw new CliInputException($"ORDO_LEASE: '{text}' is not a duration of at least 1s (write it like 30s or 2m)");
     }
 
     /// <summary>Parses a job id argument.</summary>

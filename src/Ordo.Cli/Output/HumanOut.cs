@@ -19,6 +19,8 @@ internal static class HumanOut
     /// </summary>
     public static string DbOption(string databasePath)
     {
+        // A PostgreSQL store is named by --postgres, ORDO_POSTGRES or the config; its connection string (and password) is never repeated.
+        if (databasePath.StartsWith("postgres://", StringComparison.Ordinal)) return "";
         var relative = Path.GetRelativePath(Directory.GetCurrentDirectory(), databasePath);
         if (relative == "ordo.db" && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("ORDO_DB")))
         {

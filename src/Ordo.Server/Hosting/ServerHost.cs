@@ -10,13 +10,15 @@ using Ordo.Workflows;
 
 namespace Ordo.Server.Hosting;
 
-/// <summary>What <c>ordo serve</c> runs: the API and the workers of one project, on one SQLite file.</summary>
+/// <summary>What <c>ordo serve</c> runs: the API and the workers of one project, on one SQLite file or on PostgreSQL.</summary>
 public sealed record ServeSettings
 {
     /// <summary>Where to listen. Default: <c>http://127.0.0.1:5080</c>.</summary>
     public string Urls { get; init; } = "http://127.0.0.1:5080";
-    /// <summary>The SQLite file.</summary>
+    /// <summary>The SQLite file (when <see cref="Postgres"/> is not set).</summary>
     public required string DatabasePath { get; init; }
+    /// <summary>A PostgreSQL connection string: the store shared with other servers and workers. Default: none (SQLite at <see cref="DatabasePath"/>).</summary>
+    public string? Postgres { get; init; }
     /// <summary>The project (its tenants, keys, roles and workflows), or null for none.</summary>
     public ProjectDefinition? Project { get; init; }
     /// <summary>The project's workflows, registered by name and version.</summary>
@@ -27,6 +29,8 @@ public sealed record ServeSettings
     public int? Workers { get; init; }
     /// <summary>Requests one API key may make a minute (then 429 with <c>Retry-After</c>). Default: 600.</summary>
     public int RateLimitPerMinute { get; init; } = 600;
+    /// <summary>How long a claimed work item stays leased without renewal. Default: 30 s.</summary>
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>How long running steps get to finish when the server stops. Default: 10 s.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>
@@ -54,7 +58,16 @@ public static class ServerHost
         {
             o.Workers = settings.Workers ?? Environment.ProcessorCount;
             o.ShutdownGrace = settings.ShutdownGrace;
-        }).UseSqlite(settings.DatabasePath, settings.Project?.Storage?.Durability == "full" ? Ordo.Sqlite.SqliteDurability.Full : Ordo.Sqlite.SqliteDurability.Normal);
+            o.LeaseDuration = settings.LeaseDuration;
+        });
+        if (settings.Postgres is { } postgres)
+        {
+            ordo.UsePostgres(postgres).AddSqliteConnections();
+        }
+        else
+        {
+            ordo.UseSqlite(settings.DatabasePath, settings.Project?.Storage?.Durability == "full" ? Ordo.Sqlite.SqliteDurability.Full : Ordo.Sqlite.SqliteDurability.Normal).AddPostgresConnections();
+        }
         foreach (var w in settings.Workflows) ordo.AddWorkflow(w);
         builder.Services.AddOrdoServer(o =>
         {

@@ -62,13 +62,25 @@ public sealed partial class CliDocsTests
     }
 
     [Fact]
-    public async Task TheHelpSaysThatThisBuildRefusesPostgres()
+    public async Task Postgres_IsDescribed_AndBadSettingsAreRefusedWithTheReason()
     {
         var help = (await CliRunner.RunExpectingAsync(0, "--help")).Out;
         var line = help.Split('\n').Single(l => l.TrimStart().StartsWith("--postgres", StringComparison.Ordinal));
-        Assert.Contains("Not available in this build", line, StringComparison.Ordinal);
-        var refused = await CliRunner.RunAsync("jobs", "--postgres", "Host=127.0.0.1");
-        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("PostgreSQL connection string", line, StringComparison.Ordinal);
+
+        // A server nobody listens on: named with its host and port, no stack trace, exit 7 (the store cannot be used).
+        var unreachable = await CliRunner.RunAsync("jobs", "--postgres", "Host=127.0.0.1;Port=1;Username=ordo;Database=ordo;Timeout=3");
+        Assert.Equal(7, unreachable.ExitCode);
+        Assert.Contains("PostgreSQL at 127.0.0.1:1 cannot be reached", unreachable.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", unreachable.Err, StringComparison.Ordinal);
+
+        var malformed = await CliRunner.RunAsync("jobs", "--postgres", "Hots=db");
+        Assert.Equal(2, malformed.ExitCode);
+        Assert.StartsWith("ordo: --postgres: the PostgreSQL connection string is not valid", malformed.Err, StringComparison.Ordinal);
+
+        var both = await CliRunner.RunAsync("jobs", "--postgres", "Host=db", "--db", "x.db");
+        Assert.Equal(2, both.ExitCode);
+        Assert.Contains("--db and --postgres", both.Err, StringComparison.Ordinal);
     }
 
     /// <summary>The usages in the first column of the command table; a cell with several (<c>a</c> / <c>b</c>) gives each.</summary>

@@ -1,0 +1,34 @@
+namespace Ordo.Postgres;
+
+/// <summary>Options of the PostgreSQL store.</summary>
+public sealed class PostgresStoreOptions
+{
+    /// <summary>The Npgsql connection string (<c>Host=db;Port=5432;Database=ordo;Username=ordo;Password=...</c>). Required.</summary>
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary>
+    /// The schema that holds Ordo's tables (created when missing): lowercase letters, digits and underscores. Default:
+    /// the first entry of the connection string's <c>Search Path</c>, else <c>ordo</c>. Several Ordo installations can
+    /// share one database, each in its own schema; workers and servers of one installation must name the same schema.
+    /// </summary>
+    public string? Schema { get; set; }
+
+    /// <summary>
+    /// The longest an idle worker's wake-up channel (LISTEN/NOTIFY) waits before checking its connections; a lost
+    /// connection is opened again and its workers are woken, so a notification missed meanwhile costs at most this.
+    /// Default: 5 s.
+    /// </summary>
+    public TimeSpan ListenCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Creates the schema when it does not exist. When false, a store whose schema is missing refuses to open
+    /// (<see cref="Storage.StoreUnavailableException"/>) instead: commands that only read never create one. Default: true.
+    /// </summary>
+    public bool CreateSchema { get; set; } = true;
+
+    /// <summary>How often a commit refused by a deadlock or a serialization failure is tried again before it fails. Default: 5.</summary>
+    public int DeadlockRetries { get; set; } = 5;
+
+    /// <summary>The clock of the store's own waits (reconnecting). Default: the system clock.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+}

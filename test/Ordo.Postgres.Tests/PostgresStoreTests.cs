@@ -1,0 +1,220 @@
+using Npgsql;
+using Ordo.Events;
+using Ordo.Queue;
+using Ordo.State;
+using Ordo.Storage;
+using static Ordo.Storage.Conformance.StoreFixtures;
+
+namespace Ordo.Postgres.Tests;
+
+/// <summary>What only the PostgreSQL store does: several stores (processes) on one schema, liveness by advisory locks, wake-ups by NOTIFY, its schema and its errors.</summary>
+public sealed class PostgresStoreTests : IAsyncLifetime
+{
+    private readonly string _schema = PostgresTestServer.NewSchema();
+    private readonly List<PostgresOrdoStore> _stores = [];
+
+    private PostgresOrdoStore Open(Action<PostgresStoreOptions>? configure = null)
+    {
+        var options = new PostgresStoreOptions { ConnectionString = PostgresTestServer.ConnectionString, Schema = _schema };
+        configure?.Invoke(options);
+        var store = new PostgresOrdoStore(options);
+        _stores.Add(store);
+        return store;
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var s in _stores) await s.DisposeAsync();
+        PostgresTestServer.DropSchema(_schema);
+    }
+
+    [Fact]
+    public async Task AWorkerOfAnotherStore_IsAlive_UntilItsSessionEnds_ThenDead()
+    {
+        var other = Open();
+        var mine = Open();
+        await other.InitializeAsync();
+        var id = JobId.New(T0);
+        await other.SubmitAsync(Job(id, T0));
+        var item = Assert.Single(await other.ClaimAsync(Claim("host-b/42/worker", T0)));
+        Assert.Equal(WorkerLiveness.Alive, mine.GetWorkerLiveness("host-b/42/worker"));
+        Assert.Equal(WorkerLiveness.Dead, mine.GetWorkerLiveness("host-b/43/never-seen"));
+
+        // Its process ends (the store is closed without releasing anything): its lease is still there, its lock is gone.
+        // The server ends the session as soon as it sees the socket closed: within moments, not a lease's time.
+        await other.DisposeAsync();
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(10);
+        while (mine.GetWorkerLiveness("host-b/42/worker") != WorkerLiveness.Dead && DateTimeOffset.UtcNow < deadline) await Task.Delay(20);
+        Assert.Equal(WorkerLiveness.Dead, mine.GetWorkerLiveness("host-b/42/worker"));
+        var taken = Assert.Single(await mine.ClaimAsync(Claim("host-c/7/worker", T0.AddSeconds(1), dead: ["host-b/42/worker"])));
+        Assert.Equal(item.Lease.ItemId, taken.Lease.ItemId);
+        Assert.Equal(item.Lease.Token + 1, taken.Lease.Token);
+        Assert.Equal(["host-b/42/worker"], taken.LostOwners);
+    }
+
+    [Fact]
+    public async Task AWatchingWorker_IsWokenByAnotherStoresSubmission_WithoutPolling()
+    {
+        var watcher = Open(o => o.ListenCheckInterval = TimeSpan.FromMinutes(5));
+        var submitter = Open();
+        await watcher.InitializeAsync();
+        var woken = new SemaphoreSlim(0);
+        using var watch = watcher.WatchForWork("w", () => woken.Release());
+        Assert.NotNull(watch);
+        // The first wake comes when the channel is listening (work added before it was would be found by a look).
+        Assert.True(await woken.WaitAsync(TimeSpan.FromSeconds(30)));
+        while (woken.CurrentCount > 0) await woken.WaitAsync();
+
+        await submitter.SubmitAsync(Job(JobId.New(T0), T0));
+        Assert.True(await woken.WaitAsync(TimeSpan.FromSeconds(10)), "no wake-up after a submission in another store");
+
+        // A commit that leases its successor to its own worker has nothing for others: no wake-up.
+        var id = JobId.New(T0.AddSeconds(1));
+        await submitter.SubmitAsync(Job(id, T0, items: 0) with { WorkItems = [new NewWorkItem { Step = new StepRef("s", 1, 1), AvailableAt = T0, LeaseOwner = "me", LeaseExpiresAt = T0.AddMinutes(1) }] });
+        Assert.False(await woken.WaitAsync(TimeSpan.FromSeconds(1)));
+    }
+
+    [Fact]
+    public async Task AJobThatEnds_IsAnnouncedToWatchersOfOtherStores_AndOnlyThen()
+    {
+        var watcher = Open(o => o.ListenCheckInterval = TimeSpan.FromMinutes(5));
+        var runner = Open();
+        await watcher.InitializeAsync();
+        var ended = new System.Collections.Concurrent.BlockingCollection<JobId?>();
+        using var watch = watcher.WatchJobEnds(ended.Add);
+        // The first call (null) says the channel listens.
+        Assert.True(ended.TryTake(out var first, TimeSpan.FromSeconds(30)));
+        Assert.Null(first);
+
+        var id = JobId.New(T0);
+        await runner.SubmitAsync(Job(id, T0));
+        var state = await StateAsync(runner, id);
+        Assert.Equal(CommitOutcome.Committed, (await runner.CommitAsync(Commit(state, [Succeeded("s1", T0)]))).Outcome);
+        Assert.False(ended.TryTake(out _, TimeSpan.FromMilliseconds(500)), "a job that goes on was announced as ended");
+        state = await StateAsync(runner, id);
+        Assert.Equal(CommitOutcome.Committed, (await runner.CommitAsync(Commit(state, [], drop: true, status: JobStatus.Completed))).Outcome);
+        Assert.True(ended.TryTake(out var announced, TimeSpan.FromSeconds(10)));
+        Assert.Equal(id, announced);
+    }
+
+    [Fact]
+    public async Task ACommitRacingATakeover_EitherWinsOrIsRefused_NeverBoth()
+    {
+        var a = Open();
+        var b = Open();
+        await a.InitializeAsync();
+        for (var round = 0; round < 20; round++)
+        {
+            var id = JobId.New(T0.AddMinutes(round));
+            await a.SubmitAsync(Job(id, T0));
+            var held = Assert.Single(await a.ClaimAsync(Claim("a", T0, root: id, lease: TimeSpan.FromSeconds(1))));
+            var state = await StateAsync(a, id);
+            // The lease has expired: b takes the item over while a commits its result, at the same time, on another connection.
+            var commit = a.CommitAsync(Commit(state, [Succeeded("s1", T0)], ack: held.Lease)).AsTask();
+            var claim = b.ClaimAsync(Claim("b", T0.AddSeconds(2), root: id)).AsTask();
+            var committed = (await commit).Outcome;
+            var taken = await claim;
+            if (committed == CommitOutcome.Committed)
+            {
+                Assert.Empty(taken);
+            }
+            else
+            {
+                Assert.Equal(CommitOutcome.LeaseLost, committed);
+                Assert.Single(taken);
+            }
+
+            var events = new List<EventEnvelope>();
+            await foreach (var e in a.ReadEventsAsync(id)) events.Add(e);
+            Assert.Equal(committed == CommitOutcome.Committed ? 1 : 0, events.Count(e => e.Type == EventTypes.StepSucceeded));
+            Assert.True((await AuditVerifier.VerifyAsync(a, id)).Intact);
+        }
+    }
+
+    [Fact]
+    public async Task ManyStoresClaimingAtOnce_DeliverEachItemOnce()
+    {
+        var stores = Enumerable.Range(0, 4).Select(_ => Open()).ToList();
+        await stores[0].InitializeAsync();
+        for (var i = 0; i < 40; i++) await stores[0].SubmitAsync(Job(JobId.New(T0.AddMilliseconds(i)), T0, tenant: "t" + (i % 3), items: 2));
+        var claimed = await Task.WhenAll(stores.Select(async (s, n) =>
+        {
+            var mine = new List<WorkItem>();
+            while (true)
+            {
+                var batch = await s.ClaimAsync(Claim("w" + n, T0, max: 3));
+                if (batch.Count == 0) return mine;
+                mine.AddRange(batch);
+            }
+        }));
+        var all = claimed.SelectMany(x => x).ToList();
+        Assert.Equal(80, all.Count);
+        Assert.Equal(80, all.Select(i => i.Lease.ItemId).Distinct().Count());
+        Assert.All(all, i => Assert.Equal(1, i.Deliveries));
+    }
+
+    [Fact]
+    public async Task Schema_IsVersioned_AndANewerOneIsRefused()
+    {
+        var store = Open();
+        await store.InitializeAsync();
+        Assert.Equal(2, store.SchemaVersion);
+        await using (var c = new NpgsqlConnection(PostgresTestServer.ConnectionString))
+        {
+            await c.OpenAsync();
+            await using var cmd = new NpgsqlCommand($"SELECT max(version) FROM \"{_schema}\".schema_version", c);
+            Assert.Equal(2, await cmd.ExecuteScalarAsync());
+            cmd.CommandText = $"INSERT INTO \"{_schema}\".schema_version(version, description) VALUES (99, 'from the future')";
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Open().InitializeAsync());
+        Assert.Contains("schema version 99", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ASchemaOfAnotherProgram_IsNeverWritten()
+    {
+        await using (var c = new NpgsqlConnection(PostgresTestServer.ConnectionString))
+        {
+            await c.OpenAsync();
+            await using var cmd = new NpgsqlCommand($"CREATE SCHEMA \"{_schema}\"; CREATE TABLE \"{_schema}\".customers(id int)", c);
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Open().InitializeAsync());
+        Assert.Contains("customers", e.Message, StringComparison.Ordinal);
+        Assert.Contains("not an Ordo schema", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AMissingSchema_IsNotCreated_WhenTheStoreMayNotCreateIt()
+    {
+        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Open(o => o.CreateSchema = false).InitializeAsync());
+        Assert.Contains("there is no Ordo schema", e.Message, StringComparison.Ordinal);
+        await using var c = new NpgsqlConnection(PostgresTestServer.ConnectionString);
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1", c) { Parameters = { new() { Value = _schema } } };
+        Assert.Equal(0L, await cmd.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task AnUnreachableServer_IsNamed()
+    {
+        var store = new PostgresOrdoStore(new PostgresStoreOptions { ConnectionString = "Host=127.0.0.1;Port=1;Username=x;Database=y;Timeout=3", Schema = _schema });
+        _stores.Add(store);
+        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.InitializeAsync());
+        Assert.StartsWith("PostgreSQL at 127.0.0.1:1 cannot be reached", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Host=x;Schema Typo=1", "connection string")]
+    [InlineData("Host=x;Search Path=Bad-Name", "cannot name the Ordo schema")]
+    public void BadSettings_AreRefusedWithTheReason(string connectionString, string expected)
+    {
+        var e = Assert.Throws<ArgumentException>(() => new PostgresOrdoStore(connectionString));
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+}
