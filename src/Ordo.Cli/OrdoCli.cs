@@ -16,7 +16,7 @@ internal static class OrdoCli
         var env = new CommandEnvironment(g, output, error, terminal, stop);
         foreach (var command in new[]
         {
-            RunCommand.Create(env), SubmitCommand.Create(env), ValidateCommand.Create(env), ResumeCommand.Create(env),
+            RunCommand.Create(env), SubmitCommand.Create(env), ValidateCommand.Create(env), GraphCommand.Create(env), ResumeCommand.Create(env),
             JobsCommand.Create(env), ShowCommand.Create(env), EventsCommand.Create(env), CancelCommand.Create(env),
             AuditCommand.Create(env), ApproveCommand.Create(env), KillCommand.Create(env), WorkerCommand.Create(env),
             DoctorCommand.Create(env), DbCommand.Create(env), BenchCommand.Create(env), KeysCommand.Create(env), ServeCommand.Create(env),

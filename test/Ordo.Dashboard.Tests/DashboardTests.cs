@@ -85,10 +85,21 @@ public sealed partial class DashboardTests(DashboardFixture server) : IClassFixt
         await Expect(page.GetByTestId("step-row").Nth(1)).ToContainTextAsync("sign");
         await Expect(page.GetByTestId("step-row").Nth(0).GetByTestId("step-status")).ToHaveTextAsync("succeeded");
         await Expect(page.GetByTestId("job-status")).ToHaveTextAsync("completed");
+        // The server's drawing, inline: the start, both steps with their status in words and as a class, the end; the path taken.
         var graph = page.GetByTestId("job-graph");
         await Expect(graph).ToBeVisibleAsync();
-        await Expect(graph.Locator("g.node")).ToHaveCountAsync(2);
-        await Expect(graph.Locator("path.edge.taken")).ToHaveCountAsync(1);
+        await Expect(graph).ToHaveAttributeAsync("role", "img");
+        await Expect(graph.Locator("g.node")).ToHaveCountAsync(4);
+        foreach (var step in new[] { "greet", "sign" })
+        {
+            var node = graph.Locator($"g.node[data-step-id='{step}']");
+            await Expect(node).ToContainTextAsync(step);
+            await Expect(node).ToContainTextAsync("status: succeeded · 1 attempt");
+            await Expect(node).ToHaveClassAsync(new Regex(@"\bs-succeeded\b"));
+        }
+
+        await Expect(graph.Locator("g.node[data-node='end']")).ToContainTextAsync("completed");
+        await Expect(graph.Locator("g.edge.taken")).ToHaveCountAsync(3);
         await Expect(page.GetByTestId("event-row").First).ToBeVisibleAsync();
         await Expect(page.Locator("section, main").First).Not.ToContainTextAsync("[object");
         await Expect(page.GetByRole(AriaRole.Heading, new PageGetByRoleOptions { Name = "Tool calls" })).ToBeVisibleAsync();
@@ -106,6 +117,9 @@ public sealed partial class DashboardTests(DashboardFixture server) : IClassFixt
         await using var _ = context;
         await page.GotoAsync($"/#/jobs/{job}");
         await Expect(page.GetByTestId("job-status")).ToHaveTextAsync("waiting_approval");
+        var ok = page.GetByTestId("job-graph").Locator("g.node[data-step-id='ok']");
+        await Expect(ok).ToContainTextAsync("status: waiting approval");
+        await Expect(page.GetByTestId("job-graph").Locator("g.node[data-step-id='done']")).ToContainTextAsync("status: not run");
         var approval = await PendingApprovalAsync(job);
         foreach (var who in new[] { "bob", "carol" })
         {
@@ -114,6 +128,9 @@ public sealed partial class DashboardTests(DashboardFixture server) : IClassFixt
 
         await Expect(page.GetByTestId("job-status")).ToHaveTextAsync("completed");
         await Expect(page.GetByTestId("step-row")).ToHaveCountAsync(3);
+        // The graph is drawn again as the job moves on.
+        await Expect(ok).ToContainTextAsync("status: succeeded");
+        await Expect(page.GetByTestId("job-graph").Locator("g.node[data-step-id='done']")).ToContainTextAsync("status: succeeded");
         Assert.True(errors.Count == 0, string.Join("\n", errors));
     }
 

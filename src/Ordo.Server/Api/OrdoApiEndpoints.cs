@@ -30,6 +30,7 @@ internal static class OrdoApiEndpoints
         v1.MapPost("/jobs", SubmitAsync).Answers([201, 200], [400, 401, 403, 413, 429]).AddEndpointFilter(Role(ApiRoles.Submitter)).WithSummary("Submit a job");
         v1.MapGet("/jobs", ListJobsAsync).Answers([200], [400, 401, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("List the tenant's jobs, newest first");
         v1.MapGet("/jobs/{id}", GetJobAsync).Answers([200], [401, 404, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("Get a job");
+        JobGraphEndpoint.Map(v1);
         v1.MapGet("/jobs/{id}/events", EventsAsync).Answers([200], [400, 401, 404, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("A job's events; live with Accept: text/event-stream");
         // An approval names the role that decides it (approver, or operator for an escalation): checked per approval.
         v1.MapPost("/jobs/{id}/approvals/{approvalId}", DecideAsync).Answers([200], [400, 401, 403, 404, 409, 413, 429]).AddEndpointFilter(Role(ApiRoles.Approver, ApiRoles.Operator)).WithSummary("Approve or deny");

@@ -1,6 +1,6 @@
 // The Ordo dashboard: hash routes, one page at a time; every page reads the /v1 API with the session's key.
 import { api, ApiError, followEvents, followList, key } from "./api.js";
-import { drawSteps } from "./graph.js";
+import { loadJobGraph } from "./graph.js";
 
 const STATUSES = ["queued", "running", "waiting_approval", "completed", "failed", "cancelled"];
 const POLL_MS = 1000;
@@ -178,7 +178,7 @@ async function jobPage(page, signal, id) {
   page.append(
     h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")),
     h("h1", {}, "Job ", h("span", { class: "mono" }, id)), error, head,
-    h("h2", {}, "Graph"), h("p", { class: "muted" }, "The job's steps in order, with each step's status; green arrows are the path taken."), graph,
+    h("h2", {}, "Graph"), h("p", { class: "muted" }, "The workflow's graph, each step with its status and attempts; bold green arrows are the path the job took, dashed ones loops, rejections and denials."), graph,
     h("h2", {}, "Steps"),
     h("table", {}, h("thead", {}, h("tr", {}, ["Step", "Status", "Attempts", "Duration", "Error"].map((c) => h("th", { scope: "col" }, c)))), steps),
     h("h2", {}, "Artifacts"), artifacts,
@@ -193,6 +193,18 @@ async function jobPage(page, signal, id) {
     groups[i].replaceChildren(rows.length ? eventTable(rows) : h("p", { class: "muted" }, "None."));
   });
 
+  // The graph is drawn by the server; each redraw asks for it again, and only the latest answer is shown.
+  let graphRequest = 0;
+  const drawGraph = async () => {
+    const n = ++graphRequest;
+    try {
+      const svg = await loadJobGraph(id, signal);
+      if (n === graphRequest) graph.replaceChildren(svg);
+    } catch (e) {
+      if (!signal.aborted && n === graphRequest) graph.replaceChildren(h("p", { class: "error" }, `The graph could not be drawn: ${errorText(e)}`));
+    }
+  };
+
   const render = (job) => {
     head.replaceChildren(h("dl", { class: "summary" },
       h("dt", {}, "Status"), h("dd", {}, badge(job.status, "job-status"), job.reason ? ` — ${job.reason}` : ""),
@@ -204,7 +216,7 @@ async function jobPage(page, signal, id) {
       h("dt", {}, "Cost"), h("dd", { testid: "job-cost" }, String(job.usage?.cost ?? 0)),
       h("dt", {}, "Tool calls"), h("dd", {}, String(job.usage?.tool_calls ?? 0)),
       h("dt", {}, "Events"), h("dd", {}, String(job.audit?.events ?? ""))));
-    graph.replaceChildren(drawSteps(job.steps ?? []));
+    drawGraph();
     steps.replaceChildren(...(job.steps ?? []).map((s) => h("tr", { testid: "step-row", "data-step-id": s.id },
       h("td", { class: "mono" }, s.scope ? `${s.id} (${s.scope})` : s.id), h("td", {}, badge(s.status, "step-status")),
       h("td", {}, String(s.attempts)), h("td", {}, `${s.duration_ms} ms`), h("td", {}, s.error ?? ""))));
