@@ -36,6 +36,14 @@ internal sealed class CliContext
         return Path.GetFullPath("ordo.db");
     }
 
+    /// <summary>The audit key file: <c>ORDO_AUDIT_KEY</c>, else the config's <c>audit.key</c>, else <see cref="Audit.AuditKey.DefaultPath"/>.</summary>
+    public static string ResolveAuditKeyPath(ProjectDefinition? project)
+    {
+        if (Environment.GetEnvironmentVariable(Audit.AuditKey.EnvironmentVariable) is { Length: > 0 } env) return Path.GetFullPath(env);
+        if (project?.Audit?.Key is { } configured) return configured;
+        return Audit.AuditKey.DefaultPath;
+    }
+
     /// <summary>Whether the store is named by <c>--db</c>, <c>--postgres</c>, <c>ORDO_DB</c> or <c>ORDO_POSTGRES</c> (so no project file is needed to find it).</summary>
     public bool DatabaseNamed => !string.IsNullOrWhiteSpace(Db) || !string.IsNullOrWhiteSpace(Postgres) || !string.IsNullOrWhiteSpace(PostgresEnv)
         || Environment.GetEnvironmentVariable("ORDO_DB") is { Length: > 0 };

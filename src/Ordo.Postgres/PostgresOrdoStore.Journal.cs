@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text;
 using Npgsql;
+using Ordo.Audit;
 using Ordo.Events;
 using Ordo.Queue;
 using Ordo.State;
@@ -117,6 +118,7 @@ public sealed partial class PostgresOrdoStore
             batch.BatchCommands.Add(Sql.Command(
                 "INSERT INTO definitions(hash, workflow, version, content, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING",
                 Sql.Text(job.Definition.Hash), Sql.Text(job.Definition.Workflow), Sql.Int(job.Definition.Version), Sql.Bytes(job.Definition.Content), Sql.Long(Ms(job.CreatedAt))));
+            AddDefinitionLeaf(batch, AuditLeaf.ForDefinition(job.Definition.Hash, job.Definition.Content));
         }
 
         batch.BatchCommands.Add(Sql.Command(InsertJobSql,
@@ -124,6 +126,7 @@ public sealed partial class PostgresOrdoStore
             Sql.Text(job.Submitter), Sql.Text(job.ParentJobId?.Value), Sql.Text(record.RootJobId.Value), Sql.Text(job.TraceId), Sql.Int(job.Priority),
             Sql.Long(Ms(job.CreatedAt)), Sql.Long(Ms(record.UpdatedAt)), Sql.Long(record.LastSeq), Sql.Bytes(record.HeadHash)));
         foreach (var e in job.Events) AddEvent(batch, job.JobId, e);
+        if (job.Events.Count > 0) AddLeaf(batch, AuditLeaf.ForEvents(job.JobId, job.Events));
         foreach (var item in job.WorkItems) AddItem(batch, job.JobId, record.RootJobId, job.Tenant, item, Ms(job.CreatedAt));
     }
 
@@ -352,6 +355,7 @@ public sealed partial class PostgresOrdoStore
         }
 
         foreach (var e in commit.Events) AddEvent(batch, commit.JobId, e);
+        if (commit.Events.Count > 0) AddLeaf(batch, AuditLeaf.ForEvents(commit.JobId, commit.Events));
 
         // The row a leased successor took over is that successor, not pending work of the acknowledged step.
         var keepItem = continued >= 0 ? commit.Ack!.Value.ItemId : 0L;

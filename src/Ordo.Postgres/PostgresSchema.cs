@@ -8,13 +8,17 @@ namespace Ordo.Postgres;
 /// </summary>
 internal static class PostgresSchema
 {
-    /// <summary>The schema this build writes. 1: jobs, events, snapshots, definitions, work items, kill switches, API keys.</summary>
-    public const int Version = 1;
+    /// <summary>
+    /// The schema this build writes. 1: jobs, events, snapshots, definitions, work items, kill switches, API keys.
+    /// 2: the store-wide audit log (<c>audit_head</c>, <c>audit_leaves</c>, <c>audit_nodes</c>) and its checkpoints.
+    /// </summary>
+    public const int Version = 2;
 
     /// <summary>The tables an Ordo schema holds (any other table means the schema is another program's).</summary>
     public static readonly IReadOnlySet<string> Tables = new HashSet<string>(StringComparer.Ordinal)
     {
         "schema_version", "definitions", "jobs", "events", "snapshots", "work_items", "kill_switches", "kill_switch_seeds", "api_keys",
+        "audit_head", "audit_leaves", "audit_nodes", "audit_checkpoints",
     };
 
     /// <summary>The statements that take a schema from the version before to each version (1: from nothing).</summary>
@@ -133,6 +137,41 @@ internal static class PostgresSchema
                 END IF;
             END
             $f$;
+            """),
+        // ---- 1 -> 2: the audit log (PostgresOrdoStore.Audit.cs). A leaf per append, its index taken from audit_head's
+        // row in the appending transaction (which serializes appends, as the log's order needs); the subtrees above the
+        // leaves are hashed when a proof first needs them and kept. Jobs written before are not in the log.
+        (2, "the audit log and its checkpoints", """
+            CREATE TABLE audit_head(
+                id integer PRIMARY KEY CHECK (id = 1),
+                size bigint NOT NULL);
+            INSERT INTO audit_head(id, size) VALUES (1, 0);
+
+            CREATE TABLE audit_leaves(
+                idx bigint PRIMARY KEY,
+                kind integer NOT NULL,
+                subject text COLLATE "C" NOT NULL,
+                first_seq bigint NOT NULL,
+                last_seq bigint NOT NULL,
+                digest bytea NOT NULL,
+                hash bytea NOT NULL);
+            CREATE INDEX audit_leaves_by_subject ON audit_leaves(subject);
+
+            CREATE TABLE audit_nodes(
+                level integer NOT NULL,
+                idx bigint NOT NULL,
+                hash bytea NOT NULL,
+                PRIMARY KEY(level, idx));
+
+            CREATE TABLE audit_checkpoints(
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                tree_size bigint NOT NULL,
+                root bytea NOT NULL,
+                time bigint NOT NULL,
+                key_id text NOT NULL,
+                public_key bytea NOT NULL,
+                jobs_digest bytea,
+                signature bytea NOT NULL);
             """),
     ];
 

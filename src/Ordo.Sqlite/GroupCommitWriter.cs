@@ -24,14 +24,16 @@ internal sealed class GroupCommitWriter : IDisposable
     private bool _leading;
 
     private readonly Action? _committed;
+    private readonly IWriteParticipant? _participant;
     private long _transactions;
 
     /// <summary>Transactions committed so far (a group of writes counts once).</summary>
     public long Transactions => Interlocked.Read(ref _transactions);
 
-    public GroupCommitWriter(SqliteConnection connection, int maxBatch, Action? committed = null)
+    public GroupCommitWriter(SqliteConnection connection, int maxBatch, Action? committed = null, IWriteParticipant? participant = null)
     {
         _committed = committed;
+        _participant = participant;
         _connection = connection;
         _maxBatch = maxBatch;
         _begin = Command("BEGIN IMMEDIATE");
@@ -115,6 +117,7 @@ internal sealed class GroupCommitWriter : IDisposable
                 // Whatever went wrong, the writer goes on: nothing of this batch was committed, every write of it
                 // hears so, and no transaction stays open for the next batch.
                 TryRollback();
+                _participant?.Abandoned();
                 foreach (var w in batch) w.Fail(e);
             }
         }
@@ -142,6 +145,7 @@ internal sealed class GroupCommitWriter : IDisposable
         for (var i = 0; i < batch.Count; i++)
         {
             if (!single) _savepoint.ExecuteNonQuery();
+            var mark = _participant?.Mark() ?? 0;
             try
             {
                 batch[i].Execute(_connection);
@@ -151,10 +155,12 @@ internal sealed class GroupCommitWriter : IDisposable
             {
                 failed[i] = true;
                 batch[i].Fail(e);
+                _participant?.Undo(mark);
                 if (single || !InTransaction())
                 {
                     // The transaction is gone (or was this write's alone): the writes before this one went with it.
                     TryRollback();
+                    _participant?.Abandoned();
                     for (var k = 0; k < batch.Count; k++)
                     {
                         if (!failed[k]) batch[k].Fail(new StoreUnavailableException($"the write was not kept: another write of its transaction failed ({e.Message})", e));
@@ -170,11 +176,14 @@ internal sealed class GroupCommitWriter : IDisposable
 
         try
         {
+            // The participant's rows of the whole group (the audit log's leaves) go last, in the same transaction.
+            _participant?.BeforeCommit(_connection);
             _commit.ExecuteNonQuery();
         }
-        catch (Exception e) when (e is SqliteException or InvalidOperationException)
+        catch (Exception e) when (e is SqliteException or InvalidOperationException or InvalidDataException)
         {
             TryRollback();
+            _participant?.Abandoned();
             for (var i = 0; i < batch.Count; i++)
             {
                 if (!failed[i]) batch[i].Fail(e);
@@ -183,6 +192,7 @@ internal sealed class GroupCommitWriter : IDisposable
             return;
         }
 
+        _participant?.Committed();
         Interlocked.Increment(ref _transactions);
         _committed?.Invoke();
         for (var i = 0; i < batch.Count; i++)

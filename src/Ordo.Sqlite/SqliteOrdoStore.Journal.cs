@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.Data.Sqlite;
+using Ordo.Audit;
 using Ordo.Events;
 using Ordo.Queue;
 using Ordo.State;
@@ -64,9 +65,10 @@ public sealed partial class SqliteOrdoStore
         }
 
         // Definitions are immutable and keyed by content hash: one this store has written is not bound again.
-        if (!_definitions.ContainsKey(job.Definition.Hash))
+        if (!_definitions.ContainsKey(job.Definition.Hash)
+            && s.InsertDefinition.Set(job.Definition.Hash, job.Definition.Workflow, job.Definition.Version, job.Definition.Content, Ms(job.CreatedAt)).ExecuteNonQuery() == 1)
         {
-            s.InsertDefinition.Set(job.Definition.Hash, job.Definition.Workflow, job.Definition.Version, job.Definition.Content, Ms(job.CreatedAt)).ExecuteNonQuery();
+            _auditLog?.Add(AuditLeaf.ForDefinition(job.Definition.Hash, job.Definition.Content));
         }
 
         var key = s.InsertJob.Set(
@@ -74,6 +76,7 @@ public sealed partial class SqliteOrdoStore
             job.ParentJobId?.Value, record.RootJobId.Value, job.TraceId, job.Priority, Ms(job.CreatedAt), Ms(record.UpdatedAt), record.LastSeq, record.HeadHash).ExecuteInsert();
         if (rootKey == 0) rootKey = key;
         foreach (var e in job.Events) InsertEvent(key, e);
+        if (job.Events.Count > 0) _auditLog?.Add(AuditLeaf.ForEvents(job.JobId, job.Events));
         List<WorkItem>? leased = null;
         foreach (var item in job.WorkItems)
         {
@@ -218,6 +221,7 @@ public sealed partial class SqliteOrdoStore
         EnsureNewJobs(commit.StartJobs);
 
         foreach (var e in commit.Events) InsertEvent(key, e);
+        if (commit.Events.Count > 0) _auditLog?.Add(AuditLeaf.ForEvents(commit.JobId, commit.Events));
 
         // The row a leased successor took over is that successor, not pending work of the acknowledged step.
         var keepItem = continued >= 0 ? commit.Ack!.Value.ItemId : 0L;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.Data.Sqlite;
+using Ordo.Audit;
 using Ordo.Events;
 using Ordo.Queue;
 using Ordo.State;
@@ -68,6 +69,7 @@ public sealed partial class SqliteOrdoStore
             {
                 var started = EventChain.Seal(jobId, lastSeq, head, [StoreEvents.StepStarted(step, request.Owner, deliveries, request.Now, c.Owner)]);
                 InsertEvent(c.JobKey, started[0]);
+                _auditLog?.Add(AuditLeaf.ForEvents(jobId, started));
                 var newStatus = status == JobStatus.Queued.ToWire() ? JobStatus.Running.ToWire() : status;
                 s.AdvanceJob.Set(started[0].Seq, started[0].Hash, newStatus, null, Ms(started[0].Timestamp), c.JobKey, lastSeq, head).ExecuteNonQuery();
             }

@@ -33,6 +33,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     private GroupCommitWriter? _writer;
     private WalCheckpointer? _checkpointer;
     private WriterStatements? _sql;
+    private SqliteAuditLog? _auditLog;
 
     /// <summary>Creates a store over a file (created on first use).</summary>
     public SqliteOrdoStore(SqliteStoreOptions options)
@@ -130,6 +131,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
                     for (; version < SqliteSchema.Version; version++)
                     {
                         Exec(connection, SqliteSchema.Upgrades[version]);
+                        if (version + 1 == SqliteSchema.AuditLogVersion) SqliteAuditLog.Backfill(connection);
                     }
 
                     Exec(connection, $"UPDATE meta SET value = '{SqliteSchema.Version}' WHERE key = 'schema_version'");
@@ -147,7 +149,8 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
             _sql = new WriterStatements(connection);
             SweepWorkerLocks(connection);
             _checkpointer = new WalCheckpointer(_connectionString, _options.CheckpointEvery);
-            _writer = new GroupCommitWriter(connection, _options.MaxBatch, _checkpointer.Committed);
+            _auditLog = _options.AuditLog ? new SqliteAuditLog(connection) : null;
+            _writer = new GroupCommitWriter(connection, _options.MaxBatch, _checkpointer.Committed, _auditLog);
         }
         finally
         {
@@ -273,6 +276,7 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         _checkpointer?.Dispose();
         _writer?.Dispose();
         _sql?.Dispose();
+        _auditLog?.Dispose();
         _writer?.Connection.Dispose();
         _initGate.Dispose();
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));

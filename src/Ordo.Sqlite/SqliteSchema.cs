@@ -12,8 +12,12 @@ internal static class SqliteSchema
     /// 3: the server's API keys (<c>api_keys</c>, hashes only).
     /// 4: events carry the trace and span they were created in (<c>trace_id</c>, <c>span_id</c>; null in older rows).
     /// 5: a kill switch may stop one tenant's jobs (<c>kill_switches.tenant</c>, empty for every tenant's).
+    /// 6: the store-wide audit log (<c>audit_leaves</c>, <c>audit_nodes</c>) and its published checkpoints (<c>audit_checkpoints</c>).
     /// </summary>
-    public const int Version = 5;
+    public const int Version = 6;
+
+    /// <summary>The version that brought the audit log: upgrading to it backfills the log with what the store held.</summary>
+    public const int AuditLogVersion = 6;
 
     /// <summary>The statements that take a database of each older version one version up.</summary>
     public static readonly IReadOnlyDictionary<int, string> Upgrades = new Dictionary<int, string>
@@ -41,12 +45,16 @@ internal static class SqliteSchema
             DROP TABLE kill_switches;
             ALTER TABLE kill_switches_v5 RENAME TO kill_switches;
             """,
+        // ---- 5 -> 6 (AuditLogVersion): the audit log. Its tables are made by Create (CREATE TABLE IF NOT EXISTS runs
+        // before the upgrades); after this statement SqliteAuditLog.Backfill records what the store already held.
+        [5] = "SELECT 1;",
     };
 
     /// <summary>The tables an Ordo database holds (any other table means the file is another program's).</summary>
     public static readonly IReadOnlySet<string> Tables = new HashSet<string>(StringComparer.Ordinal)
     {
         "meta", "definitions", "jobs", "events", "snapshots", "work_items", "kill_switches", "kill_switch_seeds", "api_keys",
+        "audit_leaves", "audit_nodes", "audit_checkpoints",
     };
 
     public const string Create = """
@@ -150,5 +158,36 @@ internal static class SqliteSchema
             hash TEXT NOT NULL UNIQUE,
             created_at INTEGER NOT NULL,
             revoked_at INTEGER) WITHOUT ROWID;
+
+        -- The audit log (SqliteAuditLog.cs): a Merkle tree over every append to a job's log and every definition stored.
+        -- A leaf per append (kind 1: events FIRST_SEQ..LAST_SEQ of job SUBJECT, DIGEST the last one's hash; kind 2: the
+        -- definition SUBJECT, DIGEST the SHA-256 of its content), appended at the end of one b-tree and not indexed
+        -- otherwise, so that a commit's leaf costs one row; the hash of every perfect subtree of 16 leaves or more
+        -- (smaller ones are hashed again from their leaves when a proof needs them).
+        CREATE TABLE IF NOT EXISTS audit_leaves(
+            idx INTEGER PRIMARY KEY,
+            kind INTEGER NOT NULL,
+            subject TEXT NOT NULL,
+            first_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            digest BLOB NOT NULL,
+            hash BLOB NOT NULL);
+
+        CREATE TABLE IF NOT EXISTS audit_nodes(
+            level INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            hash BLOB NOT NULL,
+            PRIMARY KEY(level, idx)) WITHOUT ROWID;
+
+        -- Checkpoints published by `ordo audit checkpoint` (the latest is served at GET /v1/audit/checkpoint).
+        CREATE TABLE IF NOT EXISTS audit_checkpoints(
+            id INTEGER PRIMARY KEY,
+            tree_size INTEGER NOT NULL,
+            root BLOB NOT NULL,
+            time INTEGER NOT NULL,
+            key_id TEXT NOT NULL,
+            public_key BLOB NOT NULL,
+            jobs_digest BLOB,
+            signature BLOB NOT NULL);
         """;
 }

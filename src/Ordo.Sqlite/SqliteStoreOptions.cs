@@ -44,6 +44,14 @@ public sealed class SqliteStoreOptions
     /// </summary>
     public bool ReadOnly { get; set; }
 
+    /// <summary>
+    /// Whether every append to a job's log and every definition stored are also appended to the store-wide audit log
+    /// (a Merkle tree that signed checkpoints pin, <c>docs/audit.md</c>), in the same transaction. Turn it off only to
+    /// measure what it costs: what is written meanwhile is not in the log, and <c>ordo audit verify</c> names those
+    /// jobs as not logged. Default: true.
+    /// </summary>
+    public bool AuditLog { get; set; } = true;
+
     /// <summary>WAL size, in pages, at which a commit checkpoints by itself because the background checkpoints fell behind. Default: 4,000 (about 16 MB).</summary>
     public int MaxWalPages { get; set; } = 4000;
 }

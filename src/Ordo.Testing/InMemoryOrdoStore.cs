@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Ordo.Audit;
 using Ordo.Events;
 using Ordo.Queue;
 using Ordo.State;
@@ -25,6 +26,12 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
     private readonly List<ApiKeyRecord> _apiKeys = [];
     private long _nextItemId;
     private string? _claimCursor;
+
+    // The audit log: every perfect subtree by id (level 0 are the leaves), the leaves as recorded, and the frontier.
+    private readonly Dictionary<MerkleNodeId, byte[]> _auditNodes = [];
+    private readonly List<StoredAuditLeaf> _auditLeaves = [];
+    private readonly MerkleFrontier _auditFrontier = new();
+    private readonly List<AuditCheckpoint> _checkpoints = [];
 
     /// <inheritdoc />
     public ValueTask InitializeAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
@@ -66,8 +73,13 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
     /// <summary>Stores a job that passed every check.</summary>
     private JobRecord AddJob(NewJob job)
     {
-        _definitions.TryAdd(job.Definition.Hash, job.Definition);
+        if (_definitions.TryAdd(job.Definition.Hash, job.Definition))
+        {
+            AppendAudit(AuditLeaf.ForDefinition(job.Definition.Hash, job.Definition.Content));
+        }
+
         var events = job.Events;
+        if (events.Count > 0) AppendAudit(AuditLeaf.ForEvents(job.JobId, events));
         var record = NewRecord(job);
         var entry = new JobEntry(record);
         entry.Events.AddRange(events);
@@ -142,6 +154,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
 
             var events = commit.Events;
             entry.Events.AddRange(events);
+            if (events.Count > 0) AppendAudit(AuditLeaf.ForEvents(commit.JobId, events));
             if (commit.Ack is { } a && !commit.KeepWorkItem)
             {
                 RemoveItem(a.ItemId);
@@ -292,6 +305,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
                 {
                     var started = EventChain.Seal(item.JobId, entry.Record.LastSeq, entry.Record.HeadHash, [StoreEvents.StepStarted(item.Step, request.Owner, item.Deliveries, request.Now, lostFrom)]);
                     entry.Events.AddRange(started);
+                    AppendAudit(AuditLeaf.ForEvents(item.JobId, started));
                     entry.Record = entry.Record with
                     {
                         LastSeq = started[0].Seq,
@@ -562,6 +576,80 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    /// <inheritdoc />
+    public ValueTask<long> GetAuditLogSizeAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate) return ValueTask.FromResult(_auditFrontier.Size);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<byte[]?>> ReadAuditNodesAsync(IReadOnlyList<MerkleNodeId> ids, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        lock (_gate) return ValueTask.FromResult<IReadOnlyList<byte[]?>>([.. ids.Select(id => _auditNodes.GetValueOrDefault(id))]);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesAsync(long from, long to, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        List<StoredAuditLeaf> leaves;
+        lock (_gate)
+        {
+            var start = (int)Math.Clamp(from, 0, _auditLeaves.Count);
+            var end = (int)Math.Clamp(to, start, _auditLeaves.Count);
+            leaves = _auditLeaves.GetRange(start, end - start);
+        }
+
+        foreach (var leaf in leaves)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return leaf;
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesOfAsync(string subject, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        List<StoredAuditLeaf> leaves;
+        lock (_gate) leaves = [.. _auditLeaves.Where(l => string.Equals(l.Leaf.Subject, subject, StringComparison.Ordinal))];
+        foreach (var leaf in leaves)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return leaf;
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask AddAuditCheckpointAsync(AuditCheckpoint checkpoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        lock (_gate) _checkpoints.Add(checkpoint);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<AuditCheckpoint?> GetLatestAuditCheckpointAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate) return ValueTask.FromResult(_checkpoints.Count == 0 ? null : _checkpoints[^1]);
+    }
+
+    /// <summary>Appends a leaf to the audit log, under the lock of the change it records.</summary>
+    private void AppendAudit(AuditLeaf leaf)
+    {
+        var append = AuditLogAppender.Append(_auditFrontier, [leaf]);
+        foreach (var stored in append.Leaves)
+        {
+            _auditLeaves.Add(stored);
+            _auditNodes[new MerkleNodeId(0, stored.Index)] = stored.Hash;
+        }
+
+        foreach (var node in append.Interior) _auditNodes[node.Id] = node.Hash;
+    }
 
     private static void CheckQuota(NewJob job, TenantQuota quota, IEnumerable<JobRecord> jobs)
     {

@@ -1,3 +1,4 @@
+using Ordo.Audit;
 using Ordo.Events;
 using Ordo.Queue;
 using Ordo.State;
@@ -31,5 +32,11 @@ internal abstract class DelegatingStore(IOrdoStore inner) : IOrdoStore
     public ValueTask<IReadOnlyList<KillSwitches.KillSwitch>> ListKillSwitchesAsync(CancellationToken cancellationToken = default) => inner.ListKillSwitchesAsync(cancellationToken);
     public ValueTask SeedKillSwitchesAsync(string seed, IReadOnlyList<KillSwitches.KillSwitch> switches, CancellationToken cancellationToken = default) => inner.SeedKillSwitchesAsync(seed, switches, cancellationToken);
     public ValueTask<IReadOnlyList<JobRecord>> ListJobsWithoutWorkAsync(CancellationToken cancellationToken = default) => inner.ListJobsWithoutWorkAsync(cancellationToken);
+    public ValueTask<long> GetAuditLogSizeAsync(CancellationToken cancellationToken = default) => inner.GetAuditLogSizeAsync(cancellationToken);
+    public ValueTask<IReadOnlyList<byte[]?>> ReadAuditNodesAsync(IReadOnlyList<MerkleNodeId> ids, CancellationToken cancellationToken = default) => inner.ReadAuditNodesAsync(ids, cancellationToken);
+    public IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesAsync(long from, long to, CancellationToken cancellationToken = default) => inner.ReadAuditLeavesAsync(from, to, cancellationToken);
+    public IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesOfAsync(string subject, CancellationToken cancellationToken = default) => inner.ReadAuditLeavesOfAsync(subject, cancellationToken);
+    public ValueTask AddAuditCheckpointAsync(AuditCheckpoint checkpoint, CancellationToken cancellationToken = default) => inner.AddAuditCheckpointAsync(checkpoint, cancellationToken);
+    public ValueTask<AuditCheckpoint?> GetLatestAuditCheckpointAsync(CancellationToken cancellationToken = default) => inner.GetLatestAuditCheckpointAsync(cancellationToken);
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

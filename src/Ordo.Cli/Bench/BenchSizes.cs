@@ -17,6 +17,13 @@ internal sealed record BenchSizes
     public required int W1MemN { get; init; }
     public required int W1DurN { get; init; }
     public required int W1Reps { get; init; }
+
+    /// <summary>Pairs of timed W1 durable passes, one with the audit log off and one with it on (the audit workload).</summary>
+    public int AuditPairs { get; init; } = 12;
+
+    /// <summary>Jobs in the store <c>ordo audit verify --checkpoint</c> checks (the audit workload).</summary>
+    public int AuditJobs { get; init; } = 100_000;
+
     public required int W2N { get; init; }
     public required int W2Warm { get; init; }
     public required int W3Jobs { get; init; }
@@ -30,7 +37,7 @@ internal sealed record BenchSizes
     public int StorageChain { get; init; } = 1000;
 
     public static BenchSizes For(bool quick) => quick
-        ? new BenchSizes { W1MemN = 40, W1DurN = 40, W1Reps = 1, W2N = 6, W2Warm = 2, W3Jobs = 40, W5Lengths = [10, 100, 1000], W5Reps = 1, SteadyWarmup = TimeSpan.FromSeconds(1) }
+        ? new BenchSizes { W1MemN = 40, W1DurN = 40, W1Reps = 1, AuditPairs = 2, AuditJobs = 10_000, W2N = 6, W2Warm = 2, W3Jobs = 40, W5Lengths = [10, 100, 1000], W5Reps = 1, SteadyWarmup = TimeSpan.FromSeconds(1) }
         : new BenchSizes { W1MemN = 200, W1DurN = 200, W1Reps = 3, W2N = 30, W2Warm = 5, W3Jobs = 200, W5Lengths = [10, 100, 1000], W5Reps = 3 };
 
     /// <summary>The sizes as the peer writes them under <c>detail.params</c>.</summary>

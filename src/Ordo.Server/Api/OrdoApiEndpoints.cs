@@ -39,6 +39,7 @@ internal static class OrdoApiEndpoints
         v1.MapGet("/kill-switches", ListKillSwitchesAsync).Answers([200], [401, 403, 429]).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("The kill switches that are set");
         v1.MapPut("/kill-switches/{target}", SetKillSwitchAsync).Answers([200], [400, 401, 403, 413, 429]).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Set a kill switch");
         v1.MapDelete("/kill-switches/{target}", ClearKillSwitchAsync).Answers([204], [400, 401, 403, 404, 409, 429]).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Clear a kill switch");
+        v1.MapGet("/audit/checkpoint", AuditCheckpointAsync).Answers([200], [401, 404, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The latest signed checkpoint of the store's audit log");
         // Any other path under /v1 needs a key like the rest, then is a 404 problem (never an empty answer).
         v1.Map("/{**rest}", (string rest) => Problems.NotFound($"there is no endpoint /v1/{rest} (GET /openapi/v1.json lists them)")).ExcludeFromDescription();
         v1.MapGet("/workflows", ListWorkflows).Answers([200], [401, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The workflows that can be submitted");
@@ -50,6 +51,18 @@ internal static class OrdoApiEndpoints
         foreach (var status in ok) builder.Produces(status, contentType: status == 204 ? null : "application/json");
         foreach (var status in problems) builder.ProducesProblem(status);
         return builder;
+    }
+
+    /// <summary>
+    /// The checkpoint <c>ordo audit checkpoint</c> recorded last: the audit log's size and root, when, and the signature,
+    /// so that anyone can keep it outside the database. It holds hashes and counts only, nothing of any tenant's jobs.
+    /// </summary>
+    private static async Task<IResult> AuditCheckpointAsync(IOrdoStore store, CancellationToken cancellationToken)
+    {
+        var checkpoint = await store.GetLatestAuditCheckpointAsync(cancellationToken).ConfigureAwait(false);
+        return checkpoint is null
+            ? Problems.NotFound("no checkpoint of the audit log was taken yet (take one with: ordo audit checkpoint)")
+            : Problems.Json(JsonOut.Write(w => Audit.AuditCheckpointJson.Write(w, checkpoint)));
     }
 
     private static async Task<IResult> ReadyAsync(IOrdoStore store, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)

@@ -15,6 +15,8 @@ public sealed class ProjectDefinition
     public required string BaseDirectory { get; init; }
     /// <summary>Where jobs are stored, if the file says.</summary>
     public StorageSettings? Storage { get; init; }
+    /// <summary>The audit settings (<c>audit: { key: FILE }</c>), if the file says.</summary>
+    public AuditSettings? Audit { get; init; }
     /// <summary>Model tiers by name.</summary>
     public IReadOnlyDictionary<string, ModelTier> Models { get; init; } = new Dictionary<string, ModelTier>();
     /// <summary>Tier used while a tier's circuit is open (tier → tier).</summary>
@@ -38,6 +40,16 @@ public sealed class ProjectDefinition
 
     /// <summary>The policy sets as <c>name@version</c>, comma-separated (stamped on events), or null without policies.</summary>
     public string? PolicyRef => Policies.Count == 0 ? null : string.Join(",", Policies.Select(p => p.Ref));
+}
+
+/// <summary>The audit settings of a project.</summary>
+public sealed record AuditSettings
+{
+    /// <summary>
+    /// The audit key file (absolute path) that signs checkpoints of the store's audit log; the environment variable
+    /// <c>ORDO_AUDIT_KEY</c> wins over it. Keep it outside the database's folder and out of reach of those who can write the database.
+    /// </summary>
+    public string? Key { get; init; }
 }
 
 /// <summary>Where jobs are stored.</summary>

@@ -32,6 +32,7 @@ public sealed class WorkflowRegistry
     /// <summary>Returns the definition with this hash, loading it from the store if needed.</summary>
     /// <exception cref="OrdoException">The definition is unknown, or is built in code and not registered in this process.</exception>
     /// <exception cref="DefinitionUnavailableException">The definition needs something this process does not provide.</exception>
+    /// <exception cref="Audit.DefinitionChangedException">The stored definition no longer has the hash the job recorded.</exception>
     public async Task<WorkflowDefinition> GetAsync(IOrdoStore store, string hash, WorkflowLoadOptions loadOptions, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(store);
@@ -58,6 +59,13 @@ public sealed class WorkflowRegistry
     {
         var record = await store.GetDefinitionAsync(hash, cancellationToken).ConfigureAwait(false)
             ?? throw new OrdoException($"definition {hash} is not in the store");
+        // The hash comes from the job's JobSubmitted event, which its chain covers; the stored bytes are checked
+        // against it every time they are loaded, so a definition edited in the database is never run.
+        if (Audit.DefinitionIntegrity.Problem(record, hash) is { } changed)
+        {
+            throw new Audit.DefinitionChangedException(record.Workflow, record.Version, hash, changed);
+        }
+
         var bundle = DefinitionBundle.FromBytes(record.Content);
         if (bundle.CodeDefined is not null)
         {

@@ -7,13 +7,13 @@ namespace Ordo.Storage;
 /// <summary>
 /// The durable store of Ordo: the job journal, the work queue and the administration of the store, in one place so that
 /// a step's events, its successors and its acknowledgement are committed together. Each part is an interface of its own
-/// (<see cref="IJobJournal"/>, <see cref="IQueueStore"/>, <see cref="IStoreAdministration"/>), so that code depends only on the part it uses.
+/// (<see cref="IJobJournal"/>, <see cref="IQueueStore"/>, <see cref="IStoreAdministration"/>, <see cref="Audit.IAuditLogStore"/>), so that code depends only on the part it uses.
 /// </summary>
 /// <remarks>
 /// Implementations are thread-safe. Every write is conditional: appends take an expected sequence number
 /// and acknowledgements an expected lease token, so a concurrent or duplicate write fails instead of forking the log.
 /// </remarks>
-public interface IOrdoStore : IJobJournal, IQueueStore, IStoreAdministration, IAsyncDisposable;
+public interface IOrdoStore : IJobJournal, IQueueStore, IStoreAdministration, Audit.IAuditLogStore, IAsyncDisposable;
 
 /// <summary>Jobs and their logs: submissions, commits, and reading back what was written.</summary>
 public interface IJobJournal

@@ -25,7 +25,7 @@ public sealed class AuditCommandTests : IClassFixture<AuditCommandTests.Complete
         var r = await CliRunner.RunExpectingAsync(0, "audit", "verify", _job.JobId, "--db", w.Db);
         Assert.Contains("every hash chain intact", r.Out, StringComparison.Ordinal);
 
-        var json = (await CliRunner.RunExpectingAsync(0, "audit", "verify", _job.JobId, "--json", "--db", w.Db)).Json();
+        var json = (await CliRunner.RunExpectingAsync(0, "audit", "verify", _job.JobId, "--json", "--db", w.Db)).JsonLines()[0];
         Assert.True(json.GetProperty("intact").GetBoolean());
         Assert.Equal(_job.LastSeq, json.GetProperty("events").GetInt64());
         await CliRunner.RunExpectingAsync(0, "audit", "verify", "--all", "--db", w.Db);
@@ -48,8 +48,9 @@ public sealed class AuditCommandTests : IClassFixture<AuditCommandTests.Complete
 
         var json = await CliRunner.RunAsync("audit", "verify", _job.JobId, "--json", "--db", w.Db);
         Assert.Equal(3, json.ExitCode);
-        Assert.False(json.Json().GetProperty("intact").GetBoolean());
-        Assert.Equal(brokenAt, json.Json().GetProperty("broken_at_seq").GetInt64());
+        Assert.False(json.JsonLines()[0].GetProperty("intact").GetBoolean());
+        Assert.Equal(brokenAt, json.JsonLines()[0].GetProperty("broken_at_seq").GetInt64());
+        Assert.False(json.JsonLines()[^1].GetProperty("audit_log").GetProperty("intact").GetBoolean());
 
         var all = await CliRunner.RunAsync("audit", "verify", "--all", "--db", w.Db);
         Assert.Equal(3, all.ExitCode);

@@ -65,6 +65,11 @@ public sealed class ManyProcessesTests(ITestOutputHelper log)
             Assert.Equal(visits, events.Count(e => Type(e) == "StepSucceeded"));
         }
 
+        // Every process appended to the one audit log, each from its own kept frontier: it is still one consistent tree
+        // that records every job's events.
+        var audit = await CliRunner.RunAsync("audit", "verify", "--all", "--db", w.Db, "--json");
+        Assert.True(audit.ExitCode == 0, audit.ToString());
+        Assert.True(audit.JsonLines()[^1].GetProperty("audit_log").GetProperty("tree_size").GetInt64() > jobs.Count);
         log.WriteLine($"{jobs.Count} jobs x {visits} visits: {calls} calls, no redelivery");
     }
 

@@ -66,7 +66,8 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
         }
         catch (OrdoException e)
         {
-            return new(await commits.FailAsync(item, state, StepOutcome.Failure("definition_unavailable", e.Message, retryable: false)).ConfigureAwait(false), null);
+            var code = e is Audit.DefinitionChangedException ? "definition_changed" : "definition_unavailable";
+            return new(await commits.FailAsync(item, state, StepOutcome.Failure(code, e.Message, retryable: false)).ConfigureAwait(false), null);
         }
 
         var step = workflow.FindStep(item.Step.StepId);

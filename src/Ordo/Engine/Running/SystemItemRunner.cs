@@ -38,11 +38,12 @@ internal sealed class SystemItemRunner(EngineContext ctx, JobCommits commits, Jo
                     return;
             }
         }
-        catch (DefinitionUnavailableException e)
+        catch (Exception e) when (e is DefinitionUnavailableException or Audit.DefinitionChangedException)
         {
             if (await ctx.States.LoadAsync(item.JobId, CancellationToken.None).ConfigureAwait(false) is { } current && !current.Status.IsTerminal())
             {
-                await commits.FailAsync(item, current, StepOutcome.Failure("definition_unavailable", e.Message, retryable: false)).ConfigureAwait(false);
+                var code = e is Audit.DefinitionChangedException ? "definition_changed" : "definition_unavailable";
+                await commits.FailAsync(item, current, StepOutcome.Failure(code, e.Message, retryable: false)).ConfigureAwait(false);
             }
         }
     }

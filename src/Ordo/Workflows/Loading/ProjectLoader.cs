@@ -37,6 +37,7 @@ internal static partial class ProjectLoader
         }
 
         var storage = LoadStorage(ctx, map.Get("storage"), baseDir);
+        var audit = LoadAudit(ctx, map.Get("audit"), baseDir);
         var (models, fallback) = LoadModels(ctx, map.Get("models"), baseDir);
         var connections = LoadConnections(ctx, map.Get("connections"), baseDir);
         var mcp = LoadMcpServers(ctx, map.Get("mcp_servers"), baseDir);
@@ -90,6 +91,7 @@ internal static partial class ProjectLoader
             ConfigFile = configPath,
             BaseDirectory = baseDir,
             Storage = storage,
+            Audit = audit,
             Models = models,
             ModelFallback = fallback,
             Tools = tools,
@@ -141,6 +143,16 @@ internal static partial class ProjectLoader
         }
 
         return new StorageSettings { Sqlite = sqlite is null ? null : LoadContext.Resolve(baseDir, sqlite), Postgres = postgres, Durability = durability };
+    }
+
+    private static AuditSettings? LoadAudit(LoadContext ctx, YNode? node, string baseDir)
+    {
+        if (node is not { } n || n.IsNull) return null;
+        var m = YMap.Open(n, ctx.Problems);
+        if (m is null) return null;
+        var key = ctx.ResolveEnv(n, m.String("key"));
+        m.RejectUnknown();
+        return new AuditSettings { Key = key is null ? null : LoadContext.Resolve(baseDir, key) };
     }
 
     private static (Dictionary<string, ModelTier>, Dictionary<string, string>) LoadModels(LoadContext ctx, YNode? node, string baseDir)

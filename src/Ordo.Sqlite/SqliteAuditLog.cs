@@ -1,0 +1,120 @@
+using Microsoft.Data.Sqlite;
+using Ordo.Audit;
+
+namespace Ordo.Sqlite;
+
+/// <summary>
+/// The SQLite store's audit log writer: the group's writes add their leaves (<see cref="Add"/>), and just before the
+/// group commits they are appended at once, with the perfect subtrees of 16 leaves or more they complete, in the same transaction. The
+/// frontier is kept between groups and read again only when another process appended meanwhile.
+/// </summary>
+/// <remarks>Not thread-safe: only the writer's leader uses it.</remarks>
+internal sealed class SqliteAuditLog(SqliteConnection connection) : IWriteParticipant, IDisposable
+{
+    private readonly List<AuditLeaf> _pending = [];
+    private readonly AuditLogAppender _appender = new();
+    private readonly WriterStatements.Statement _size = new(connection, "SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves", 0);
+    private readonly WriterStatements.Statement _leafHash = new(connection, "SELECT hash FROM audit_leaves WHERE idx = $1", 1);
+    private readonly WriterStatements.Statement _nodeHash = new(connection, "SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2", 2);
+    private readonly WriterStatements.Statement _leafRange = new(connection, "SELECT hash FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx", 2);
+    private readonly WriterStatements.Statement _insertLeaf = new(connection,
+        "INSERT INTO audit_leaves(idx, kind, subject, first_seq, last_seq, digest, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)", 7);
+    private readonly WriterStatements.Statement _insertNode = new(connection, "INSERT INTO audit_nodes(level, idx, hash) VALUES ($1, $2, $3)", 3);
+    private MerkleFrontier? _written;
+
+    /// <summary>Collects a leaf of the running write.</summary>
+    public void Add(AuditLeaf leaf) => _pending.Add(leaf);
+
+    public int Mark() => _pending.Count;
+
+    public void Undo(int mark) => _pending.RemoveRange(mark, _pending.Count - mark);
+
+    public void BeforeCommit(SqliteConnection connection)
+    {
+        if (_pending.Count == 0) return;
+        // Read under the write lock: another process may have appended since this one last did.
+        var size = (long)_size.ExecuteScalar()!;
+        var frontier = _appender.Begin(size, Read);
+        _written = frontier;
+        var append = AuditLogAppender.Append(frontier, _pending);
+        foreach (var leaf in append.Leaves)
+        {
+            var l = leaf.Leaf;
+            _insertLeaf.Set(leaf.Index, (int)l.Kind, l.Subject, l.FirstSeq, l.LastSeq, l.Digest, leaf.Hash).ExecuteNonQuery();
+        }
+
+        foreach (var node in append.Interior)
+        {
+            if (node.Id.Level >= MinStoredLevel) _insertNode.Set(node.Id.Level, node.Id.Index, node.Hash).ExecuteNonQuery();
+        }
+
+        _pending.Clear();
+    }
+
+    public void Committed()
+    {
+        if (_written is not null) _appender.Committed(_written);
+        _written = null;
+        _pending.Clear();
+    }
+
+    public void Abandoned()
+    {
+        // The frontier was appended to in place: what it holds now was rolled back.
+        if (_written is not null) _appender.Reset();
+        _written = null;
+        _pending.Clear();
+    }
+
+    /// <summary>
+    /// The lowest level of interior subtrees that is stored (16 leaves): a commit then writes its leaf and, one time in
+    /// sixteen, a subtree; a subtree below it is hashed again from its at most 8 leaves when it is read.
+    /// </summary>
+    public const int MinStoredLevel = 4;
+
+    private byte[]? Read(MerkleNodeId id)
+    {
+        if (id.Level == 0) return _leafHash.Set(id.Index).ExecuteScalar() as byte[];
+        if (id.Level >= MinStoredLevel) return _nodeHash.Set(id.Level, id.Index).ExecuteScalar() as byte[];
+        var leaves = new List<byte[]>((int)id.Leaves);
+        using (var r = _leafRange.Set(id.FirstLeaf, id.FirstLeaf + id.Leaves).ExecuteReader())
+        {
+            while (r.Read()) leaves.Add(r.GetBlob(0));
+        }
+
+        return leaves.Count == id.Leaves ? MerkleHash.PerfectRoot(leaves) : null;
+    }
+
+    /// <summary>
+    /// Records what a store upgraded to the audit log's schema already held, in the upgrade's transaction: a leaf per
+    /// definition and one per job (its events 1..last, ending in its recorded head). The log vouches for them from the
+    /// upgrade on; what was changed before it cannot be told.
+    /// </summary>
+    public static void Backfill(SqliteConnection connection)
+    {
+        var leaves = new List<AuditLeaf>();
+        using (var cmd = connection.CreateCommand())
+        {
+            cmd.CommandText = "SELECT hash, content FROM definitions ORDER BY created_at, hash";
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) leaves.Add(AuditLeaf.ForDefinition(r.GetString(0), (byte[])r.GetValue(1)));
+        }
+
+        using (var cmd = connection.CreateCommand())
+        {
+            cmd.CommandText = "SELECT job_id, last_seq, head_hash FROM jobs WHERE last_seq > 0 ORDER BY job_key";
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) leaves.Add(new AuditLeaf(AuditLeafKind.Events, r.GetString(0), 1, r.GetInt64(1), (byte[])r.GetValue(2)));
+        }
+
+        if (leaves.Count == 0) return;
+        using var log = new SqliteAuditLog(connection);
+        foreach (var leaf in leaves) log.Add(leaf);
+        log.BeforeCommit(connection);
+    }
+
+    public void Dispose()
+    {
+        foreach (var s in new[] { _size, _leafHash, _nodeHash, _leafRange, _insertLeaf, _insertNode }) s.Dispose();
+    }
+}

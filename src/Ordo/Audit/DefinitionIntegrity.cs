@@ -1,0 +1,54 @@
+using Ordo.Storage;
+using Ordo.Workflows;
+
+namespace Ordo.Audit;
+
+/// <summary>
+/// Checks a stored definition against the content hash a job recorded in its JobSubmitted event (which the job's
+/// hash chain covers): the hash is computed again from the stored bundle, so a definition edited in the database is
+/// never run.
+/// </summary>
+public static class DefinitionIntegrity
+{
+    /// <summary>Why <paramref name="record"/> is not the definition with content hash <paramref name="expectedHash"/>, or null when it is.</summary>
+    public static string? Problem(DefinitionRecord record, string expectedHash)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (!string.Equals(record.Hash, expectedHash, StringComparison.Ordinal))
+        {
+            return $"the store returned definition {record.Hash} for {expectedHash}";
+        }
+
+        DefinitionBundle bundle;
+        try
+        {
+            bundle = DefinitionBundle.FromBytes(record.Content);
+        }
+        catch (InvalidDataException e)
+        {
+            return $"the stored definition {expectedHash} of {record.Workflow}@{record.Version} is not readable ({e.Message}): it was changed";
+        }
+
+        var actual = bundle.ComputeHash();
+        return string.Equals(actual, expectedHash, StringComparison.Ordinal)
+            ? null
+            : $"the stored definition of {record.Workflow}@{record.Version} no longer has the hash its job recorded ({expectedHash}; its content now hashes to {actual}): it was changed in the database";
+    }
+}
+
+/// <summary>A job's stored definition was changed after the job recorded its hash: the job is never run on it.</summary>
+/// <param name="workflow">The workflow's name.</param>
+/// <param name="version">The workflow's version.</param>
+/// <param name="hash">The hash the job recorded.</param>
+/// <param name="problem">What does not match.</param>
+public sealed class DefinitionChangedException(string workflow, int version, string hash, string problem) : OrdoException(problem)
+{
+    /// <summary>The workflow's name.</summary>
+    public string Workflow { get; } = workflow;
+
+    /// <summary>The workflow's version.</summary>
+    public int Version { get; } = version;
+
+    /// <summary>The content hash the job recorded.</summary>
+    public string Hash { get; } = hash;
+}

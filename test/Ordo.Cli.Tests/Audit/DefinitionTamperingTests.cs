@@ -1,0 +1,55 @@
+using Microsoft.Data.Sqlite;
+using Ordo.Cli.Tests.TestSupport;
+
+namespace Ordo.Cli.Tests.Audit;
+
+/// <summary>
+/// A policy threshold changed inside a job's stored definition with SQL, then <c>ordo resume</c>: the job is failed
+/// before any step runs (no payment is made without the approvals the submitted policy asked for), and
+/// <c>ordo audit verify</c> names it, with no checkpoint at all.
+/// </summary>
+public sealed class DefinitionTamperingTests
+{
+    [Fact]
+    public async Task Resume_PolicyThresholdRaisedInTheStoredDefinition_FailsTheJobAndPaysNothing()
+    {
+        using var w = Workspace.WithSample("governed-payment");
+        var submitted = await CliRunner.RunExpectingAsync(0, "submit", w.PathOf("sample/pay.yaml"), "--input", w.PathOf("sample/input.json"), "--db", w.Db, "--as", "alice", "--json");
+        var job = submitted.Json().GetProperty("job_id").GetString()!;
+        await CliRunner.RunExpectingAsync(0, "audit", "verify", job, "--db", w.Db);
+
+        // `args.amount >= 100` needs two approvers; >= 100000 would let the 125.00 payment through without any.
+        AuditTampering.ReplaceInDefinitions(w.Db, "\\u003E= 100\\u0022", "\\u003E= 100000\\u0022");
+
+        var resumed = await CliRunner.RunExpectingAsync(0, "resume", "--db", w.Db, "--json");
+        Assert.Equal(0, resumed.Json().GetProperty("steps_executed").GetInt32());
+        var shown = (await CliRunner.RunExpectingAsync(0, "show", job, "--db", w.Db, "--json")).Json();
+        Assert.Equal("failed", shown.GetProperty("status").GetString());
+        Assert.Contains("no longer has the hash its job recorded", shown.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        var events = (await CliRunner.RunExpectingAsync(0, "events", job, "--db", w.Db, "--json")).JsonLines();
+        Assert.DoesNotContain(events, e => e.GetProperty("type").GetString() is "StepSucceeded" or "ToolCallRequested" or "PolicyDecision");
+        Assert.Contains(events, e => e.GetProperty("type").GetString() == "StepFailed" && e.GetProperty("payload").GetProperty("error").GetString() == "definition_changed");
+        Assert.Equal(0, Payments(w));
+
+        var verify = await CliRunner.RunAsync("audit", "verify", "--db", w.Db, "--json");
+        Assert.True(verify.ExitCode == 3, verify.ToString());
+        var line = verify.JsonLines().Single(l => l.TryGetProperty("job_id", out var id) && id.GetString() == job);
+        Assert.Equal("definition_changed", line.GetProperty("status").GetString());
+        var human = await CliRunner.RunAsync("audit", "verify", job, "--db", w.Db);
+        Assert.Equal(3, human.ExitCode);
+        Assert.Contains($"job {job}: definition_changed: the stored definition of governed-payment@1 no longer has the hash its job recorded", human.Err, StringComparison.Ordinal);
+    }
+
+    private static long Payments(Workspace w)
+    {
+        var ledger = w.PathOf("sample/data/ledger.db");
+        if (!File.Exists(ledger)) return 0;
+        using var c = new SqliteConnection($"Data Source={ledger};Pooling=False");
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT count(*) FROM sqlite_master WHERE name = 'payments'";
+        if ((long)cmd.ExecuteScalar()! == 0) return 0;
+        cmd.CommandText = "SELECT count(*) FROM payments";
+        return (long)cmd.ExecuteScalar()!;
+    }
+}
