@@ -32,7 +32,7 @@ internal static class JobGraphEndpoint
             return Problems.Invalid("format", $"'{format}' is not a graph format (svg, mermaid or dot)");
         }
 
-        var record = TryJobId(id, out var jobId) ? await runtime.Store.GetJobAsync(jobId, caller.Tenant, http.RequestAborted).ConfigureAwait(false) : null;
+        var record = OrdoApiEndpoints.TryJobId(id, out var jobId) ? await runtime.Store.GetJobAsync(jobId, caller.Tenant, http.RequestAborted).ConfigureAwait(false) : null;
         var state = record is null ? null : await runtime.GetStateAsync(jobId, http.RequestAborted).ConfigureAwait(false);
         if (record is null || state is null) return Problems.NotFound($"job {id} does not exist");
 
@@ -52,19 +52,5 @@ internal static class JobGraphEndpoint
         var text = GraphRenderer.Render(graph, drawing, JobGraphOverlay.From(graph, workflow, state, events));
         http.Response.Headers.CacheControl = "no-store";
         return Results.Text(text, GraphRenderer.MediaType(drawing), System.Text.Encoding.UTF8);
-    }
-
-    private static bool TryJobId(string text, out JobId id)
-    {
-        try
-        {
-            id = JobId.Parse(text);
-            return id.Value.Length == 32;
-        }
-        catch (FormatException)
-        {
-            id = default;
-            return false;
-        }
     }
 }

@@ -603,7 +603,8 @@ internal static class OrdoApiEndpoints
         w.WriteEndObject();
     }));
 
-    private static bool TryJobId(string text, out JobId id)
+    /// <summary>Parses a job id of the API (32 hex digits); false for anything else, which then names no job.</summary>
+    internal static bool TryJobId(string text, out JobId id)
     {
         try
         {
