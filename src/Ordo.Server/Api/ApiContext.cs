@@ -14,9 +14,6 @@ internal static class ApiContext
 
     public static ApiCaller Caller(HttpContext http) => (ApiCaller)http.Items[CallerKey]!;
 
-    /// <summary>How often a long-lived stream checks that its key is still valid (<see cref="OrdoServerOptions.StreamKeyRecheck"/>).</summary>
-    public static TimeSpan RecheckEvery(HttpContext http) => http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<OrdoServerOptions>>().Value.StreamKeyRecheck;
-
     /// <summary>
     /// Whether the key a stream was opened with still authenticates as the same caller: a stream ends soon after its
     /// key is revoked (or its identity loses its roles), instead of living as long as the job.

@@ -16,7 +16,7 @@ internal readonly record struct LiveItem(string Key, string Json, string Removed
 /// list: an empty list shows as empty only then). A comment line every 15 s keeps idle proxies from closing
 /// the stream. It ends when the client goes away, the server stops, or the store cannot be read (the client reconnects).
 /// </summary>
-internal sealed class LiveList(string itemEvent, TimeSpan interval, Func<CancellationToken, Task<IReadOnlyList<LiveItem>>> read) : IResult
+internal sealed class LiveList(string itemEvent, TimeSpan interval, TimeSpan keyRecheck, Func<CancellationToken, Task<IReadOnlyList<LiveItem>>> read) : IResult
 {
     private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
 
@@ -45,7 +45,7 @@ internal sealed class LiveList(string itemEvent, TimeSpan interval, Func<Cancell
         {
             while (!stop.IsCancellationRequested)
             {
-                if (time.GetElapsedTime(lastCheck) >= ApiContext.RecheckEvery(httpContext))
+                if (time.GetElapsedTime(lastCheck) >= keyRecheck)
                 {
                     if (!await ApiContext.StillAuthorizedAsync(httpContext, stop.Token).ConfigureAwait(false)) break;
                     lastCheck = time.GetTimestamp();

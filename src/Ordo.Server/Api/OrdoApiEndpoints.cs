@@ -276,7 +276,7 @@ internal static class OrdoApiEndpoints
         var query = new JobQuery { Tenant = caller.Tenant, Status = s, Workflow = name, WorkflowVersion = version, After = after, Limit = take + 1 };
         if (live)
         {
-            return new LiveList("job", options.Value.EventPollInterval, async ct =>
+            return new LiveList("job", options.Value.EventPollInterval, options.Value.StreamKeyRecheck, async ct =>
             {
                 var current = await store.ListJobsAsync(query with { Limit = take }, ct).ConfigureAwait(false);
                 return current.Select(j => new LiveItem(j.JobId.Value, JsonOut.Write(w => WriteListedJob(w, j)), JsonOut.Write(w =>
@@ -479,7 +479,9 @@ internal static class OrdoApiEndpoints
         if (!string.IsNullOrEmpty(status) && status != "pending") return Problems.Invalid("status", "only status=pending is supported");
         if (LiveList.Wanted(http.Request))
         {
-            return new LiveList("approval", options.Value.EventPollInterval, async ct => (await PendingApprovalsAsync(runtime, caller, ct).ConfigureAwait(false))
+            // One stream re-reads the state of a waiting job only when the job changed since its last read.
+            var seen = new Dictionary<JobId, (DateTimeOffset UpdatedAt, List<ApprovalState> Pending)>();
+            return new LiveList("approval", options.Value.EventPollInterval, options.Value.StreamKeyRecheck, async ct => (await PendingApprovalsAsync(runtime, caller, ct, seen).ConfigureAwait(false))
                 .Select(x => new LiveItem($"{x.Job.Value} {x.Approval.Id}", JsonOut.Write(w => WriteApproval(w, x.Job, x.Approval)), JsonOut.Write(w =>
                 {
                     w.WriteStartObject();
@@ -501,15 +503,29 @@ internal static class OrdoApiEndpoints
     }
 
     /// <summary>The tenant's pending approvals that the caller's roles may decide, oldest request first within a job.</summary>
-    private static async Task<List<(JobId Job, ApprovalState Approval)>> PendingApprovalsAsync(OrdoRuntime runtime, ApiCaller caller, CancellationToken cancellationToken)
+    /// <remarks>With <paramref name="cache"/>, a job whose <c>updated_at</c> has not moved since the last call is not read again.</remarks>
+    private static async Task<List<(JobId Job, ApprovalState Approval)>> PendingApprovalsAsync(OrdoRuntime runtime, ApiCaller caller, CancellationToken cancellationToken,
+        Dictionary<JobId, (DateTimeOffset UpdatedAt, List<ApprovalState> Pending)>? cache = null)
     {
         var jobs = await runtime.Store.ListJobsAsync(new JobQuery { Tenant = caller.Tenant, Status = JobStatus.WaitingApproval, Limit = 500 }, cancellationToken).ConfigureAwait(false);
         var items = new List<(JobId Job, ApprovalState Approval)>();
         foreach (var job in jobs)
         {
-            var state = await runtime.GetStateAsync(job.JobId, cancellationToken).ConfigureAwait(false);
-            if (state is null) continue;
-            items.AddRange(state.Approvals.Values.Where(a => a.IsPending && caller.Has(a.Role)).OrderBy(a => a.RequestedAt).Select(a => (job.JobId, a)));
+            if (cache?.TryGetValue(job.JobId, out var known) != true || known.UpdatedAt != job.UpdatedAt)
+            {
+                var state = await runtime.GetStateAsync(job.JobId, cancellationToken).ConfigureAwait(false);
+                if (state is null) continue;
+                known = (job.UpdatedAt, [.. state.Approvals.Values.Where(a => a.IsPending && caller.Has(a.Role)).OrderBy(a => a.RequestedAt)]);
+                if (cache is not null) cache[job.JobId] = known;
+            }
+
+            items.AddRange(known.Pending.Select(a => (job.JobId, a)));
+        }
+
+        if (cache is not null)
+        {
+            var waiting = jobs.Select(j => j.JobId).ToHashSet();
+            foreach (var gone in cache.Keys.Where(k => !waiting.Contains(k)).ToList()) cache.Remove(gone);
         }
 
         return items;
