@@ -253,6 +253,9 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             execution.Record(EventFactory.Step(EventTypes.ModelCallRequested, execution.Step, request, time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: tier.Model));
         }
 
+        options.AdditionalProperties ??= [];
+        options.AdditionalProperties[ModelCallProperties.CallId] = callId;
+        options.AdditionalProperties[ModelCallProperties.RequestHash] = requestHash;
         var started = time.GetTimestamp();
         var circuitBefore = circuit.State;
         ChatResponse response;
