@@ -21,7 +21,7 @@ internal static class ReplayComparer
     private static readonly HashSet<string> VolatileKeys = new(StringComparer.Ordinal)
     {
         "duration_ms", "retry_delay_ms", "retry_after_ms", "available_at", "expires_at", "trace_id", "span_id", "definition_hash",
-        "root_job_id", "parent_job_id", "child_job_id", "idempotency_key", "worker", "delivery", "taken_over_from", "attempts", "cached",
+        "root_job_id", "parent_job_id", "child_job_id", "idempotency_key", "worker", "delivery", "taken_over_from", "attempts", "cached", "at",
     };
 
     /// <summary>Step attempts that ended (succeeded, failed, blocked) in a job tree.</summary>
@@ -35,10 +35,8 @@ internal static class ReplayComparer
     private static (ReplayDivergence? Divergence, double Rank) Compare(RecordedJob recorded, RecordedJob replayed, IReadOnlyList<string> cancelled)
     {
         var cancelledHere = cancelled.Concat(recorded.Events
-            .Where(e => e.Type == EventTypes.BranchEnded)
-            .Select(e => e.GetPayload<BranchEndedPayload>())
-            .Where(p => p.Status == "cancelled")
-            .Select(p => ScopeOfLabel(recorded, p.Label, p.ChildJobId)).OfType<string>()).ToList();
+            .Where(e => e.Type == EventTypes.BranchEnded && e.StepId is not null && e.GetPayload<BranchEndedPayload>().Status == "cancelled")
+            .Select(e => WorkKeys.BranchScope(WorkKeys.For(e.Scope, e.StepId!, e.Visit ?? 1), e.GetPayload<BranchEndedPayload>().Label))).ToList();
 
         ReplayDivergence? best = null;
         var bestRank = double.MaxValue;
@@ -77,10 +75,6 @@ internal static class ReplayComparer
 
         return (best, bestRank);
     }
-
-    private static string? ScopeOfLabel(RecordedJob job, string label, string? childJobId)
-        => job.Events.Where(e => e.Type == EventTypes.BranchStarted).Select(e => e.GetPayload<BranchStartedPayload>())
-            .FirstOrDefault(b => b.Label == label && b.ChildJobId == childJobId)?.Scope;
 
     /// <summary>The events by step visit (<c>scope|step#visit</c>; the job's own under the empty key), in log order.</summary>
     private static Dictionary<string, List<EventEnvelope>> Streams(IReadOnlyList<EventEnvelope> events)
@@ -122,7 +116,8 @@ internal static class ReplayComparer
     private static string Normalized(EventEnvelope e)
     {
         var payload = JsonNode.Parse(e.Payload.Span);
-        Strip(payload);
+        // An artifact's version counts the puts of the job in commit order: among parallel branches and items that is a race.
+        Strip(payload, e.Scope is not null && e.Type.StartsWith("Artifact", StringComparison.Ordinal));
         var node = new JsonObject
         {
             ["type"] = e.Type,
@@ -139,16 +134,16 @@ internal static class ReplayComparer
         return node.ToJsonString();
     }
 
-    private static void Strip(JsonNode? node)
+    private static void Strip(JsonNode? node, bool versionsRace)
     {
         switch (node)
         {
             case JsonObject o:
-                foreach (var key in o.Select(p => p.Key).Where(VolatileKeys.Contains).ToList()) o.Remove(key);
-                foreach (var (_, value) in o) Strip(value);
+                foreach (var key in o.Select(p => p.Key).Where(k => VolatileKeys.Contains(k) || (versionsRace && k == "version")).ToList()) o.Remove(key);
+                foreach (var (_, value) in o) Strip(value, versionsRace);
                 break;
             case JsonArray a:
-                foreach (var item in a) Strip(item);
+                foreach (var item in a) Strip(item, versionsRace);
                 break;
         }
     }
