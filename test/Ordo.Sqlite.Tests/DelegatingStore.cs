@@ -31,5 +31,6 @@ internal abstract class DelegatingStore(IOrdoStore inner) : IOrdoStore
     public ValueTask<IReadOnlyList<KillSwitches.KillSwitch>> ListKillSwitchesAsync(CancellationToken cancellationToken = default) => inner.ListKillSwitchesAsync(cancellationToken);
     public ValueTask SeedKillSwitchesAsync(string seed, IReadOnlyList<KillSwitches.KillSwitch> switches, CancellationToken cancellationToken = default) => inner.SeedKillSwitchesAsync(seed, switches, cancellationToken);
     public ValueTask<IReadOnlyList<JobRecord>> ListJobsWithoutWorkAsync(CancellationToken cancellationToken = default) => inner.ListJobsWithoutWorkAsync(cancellationToken);
+    public ValueTask<Stats.StatsData> ReadStatsAsync(Stats.StatsQuery query, CancellationToken cancellationToken = default) => inner.ReadStatsAsync(query, cancellationToken);
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

@@ -11,7 +11,7 @@ namespace Ordo.Storage.Conformance;
 /// The storage contract, as one suite that every store must pass: conditional appends, one-transaction commits,
 /// leases with fencing tokens, delayed and prioritized work, snapshots, and an intact hash chain throughout.
 /// </summary>
-public abstract class StoreConformanceTests : IAsyncLifetime
+public abstract partial class StoreConformanceTests : IAsyncLifetime
 {
     private IOrdoStore? _store;
 
