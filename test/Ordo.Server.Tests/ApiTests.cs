@@ -297,4 +297,31 @@ public sealed class ApiTests
         Assert.Equal("waiting_approval", (await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{job}", alice)).Json.GetProperty("status").GetString());
         Assert.Equal(404, (await api.SendAsync(HttpMethod.Get, "/v1/jobs/not-a-job", gary)).Status);
     }
+
+    [Fact]
+    public async Task Stats_CountTheTenantsJobsOnly_ForAViewer()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var alice = await api.KeyAsync("acme", "alice");
+        var vic = await api.KeyAsync("acme", "vic");
+        var gary = await api.KeyAsync("globex", "gary");
+        foreach (var id in new[] { await api.SubmitAsync(alice, "hello"), await api.SubmitAsync(alice, "hello") })
+        {
+            await api.WaitForStatusAsync(alice, id, "completed");
+        }
+
+        var globexJob = await api.SubmitAsync(gary, "hello");
+        await api.WaitForStatusAsync(gary, globexJob, "completed");
+
+        var (status, json, _) = await api.SendAsync(HttpMethod.Get, "/v1/stats?since=1h", vic);
+        Assert.Equal(200, status);
+        var hello = Assert.Single(json.GetProperty("workflows").EnumerateArray());
+        Assert.Equal("hello", hello.GetProperty("workflow").GetString());
+        Assert.Equal(2, hello.GetProperty("jobs").GetInt32());
+        Assert.Equal(2, hello.GetProperty("completed").GetInt32());
+        Assert.Equal(1.0, hello.GetProperty("success_rate").GetDouble());
+        Assert.Empty((await api.SendAsync(HttpMethod.Get, "/v1/stats?workflow=payout", vic)).Json.GetProperty("workflows").EnumerateArray());
+        Assert.Equal(400, (await api.SendAsync(HttpMethod.Get, "/v1/stats?since=whenever", vic)).Status);
+        Assert.Equal(401, (await api.SendAsync(HttpMethod.Get, "/v1/stats", null)).Status);
+    }
 }

@@ -38,6 +38,21 @@ internal static class OrdoApiEndpoints
         v1.MapPut("/kill-switches/{target}", SetKillSwitchAsync).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Set a kill switch");
         v1.MapDelete("/kill-switches/{target}", ClearKillSwitchAsync).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Clear a kill switch");
         v1.MapGet("/workflows", ListWorkflows).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The workflows that can be submitted");
+        v1.MapGet("/stats", StatsAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The tenant's figures per workflow version, agent and prompt hash (ordo stats)");
+    }
+
+    private static async Task<IResult> StatsAsync(HttpContext http, IOrdoStore store, string? workflow, string? since)
+    {
+        var caller = ApiContext.Caller(http);
+        var now = (http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow();
+        if (!Ordo.Stats.StatsWindow.TryParse(since, now, out var from))
+        {
+            return Problems.Invalid("since", $"'{since}' is neither a duration (24h, 7d, 30m) nor an instant (2026-11-22T00:00:00Z)");
+        }
+
+        var data = await store.ReadStatsAsync(new Ordo.Stats.StatsQuery { Since = from, Tenant = caller.Tenant, Workflow = string.IsNullOrEmpty(workflow) ? null : workflow }, http.RequestAborted).ConfigureAwait(false);
+        var report = Ordo.Stats.StatsReport.From(from, data);
+        return Problems.Json(JsonOut.Write(w => Ordo.Stats.StatsJson.Write(w, report)));
     }
 
     private static async Task<IResult> ReadyAsync(IOrdoStore store, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
