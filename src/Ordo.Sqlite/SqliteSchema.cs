@@ -183,8 +183,8 @@ internal static class SqliteSchema
             failures INTEGER NOT NULL DEFAULT 0,
             tokens INTEGER NOT NULL DEFAULT 0,
             cost REAL NOT NULL DEFAULT 0,
-            PRIMARY KEY(job_key, agent, prompt_hash)) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS agent_stats_by_created ON agent_stats(created_at, tenant);
+            -- Clustered by the job's creation: a window of ordo stats is one range of the table, read in order.
+            PRIMARY KEY(created_at, job_key, agent, prompt_hash)) WITHOUT ROWID;
 
         CREATE TABLE IF NOT EXISTS api_keys(
             key_id TEXT PRIMARY KEY,

@@ -39,7 +39,7 @@ internal sealed class WriterStatements : IDisposable
         UpsertAgentStats = new(c, """
             INSERT INTO agent_stats(job_key, agent, prompt_hash, tenant, workflow, version, created_at, calls, failures, tokens, cost)
             SELECT $1, $2, $3, tenant, workflow, version, created_at, $4, $5, $6, $7 FROM job_stats WHERE job_key = $1
-            ON CONFLICT(job_key, agent, prompt_hash) DO UPDATE SET calls = calls + excluded.calls, failures = failures + excluded.failures,
+            ON CONFLICT(created_at, job_key, agent, prompt_hash) DO UPDATE SET calls = calls + excluded.calls, failures = failures + excluded.failures,
                 tokens = tokens + excluded.tokens, cost = cost + excluded.cost
             """, 7);
         DeleteLeased = new(c, "DELETE FROM work_items WHERE item_id = $1 AND job_key = $2 AND lease_owner = $3 AND lease_token = $4", 4);
