@@ -12,7 +12,7 @@ internal static class SqliteSchema
     /// 3: the server's API keys (<c>api_keys</c>, hashes only).
     /// 4: events carry the trace and span they were created in (<c>trace_id</c>, <c>span_id</c>; null in older rows).
     /// 5: summary rows of jobs and of their agents for <c>ordo stats</c> (<c>job_stats</c>, <c>agent_stats</c>), kept at
-    /// each commit; the upgrade fills them from the events of the jobs already stored.
+    /// each commit; the upgrade fills them from the events of the jobs already stored; release records (<c>release_records</c>).
     /// </summary>
     public const int Version = 5;
 
@@ -59,7 +59,7 @@ internal static class SqliteSchema
     public static readonly IReadOnlySet<string> Tables = new HashSet<string>(StringComparer.Ordinal)
     {
         "meta", "definitions", "jobs", "events", "snapshots", "work_items", "kill_switches", "kill_switch_seeds", "api_keys",
-        "job_stats", "agent_stats",
+        "job_stats", "agent_stats", "release_records",
     };
 
     public const string Create = """
@@ -185,6 +185,16 @@ internal static class SqliteSchema
             cost REAL NOT NULL DEFAULT 0,
             -- Clustered by the job's creation: a window of ordo stats is one range of the table, read in order.
             PRIMARY KEY(created_at, job_key, agent, prompt_hash)) WITHOUT ROWID;
+
+        -- Version 5 too: durable decisions about releases (a canary rolled back by itself), one per workflow, kind and version.
+        CREATE TABLE IF NOT EXISTS release_records(
+            workflow TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            at INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            figures TEXT NOT NULL,
+            PRIMARY KEY(workflow, kind, version)) WITHOUT ROWID;
 
         CREATE TABLE IF NOT EXISTS api_keys(
             key_id TEXT PRIMARY KEY,

@@ -23,6 +23,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
     private readonly Dictionary<string, KillSwitches.KillSwitch> _switches = new(StringComparer.Ordinal);
     private readonly HashSet<string> _seeds = new(StringComparer.Ordinal);
     private readonly List<ApiKeyRecord> _apiKeys = [];
+    private readonly List<ReleaseRecord> _releases = [];
     private long _nextItemId;
     private string? _claimCursor;
 
@@ -629,6 +630,27 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
                 .Select(g => new Stats.AgentTotals(g.Key.Workflow, g.Key.Version, g.Key.Agent, g.Key.PromptHash,
                     g.Sum(x => (long)x.Value.Calls), g.Sum(x => (long)x.Value.Failures), g.Sum(x => x.Value.Tokens), g.Sum(x => x.Value.Cost))).ToList();
             return ValueTask.FromResult(new Stats.StatsData(versions, agents));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> AddReleaseRecordAsync(ReleaseRecord record, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        lock (_gate)
+        {
+            if (_releases.Any(r => r.Workflow == record.Workflow && r.Kind == record.Kind && r.Version == record.Version)) return ValueTask.FromResult(false);
+            _releases.Add(record);
+            return ValueTask.FromResult(true);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<ReleaseRecord>> ListReleaseRecordsAsync(string? workflow = null, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<ReleaseRecord>>([.. _releases.Where(r => workflow is null || r.Workflow == workflow)]);
         }
     }
 

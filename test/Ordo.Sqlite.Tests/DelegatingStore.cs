@@ -32,5 +32,7 @@ internal abstract class DelegatingStore(IOrdoStore inner) : IOrdoStore
     public ValueTask SeedKillSwitchesAsync(string seed, IReadOnlyList<KillSwitches.KillSwitch> switches, CancellationToken cancellationToken = default) => inner.SeedKillSwitchesAsync(seed, switches, cancellationToken);
     public ValueTask<IReadOnlyList<JobRecord>> ListJobsWithoutWorkAsync(CancellationToken cancellationToken = default) => inner.ListJobsWithoutWorkAsync(cancellationToken);
     public ValueTask<Stats.StatsData> ReadStatsAsync(Stats.StatsQuery query, CancellationToken cancellationToken = default) => inner.ReadStatsAsync(query, cancellationToken);
+    public ValueTask<bool> AddReleaseRecordAsync(ReleaseRecord record, CancellationToken cancellationToken = default) => inner.AddReleaseRecordAsync(record, cancellationToken);
+    public ValueTask<IReadOnlyList<ReleaseRecord>> ListReleaseRecordsAsync(string? workflow = null, CancellationToken cancellationToken = default) => inner.ListReleaseRecordsAsync(workflow, cancellationToken);
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

@@ -64,7 +64,7 @@ internal static class ServeCommand
     }
 
     /// <summary>The workflow files of a project: YAML files with steps in the config's folder and its <c>workflows:</c> folders.</summary>
-    private static IEnumerable<string> WorkflowFiles(CliContext ctx, ProjectDefinition? project)
+    internal static IEnumerable<string> WorkflowFiles(CliContext ctx, ProjectDefinition? project)
     {
         var configFile = project?.ConfigFile ?? (ctx.Config is { Length: > 0 } c ? Path.GetFullPath(c) : null);
         var folders = new List<string>();

@@ -189,7 +189,18 @@ internal static class OrdoApiEndpoints
             }
         }
 
-        jobId ??= JobId.New((http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow());
+        var clock = http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
+        jobId ??= JobId.New(clock.GetUtcNow());
+        WorkflowDefinition? shadow = null;
+        if (!name!.Contains('@', StringComparison.Ordinal) && definition!.Project.Releases.TryGetValue(definition.Name, out var release))
+        {
+            // By name alone, the release decides: stable, or the canary for its share of job ids (judged first).
+            var versions = workflows.All.Where(d => d.Name == definition.Name).ToList();
+            var choice = await Ordo.Releases.ReleaseRouter.ChooseAsync(runtime.Store, release, [.. versions.Select(d => d.Version)], jobId.Value, clock, http.RequestAborted).ConfigureAwait(false);
+            definition = versions.First(d => d.Version == choice.Version);
+            shadow = choice.ShadowVersion is { } sv ? versions.First(d => d.Version == sv) : null;
+        }
+
         try
         {
             await runtime.SubmitAsync(definition!, input, new SubmitOptions
@@ -206,6 +217,15 @@ internal static class OrdoApiEndpoints
         }
 
         var created = jobId.Value;
+        if (shadow is not null && shadow.InputSchema?.Validate(input) is not { Count: > 0 })
+        {
+            // Beside it, the shadow version in dry run: never counted toward the tenant's quotas, never asking for approval.
+            await runtime.SubmitAsync(shadow, input, new SubmitOptions
+            {
+                Tenant = caller.Tenant, Submitter = caller.Identity, Priority = priority, InputName = "$.input", DryRun = true, ShadowOf = created,
+            }, http.RequestAborted).ConfigureAwait(false);
+        }
+
         var json = await JobJsonAsync(runtime, created, caller.Tenant, http.RequestAborted).ConfigureAwait(false) ?? "{}";
         http.Response.Headers.Location = $"/v1/jobs/{created.Value}";
         return Problems.Json(json, 201);
