@@ -20,7 +20,8 @@ public sealed partial class SqliteOrdoStore
         await Writer.WriteAsync(c =>
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "INSERT OR REPLACE INTO kill_switches(target, reason, set_by, set_at) VALUES ($t, $r, $b, $a)";
+            cmd.CommandText = "INSERT OR REPLACE INTO kill_switches(tenant, target, reason, set_by, set_at) VALUES ($n, $t, $r, $b, $a)";
+            cmd.Parameters.AddWithValue("$n", killSwitch.Tenant ?? "");
             cmd.Parameters.AddWithValue("$t", killSwitch.Target);
             cmd.Parameters.AddWithValue("$r", (object?)killSwitch.Reason ?? DBNull.Value);
             cmd.Parameters.AddWithValue("$b", killSwitch.SetBy);
@@ -30,13 +31,14 @@ public sealed partial class SqliteOrdoStore
     }
 
     /// <inheritdoc />
-    public async ValueTask<bool> ClearKillSwitchAsync(string target, CancellationToken cancellationToken = default)
+    public async ValueTask<bool> ClearKillSwitchAsync(string target, string? tenant, CancellationToken cancellationToken = default)
     {
         await InitializeAsync(cancellationToken).ConfigureAwait(false);
         return await Writer.WriteAsync(c =>
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "DELETE FROM kill_switches WHERE target = $t";
+            cmd.CommandText = "DELETE FROM kill_switches WHERE tenant = $n AND target = $t";
+            cmd.Parameters.AddWithValue("$n", tenant ?? "");
             cmd.Parameters.AddWithValue("$t", target);
             return cmd.ExecuteNonQuery() > 0;
         }).ConfigureAwait(false);
@@ -48,12 +50,13 @@ public sealed partial class SqliteOrdoStore
         await InitializeAsync(cancellationToken).ConfigureAwait(false);
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT target, reason, set_by, set_at FROM kill_switches ORDER BY target";
+        cmd.CommandText = "SELECT target, reason, set_by, set_at, tenant FROM kill_switches ORDER BY target, tenant";
         using var r = cmd.ExecuteReader();
         var list = new List<KillSwitches.KillSwitch>();
         while (r.Read())
         {
-            list.Add(new KillSwitches.KillSwitch(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3))));
+            list.Add(new KillSwitches.KillSwitch(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)),
+                r.GetString(4) is { Length: > 0 } tenant ? tenant : null));
         }
 
         return list;
@@ -77,7 +80,8 @@ public sealed partial class SqliteOrdoStore
         foreach (var s in switches)
         {
             using var insert = c.CreateCommand();
-            insert.CommandText = "INSERT OR IGNORE INTO kill_switches(target, reason, set_by, set_at) VALUES ($t, $r, $b, $a)";
+            insert.CommandText = "INSERT OR IGNORE INTO kill_switches(tenant, target, reason, set_by, set_at) VALUES ($n, $t, $r, $b, $a)";
+            insert.Parameters.AddWithValue("$n", s.Tenant ?? "");
             insert.Parameters.AddWithValue("$t", s.Target);
             insert.Parameters.AddWithValue("$r", (object?)s.Reason ?? DBNull.Value);
             insert.Parameters.AddWithValue("$b", s.SetBy);

@@ -77,6 +77,7 @@ public sealed partial class SqliteOrdoStore
             {
                 JobId = jobId, Step = step, Tenant = c.Tenant, Priority = c.Priority, Deliveries = deliveries, LostDeliveries = lost, LostOwners = lostOwners,
                 Lease = new WorkItemLease(c.Id, request.Owner, token, expires),
+                AvailableAt = DateTimeOffset.FromUnixTimeMilliseconds(c.AvailableAt),
             });
         }
 
@@ -119,10 +120,10 @@ public sealed partial class SqliteOrdoStore
 
     private static Candidate ReadCandidate(WriterStatements.Statement.Reader r)
         => new(r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetInt32(3), r.GetInt32(4), r.IsDBNull(5) ? null : r.GetString(5), r.GetString(6), r.GetInt32(7), r.GetInt32(8), r.GetInt64(9),
-            r.IsDBNull(10) ? null : r.GetString(10), r.GetInt32(11), r.IsDBNull(12) ? null : r.GetString(12));
+            r.IsDBNull(10) ? null : r.GetString(10), r.GetInt32(11), r.IsDBNull(12) ? null : r.GetString(12), r.GetInt64(13));
 
     /// <summary>A ready work item as the claim reads it, before it is leased.</summary>
-    private readonly record struct Candidate(long Id, long JobKey, string StepId, int Visit, int Attempt, string? Scope, string Tenant, int Priority, int Deliveries, long Token, string? Owner, int Lost, string? LostOwners);
+    private readonly record struct Candidate(long Id, long JobKey, string StepId, int Visit, int Attempt, string? Scope, string Tenant, int Priority, int Deliveries, long Token, string? Owner, int Lost, string? LostOwners, long AvailableAt);
 
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<long>> RenewLeasesAsync(IReadOnlyList<WorkItemLease> leases, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)

@@ -11,10 +11,11 @@ internal static class SqliteSchema
     /// The schema this build writes. 2: work items count their lost leases (<c>lost</c>, <c>lost_owners</c>).
     /// 3: the server's API keys (<c>api_keys</c>, hashes only).
     /// 4: events carry the trace and span they were created in (<c>trace_id</c>, <c>span_id</c>; null in older rows).
-    /// 5: summary rows of jobs and of their agents for <c>ordo stats</c> (<c>job_stats</c>, <c>agent_stats</c>), kept at
+    /// 5: a kill switch may stop one tenant's jobs (<c>kill_switches.tenant</c>, empty for every tenant's).
+    /// 6: summary rows of jobs and of their agents for <c>ordo stats</c> (<c>job_stats</c>, <c>agent_stats</c>), kept at
     /// each commit; the upgrade fills them from the events of the jobs already stored; release records (<c>release_records</c>).
     /// </summary>
-    public const int Version = 5;
+    public const int Version = 6;
 
     /// <summary>The statements that take a database of each older version one version up.</summary>
     public static readonly IReadOnlyDictionary<int, string> Upgrades = new Dictionary<int, string>
@@ -29,12 +30,25 @@ internal static class SqliteSchema
             ALTER TABLE events ADD COLUMN trace_id TEXT;
             ALTER TABLE events ADD COLUMN span_id TEXT;
             """,
+        // The key becomes (tenant, target): the table is rebuilt; the switches of older versions stop every tenant.
+        [4] = """
+            CREATE TABLE kill_switches_v5(
+                tenant TEXT NOT NULL,
+                target TEXT NOT NULL,
+                reason TEXT,
+                set_by TEXT NOT NULL,
+                set_at INTEGER NOT NULL,
+                PRIMARY KEY(tenant, target)) WITHOUT ROWID;
+            INSERT INTO kill_switches_v5(tenant, target, reason, set_by, set_at) SELECT '', target, reason, set_by, set_at FROM kill_switches;
+            DROP TABLE kill_switches;
+            ALTER TABLE kill_switches_v5 RENAME TO kill_switches;
+            """,
         // Stats summary rows (tables made by Create): filled once from the jobs and events already stored, with the
         // sums JobStatsDelta keeps at each commit from then on.
-        [4] = StatsBackfill,
+        [5] = StatsBackfill,
     };
 
-    /// <summary>Fills <c>job_stats</c> and <c>agent_stats</c> for the jobs stored before version 5.</summary>
+    /// <summary>Fills <c>job_stats</c> and <c>agent_stats</c> for the jobs stored before version 6.</summary>
     public const string StatsBackfill = """
         INSERT OR IGNORE INTO job_stats(job_key, tenant, workflow, version, created_at, ended_at, status, tokens, cost, retries, rejections, escalations)
         SELECT j.job_key, j.tenant, j.workflow, j.version, j.created_at,
@@ -146,15 +160,17 @@ internal static class SqliteSchema
         CREATE INDEX IF NOT EXISTS work_by_tenant ON work_items(tenant, priority DESC, visible_at);
 
         CREATE TABLE IF NOT EXISTS kill_switches(
-            target TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            target TEXT NOT NULL,
             reason TEXT,
             set_by TEXT NOT NULL,
-            set_at INTEGER NOT NULL) WITHOUT ROWID;
+            set_at INTEGER NOT NULL,
+            PRIMARY KEY(tenant, target)) WITHOUT ROWID;
 
         CREATE TABLE IF NOT EXISTS kill_switch_seeds(
             seed TEXT PRIMARY KEY) WITHOUT ROWID;
 
-        -- Version 5: one summary row per job and per agent and prompt hash of a job, kept at each commit (ordo stats).
+        -- Version 6: one summary row per job and per agent and prompt hash of a job, kept at each commit (ordo stats).
         CREATE TABLE IF NOT EXISTS job_stats(
             job_key INTEGER PRIMARY KEY,
             tenant TEXT NOT NULL,
@@ -186,7 +202,7 @@ internal static class SqliteSchema
             -- Clustered by the job's creation: a window of ordo stats is one range of the table, read in order.
             PRIMARY KEY(created_at, job_key, agent, prompt_hash)) WITHOUT ROWID;
 
-        -- Version 5 too: durable decisions about releases (a canary rolled back by itself), one per workflow, kind and version.
+        -- Version 6 too: durable decisions about releases (a canary rolled back by itself), one per workflow, kind and version.
         CREATE TABLE IF NOT EXISTS release_records(
             workflow TEXT NOT NULL,
             kind TEXT NOT NULL,

@@ -61,7 +61,7 @@ internal sealed class WriterStatements : IDisposable
         // One tenant's ready items, in the order of the index on (tenant, priority DESC, visible_at): the scan stops at
         // the LIMIT, so its cost is that of the items returned (plus the tenant's leased items it steps over).
         SelectReadyOfTenant = new(c, """
-            SELECT item_id, job_key, step_id, visit, attempt, scope, tenant, priority, deliveries, lease_token, lease_owner, lost, lost_owners FROM work_items
+            SELECT item_id, job_key, step_id, visit, attempt, scope, tenant, priority, deliveries, lease_token, lease_owner, lost, lost_owners, available_at FROM work_items
             WHERE tenant = $4 AND (visible_at <= $1 OR ($2 IS NOT NULL AND lease_owner IN (SELECT value FROM json_each($2))))
             ORDER BY priority DESC, visible_at, item_id LIMIT $3
             """, 4);
@@ -69,7 +69,7 @@ internal sealed class WriterStatements : IDisposable
         NextTenant = new(c, "SELECT tenant FROM work_items WHERE tenant > $1 ORDER BY tenant LIMIT 1", 1);
         FirstTenant = new(c, "SELECT tenant FROM work_items ORDER BY tenant LIMIT 1", 0);
         SelectReadyForRoot = new(c, """
-            SELECT item_id, job_key, step_id, visit, attempt, scope, tenant, priority, deliveries, lease_token, lease_owner, lost, lost_owners FROM work_items
+            SELECT item_id, job_key, step_id, visit, attempt, scope, tenant, priority, deliveries, lease_token, lease_owner, lost, lost_owners, available_at FROM work_items
             WHERE root_key = $4 AND (visible_at <= $1 OR ($2 IS NOT NULL AND lease_owner IN (SELECT value FROM json_each($2))))
             ORDER BY priority DESC, visible_at, item_id LIMIT $3
             """, 4);

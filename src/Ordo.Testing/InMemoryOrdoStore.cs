@@ -20,7 +20,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
     private readonly Dictionary<string, DefinitionRecord> _definitions = new(StringComparer.Ordinal);
     private readonly Dictionary<long, ItemEntry> _items = [];
     private readonly HashSet<(JobId, string)> _itemKeys = [];
-    private readonly Dictionary<string, KillSwitches.KillSwitch> _switches = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Tenant, string Target), KillSwitches.KillSwitch> _switches = [];
     private readonly HashSet<string> _seeds = new(StringComparer.Ordinal);
     private readonly List<ApiKeyRecord> _apiKeys = [];
     private readonly List<ReleaseRecord> _releases = [];
@@ -506,20 +506,20 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
     public ValueTask SetKillSwitchAsync(KillSwitches.KillSwitch killSwitch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(killSwitch);
-        lock (_gate) _switches[killSwitch.Target] = killSwitch;
+        lock (_gate) _switches[(killSwitch.Tenant ?? "", killSwitch.Target)] = killSwitch;
         return ValueTask.CompletedTask;
     }
 
     /// <inheritdoc />
-    public ValueTask<bool> ClearKillSwitchAsync(string target, CancellationToken cancellationToken = default)
+    public ValueTask<bool> ClearKillSwitchAsync(string target, string? tenant, CancellationToken cancellationToken = default)
     {
-        lock (_gate) return ValueTask.FromResult(_switches.Remove(target));
+        lock (_gate) return ValueTask.FromResult(_switches.Remove((tenant ?? "", target)));
     }
 
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<KillSwitches.KillSwitch>> ListKillSwitchesAsync(CancellationToken cancellationToken = default)
     {
-        lock (_gate) return ValueTask.FromResult<IReadOnlyList<KillSwitches.KillSwitch>>(_switches.Values.OrderBy(s => s.Target, StringComparer.Ordinal).ToList());
+        lock (_gate) return ValueTask.FromResult<IReadOnlyList<KillSwitches.KillSwitch>>(_switches.Values.OrderBy(s => s.Target, StringComparer.Ordinal).ThenBy(s => s.Tenant ?? "", StringComparer.Ordinal).ToList());
     }
 
     /// <inheritdoc />
@@ -538,7 +538,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
     {
         if (_seeds.Add(seed))
         {
-            foreach (var s in switches) _switches.TryAdd(s.Target, s);
+            foreach (var s in switches) _switches.TryAdd((s.Tenant ?? "", s.Target), s);
         }
     }
 
@@ -593,6 +593,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
         var entry = new ItemEntry(++_nextItemId, job.Record.JobId, item.Step, key, item.Priority)
         {
             VisibleAt = item.LeaseOwner is null ? item.AvailableAt : item.LeaseExpiresAt,
+            AvailableAt = item.AvailableAt,
             LeaseOwner = item.LeaseOwner,
             Token = item.LeaseOwner is null ? 0 : 1,
             Deliveries = item.LeaseOwner is null ? 0 : 1,
@@ -710,6 +711,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
         public string WorkKey { get; } = workKey;
         public int Priority { get; } = priority;
         public DateTimeOffset VisibleAt { get; set; }
+        public DateTimeOffset AvailableAt { get; init; }
         public string? LeaseOwner { get; set; }
         public long Token { get; set; }
         public int Deliveries { get; set; }
@@ -726,6 +728,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
             LostDeliveries = Lost,
             LostOwners = LostOwners,
             Lease = new WorkItemLease(Id, LeaseOwner!, Token, VisibleAt),
+            AvailableAt = AvailableAt,
         };
     }
 }

@@ -3,9 +3,11 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Ordo.Configuration;
+using Ordo.Engine;
 using Ordo.Server;
 using Ordo.Server.Auth;
 using Ordo.Storage;
@@ -14,29 +16,35 @@ using Ordo.Workflows;
 
 namespace Ordo.Server.Tests;
 
-/// <summary>An app hosting the API on the in-memory store, the way a user's own ASP.NET Core app would.</summary>
+/// <summary>
+/// The sample app of a user's own (samples/aspnetcore-host, which hosts Ordo through AddOrdo, AddOrdoServer and
+/// MapOrdoApi) under <see cref="WebApplicationFactory{TEntryPoint}"/>, on the in-memory store, with this fixture's
+/// tenants, roles and workflows in place of the sample's.
+/// </summary>
 public sealed class ApiFixture : IAsyncDisposable
 {
     public const string Hello = "ordo: 1\nworkflow: hello\nversion: 1\ndescription: says hello\nsteps:\n  - { id: greet, transform: { set: { greeting: hi } } }\n";
     public const string TwoPerson = "ordo: 1\nworkflow: payout\nversion: 2\nsteps:\n  - { id: ok, approval: { role: approver, count: 2 }, next: done }\n  - { id: done, transform: { set: { paid: true } } }\n";
     public const string Typed = "ordo: 1\nworkflow: typed\nversion: 1\ninput: { type: object, required: [amount], properties: { amount: { type: number } } }\nsteps:\n  - { id: a, transform: { set: { x: 1 } } }\n";
 
-    private readonly WebApplication _app;
+    private readonly WebApplicationFactory<Program> _factory;
     private readonly string _dir;
 
-    private ApiFixture(WebApplication app, string dir, InMemoryOrdoStore store)
+    private ApiFixture(WebApplicationFactory<Program> factory, string dir)
     {
-        _app = app;
+        _factory = factory;
         _dir = dir;
-        Store = store;
-        Client = app.GetTestClient();
+        Client = factory.CreateClient();
+        Store = (InMemoryOrdoStore)factory.Services.GetRequiredService<IOrdoStore>();
     }
 
     public InMemoryOrdoStore Store { get; }
 
     public HttpClient Client { get; }
 
-    public static async Task<ApiFixture> StartAsync(Action<OrdoServerOptions>? configure = null, bool workers = true)
+    public OrdoRuntime Runtime => _factory.Services.GetRequiredService<OrdoRuntime>();
+
+    public static async Task<ApiFixture> StartAsync(Action<OrdoServerOptions>? configure = null, bool workers = true, Action<OrdoRuntimeOptions>? runtime = null)
     {
         var dir = Path.Combine(Path.GetTempPath(), "ordo-server-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -53,21 +61,25 @@ public sealed class ApiFixture : IAsyncDisposable
             definitions.Add(await WorkflowLoader.LoadFileAsync(Path.Combine(dir, name)));
         }
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseTestServer();
-        var ordo = builder.Services.AddOrdo(o => o.Workers = 2).UseInMemoryStore();
-        if (!workers) ordo.WithoutWorkers();
-        builder.Services.AddOrdoServer(o =>
+        var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web => web.ConfigureTestServices(services =>
         {
-            foreach (var (name, tenant) in definitions[0].Project.Tenants) o.Tenants[name] = tenant;
-            foreach (var d in definitions) o.Workflows.Add(d);
-            o.EventPollInterval = TimeSpan.FromMilliseconds(20);
-            configure?.Invoke(o);
-        });
-        var app = builder.Build();
-        app.MapOrdoApi();
-        await app.StartAsync();
-        return new ApiFixture(app, dir, (InMemoryOrdoStore)app.Services.GetRequiredService<IOrdoStore>());
+            var ordo = services.AddOrdo(o =>
+            {
+                o.Workers = 2;
+                runtime?.Invoke(o);
+            }).UseInMemoryStore();
+            if (!workers) ordo.WithoutWorkers();
+            services.Configure<OrdoServerOptions>(o =>
+            {
+                o.Tenants.Clear();
+                foreach (var (name, tenant) in definitions[0].Project.Tenants) o.Tenants[name] = tenant;
+                o.Workflows.Clear();
+                foreach (var d in definitions) o.Workflows.Add(d);
+                o.EventPollInterval = TimeSpan.FromMilliseconds(20);
+                configure?.Invoke(o);
+            });
+        }));
+        return new ApiFixture(factory, dir);
     }
 
     public async Task<string> KeyAsync(string tenant, string identity)
@@ -117,8 +129,7 @@ public sealed class ApiFixture : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _factory.DisposeAsync();
         try
         {
             Directory.Delete(_dir, true);

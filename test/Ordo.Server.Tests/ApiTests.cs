@@ -191,6 +191,41 @@ public sealed class ApiTests
     }
 
     [Fact]
+    public async Task JobsAndApprovals_AsLiveLists_SendWhatChanges_AndOnlyTheCallersTenant()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var alice = await api.KeyAsync("acme", "alice");
+        var bob = await api.KeyAsync("acme", "bob");
+        var carol = await api.KeyAsync("acme", "carol");
+        var gary = await api.KeyAsync("globex", "gary");
+        await using var waiting = await LiveStream.OpenAsync(api.Client, "/v1/jobs?status=waiting_approval", alice);
+        await using var inbox = await LiveStream.OpenAsync(api.Client, "/v1/approvals?status=pending", bob);
+        await using var others = await LiveStream.OpenAsync(api.Client, "/v1/jobs", gary);
+        Assert.Equal("synced", (await waiting.NextAsync()).Name);
+        Assert.Equal("synced", (await inbox.NextAsync()).Name);
+        Assert.Equal("synced", (await others.NextAsync()).Name);
+
+        var id = await api.SubmitAsync(alice, "payout");
+        var listed = await waiting.UntilAsync((name, d) => name == "job");
+        Assert.Equal((id, "waiting_approval", "alice"), (listed.GetProperty("job_id").GetString(), listed.GetProperty("status").GetString(), listed.GetProperty("submitter").GetString()));
+        var pending = await inbox.UntilAsync((name, _) => name == "approval");
+        Assert.Equal((id, 0), (pending.GetProperty("job_id").GetString(), pending.GetProperty("decided").GetInt32()));
+
+        var approval = Uri.EscapeDataString(pending.GetProperty("approval_id").GetString()!);
+        Assert.Equal(200, (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{id}/approvals/{approval}", bob, new { decision = "approve" })).Status);
+        Assert.Equal(1, (await inbox.UntilAsync((name, _) => name == "approval")).GetProperty("decided").GetInt32());
+        Assert.Equal(200, (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{id}/approvals/{approval}", carol, new { decision = "approve" })).Status);
+        Assert.Equal(id, (await inbox.UntilAsync((name, _) => name == "removed")).GetProperty("job_id").GetString());
+        // The job left the filtered list when it stopped waiting.
+        Assert.Equal(id, (await waiting.UntilAsync((name, _) => name == "removed")).GetProperty("job_id").GetString());
+
+        // Another tenant's list never carried the job: the first job it sends is its own.
+        var own = await api.SubmitAsync(gary, "hello");
+        Assert.Equal(own, (await others.UntilAsync((name, _) => name == "job")).GetProperty("job_id").GetString());
+        Assert.Equal(400, (await api.SendAsync(HttpMethod.Get, $"/v1/jobs?cursor={own}", gary, edit: r => r.Headers.Accept.ParseAdd("text/event-stream"))).Status);
+    }
+
+    [Fact]
     public async Task TwoPersonApproval_SubmitterRefused_TwoApproversContinueTheJob()
     {
         await using var api = await ApiFixture.StartAsync(o => o.Tenants["acme"] = o.Tenants["acme"] with
@@ -268,6 +303,33 @@ public sealed class ApiTests
     }
 
     [Fact]
+    public async Task KillSwitch_SetByOneTenant_StopsItsJobsOnly_AndIsNotSeenOrClearedByAnother()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var olga = await api.KeyAsync("acme", "olga");
+        var alice = await api.KeyAsync("acme", "alice");
+        var gary = await api.KeyAsync("globex", "gary");
+        var target = "/v1/kill-switches/" + Uri.EscapeDataString("workflow:hello");
+        Assert.Equal(200, (await api.SendAsync(HttpMethod.Put, target, olga, new { reason = "acme only" })).Status);
+
+        Assert.Empty((await api.SendAsync(HttpMethod.Get, "/v1/kill-switches", gary)).Json.GetProperty("kill_switches").EnumerateArray());
+        Assert.Equal(404, (await api.SendAsync(HttpMethod.Delete, target, gary)).Status);
+        var acmeJob = await api.SubmitAsync(alice, "hello");
+        var globexJob = await api.SubmitAsync(gary, "hello");
+        Assert.Equal("completed", (await api.WaitForStatusAsync(gary, globexJob, "completed", "failed", "cancelled")).GetProperty("status").GetString());
+        var stopped = await api.WaitForStatusAsync(alice, acmeJob, "completed", "failed", "cancelled");
+        Assert.NotEqual("completed", stopped.GetProperty("status").GetString());
+        Assert.Contains("workflow:hello", stopped.GetProperty("reason").GetString());
+
+        // A switch set for every tenant on the server shows in each tenant's list, and no tenant can clear it.
+        await api.Store.SetKillSwitchAsync(new KillSwitches.KillSwitch("tool:web.*", "outage", "ops", DateTimeOffset.UnixEpoch));
+        var seen = (await api.SendAsync(HttpMethod.Get, "/v1/kill-switches", gary)).Json.GetProperty("kill_switches");
+        Assert.Equal("all_tenants", Assert.Single(seen.EnumerateArray()).GetProperty("scope").GetString());
+        Assert.Equal(409, (await api.SendAsync(HttpMethod.Delete, "/v1/kill-switches/" + Uri.EscapeDataString("tool:web.*"), gary)).Status);
+        Assert.Equal(2, (await api.Store.ListKillSwitchesAsync()).Count);
+    }
+
+    [Fact]
     public async Task AnotherTenantsObjects_Are404_OnEveryPath_AndNeverListed()
     {
         await using var api = await ApiFixture.StartAsync(o => o.Tenants["acme"] = o.Tenants["acme"] with
@@ -296,6 +358,13 @@ public sealed class ApiTests
         // The same idempotency key in another tenant cannot reach this tenant's job either.
         Assert.Equal("waiting_approval", (await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{job}", alice)).Json.GetProperty("status").GetString());
         Assert.Equal(404, (await api.SendAsync(HttpMethod.Get, "/v1/jobs/not-a-job", gary)).Status);
+        Assert.Empty((await api.SendAsync(HttpMethod.Get, "/v1/kill-switches", gary)).Json.GetProperty("kill_switches").EnumerateArray());
+
+        // The metrics page is one for every tenant: no tenant's name is a label on it.
+        var metrics = await api.Client.GetStringAsync("/metrics");
+        Assert.Contains("ordo_jobs_submitted", metrics);
+        Assert.DoesNotContain("acme", metrics);
+        Assert.DoesNotContain("globex", metrics);
     }
 
     [Fact]

@@ -10,20 +10,7 @@ namespace Ordo.Server.Tests;
 /// <summary>The real <c>ordo serve</c> process: a key from <c>ordo keys create</c>, a submission, a live follow, and SIGTERM.</summary>
 public sealed class ServeProcessTests
 {
-    private static string Ordo()
-    {
-        var config = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')).Parent!.Name;
-        var root = AppContext.BaseDirectory[..AppContext.BaseDirectory.IndexOf("/test/", StringComparison.Ordinal)];
-        return Path.Combine(root, "src", "Ordo.Cli", "bin", config, "net10.0", "Ordo.Cli.dll");
-    }
-
-    private static ProcessStartInfo Start(string dir, params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Ordo());
-        foreach (var a in args) info.ArgumentList.Add(a);
-        return info;
-    }
+    private static ProcessStartInfo Start(string dir, params string[] args) => OrdoProcess.Start(dir, args);
 
     [Fact]
     public async Task Serve_CreatesKeySubmitsFollows_AndExitsCleanlyOnSigterm()

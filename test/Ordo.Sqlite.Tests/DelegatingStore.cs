@@ -27,7 +27,7 @@ internal abstract class DelegatingStore(IOrdoStore inner) : IOrdoStore
     public IDisposable? WatchForWork(string worker, Action wake) => inner.WatchForWork(worker, wake);
     public ValueTask InitializeAsync(CancellationToken cancellationToken = default) => inner.InitializeAsync(cancellationToken);
     public ValueTask SetKillSwitchAsync(KillSwitches.KillSwitch killSwitch, CancellationToken cancellationToken = default) => inner.SetKillSwitchAsync(killSwitch, cancellationToken);
-    public ValueTask<bool> ClearKillSwitchAsync(string target, CancellationToken cancellationToken = default) => inner.ClearKillSwitchAsync(target, cancellationToken);
+    public ValueTask<bool> ClearKillSwitchAsync(string target, string? tenant, CancellationToken cancellationToken = default) => inner.ClearKillSwitchAsync(target, tenant, cancellationToken);
     public ValueTask<IReadOnlyList<KillSwitches.KillSwitch>> ListKillSwitchesAsync(CancellationToken cancellationToken = default) => inner.ListKillSwitchesAsync(cancellationToken);
     public ValueTask SeedKillSwitchesAsync(string seed, IReadOnlyList<KillSwitches.KillSwitch> switches, CancellationToken cancellationToken = default) => inner.SeedKillSwitchesAsync(seed, switches, cancellationToken);
     public ValueTask<IReadOnlyList<JobRecord>> ListJobsWithoutWorkAsync(CancellationToken cancellationToken = default) => inner.ListJobsWithoutWorkAsync(cancellationToken);

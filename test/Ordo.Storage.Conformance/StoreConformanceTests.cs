@@ -618,6 +618,27 @@ public abstract partial class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task KillSwitches_OfOneTenant_AreKeptApartFromEveryTenantsAndFromOtherTenants()
+    {
+        await Store.SetKillSwitchAsync(new KillSwitches.KillSwitch("tool:web.*", "all", "ops", T0));
+        await Store.SetKillSwitchAsync(new KillSwitches.KillSwitch("tool:web.*", "acme's", "olga", T0, Tenant: "acme"));
+        await Store.SetKillSwitchAsync(new KillSwitches.KillSwitch("tool:web.*", "globex's", "gus", T0, Tenant: "globex"));
+        var list = await Store.ListKillSwitchesAsync();
+        Assert.Equal(3, list.Count);
+        Assert.Equal("acme's", list.Single(s => s.Tenant == "acme").Reason);
+        Assert.Equal("all", list.Single(s => s.Tenant is null).Reason);
+        Assert.True(list.Single(s => s.Tenant == "acme").Covers("acme"));
+        Assert.False(list.Single(s => s.Tenant == "acme").Covers("globex"));
+        Assert.True(list.Single(s => s.Tenant is null).Covers("globex"));
+
+        Assert.True(await Store.ClearKillSwitchAsync("tool:web.*", "acme"));
+        Assert.False(await Store.ClearKillSwitchAsync("tool:web.*", "acme"));
+        Assert.Equal([null, "globex"], (await Store.ListKillSwitchesAsync()).Select(s => s.Tenant).OrderBy(t => t, StringComparer.Ordinal));
+        Assert.True(await Store.ClearKillSwitchAsync("tool:web.*"));
+        Assert.Equal("globex", Assert.Single(await Store.ListKillSwitchesAsync()).Tenant);
+    }
+
+    [Fact]
     public async Task Submit_OverConcurrentQuota_IsRefusedAndCreatesNothing()
     {
         var quota = new TenantQuota(ConcurrentJobs: 2, JobsPerMinute: null);

@@ -62,8 +62,10 @@ internal sealed partial class OrdoBench
             Workers = settings.ServerWorkers,
             Configure = b =>
             {
-                // The bench prints its own report; the server's log lines would land in its JSON on stdout.
+                // The bench prints its own report on stdout; the server's errors (a 500 has one) go to stderr beside the progress.
                 b.Logging.ClearProviders();
+                b.Logging.AddSimpleConsole(o => o.SingleLine = true).AddFilter((_, level) => level >= LogLevel.Error);
+                b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
                 // The default of 600 requests a minute per key would measure the rate limiter, not the server.
                 b.Services.Configure<OrdoServerOptions>(o => o.RateLimitPermits = int.MaxValue);
             },

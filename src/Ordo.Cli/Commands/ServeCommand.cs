@@ -17,7 +17,8 @@ internal static class ServeCommand
     {
         var urls = new Option<string>("--urls") { Description = "Where to listen. Default: http://127.0.0.1:5080.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
         var workers = CommonOptions.Workers();
-        var command = new Command("serve", "Run the HTTP API and the workers in one process (SIGTERM or Ctrl-C drains it and exits 0).") { urls, workers };
+        var rateLimit = new Option<int>("--rate-limit") { Description = "Requests one API key may make a minute; more are answered 429 with Retry-After. Default: 600.", DefaultValueFactory = _ => 600, HelpName = "N" };
+        var command = new Command("serve", "Run the HTTP API and the workers in one process (SIGTERM or Ctrl-C drains it and exits 0).") { urls, workers, rateLimit };
         env.SetAction(command, async (ctx, parse) =>
         {
             var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false)
@@ -27,6 +28,7 @@ internal static class ServeCommand
                 throw new CliInputException("PostgreSQL storage is not available in this build of ordo; use the embedded SQLite store (--db)");
             }
 
+            if (parse.GetValue(rateLimit) < 1) throw new CliInputException("--rate-limit must be at least 1 (requests per key a minute)");
             var code = CliHost.NewRegistry();
             var definitions = new List<WorkflowDefinition>();
             foreach (var file in WorkflowFiles(ctx, project))
@@ -38,9 +40,14 @@ internal static class ServeCommand
             await using var app = ServerHost.Build(new ServeSettings
             {
                 Urls = parse.GetValue(urls)!, DatabasePath = path, Project = project, Workflows = definitions, Code = code,
-                Workers = parse.GetValue(workers), ShutdownGrace = CliHost.ShutdownGrace(),
+                Workers = parse.GetValue(workers), ShutdownGrace = CliHost.ShutdownGrace(), RateLimitPerMinute = parse.GetValue(rateLimit),
             });
             await app.StartAsync(ctx.Stop).ConfigureAwait(false);
+            if (definitions.Count == 0 && !ctx.Quiet)
+            {
+                await ctx.Err.WriteLineAsync($"ordo: warning: no workflow files in {string.Join(", ", ProjectFolders(ctx, project))}: every POST /v1/jobs will be refused (give --config ordo.yaml, or start it where the workflows are)").ConfigureAwait(false);
+            }
+
             if (ctx.Human)
             {
                 await ctx.Out.WriteLineAsync($"ordo: serving {string.Join(", ", app.Urls)} on {path} with {definitions.Count} workflow(s); SIGTERM or Ctrl-C stops it").ConfigureAwait(false);
@@ -63,17 +70,36 @@ internal static class ServeCommand
         return command;
     }
 
-    /// <summary>The workflow files of a project: YAML files with steps in the config's folder and its <c>workflows:</c> folders.</summary>
+    /// <summary>
+    /// The workflow files of a project: the YAML files with a top-level <c>workflow:</c> and <c>steps:</c> in the config's
+    /// folder (the working directory when there is no config) and in its <c>workflows:</c> folders.
+    /// </summary>
     internal static IEnumerable<string> WorkflowFiles(CliContext ctx, ProjectDefinition? project)
-    {
-        var configFile = project?.ConfigFile ?? (ctx.Config is { Length: > 0 } c ? Path.GetFullPath(c) : null);
-        var folders = new List<string>();
-        if (configFile is not null) folders.Add(Path.GetDirectoryName(Path.GetFullPath(configFile))!);
-        folders.AddRange(project?.WorkflowFolders ?? []);
-        return folders.Distinct(StringComparer.Ordinal).Where(Directory.Exists)
+        => ProjectFolders(ctx, project).Where(Directory.Exists)
             .SelectMany(d => Directory.EnumerateFiles(d, "*.yaml").Concat(Directory.EnumerateFiles(d, "*.yml")))
             .Where(f => !string.Equals(Path.GetFileName(f), WorkflowLoader.ConfigFileName, StringComparison.OrdinalIgnoreCase))
-            .Where(f => File.ReadLines(f).Any(l => l.StartsWith("steps:", StringComparison.Ordinal)))
+            .Where(LooksLikeWorkflow)
             .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+
+    private static List<string> ProjectFolders(CliContext ctx, ProjectDefinition? project)
+    {
+        var configFile = project?.ConfigFile ?? (ctx.Config is { Length: > 0 } c ? Path.GetFullPath(c) : null);
+        var folders = new List<string> { configFile is null ? Directory.GetCurrentDirectory() : Path.GetDirectoryName(Path.GetFullPath(configFile))! };
+        folders.AddRange(project?.WorkflowFolders ?? []);
+        return folders.Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Whether a YAML file is a workflow (other YAML beside it, such as a CI file, is not loaded); a file over 1 MiB is left for the loader to refuse.</summary>
+    private static bool LooksLikeWorkflow(string file)
+    {
+        if (new FileInfo(file).Length > 1 << 20) return true;
+        bool workflow = false, steps = false;
+        foreach (var line in File.ReadLines(file))
+        {
+            workflow |= line.StartsWith("workflow:", StringComparison.Ordinal);
+            steps |= line.StartsWith("steps:", StringComparison.Ordinal);
+        }
+
+        return workflow && steps;
     }
 }

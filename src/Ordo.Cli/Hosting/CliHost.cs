@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Ordo.Agents;
 using Ordo.Configuration;
@@ -12,10 +13,13 @@ namespace Ordo.Cli.Hosting;
 /// <summary>Opens what a command needs: the workflow, the store and the runtime, with clear errors and no side effects on bad input.</summary>
 internal sealed class CliHost : IAsyncDisposable
 {
-    private CliHost(IOrdoStore store, OrdoRuntime runtime, string databasePath)
+    private readonly ServiceProvider _services;
+
+    private CliHost(IOrdoStore store, ServiceProvider services, string databasePath)
     {
         Store = store;
-        Runtime = runtime;
+        _services = services;
+        Runtime = services.GetRequiredService<OrdoRuntime>();
         DatabasePath = databasePath;
     }
 
@@ -215,15 +219,27 @@ internal sealed class CliHost : IAsyncDisposable
             throw new CliInputException(e.Message);
         }
 
-        var options = new OrdoRuntimeOptions { Workers = workers ?? Environment.ProcessorCount, DryRun = dryRun, ShutdownGrace = ShutdownGrace() };
-        foreach (var o in observers ?? [])
-        {
-            options.Observers.Add(o);
-        }
+        return new CliHost(store, Compose(ctx, store, code, workers, observers, dryRun), path);
+    }
 
-        var components = new OrdoComponents { Code = code ?? NewRegistry(), SqlConnections = { new SqliteConnectionFactory() } };
-        var runtime = new OrdoRuntime(store, options, components, LoggerFactory.Create(b => b.AddProvider(new StderrLoggerProvider(ctx))).CreateLogger<OrdoRuntime>());
-        return new CliHost(store, runtime, path);
+    /// <summary>
+    /// The runtime of a command, composed the way a host composes it (<c>AddOrdo</c> and the container), on the store
+    /// the command opened. The container is not a host: no hosted worker starts; commands run work themselves.
+    /// </summary>
+    private static ServiceProvider Compose(CliContext ctx, IOrdoStore store, CodeRegistry? code, int? workers, IEnumerable<IJobObserver>? observers, bool dryRun)
+    {
+        var grace = ShutdownGrace();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.ClearProviders().AddProvider(new StderrLoggerProvider(ctx)));
+        services.AddSingleton(code ?? NewRegistry());
+        services.AddOrdo(o =>
+        {
+            o.Workers = workers ?? Environment.ProcessorCount;
+            o.DryRun = dryRun;
+            o.ShutdownGrace = grace;
+            foreach (var observer in observers ?? []) o.Observers.Add(observer);
+        }).UseStore(store).AddSqliteConnections();
+        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
     }
 
     /// <summary>
@@ -259,7 +275,8 @@ internal sealed class CliHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Runtime.DisposeAsync().ConfigureAwait(false);
+        // The container disposes the runtime and what it made (MCP servers, HTTP handlers); the store is the command's.
+        await _services.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
     }
 

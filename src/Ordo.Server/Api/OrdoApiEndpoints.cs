@@ -85,6 +85,7 @@ internal static class OrdoApiEndpoints
         var caller = await services.GetRequiredService<ApiKeyAuthenticator>().AuthenticateAsync(header[7..].Trim(), http.RequestAborted).ConfigureAwait(false);
         if (caller is null)
         {
+            ApiLog.Refused(http, "unknown or revoked key");
             http.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
             return Problems.Of(401, "The API key is not valid", "the key is unknown or was revoked");
         }
@@ -127,7 +128,12 @@ internal static class OrdoApiEndpoints
         }
     }
 
-    private static string InputPath(string path) => path.Length == 0 ? "$.input" : path.StartsWith('[') ? "$.input" + path : "$.input." + path;
+    /// <summary>The JSON path in the request of a problem in the input, whether the validator wrote it as <c>amount</c>, <c>[0]</c> or <c>$.amount</c>.</summary>
+    private static string InputPath(string path)
+    {
+        if (path.StartsWith('$')) path = path[1..].TrimStart('.');
+        return path.Length == 0 ? "$.input" : path.StartsWith('[') ? "$.input" + path : "$.input." + path;
+    }
 
     private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> Role(string role) => (context, next) =>
         ApiContext.Caller(context.HttpContext).Has(role)
@@ -226,6 +232,7 @@ internal static class OrdoApiEndpoints
             }, http.RequestAborted).ConfigureAwait(false);
         }
 
+        ApiLog.Action(http, (log, tenant, who) => ApiLog.Submitted(log, tenant, who, created.Value, definition!.Ref));
         var json = await JobJsonAsync(runtime, created, caller.Tenant, http.RequestAborted).ConfigureAwait(false) ?? "{}";
         http.Response.Headers.Location = $"/v1/jobs/{created.Value}";
         return Problems.Json(json, 201);
@@ -234,9 +241,11 @@ internal static class OrdoApiEndpoints
     internal static JobId IdempotentJobId(string tenant, string key)
         => new(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"ordo-idempotency\n{tenant}\n{key}")).AsSpan(0, 16)));
 
-    private static async Task<IResult> ListJobsAsync(HttpContext http, IOrdoStore store, string? status, string? workflow, int? limit, string? cursor)
+    private static async Task<IResult> ListJobsAsync(HttpContext http, IOrdoStore store, IOptions<OrdoServerOptions> options, string? status, string? workflow, int? limit, string? cursor)
     {
         var caller = ApiContext.Caller(http);
+        var live = LiveList.Wanted(http.Request);
+        if (live && !string.IsNullOrEmpty(cursor)) return Problems.Invalid("cursor", "a live list follows the first page; it takes no cursor");
         JobStatus? s = null;
         if (!string.IsNullOrEmpty(status))
         {
@@ -266,25 +275,42 @@ internal static class OrdoApiEndpoints
             else name = workflow;
         }
 
-        var jobs = await store.ListJobsAsync(new JobQuery { Tenant = caller.Tenant, Status = s, Workflow = name, WorkflowVersion = version, After = after, Limit = take + 1 }, http.RequestAborted).ConfigureAwait(false);
+        var query = new JobQuery { Tenant = caller.Tenant, Status = s, Workflow = name, WorkflowVersion = version, After = after, Limit = take + 1 };
+        if (live)
+        {
+            return new LiveList("job", options.Value.EventPollInterval, async ct =>
+            {
+                var current = await store.ListJobsAsync(query with { Limit = take }, ct).ConfigureAwait(false);
+                return current.Select(j => new LiveItem(j.JobId.Value, JsonOut.Write(w => WriteListedJob(w, j)), JsonOut.Write(w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("job_id", j.JobId.Value);
+                    w.WriteEndObject();
+                }))).ToList();
+            });
+        }
+
+        var jobs = await store.ListJobsAsync(query, http.RequestAborted).ConfigureAwait(false);
         var page = jobs.Take(take).ToList();
         var json = JsonOut.Write(w =>
         {
             w.WriteStartObject();
             w.WriteStartArray("jobs");
-            foreach (var j in page)
-            {
-                w.WriteStartObject();
-                JobView.WriteJobRecordFields(w, j);
-                w.WriteString("submitter", j.Submitter);
-                w.WriteEndObject();
-            }
-
+            foreach (var j in page) WriteListedJob(w, j);
             w.WriteEndArray();
             JsonOut.WriteNullable(w, "next_cursor", jobs.Count > take ? page[^1].JobId.Value : null);
             w.WriteEndObject();
         });
         return Problems.Json(json);
+    }
+
+    /// <summary>A job as lists show it: the fields of <c>ordo jobs --json</c> and its submitter.</summary>
+    private static void WriteListedJob(Utf8JsonWriter w, JobRecord j)
+    {
+        w.WriteStartObject();
+        JobView.WriteJobRecordFields(w, j);
+        w.WriteString("submitter", j.Submitter);
+        w.WriteEndObject();
     }
 
     private static async Task<IResult> GetJobAsync(HttpContext http, OrdoRuntime runtime, string id)
@@ -402,6 +428,7 @@ internal static class OrdoApiEndpoints
         var state = await runtime.GetStateAsync(jobId, http.RequestAborted).ConfigureAwait(false);
         if (state is null || !state.Approvals.Values.Any(a => a.Id == approvalId)) return Problems.NotFound($"job {id} has no approval {approvalId}");
         var outcome = await runtime.DecideAsync(jobId, approvalId, caller.Identity, decision == "approve", reason, http.RequestAborted).ConfigureAwait(false);
+        ApiLog.Action(http, (log, tenant, who) => ApiLog.Decided(log, tenant, who, decision, approvalId, jobId.Value, outcome.Status));
         state = await runtime.GetStateAsync(jobId, http.RequestAborted).ConfigureAwait(false);
         var approval = state!.Approvals.Values.First(a => a.Id == approvalId);
         return Problems.Json(JsonOut.Write(w =>
@@ -437,49 +464,72 @@ internal static class OrdoApiEndpoints
         var reason = body.TryGetProperty("reason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
         var cancelled = await runtime.CancelAsync(jobId, string.IsNullOrWhiteSpace(reason) ? "cancelled through the API" : reason!, caller.Identity, http.RequestAborted).ConfigureAwait(false);
         if (!cancelled) return Problems.Of(409, "Refused", $"job {id} has already ended ({job.Status.ToWire()})");
+        ApiLog.Action(http, (log, tenant, who) => ApiLog.Cancelled(log, tenant, who, jobId.Value));
         return Problems.Json(await JobJsonAsync(runtime, jobId, caller.Tenant, http.RequestAborted).ConfigureAwait(false) ?? "{}");
     }
 
-    private static async Task<IResult> ApprovalsAsync(HttpContext http, OrdoRuntime runtime, string? status)
+    private static async Task<IResult> ApprovalsAsync(HttpContext http, OrdoRuntime runtime, IOptions<OrdoServerOptions> options, string? status)
     {
         var caller = ApiContext.Caller(http);
         if (!string.IsNullOrEmpty(status) && status != "pending") return Problems.Invalid("status", "only status=pending is supported");
-        var jobs = await runtime.Store.ListJobsAsync(new JobQuery { Tenant = caller.Tenant, Status = JobStatus.WaitingApproval, Limit = 500 }, http.RequestAborted).ConfigureAwait(false);
-        var items = new List<(JobId Job, ApprovalState Approval)>();
-        foreach (var job in jobs)
+        if (LiveList.Wanted(http.Request))
         {
-            var state = await runtime.GetStateAsync(job.JobId, http.RequestAborted).ConfigureAwait(false);
-            if (state is null) continue;
-            items.AddRange(state.Approvals.Values.Where(a => a.IsPending).OrderBy(a => a.RequestedAt).Select(a => (job.JobId, a)));
+            return new LiveList("approval", options.Value.EventPollInterval, async ct => (await PendingApprovalsAsync(runtime, caller.Tenant, ct).ConfigureAwait(false))
+                .Select(x => new LiveItem($"{x.Job.Value} {x.Approval.Id}", JsonOut.Write(w => WriteApproval(w, x.Job, x.Approval)), JsonOut.Write(w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("job_id", x.Job.Value);
+                    w.WriteString("approval_id", x.Approval.Id);
+                    w.WriteEndObject();
+                }))).ToList());
         }
 
+        var items = await PendingApprovalsAsync(runtime, caller.Tenant, http.RequestAborted).ConfigureAwait(false);
         return Problems.Json(JsonOut.Write(w =>
         {
             w.WriteStartObject();
             w.WriteStartArray("approvals");
-            foreach (var (job, a) in items)
-            {
-                w.WriteStartObject();
-                w.WriteString("job_id", job.Value);
-                w.WriteString("approval_id", a.Id);
-                JsonOut.WriteNullable(w, "step", a.StepId);
-                w.WriteString("role", a.Role);
-                w.WriteNumber("count", a.Count);
-                w.WriteNumber("decided", a.Approvers.Count());
-                if (a.ExpiresAt is { } exp) w.WriteString("expires_at", JsonOut.Timestamp(exp)); else w.WriteNull("expires_at");
-                w.WritePropertyName("show");
-                if (a.Show is { } show) show.WriteTo(w); else w.WriteNullValue();
-                w.WriteEndObject();
-            }
-
+            foreach (var (job, a) in items) WriteApproval(w, job, a);
             w.WriteEndArray();
             w.WriteEndObject();
         }));
     }
 
+    /// <summary>The tenant's pending approvals: those of its jobs waiting for one, oldest request first within a job.</summary>
+    private static async Task<List<(JobId Job, ApprovalState Approval)>> PendingApprovalsAsync(OrdoRuntime runtime, string tenant, CancellationToken cancellationToken)
+    {
+        var jobs = await runtime.Store.ListJobsAsync(new JobQuery { Tenant = tenant, Status = JobStatus.WaitingApproval, Limit = 500 }, cancellationToken).ConfigureAwait(false);
+        var items = new List<(JobId Job, ApprovalState Approval)>();
+        foreach (var job in jobs)
+        {
+            var state = await runtime.GetStateAsync(job.JobId, cancellationToken).ConfigureAwait(false);
+            if (state is null) continue;
+            items.AddRange(state.Approvals.Values.Where(a => a.IsPending).OrderBy(a => a.RequestedAt).Select(a => (job.JobId, a)));
+        }
+
+        return items;
+    }
+
+    private static void WriteApproval(Utf8JsonWriter w, JobId job, ApprovalState a)
+    {
+        w.WriteStartObject();
+        w.WriteString("job_id", job.Value);
+        w.WriteString("approval_id", a.Id);
+        JsonOut.WriteNullable(w, "step", a.StepId);
+        w.WriteString("role", a.Role);
+        w.WriteNumber("count", a.Count);
+        w.WriteNumber("decided", a.Approvers.Count());
+        if (a.ExpiresAt is { } exp) w.WriteString("expires_at", JsonOut.Timestamp(exp)); else w.WriteNull("expires_at");
+        w.WritePropertyName("show");
+        if (a.Show is { } show) show.WriteTo(w); else w.WriteNullValue();
+        w.WriteEndObject();
+    }
+
+    /// <summary>The switches that stop this tenant's jobs: its own and those set for every tenant (with <c>ordo kill</c> or the config).</summary>
     private static async Task<IResult> ListKillSwitchesAsync(HttpContext http, IOrdoStore store)
     {
-        var switches = await store.ListKillSwitchesAsync(http.RequestAborted).ConfigureAwait(false);
+        var tenant = ApiContext.Caller(http).Tenant;
+        var switches = (await store.ListKillSwitchesAsync(http.RequestAborted).ConfigureAwait(false)).Where(s => s.Covers(tenant));
         return Problems.Json(JsonOut.Write(w =>
         {
             w.WriteStartObject();
@@ -497,16 +547,25 @@ internal static class OrdoApiEndpoints
         var body = await ApiContext.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes).ConfigureAwait(false);
         var reason = body.TryGetProperty("reason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
         var time = http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
-        var set = new KillSwitch(parsed.ToString(), reason, caller.Identity, time.GetUtcNow());
+        var set = new KillSwitch(parsed.ToString(), reason, caller.Identity, time.GetUtcNow(), caller.Tenant);
         await store.SetKillSwitchAsync(set, http.RequestAborted).ConfigureAwait(false);
+        ApiLog.Action(http, (log, tenant, who) => ApiLog.KillSwitchSet(log, tenant, who, set.Target));
         return Problems.Json(JsonOut.Write(w => WriteSwitch(w, set)));
     }
 
     private static async Task<IResult> ClearKillSwitchAsync(HttpContext http, IOrdoStore store, string target)
     {
+        var tenant = ApiContext.Caller(http).Tenant;
         if (!KillSwitchTarget.TryParse(target, out var parsed)) return Problems.Invalid("target", $"'{target}' is not a kill switch target");
-        return await store.ClearKillSwitchAsync(parsed.ToString(), http.RequestAborted).ConfigureAwait(false)
-            ? Results.NoContent()
+        if (await store.ClearKillSwitchAsync(parsed.ToString(), tenant, http.RequestAborted).ConfigureAwait(false))
+        {
+            ApiLog.Action(http, (log, t, who) => ApiLog.KillSwitchCleared(log, t, who, parsed.ToString()));
+            return Results.NoContent();
+        }
+
+        var global = (await store.ListKillSwitchesAsync(http.RequestAborted).ConfigureAwait(false)).Any(s => s.Tenant is null && s.Target == parsed.ToString());
+        return global
+            ? Problems.Of(409, "Refused", $"kill switch {parsed} stops every tenant: it was set on the server (ordo kill or the config) and is cleared there")
             : Problems.NotFound($"kill switch {parsed} is not set");
     }
 
@@ -517,6 +576,7 @@ internal static class OrdoApiEndpoints
         JsonOut.WriteNullable(w, "reason", s.Reason);
         w.WriteString("set_by", s.SetBy);
         w.WriteString("set_at", JsonOut.Timestamp(s.SetAt));
+        w.WriteString("scope", s.Tenant is null ? "all_tenants" : "tenant");
         w.WriteEndObject();
     }
 

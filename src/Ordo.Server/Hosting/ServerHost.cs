@@ -25,6 +25,8 @@ public sealed record ServeSettings
     public CodeRegistry? Code { get; init; }
     /// <summary>Steps run at once; null: the number of cores.</summary>
     public int? Workers { get; init; }
+    /// <summary>Requests one API key may make a minute (then 429 with <c>Retry-After</c>). Default: 600.</summary>
+    public int RateLimitPerMinute { get; init; } = 600;
     /// <summary>How long running steps get to finish when the server stops. Default: 10 s.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>
@@ -58,6 +60,8 @@ public static class ServerHost
         {
             foreach (var (name, tenant) in settings.Project?.Tenants ?? new Dictionary<string, TenantDefinition>()) o.Tenants[name] = tenant;
             foreach (var w in settings.Workflows) o.Workflows.Add(w);
+            o.RateLimitPermits = settings.RateLimitPerMinute;
+            o.RateLimitWindow = TimeSpan.FromMinutes(1);
         });
         // Traces and metrics: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; Prometheus text at /metrics always.
         builder.Services.AddOrdoTelemetry().AddOrdoPrometheus();

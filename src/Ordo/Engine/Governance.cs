@@ -29,7 +29,7 @@ internal sealed class Governance(PolicyEngine policies, KillSwitchCache switches
         foreach (var (kind, name) in new[] { ("workflow", exec.Workflow.Name), ("step", step.Kind), ("agent", agentName) })
         {
             if (name is null) continue;
-            if (await switches.FindAsync(kind, name, cancellationToken).ConfigureAwait(false) is { } killed)
+            if (await switches.FindAsync(kind, name, exec.State.Tenant, cancellationToken).ConfigureAwait(false) is { } killed)
             {
                 return Stopped(exec, Kill(exec, killed, $"{kind}:{name}"));
             }
@@ -83,7 +83,7 @@ internal sealed class Governance(PolicyEngine policies, KillSwitchCache switches
     /// <inheritdoc />
     public async ValueTask CheckAsync(IToolCallScope scope, AgentDefinition? agent, ToolDefinition tool, JsonElement args, string callId, int callIndex, CancellationToken cancellationToken)
     {
-        if (await switches.FindAsync("tool", tool.Name, cancellationToken).ConfigureAwait(false) is { } killed)
+        if (await switches.FindAsync("tool", tool.Name, scope.State.Tenant, cancellationToken).ConfigureAwait(false) is { } killed)
         {
             var interrupt = Kill(scope, killed, $"tool:{tool.Name}");
             scope.Interrupt(interrupt);

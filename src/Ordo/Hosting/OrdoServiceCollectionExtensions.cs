@@ -105,6 +105,19 @@ public static class OrdoServiceCollectionExtensions
 /// <summary>Extends an Ordo registration: storage, agents, tools, workflows.</summary>
 public static class OrdoBuilderExtensions
 {
+    /// <summary>
+    /// Runs Ordo on a store the caller has opened and keeps owning: the container does not dispose it. The storage
+    /// packages' own calls (<c>UseSqlite</c>) are the usual way; this one is for a host that opens the store itself,
+    /// as the <c>ordo</c> command line does to report a missing or foreign database before anything runs.
+    /// </summary>
+    public static IOrdoBuilder UseStore(this IOrdoBuilder builder, IOrdoStore store)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(store);
+        builder.Services.Replace(ServiceDescriptor.Singleton(store));
+        return builder;
+    }
+
     /// <summary>Registers a code agent under a type name (default: the class's full name), created through the container.</summary>
     public static IOrdoBuilder AddCodeAgent<TAgent>(this IOrdoBuilder builder, string? typeName = null) where TAgent : class, ICodeAgent
     {

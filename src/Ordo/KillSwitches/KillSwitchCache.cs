@@ -13,13 +13,13 @@ internal sealed class KillSwitchCache(IOrdoStore store, TimeProvider time, TimeS
     private IReadOnlyList<(KillSwitchTarget Target, KillSwitch Switch)> _switches = [];
     private long _loadedAt = long.MinValue;
 
-    /// <summary>The switch that covers <paramref name="kind"/>:<paramref name="name"/>, if any.</summary>
-    public async ValueTask<KillSwitch?> FindAsync(string kind, string name, CancellationToken cancellationToken)
+    /// <summary>The switch that covers <paramref name="kind"/>:<paramref name="name"/> in the jobs of <paramref name="tenant"/>, if any.</summary>
+    public async ValueTask<KillSwitch?> FindAsync(string kind, string name, string tenant, CancellationToken cancellationToken)
     {
         var switches = await CurrentAsync(cancellationToken).ConfigureAwait(false);
         foreach (var (target, s) in switches)
         {
-            if (target.Matches(kind, name)) return s;
+            if (s.Covers(tenant) && target.Matches(kind, name)) return s;
         }
 
         return null;

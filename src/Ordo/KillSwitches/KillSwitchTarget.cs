@@ -37,5 +37,14 @@ public sealed record KillSwitchTarget(string Kind, string Pattern)
     public override string ToString() => $"{Kind}:{Pattern}";
 }
 
-/// <summary>A kill switch as stored: its target, why, by whom and since when.</summary>
-public sealed record KillSwitch(string Target, string? Reason, string SetBy, DateTimeOffset SetAt);
+/// <summary>A kill switch as stored: its target, why, by whom and since when, and the tenant it stops.</summary>
+/// <param name="Target">What it stops, as <see cref="KillSwitchTarget"/> writes it.</param>
+/// <param name="Reason">Why, or null.</param>
+/// <param name="SetBy">The identity that set it.</param>
+/// <param name="SetAt">When.</param>
+/// <param name="Tenant">The one tenant whose jobs it stops (set through the API by that tenant's operator); null stops every tenant's (<c>ordo kill</c>, <c>kill_switches:</c> of the config).</param>
+public sealed record KillSwitch(string Target, string? Reason, string SetBy, DateTimeOffset SetAt, string? Tenant = null)
+{
+    /// <summary>Whether it stops the jobs of <paramref name="tenant"/>.</summary>
+    public bool Covers(string tenant) => Tenant is null || string.Equals(Tenant, tenant, StringComparison.Ordinal);
+}

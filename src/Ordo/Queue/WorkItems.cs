@@ -66,6 +66,8 @@ public sealed record WorkItem
     public IReadOnlyList<string> LostOwners { get; init; } = [];
     /// <summary>The lease.</summary>
     public required WorkItemLease Lease { get; init; }
+    /// <summary>When the item became available to claim: its first delivery waited in the queue from then. Null when the store does not say.</summary>
+    public DateTimeOffset? AvailableAt { get; init; }
 }
 
 /// <summary>A request for work.</summary>

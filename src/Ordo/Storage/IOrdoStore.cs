@@ -120,13 +120,17 @@ public interface IStoreAdministration
     /// <summary>The schema version this store is at (after <see cref="InitializeAsync"/>).</summary>
     int SchemaVersion { get; }
 
-    /// <summary>Sets (or replaces) a kill switch.</summary>
+    /// <summary>Sets (or replaces) a kill switch: one per target and <see cref="KillSwitches.KillSwitch.Tenant"/> (null: every tenant).</summary>
     ValueTask SetKillSwitchAsync(KillSwitches.KillSwitch killSwitch, CancellationToken cancellationToken = default);
 
-    /// <summary>Clears a kill switch; returns false when it was not set.</summary>
-    ValueTask<bool> ClearKillSwitchAsync(string target, CancellationToken cancellationToken = default);
+    /// <summary>Clears the kill switch of every tenant on <paramref name="target"/>; returns false when it was not set.</summary>
+    ValueTask<bool> ClearKillSwitchAsync(string target, CancellationToken cancellationToken = default)
+        => ClearKillSwitchAsync(target, tenant: null, cancellationToken);
 
-    /// <summary>Lists the kill switches that are set.</summary>
+    /// <summary>Clears the kill switch on <paramref name="target"/> of <paramref name="tenant"/> only (null: the one of every tenant); returns false when it was not set.</summary>
+    ValueTask<bool> ClearKillSwitchAsync(string target, string? tenant, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists the kill switches that are set, every tenant's and those of all tenants.</summary>
     ValueTask<IReadOnlyList<KillSwitches.KillSwitch>> ListKillSwitchesAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Sets the initial kill switches of a policy once: the first call for <paramref name="seed"/> sets them, later calls do nothing (so <c>ordo kill clear</c> is not undone).</summary>

@@ -7,8 +7,8 @@ namespace Ordo.Telemetry;
 
 /// <summary>
 /// The runtime's instruments (meter <c>Ordo</c>). Labels are bounded: workflow names, step kinds, outcomes, tool and
-/// model names come from definitions; the tenant labels only the job counters (tenants are configured, few, and not
-/// secret). Job ids, step ids of branches, prompts and arguments are never labels. Every recording is guarded by the
+/// model names come from definitions. Tenants are never labels: <c>/metrics</c> is one page for every tenant, so it
+/// must not tell one tenant another's names or volumes. Job ids, step ids of branches, prompts and arguments are never labels. Every recording is guarded by the
 /// instrument's <see cref="Instrument.Enabled"/>: with no listener nothing is measured.
 /// </summary>
 internal static class OrdoMetrics
@@ -18,6 +18,9 @@ internal static class OrdoMetrics
 
     public static readonly Histogram<double> CommitDuration = OrdoTelemetry.Meter.CreateHistogram<double>(
         "ordo.step.commit.duration", "s", "How long a step's commit took, planning and writing included.");
+
+    public static readonly Histogram<double> QueueWait = OrdoTelemetry.Meter.CreateHistogram<double>(
+        "ordo.queue.wait", "s", "How long a work item waited between becoming available and its first claim.");
 
     public static readonly Counter<long> StepRetries = OrdoTelemetry.Meter.CreateCounter<long>(
         "ordo.step.retries", "{attempt}", "Step attempts after the first (a retry of the same visit).");
@@ -58,11 +61,11 @@ internal static class OrdoMetrics
             switch (e.Type)
             {
                 case EventTypes.JobSubmitted when JobsSubmitted.Enabled:
-                    JobsSubmitted.Add(1, new TagList { { "ordo.workflow", post.Workflow }, { "ordo.tenant", post.Tenant } });
+                    JobsSubmitted.Add(1, new TagList { { "ordo.workflow", post.Workflow } });
                     break;
                 case EventTypes.JobCompleted or EventTypes.JobFailed or EventTypes.JobCancelled:
                     var status = post.Status.ToWire();
-                    if (JobsEnded.Enabled) JobsEnded.Add(1, new TagList { { "ordo.workflow", post.Workflow }, { "ordo.tenant", post.Tenant }, { "ordo.job.status", status } });
+                    if (JobsEnded.Enabled) JobsEnded.Add(1, new TagList { { "ordo.workflow", post.Workflow }, { "ordo.job.status", status } });
                     if (JobDuration.Enabled) JobDuration.Record((e.Timestamp - post.CreatedAt).TotalSeconds, new TagList { { "ordo.workflow", post.Workflow }, { "ordo.job.status", status } });
                     break;
                 case EventTypes.ArtifactRejected or EventTypes.ArtifactQuarantined when GateRejections.Enabled:

@@ -38,9 +38,23 @@ export async function api(method, path, body, signal) {
  * Calls onEvent for each event; resolves when the server ends the stream (the job has ended) or the signal aborts.
  */
 export async function followEvents(jobId, after, onEvent, signal) {
-  const headers = { Authorization: `Bearer ${key.get() ?? ""}`, Accept: "text/event-stream" };
+  const headers = {};
   if (after > 0) headers["Last-Event-ID"] = String(after);
-  const response = await fetch(`/v1/jobs/${encodeURIComponent(jobId)}/events`, { headers, signal, cache: "no-store", credentials: "omit" });
+  await follow(`/v1/jobs/${encodeURIComponent(jobId)}/events`, headers, (_, data) => onEvent(data), signal);
+}
+
+/**
+ * Follows a live list (GET /v1/jobs or /v1/approvals as text/event-stream): onChange(name, data) for each entry that
+ * is new or changed (name "job" or "approval") and for each that left the list ("removed"). Resolves when the server
+ * ends the stream; the caller reconnects.
+ */
+export async function followList(path, onChange, signal) {
+  await follow(path, {}, onChange, signal);
+}
+
+async function follow(path, extra, onEvent, signal) {
+  const headers = { Authorization: `Bearer ${key.get() ?? ""}`, Accept: "text/event-stream", ...extra };
+  const response = await fetch(path, { headers, signal, cache: "no-store", credentials: "omit" });
   if (!response.ok) {
     let problem = null;
     try { problem = await response.json(); } catch { /* not JSON */ }
@@ -56,8 +70,10 @@ export async function followEvents(jobId, after, onEvent, signal) {
     while ((end = buffer.indexOf("\n\n")) >= 0) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
-      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
-      if (data.length > 0) onEvent(JSON.parse(data));
+      const lines = block.split("\n");
+      const name = lines.find((l) => l.startsWith("event:"))?.slice(6).trim() ?? "message";
+      const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+      if (data.length > 0) onEvent(name, JSON.parse(data));
     }
   }
 }

@@ -1,5 +1,5 @@
 // The Ordo dashboard: hash routes, one page at a time; every page reads the /v1 API with the session's key.
-import { api, ApiError, followEvents, key } from "./api.js";
+import { api, ApiError, followEvents, followList, key } from "./api.js";
 import { drawSteps } from "./graph.js";
 
 const STATUSES = ["queued", "running", "waiting_approval", "completed", "failed", "cancelled"];
@@ -34,6 +34,24 @@ function errorText(e) {
   return e?.message ?? String(e);
 }
 
+/**
+ * Follows a live list until the page changes, reconnecting when the stream ends or fails (after a pause); onOpen runs
+ * before each connection (the server sends the whole list again on each).
+ */
+async function live(signal, path, onOpen, onChange, onError) {
+  while (!signal.aborted) {
+    try {
+      onOpen();
+      await followList(path, onChange, signal);
+    } catch (e) {
+      if (signal.aborted) return;
+      onError(e);
+      if (e instanceof ApiError && e.status < 500 && e.status !== 429) return;
+    }
+    await sleep(POLL_MS, signal);
+  }
+}
+
 /** Runs fn every interval until the page changes; errors are shown, not thrown. */
 async function poll(signal, fn, onError) {
   while (!signal.aborted) {
@@ -59,7 +77,7 @@ async function jobsPage(page, signal) {
       h("div", {}, h("label", { for: "filter-status" }, "Status"), status),
       h("div", {}, h("label", { for: "filter-workflow" }, "Workflow"), workflow)),
     error,
-    h("table", {}, h("caption", { class: "visually-hidden" }, "Jobs, newest first; updated every second"),
+    h("table", {}, h("caption", { class: "visually-hidden" }, "Jobs, newest first; updated live"),
       h("thead", {}, h("tr", {}, ["Job", "Workflow", "Status", "Submitter", "Created", "Updated"].map((c) => h("th", { scope: "col" }, c)))),
       body),
     empty);
@@ -79,34 +97,41 @@ async function jobsPage(page, signal) {
   workflow.addEventListener("change", refilter);
 
   const rows = new Map();
-  await poll(signal, async () => {
-    const q = new URLSearchParams({ limit: "100" });
-    if (status.value) q.set("status", status.value);
-    if (workflow.value) q.set("workflow", workflow.value);
-    const { jobs } = await api("GET", `/v1/jobs?${q}`, undefined, signal);
+  const q = new URLSearchParams({ limit: "100" });
+  if (status.value) q.set("status", status.value);
+  if (workflow.value) q.set("workflow", workflow.value);
+  // Newest first: by creation time, then id (ids of one millisecond sort by time too).
+  const newer = (a, b) => (a.created_at === b.created_at ? a.job_id > b.job_id : a.created_at > b.created_at);
+  const place = (row, job) => {
+    let next = body.firstChild;
+    while (next && next !== row && !newer(job, next.job)) next = next.nextSibling;
+    if (next !== row) body.insertBefore(row, next);
+  };
+  const showEmpty = () => { empty.textContent = rows.size === 0 ? "No jobs match." : ""; };
+  await live(signal, `/v1/jobs?${q}`, () => {
+    for (const row of rows.values()) row.remove();
+    rows.clear();
+  }, (name, data) => {
     error.textContent = "";
-    const seen = new Set();
-    let before = body.firstChild;
-    for (const job of jobs) {
-      seen.add(job.job_id);
-      let row = rows.get(job.job_id);
+    if (name === "removed") {
+      rows.get(data.job_id)?.remove();
+      rows.delete(data.job_id);
+    } else if (name === "job") {
+      let row = rows.get(data.job_id);
       if (!row) {
-        row = h("tr", { testid: "job-row", "data-job-id": job.job_id },
-          h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(job.job_id)}`, class: "mono" }, job.job_id)),
-          h("td", {}, job.workflow), h("td", {}, badge(job.status, "job-status")), h("td", {}, job.submitter ?? ""),
-          h("td", {}, time(job.created_at)), h("td", {}));
-        rows.set(job.job_id, row);
-        body.insertBefore(row, before);
-      } else if (row !== before) {
-        body.insertBefore(row, before);
+        row = h("tr", { testid: "job-row", "data-job-id": data.job_id },
+          h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(data.job_id)}`, class: "mono" }, data.job_id)),
+          h("td", {}, data.workflow), h("td", {}, badge(data.status, "job-status")), h("td", {}, data.submitter ?? ""),
+          h("td", {}, time(data.created_at)), h("td", {}));
+        rows.set(data.job_id, row);
       }
-      before = row.nextSibling;
+      row.job = data;
+      place(row, data);
       const cell = row.querySelector('[data-testid="job-status"]');
-      if (cell.textContent !== job.status) { cell.textContent = job.status; cell.className = `status s-${job.status}`; }
-      row.cells[5].replaceChildren(time(job.updated_at));
+      if (cell.textContent !== data.status) { cell.textContent = data.status; cell.className = `status s-${data.status}`; }
+      row.cells[5].replaceChildren(time(data.updated_at));
     }
-    for (const [id, row] of rows) if (!seen.has(id)) { row.remove(); rows.delete(id); }
-    empty.textContent = jobs.length === 0 ? "No jobs match." : "";
+    showEmpty();
     setLive(`Jobs updated ${new Date().toLocaleTimeString()}`);
   }, (e) => { error.textContent = errorText(e); });
 }
@@ -255,13 +280,18 @@ async function approvalsPage(page, signal) {
       buttons.forEach((b) => { b.disabled = false; });
     }
   };
-  await poll(signal, async () => {
-    const { approvals } = await api("GET", "/v1/approvals", undefined, signal);
+  const pending = new Set();
+  const showEmpty = () => { empty.textContent = pending.size === 0 ? "No approvals are pending." : ""; };
+  await live(signal, "/v1/approvals?status=pending", () => pending.clear(), (name, a) => {
     error.textContent = "";
-    const seen = new Set();
-    for (const a of approvals) {
-      const k = `${a.job_id} ${a.approval_id}`;
-      seen.add(k);
+    const k = `${a.job_id} ${a.approval_id}`;
+    if (name === "removed") {
+      // A decided approval stays in view with its message until the page is left.
+      pending.delete(k);
+      const entry = rows.get(k);
+      if (entry) entry.decided.textContent = "no longer pending";
+    } else if (name === "approval") {
+      pending.add(k);
       let entry = rows.get(k);
       if (!entry) {
         const i = n++;
@@ -283,9 +313,7 @@ async function approvalsPage(page, signal) {
       }
       entry.decided.textContent = `${a.decided} of ${a.count}`;
     }
-    // A decided approval stays in view with its message until the page is left.
-    for (const [k, entry] of rows) if (!seen.has(k)) entry.decided.textContent = "no longer pending";
-    empty.textContent = approvals.length === 0 ? "No approvals are pending." : "";
+    if (name === "synced" || name === "removed" || pending.size > 0) showEmpty();
     setLive(`Approvals updated ${new Date().toLocaleTimeString()}`);
   }, (e) => { error.textContent = errorText(e); });
 }
@@ -304,16 +332,17 @@ async function killSwitchesPage(page, signal) {
     h("div", {}, h("label", { for: "kill-reason" }, "Reason"), reason),
     h("button", { type: "submit", class: "danger", testid: "kill-set-button" }, "Set kill switch"));
   page.append(h("h1", {}, "Kill switches"),
-    h("p", { class: "muted" }, "A kill switch stops new work on its target across the server at once."),
+    h("p", { class: "muted" }, "A kill switch stops new work on its target in your tenant's jobs at once. Switches for all tenants are set on the server (ordo kill) and are cleared there."),
     form, message, error,
-    h("table", {}, h("thead", {}, h("tr", {}, ["Target", "Reason", "Set by", "Set at", ""].map((c) => h("th", { scope: "col" }, c)))), body), empty);
+    h("table", {}, h("thead", {}, h("tr", {}, ["Target", "Applies to", "Reason", "Set by", "Set at", ""].map((c) => h("th", { scope: "col" }, c)))), body), empty);
 
   const load = async () => {
     const { kill_switches: switches } = await api("GET", "/v1/kill-switches", undefined, signal);
     error.textContent = "";
     body.replaceChildren(...switches.map((s) => h("tr", { testid: "kill-switch-row", "data-target": s.target },
-      h("td", { class: "mono" }, s.target), h("td", {}, s.reason ?? ""), h("td", {}, s.set_by), h("td", {}, time(s.set_at)),
-      h("td", {}, h("button", { type: "button", class: "secondary", testid: "kill-clear-button", "aria-label": `Remove kill switch ${s.target}`,
+      h("td", { class: "mono" }, s.target), h("td", {}, s.scope === "all_tenants" ? "all tenants" : "this tenant"),
+      h("td", {}, s.reason ?? ""), h("td", {}, s.set_by), h("td", {}, time(s.set_at)),
+      h("td", {}, s.scope === "all_tenants" ? "" : h("button", { type: "button", class: "secondary", testid: "kill-clear-button", "aria-label": `Remove kill switch ${s.target}`,
         onclick: async () => {
           try {
             await api("DELETE", `/v1/kill-switches/${encodeURIComponent(s.target)}`, undefined, signal);

@@ -74,6 +74,11 @@ internal sealed class Dispatcher(EngineContext ctx, WorkerRun run, RunRequest re
             }, cancellationToken).ConfigureAwait(false);
             foreach (var item in items)
             {
+                if (item is { Deliveries: 1, AvailableAt: { } since } && Telemetry.OrdoMetrics.QueueWait.Enabled)
+                {
+                    Telemetry.OrdoMetrics.QueueWait.Record(Math.Max(0, (ctx.Time.GetUtcNow() - since).TotalSeconds));
+                }
+
                 run.Track(item);
                 await channel.Writer.WriteAsync(new Dispatched(item, null), cancellationToken).ConfigureAwait(false);
             }
