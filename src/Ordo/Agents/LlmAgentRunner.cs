@@ -258,6 +258,7 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         options.AdditionalProperties ??= [];
         options.AdditionalProperties[ModelCallProperties.CallId] = callId;
         options.AdditionalProperties[ModelCallProperties.RequestHash] = requestHash;
+        if (execution.Project.Faults.Models.Count > 0) options.AdditionalProperties[ModelCallProperties.Faults] = execution.Project.Faults;
         var started = time.GetTimestamp();
         var circuitBefore = circuit.State;
         ChatResponse response;

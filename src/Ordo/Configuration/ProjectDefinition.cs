@@ -35,6 +35,8 @@ public sealed class ProjectDefinition
     public string? PromptsDirectory { get; init; }
     /// <summary>Policy sets, in the order of <c>policies:</c>.</summary>
     public IReadOnlyList<Policies.PolicySet> Policies { get; init; } = [];
+    /// <summary>Faults to inject (<c>faults:</c>, for chaos tests). Default: none.</summary>
+    public Faults.FaultSettings Faults { get; init; } = Ordo.Faults.FaultSettings.None;
     /// <summary>Releases by workflow name (<c>releases:</c>): stable version, canary and shadow.</summary>
     public IReadOnlyDictionary<string, Releases.ReleaseDefinition> Releases { get; init; } = new Dictionary<string, Releases.ReleaseDefinition>();
 

@@ -147,6 +147,8 @@ public static class ModelCallProperties
     public const string CallId = "ordo.call_id";
     /// <summary>The <c>sha256:</c> of the request (string, <c>ModelCallRequested.request_hash</c>).</summary>
     public const string RequestHash = "ordo.request_hash";
+    /// <summary>The faults of the job's project to inject (<see cref="Faults.FaultSettings"/>), when it has any.</summary>
+    public const string Faults = "ordo.faults";
 }
 
 /// <summary>A model call failed.</summary>

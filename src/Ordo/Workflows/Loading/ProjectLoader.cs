@@ -75,6 +75,7 @@ internal static partial class ProjectLoader
         var tenants = LoadTenants(ctx, map.Get("tenants"));
         var folders = (map.StringList("workflows") ?? []).Select(x => LoadContext.Resolve(baseDir, x)).ToList();
         var releases = LoadReleases(ctx, map.Get("releases"));
+        var faults = LoadFaults(ctx, map.Get("faults"));
         map.RejectUnknown();
 
         // The gateway resolves secrets only for models and tools: anywhere else in ordo.yaml one would be used as written.
@@ -102,7 +103,72 @@ internal static partial class ProjectLoader
             PromptsDirectory = prompts,
             Policies = policies,
             Releases = releases,
+            Faults = faults,
         };
+    }
+
+    /// <summary>
+    /// <c>faults: { seed, models: [ { tier, agent, error, rate, attempts } ], tools: [ { tool, error, latency, rate } ] }</c>.
+    /// </summary>
+    private static Faults.FaultSettings LoadFaults(LoadContext ctx, YNode? node)
+    {
+        if (node is not { } n || n.IsNull) return Ordo.Faults.FaultSettings.None;
+        var m = YMap.Open(n, ctx.Problems, "{ seed, models, tools }");
+        if (m is null) return Ordo.Faults.FaultSettings.None;
+        var seed = m.Int("seed") ?? 0;
+        var models = new List<Faults.ModelFault>();
+        foreach (var item in Sequence(ctx, m.Get("models"), "a list of model faults"))
+        {
+            var f = YMap.Open(item, ctx.Problems, "{ tier, agent, error, rate, attempts }");
+            if (f is null) continue;
+            var error = f.Enum("error", ["timeout", "rate_limited", "server_error", "malformed"], required: true);
+            var attempts = f.Get("attempts") is { } an && !an.IsNull
+                ? an.Items().Select(i => int.TryParse(i.Scalar, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 1 ? v : Bad(i)).Where(v => v > 0).ToList()
+                : null;
+            var model = new Faults.ModelFault(f.String("tier"), f.String("agent"), error ?? "", f.Number("rate", min: 0, max: 1) ?? 1, attempts, item.Where());
+            f.RejectUnknown();
+            if (error is not null) models.Add(model);
+        }
+
+        var tools = new List<Faults.ToolFault>();
+        foreach (var item in Sequence(ctx, m.Get("tools"), "a list of tool faults"))
+        {
+            var f = YMap.Open(item, ctx.Problems, "{ tool, error, latency, rate }");
+            if (f is null) continue;
+            var tool = f.String("tool", required: true);
+            var error = f.String("error");
+            var latency = f.Duration("latency");
+            var rate = f.Number("rate", min: 0, max: 1) ?? 1;
+            f.RejectUnknown();
+            if (error is null && latency is null)
+            {
+                ctx.Problems.Add(item, "a tool fault needs an 'error' (the failure kind the call fails with) or a 'latency', or both");
+                continue;
+            }
+
+            if (tool is not null) tools.Add(new Faults.ToolFault(tool, error, latency, rate, item.Where()));
+        }
+
+        m.RejectUnknown();
+        return new Faults.FaultSettings(seed, models, tools);
+
+        int Bad(YNode at)
+        {
+            ctx.Problems.Add(at, $"an attempt is a whole number from 1, found {at.Describe()}");
+            return 0;
+        }
+    }
+
+    private static IEnumerable<YNode> Sequence(LoadContext ctx, YNode? node, string what)
+    {
+        if (node is not { } n || n.IsNull) return [];
+        if (!n.IsSequence)
+        {
+            ctx.Problems.Add(n, $"expected {what}, found {n.Describe()}");
+            return [];
+        }
+
+        return n.Items();
     }
 
     /// <summary>
