@@ -117,7 +117,8 @@ internal static class ReplayComparer
     {
         var payload = JsonNode.Parse(e.Payload.Span);
         // An artifact's version counts the puts of the job in commit order: among parallel branches and items that is a race.
-        Strip(payload, e.Scope is not null && e.Type.StartsWith("Artifact", StringComparison.Ordinal));
+        // A replay against a new definition runs that definition's version.
+        Strip(payload, (e.Scope is not null && e.Type.StartsWith("Artifact", StringComparison.Ordinal)) || e.Type == EventTypes.JobSubmitted);
         var node = new JsonObject
         {
             ["type"] = e.Type,
