@@ -38,7 +38,35 @@ internal static class OrdoApiEndpoints
         v1.MapPut("/kill-switches/{target}", SetKillSwitchAsync).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Set a kill switch");
         v1.MapDelete("/kill-switches/{target}", ClearKillSwitchAsync).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Clear a kill switch");
         v1.MapGet("/workflows", ListWorkflows).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The workflows that can be submitted");
+        v1.MapGet("/releases", ReleasesAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The release of each workflow: stable version, canary (judged now), shadow comparison of the tenant's jobs (ordo releases)");
         v1.MapGet("/stats", StatsAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The tenant's figures per workflow version, agent and prompt hash (ordo stats)");
+    }
+
+    private static async Task<IResult> ReleasesAsync(HttpContext http, OrdoRuntime runtime, ServerWorkflows workflows)
+    {
+        var caller = ApiContext.Caller(http);
+        var clock = http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
+        var all = workflows.All;
+        var releases = all.SelectMany(d => d.Project.Releases.Values).DistinctBy(r => r.Workflow).OrderBy(r => r.Workflow, StringComparer.Ordinal).ToList();
+        var reports = new List<Ordo.Releases.ReleaseReport>();
+        foreach (var release in releases)
+        {
+            var versions = all.Where(d => d.Name == release.Workflow).Select(d => d.Version).ToList();
+            if (versions.Count == 0) continue;
+            // The canary's figures are the release's, over every tenant; the shadow pairs compared are the caller's jobs only.
+            reports.Add(await Ordo.Releases.ReleaseReport.BuildAsync(runtime.Store, release, versions,
+                async id => await runtime.GetStateAsync(id, http.RequestAborted).ConfigureAwait(false) is { } state && state.Tenant == caller.Tenant ? state : null,
+                clock, http.RequestAborted).ConfigureAwait(false));
+        }
+
+        return Problems.Json(JsonOut.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("releases");
+            foreach (var r in reports) r.Write(w);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }));
     }
 
     private static async Task<IResult> StatsAsync(HttpContext http, IOrdoStore store, string? workflow, string? since)

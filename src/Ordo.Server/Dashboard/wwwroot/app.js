@@ -377,6 +377,7 @@ async function statsPage(page, signal) {
     [["24h", "last 24 hours"], ["7d", "last 7 days"], ["30d", "last 30 days"]].map(([v, t]) => h("option", { value: v }, t)));
   const body = h("tbody");
   const agents = h("tbody");
+  const releases = h("tbody");
   const pct = (r) => (r === null || r === undefined ? "–" : `${(r * 100).toFixed(1)}%`);
   const ms = (v) => (v === null || v === undefined ? "–" : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`);
   const usd = (v) => (v === null || v === undefined ? "–" : `$${Number(v).toFixed(4)}`);
@@ -385,6 +386,8 @@ async function statsPage(page, signal) {
     h("label", {}, "Jobs created in the ", since), error,
     h("table", {}, h("thead", {}, h("tr", {}, ["Workflow", "Jobs", "Completed", "Failed", "Cancelled", "Success", "Cost / success", "Tokens", "p50", "p95", "Retries / job", "Gate rejections", "Escalations"]
       .map((c) => h("th", { scope: "col" }, c)))), body),
+    h("h2", {}, "Releases"),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Workflow", "Stable", "Canary", "Canary jobs", "Failure rate", "Gate rejections", "Cost / job vs stable", "Shadow"].map((c) => h("th", { scope: "col" }, c)))), releases),
     h("h2", {}, "Agents"),
     h("table", {}, h("thead", {}, h("tr", {}, ["Workflow", "Agent", "Prompt hash", "Calls", "Failures", "Tokens", "Cost"].map((c) => h("th", { scope: "col" }, c)))), agents));
   since.addEventListener("change", () => { load().catch((e) => { error.textContent = errorText(e); }); });
@@ -399,6 +402,16 @@ async function statsPage(page, signal) {
       h("td", { class: "mono" }, `${w.workflow}@${w.version}`), h("th", { scope: "row", class: "mono" }, a.agent),
       h("td", { class: "mono", title: a.prompt_hash ?? "" }, a.prompt_hash ? a.prompt_hash.slice(0, 19) : "–"), h("td", {}, String(a.calls)),
       h("td", {}, String(a.failures)), h("td", {}, String(a.tokens)), h("td", {}, usd(a.cost))))));
+    const rel = await api("GET", "/v1/releases", undefined, signal);
+    releases.replaceChildren(...rel.releases.map((r) => h("tr", { testid: "release-row" },
+      h("th", { scope: "row", class: "mono" }, r.workflow), h("td", {}, String(r.stable)),
+      h("td", { testid: "release-canary" }, r.canary
+        ? (r.canary.status === "rolled_back" ? `${r.canary.version}: rolled back at ${new Date(r.canary.rolled_back_at).toLocaleString()} (${r.canary.reason})` : `${r.canary.version}: active, share ${r.canary.share}`)
+        : "–"),
+      h("td", {}, r.canary ? String(r.canary.jobs) : "–"), h("td", {}, r.canary ? pct(r.canary.failure_rate) : "–"),
+      h("td", {}, r.canary ? pct(r.canary.gate_rejection_rate) : "–"),
+      h("td", {}, r.canary && r.canary.cost_per_job_ratio !== null ? `${r.canary.cost_per_job_ratio.toFixed(2)}×` : "–"),
+      h("td", {}, r.shadow ? `${r.shadow.version}: ${r.shadow.same_outcome} of ${r.shadow.compared} the same` : "–"))));
     error.textContent = "";
   }
   await poll(signal, async () => { await load(); await sleep(4000, signal); }, (e) => { error.textContent = errorText(e); });
