@@ -34,7 +34,7 @@ public static class OrdoServerExtensions
             sp.GetRequiredService<IOrdoStore>() as IApiKeyStore));
         services.TryAddSingleton<ApiRateLimiter>();
         services.TryAddSingleton<ServerWorkflows>();
-        services.AddOpenApi("v1");
+        services.AddOpenApi("v1", Ordo.Server.Api.OpenApiDocument.Configure);
         services.AddCors();
         return services;
     }

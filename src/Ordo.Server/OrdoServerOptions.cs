@@ -30,6 +30,9 @@ public sealed class OrdoServerOptions
     /// </summary>
     public IList<WorkflowDefinition> Workflows { get; } = [];
 
+    /// <summary>How often an open event stream or live list checks that its key is still valid (a revoked key's streams end). Default: 5 s.</summary>
+    public TimeSpan StreamKeyRecheck { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Checks the limits.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A limit is not positive.</exception>
     public void Validate()
@@ -38,5 +41,6 @@ public sealed class OrdoServerOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(RateLimitPermits, 1, nameof(RateLimitPermits));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RateLimitWindow, TimeSpan.Zero, nameof(RateLimitWindow));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(EventPollInterval, TimeSpan.Zero, nameof(EventPollInterval));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(StreamKeyRecheck, TimeSpan.Zero, nameof(StreamKeyRecheck));
     }
 }

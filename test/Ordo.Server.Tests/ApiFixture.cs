@@ -25,6 +25,7 @@ public sealed class ApiFixture : IAsyncDisposable
 {
     public const string Hello = "ordo: 1\nworkflow: hello\nversion: 1\ndescription: says hello\nsteps:\n  - { id: greet, transform: { set: { greeting: hi } } }\n";
     public const string TwoPerson = "ordo: 1\nworkflow: payout\nversion: 2\nsteps:\n  - { id: ok, approval: { role: approver, count: 2 }, next: done }\n  - { id: done, transform: { set: { paid: true } } }\n";
+    public const string Ops = "ordo: 1\nworkflow: ops\nversion: 1\nsteps:\n  - { id: gate, approval: { role: operator }, next: done }\n  - { id: done, transform: { set: { ok: true } } }\n";
     public const string Typed = "ordo: 1\nworkflow: typed\nversion: 1\ninput: { type: object, required: [amount], properties: { amount: { type: number } } }\nsteps:\n  - { id: a, transform: { set: { x: 1 } } }\n";
 
     private readonly WebApplicationFactory<Program> _factory;
@@ -55,7 +56,7 @@ public sealed class ApiFixture : IAsyncDisposable
               globex: {}
             """);
         var definitions = new List<WorkflowDefinition>();
-        foreach (var (name, text) in new[] { ("hello.yaml", Hello), ("payout.yaml", TwoPerson), ("typed.yaml", Typed) })
+        foreach (var (name, text) in new[] { ("hello.yaml", Hello), ("payout.yaml", TwoPerson), ("typed.yaml", Typed), ("ops.yaml", Ops) })
         {
             File.WriteAllText(Path.Combine(dir, name), text);
             definitions.Add(await WorkflowLoader.LoadFileAsync(Path.Combine(dir, name)));
@@ -76,6 +77,7 @@ public sealed class ApiFixture : IAsyncDisposable
                 o.Workflows.Clear();
                 foreach (var d in definitions) o.Workflows.Add(d);
                 o.EventPollInterval = TimeSpan.FromMilliseconds(20);
+                o.StreamKeyRecheck = TimeSpan.FromMilliseconds(50);
                 configure?.Invoke(o);
             });
         }));

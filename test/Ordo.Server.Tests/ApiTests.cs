@@ -428,3 +428,117 @@ public sealed class ApiTests
         Assert.Contains("failure_rate 1 is over its bound 0.5", canary.GetProperty("reason").GetString(), StringComparison.Ordinal);
     }
 }
+
+/// <summary>Bodies, paths and streams that a careless or hostile client sends.</summary>
+public sealed class HostileRequestTests
+{
+    [Theory]
+    [InlineData("{\"workflow\":\"hello\",\"input\":{\"name\":\"\\ud800\"}}", "$.input.name")]
+    [InlineData("{\"workflow\":\"hello\",\"workflow\":\"payout\"}", "$.workflow")]
+    [InlineData("{\"workflow\":\"hello\",\"input\":{\"n\":1e400}}", "$.input.n")]
+    public async Task Submit_UnclearText_IsA400NamingThePath_AndCreatesNothing(string body, string path)
+    {
+        await using var api = await ApiFixture.StartAsync(workers: false);
+        var alice = await api.KeyAsync("acme", "alice");
+        var r = await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, body);
+        Assert.True(r.Status == 400, r.Json.ToString());
+        Assert.True(r.Json.GetProperty("errors").TryGetProperty(path, out _), r.Json.ToString());
+        Assert.Empty(await api.Store.ListJobsAsync(new Storage.JobQuery()));
+    }
+
+    [Fact]
+    public async Task Bodies_NotUtf8_UnknownProperties_WrongTypes_OrOverlongReasons_Are400()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var olga = await api.KeyAsync("acme", "olga");
+        var alice = await api.KeyAsync("acme", "alice");
+        using (var raw = api.Request(HttpMethod.Post, "/v1/jobs", alice))
+        {
+            raw.Content = new ByteArrayContent([.. "{\"workflow\":\"hel"u8, 0xff, 0xfe, .. "lo\"}"u8]);
+            raw.Content.Headers.ContentType = new("application/json");
+            var response = await api.Client.SendAsync(raw);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Contains("UTF-8", await response.Content.ReadAsStringAsync());
+        }
+
+        var target = "/v1/kill-switches/" + Uri.EscapeDataString("tool:x");
+        Assert.Equal(400, (await api.SendAsync(HttpMethod.Put, target, olga, new { reason = 5 })).Status);
+        Assert.Equal(400, (await api.SendAsync(HttpMethod.Put, target, olga, new { reason = new string('r', 2001) })).Status);
+        var unknown = await api.SendAsync(HttpMethod.Put, target, olga, new { reason = "x", scope = "global" });
+        Assert.True(unknown.Json.GetProperty("errors").TryGetProperty("$.scope", out _));
+        Assert.Empty(await api.Store.ListKillSwitchesAsync());
+        var id = await api.SubmitAsync(alice, "hello");
+        Assert.Equal(400, (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{id}/cancel", alice, "{\"reason\":\"\\udc00x\"}")).Status);
+        var twice = await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, new { workflow = "hello" }, r => r.Headers.TryAddWithoutValidation("Idempotency-Key", ["a", "b"]));
+        Assert.Equal(400, twice.Status);
+    }
+
+    [Fact]
+    public async Task UnknownV1Paths_NeedAKey_ThenAre404Problems_AndBadQueryValuesAre400Problems()
+    {
+        await using var api = await ApiFixture.StartAsync(workers: false);
+        var vic = await api.KeyAsync("acme", "vic");
+        Assert.Equal(401, (await api.SendAsync(HttpMethod.Get, "/v1/nothing/here", null)).Status);
+        var missing = await api.SendAsync(HttpMethod.Get, "/v1/nothing/here", vic);
+        Assert.Equal(404, missing.Status);
+        Assert.Equal("application/problem+json", missing.Response.Content.Headers.ContentType!.MediaType);
+        foreach (var limit in new[] { "abc", "99999999999", "0" })
+        {
+            var bad = await api.SendAsync(HttpMethod.Get, $"/v1/jobs?limit={limit}", vic);
+            Assert.Equal(400, bad.Status);
+            Assert.True(bad.Json.GetProperty("errors").TryGetProperty("limit", out _));
+        }
+    }
+
+    [Fact]
+    public async Task AnApprovalForOperators_IsInTheirInboxAndDecidedByThem_NotByApprovers()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var alice = await api.KeyAsync("acme", "alice");
+        var bob = await api.KeyAsync("acme", "bob");
+        var olga = await api.KeyAsync("acme", "olga");
+        var id = await api.SubmitAsync(alice, "ops");
+        var waiting = await api.WaitForStatusAsync(alice, id, "waiting_approval");
+        var approval = Uri.EscapeDataString(waiting.GetProperty("approvals")[0].GetProperty("id").GetString()!);
+        Assert.Empty((await api.SendAsync(HttpMethod.Get, "/v1/approvals", bob)).Json.GetProperty("approvals").EnumerateArray());
+        Assert.Single((await api.SendAsync(HttpMethod.Get, "/v1/approvals", olga)).Json.GetProperty("approvals").EnumerateArray());
+        Assert.Equal(403, (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{id}/approvals/{approval}", bob, new { decision = "approve" })).Status);
+        Assert.Equal("approved", (await api.SendAsync(HttpMethod.Post, $"/v1/jobs/{id}/approvals/{approval}", olga, new { decision = "approve" })).Json.GetProperty("status").GetString());
+        await api.WaitForStatusAsync(alice, id, "completed");
+    }
+
+    [Fact]
+    public async Task ARevokedKeysOpenStreams_End()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var alice = await api.KeyAsync("acme", "alice");
+        var id = await api.SubmitAsync(alice, "payout");
+        await api.WaitForStatusAsync(alice, id, "waiting_approval");
+        var events = Sse.ReadAsync(api.Client, $"/v1/jobs/{id}/events", alice);
+        await using var list = await LiveStream.OpenAsync(api.Client, "/v1/jobs", alice);
+        Assert.Equal(id, (await list.UntilAsync((name, _) => name == "job")).GetProperty("job_id").GetString());
+
+        var keyId = (await api.Store.ListApiKeysAsync("acme")).Single().KeyId;
+        await api.Store.RevokeApiKeyAsync(keyId, DateTimeOffset.UnixEpoch);
+        // Both streams end although the job still waits for its approvals.
+        Assert.NotEqual("JobCompleted", (await events)[^1].Json.GetProperty("type").GetString());
+        await Assert.ThrowsAsync<EndOfStreamException>(() => list.UntilAsync((_, _) => false));
+        Assert.Equal(401, (await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{id}", alice)).Status);
+    }
+}
+
+/// <summary>Keys configured in ordo.yaml.</summary>
+public sealed class ConfiguredKeyTests
+{
+    [Fact]
+    public async Task OneKeyHash_UnderTwoTenants_IsAConfigError_NamingBoth()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ordo-keys-config", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var hash = Auth.ApiKeys.Hash(Auth.ApiKeys.NewKey());
+        File.WriteAllText(Path.Combine(dir, "ordo.yaml"), $"tenants:\n  acme: {{ api_keys: [\"{hash}\"] }}\n  globex: {{ api_keys: [\"{hash}\"] }}\n");
+        var e = await Assert.ThrowsAsync<OrdoValidationException>(() => Workflows.WorkflowLoader.LoadProjectAsync(Path.Combine(dir, "ordo.yaml"), null, CancellationToken.None));
+        Assert.Contains(e.Problems, p => p.Message.Contains("'acme' and 'globex'", StringComparison.Ordinal));
+        Directory.Delete(dir, true);
+    }
+}

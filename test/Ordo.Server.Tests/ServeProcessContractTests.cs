@@ -164,6 +164,14 @@ public sealed class ServeProcessContractTests(ServeProcess server) : IClassFixtu
             Assert.True(openapi.Json.GetProperty("paths").TryGetProperty(path, out _), path);
         }
 
+        Assert.Equal("Ordo API", openapi.Json.GetProperty("info").GetProperty("title").GetString());
+        Assert.Equal("bearer", openapi.Json.GetProperty("components").GetProperty("securitySchemes").GetProperty("apiKey").GetProperty("scheme").GetString());
+        var submit = openapi.Json.GetProperty("paths").GetProperty("/v1/jobs").GetProperty("post");
+        Assert.True(submit.GetProperty("responses").TryGetProperty("201", out _));
+        Assert.True(submit.GetProperty("responses").TryGetProperty("429", out _));
+        Assert.Contains(submit.GetProperty("parameters").EnumerateArray(), p => p.GetProperty("name").GetString() == "Idempotency-Key");
+        Assert.NotEmpty(submit.GetProperty("security").EnumerateArray());
+
         await server.SubmitAsync("gary", "hello");
         var metrics = await server.Http.GetStringAsync("/metrics");
         Assert.Contains("ordo_jobs_submitted", metrics);

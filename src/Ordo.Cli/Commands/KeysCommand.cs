@@ -10,7 +10,7 @@ namespace Ordo.Cli.Commands;
 /// <c>ordo keys create|list|revoke</c>: API keys of the server. A new key is printed once; only its hash is stored, and
 /// neither the key nor the hash is ever listed.
 /// </summary>
-internal static class KeysCommand
+internal static partial class KeysCommand
 {
     public static Command Create(CommandEnvironment env)
     {
@@ -21,6 +21,8 @@ internal static class KeysCommand
             if (ctx.As is null) throw new CliInputException("keys create needs --as IDENTITY: the identity the key acts as (the submitter, the approver)");
             var name = parse.GetValue(tenant)!.Trim();
             if (name.Length == 0) throw new CliInputException("--tenant needs a tenant name");
+            if (!TenantName().IsMatch(name)) throw new CliInputException($"--tenant: '{name}' is not a tenant name (letters, digits, '.', '_' and '-', at most 64, starting with a letter or digit)");
+            if (ctx.Identity.Length > 200 || ctx.Identity.Any(char.IsControl)) throw new CliInputException("--as: an identity is at most 200 characters, with no control characters (such as a line break)");
             await using var host = await OpenAsync(ctx, create: true).ConfigureAwait(false);
             var key = ApiKeys.NewKey();
             var record = new ApiKeyRecord(ApiKeys.NewKeyId(), name, ctx.Identity, ApiKeys.Hash(key), TimeProvider.System.GetUtcNow());
@@ -109,4 +111,7 @@ internal static class KeysCommand
         var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
         return await CliHost.OpenAsync(ctx, project, create, readOnly: readOnly).ConfigureAwait(false);
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    private static partial System.Text.RegularExpressions.Regex TenantName();
 }

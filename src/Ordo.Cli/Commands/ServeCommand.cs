@@ -31,9 +31,19 @@ internal static class ServeCommand
             if (parse.GetValue(rateLimit) < 1) throw new CliInputException("--rate-limit must be at least 1 (requests per key a minute)");
             var code = CliHost.NewRegistry();
             var definitions = new List<WorkflowDefinition>();
+            var files = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var file in WorkflowFiles(ctx, project))
             {
-                definitions.Add(await CliHost.LoadWorkflowAsync(ctx, file, code).ConfigureAwait(false));
+                // Every workflow of the project is checked against the project's config (its tools, models, tenants),
+                // wherever its file is: the config's folder or one of its workflows: folders.
+                var definition = await CliHost.LoadWorkflowAsync(ctx, file, code, project?.ConfigFile).ConfigureAwait(false);
+                if (files.TryGetValue(definition.Ref, out var other))
+                {
+                    throw new CliInputException($"{Path.GetRelativePath(Directory.GetCurrentDirectory(), file)} and {Path.GetRelativePath(Directory.GetCurrentDirectory(), other)} both define {definition.Ref}: give one of them another version");
+                }
+
+                files[definition.Ref] = file;
+                definitions.Add(definition);
             }
 
             var path = ctx.ResolveDbPath(project);
@@ -42,7 +52,16 @@ internal static class ServeCommand
                 Urls = parse.GetValue(urls)!, DatabasePath = path, Project = project, Workflows = definitions, Code = code,
                 Workers = parse.GetValue(workers), ShutdownGrace = CliHost.ShutdownGrace(), RateLimitPerMinute = parse.GetValue(rateLimit),
             });
-            await app.StartAsync(ctx.Stop).ConfigureAwait(false);
+            try
+            {
+                await app.StartAsync(ctx.Stop).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or FormatException or InvalidOperationException or UriFormatException && !ctx.Stop.IsCancellationRequested)
+            {
+                // A port in use, an address that is not one: the command line is wrong, not the program.
+                throw new CliInputException($"cannot listen on {parse.GetValue(urls)}: {e.Message}");
+            }
+
             if (definitions.Count == 0 && !ctx.Quiet)
             {
                 await ctx.Err.WriteLineAsync($"ordo: warning: no workflow files in {string.Join(", ", ProjectFolders(ctx, project))}: every POST /v1/jobs will be refused (give --config ordo.yaml, or start it where the workflows are)").ConfigureAwait(false);

@@ -32,7 +32,7 @@ internal sealed class CliHost : IAsyncDisposable
     public static CodeRegistry NewRegistry() => new();
 
     /// <summary>Loads and validates a workflow (and its config, tools, prompts, plugins). Throws <see cref="OrdoValidationException"/>.</summary>
-    public static async Task<WorkflowDefinition> LoadWorkflowAsync(CliContext ctx, string path, CodeRegistry code)
+    public static async Task<WorkflowDefinition> LoadWorkflowAsync(CliContext ctx, string path, CodeRegistry code, string? config = null)
     {
         if (!File.Exists(path))
         {
@@ -57,7 +57,7 @@ internal sealed class CliHost : IAsyncDisposable
                 }
             },
         };
-        var workflow = await WorkflowLoader.LoadFileAsync(path, ctx.Config, options, ctx.Stop).ConfigureAwait(false);
+        var workflow = await WorkflowLoader.LoadFileAsync(path, config ?? ctx.Config, options, ctx.Stop).ConfigureAwait(false);
         if (OrdoRuntime.UnsupportedSteps(workflow, OrdoRuntime.BuiltInStepKinds) is { Count: > 0 } unsupported)
         {
             throw new OrdoValidationException(unsupported);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Ordo.Server.Auth;
 
 namespace Ordo.Server.Api;
@@ -12,6 +13,22 @@ internal static class ApiContext
     public static void SetCaller(HttpContext http, ApiCaller caller) => http.Items[CallerKey] = caller;
 
     public static ApiCaller Caller(HttpContext http) => (ApiCaller)http.Items[CallerKey]!;
+
+    /// <summary>How often a long-lived stream checks that its key is still valid (<see cref="OrdoServerOptions.StreamKeyRecheck"/>).</summary>
+    public static TimeSpan RecheckEvery(HttpContext http) => http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<OrdoServerOptions>>().Value.StreamKeyRecheck;
+
+    /// <summary>
+    /// Whether the key a stream was opened with still authenticates as the same caller: a stream ends soon after its
+    /// key is revoked (or its identity loses its roles), instead of living as long as the job.
+    /// </summary>
+    public static async ValueTask<bool> StillAuthorizedAsync(HttpContext http, CancellationToken cancellationToken)
+    {
+        var header = http.Request.Headers.Authorization.ToString();
+        if (header.Length <= 7) return false;
+        var now = await http.RequestServices.GetRequiredService<ApiKeyAuthenticator>().AuthenticateAsync(header[7..].Trim(), cancellationToken).ConfigureAwait(false);
+        var then = Caller(http);
+        return now is not null && now.Tenant == then.Tenant && now.Identity == then.Identity && now.Roles.SetEquals(then.Roles);
+    }
 
     /// <summary>Reads a JSON object body of at most <paramref name="limit"/> bytes; an empty body is an empty object.</summary>
     /// <exception cref="RequestTooLargeException">The body is larger than the limit.</exception>
@@ -32,15 +49,44 @@ internal static class ApiContext
         JsonElement value;
         try
         {
+            // Text first: bytes that are not UTF-8 are refused, never replaced.
+            JsonElementFactory.DecodeUtf8(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
             using var doc = JsonDocument.Parse(buffer.ToArray());
             value = doc.RootElement.Clone();
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidBodyException("$", "the body is not " + e.Message.Replace("the text is not ", "", StringComparison.Ordinal));
         }
         catch (JsonException e)
         {
             throw new InvalidBodyException("$", "the body is not valid JSON: " + e.Message);
         }
 
-        return value.ValueKind == JsonValueKind.Object ? value : throw new InvalidBodyException("$", "the body must be a JSON object");
+        if (value.ValueKind != JsonValueKind.Object) throw new InvalidBodyException("$", "the body must be a JSON object");
+        if (JsonElementFactory.FindInvalidString(value) is { } invalid) throw new InvalidBodyException(invalid, "the string is not valid Unicode text (a lone surrogate)");
+        if (JsonElementFactory.FindAmbiguity(value) is { } ambiguous) throw new InvalidBodyException(ambiguous.Path, ambiguous.Problem);
+        return value;
+    }
+
+    /// <summary>An optional text of a body (such as a reason): a string or null of at most <paramref name="maxText"/> characters.</summary>
+    /// <exception cref="InvalidBodyException">A property is unknown, not a string, or too long.</exception>
+    public static string? Text(JsonElement body, string name, int maxText = 2000)
+    {
+        if (!body.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null) return null;
+        if (value.ValueKind != JsonValueKind.String) throw new InvalidBodyException("$." + name, $"the {name} must be a string");
+        var text = value.GetString()!;
+        return text.Length <= maxText ? text : throw new InvalidBodyException("$." + name, $"the {name} is longer than {maxText} characters");
+    }
+
+    /// <summary>Refuses a property that is not one of <paramref name="allowed"/>.</summary>
+    /// <exception cref="InvalidBodyException">The first unknown property.</exception>
+    public static void Only(JsonElement body, params string[] allowed)
+    {
+        foreach (var p in body.EnumerateObject())
+        {
+            if (Array.IndexOf(allowed, p.Name) < 0) throw new InvalidBodyException(Problems.Path("$", p.Name), $"unknown property (this body takes {string.Join(", ", allowed)})");
+        }
     }
 }
 

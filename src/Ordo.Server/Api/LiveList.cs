@@ -39,11 +39,18 @@ internal sealed class LiveList(string itemEvent, TimeSpan interval, Func<Cancell
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(httpContext.RequestAborted, lifetime.ApplicationStopping);
         var sent = new Dictionary<string, LiveItem>(StringComparer.Ordinal);
         var lastWrite = time.GetTimestamp();
+        var lastCheck = time.GetTimestamp();
         var first = true;
         try
         {
             while (!stop.IsCancellationRequested)
             {
+                if (time.GetElapsedTime(lastCheck) >= ApiContext.RecheckEvery(httpContext))
+                {
+                    if (!await ApiContext.StillAuthorizedAsync(httpContext, stop.Token).ConfigureAwait(false)) break;
+                    lastCheck = time.GetTimestamp();
+                }
+
                 var items = await read(stop.Token).ConfigureAwait(false);
                 var text = new StringBuilder();
                 var seen = new HashSet<string>(StringComparer.Ordinal);

@@ -27,19 +27,22 @@ internal static class OrdoApiEndpoints
         app.MapGet("/readyz", ReadyAsync).ExcludeFromDescription();
 
         var v1 = app.MapGroup("/v1").AddEndpointFilter(AuthenticateAsync).WithTags("v1");
-        v1.MapPost("/jobs", SubmitAsync).AddEndpointFilter(Role(ApiRoles.Submitter)).WithSummary("Submit a job");
-        v1.MapGet("/jobs", ListJobsAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("List the tenant's jobs, newest first");
-        v1.MapGet("/jobs/{id}", GetJobAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("Get a job");
-        v1.MapGet("/jobs/{id}/events", EventsAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("A job's events; live with Accept: text/event-stream");
-        v1.MapPost("/jobs/{id}/approvals/{approvalId}", DecideAsync).AddEndpointFilter(Role(ApiRoles.Approver)).WithSummary("Approve or deny");
-        v1.MapPost("/jobs/{id}/cancel", CancelAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("Cancel a job");
-        v1.MapGet("/approvals", ApprovalsAsync).AddEndpointFilter(Role(ApiRoles.Approver)).WithSummary("The tenant's approval inbox");
-        v1.MapGet("/kill-switches", ListKillSwitchesAsync).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("The kill switches that are set");
-        v1.MapPut("/kill-switches/{target}", SetKillSwitchAsync).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Set a kill switch");
-        v1.MapDelete("/kill-switches/{target}", ClearKillSwitchAsync).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Clear a kill switch");
-        v1.MapGet("/workflows", ListWorkflows).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The workflows that can be submitted");
-        v1.MapGet("/releases", ReleasesAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The release of each workflow: stable version, canary (judged now), shadow comparison of the tenant's jobs (ordo releases)");
-        v1.MapGet("/stats", StatsAsync).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The tenant's figures per workflow version, agent and prompt hash (ordo stats)");
+        v1.MapPost("/jobs", SubmitAsync).Answers([201, 200], [400, 401, 403, 413, 429]).AddEndpointFilter(Role(ApiRoles.Submitter)).WithSummary("Submit a job");
+        v1.MapGet("/jobs", ListJobsAsync).Answers([200], [400, 401, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("List the tenant's jobs, newest first");
+        v1.MapGet("/jobs/{id}", GetJobAsync).Answers([200], [401, 404, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("Get a job");
+        v1.MapGet("/jobs/{id}/events", EventsAsync).Answers([200], [400, 401, 404, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("A job's events; live with Accept: text/event-stream");
+        // An approval names the role that decides it (approver, or operator for an escalation): checked per approval.
+        v1.MapPost("/jobs/{id}/approvals/{approvalId}", DecideAsync).Answers([200], [400, 401, 403, 404, 409, 413, 429]).AddEndpointFilter(Role(ApiRoles.Approver, ApiRoles.Operator)).WithSummary("Approve or deny");
+        v1.MapPost("/jobs/{id}/cancel", CancelAsync).Answers([200], [400, 401, 403, 404, 409, 413, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("Cancel a job");
+        v1.MapGet("/approvals", ApprovalsAsync).Answers([200], [400, 401, 403, 429]).AddEndpointFilter(Role(ApiRoles.Approver, ApiRoles.Operator)).WithSummary("The tenant's approvals the caller may decide");
+        v1.MapGet("/kill-switches", ListKillSwitchesAsync).Answers([200], [401, 403, 429]).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("The kill switches that are set");
+        v1.MapPut("/kill-switches/{target}", SetKillSwitchAsync).Answers([200], [400, 401, 403, 413, 429]).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Set a kill switch");
+        v1.MapDelete("/kill-switches/{target}", ClearKillSwitchAsync).Answers([204], [400, 401, 403, 404, 409, 429]).AddEndpointFilter(Role(ApiRoles.Operator)).WithSummary("Clear a kill switch");
+        // Any other path under /v1 needs a key like the rest, then is a 404 problem (never an empty answer).
+        v1.Map("/{**rest}", (string rest) => Problems.NotFound($"there is no endpoint /v1/{rest} (GET /openapi/v1.json lists them)")).ExcludeFromDescription();
+        v1.MapGet("/workflows", ListWorkflows).Answers([200], [401, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The workflows that can be submitted");
+        v1.MapGet("/releases", ReleasesAsync).Answers([200], [401, 403, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The release of each workflow: stable version, canary (judged now), shadow comparison of the tenant's jobs (ordo releases)");
+        v1.MapGet("/stats", StatsAsync).Answers([200], [400, 401, 403, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The tenant's figures per workflow version, agent and prompt hash (ordo stats)");
     }
 
     private static async Task<IResult> ReleasesAsync(HttpContext http, OrdoRuntime runtime, ServerWorkflows workflows)
@@ -81,6 +84,14 @@ internal static class OrdoApiEndpoints
         var data = await store.ReadStatsAsync(new Ordo.Stats.StatsQuery { Since = from, Tenant = caller.Tenant, Workflow = string.IsNullOrEmpty(workflow) ? null : workflow }, http.RequestAborted).ConfigureAwait(false);
         var report = Ordo.Stats.StatsReport.From(from, data);
         return Problems.Json(JsonOut.Write(w => Ordo.Stats.StatsJson.Write(w, report)));
+    }
+
+    /// <summary>Declares an operation's answers in the OpenAPI document: its JSON successes and its problems.</summary>
+    private static RouteHandlerBuilder Answers(this RouteHandlerBuilder builder, int[] ok, int[] problems)
+    {
+        foreach (var status in ok) builder.Produces(status, contentType: status == 204 ? null : "application/json");
+        foreach (var status in problems) builder.ProducesProblem(status);
+        return builder;
     }
 
     private static async Task<IResult> ReadyAsync(IOrdoStore store, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
@@ -163,10 +174,10 @@ internal static class OrdoApiEndpoints
         return path.Length == 0 ? "$.input" : path.StartsWith('[') ? "$.input" + path : "$.input." + path;
     }
 
-    private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> Role(string role) => (context, next) =>
-        ApiContext.Caller(context.HttpContext).Has(role)
+    private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> Role(params string[] roles) => (context, next) =>
+        roles.Any(ApiContext.Caller(context.HttpContext).Has)
             ? next(context)
-            : ValueTask.FromResult<object?>(Problems.Of(403, "Forbidden", $"this key's identity does not hold the role '{role}'"));
+            : ValueTask.FromResult<object?>(Problems.Of(403, "Forbidden", $"this key's identity does not hold the role '{string.Join("' or '", roles)}'"));
 
     private static async Task<IResult> SubmitAsync(HttpContext http, OrdoRuntime runtime, IOptions<OrdoServerOptions> options, ServerWorkflows workflows)
     {
@@ -210,9 +221,12 @@ internal static class OrdoApiEndpoints
         if (errors.Count > 0) return Problems.Of(400, "The request is invalid", "see errors", errors);
 
         JobId? jobId = null;
-        var idempotencyKey = http.Request.Headers["Idempotency-Key"].ToString();
+        var idempotencyHeaders = http.Request.Headers["Idempotency-Key"];
+        if (idempotencyHeaders.Count > 1) return Problems.Invalid("Idempotency-Key", "the Idempotency-Key header is given more than once");
+        var idempotencyKey = idempotencyHeaders.ToString();
         if (idempotencyKey.Length > 0)
         {
+            if (!IsPrintable(idempotencyKey)) return Problems.Invalid("Idempotency-Key", "the Idempotency-Key header holds a control character");
             if (idempotencyKey.Length > 255) return Problems.Invalid("Idempotency-Key", "the Idempotency-Key header is longer than 255 characters");
             // The job's id is derived from the tenant and the key: a repeated submission finds the job it created, and two
             // concurrent ones cannot both create a job (the store refuses a second job with the same id).
@@ -266,10 +280,12 @@ internal static class OrdoApiEndpoints
         return Problems.Json(json, 201);
     }
 
+    private static bool IsPrintable(string text) => !text.Any(char.IsControl);
+
     internal static JobId IdempotentJobId(string tenant, string key)
         => new(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"ordo-idempotency\n{tenant}\n{key}")).AsSpan(0, 16)));
 
-    private static async Task<IResult> ListJobsAsync(HttpContext http, IOrdoStore store, IOptions<OrdoServerOptions> options, string? status, string? workflow, int? limit, string? cursor)
+    private static async Task<IResult> ListJobsAsync(HttpContext http, IOrdoStore store, IOptions<OrdoServerOptions> options, string? status, string? workflow, string? limit, string? cursor)
     {
         var caller = ApiContext.Caller(http);
         var live = LiveList.Wanted(http.Request);
@@ -281,8 +297,11 @@ internal static class OrdoApiEndpoints
             s = parsed;
         }
 
-        var take = limit ?? 50;
-        if (take is < 1 or > 500) return Problems.Invalid("limit", "the limit must be between 1 and 500");
+        var take = 50;
+        if (!string.IsNullOrEmpty(limit) && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out take) || take is < 1 or > 500))
+        {
+            return Problems.Invalid("limit", "the limit must be a whole number between 1 and 500");
+        }
         JobId? after = null;
         if (!string.IsNullOrEmpty(cursor))
         {
@@ -411,10 +430,18 @@ internal static class OrdoApiEndpoints
         await http.Response.StartAsync(http.RequestAborted).ConfigureAwait(false);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
         var time = http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
+        var lastCheck = time.GetTimestamp();
         try
         {
             while (!stop.IsCancellationRequested)
             {
+                // A revoked key ends the stream within a few seconds; the client's reconnect is then refused (401).
+                if (time.GetElapsedTime(lastCheck) >= options.Value.StreamKeyRecheck)
+                {
+                    if (!await ApiContext.StillAuthorizedAsync(http, stop.Token).ConfigureAwait(false)) break;
+                    lastCheck = time.GetTimestamp();
+                }
+
                 // The status is read before the events: every event up to the end is sent before the stream closes.
                 var job = await store.GetJobAsync(jobId, caller.Tenant, stop.Token).ConfigureAwait(false);
                 if (job is null) break;
@@ -444,17 +471,15 @@ internal static class OrdoApiEndpoints
         }
 
         var body = await ApiContext.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes).ConfigureAwait(false);
+        ApiContext.Only(body, "decision", "reason");
         var decision = body.TryGetProperty("decision", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null;
         if (decision is not ("approve" or "deny")) return Problems.Invalid("$.decision", "the decision must be \"approve\" or \"deny\"");
-        string? reason = null;
-        if (body.TryGetProperty("reason", out var r))
-        {
-            if (r.ValueKind == JsonValueKind.String) reason = r.GetString();
-            else if (r.ValueKind != JsonValueKind.Null) return Problems.Invalid("$.reason", "the reason must be a string");
-        }
+        var reason = ApiContext.Text(body, "reason");
 
         var state = await runtime.GetStateAsync(jobId, http.RequestAborted).ConfigureAwait(false);
-        if (state is null || !state.Approvals.Values.Any(a => a.Id == approvalId)) return Problems.NotFound($"job {id} has no approval {approvalId}");
+        var pending = state?.Approvals.Values.FirstOrDefault(a => a.Id == approvalId);
+        if (pending is null) return Problems.NotFound($"job {id} has no approval {approvalId}");
+        if (!caller.Has(pending.Role)) return Problems.Of(403, "Forbidden", $"approval {approvalId} is decided by the role '{pending.Role}', which this key's identity does not hold");
         var outcome = await runtime.DecideAsync(jobId, approvalId, caller.Identity, decision == "approve", reason, http.RequestAborted).ConfigureAwait(false);
         ApiLog.Action(http, (log, tenant, who) => ApiLog.Decided(log, tenant, who, decision, approvalId, jobId.Value, outcome.Status));
         state = await runtime.GetStateAsync(jobId, http.RequestAborted).ConfigureAwait(false);
@@ -489,7 +514,8 @@ internal static class OrdoApiEndpoints
         }
 
         var body = await ApiContext.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes).ConfigureAwait(false);
-        var reason = body.TryGetProperty("reason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
+        ApiContext.Only(body, "reason");
+        var reason = ApiContext.Text(body, "reason");
         var cancelled = await runtime.CancelAsync(jobId, string.IsNullOrWhiteSpace(reason) ? "cancelled through the API" : reason!, caller.Identity, http.RequestAborted).ConfigureAwait(false);
         if (!cancelled) return Problems.Of(409, "Refused", $"job {id} has already ended ({job.Status.ToWire()})");
         ApiLog.Action(http, (log, tenant, who) => ApiLog.Cancelled(log, tenant, who, jobId.Value));
@@ -502,7 +528,7 @@ internal static class OrdoApiEndpoints
         if (!string.IsNullOrEmpty(status) && status != "pending") return Problems.Invalid("status", "only status=pending is supported");
         if (LiveList.Wanted(http.Request))
         {
-            return new LiveList("approval", options.Value.EventPollInterval, async ct => (await PendingApprovalsAsync(runtime, caller.Tenant, ct).ConfigureAwait(false))
+            return new LiveList("approval", options.Value.EventPollInterval, async ct => (await PendingApprovalsAsync(runtime, caller, ct).ConfigureAwait(false))
                 .Select(x => new LiveItem($"{x.Job.Value} {x.Approval.Id}", JsonOut.Write(w => WriteApproval(w, x.Job, x.Approval)), JsonOut.Write(w =>
                 {
                     w.WriteStartObject();
@@ -512,7 +538,7 @@ internal static class OrdoApiEndpoints
                 }))).ToList());
         }
 
-        var items = await PendingApprovalsAsync(runtime, caller.Tenant, http.RequestAborted).ConfigureAwait(false);
+        var items = await PendingApprovalsAsync(runtime, caller, http.RequestAborted).ConfigureAwait(false);
         return Problems.Json(JsonOut.Write(w =>
         {
             w.WriteStartObject();
@@ -523,16 +549,16 @@ internal static class OrdoApiEndpoints
         }));
     }
 
-    /// <summary>The tenant's pending approvals: those of its jobs waiting for one, oldest request first within a job.</summary>
-    private static async Task<List<(JobId Job, ApprovalState Approval)>> PendingApprovalsAsync(OrdoRuntime runtime, string tenant, CancellationToken cancellationToken)
+    /// <summary>The tenant's pending approvals that the caller's roles may decide, oldest request first within a job.</summary>
+    private static async Task<List<(JobId Job, ApprovalState Approval)>> PendingApprovalsAsync(OrdoRuntime runtime, ApiCaller caller, CancellationToken cancellationToken)
     {
-        var jobs = await runtime.Store.ListJobsAsync(new JobQuery { Tenant = tenant, Status = JobStatus.WaitingApproval, Limit = 500 }, cancellationToken).ConfigureAwait(false);
+        var jobs = await runtime.Store.ListJobsAsync(new JobQuery { Tenant = caller.Tenant, Status = JobStatus.WaitingApproval, Limit = 500 }, cancellationToken).ConfigureAwait(false);
         var items = new List<(JobId Job, ApprovalState Approval)>();
         foreach (var job in jobs)
         {
             var state = await runtime.GetStateAsync(job.JobId, cancellationToken).ConfigureAwait(false);
             if (state is null) continue;
-            items.AddRange(state.Approvals.Values.Where(a => a.IsPending).OrderBy(a => a.RequestedAt).Select(a => (job.JobId, a)));
+            items.AddRange(state.Approvals.Values.Where(a => a.IsPending && caller.Has(a.Role)).OrderBy(a => a.RequestedAt).Select(a => (job.JobId, a)));
         }
 
         return items;
@@ -573,7 +599,8 @@ internal static class OrdoApiEndpoints
         var caller = ApiContext.Caller(http);
         if (!KillSwitchTarget.TryParse(target, out var parsed)) return Problems.Invalid("target", $"'{target}' is not a kill switch target (tool:NAME, agent:NAME, workflow:NAME or step:KIND)");
         var body = await ApiContext.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes).ConfigureAwait(false);
-        var reason = body.TryGetProperty("reason", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
+        ApiContext.Only(body, "reason");
+        var reason = ApiContext.Text(body, "reason");
         var time = http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
         var set = new KillSwitch(parsed.ToString(), reason, caller.Identity, time.GetUtcNow(), caller.Tenant);
         await store.SetKillSwitchAsync(set, http.RequestAborted).ConfigureAwait(false);
@@ -640,13 +667,25 @@ internal static class OrdoApiEndpoints
     }
 }
 
-/// <summary>The rate limiter of the API: a fixed window per API key.</summary>
+/// <summary>
+/// The rate limiter of the API: a token bucket per API key holding <see cref="OrdoServerOptions.RateLimitPermits"/>
+/// requests, refilled evenly over <see cref="OrdoServerOptions.RateLimitWindow"/> (each second its share), so that a
+/// refused client's <c>Retry-After</c> says when a request will pass (seconds, not the rest of a whole window).
+/// </summary>
 internal sealed class ApiRateLimiter(IOptions<OrdoServerOptions> options) : IDisposable
 {
-    public PartitionedRateLimiter<string> Limiter { get; } = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetFixedWindowLimiter(key, _ => new FixedWindowRateLimiterOptions
+    public PartitionedRateLimiter<string> Limiter { get; } = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => Bucket(options.Value)));
+
+    private static TokenBucketRateLimiterOptions Bucket(OrdoServerOptions o)
     {
-        PermitLimit = options.Value.RateLimitPermits, Window = options.Value.RateLimitWindow, QueueLimit = 0, AutoReplenishment = true,
-    }));
+        var period = o.RateLimitWindow < TimeSpan.FromSeconds(1) ? o.RateLimitWindow : TimeSpan.FromSeconds(1);
+        var perPeriod = Math.Ceiling(o.RateLimitPermits * (period / o.RateLimitWindow));
+        return new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = o.RateLimitPermits, ReplenishmentPeriod = period, TokensPerPeriod = (int)Math.Clamp(perPeriod, 1, int.MaxValue),
+            QueueLimit = 0, AutoReplenishment = true,
+        };
+    }
 
     public void Dispose() => Limiter.Dispose();
 }

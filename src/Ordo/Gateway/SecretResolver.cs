@@ -266,14 +266,15 @@ public sealed class SecretRedactor(SecretResolver secrets)
     }
 
     /// <summary>
-    /// The forms a secret may take in outside text: as it is; JSON-escaped; percent-encoded as a URI component, as a path
+    /// The forms a secret may take in outside text: as it is, in any case (an upper-cased echo); JSON-escaped; its
+    /// bytes in hexadecimal (either case); percent-encoded as a URI component, as a path
     /// (<c>/</c> kept), as a form (<c>+</c> for spaces) and byte by byte (hex digits and letters in either case); and
     /// Base64 or Base64url — also inside a longer encoded text, where the secret's own characters are those not shared
     /// with its neighbours (<c>base64("user:" + secret)</c>).
     /// </summary>
     private static IEnumerable<(string Form, StringComparison Comparison)> Forms(string value)
     {
-        yield return (value, StringComparison.Ordinal);
+        yield return (value, StringComparison.OrdinalIgnoreCase);
         var escaped = JsonSerializer.Serialize(value, GatewayJson.Default.String)[1..^1];
         if (escaped != value) yield return (escaped, StringComparison.Ordinal);
         var component = Uri.EscapeDataString(value);
@@ -288,6 +289,7 @@ public sealed class SecretRedactor(SecretResolver secrets)
 
         var bytes = System.Text.Encoding.UTF8.GetBytes(value);
         yield return (string.Concat(bytes.Select(b => $"%{b:X2}")), StringComparison.OrdinalIgnoreCase);
+        yield return (Convert.ToHexString(bytes), StringComparison.OrdinalIgnoreCase);
         var whole = Convert.ToBase64String(bytes);
         yield return (whole, StringComparison.Ordinal);
         if (whole.TrimEnd('=').Replace('+', '-').Replace('/', '_') is var wholeUrl && wholeUrl != whole) yield return (wholeUrl, StringComparison.Ordinal);

@@ -48,6 +48,15 @@ public sealed class SecretRedactionTests
         Assert.Equal("url=[REDACTED:API_TOKEN] b64=[REDACTED:API_TOKEN]", redactor.Redact(text));
     }
 
+    [Fact]
+    public void Redact_CoversHexadecimalAndChangedCase()
+    {
+        var redactor = Redactor(out _);
+        var bytes = System.Text.Encoding.UTF8.GetBytes(Token);
+        var text = $"hex={Convert.ToHexString(bytes)} lower={Convert.ToHexStringLower(bytes)} upper={Token.ToUpperInvariant()}";
+        Assert.Equal("hex=[REDACTED:API_TOKEN] lower=[REDACTED:API_TOKEN] upper=[REDACTED:API_TOKEN]", redactor.Redact(text));
+    }
+
     [Theory]
     [InlineData("S3cr3t%2B/Tok%3Den%26Zq9")]              // percent-encoded with '/' kept (a path)
     [InlineData("s3cr3t%2b%2ftok%3den%26zq9")]            // lowercased, hex digits and letters

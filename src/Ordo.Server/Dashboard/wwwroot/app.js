@@ -55,7 +55,12 @@ async function live(signal, path, onOpen, onChange, onError) {
 /** Runs fn every interval until the page changes; errors are shown, not thrown. */
 async function poll(signal, fn, onError) {
   while (!signal.aborted) {
-    try { await fn(); } catch (e) { if (!signal.aborted) onError(e); }
+    try { await fn(); } catch (e) {
+      if (signal.aborted) return;
+      onError(e);
+      // A refusal (403, 404, 400) stays one until the page changes: asking again only spends the key's rate limit.
+      if (e instanceof ApiError && e.status < 500 && e.status !== 429) return;
+    }
     await sleep(POLL_MS, signal);
   }
 }

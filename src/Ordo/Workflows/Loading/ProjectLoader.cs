@@ -584,6 +584,8 @@ internal static partial class ProjectLoader
     private static Dictionary<string, TenantDefinition> LoadTenants(LoadContext ctx, YNode? node)
     {
         var result = new Dictionary<string, TenantDefinition>(StringComparer.Ordinal);
+        // A key acts for one tenant as one identity: the same hash listed twice would make that ambiguous.
+        var keyOwners = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         if (node is not { } n || n.IsNull) return result;
         var m = YMap.Open(n, ctx.Problems, "a mapping of tenants");
         if (m is null) return result;
@@ -627,6 +629,14 @@ internal static partial class ProjectLoader
                     if (string.IsNullOrWhiteSpace(identity))
                     {
                         ctx.Problems.Add(item, "an API key's identity must not be empty");
+                        continue;
+                    }
+
+                    if (!keyOwners.TryAdd(hash, name))
+                    {
+                        ctx.Problems.Add(item, keyOwners[hash] == name
+                            ? $"this API key hash is listed twice under tenant '{name}': a key acts as one identity"
+                            : $"this API key hash is listed under tenants '{keyOwners[hash]}' and '{name}': a key acts for one tenant");
                         continue;
                     }
 
