@@ -30,7 +30,8 @@ internal static class SubmitCommand
             var name = parse.GetValue(byName);
             if ((file is null) == (name is null))
             {
-                throw new CliInputException(file is null ? "name a workflow file, or --workflow NAME[@VERSION]" : "give either a workflow file or --workflow NAME, not both");
+                throw new CliInputException((file is null ? "name a workflow file, or --workflow NAME[@VERSION]" : "give either a workflow file or --workflow NAME, not both")
+                    + "\nRun 'ordo submit --help' for usage.");
             }
 
             var code = CliHost.NewRegistry();
@@ -39,17 +40,25 @@ internal static class SubmitCommand
                 ? [await CliHost.LoadWorkflowAsync(ctx, file, code).ConfigureAwait(false)]
                 : await ProjectWorkflowsAsync(ctx, name!, code).ConfigureAwait(false);
             var definition = candidates[0];
+            var release = name is not null && !name.Contains('@', StringComparison.Ordinal) && definition.Project.Releases.TryGetValue(definition.Name, out var r) ? r : null;
+
+            // The input is checked before the store is opened (a bad input creates nothing): against each version the job may get.
+            var versions = candidates.Select(c => c.Version).ToList();
+            foreach (var possible in release is null ? [definition] : candidates.Where(c => c.Version == ReleaseRouter.StableVersion(release, versions) || c.Version == release.Canary?.Version))
+            {
+                CliHost.ValidateInput(possible, value);
+            }
+
             await using var host = await CliHost.OpenAsync(ctx, definition.Project, create: true, code).ConfigureAwait(false);
             var jobId = JobId.New(TimeProvider.System.GetUtcNow());
             int? shadowVersion = null;
-            if (name is not null && !name.Contains('@', StringComparison.Ordinal) && definition.Project.Releases.TryGetValue(definition.Name, out var release))
+            if (release is not null)
             {
-                var choice = await ReleaseRouter.ChooseAsync(host.Store, release, [.. candidates.Select(c => c.Version)], jobId, TimeProvider.System, ctx.Stop).ConfigureAwait(false);
+                var choice = await ReleaseRouter.ChooseAsync(host.Store, release, versions, jobId, TimeProvider.System, ctx.Stop).ConfigureAwait(false);
                 definition = candidates.First(c => c.Version == choice.Version);
                 shadowVersion = choice.ShadowVersion;
             }
 
-            CliHost.ValidateInput(definition, value);
             var job = await host.Runtime.SubmitAsync(definition, value.Value, new SubmitOptions
             {
                 Tenant = parse.GetValue(tenant)!, Submitter = ctx.Identity, Priority = parse.GetValue(priority), InputName = value.Name, DryRun = parse.GetValue(dryRun), JobId = jobId,
