@@ -77,6 +77,8 @@ public sealed partial class SqliteOrdoStore
         if (rootKey == 0) rootKey = key;
         foreach (var e in job.Events) InsertEvent(key, e);
         if (job.Events.Count > 0) _auditLog?.Add(AuditLeaf.ForEvents(job.JobId, job.Events));
+        s.InsertJobStats.Set(key, job.Tenant, job.Workflow, job.Version, Ms(job.CreatedAt), job.Status.ToWire()).ExecuteNonQuery();
+        KeepStats(key, job.Events, job.Status, statusChanged: false);
         List<WorkItem>? leased = null;
         foreach (var item in job.WorkItems)
         {
@@ -213,15 +215,18 @@ public sealed partial class SqliteOrdoStore
         // Most commits leave the status as it is: try that first, and set the status only when it changes.
         ReadOnlySpan<object?> advance = [last?.Seq ?? commit.ExpectedSeq, last?.Hash ?? commit.ExpectedHeadHash, commit.Status.ToWire(), commit.Reason,
             last is null ? null : nowMs, key, commit.ExpectedSeq, commit.ExpectedHeadHash];
-        if (s.AdvanceJobSameStatus.Set(advance).ExecuteNonQuery() != 1 && s.AdvanceJob.Set(advance).ExecuteNonQuery() != 1)
+        var statusChanged = false;
+        if (s.AdvanceJobSameStatus.Set(advance).ExecuteNonQuery() != 1)
         {
-            throw new CommitRejectedException(CommitOutcome.Conflict);
+            if (s.AdvanceJob.Set(advance).ExecuteNonQuery() != 1) throw new CommitRejectedException(CommitOutcome.Conflict);
+            statusChanged = true;
         }
 
         EnsureNewJobs(commit.StartJobs);
 
         foreach (var e in commit.Events) InsertEvent(key, e);
         if (commit.Events.Count > 0) _auditLog?.Add(AuditLeaf.ForEvents(commit.JobId, commit.Events));
+        KeepStats(key, commit.Events, commit.Status, statusChanged);
 
         // The row a leased successor took over is that successor, not pending work of the acknowledged step.
         var keepItem = continued >= 0 ? commit.Ack!.Value.ItemId : 0L;

@@ -82,6 +82,7 @@ internal sealed partial class CommitPlanner
             {
                 RootJobId = root,
                 DryRun = parent.DryRun ? true : null,
+                ShadowOf = parent.ShadowOf,
             }, now),
             EventFactory.Step(EventTypes.StepScheduled, entry, new StepScheduledPayload(child.Entry.Kind, "entry", null, null), now),
         ]);
