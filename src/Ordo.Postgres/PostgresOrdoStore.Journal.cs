@@ -127,6 +127,7 @@ public sealed partial class PostgresOrdoStore
             Sql.Long(Ms(job.CreatedAt)), Sql.Long(Ms(record.UpdatedAt)), Sql.Long(record.LastSeq), Sql.Bytes(record.HeadHash)));
         foreach (var e in job.Events) AddEvent(batch, job.JobId, e);
         if (job.Events.Count > 0) AddLeaf(batch, AuditLeaf.ForEvents(job.JobId, job.Events));
+        AddJobStats(batch, job);
         foreach (var item in job.WorkItems) AddItem(batch, job.JobId, record.RootJobId, job.Tenant, item, Ms(job.CreatedAt));
     }
 
@@ -356,6 +357,7 @@ public sealed partial class PostgresOrdoStore
 
         foreach (var e in commit.Events) AddEvent(batch, commit.JobId, e);
         if (commit.Events.Count > 0) AddLeaf(batch, AuditLeaf.ForEvents(commit.JobId, commit.Events));
+        AddCommitStats(batch, commit.JobId, commit.Events, commit.Status);
 
         // The row a leased successor took over is that successor, not pending work of the acknowledged step.
         var keepItem = continued >= 0 ? commit.Ack!.Value.ItemId : 0L;

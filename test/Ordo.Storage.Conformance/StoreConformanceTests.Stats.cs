@@ -92,4 +92,60 @@ public abstract partial class StoreConformanceTests
         Assert.Equal((1, 0L, 0m, 0L), (v.Jobs, v.Tokens, v.Cost, v.Retries));
         Assert.Empty((await Store.ReadStatsAsync(new StatsQuery { Since = T0 })).Agents);
     }
+
+    [Fact]
+    public async Task Stats_OfCommitsWrittenTogether_CountEachOnce_AndNothingOfTheRefusedOnes()
+    {
+        var id = JobId.New(T0);
+        var other = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(id, T0));
+        await Store.SubmitAsync(Job(other, T0));
+        var stale = await StateAsync(Store, id);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(stale, [ModelCall("s1", T0, 10, 0, 0.001m), AgentSucceeded("s1", T0)]))).Outcome);
+
+        // A group with a refused commit and one continuing it: only the unrelated commit counts, once.
+        var refused = Commit(stale, [ModelCall("s1", T0, 500, 500, 5m), AgentFailed("s1", T0, willRetry: true)]);
+        var continuing = Commit(JobStateReducer.Apply(stale, refused.Events), [ModelCall("s2", T0, 500, 500, 5m)]);
+        var unrelated = Commit(await StateAsync(Store, other), [ModelCall("o1", T0, 100, 20, 0.01m), AgentFailed("o1", T0, willRetry: true)]);
+        var results = await Task.WhenAll(Store.CommitInOrder([refused, continuing, unrelated]));
+        Assert.Equal([CommitOutcome.Conflict, CommitOutcome.Conflict, CommitOutcome.Committed], results.Select(r => r.Outcome));
+
+        // A group that commits as a whole: each commit counts once, the second of one job on top of the first.
+        var next = await StateAsync(Store, other);
+        var first = Commit(next, [ModelCall("o2", T0, 1, 1, 0.0001m), AgentSucceeded("o2", T0)]);
+        var second = Commit(JobStateReducer.Apply(next, first.Events), [EventFactory.Job(EventTypes.JobCompleted, new JobCompletedPayload(500), T0.AddMilliseconds(500))], status: JobStatus.Completed);
+        var third = Commit(await StateAsync(Store, id), [EventFactory.Job(EventTypes.JobCancelled, new JobCancelledPayload("enough", "tester"), T0.AddSeconds(2))], status: JobStatus.Cancelled);
+        Assert.All(await Task.WhenAll(Store.CommitInOrder([first, second, third])), r => Assert.Equal(CommitOutcome.Committed, r.Outcome));
+
+        var data = await Store.ReadStatsAsync(new StatsQuery { Since = T0 });
+        var v = Assert.Single(data.Versions);
+        Assert.Equal((2, 1, 0, 1), (v.Jobs, v.Completed, v.Failed, v.Cancelled));
+        Assert.Equal((132L, 0.0111m, 1L), (v.Tokens, v.Cost, v.Retries));
+        Assert.Equal([500d, 2000d], v.LatenciesMs.Order());
+        var agent = Assert.Single(data.Agents);
+        Assert.Equal(new AgentTotals("w", 1, "extractor@2", "sha256:p1", 3, 1, 132, 0.0111m), agent);
+    }
+
+    [Fact]
+    public async Task Stats_OfAChildJobStartedInACommit_AreKeptUnderItsOwnWorkflow_AndFilteredByVersion()
+    {
+        var parent = JobId.New(T0);
+        var child = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(parent, T0, tenant: "acme"));
+        var state = await StateAsync(Store, parent);
+        var childJob = Job(child, T0, tenant: "acme", root: parent, parent: parent, definitionHash: "sha256:child") with { Workflow = "sub", Version = 4 };
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(state, [ModelCall("s1", T0, 7, 3, 0.5m)]) with { StartJobs = [childJob] })).Outcome);
+        await EndAsync(child, [ModelCall("c1", T0, 40, 2, 0.25m, agent: "helper@1", prompt: ""), AgentSucceeded("c1", T0, agent: "helper@1", prompt: ""),
+            EventFactory.Job(EventTypes.JobCompleted, new JobCompletedPayload(10), T0.AddMilliseconds(10))], JobStatus.Completed);
+
+        var all = await Store.ReadStatsAsync(new StatsQuery { Since = T0, Tenant = "acme" });
+        Assert.Equal([("sub", 4, 1, 42L, 0.25m), ("w", 1, 1, 10L, 0.5m)],
+            all.Versions.OrderBy(x => x.Workflow, StringComparer.Ordinal).Select(x => (x.Workflow, x.Version, x.Jobs, x.Tokens, x.Cost)));
+        var sub = await Store.ReadStatsAsync(new StatsQuery { Since = T0, Workflow = "sub", Version = 4 });
+        Assert.Equal([10d], Assert.Single(sub.Versions).LatenciesMs);
+        Assert.Equal(new AgentTotals("sub", 4, "helper@1", "", 1, 0, 42, 0.25m), Assert.Single(sub.Agents));
+        Assert.Empty((await Store.ReadStatsAsync(new StatsQuery { Since = T0, Workflow = "sub", Version = 3 })).Versions);
+        Assert.Empty((await Store.ReadStatsAsync(new StatsQuery { Since = T0, Tenant = "globex" })).Versions);
+        Assert.Empty((await Store.ReadStatsAsync(new StatsQuery { Since = T0.AddSeconds(1) })).Versions);
+    }
 }
