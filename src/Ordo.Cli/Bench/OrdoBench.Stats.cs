@@ -20,14 +20,34 @@ internal sealed partial class OrdoBench
     /// each submitted and ended through the store's own commits (a model call of an agent with one of two prompts, a
     /// retried failure in one job of 7, a rejection in one of 11, an end in completed, failed or cancelled), so the summary
     /// rows are those commits kept. Then the command itself (in this process: open the store, sum, print JSON) runs 5 times
-    /// over the last 24 hours and 5 times over all 7 days; the workload fails when a run takes longer than 1 s.
+    /// over the last 24 hours and 5 times over all 7 days; the workload fails when a run takes longer than 1 s. With
+    /// <c>--postgres</c>, the same again on PostgreSQL.
     /// </summary>
     private async Task StatsAsync(JsonObject output, CancellationToken stop)
     {
         using var db = BenchDatabase.Create("stats");
+        var result = await StatsOnAsync(() => db.OpenStore(), ["--db", db.Path], "stats", stop).ConfigureAwait(false);
+        result["db_mb"] = BenchStats.Round(new FileInfo(db.Path).Length / (1024.0 * 1024.0), 1);
+        output["stats"] = result;
+        ThrowIfOverStatsBound(result);
+    }
+
+    /// <summary>The stats workload on PostgreSQL (<c>--postgres</c>): the same store, filled the same way, in a fresh schema.</summary>
+    private async Task PgStatsAsync(string cs, JsonObject o, CancellationToken stop)
+    {
+        await using var schema = await BenchSchema.CreateAsync(cs, "stats", stop).ConfigureAwait(false);
+        var result = await StatsOnAsync(() => schema.OpenStore(), ["--postgres", schema.ConnectionString], "postgres stats", stop).ConfigureAwait(false);
+        result["db_mb"] = BenchStats.Round(await schema.BytesAsync(stop).ConfigureAwait(false) / (1024.0 * 1024.0), 1);
+        o["stats"] = result;
+        ThrowIfOverStatsBound(result);
+    }
+
+    /// <summary>Fills the store <paramref name="open"/> gives with the stats jobs, then times <c>ordo stats</c> on it (the store named by <paramref name="storeArgs"/>).</summary>
+    private async Task<JsonObject> StatsOnAsync(Func<IOrdoStore> open, string[] storeArgs, string label, CancellationToken stop)
+    {
         var now = TimeProvider.System.GetUtcNow();
         var fill = Stopwatch.StartNew();
-        var store = db.OpenStore();
+        var store = open();
         try
         {
             await store.InitializeAsync(stop).ConfigureAwait(false);
@@ -38,8 +58,8 @@ internal sealed partial class OrdoBench
                 var jobs = Enumerable.Range(start, count).Select(i => StatsJob(i, now)).ToList();
                 await Task.WhenAll(jobs.Select(j => store.SubmitAsync(j.Job, stop).AsTask())).ConfigureAwait(false);
                 var results = await Task.WhenAll(store.CommitInOrder([.. jobs.Select(j => j.End)], stop)).ConfigureAwait(false);
-                if (results.Any(r => r.Outcome != CommitOutcome.Committed)) throw new BenchFailedException("stats: a commit of the filling was refused");
-                if ((start / Batch) % 40 == 0) Log($"stats: {start + count} of {StatsJobs} jobs stored");
+                if (results.Any(r => r.Outcome != CommitOutcome.Committed)) throw new BenchFailedException($"{label}: a commit of the filling was refused");
+                if ((start / Batch) % 40 == 0) Log($"{label}: {start + count} of {StatsJobs} jobs stored");
             }
         }
         finally
@@ -58,9 +78,9 @@ internal sealed partial class OrdoBench
                 using var outWriter = new StringWriter(CultureInfo.InvariantCulture);
                 using var errWriter = new StringWriter(CultureInfo.InvariantCulture);
                 var t = Stopwatch.GetTimestamp();
-                var code = await OrdoCli.RunAsync(["stats", "--db", db.Path, "--since", since, "--json"], outWriter, errWriter, terminal: false, stop).ConfigureAwait(false);
+                var code = await OrdoCli.RunAsync(["stats", .. storeArgs, "--since", since, "--json"], outWriter, errWriter, terminal: false, stop).ConfigureAwait(false);
                 var ms = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-                if (code != 0) throw new BenchFailedException($"stats: ordo stats exited {code}: {errWriter}");
+                if (code != 0) throw new BenchFailedException($"{label}: ordo stats exited {code}: {errWriter}");
                 slowest = Math.Max(slowest, ms);
                 times.Add(BenchStats.Round(ms, 1));
             }
@@ -68,16 +88,20 @@ internal sealed partial class OrdoBench
             runs[since] = times;
         }
 
-        output["stats"] = new JsonObject
+        Log($"{label}: {StatsJobs} jobs stored in {fill.Elapsed.TotalSeconds:0.0} s; ordo stats took at most {slowest:0.0} ms");
+        return new JsonObject
         {
             ["jobs"] = StatsJobs,
             ["fill_s"] = BenchStats.Round(fill.Elapsed.TotalSeconds, 1),
             ["command_ms"] = runs,
             ["slowest_ms"] = BenchStats.Round(slowest, 1),
             ["bound_ms"] = StatsBound.TotalMilliseconds,
-            ["db_mb"] = BenchStats.Round(new FileInfo(db.Path).Length / (1024.0 * 1024.0), 1),
         };
-        Log($"stats: {StatsJobs} jobs stored in {fill.Elapsed.TotalSeconds:0.0} s; ordo stats took at most {slowest:0.0} ms");
+    }
+
+    private void ThrowIfOverStatsBound(JsonObject result)
+    {
+        var slowest = (double)result["slowest_ms"]!;
         if (slowest > StatsBound.TotalMilliseconds)
         {
             throw new BenchFailedException($"stats: ordo stats took {slowest:0.0} ms on {StatsJobs} jobs, over the bound of {StatsBound.TotalMilliseconds:0} ms");
