@@ -12,7 +12,8 @@ internal static class PostgresSchema
     /// The schema this build writes. 1: jobs, events, snapshots, definitions, work items, kill switches, API keys.
     /// 2: the store-wide audit log (<c>audit_head</c>, <c>audit_leaves</c>, <c>audit_nodes</c>) and its checkpoints.
     /// 3: summary rows of jobs and of their agents for <c>ordo stats</c> (<c>job_stats</c>, <c>agent_stats</c>), kept at
-    /// each commit and filled from the stored events of the jobs already there; release records (<c>release_records</c>).
+    /// each commit and filled from the stored events of the jobs already there; release records (<c>release_records</c>);
+    /// shadow jobs marked (<c>jobs.shadow</c>) so that no quota counts them.
     /// </summary>
     public const int Version = 3;
 
@@ -180,7 +181,10 @@ internal static class PostgresSchema
         // sums JobStatsDelta computes, and filled here once from the events of the jobs already stored (the same sums, as
         // SQLite's upgrade does). Only created_at and tenant are indexed, never a figure: the rows a commit updates stay
         // on their page (fillfactor) without touching an index. Release records: one per workflow, kind and version.
-        (3, "stats summary rows and release records", """
+        // Shadow jobs are marked from now on (no earlier version could write one); a constant default adds no row data.
+        (3, "stats summary rows, release records, shadow jobs marked", """
+            ALTER TABLE jobs ADD COLUMN shadow boolean NOT NULL DEFAULT false;
+
             CREATE TABLE job_stats(
                 job_id text PRIMARY KEY,
                 tenant text COLLATE "C" NOT NULL,

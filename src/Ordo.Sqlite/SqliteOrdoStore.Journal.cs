@@ -73,7 +73,7 @@ public sealed partial class SqliteOrdoStore
 
         var key = s.InsertJob.Set(
             job.JobId.Value, job.Workflow, job.Version, job.Definition.Hash, job.Tenant, job.Status.ToWire(), job.Submitter,
-            job.ParentJobId?.Value, record.RootJobId.Value, job.TraceId, job.Priority, Ms(job.CreatedAt), Ms(record.UpdatedAt), record.LastSeq, record.HeadHash).ExecuteInsert();
+            job.ParentJobId?.Value, record.RootJobId.Value, job.TraceId, job.Priority, Ms(job.CreatedAt), Ms(record.UpdatedAt), record.LastSeq, record.HeadHash, job.Shadow ? 1 : 0).ExecuteInsert();
         if (rootKey == 0) rootKey = key;
         foreach (var e in job.Events) InsertEvent(key, e);
         if (job.Events.Count > 0) _auditLog?.Add(AuditLeaf.ForEvents(job.JobId, job.Events));
@@ -469,7 +469,7 @@ public sealed partial class SqliteOrdoStore
         if (quota.ConcurrentJobs is { } max)
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = $"SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ({ActiveStatuses})";
+            cmd.CommandText = $"SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ({ActiveStatuses}) AND shadow = 0";
             cmd.Parameters.AddWithValue("$t", job.Tenant);
             var active = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
             if (active >= max) throw new QuotaExceededException(job.Tenant, "concurrent_jobs", max, active);
@@ -480,13 +480,13 @@ public sealed partial class SqliteOrdoStore
             // Every status listed, so the index on (tenant, status, created_at) reads only the window of each status,
             // not every job the tenant ever had.
             using var cmd = c.CreateCommand();
-            cmd.CommandText = $"SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ({AllStatuses}) AND created_at > $since";
+            cmd.CommandText = $"SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ({AllStatuses}) AND created_at > $since AND shadow = 0";
             cmd.Parameters.AddWithValue("$t", job.Tenant);
             cmd.Parameters.AddWithValue("$since", Ms(job.CreatedAt - QuotaExceededException.RateWindow));
             var recent = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
             if (recent >= perMinute)
             {
-                cmd.CommandText = $"SELECT created_at FROM jobs WHERE tenant = $t AND status IN ({AllStatuses}) AND created_at > $since ORDER BY created_at";
+                cmd.CommandText = $"SELECT created_at FROM jobs WHERE tenant = $t AND status IN ({AllStatuses}) AND created_at > $since AND shadow = 0 ORDER BY created_at";
                 var times = new List<DateTimeOffset>(recent);
                 using (var r = cmd.ExecuteReader())
                 {

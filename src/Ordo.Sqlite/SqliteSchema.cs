@@ -14,7 +14,8 @@ internal static class SqliteSchema
     /// 5: a kill switch may stop one tenant's jobs (<c>kill_switches.tenant</c>, empty for every tenant's).
     /// 6: the store-wide audit log (<c>audit_leaves</c>, <c>audit_nodes</c>) and its published checkpoints (<c>audit_checkpoints</c>).
     /// 7: summary rows of jobs and of their agents for <c>ordo stats</c> (<c>job_stats</c>, <c>agent_stats</c>), kept at
-    /// each commit; the upgrade fills them from the events of the jobs already stored; release records (<c>release_records</c>).
+    /// each commit; the upgrade fills them from the events of the jobs already stored; release records (<c>release_records</c>);
+    /// shadow jobs marked (<c>jobs.shadow</c>) so that no quota counts them.
     /// </summary>
     public const int Version = 7;
 
@@ -51,8 +52,9 @@ internal static class SqliteSchema
         // before the upgrades); after this statement SqliteAuditLog.Backfill records what the store already held.
         [5] = "SELECT 1;",
         // ---- 6 -> 7: stats summary rows (tables made by Create): filled once from the jobs and events already stored,
-        // with the sums JobStatsDelta keeps at each commit from then on.
-        [6] = StatsBackfill,
+        // with the sums JobStatsDelta keeps at each commit from then on. Shadow jobs are marked from now on: no earlier
+        // version could write one.
+        [6] = "ALTER TABLE jobs ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;\n" + StatsBackfill,
     };
 
     /// <summary>Fills <c>job_stats</c> and <c>agent_stats</c> for the jobs stored before version 7.</summary>
@@ -113,7 +115,9 @@ internal static class SqliteSchema
             created_at INTEGER NOT NULL,
             updated_at INTEGER NOT NULL,
             last_seq INTEGER NOT NULL,
-            head_hash BLOB NOT NULL);
+            head_hash BLOB NOT NULL,
+            -- Version 7: 1 for a shadow job (or a job under one), which no quota counts.
+            shadow INTEGER NOT NULL DEFAULT 0);
         CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(created_at DESC);
         CREATE INDEX IF NOT EXISTS jobs_by_tenant_status ON jobs(tenant, status, created_at DESC);
         CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs(parent_job_id) WHERE parent_job_id IS NOT NULL;

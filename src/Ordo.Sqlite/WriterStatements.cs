@@ -10,9 +10,9 @@ internal sealed class WriterStatements : IDisposable
     {
         InsertDefinition = new(c, "INSERT OR IGNORE INTO definitions(hash, workflow, version, content, created_at) VALUES ($1, $2, $3, $4, $5)", 5);
         InsertJob = new(c, """
-            INSERT INTO jobs(job_id, workflow, version, definition_hash, tenant, status, submitter, parent_job_id, root_job_id, trace_id, priority, created_at, updated_at, last_seq, head_hash)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-            """, 15);
+            INSERT INTO jobs(job_id, workflow, version, definition_hash, tenant, status, submitter, parent_job_id, root_job_id, trace_id, priority, created_at, updated_at, last_seq, head_hash, shadow)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+            """, 16);
         InsertEvent = new(c, """
             INSERT INTO events(job_key, seq, type, step_id, visit, attempt, scope, ts, agent, prompt_hash, model, policy, payload, hash, trace_id, span_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)

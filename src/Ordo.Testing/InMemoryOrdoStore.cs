@@ -59,7 +59,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
 
         if (job.Quota is { } quota)
         {
-            CheckQuota(job, quota, _jobs.Values.Select(j => j.Record));
+            CheckQuota(job, quota, _jobs.Values.Where(j => !j.Shadow).Select(j => j.Record));
         }
 
         CommitChecks.EnsureContinues(job.JobId, 0, EventChain.GenesisHash, job.Events);
@@ -82,7 +82,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
         var events = job.Events;
         if (events.Count > 0) AppendAudit(AuditLeaf.ForEvents(job.JobId, events));
         var record = NewRecord(job);
-        var entry = new JobEntry(record);
+        var entry = new JobEntry(record) { Shadow = job.Shadow };
         entry.Events.AddRange(events);
         entry.Summary.Apply(Stats.JobStatsDelta.Of(events), record.Status, events.Count > 0 ? events[^1].Timestamp : record.CreatedAt);
         _jobs.Add(job.JobId, entry);
@@ -249,7 +249,8 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
             return;
         }
 
-        var records = _jobs.Values.Select(j => j.Record.JobId == commit.JobId ? j.Record with { Status = commit.Status } : j.Record).ToList();
+        // Shadow jobs are left out: they never count toward a quota.
+        var records = _jobs.Values.Where(j => !j.Shadow).Select(j => j.Record.JobId == commit.JobId ? j.Record with { Status = commit.Status } : j.Record).ToList();
         var started = new HashSet<JobId>();
         foreach (var child in commit.StartJobs)
         {
@@ -264,7 +265,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
                 CheckQuota(child, quota, records);
             }
 
-            records.Add(NewRecord(child));
+            if (!child.Shadow) records.Add(NewRecord(child));
             started.Add(child.JobId);
         }
     }
@@ -786,6 +787,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
     private sealed class JobEntry(JobRecord record)
     {
         public JobRecord Record { get; set; } = record;
+        public bool Shadow { get; init; }
         public JobSummary Summary { get; } = new();
         public List<EventEnvelope> Events { get; } = [];
         public StateSnapshot? Snapshot { get; set; }

@@ -198,12 +198,13 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         var before = await store.ReadStatsAsync(query);
         var beforeAcme = await store.ReadStatsAsync(query with { Tenant = "acme" });
 
-        // The schema as version 2 left it: no summary rows, no release records.
+        // The schema as version 2 left it: no summary rows, no release records, no shadow flag.
         await using (var c = new NpgsqlConnection(PostgresTestServer.ConnectionString))
         {
             await c.OpenAsync();
             await using var cmd = new NpgsqlCommand($"""
                 DROP TABLE "{_schema}".job_stats; DROP TABLE "{_schema}".agent_stats; DROP TABLE "{_schema}".release_records;
+                ALTER TABLE "{_schema}".jobs DROP COLUMN shadow;
                 DELETE FROM "{_schema}".schema_version WHERE version = 3;
                 """, c);
             await cmd.ExecuteNonQueryAsync();

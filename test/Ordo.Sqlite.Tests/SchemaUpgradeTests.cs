@@ -28,6 +28,7 @@ public sealed class SchemaUpgradeTests : IDisposable
                 DROP TABLE kill_switches;
                 CREATE TABLE kill_switches(target TEXT PRIMARY KEY, reason TEXT, set_by TEXT NOT NULL, set_at INTEGER NOT NULL) WITHOUT ROWID;
                 INSERT INTO kill_switches VALUES ('tool:web.*', 'outage', 'ops', 0);
+                ALTER TABLE jobs DROP COLUMN shadow;
                 UPDATE meta SET value = '4' WHERE key = 'schema_version';
                 """;
             cmd.ExecuteNonQuery();
@@ -65,7 +66,7 @@ public sealed class SchemaUpgradeTests : IDisposable
             using var cmd = c.CreateCommand();
             cmd.CommandText = """
                 DROP TABLE audit_leaves; DROP TABLE audit_nodes; DROP TABLE audit_checkpoints;
-                DROP TABLE job_stats; DROP TABLE agent_stats; DROP TABLE release_records;
+                DROP TABLE job_stats; DROP TABLE agent_stats; DROP TABLE release_records; ALTER TABLE jobs DROP COLUMN shadow;
                 UPDATE meta SET value = '5' WHERE key = 'schema_version';
                 """;
             cmd.ExecuteNonQuery();
@@ -118,12 +119,12 @@ public sealed class SchemaUpgradeTests : IDisposable
             before = await store.ReadStatsAsync(new Ordo.Stats.StatsQuery { Since = t0.AddDays(-1) });
         }
 
-        // The database as version 6, the one before the stats rows, left it: no summary rows, no release records.
+        // The database as version 6, the one before the stats rows, left it: no summary rows, no release records, no shadow flag.
         using (var c = new SqliteConnection($"Data Source={path};Pooling=False"))
         {
             c.Open();
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "DROP TABLE job_stats; DROP TABLE agent_stats; DROP TABLE release_records; UPDATE meta SET value = '6' WHERE key = 'schema_version';";
+            cmd.CommandText = "DROP TABLE job_stats; DROP TABLE agent_stats; DROP TABLE release_records; ALTER TABLE jobs DROP COLUMN shadow; UPDATE meta SET value = '6' WHERE key = 'schema_version';";
             cmd.ExecuteNonQuery();
         }
 

@@ -90,7 +90,7 @@ internal sealed partial class CommitPlanner
         {
             JobId = id, Workflow = child.Name, Version = child.Version, Tenant = parent.Tenant, Submitter = parent.Submitter,
             Definition = child.StoredDefinition, ParentJobId = parent.JobId, RootJobId = new JobId(root), TraceId = parent.TraceId,
-            Priority = priority, CreatedAt = now, Events = events,
+            Priority = priority, CreatedAt = now, Events = events, Shadow = parent.ShadowOf is not null,
             WorkItems = [new NewWorkItem { Step = entry, AvailableAt = now, Priority = priority }],
         };
     }

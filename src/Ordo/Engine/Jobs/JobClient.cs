@@ -87,7 +87,8 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
             WorkItems = [leaseHere
                 ? new NewWorkItem { Step = entry, AvailableAt = now, Priority = options.Priority, LeaseOwner = ctx.Worker, LeaseExpiresAt = now + ctx.Options.LeaseDuration }
                 : new NewWorkItem { Step = entry, AvailableAt = now, Priority = options.Priority }],
-            // A shadow job is no production work of the tenant: its quotas do not count it.
+            // A shadow job is no production work of the tenant: its quotas do not count it, now or while it is queued or running.
+            Shadow = options.ShadowOf is not null,
             Quota = options.ShadowOf is null && workflow.Project.Tenants.TryGetValue(options.Tenant, out var tenant) && (tenant.ConcurrentJobs is not null || tenant.JobsPerMinute is not null)
                 ? new TenantQuota(tenant.ConcurrentJobs, tenant.JobsPerMinute)
                 : null,
