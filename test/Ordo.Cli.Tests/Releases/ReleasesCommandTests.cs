@@ -42,34 +42,61 @@ public sealed class ReleasesCommandTests
         }
     }
 
+    /// <summary>The options that name the store: <c>--postgres CONNSTR</c> when given, else the workspace's SQLite file.</summary>
+    private static string[] Store(Workspace w, string? postgres) => postgres is null ? ["--db", w.Db] : ["--postgres", postgres];
+
     /// <summary>Submits a job by name and runs it; returns the version it got.</summary>
-    private static async Task<int> SubmitAndRunAsync(Workspace w, bool everything = false)
+    private static async Task<int> SubmitAndRunAsync(Workspace w, bool everything = false, string? postgres = null)
     {
-        var submitted = await CliRunner.RunExpectingAsync(0, "submit", "--workflow", "triage", "--config", w.PathOf("ordo.yaml"), "--db", w.Db, "--json");
+        var submitted = await CliRunner.RunExpectingAsync(0, ["submit", "--workflow", "triage", "--config", w.PathOf("ordo.yaml"), .. Store(w, postgres), "--json"]);
         var job = submitted.Json().GetProperty("job_id").GetString()!;
-        var resumed = everything ? await CliRunner.RunAsync("resume", "--db", w.Db) : await CliRunner.RunAsync("resume", job, "--db", w.Db);
+        var resumed = everything ? await CliRunner.RunAsync(["resume", .. Store(w, postgres)]) : await CliRunner.RunAsync(["resume", job, .. Store(w, postgres)]);
         Assert.True(resumed.ExitCode is 0 or 3, resumed.ToString());
         var workflow = submitted.Json().GetProperty("workflow").GetString()!;
         return int.Parse(workflow[(workflow.IndexOf('@', StringComparison.Ordinal) + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    private static async Task<JsonElement> ReleaseAsync(Workspace w)
-        => Assert.Single((await CliRunner.RunExpectingAsync(0, "releases", "triage", "--config", w.PathOf("ordo.yaml"), "--db", w.Db, "--json")).Json().EnumerateArray());
+    private static async Task<JsonElement> ReleaseAsync(Workspace w, string? postgres = null)
+        => Assert.Single((await CliRunner.RunExpectingAsync(0, ["releases", "triage", "--config", w.PathOf("ordo.yaml"), .. Store(w, postgres), "--json"])).Json().EnumerateArray());
 
     [Fact]
-    public async Task ACanaryWhoseGateRejectionsClimb_RollsItselfBack_AndEveryLaterJobByNameGetsTheStableVersion()
+    public Task ACanaryWhoseGateRejectionsClimb_RollsItselfBack_AndEveryLaterJobByNameGetsTheStableVersion() => CanaryRollsBackAsync(postgres: null);
+
+    [Fact]
+    public async Task OnPostgreSql_ACanaryWhoseGateRejectionsClimb_RollsItselfBack_AndItsRecordIsKept()
+    {
+        var pg = Ordo.Postgres.Tests.PostgresTestServer.CreateDatabase("ordo_releases");
+        try
+        {
+            await CanaryRollsBackAsync(pg);
+
+            await using var store = new Ordo.Postgres.PostgresOrdoStore(pg);
+            var record = Assert.Single(await store.ListReleaseRecordsAsync("triage"));
+            Assert.Equal((Ordo.Storage.ReleaseRecordKinds.RolledBack, 2), (record.Kind, record.Version));
+            Assert.Contains("gate_rejection_rate", record.Reason, StringComparison.Ordinal);
+            var stats = await CliRunner.RunExpectingAsync(0, "stats", "--workflow", "triage", "--postgres", pg, "--json");
+            var canary = Assert.Single(stats.Json().GetProperty("workflows").EnumerateArray(), v => v.GetProperty("version").GetInt32() == 2);
+            Assert.Equal((4, 1.0), (canary.GetProperty("jobs").GetInt32(), canary.GetProperty("gate_rejection_rate").GetDouble()));
+        }
+        finally
+        {
+            Ordo.Postgres.Tests.PostgresTestServer.DropDatabase(pg);
+        }
+    }
+
+    private static async Task CanaryRollsBackAsync(string? postgres)
     {
         using var w = Workspace.Create();
         // The canary's answers break the label contract: every canary job has a rejected artifact (and fails).
         WriteTriage(w, "    stable: 1\n    canary: { version: 2, share: 0.5, min_jobs: 4, rollback_when: { gate_rejection_rate: 0.25 } }", """{"label": 7}""");
 
         var before = new List<int>();
-        for (var i = 0; i < 40 && (await ReleaseAsync(w)).GetProperty("canary").GetProperty("status").GetString() == "active"; i++)
+        for (var i = 0; i < 40 && (await ReleaseAsync(w, postgres)).GetProperty("canary").GetProperty("status").GetString() == "active"; i++)
         {
-            before.Add(await SubmitAndRunAsync(w));
+            before.Add(await SubmitAndRunAsync(w, postgres: postgres));
         }
 
-        var canary = (await ReleaseAsync(w)).GetProperty("canary");
+        var canary = (await ReleaseAsync(w, postgres)).GetProperty("canary");
         Assert.Equal("rolled_back", canary.GetProperty("status").GetString());
         Assert.Equal(0, canary.GetProperty("share").GetDouble());
         Assert.Equal(4, canary.GetProperty("jobs").GetInt32());
@@ -79,10 +106,10 @@ public sealed class ReleasesCommandTests
         Assert.Equal(4, before.Count(v => v == 2));
 
         var after = new List<int>();
-        for (var i = 0; i < 12; i++) after.Add(await SubmitAndRunAsync(w));
+        for (var i = 0; i < 12; i++) after.Add(await SubmitAndRunAsync(w, postgres: postgres));
         Assert.All(after, v => Assert.Equal(1, v));
-        Assert.Equal("rolled_back", (await ReleaseAsync(w)).GetProperty("canary").GetProperty("status").GetString());
-        var human = await CliRunner.RunExpectingAsync(0, "releases", "--config", w.PathOf("ordo.yaml"), "--db", w.Db);
+        Assert.Equal("rolled_back", (await ReleaseAsync(w, postgres)).GetProperty("canary").GetProperty("status").GetString());
+        var human = await CliRunner.RunExpectingAsync(0, ["releases", "--config", w.PathOf("ordo.yaml"), .. Store(w, postgres)]);
         Assert.Contains("canary 2: ROLLED BACK at", human.Out, StringComparison.Ordinal);
     }
 

@@ -33,9 +33,26 @@ public sealed class StatsCommandTests
         """;
 
     [Fact]
-    public async Task TheFigures_AreThoseCountedByHand()
+    public Task TheFigures_AreThoseCountedByHand() => FiguresAsync(postgres: null);
+
+    [Fact]
+    public async Task OnPostgreSql_TheFigures_AreTheSame()
+    {
+        var pg = Ordo.Postgres.Tests.PostgresTestServer.CreateDatabase("ordo_stats");
+        try
+        {
+            await FiguresAsync(pg);
+        }
+        finally
+        {
+            Ordo.Postgres.Tests.PostgresTestServer.DropDatabase(pg);
+        }
+    }
+
+    private static async Task FiguresAsync(string? postgres)
     {
         using var w = Workspace.Create();
+        string[] store = postgres is null ? ["--db", w.Db] : ["--postgres", postgres];
         w.Write("ordo.yaml", Config);
         w.Write("fixtures.yaml", Fixtures);
         w.Write("prompts/classify.md", "Classify the ticket.\n");
@@ -43,10 +60,10 @@ public sealed class StatsCommandTests
         foreach (var (kind, exit) in new[] { ("good", 0), ("good", 0), ("flaky", 0), ("bad", 3) })
         {
             w.Write("input.json", $"{{\"kind\": \"{kind}\"}}");
-            await CliRunner.RunExpectingAsync(exit, "run", w.PathOf("classify.yaml"), "--input", w.PathOf("input.json"), "--db", w.Db, "--json");
+            await CliRunner.RunExpectingAsync(exit, ["run", w.PathOf("classify.yaml"), "--input", w.PathOf("input.json"), .. store, "--json"]);
         }
 
-        var stats = await CliRunner.RunExpectingAsync(0, "stats", "--db", w.Db, "--json");
+        var stats = await CliRunner.RunExpectingAsync(0, ["stats", .. store, "--json"]);
         var v = Assert.Single(stats.Json().GetProperty("workflows").EnumerateArray());
 
         // good: 1 attempt, 220 tokens; flaky: a rejected answer retried, then a right one (330 tokens);
@@ -74,11 +91,11 @@ public sealed class StatsCommandTests
         Assert.Equal(0.00108m, agent.GetProperty("cost").GetDecimal());
 
         // A window that ends before the jobs, and another workflow's name, count nothing; bad input exits 2.
-        Assert.Empty((await CliRunner.RunExpectingAsync(0, "stats", "--db", w.Db, "--json", "--since", "2020-01-01T00:00:00Z", "--workflow", "other")).Json().GetProperty("workflows").EnumerateArray());
-        var human = await CliRunner.RunExpectingAsync(0, "stats", "--db", w.Db);
+        Assert.Empty((await CliRunner.RunExpectingAsync(0, ["stats", .. store, "--json", "--since", "2020-01-01T00:00:00Z", "--workflow", "other"])).Json().GetProperty("workflows").EnumerateArray());
+        var human = await CliRunner.RunExpectingAsync(0, ["stats", .. store]);
         Assert.Contains("classify@3: 4 jobs (3 completed, 1 failed, 0 cancelled)", human.Out, StringComparison.Ordinal);
         Assert.Contains("success rate 75%", human.Out, StringComparison.Ordinal);
-        var bad = await CliRunner.RunExpectingAsync(2, "stats", "--db", w.Db, "--since", "yesterday");
+        var bad = await CliRunner.RunExpectingAsync(2, ["stats", .. store, "--since", "yesterday"]);
         Assert.Contains("--since: 'yesterday'", bad.Err, StringComparison.Ordinal);
         Assert.Equal(JsonValueKind.Array, stats.Json().GetProperty("workflows").ValueKind);
     }
