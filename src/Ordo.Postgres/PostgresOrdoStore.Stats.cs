@@ -76,7 +76,8 @@ public sealed partial class PostgresOrdoStore
     /// <remarks>
     /// One round trip: the job rows of the window grouped per workflow version (with each ended job's latency) and the
     /// agent rows grouped per agent and prompt hash. Each filter the query has is a condition of its own in the
-    /// statement, so that the planner picks the index on the tenant for one tenant, and on the creation otherwise.
+    /// statement, so that the planner picks the index on the tenant or the workflow for one of them, and on the creation
+    /// otherwise.
     /// </remarks>
     public async ValueTask<StatsData> ReadStatsAsync(StatsQuery query, CancellationToken cancellationToken = default)
     {
@@ -84,17 +85,8 @@ public sealed partial class PostgresOrdoStore
         return await ReadAsync(async c =>
         {
             await using var batch = new NpgsqlBatch(c);
-            batch.BatchCommands.Add(StatsCommand("""
-                SELECT workflow, version, count(*),
-                       count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'cancelled'),
-                       sum(tokens), sum(cost), sum(retries), count(*) FILTER (WHERE rejections > 0), count(*) FILTER (WHERE escalations > 0),
-                       array_agg(ended_at - created_at) FILTER (WHERE ended_at IS NOT NULL)
-                FROM job_stats WHERE {0} GROUP BY workflow, version ORDER BY workflow, version
-                """, query));
-            batch.BatchCommands.Add(StatsCommand("""
-                SELECT workflow, version, agent, prompt_hash, sum(calls), sum(failures), sum(tokens), sum(cost)
-                FROM agent_stats WHERE {0} GROUP BY workflow, version, agent, prompt_hash ORDER BY workflow, version, agent, prompt_hash
-                """, query));
+            batch.BatchCommands.Add(StatsCommand(VersionTotalsSql, query));
+            batch.BatchCommands.Add(StatsCommand(AgentTotalsSql, query));
             var versions = new List<VersionTotals>();
             var agents = new List<AgentTotals>();
             await using var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -116,8 +108,23 @@ public sealed partial class PostgresOrdoStore
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The figures per workflow version of the rows that match <c>{0}</c>, with each ended job's latency.</summary>
+    internal const string VersionTotalsSql = """
+        SELECT workflow, version, count(*),
+               count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'cancelled'),
+               sum(tokens), sum(cost), sum(retries), count(*) FILTER (WHERE rejections > 0), count(*) FILTER (WHERE escalations > 0),
+               array_agg(ended_at - created_at) FILTER (WHERE ended_at IS NOT NULL)
+        FROM job_stats WHERE {0} GROUP BY workflow, version ORDER BY workflow, version
+        """;
+
+    /// <summary>The figures per workflow version, agent and prompt hash of the rows that match <c>{0}</c>.</summary>
+    internal const string AgentTotalsSql = """
+        SELECT workflow, version, agent, prompt_hash, sum(calls), sum(failures), sum(tokens), sum(cost)
+        FROM agent_stats WHERE {0} GROUP BY workflow, version, agent, prompt_hash ORDER BY workflow, version, agent, prompt_hash
+        """;
+
     /// <summary>A statement over the rows of the query's window: <c>{0}</c> in <paramref name="sql"/> is its condition.</summary>
-    private static NpgsqlBatchCommand StatsCommand(string sql, StatsQuery query)
+    internal static NpgsqlBatchCommand StatsCommand(string sql, StatsQuery query)
     {
         var where = new StringBuilder("created_at >= $1");
         var parameters = new List<NpgsqlParameter> { Sql.Long(Ms(query.Since)) };

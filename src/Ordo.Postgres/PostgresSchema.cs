@@ -179,8 +179,9 @@ internal static class PostgresSchema
             """),
         // ---- 2 -> 3: stats summary rows (PostgresOrdoStore.Stats.cs), kept in each commit's batch from then on with the
         // sums JobStatsDelta computes, and filled here once from the events of the jobs already stored (the same sums, as
-        // SQLite's upgrade does). Only created_at and tenant are indexed, never a figure: the rows a commit updates stay
-        // on their page (fillfactor) without touching an index. Release records: one per workflow, kind and version.
+        // SQLite's upgrade does). Only columns that never change are indexed (the creation, with the tenant or the workflow
+        // for the queries of one: a canary is judged on its workflow's jobs of all time), never a figure: the rows a
+        // commit updates stay on their page (fillfactor) without touching an index. Release records: one per workflow, kind and version.
         // Shadow jobs are marked from now on (no earlier version could write one); a constant default adds no row data.
         (3, "stats summary rows, release records, shadow jobs marked", """
             ALTER TABLE jobs ADD COLUMN shadow boolean NOT NULL DEFAULT false;
@@ -200,6 +201,7 @@ internal static class PostgresSchema
                 escalations bigint NOT NULL DEFAULT 0) WITH (fillfactor = 80);
             CREATE INDEX job_stats_by_created ON job_stats(created_at);
             CREATE INDEX job_stats_by_tenant ON job_stats(tenant, created_at);
+            CREATE INDEX job_stats_by_workflow ON job_stats(workflow, created_at);
 
             CREATE TABLE agent_stats(
                 job_id text NOT NULL,
@@ -216,6 +218,7 @@ internal static class PostgresSchema
                 PRIMARY KEY(job_id, agent, prompt_hash)) WITH (fillfactor = 80);
             CREATE INDEX agent_stats_by_created ON agent_stats(created_at);
             CREATE INDEX agent_stats_by_tenant ON agent_stats(tenant, created_at);
+            CREATE INDEX agent_stats_by_workflow ON agent_stats(workflow, created_at);
 
             CREATE TABLE release_records(
                 workflow text COLLATE "C" NOT NULL,

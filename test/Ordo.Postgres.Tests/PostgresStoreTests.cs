@@ -231,6 +231,58 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         Assert.Equal(4, Assert.Single((await upgraded.ReadStatsAsync(query)).Agents).Calls);
     }
 
+    [Theory]
+    [InlineData("window")]
+    [InlineData("tenant")]
+    [InlineData("workflow")]
+    public async Task StatsQueries_ReadTheirRowsThroughAnIndex_NeverTheEvents(string filter)
+    {
+        var store = Open();
+        await store.InitializeAsync();
+        await using var c = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(PostgresTestServer.ConnectionString) { SearchPath = _schema }.ConnectionString);
+        await c.OpenAsync();
+        // 20,000 jobs over 100 days, of 3 tenants and 50 workflows, each with an agent row; then the planner's statistics.
+        await using (var fill = new NpgsqlCommand("""
+            INSERT INTO job_stats(job_id, tenant, workflow, version, created_at, ended_at, status, tokens, cost)
+            SELECT 'j' || i, 'tenant-' || (i % 3), 'flow-' || (i % 50), 1, i::bigint * 432000, i::bigint * 432000 + 1000, 'completed', 10, 0.001 FROM generate_series(1, 20000) i;
+            INSERT INTO agent_stats(job_id, agent, prompt_hash, tenant, workflow, version, created_at, calls, failures, tokens, cost)
+            SELECT job_id, 'a@1', 'sha256:p', tenant, workflow, version, created_at, 1, 0, 10, 0.001 FROM job_stats;
+            ANALYZE job_stats; ANALYZE agent_stats;
+            """, c))
+        {
+            await fill.ExecuteNonQueryAsync();
+        }
+
+        var query = filter switch
+        {
+            "window" => new Ordo.Stats.StatsQuery { Since = DateTimeOffset.FromUnixTimeMilliseconds(19_800L * 432000) },
+            "tenant" => new Ordo.Stats.StatsQuery { Since = DateTimeOffset.FromUnixTimeMilliseconds(19_000L * 432000), Tenant = "tenant-1" },
+            _ => new Ordo.Stats.StatsQuery { Since = DateTimeOffset.UnixEpoch, Workflow = "flow-7" },
+        };
+        // A window of one day of 100, one tenant's jobs of 5 days, one workflow's of all time (a canary's judgment): each
+        // read through an index of its table (the planner picks which), never the whole table, never an event.
+        foreach (var (sql, table) in new[] { (PostgresOrdoStore.VersionTotalsSql, "job_stats"), (PostgresOrdoStore.AgentTotalsSql, "agent_stats") })
+        {
+            await using var batch = new NpgsqlBatch(c);
+            var explain = PostgresOrdoStore.StatsCommand("EXPLAIN (FORMAT TEXT) " + sql, query);
+            batch.BatchCommands.Add(explain);
+            var plan = new System.Text.StringBuilder();
+            await using (var r = await batch.ExecuteReaderAsync())
+            {
+                while (await r.ReadAsync()) plan.AppendLine(r.GetString(0));
+            }
+
+            Assert.Matches($"(Index (Only )?Scan using|Bitmap Index Scan on) {table}_by_\\w+", plan.ToString());
+            Assert.DoesNotContain("Seq Scan", plan.ToString(), StringComparison.Ordinal);
+            Assert.DoesNotContain("events", plan.ToString(), StringComparison.Ordinal);
+        }
+
+        var data = await store.ReadStatsAsync(query);
+        var expected = Enumerable.Range(1, 20000).Count(i => filter switch { "window" => i >= 19_800, "tenant" => i >= 19_000 && i % 3 == 1, _ => i % 50 == 7 });
+        Assert.Equal(expected, data.Versions.Sum(v => v.Jobs));
+        Assert.Equal(expected, data.Agents.Sum(a => a.Calls));
+    }
+
     [Fact]
     public async Task ASchemaOfAnotherProgram_IsNeverWritten()
     {
