@@ -11,14 +11,15 @@ internal static class PostgresSchema
     /// <summary>
     /// The schema this build writes. 1: jobs, events, snapshots, definitions, work items, kill switches, API keys.
     /// 2: the store-wide audit log (<c>audit_head</c>, <c>audit_leaves</c>, <c>audit_nodes</c>) and its checkpoints.
+    /// 3: appends leave their leaf in <c>audit_pending</c>, sealed into the log in order later (appends no longer wait for each other).
     /// </summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     /// <summary>The tables an Ordo schema holds (any other table means the schema is another program's).</summary>
     public static readonly IReadOnlySet<string> Tables = new HashSet<string>(StringComparer.Ordinal)
     {
         "schema_version", "definitions", "jobs", "events", "snapshots", "work_items", "kill_switches", "kill_switch_seeds", "api_keys",
-        "audit_head", "audit_leaves", "audit_nodes", "audit_checkpoints",
+        "audit_head", "audit_leaves", "audit_nodes", "audit_checkpoints", "audit_pending",
     };
 
     /// <summary>The statements that take a schema from the version before to each version (1: from nothing).</summary>
@@ -172,6 +173,19 @@ internal static class PostgresSchema
                 public_key bytea NOT NULL,
                 jobs_digest bytea,
                 signature bytea NOT NULL);
+            """),
+        // ---- 2 -> 3: appends no longer take the log's next index in their own transaction, which made every commit of
+        // every process wait for the one before it to be flushed. Each leaves its leaf here, in the order of an
+        // identity; sealing moves the committed ones to audit_leaves in that order (PostgresOrdoStore.Audit.cs).
+        (3, "audit leaves pending until sealed, so that appends do not wait for each other", """
+            CREATE TABLE audit_pending(
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                kind integer NOT NULL,
+                subject text COLLATE "C" NOT NULL,
+                first_seq bigint NOT NULL,
+                last_seq bigint NOT NULL,
+                digest bytea NOT NULL,
+                hash bytea NOT NULL);
             """),
     ];
 

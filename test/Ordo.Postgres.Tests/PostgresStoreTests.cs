@@ -160,12 +160,12 @@ public sealed class PostgresStoreTests : IAsyncLifetime
     {
         var store = Open();
         await store.InitializeAsync();
-        Assert.Equal(2, store.SchemaVersion);
+        Assert.Equal(3, store.SchemaVersion);
         await using (var c = new NpgsqlConnection(PostgresTestServer.ConnectionString))
         {
             await c.OpenAsync();
             await using var cmd = new NpgsqlCommand($"SELECT max(version) FROM \"{_schema}\".schema_version", c);
-            Assert.Equal(2, await cmd.ExecuteScalarAsync());
+            Assert.Equal(3, await cmd.ExecuteScalarAsync());
             cmd.CommandText = $"INSERT INTO \"{_schema}\".schema_version(version, description) VALUES (99, 'from the future')";
             await cmd.ExecuteNonQueryAsync();
         }
