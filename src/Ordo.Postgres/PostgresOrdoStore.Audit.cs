@@ -1,48 +1,194 @@
 using System.Runtime.CompilerServices;
 using Npgsql;
 using Ordo.Audit;
+using Ordo.Storage;
 
 namespace Ordo.Postgres;
 
 /// <summary>
-/// The audit log on PostgreSQL: each append's leaf is inserted in the append's own batch (its transaction), at the
-/// index it takes from the one row of <c>audit_head</c>, which serializes appends across every process; the perfect
-/// subtrees above the leaves are hashed the first time a proof needs them, then kept (they never change), so that
-/// appending costs one row and a proof reads O(log n) hashes once they are kept.
+/// The audit log on PostgreSQL. Each append's leaf is inserted into <c>audit_pending</c> in the append's own
+/// transaction, in the order of an identity column (so that no append waits for another's); sealing then moves the
+/// committed pending leaves, in that order, to <c>audit_leaves</c> at the next indexes of <c>audit_head</c>, which
+/// serializes the sealers only. A process seals at most every <see cref="PostgresStoreOptions.AuditSealInterval"/>
+/// after it commits, off the commit's path, and every read of the log's size seals first, so that a reader sees every
+/// leaf committed before it asked. The perfect subtrees above the leaves are hashed the first time a proof needs
+/// them, then kept (they never change), so that a proof reads O(log n) hashes once they are kept.
 /// </summary>
+/// <remarks>
+/// The order of a job's leaves is kept: a job's next commit takes its row lock only after the previous one committed,
+/// so its leaf has a higher identity and is never visible without the earlier one.
+/// </remarks>
 public sealed partial class PostgresOrdoStore
 {
-    private const string InsertLeafSql = """
-        WITH head AS (UPDATE audit_head SET size = size + 1 RETURNING size - 1 AS idx)
-        INSERT INTO audit_leaves(idx, kind, subject, first_seq, last_seq, digest, hash) SELECT idx, $1, $2, $3, $4, $5, $6 FROM head
+    // A definition is logged by the transaction that stores it, once, however many submissions carry it at the same time.
+    private const string InsertDefinitionSql = """
+        WITH d AS (
+            INSERT INTO definitions(hash, workflow, version, content, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING RETURNING hash)
+        INSERT INTO audit_pending(kind, subject, first_seq, last_seq, digest, hash) SELECT $6, d.hash, $7, $8, $9, $10 FROM d
         """;
 
-    // A definition is logged once, however many submissions store it at the same time.
-    private const string InsertDefinitionLeafSql = """
-        WITH head AS (UPDATE audit_head SET size = size + 1 WHERE NOT EXISTS (SELECT 1 FROM audit_leaves WHERE kind = 2 AND subject = $2) RETURNING size - 1 AS idx)
-        INSERT INTO audit_leaves(idx, kind, subject, first_seq, last_seq, digest, hash) SELECT idx, $1, $2, $3, $4, $5, $6 FROM head
+    // The head's row is locked first, by its own statement, so that the move below reads the pending leaves committed
+    // before it was granted (a statement's snapshot is taken when it starts).
+    private const string LockHeadSql = "SELECT size FROM audit_head FOR UPDATE";
+
+    private const string TryLockHeadSql = "SELECT size FROM audit_head FOR UPDATE SKIP LOCKED";
+
+    private const string SealSql = """
+        WITH h AS (SELECT size FROM audit_head),
+        moved AS (
+            DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT $1)
+            RETURNING id, kind, subject, first_seq, last_seq, digest, hash),
+        sealed AS (
+            INSERT INTO audit_leaves(idx, kind, subject, first_seq, last_seq, digest, hash)
+            SELECT (SELECT size FROM h) + row_number() OVER (ORDER BY id) - 1, kind, subject, first_seq, last_seq, digest, hash FROM moved
+            RETURNING 1)
+        UPDATE audit_head SET size = size + (SELECT count(*) FROM sealed) WHERE EXISTS (SELECT 1 FROM sealed) RETURNING (SELECT count(*) FROM sealed) AS sealed
         """;
 
-    private static void AddLeaf(NpgsqlBatch batch, AuditLeaf leaf) => batch.BatchCommands.Add(Sql.Command(InsertLeafSql, LeafParameters(leaf)));
+    /// <summary>How many pending leaves one sealing transaction moves at most.</summary>
+    private const int SealBatch = 10_000;
 
-    private static void AddDefinitionLeaf(NpgsqlBatch batch, AuditLeaf leaf) => batch.BatchCommands.Add(Sql.Command(InsertDefinitionLeafSql, LeafParameters(leaf)));
+    private int _sealing;
+    private int _sealWanted;
+    private long _lastSealTicks;
+    private Task _backgroundSeal = Task.CompletedTask;
 
-    private static NpgsqlParameter[] LeafParameters(AuditLeaf leaf)
-        => [Sql.Int((int)leaf.Kind), Sql.Text(leaf.Subject), Sql.Long(leaf.FirstSeq), Sql.Long(leaf.LastSeq), Sql.Bytes(leaf.Digest), Sql.Bytes(leaf.Hash())];
+    private static void AddDefinition(NpgsqlBatch batch, DefinitionRecord definition, long createdAtMs)
+    {
+        var leaf = AuditLeaf.ForDefinition(definition.Hash, definition.Content);
+        batch.BatchCommands.Add(Sql.Command(InsertDefinitionSql,
+            Sql.Text(definition.Hash), Sql.Text(definition.Workflow), Sql.Int(definition.Version), Sql.Bytes(definition.Content), Sql.Long(createdAtMs),
+            Sql.Int((int)leaf.Kind), Sql.Long(leaf.FirstSeq), Sql.Long(leaf.LastSeq), Sql.Bytes(leaf.Digest), Sql.Bytes(leaf.Hash())));
+    }
+
+    /// <summary>
+    /// Moves every committed pending leaf to the log, in order: waiting for a sealer of another process when there is
+    /// one (<paramref name="wait"/>), or else leaving the work to it.
+    /// </summary>
+    /// <returns>False when, not waiting, it left the work to another sealer.</returns>
+    private async Task<bool> SealAsync(bool wait, CancellationToken cancellationToken)
+    {
+        if (wait)
+        {
+            // A reader with nothing to seal writes nothing (locking the head would cost a write and a flush).
+            var pending = await ReadAsync(async c =>
+            {
+                await using var cmd = Sql.Command(c, "SELECT EXISTS (SELECT 1 FROM audit_pending)");
+                return await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
+            }, cancellationToken).ConfigureAwait(false);
+            if (!pending) return true;
+        }
+
+        long moved;
+        do
+        {
+            moved = await WriteAsync(async c =>
+            {
+                try
+                {
+                    await using var batch = new NpgsqlBatch(c);
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand(wait ? LockHeadSql : TryLockHeadSql));
+                    if (!wait)
+                    {
+                        // Only when the lock was granted does the move run: one more round trip, off every commit's path.
+                        await using var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                        var locked = await r.ReadAsync(cancellationToken).ConfigureAwait(false);
+                        await r.DisposeAsync().ConfigureAwait(false);
+                        if (!locked)
+                        {
+                            await ExecAsync(c, "COMMIT", cancellationToken).ConfigureAwait(false);
+                            return -1L;
+                        }
+
+                        batch.BatchCommands.Clear();
+                    }
+
+                    batch.BatchCommands.Add(Sql.Command(SealSql, Sql.Int(SealBatch)));
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                    long count = 0;
+                    await using (var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        do
+                        {
+                            if (r.FieldCount == 1 && r.GetName(0) == "sealed" && await r.ReadAsync(cancellationToken).ConfigureAwait(false)) count = r.GetInt64(0);
+                        }
+                        while (await r.NextResultAsync(cancellationToken).ConfigureAwait(false));
+                    }
+
+                    return count;
+                }
+                catch
+                {
+                    await RollbackQuietlyAsync(c).ConfigureAwait(false);
+                    throw;
+                }
+            }, cancellationToken, appends: false).ConfigureAwait(false);
+        }
+        while (moved == SealBatch);
+        return moved >= 0;
+    }
+
+    /// <summary>After a write: makes sure a background seal of this process runs, at most once per interval, until no write asked for one.</summary>
+    private void SealSoon()
+    {
+        Volatile.Write(ref _sealWanted, 1);
+        if (Interlocked.CompareExchange(ref _sealing, 1, 0) != 0) return;
+        _backgroundSeal = Task.Run(SealInBackgroundAsync);
+    }
+
+    private async Task SealInBackgroundAsync()
+    {
+        var time = _options.TimeProvider;
+        var token = _disposing.Token;
+        try
+        {
+            do
+            {
+                while (Interlocked.Exchange(ref _sealWanted, 0) == 1)
+                {
+                    var wait = _options.AuditSealInterval - time.GetElapsedTime(_lastSealTicks);
+                    if (wait > TimeSpan.Zero) await Task.Delay(wait, time, token).ConfigureAwait(false);
+                    _lastSealTicks = time.GetTimestamp();
+                    try
+                    {
+                        // Another process sealing now may have missed this one's newest leaves: try again after it.
+                        if (!await SealAsync(wait: false, token).ConfigureAwait(false)) Volatile.Write(ref _sealWanted, 1);
+                    }
+                    catch (Exception e) when (e is NpgsqlException or StoreUnavailableException or InvalidOperationException && !token.IsCancellationRequested)
+                    {
+                        // Left pending (durably): the next write, or the next reader of the log, seals it.
+                    }
+                }
+
+                Volatile.Write(ref _sealing, 0);
+            }
+            // A write that came after the last look and found this loop running left its wish: take it up again.
+            while (Volatile.Read(ref _sealWanted) == 1 && Interlocked.CompareExchange(ref _sealing, 1, 0) == 0);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException || token.IsCancellationRequested)
+        {
+            Volatile.Write(ref _sealing, 0);
+        }
+    }
 
     /// <inheritdoc />
-    public ValueTask<long> GetAuditLogSizeAsync(CancellationToken cancellationToken = default)
-        => ReadAsync(async c =>
+    public async ValueTask<long> GetAuditLogSizeAsync(CancellationToken cancellationToken = default)
+    {
+        await SealAsync(wait: true, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(async c =>
         {
             await using var cmd = Sql.Command(c, "SELECT size FROM audit_head");
             return Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
-        }, cancellationToken);
+        }, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <inheritdoc />
-    public ValueTask<IReadOnlyList<byte[]?>> ReadAuditNodesAsync(IReadOnlyList<MerkleNodeId> ids, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlyList<byte[]?>> ReadAuditNodesAsync(IReadOnlyList<MerkleNodeId> ids, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        return ReadAsync<IReadOnlyList<byte[]?>>(async c =>
+        await SealAsync(wait: true, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<IReadOnlyList<byte[]?>>(async c =>
         {
             long size;
             await using (var cmd = Sql.Command(c, "SELECT size FROM audit_head"))
@@ -64,7 +210,7 @@ public sealed partial class PostgresOrdoStore
             }
 
             return result;
-        }, cancellationToken);
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A perfect subtree's hash: a leaf's, a kept one, or hashed from its two halves (and kept after).</summary>
@@ -103,7 +249,7 @@ public sealed partial class PostgresOrdoStore
 
     private async IAsyncEnumerable<StoredAuditLeaf> ReadLeavesAsync(string where, NpgsqlParameter[] parameters, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        await SealAsync(wait: true, cancellationToken).ConfigureAwait(false);
         await using var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = Sql.Command(c, "SELECT idx, kind, subject, first_seq, last_seq, digest, hash FROM audit_leaves WHERE " + where, parameters);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);

@@ -12,9 +12,13 @@ namespace Ordo.Postgres;
 /// <summary>The job journal: submissions, commits (one batch in one transaction each), and reads of jobs, events, snapshots and definitions.</summary>
 public sealed partial class PostgresOrdoStore
 {
-    private const string InsertEventSql = """
-        INSERT INTO events(job_id, seq, type, step_id, visit, attempt, scope, ts, agent, prompt_hash, model, policy, payload, hash, trace_id, span_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    // A commit's events go in one statement (the columns as arrays, unnested), with the audit leaf that records them.
+    private const string InsertEventsSql = """
+        WITH e AS (
+            INSERT INTO events(job_id, seq, type, step_id, visit, attempt, scope, ts, agent, prompt_hash, model, policy, payload, hash, trace_id, span_id)
+            SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::integer[], $6::integer[], $7::text[], $8::bigint[], $9::text[], $10::text[],
+                $11::text[], $12::text[], $13::text[], $14::bytea[], $15::text[], $16::text[]))
+        INSERT INTO audit_pending(kind, subject, first_seq, last_seq, digest, hash) VALUES ($17, $1, $18, $19, $20, $21)
         """;
 
     private const string InsertItemSql = """
@@ -115,26 +119,52 @@ public sealed partial class PostgresOrdoStore
         foreach (var seed in job.KillSwitchSeeds) AddSeed(batch, seed.Seed, seed.Switches);
         if (!_definitions.ContainsKey(job.Definition.Hash))
         {
-            batch.BatchCommands.Add(Sql.Command(
-                "INSERT INTO definitions(hash, workflow, version, content, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING",
-                Sql.Text(job.Definition.Hash), Sql.Text(job.Definition.Workflow), Sql.Int(job.Definition.Version), Sql.Bytes(job.Definition.Content), Sql.Long(Ms(job.CreatedAt))));
-            AddDefinitionLeaf(batch, AuditLeaf.ForDefinition(job.Definition.Hash, job.Definition.Content));
+            AddDefinition(batch, job.Definition, Ms(job.CreatedAt));
         }
 
         batch.BatchCommands.Add(Sql.Command(InsertJobSql,
             Sql.Text(job.JobId.Value), Sql.Text(job.Workflow), Sql.Int(job.Version), Sql.Text(job.Definition.Hash), Sql.Text(job.Tenant), Sql.Text(job.Status.ToWire()),
             Sql.Text(job.Submitter), Sql.Text(job.ParentJobId?.Value), Sql.Text(record.RootJobId.Value), Sql.Text(job.TraceId), Sql.Int(job.Priority),
             Sql.Long(Ms(job.CreatedAt)), Sql.Long(Ms(record.UpdatedAt)), Sql.Long(record.LastSeq), Sql.Bytes(record.HeadHash), Sql.Bool(job.Shadow)));
-        foreach (var e in job.Events) AddEvent(batch, job.JobId, e);
-        if (job.Events.Count > 0) AddLeaf(batch, AuditLeaf.ForEvents(job.JobId, job.Events));
+        AddEvents(batch, job.JobId, job.Events);
         AddJobStats(batch, job);
         foreach (var item in job.WorkItems) AddItem(batch, job.JobId, record.RootJobId, job.Tenant, item, Ms(job.CreatedAt));
     }
 
-    private static void AddEvent(NpgsqlBatch batch, JobId jobId, EventEnvelope e)
-        => batch.BatchCommands.Add(Sql.Command(InsertEventSql,
-            Sql.Text(jobId.Value), Sql.Long(e.Seq), Sql.Text(e.Type), Sql.Text(e.StepId), Sql.Int(e.Visit), Sql.Int(e.Attempt), Sql.Text(e.Scope), Sql.Long(Ms(e.Timestamp)),
-            Sql.Text(e.Agent), Sql.Text(e.PromptHash), Sql.Text(e.Model), Sql.Text(e.Policy), Sql.Text(Utf8(e.Payload)), Sql.Bytes(e.Hash), Sql.Text(e.TraceId), Sql.Text(e.SpanId)));
+    /// <summary>Adds the statement that appends <paramref name="events"/> to the job's log and their leaf to the audit log (nothing when there are none).</summary>
+    private static void AddEvents(NpgsqlBatch batch, JobId jobId, IReadOnlyList<EventEnvelope> events)
+    {
+        if (events.Count == 0) return;
+        var n = events.Count;
+        var seq = new long[n];
+        var type = new string?[n];
+        var step = new string?[n];
+        var visit = new int?[n];
+        var attempt = new int?[n];
+        var scope = new string?[n];
+        var ts = new long[n];
+        var agent = new string?[n];
+        var promptHash = new string?[n];
+        var model = new string?[n];
+        var policy = new string?[n];
+        var payload = new string?[n];
+        var hash = new byte[n][];
+        var trace = new string?[n];
+        var span = new string?[n];
+        for (var i = 0; i < n; i++)
+        {
+            var e = events[i];
+            (seq[i], type[i], step[i], visit[i], attempt[i], scope[i], ts[i]) = (e.Seq, e.Type, e.StepId, e.Visit, e.Attempt, e.Scope, Ms(e.Timestamp));
+            (agent[i], promptHash[i], model[i], policy[i], payload[i], hash[i], trace[i], span[i]) = (e.Agent, e.PromptHash, e.Model, e.Policy, Utf8(e.Payload), e.Hash, e.TraceId, e.SpanId);
+        }
+
+        var leaf = AuditLeaf.ForEvents(jobId, events);
+        batch.BatchCommands.Add(Sql.Command(InsertEventsSql,
+            Sql.Text(jobId.Value), Sql.LongArray(seq), Sql.TextArray(type), Sql.TextArray(step), Sql.IntArray(visit), Sql.IntArray(attempt), Sql.TextArray(scope),
+            Sql.LongArray(ts), Sql.TextArray(agent), Sql.TextArray(promptHash), Sql.TextArray(model), Sql.TextArray(policy), Sql.TextArray(payload),
+            Sql.BytesArray(hash), Sql.TextArray(trace), Sql.TextArray(span),
+            Sql.Int((int)leaf.Kind), Sql.Long(leaf.FirstSeq), Sql.Long(leaf.LastSeq), Sql.Bytes(leaf.Digest), Sql.Bytes(leaf.Hash())));
+    }
 
     private static void AddItem(NpgsqlBatch batch, JobId jobId, JobId rootId, string tenant, NewWorkItem item, long nowMs)
     {
@@ -355,8 +385,7 @@ public sealed partial class PostgresOrdoStore
                 Sql.TextArray([.. commit.StartJobs.Select(j => j.JobId.Value)])));
         }
 
-        foreach (var e in commit.Events) AddEvent(batch, commit.JobId, e);
-        if (commit.Events.Count > 0) AddLeaf(batch, AuditLeaf.ForEvents(commit.JobId, commit.Events));
+        AddEvents(batch, commit.JobId, commit.Events);
         AddCommitStats(batch, commit.JobId, commit.Events, commit.Status);
 
         // The row a leased successor took over is that successor, not pending work of the acknowledged step.

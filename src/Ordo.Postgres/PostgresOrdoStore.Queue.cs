@@ -152,8 +152,7 @@ public sealed partial class PostgresOrdoStore
             {
                 var head = heads.TryGetValue(x.JobId, out var h) ? h : (Seq: x.LastSeq, Head: x.HeadHash, Status: x.Status, OldStatus: x.Status, Ts: 0L);
                 var started = EventChain.Seal(jobId, head.Seq, head.Head, [StoreEvents.StepStarted(step, request.Owner, deliveries, request.Now, x.Owner)]);
-                AddEvent(batch, jobId, started[0]);
-                AddLeaf(batch, AuditLeaf.ForEvents(jobId, started));
+                AddEvents(batch, jobId, started);
                 var status = head.Status == JobStatus.Queued.ToWire() ? JobStatus.Running.ToWire() : head.Status;
                 heads[x.JobId] = (started[0].Seq, started[0].Hash, status, head.OldStatus, Ms(started[0].Timestamp));
             }

@@ -19,6 +19,7 @@ namespace Ordo.Postgres;
 public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
 {
     private readonly PostgresStoreOptions _options;
+    private readonly CancellationTokenSource _disposing = new();
     private readonly NpgsqlDataSource _dataSource;
     private readonly SemaphoreSlim _initGate = new(1, 1);
     private readonly ConcurrentDictionary<string, byte> _definitions = new(StringComparer.Ordinal);
@@ -62,7 +63,10 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
         // Statements are sent with the same text every time: prepare them on each connection after their second use.
         if (csb.MaxAutoPrepare == 0) csb.MaxAutoPrepare = 64;
         if (string.IsNullOrEmpty(csb.ApplicationName)) csb.ApplicationName = "ordo";
-        _dataSource = new NpgsqlDataSourceBuilder(csb.ConnectionString).Build();
+        // The store's statements leave nothing behind in a session (no settings, no session locks, no LISTEN: those have
+        // connections of their own), so a pooled connection needs no reset when it is returned: a reset costs each
+        // operation several statements on the server.
+        _dataSource = new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder(csb.ConnectionString) { NoResetOnClose = true }.ConnectionString).Build();
         _channel = "ordo_work_" + Schema;
         _endedChannel = "ordo_ended_" + Schema;
         _locks = new WorkerLocks(_dataSource, csb.ConnectionString, Schema);
@@ -218,7 +222,8 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
     /// Runs a write, trying it again when PostgreSQL refused it for a deadlock or a serialization failure (the whole
     /// transaction was rolled back, so nothing of it was kept).
     /// </summary>
-    private async ValueTask<T> WriteAsync<T>(Func<NpgsqlConnection, Task<T>> write, CancellationToken cancellationToken)
+    /// <remarks>A write that may have appended to the audit log (<paramref name="appends"/>) asks for its pending leaves to be sealed soon.</remarks>
+    private async ValueTask<T> WriteAsync<T>(Func<NpgsqlConnection, Task<T>> write, CancellationToken cancellationToken, bool appends = true)
     {
         await InitializeAsync(cancellationToken).ConfigureAwait(false);
         for (var attempt = 0; ; attempt++)
@@ -226,7 +231,9 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
             await using var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                return await write(c).ConfigureAwait(false);
+                var result = await write(c).ConfigureAwait(false);
+                if (appends) SealSoon();
+                return result;
             }
             catch (PostgresException e) when (e.SqlState is "40P01" or "40001" && attempt < _options.DeadlockRetries)
             {
@@ -265,11 +272,14 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        await _backgroundSeal.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _listener.DisposeAsync().ConfigureAwait(false);
         await _endings.DisposeAsync().ConfigureAwait(false);
         await _locks.DisposeAsync().ConfigureAwait(false);
         await _dataSource.DisposeAsync().ConfigureAwait(false);
         _initGate.Dispose();
+        _disposing.Dispose();
     }
 
     private static long Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds();

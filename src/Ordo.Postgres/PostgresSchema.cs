@@ -11,17 +11,18 @@ internal static class PostgresSchema
     /// <summary>
     /// The schema this build writes. 1: jobs, events, snapshots, definitions, work items, kill switches, API keys.
     /// 2: the store-wide audit log (<c>audit_head</c>, <c>audit_leaves</c>, <c>audit_nodes</c>) and its checkpoints.
-    /// 3: summary rows of jobs and of their agents for <c>ordo stats</c> (<c>job_stats</c>, <c>agent_stats</c>), kept at
+    /// 3: appends leave their leaf in <c>audit_pending</c>, sealed into the log in order later (appends no longer wait for each other).
+    /// 4: summary rows of jobs and of their agents for <c>ordo stats</c> (<c>job_stats</c>, <c>agent_stats</c>), kept at
     /// each commit and filled from the stored events of the jobs already there; release records (<c>release_records</c>);
     /// shadow jobs marked (<c>jobs.shadow</c>) so that no quota counts them.
     /// </summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     /// <summary>The tables an Ordo schema holds (any other table means the schema is another program's).</summary>
     public static readonly IReadOnlySet<string> Tables = new HashSet<string>(StringComparer.Ordinal)
     {
         "schema_version", "definitions", "jobs", "events", "snapshots", "work_items", "kill_switches", "kill_switch_seeds", "api_keys",
-        "audit_head", "audit_leaves", "audit_nodes", "audit_checkpoints",
+        "audit_head", "audit_leaves", "audit_nodes", "audit_checkpoints", "audit_pending",
         "job_stats", "agent_stats", "release_records",
     };
 
@@ -177,13 +178,26 @@ internal static class PostgresSchema
                 jobs_digest bytea,
                 signature bytea NOT NULL);
             """),
-        // ---- 2 -> 3: stats summary rows (PostgresOrdoStore.Stats.cs), kept in each commit's batch from then on with the
+        // ---- 2 -> 3: appends no longer take the log's next index in their own transaction, which made every commit of
+        // every process wait for the one before it to be flushed. Each leaves its leaf here, in the order of an
+        // identity; sealing moves the committed ones to audit_leaves in that order (PostgresOrdoStore.Audit.cs).
+        (3, "audit leaves pending until sealed, so that appends do not wait for each other", """
+            CREATE TABLE audit_pending(
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                kind integer NOT NULL,
+                subject text COLLATE "C" NOT NULL,
+                first_seq bigint NOT NULL,
+                last_seq bigint NOT NULL,
+                digest bytea NOT NULL,
+                hash bytea NOT NULL);
+            """),
+        // ---- 3 -> 4: stats summary rows (PostgresOrdoStore.Stats.cs), kept in each commit's batch from then on with the
         // sums JobStatsDelta computes, and filled here once from the events of the jobs already stored (the same sums, as
         // SQLite's upgrade does). Only columns that never change are indexed (the creation, with the tenant or the workflow
         // for the queries of one: a canary is judged on its workflow's jobs of all time), never a figure: the rows a
         // commit updates stay on their page (fillfactor) without touching an index. Release records: one per workflow, kind and version.
         // Shadow jobs are marked from now on (no earlier version could write one); a constant default adds no row data.
-        (3, "stats summary rows, release records, shadow jobs marked", """
+        (4, "stats summary rows, release records, shadow jobs marked", """
             ALTER TABLE jobs ADD COLUMN shadow boolean NOT NULL DEFAULT false;
 
             CREATE TABLE job_stats(

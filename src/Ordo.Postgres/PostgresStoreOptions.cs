@@ -29,6 +29,12 @@ public sealed class PostgresStoreOptions
     /// <summary>How often a commit refused by a deadlock or a serialization failure is tried again before it fails. Default: 5.</summary>
     public int DeadlockRetries { get; set; } = 5;
 
+    /// <summary>
+    /// How often, at most, a process that commits moves the audit log's pending leaves into the log (in the background,
+    /// off the commits' path; every read of the log does it first as well). Default: 1 s.
+    /// </summary>
+    public TimeSpan AuditSealInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>The clock of the store's own waits (reconnecting). Default: the system clock.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }

@@ -160,12 +160,12 @@ public sealed class PostgresStoreTests : IAsyncLifetime
     {
         var store = Open();
         await store.InitializeAsync();
-        Assert.Equal(3, store.SchemaVersion);
+        Assert.Equal(4, store.SchemaVersion);
         await using (var c = new NpgsqlConnection(PostgresTestServer.ConnectionString))
         {
             await c.OpenAsync();
             await using var cmd = new NpgsqlCommand($"SELECT max(version) FROM \"{_schema}\".schema_version", c);
-            Assert.Equal(3, await cmd.ExecuteScalarAsync());
+            Assert.Equal(4, await cmd.ExecuteScalarAsync());
             cmd.CommandText = $"INSERT INTO \"{_schema}\".schema_version(version, description) VALUES (99, 'from the future')";
             await cmd.ExecuteNonQueryAsync();
         }
@@ -175,7 +175,7 @@ public sealed class PostgresStoreTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Version2Schema_GetsItsStatsRows_FromTheStoredEvents_InTheMigration()
+    public async Task Version3Schema_GetsItsStatsRows_FromTheStoredEvents_InTheMigration()
     {
         var store = Open();
         await store.InitializeAsync();
@@ -198,14 +198,14 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         var before = await store.ReadStatsAsync(query);
         var beforeAcme = await store.ReadStatsAsync(query with { Tenant = "acme" });
 
-        // The schema as version 2 left it: no summary rows, no release records, no shadow flag.
+        // The schema as version 3 left it: no summary rows, no release records, no shadow flag.
         await using (var c = new NpgsqlConnection(PostgresTestServer.ConnectionString))
         {
             await c.OpenAsync();
             await using var cmd = new NpgsqlCommand($"""
                 DROP TABLE "{_schema}".job_stats; DROP TABLE "{_schema}".agent_stats; DROP TABLE "{_schema}".release_records;
                 ALTER TABLE "{_schema}".jobs DROP COLUMN shadow;
-                DELETE FROM "{_schema}".schema_version WHERE version = 3;
+                DELETE FROM "{_schema}".schema_version WHERE version = 4;
                 """, c);
             await cmd.ExecuteNonQueryAsync();
         }
