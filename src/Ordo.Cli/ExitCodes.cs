@@ -15,6 +15,8 @@ internal static class ExitCodes
     public const int WaitingApproval = 4;
     /// <summary>The job was cancelled or stopped by a kill switch.</summary>
     public const int Cancelled = 5;
+    /// <summary><c>ordo replay</c>: the replay diverged from the recording (with <c>--suite</c>: at least one job did).</summary>
+    public const int Diverged = 6;
     /// <summary>The store cannot be used as asked: it is full, read-only, or written by a newer Ordo. Nothing is lost: retry once it can take writes.</summary>
     public const int StoreUnavailable = 7;
     /// <summary>The tenant is over its quota (<c>concurrent_jobs</c>, <c>jobs_per_minute</c>): nothing was created; the message says how long to wait before trying again.</summary>

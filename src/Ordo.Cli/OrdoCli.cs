@@ -19,7 +19,7 @@ internal static class OrdoCli
             RunCommand.Create(env), SubmitCommand.Create(env), ValidateCommand.Create(env), GraphCommand.Create(env), ResumeCommand.Create(env),
             JobsCommand.Create(env), ShowCommand.Create(env), EventsCommand.Create(env), CancelCommand.Create(env),
             AuditCommand.Create(env), ApproveCommand.Create(env), KillCommand.Create(env), WorkerCommand.Create(env),
-            DoctorCommand.Create(env), DbCommand.Create(env), BenchCommand.Create(env), KeysCommand.Create(env), ServeCommand.Create(env),
+            DoctorCommand.Create(env), DbCommand.Create(env), ReplayCommand.Create(env), ExportCommand.Create(env), StatsCommand.Create(env), ReleasesCommand.Create(env), BenchCommand.Create(env), KeysCommand.Create(env), ServeCommand.Create(env),
         })
         {
             root.Add(command);

@@ -35,8 +35,8 @@ public sealed partial class PostgresOrdoStore
         """;
 
     private const string InsertJobSql = """
-        INSERT INTO jobs(job_id, workflow, version, definition_hash, tenant, status, submitter, parent_job_id, root_job_id, trace_id, priority, created_at, updated_at, last_seq, head_hash)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+        INSERT INTO jobs(job_id, workflow, version, definition_hash, tenant, status, submitter, parent_job_id, root_job_id, trace_id, priority, created_at, updated_at, last_seq, head_hash, shadow)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
         """;
 
     /// <inheritdoc />
@@ -125,8 +125,9 @@ public sealed partial class PostgresOrdoStore
         batch.BatchCommands.Add(Sql.Command(InsertJobSql,
             Sql.Text(job.JobId.Value), Sql.Text(job.Workflow), Sql.Int(job.Version), Sql.Text(job.Definition.Hash), Sql.Text(job.Tenant), Sql.Text(job.Status.ToWire()),
             Sql.Text(job.Submitter), Sql.Text(job.ParentJobId?.Value), Sql.Text(record.RootJobId.Value), Sql.Text(job.TraceId), Sql.Int(job.Priority),
-            Sql.Long(Ms(job.CreatedAt)), Sql.Long(Ms(record.UpdatedAt)), Sql.Long(record.LastSeq), Sql.Bytes(record.HeadHash)));
+            Sql.Long(Ms(job.CreatedAt)), Sql.Long(Ms(record.UpdatedAt)), Sql.Long(record.LastSeq), Sql.Bytes(record.HeadHash), Sql.Bool(job.Shadow)));
         AddEvents(batch, job.JobId, job.Events);
+        AddJobStats(batch, job);
         foreach (var item in job.WorkItems) AddItem(batch, job.JobId, record.RootJobId, job.Tenant, item, Ms(job.CreatedAt));
     }
 
@@ -385,6 +386,7 @@ public sealed partial class PostgresOrdoStore
         }
 
         AddEvents(batch, commit.JobId, commit.Events);
+        AddCommitStats(batch, commit.JobId, commit.Events, commit.Status);
 
         // The row a leased successor took over is that successor, not pending work of the acknowledged step.
         var keepItem = continued >= 0 ? commit.Ack!.Value.ItemId : 0L;
@@ -493,14 +495,14 @@ public sealed partial class PostgresOrdoStore
         await ExecAsync(c, "SELECT pg_advisory_xact_lock($1)", cancellationToken, Sql.Long(WorkerLocks.Key("quota:" + job.Tenant, Schema))).ConfigureAwait(false);
         if (quota.ConcurrentJobs is { } max)
         {
-            await using var cmd = Sql.Command(c, "SELECT count(*) FROM jobs WHERE tenant = $1 AND status = ANY($2)", Sql.Text(job.Tenant), Sql.TextArray(ActiveStatuses));
+            await using var cmd = Sql.Command(c, "SELECT count(*) FROM jobs WHERE tenant = $1 AND status = ANY($2) AND NOT shadow", Sql.Text(job.Tenant), Sql.TextArray(ActiveStatuses));
             var active = Convert.ToInt32(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
             if (active >= max) throw new QuotaExceededException(job.Tenant, "concurrent_jobs", max, active);
         }
 
         if (quota.JobsPerMinute is { } perMinute)
         {
-            await using var cmd = Sql.Command(c, "SELECT created_at FROM jobs WHERE tenant = $1 AND status = ANY($2) AND created_at > $3 ORDER BY created_at",
+            await using var cmd = Sql.Command(c, "SELECT created_at FROM jobs WHERE tenant = $1 AND status = ANY($2) AND created_at > $3 AND NOT shadow ORDER BY created_at",
                 Sql.Text(job.Tenant), Sql.TextArray(AllStatuses), Sql.Long(Ms(job.CreatedAt - QuotaExceededException.RateWindow)));
             var times = new List<DateTimeOffset>();
             await using (var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))

@@ -12,14 +12,18 @@ internal static class PostgresSchema
     /// The schema this build writes. 1: jobs, events, snapshots, definitions, work items, kill switches, API keys.
     /// 2: the store-wide audit log (<c>audit_head</c>, <c>audit_leaves</c>, <c>audit_nodes</c>) and its checkpoints.
     /// 3: appends leave their leaf in <c>audit_pending</c>, sealed into the log in order later (appends no longer wait for each other).
+    /// 4: summary rows of jobs and of their agents for <c>ordo stats</c> (<c>job_stats</c>, <c>agent_stats</c>), kept at
+    /// each commit and filled from the stored events of the jobs already there; release records (<c>release_records</c>);
+    /// shadow jobs marked (<c>jobs.shadow</c>) so that no quota counts them.
     /// </summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     /// <summary>The tables an Ordo schema holds (any other table means the schema is another program's).</summary>
     public static readonly IReadOnlySet<string> Tables = new HashSet<string>(StringComparer.Ordinal)
     {
         "schema_version", "definitions", "jobs", "events", "snapshots", "work_items", "kill_switches", "kill_switch_seeds", "api_keys",
         "audit_head", "audit_leaves", "audit_nodes", "audit_checkpoints", "audit_pending",
+        "job_stats", "agent_stats", "release_records",
     };
 
     /// <summary>The statements that take a schema from the version before to each version (1: from nothing).</summary>
@@ -186,6 +190,82 @@ internal static class PostgresSchema
                 last_seq bigint NOT NULL,
                 digest bytea NOT NULL,
                 hash bytea NOT NULL);
+            """),
+        // ---- 3 -> 4: stats summary rows (PostgresOrdoStore.Stats.cs), kept in each commit's batch from then on with the
+        // sums JobStatsDelta computes, and filled here once from the events of the jobs already stored (the same sums, as
+        // SQLite's upgrade does). Only columns that never change are indexed (the creation, with the tenant or the workflow
+        // for the queries of one: a canary is judged on its workflow's jobs of all time), never a figure: the rows a
+        // commit updates stay on their page (fillfactor) without touching an index. Release records: one per workflow, kind and version.
+        // Shadow jobs are marked from now on (no earlier version could write one); a constant default adds no row data.
+        (4, "stats summary rows, release records, shadow jobs marked", """
+            ALTER TABLE jobs ADD COLUMN shadow boolean NOT NULL DEFAULT false;
+
+            CREATE TABLE job_stats(
+                job_id text PRIMARY KEY,
+                tenant text COLLATE "C" NOT NULL,
+                workflow text NOT NULL,
+                version integer NOT NULL,
+                created_at bigint NOT NULL,
+                ended_at bigint,
+                status text NOT NULL,
+                tokens bigint NOT NULL DEFAULT 0,
+                cost numeric NOT NULL DEFAULT 0,
+                retries bigint NOT NULL DEFAULT 0,
+                rejections bigint NOT NULL DEFAULT 0,
+                escalations bigint NOT NULL DEFAULT 0) WITH (fillfactor = 80);
+            CREATE INDEX job_stats_by_created ON job_stats(created_at);
+            CREATE INDEX job_stats_by_tenant ON job_stats(tenant, created_at);
+            CREATE INDEX job_stats_by_workflow ON job_stats(workflow, created_at);
+
+            CREATE TABLE agent_stats(
+                job_id text NOT NULL,
+                agent text NOT NULL,
+                prompt_hash text NOT NULL,
+                tenant text COLLATE "C" NOT NULL,
+                workflow text NOT NULL,
+                version integer NOT NULL,
+                created_at bigint NOT NULL,
+                calls bigint NOT NULL DEFAULT 0,
+                failures bigint NOT NULL DEFAULT 0,
+                tokens bigint NOT NULL DEFAULT 0,
+                cost numeric NOT NULL DEFAULT 0,
+                PRIMARY KEY(job_id, agent, prompt_hash)) WITH (fillfactor = 80);
+            CREATE INDEX agent_stats_by_created ON agent_stats(created_at);
+            CREATE INDEX agent_stats_by_tenant ON agent_stats(tenant, created_at);
+            CREATE INDEX agent_stats_by_workflow ON agent_stats(workflow, created_at);
+
+            CREATE TABLE release_records(
+                workflow text COLLATE "C" NOT NULL,
+                kind text COLLATE "C" NOT NULL,
+                version integer NOT NULL,
+                at bigint NOT NULL,
+                reason text NOT NULL,
+                figures text NOT NULL,
+                PRIMARY KEY(workflow, kind, version));
+
+            INSERT INTO job_stats(job_id, tenant, workflow, version, created_at, ended_at, status, tokens, cost, retries, rejections, escalations)
+            SELECT j.job_id, j.tenant, j.workflow, j.version, j.created_at,
+                   CASE WHEN j.status IN ('completed', 'failed', 'cancelled') THEN j.updated_at END, j.status,
+                   coalesce(e.tokens, 0), coalesce(e.cost, 0), coalesce(e.retries, 0), coalesce(e.rejections, 0), coalesce(e.escalations, 0)
+            FROM jobs j LEFT JOIN (
+                SELECT job_id,
+                       sum((payload::jsonb ->> 'input_tokens')::bigint + (payload::jsonb ->> 'output_tokens')::bigint) FILTER (WHERE type = 'ModelCallSucceeded') AS tokens,
+                       sum((payload::jsonb ->> 'cost')::numeric) FILTER (WHERE type = 'ModelCallSucceeded') AS cost,
+                       count(*) FILTER (WHERE type = 'StepFailed' AND (payload::jsonb ->> 'will_retry')::boolean) AS retries,
+                       count(*) FILTER (WHERE type = 'ArtifactRejected') AS rejections,
+                       count(*) FILTER (WHERE type = 'Escalated') AS escalations
+                FROM events WHERE type IN ('ModelCallSucceeded', 'StepFailed', 'ArtifactRejected', 'Escalated')
+                GROUP BY job_id) e ON e.job_id = j.job_id;
+
+            INSERT INTO agent_stats(job_id, agent, prompt_hash, tenant, workflow, version, created_at, calls, failures, tokens, cost)
+            SELECT e.job_id, e.agent, coalesce(e.prompt_hash, ''), j.tenant, j.workflow, j.version, j.created_at,
+                   count(*) FILTER (WHERE e.type IN ('StepSucceeded', 'StepFailed')),
+                   count(*) FILTER (WHERE e.type = 'StepFailed'),
+                   coalesce(sum((e.payload::jsonb ->> 'input_tokens')::bigint + (e.payload::jsonb ->> 'output_tokens')::bigint) FILTER (WHERE e.type = 'ModelCallSucceeded'), 0),
+                   coalesce(sum((e.payload::jsonb ->> 'cost')::numeric) FILTER (WHERE e.type = 'ModelCallSucceeded'), 0)
+            FROM events e JOIN jobs j ON j.job_id = e.job_id
+            WHERE e.agent IS NOT NULL AND e.type IN ('StepSucceeded', 'StepFailed', 'ModelCallSucceeded')
+            GROUP BY e.job_id, e.agent, coalesce(e.prompt_hash, ''), j.tenant, j.workflow, j.version, j.created_at;
             """),
     ];
 

@@ -14,9 +14,13 @@ internal static class Sql
 
     public static NpgsqlParameter Bytes(byte[]? value) => new() { NpgsqlDbType = NpgsqlDbType.Bytea, Value = (object?)value ?? DBNull.Value };
 
+    public static NpgsqlParameter Numeric(decimal value) => new() { NpgsqlDbType = NpgsqlDbType.Numeric, Value = value };
+
     public static NpgsqlParameter Bool(bool value) => new() { NpgsqlDbType = NpgsqlDbType.Boolean, Value = value };
 
     public static NpgsqlParameter TextArray(string?[] values) => new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = values };
+
+    public static NpgsqlParameter NumericArray(decimal[] values) => new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Numeric, Value = values };
 
     public static NpgsqlParameter LongArray(long[] values) => new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = values };
 

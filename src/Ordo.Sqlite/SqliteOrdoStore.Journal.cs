@@ -73,10 +73,12 @@ public sealed partial class SqliteOrdoStore
 
         var key = s.InsertJob.Set(
             job.JobId.Value, job.Workflow, job.Version, job.Definition.Hash, job.Tenant, job.Status.ToWire(), job.Submitter,
-            job.ParentJobId?.Value, record.RootJobId.Value, job.TraceId, job.Priority, Ms(job.CreatedAt), Ms(record.UpdatedAt), record.LastSeq, record.HeadHash).ExecuteInsert();
+            job.ParentJobId?.Value, record.RootJobId.Value, job.TraceId, job.Priority, Ms(job.CreatedAt), Ms(record.UpdatedAt), record.LastSeq, record.HeadHash, job.Shadow ? 1 : 0).ExecuteInsert();
         if (rootKey == 0) rootKey = key;
         foreach (var e in job.Events) InsertEvent(key, e);
         if (job.Events.Count > 0) _auditLog?.Add(AuditLeaf.ForEvents(job.JobId, job.Events));
+        s.InsertJobStats.Set(key, job.Tenant, job.Workflow, job.Version, Ms(job.CreatedAt), job.Status.ToWire()).ExecuteNonQuery();
+        KeepStats(key, job.Events, job.Status, statusChanged: false);
         List<WorkItem>? leased = null;
         foreach (var item in job.WorkItems)
         {
@@ -213,15 +215,18 @@ public sealed partial class SqliteOrdoStore
         // Most commits leave the status as it is: try that first, and set the status only when it changes.
         ReadOnlySpan<object?> advance = [last?.Seq ?? commit.ExpectedSeq, last?.Hash ?? commit.ExpectedHeadHash, commit.Status.ToWire(), commit.Reason,
             last is null ? null : nowMs, key, commit.ExpectedSeq, commit.ExpectedHeadHash];
-        if (s.AdvanceJobSameStatus.Set(advance).ExecuteNonQuery() != 1 && s.AdvanceJob.Set(advance).ExecuteNonQuery() != 1)
+        var statusChanged = false;
+        if (s.AdvanceJobSameStatus.Set(advance).ExecuteNonQuery() != 1)
         {
-            throw new CommitRejectedException(CommitOutcome.Conflict);
+            if (s.AdvanceJob.Set(advance).ExecuteNonQuery() != 1) throw new CommitRejectedException(CommitOutcome.Conflict);
+            statusChanged = true;
         }
 
         EnsureNewJobs(commit.StartJobs);
 
         foreach (var e in commit.Events) InsertEvent(key, e);
         if (commit.Events.Count > 0) _auditLog?.Add(AuditLeaf.ForEvents(commit.JobId, commit.Events));
+        KeepStats(key, commit.Events, commit.Status, statusChanged);
 
         // The row a leased successor took over is that successor, not pending work of the acknowledged step.
         var keepItem = continued >= 0 ? commit.Ack!.Value.ItemId : 0L;
@@ -464,7 +469,7 @@ public sealed partial class SqliteOrdoStore
         if (quota.ConcurrentJobs is { } max)
         {
             using var cmd = c.CreateCommand();
-            cmd.CommandText = $"SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ({ActiveStatuses})";
+            cmd.CommandText = $"SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ({ActiveStatuses}) AND shadow = 0";
             cmd.Parameters.AddWithValue("$t", job.Tenant);
             var active = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
             if (active >= max) throw new QuotaExceededException(job.Tenant, "concurrent_jobs", max, active);
@@ -475,13 +480,13 @@ public sealed partial class SqliteOrdoStore
             // Every status listed, so the index on (tenant, status, created_at) reads only the window of each status,
             // not every job the tenant ever had.
             using var cmd = c.CreateCommand();
-            cmd.CommandText = $"SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ({AllStatuses}) AND created_at > $since";
+            cmd.CommandText = $"SELECT count(*) FROM jobs WHERE tenant = $t AND status IN ({AllStatuses}) AND created_at > $since AND shadow = 0";
             cmd.Parameters.AddWithValue("$t", job.Tenant);
             cmd.Parameters.AddWithValue("$since", Ms(job.CreatedAt - QuotaExceededException.RateWindow));
             var recent = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
             if (recent >= perMinute)
             {
-                cmd.CommandText = $"SELECT created_at FROM jobs WHERE tenant = $t AND status IN ({AllStatuses}) AND created_at > $since ORDER BY created_at";
+                cmd.CommandText = $"SELECT created_at FROM jobs WHERE tenant = $t AND status IN ({AllStatuses}) AND created_at > $since AND shadow = 0 ORDER BY created_at";
                 var times = new List<DateTimeOffset>(recent);
                 using (var r = cmd.ExecuteReader())
                 {

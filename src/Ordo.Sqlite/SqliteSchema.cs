@@ -13,8 +13,11 @@ internal static class SqliteSchema
     /// 4: events carry the trace and span they were created in (<c>trace_id</c>, <c>span_id</c>; null in older rows).
     /// 5: a kill switch may stop one tenant's jobs (<c>kill_switches.tenant</c>, empty for every tenant's).
     /// 6: the store-wide audit log (<c>audit_leaves</c>, <c>audit_nodes</c>) and its published checkpoints (<c>audit_checkpoints</c>).
+    /// 7: summary rows of jobs and of their agents for <c>ordo stats</c> (<c>job_stats</c>, <c>agent_stats</c>), kept at
+    /// each commit; the upgrade fills them from the events of the jobs already stored; release records (<c>release_records</c>);
+    /// shadow jobs marked (<c>jobs.shadow</c>) so that no quota counts them.
     /// </summary>
-    public const int Version = 6;
+    public const int Version = 7;
 
     /// <summary>The version that brought the audit log: upgrading to it backfills the log with what the store held.</summary>
     public const int AuditLogVersion = 6;
@@ -48,13 +51,39 @@ internal static class SqliteSchema
         // ---- 5 -> 6 (AuditLogVersion): the audit log. Its tables are made by Create (CREATE TABLE IF NOT EXISTS runs
         // before the upgrades); after this statement SqliteAuditLog.Backfill records what the store already held.
         [5] = "SELECT 1;",
+        // ---- 6 -> 7: stats summary rows (tables made by Create): filled once from the jobs and events already stored,
+        // with the sums JobStatsDelta keeps at each commit from then on. Shadow jobs are marked from now on: no earlier
+        // version could write one.
+        [6] = "ALTER TABLE jobs ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;\n" + StatsBackfill,
     };
+
+    /// <summary>Fills <c>job_stats</c> and <c>agent_stats</c> for the jobs stored before version 7.</summary>
+    public const string StatsBackfill = """
+        INSERT OR IGNORE INTO job_stats(job_key, tenant, workflow, version, created_at, ended_at, status, tokens, cost, retries, rejections, escalations)
+        SELECT j.job_key, j.tenant, j.workflow, j.version, j.created_at,
+               CASE WHEN j.status IN ('completed', 'failed', 'cancelled') THEN j.updated_at END, j.status,
+               coalesce((SELECT sum(json_extract(e.payload, '$.input_tokens') + json_extract(e.payload, '$.output_tokens')) FROM events e WHERE e.job_key = j.job_key AND e.type = 'ModelCallSucceeded'), 0),
+               coalesce((SELECT sum(json_extract(e.payload, '$.cost')) FROM events e WHERE e.job_key = j.job_key AND e.type = 'ModelCallSucceeded'), 0),
+               (SELECT count(*) FROM events e WHERE e.job_key = j.job_key AND e.type = 'StepFailed' AND json_extract(e.payload, '$.will_retry') = 1),
+               (SELECT count(*) FROM events e WHERE e.job_key = j.job_key AND e.type = 'ArtifactRejected'),
+               (SELECT count(*) FROM events e WHERE e.job_key = j.job_key AND e.type = 'Escalated')
+        FROM jobs j;
+        INSERT OR IGNORE INTO agent_stats(job_key, agent, prompt_hash, tenant, workflow, version, created_at, calls, failures, tokens, cost)
+        SELECT e.job_key, e.agent, coalesce(e.prompt_hash, ''), j.tenant, j.workflow, j.version, j.created_at,
+               sum(e.type IN ('StepSucceeded', 'StepFailed')), sum(e.type = 'StepFailed'),
+               sum(CASE WHEN e.type = 'ModelCallSucceeded' THEN json_extract(e.payload, '$.input_tokens') + json_extract(e.payload, '$.output_tokens') ELSE 0 END),
+               sum(CASE WHEN e.type = 'ModelCallSucceeded' THEN json_extract(e.payload, '$.cost') ELSE 0 END)
+        FROM events e JOIN jobs j ON j.job_key = e.job_key
+        WHERE e.agent IS NOT NULL AND e.type IN ('StepSucceeded', 'StepFailed', 'ModelCallSucceeded')
+        GROUP BY e.job_key, e.agent, coalesce(e.prompt_hash, '');
+        """;
 
     /// <summary>The tables an Ordo database holds (any other table means the file is another program's).</summary>
     public static readonly IReadOnlySet<string> Tables = new HashSet<string>(StringComparer.Ordinal)
     {
         "meta", "definitions", "jobs", "events", "snapshots", "work_items", "kill_switches", "kill_switch_seeds", "api_keys",
         "audit_leaves", "audit_nodes", "audit_checkpoints",
+        "job_stats", "agent_stats", "release_records",
     };
 
     public const string Create = """
@@ -86,7 +115,9 @@ internal static class SqliteSchema
             created_at INTEGER NOT NULL,
             updated_at INTEGER NOT NULL,
             last_seq INTEGER NOT NULL,
-            head_hash BLOB NOT NULL);
+            head_hash BLOB NOT NULL,
+            -- Version 7: 1 for a shadow job (or a job under one), which no quota counts.
+            shadow INTEGER NOT NULL DEFAULT 0);
         CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(created_at DESC);
         CREATE INDEX IF NOT EXISTS jobs_by_tenant_status ON jobs(tenant, status, created_at DESC);
         CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs(parent_job_id) WHERE parent_job_id IS NOT NULL;
@@ -150,6 +181,48 @@ internal static class SqliteSchema
 
         CREATE TABLE IF NOT EXISTS kill_switch_seeds(
             seed TEXT PRIMARY KEY) WITHOUT ROWID;
+
+        -- Version 7: one summary row per job and per agent and prompt hash of a job, kept at each commit (ordo stats).
+        CREATE TABLE IF NOT EXISTS job_stats(
+            job_key INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            workflow TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            ended_at INTEGER,
+            status TEXT NOT NULL,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            cost REAL NOT NULL DEFAULT 0,
+            retries INTEGER NOT NULL DEFAULT 0,
+            rejections INTEGER NOT NULL DEFAULT 0,
+            escalations INTEGER NOT NULL DEFAULT 0);
+        CREATE INDEX IF NOT EXISTS job_stats_by_created ON job_stats(created_at, workflow, version);
+        CREATE INDEX IF NOT EXISTS job_stats_by_tenant ON job_stats(tenant, created_at);
+
+        CREATE TABLE IF NOT EXISTS agent_stats(
+            job_key INTEGER NOT NULL,
+            agent TEXT NOT NULL,
+            prompt_hash TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            workflow TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            calls INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            cost REAL NOT NULL DEFAULT 0,
+            -- Clustered by the job's creation: a window of ordo stats is one range of the table, read in order.
+            PRIMARY KEY(created_at, job_key, agent, prompt_hash)) WITHOUT ROWID;
+
+        -- Version 7 too: durable decisions about releases (a canary rolled back by itself), one per workflow, kind and version.
+        CREATE TABLE IF NOT EXISTS release_records(
+            workflow TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            at INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            figures TEXT NOT NULL,
+            PRIMARY KEY(workflow, kind, version)) WITHOUT ROWID;
 
         CREATE TABLE IF NOT EXISTS api_keys(
             key_id TEXT PRIMARY KEY,

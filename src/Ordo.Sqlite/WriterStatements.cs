@@ -10,9 +10,9 @@ internal sealed class WriterStatements : IDisposable
     {
         InsertDefinition = new(c, "INSERT OR IGNORE INTO definitions(hash, workflow, version, content, created_at) VALUES ($1, $2, $3, $4, $5)", 5);
         InsertJob = new(c, """
-            INSERT INTO jobs(job_id, workflow, version, definition_hash, tenant, status, submitter, parent_job_id, root_job_id, trace_id, priority, created_at, updated_at, last_seq, head_hash)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-            """, 15);
+            INSERT INTO jobs(job_id, workflow, version, definition_hash, tenant, status, submitter, parent_job_id, root_job_id, trace_id, priority, created_at, updated_at, last_seq, head_hash, shadow)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+            """, 16);
         InsertEvent = new(c, """
             INSERT INTO events(job_key, seq, type, step_id, visit, attempt, scope, ts, agent, prompt_hash, model, policy, payload, hash, trace_id, span_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
@@ -30,6 +30,18 @@ internal sealed class WriterStatements : IDisposable
             UPDATE jobs SET last_seq = $1, head_hash = $2, reason = coalesce($4, reason), updated_at = coalesce($5, updated_at)
             WHERE job_key = $6 AND last_seq = $7 AND head_hash = $8 AND status = $3
             """, 8);
+        InsertJobStats = new(c, "INSERT INTO job_stats(job_key, tenant, workflow, version, created_at, status) VALUES ($1, $2, $3, $4, $5, $6)", 6);
+        UpdateJobStats = new(c, """
+            UPDATE job_stats SET status = $2, ended_at = coalesce(ended_at, $3), tokens = tokens + $4, cost = cost + $5,
+                retries = retries + $6, rejections = rejections + $7, escalations = escalations + $8
+            WHERE job_key = $1
+            """, 8);
+        UpsertAgentStats = new(c, """
+            INSERT INTO agent_stats(job_key, agent, prompt_hash, tenant, workflow, version, created_at, calls, failures, tokens, cost)
+            SELECT $1, $2, $3, tenant, workflow, version, created_at, $4, $5, $6, $7 FROM job_stats WHERE job_key = $1
+            ON CONFLICT(created_at, job_key, agent, prompt_hash) DO UPDATE SET calls = calls + excluded.calls, failures = failures + excluded.failures,
+                tokens = tokens + excluded.tokens, cost = cost + excluded.cost
+            """, 7);
         DeleteLeased = new(c, "DELETE FROM work_items WHERE item_id = $1 AND job_key = $2 AND lease_owner = $3 AND lease_token = $4", 4);
         ContinueLeased = new(c, """
             UPDATE work_items SET work_key = $1, step_id = $2, visit = $3, attempt = $4, scope = $5, available_at = $6, created_at = $6,
@@ -72,6 +84,9 @@ internal sealed class WriterStatements : IDisposable
     public Statement InsertItem { get; }
     public Statement AdvanceJob { get; }
     public Statement AdvanceJobSameStatus { get; }
+    public Statement InsertJobStats { get; }
+    public Statement UpdateJobStats { get; }
+    public Statement UpsertAgentStats { get; }
     public Statement DeleteLeased { get; }
     public Statement ContinueLeased { get; }
     public Statement CheckLease { get; }
@@ -92,7 +107,7 @@ internal sealed class WriterStatements : IDisposable
 
     public void Dispose()
     {
-        foreach (var s in new[] { InsertDefinition, InsertJob, InsertEvent, InsertItem, AdvanceJob, AdvanceJobSameStatus, DeleteLeased, ContinueLeased, CheckLease, DropWork, DropScope, JobKeyById, ItemExists, PutSnapshot, RootAndTenant, Head, SelectReadyOfTenant, NextTenant, FirstTenant, SelectReadyForRoot, Lease, Renew, Release })
+        foreach (var s in new[] { InsertDefinition, InsertJob, InsertEvent, InsertItem, AdvanceJob, AdvanceJobSameStatus, InsertJobStats, UpdateJobStats, UpsertAgentStats, DeleteLeased, ContinueLeased, CheckLease, DropWork, DropScope, JobKeyById, ItemExists, PutSnapshot, RootAndTenant, Head, SelectReadyOfTenant, NextTenant, FirstTenant, SelectReadyForRoot, Lease, Renew, Release })
         {
             s.Dispose();
         }
@@ -143,6 +158,7 @@ internal sealed class WriterStatements : IDisposable
                     null => raw.sqlite3_bind_null(_stmt, index),
                     long l => raw.sqlite3_bind_int64(_stmt, index, l),
                     int n => raw.sqlite3_bind_int64(_stmt, index, n),
+                    double d => raw.sqlite3_bind_double(_stmt, index, d),
                     string text => raw.sqlite3_bind_text(_stmt, index, text),
                     byte[] blob => raw.sqlite3_bind_blob(_stmt, index, blob),
                     Utf8Text utf8 => raw.sqlite3_bind_text(_stmt, index, utf8.Bytes.Span),

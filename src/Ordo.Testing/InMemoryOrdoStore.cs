@@ -24,6 +24,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
     private readonly Dictionary<(string Tenant, string Target), KillSwitches.KillSwitch> _switches = [];
     private readonly HashSet<string> _seeds = new(StringComparer.Ordinal);
     private readonly List<ApiKeyRecord> _apiKeys = [];
+    private readonly List<ReleaseRecord> _releases = [];
     private long _nextItemId;
     private string? _claimCursor;
 
@@ -58,7 +59,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
 
         if (job.Quota is { } quota)
         {
-            CheckQuota(job, quota, _jobs.Values.Select(j => j.Record));
+            CheckQuota(job, quota, _jobs.Values.Where(j => !j.Shadow).Select(j => j.Record));
         }
 
         CommitChecks.EnsureContinues(job.JobId, 0, EventChain.GenesisHash, job.Events);
@@ -81,8 +82,9 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
         var events = job.Events;
         if (events.Count > 0) AppendAudit(AuditLeaf.ForEvents(job.JobId, events));
         var record = NewRecord(job);
-        var entry = new JobEntry(record);
+        var entry = new JobEntry(record) { Shadow = job.Shadow };
         entry.Events.AddRange(events);
+        entry.Summary.Apply(Stats.JobStatsDelta.Of(events), record.Status, events.Count > 0 ? events[^1].Timestamp : record.CreatedAt);
         _jobs.Add(job.JobId, entry);
         _jobOrder.Add(job.JobId);
         List<WorkItem>? leased = null;
@@ -201,6 +203,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
             }
 
             var last = events.Count > 0 ? events[^1] : null;
+            entry.Summary.Apply(Stats.JobStatsDelta.Of(events), commit.Status, last?.Timestamp ?? entry.Record.UpdatedAt);
             entry.Record = entry.Record with
             {
                 Status = commit.Status,
@@ -246,7 +249,8 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
             return;
         }
 
-        var records = _jobs.Values.Select(j => j.Record.JobId == commit.JobId ? j.Record with { Status = commit.Status } : j.Record).ToList();
+        // Shadow jobs are left out: they never count toward a quota.
+        var records = _jobs.Values.Where(j => !j.Shadow).Select(j => j.Record.JobId == commit.JobId ? j.Record with { Status = commit.Status } : j.Record).ToList();
         var started = new HashSet<JobId>();
         foreach (var child in commit.StartJobs)
         {
@@ -261,7 +265,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
                 CheckQuota(child, quota, records);
             }
 
-            records.Add(NewRecord(child));
+            if (!child.Shadow) records.Add(NewRecord(child));
             started.Add(child.JobId);
         }
     }
@@ -695,9 +699,96 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
         }
     }
 
+    /// <inheritdoc />
+    public ValueTask<Stats.StatsData> ReadStatsAsync(Stats.StatsQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        lock (_gate)
+        {
+            var jobs = _jobs.Values.Where(j => j.Record.CreatedAt >= query.Since
+                && (query.Tenant is null || j.Record.Tenant == query.Tenant)
+                && (query.Workflow is null || j.Record.Workflow == query.Workflow)
+                && (query.Version is null || j.Record.Version == query.Version)).ToList();
+            var versions = jobs.GroupBy(j => (j.Record.Workflow, j.Record.Version)).Select(g => new Stats.VersionTotals(
+                g.Key.Workflow, g.Key.Version, g.Count(),
+                g.Count(j => j.Summary.Status == JobStatus.Completed), g.Count(j => j.Summary.Status == JobStatus.Failed), g.Count(j => j.Summary.Status == JobStatus.Cancelled),
+                g.Sum(j => j.Summary.Tokens), g.Sum(j => j.Summary.Cost), g.Sum(j => (long)j.Summary.Retries),
+                g.Count(j => j.Summary.Rejections > 0), g.Count(j => j.Summary.Escalations > 0),
+                [.. g.Where(j => j.Summary.EndedAt is not null).Select(j => Math.Round((j.Summary.EndedAt!.Value - j.Record.CreatedAt).TotalMilliseconds))])).ToList();
+            var agents = jobs.SelectMany(j => j.Summary.Agents.Select(a => (j.Record, a.Key, a.Value)))
+                .GroupBy(x => (x.Record.Workflow, x.Record.Version, x.Key.Agent, x.Key.PromptHash))
+                .Select(g => new Stats.AgentTotals(g.Key.Workflow, g.Key.Version, g.Key.Agent, g.Key.PromptHash,
+                    g.Sum(x => (long)x.Value.Calls), g.Sum(x => (long)x.Value.Failures), g.Sum(x => x.Value.Tokens), g.Sum(x => x.Value.Cost))).ToList();
+            return ValueTask.FromResult(new Stats.StatsData(versions, agents));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> AddReleaseRecordAsync(ReleaseRecord record, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        lock (_gate)
+        {
+            if (_releases.Any(r => r.Workflow == record.Workflow && r.Kind == record.Kind && r.Version == record.Version)) return ValueTask.FromResult(false);
+            _releases.Add(record);
+            return ValueTask.FromResult(true);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<ReleaseRecord>> ListReleaseRecordsAsync(string? workflow = null, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<ReleaseRecord>>([.. _releases.Where(r => workflow is null || r.Workflow == workflow)]);
+        }
+    }
+
+    /// <summary>A job's summary row: what <c>ordo stats</c> reads, kept at each commit.</summary>
+    private sealed class JobSummary
+    {
+        public JobStatus Status { get; private set; }
+        public DateTimeOffset? EndedAt { get; private set; }
+        public long Tokens { get; private set; }
+        public decimal Cost { get; private set; }
+        public int Retries { get; private set; }
+        public int Rejections { get; private set; }
+        public int Escalations { get; private set; }
+        public Dictionary<(string Agent, string PromptHash), AgentSummary> Agents { get; } = [];
+
+        public void Apply(Stats.JobStatsDelta delta, JobStatus status, DateTimeOffset at)
+        {
+            Status = status;
+            if (status.IsTerminal()) EndedAt ??= at;
+            Tokens += delta.Tokens;
+            Cost += delta.Cost;
+            Retries += delta.Retries;
+            Rejections += delta.Rejections;
+            Escalations += delta.Escalations;
+            foreach (var (key, a) in delta.Agents)
+            {
+                if (!Agents.TryGetValue(key, out var row)) Agents[key] = row = new AgentSummary();
+                row.Calls += a.Calls;
+                row.Failures += a.Failures;
+                row.Tokens += a.Tokens;
+                row.Cost += a.Cost;
+            }
+        }
+    }
+
+    private sealed class AgentSummary
+    {
+        public int Calls { get; set; }
+        public int Failures { get; set; }
+        public long Tokens { get; set; }
+        public decimal Cost { get; set; }
+    }
+
     private sealed class JobEntry(JobRecord record)
     {
         public JobRecord Record { get; set; } = record;
+        public bool Shadow { get; init; }
+        public JobSummary Summary { get; } = new();
         public List<EventEnvelope> Events { get; } = [];
         public StateSnapshot? Snapshot { get; set; }
     }

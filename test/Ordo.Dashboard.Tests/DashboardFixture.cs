@@ -22,6 +22,22 @@ public sealed class DashboardFixture : IAsyncLifetime
     public const string TwoPerson = "ordo: 1\nworkflow: payout\nversion: 2\ndescription: pays out after two approvers\nsteps:\n  - { id: check, transform: { set: { checked: true } }, next: ok }\n  - { id: ok, approval: { role: approver, count: 2 }, next: done }\n  - { id: done, transform: { set: { paid: true } } }\n";
     public const string Chromium = "/usr/bin/chromium";
 
+    /// <summary>A one-step classification in two versions: version 2 (the canary of the release) answers against the label's contract.</summary>
+    public static string Triage(int version) => version == 1 ? TriageOf(1, "classifier") : TriageOf(version, "classifier_next");
+
+    private static string TriageOf(int version, string agent) => $$"""
+        ordo: 1
+        workflow: triage
+        version: {{version}}
+        description: labels a ticket
+        artifacts:
+          label: { schema: { type: object, required: [label], properties: { label: { type: string } } } }
+        agents:
+          {{agent}}: { kind: llm, version: {{version}}, tier: fast, prompt: classify, output: label }
+        steps:
+          - { id: classify, agent: {{agent}} }
+        """;
+
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "ordo-dashboard-tests", Guid.NewGuid().ToString("N"));
     private WebApplication? _app;
     private IPlaywright? _playwright;
@@ -36,13 +52,28 @@ public sealed class DashboardFixture : IAsyncLifetime
         EnsureChromium();
         Directory.CreateDirectory(_dir);
         // alice submits and may approve (so she sees the inbox, where her own job is refused); bob and carol approve; olga operates.
+        // triage runs a scripted model; its release gives version 2 half of the jobs by name until it rolls itself back.
         File.WriteAllText(Path.Combine(_dir, "ordo.yaml"), """
+            models:
+              fast: { provider: scripted, fixtures: fixtures.yaml, price: { input_per_1k: 0.001, output_per_1k: 0.002 } }
+            prompts: prompts/
             tenants:
               acme:
                 roles: { alice: [submitter, approver], bob: [approver], carol: [approver], olga: [operator] }
+            releases:
+              triage:
+                stable: 1
+                canary: { version: 2, share: 0.5, min_jobs: 2, rollback_when: { gate_rejection_rate: 0.25 } }
             """);
+        File.WriteAllText(Path.Combine(_dir, "fixtures.yaml"), """
+            responses:
+              - { agent: classifier_next, content: '{"label": 7}', usage: { input_tokens: 180, output_tokens: 12 } }
+              - { agent: classifier, content: '{"label": "billing"}', usage: { input_tokens: 200, output_tokens: 20 } }
+            """);
+        Directory.CreateDirectory(Path.Combine(_dir, "prompts"));
+        File.WriteAllText(Path.Combine(_dir, "prompts", "classify.md"), "Label the ticket: billing, sales or support.\n");
         var workflows = new List<WorkflowDefinition>();
-        foreach (var (name, text) in new[] { ("hello.yaml", Hello), ("payout.yaml", TwoPerson) })
+        foreach (var (name, text) in new[] { ("hello.yaml", Hello), ("payout.yaml", TwoPerson), ("triage-v1.yaml", Triage(1)), ("triage-v2.yaml", Triage(2)) })
         {
             File.WriteAllText(Path.Combine(_dir, name), text);
             workflows.Add(await WorkflowLoader.LoadFileAsync(Path.Combine(_dir, name)));

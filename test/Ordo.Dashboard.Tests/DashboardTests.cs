@@ -189,16 +189,38 @@ public sealed partial class DashboardTests(DashboardFixture server) : IClassFixt
     }
 
     [Fact]
-    public async Task Stats_CountsJobsPerWorkflow_AndSaysWhereTheyComeFrom()
+    public async Task Stats_ShowTheServersFigures_PerVersionAndAgent_AndARolledBackCanary()
     {
         await server.WaitForStatusAsync("alice", await server.SubmitAsync("alice", "hello"), "completed");
+        // Jobs of triage by name until its canary (whose answers break the label's contract) has rolled itself back.
+        for (var i = 0; i < 40 && await CanaryStatusAsync() == "active"; i++)
+        {
+            var job = await server.SubmitAsync("alice", "triage");
+            var (_, state) = await server.SendAsync(HttpMethod.Get, $"/v1/jobs/{job}", "alice");
+            await server.WaitForStatusAsync("alice", job, state.GetProperty("workflow").GetString() == "triage@2" ? "failed" : "completed");
+        }
+
+        Assert.Equal("rolled_back", await CanaryStatusAsync());
         var (context, page, errors) = await server.SignInAsync("alice");
         await using var _ = context;
         await page.GetByTestId("nav-stats").ClickAsync();
         await Expect(page.GetByText("ordo stats")).ToBeVisibleAsync();
         await Expect(page.GetByTestId("stats-row").Filter(new LocatorFilterOptions { HasText = "hello@1" })).ToHaveCountAsync(1);
+        var canary = page.GetByTestId("stats-row").Filter(new LocatorFilterOptions { HasText = "triage@2" });
+        await Expect(canary).ToHaveCountAsync(1);
+        await Expect(canary).ToContainTextAsync("100.0%");
+        await Expect(page.GetByTestId("stats-agent-row").Filter(new LocatorFilterOptions { HasText = "classifier_next@2" })).ToContainTextAsync("sha256:");
+        await Expect(page.GetByTestId("release-canary")).ToContainTextAsync("2: rolled back at");
+        await Expect(page.GetByTestId("release-canary")).ToContainTextAsync("gate_rejection_rate 1 is over its bound 0.25");
         await DashboardFixture.ScreenshotAsync(page, "stats");
         Assert.True(errors.Count == 0, string.Join("\n", errors));
+    }
+
+    private async Task<string?> CanaryStatusAsync()
+    {
+        var (status, json) = await server.SendAsync(HttpMethod.Get, "/v1/releases", "alice");
+        Assert.Equal(200, status);
+        return json.GetProperty("releases").EnumerateArray().Single(r => r.GetProperty("workflow").GetString() == "triage").GetProperty("canary").GetProperty("status").GetString();
     }
 
     private async Task<string> PendingApprovalAsync(string job)

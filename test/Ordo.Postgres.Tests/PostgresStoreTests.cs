@@ -160,18 +160,127 @@ public sealed class PostgresStoreTests : IAsyncLifetime
     {
         var store = Open();
         await store.InitializeAsync();
-        Assert.Equal(3, store.SchemaVersion);
+        Assert.Equal(4, store.SchemaVersion);
         await using (var c = new NpgsqlConnection(PostgresTestServer.ConnectionString))
         {
             await c.OpenAsync();
             await using var cmd = new NpgsqlCommand($"SELECT max(version) FROM \"{_schema}\".schema_version", c);
-            Assert.Equal(3, await cmd.ExecuteScalarAsync());
+            Assert.Equal(4, await cmd.ExecuteScalarAsync());
             cmd.CommandText = $"INSERT INTO \"{_schema}\".schema_version(version, description) VALUES (99, 'from the future')";
             await cmd.ExecuteNonQueryAsync();
         }
 
         var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Open().InitializeAsync());
         Assert.Contains("schema version 99", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Version3Schema_GetsItsStatsRows_FromTheStoredEvents_InTheMigration()
+    {
+        var store = Open();
+        await store.InitializeAsync();
+        var step = new StepRef("s1", 1, 1);
+        for (var i = 0; i < 3; i++)
+        {
+            var id = JobId.New(T0.AddMilliseconds(i));
+            await store.SubmitAsync(Job(id, T0, tenant: i == 2 ? "globex" : "acme"));
+            var state = await StateAsync(store, id);
+            await store.CommitAsync(Commit(state,
+            [
+                EventFactory.Step(EventTypes.ModelCallSucceeded, step, new ModelCallSucceededPayload("m", "fast", "scripted", "m", "{}", 100, 10 * i, 0.25m + (i * 0.0000001m), 1), T0, agent: "a@1", promptHash: "sha256:p"),
+                EventFactory.Step(EventTypes.StepFailed, step, new StepFailedPayload("x", "x", true, i == 0, 1, 1, null), T0, agent: "a@1", promptHash: "sha256:p"),
+                EventFactory.Step(EventTypes.ArtifactRejected, step, new ArtifactVerdictPayload("finding", 1, "rejected", "no evidence", null), T0),
+                i == 1 ? EventFactory.Job(EventTypes.JobCompleted, new JobCompletedPayload(1000), T0.AddSeconds(i + 1)) : EventFactory.Job(EventTypes.JobFailed, new JobFailedPayload("x", "s1", "x"), T0.AddSeconds(i + 1)),
+            ], status: i == 1 ? JobStatus.Completed : JobStatus.Failed));
+        }
+
+        var query = new Ordo.Stats.StatsQuery { Since = T0.AddDays(-1) };
+        var before = await store.ReadStatsAsync(query);
+        var beforeAcme = await store.ReadStatsAsync(query with { Tenant = "acme" });
+
+        // The schema as version 3 left it: no summary rows, no release records, no shadow flag.
+        await using (var c = new NpgsqlConnection(PostgresTestServer.ConnectionString))
+        {
+            await c.OpenAsync();
+            await using var cmd = new NpgsqlCommand($"""
+                DROP TABLE "{_schema}".job_stats; DROP TABLE "{_schema}".agent_stats; DROP TABLE "{_schema}".release_records;
+                ALTER TABLE "{_schema}".jobs DROP COLUMN shadow;
+                DELETE FROM "{_schema}".schema_version WHERE version = 4;
+                """, c);
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var upgraded = Open();
+        await upgraded.InitializeAsync();
+        var after = await upgraded.ReadStatsAsync(query);
+        var (b, a) = (Assert.Single(before.Versions), Assert.Single(after.Versions));
+        Assert.Equal((3, 1, 2, 330L, 0.7500003m, 1L, 3), (a.Jobs, a.Completed, a.Failed, a.Tokens, a.Cost, a.Retries, a.JobsWithRejections));
+        Assert.Equal((b.Workflow, b.Version, b.Jobs, b.Completed, b.Failed, b.Cancelled, b.Tokens, b.Cost, b.Retries, b.JobsWithRejections, b.JobsWithEscalations),
+            (a.Workflow, a.Version, a.Jobs, a.Completed, a.Failed, a.Cancelled, a.Tokens, a.Cost, a.Retries, a.JobsWithRejections, a.JobsWithEscalations));
+        Assert.Equal(b.LatenciesMs.Order(), a.LatenciesMs.Order());
+        Assert.Equal(before.Agents, after.Agents);
+        Assert.Equal(Assert.Single(beforeAcme.Versions).Jobs, Assert.Single((await upgraded.ReadStatsAsync(query with { Tenant = "acme" })).Versions).Jobs);
+        Assert.Equal(beforeAcme.Agents, (await upgraded.ReadStatsAsync(query with { Tenant = "acme" })).Agents);
+
+        // Commits after the migration add to the filled rows.
+        var more = JobId.New(T0.AddMilliseconds(9));
+        await upgraded.SubmitAsync(Job(more, T0));
+        await upgraded.CommitAsync(Commit(await StateAsync(upgraded, more),
+            [EventFactory.Step(EventTypes.StepSucceeded, step, new StepSucceededPayload(Ordo.Json.Of(new { ok = true }), 1, null, null), T0, agent: "a@1", promptHash: "sha256:p")]));
+        Assert.Equal(3, Assert.Single(after.Agents).Calls);
+        Assert.Equal(4, Assert.Single((await upgraded.ReadStatsAsync(query)).Agents).Calls);
+    }
+
+    [Theory]
+    [InlineData("window")]
+    [InlineData("tenant")]
+    [InlineData("workflow")]
+    public async Task StatsQueries_ReadTheirRowsThroughAnIndex_NeverTheEvents(string filter)
+    {
+        var store = Open();
+        await store.InitializeAsync();
+        await using var c = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(PostgresTestServer.ConnectionString) { SearchPath = _schema }.ConnectionString);
+        await c.OpenAsync();
+        // 20,000 jobs over 100 days, of 3 tenants and 50 workflows, each with an agent row; then the planner's statistics.
+        await using (var fill = new NpgsqlCommand("""
+            INSERT INTO job_stats(job_id, tenant, workflow, version, created_at, ended_at, status, tokens, cost)
+            SELECT 'j' || i, 'tenant-' || (i % 3), 'flow-' || (i % 50), 1, i::bigint * 432000, i::bigint * 432000 + 1000, 'completed', 10, 0.001 FROM generate_series(1, 20000) i;
+            INSERT INTO agent_stats(job_id, agent, prompt_hash, tenant, workflow, version, created_at, calls, failures, tokens, cost)
+            SELECT job_id, 'a@1', 'sha256:p', tenant, workflow, version, created_at, 1, 0, 10, 0.001 FROM job_stats;
+            ANALYZE job_stats; ANALYZE agent_stats;
+            """, c))
+        {
+            await fill.ExecuteNonQueryAsync();
+        }
+
+        var query = filter switch
+        {
+            "window" => new Ordo.Stats.StatsQuery { Since = DateTimeOffset.FromUnixTimeMilliseconds(19_800L * 432000) },
+            "tenant" => new Ordo.Stats.StatsQuery { Since = DateTimeOffset.FromUnixTimeMilliseconds(19_000L * 432000), Tenant = "tenant-1" },
+            _ => new Ordo.Stats.StatsQuery { Since = DateTimeOffset.UnixEpoch, Workflow = "flow-7" },
+        };
+        // A window of one day of 100, one tenant's jobs of 5 days, one workflow's of all time (a canary's judgment): each
+        // read through an index of its table (the planner picks which), never the whole table, never an event.
+        foreach (var (sql, table) in new[] { (PostgresOrdoStore.VersionTotalsSql, "job_stats"), (PostgresOrdoStore.AgentTotalsSql, "agent_stats") })
+        {
+            await using var batch = new NpgsqlBatch(c);
+            var explain = PostgresOrdoStore.StatsCommand("EXPLAIN (FORMAT TEXT) " + sql, query);
+            batch.BatchCommands.Add(explain);
+            var plan = new System.Text.StringBuilder();
+            await using (var r = await batch.ExecuteReaderAsync())
+            {
+                while (await r.ReadAsync()) plan.AppendLine(r.GetString(0));
+            }
+
+            Assert.Matches($"(Index (Only )?Scan using|Bitmap Index Scan on) {table}_by_\\w+", plan.ToString());
+            Assert.DoesNotContain("Seq Scan", plan.ToString(), StringComparison.Ordinal);
+            Assert.DoesNotContain("events", plan.ToString(), StringComparison.Ordinal);
+        }
+
+        var data = await store.ReadStatsAsync(query);
+        var expected = Enumerable.Range(1, 20000).Count(i => filter switch { "window" => i >= 19_800, "tenant" => i >= 19_000 && i % 3 == 1, _ => i % 50 == 7 });
+        Assert.Equal(expected, data.Versions.Sum(v => v.Jobs));
+        Assert.Equal(expected, data.Agents.Sum(a => a.Calls));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Ordo.Workflows;
 
 namespace Ordo.Server.Tests;
 
@@ -365,6 +366,66 @@ public sealed class ApiTests
         Assert.Contains("ordo_jobs_submitted", metrics);
         Assert.DoesNotContain("acme", metrics);
         Assert.DoesNotContain("globex", metrics);
+    }
+
+    [Fact]
+    public async Task Stats_CountTheTenantsJobsOnly_ForAViewer()
+    {
+        await using var api = await ApiFixture.StartAsync();
+        var alice = await api.KeyAsync("acme", "alice");
+        var vic = await api.KeyAsync("acme", "vic");
+        var gary = await api.KeyAsync("globex", "gary");
+        foreach (var id in new[] { await api.SubmitAsync(alice, "hello"), await api.SubmitAsync(alice, "hello") })
+        {
+            await api.WaitForStatusAsync(alice, id, "completed");
+        }
+
+        var globexJob = await api.SubmitAsync(gary, "hello");
+        await api.WaitForStatusAsync(gary, globexJob, "completed");
+
+        var (status, json, _) = await api.SendAsync(HttpMethod.Get, "/v1/stats?since=1h", vic);
+        Assert.Equal(200, status);
+        var hello = Assert.Single(json.GetProperty("workflows").EnumerateArray());
+        Assert.Equal("hello", hello.GetProperty("workflow").GetString());
+        Assert.Equal(2, hello.GetProperty("jobs").GetInt32());
+        Assert.Equal(2, hello.GetProperty("completed").GetInt32());
+        Assert.Equal(1.0, hello.GetProperty("success_rate").GetDouble());
+        Assert.Empty((await api.SendAsync(HttpMethod.Get, "/v1/stats?workflow=payout", vic)).Json.GetProperty("workflows").EnumerateArray());
+        Assert.Equal(400, (await api.SendAsync(HttpMethod.Get, "/v1/stats?since=whenever", vic)).Status);
+        Assert.Equal(401, (await api.SendAsync(HttpMethod.Get, "/v1/stats", null)).Status);
+    }
+
+    [Fact]
+    public async Task ByName_AFailingCanaryRollsItselfBack_AndReleasesShowsIt()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ordo-server-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "ordo.yaml"), """
+            releases:
+              greet:
+                stable: 1
+                canary: { version: 2, share: 1.0, min_jobs: 1, rollback_when: { failure_rate: 0.5 } }
+            """);
+        File.WriteAllText(Path.Combine(dir, "greet-v1.yaml"), "ordo: 1\nworkflow: greet\nversion: 1\nsteps:\n  - { id: hi, transform: { set: { greeting: hi } } }\n");
+        File.WriteAllText(Path.Combine(dir, "greet-v2.yaml"), "ordo: 1\nworkflow: greet\nversion: 2\nsteps:\n  - { id: hi, transform: { set: { greeting: hi } }, next: fail }\n");
+        var v1 = await WorkflowLoader.LoadFileAsync(Path.Combine(dir, "greet-v1.yaml"));
+        var v2 = await WorkflowLoader.LoadFileAsync(Path.Combine(dir, "greet-v2.yaml"));
+        await using var api = await ApiFixture.StartAsync(o => { o.Workflows.Add(v1); o.Workflows.Add(v2); });
+        var alice = await api.KeyAsync("acme", "alice");
+
+        var first = await api.SubmitAsync(alice, "greet");
+        var failed = await api.WaitForStatusAsync(alice, first, "failed", "completed");
+        var second = await api.SubmitAsync(alice, "greet");
+        var completed = await api.WaitForStatusAsync(alice, second, "failed", "completed");
+
+        Assert.Equal(("greet@2", "failed"), (failed.GetProperty("workflow").GetString(), failed.GetProperty("status").GetString()));
+        Assert.Equal(("greet@1", "completed"), (completed.GetProperty("workflow").GetString(), completed.GetProperty("status").GetString()));
+        var (status, json, _) = await api.SendAsync(HttpMethod.Get, "/v1/releases", alice);
+        Assert.Equal(200, status);
+        var canary = Assert.Single(json.GetProperty("releases").EnumerateArray()).GetProperty("canary");
+        Assert.Equal("rolled_back", canary.GetProperty("status").GetString());
+        Assert.Equal(1.0, canary.GetProperty("failure_rate").GetDouble());
+        Assert.Contains("failure_rate 1 is over its bound 0.5", canary.GetProperty("reason").GetString(), StringComparison.Ordinal);
     }
 }
 

@@ -38,5 +38,8 @@ internal abstract class DelegatingStore(IOrdoStore inner) : IOrdoStore
     public IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesOfAsync(string subject, CancellationToken cancellationToken = default) => inner.ReadAuditLeavesOfAsync(subject, cancellationToken);
     public ValueTask AddAuditCheckpointAsync(AuditCheckpoint checkpoint, CancellationToken cancellationToken = default) => inner.AddAuditCheckpointAsync(checkpoint, cancellationToken);
     public ValueTask<AuditCheckpoint?> GetLatestAuditCheckpointAsync(CancellationToken cancellationToken = default) => inner.GetLatestAuditCheckpointAsync(cancellationToken);
+    public ValueTask<Stats.StatsData> ReadStatsAsync(Stats.StatsQuery query, CancellationToken cancellationToken = default) => inner.ReadStatsAsync(query, cancellationToken);
+    public ValueTask<bool> AddReleaseRecordAsync(ReleaseRecord record, CancellationToken cancellationToken = default) => inner.AddReleaseRecordAsync(record, cancellationToken);
+    public ValueTask<IReadOnlyList<ReleaseRecord>> ListReleaseRecordsAsync(string? workflow = null, CancellationToken cancellationToken = default) => inner.ListReleaseRecordsAsync(workflow, cancellationToken);
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

@@ -220,6 +220,11 @@ internal static class BenchReport
         {
             o.WriteLine($"  one {Text(storage["steps"])}-step job in PostgreSQL: {Text(storage["grew_bytes"])} bytes ({Text(storage["bytes_per_step"])} per step; budget {Text(storage["budget_bytes"])})");
         }
+
+        if (postgres["in_process"]?["stats"] is JsonObject stats)
+        {
+            o.WriteLine($"  ordo stats on {Text(stats["jobs"])} jobs in PostgreSQL: at most {Text(stats["slowest_ms"])} ms (bound {Text(stats["bound_ms"])} ms)");
+        }
     }
 
     private static IEnumerable<(string Side, JsonObject Figures)> Sides(JsonObject postgres)

@@ -8,10 +8,11 @@ internal sealed record BenchSettings
 
     /// <summary>
     /// Workloads that run only when named (<c>--server</c> or <c>--workload server</c>): a load test of <c>ordo serve</c> over
-    /// HTTP, which lasts a set time rather than a set amount of work and has no peer counterpart; and <c>audit</c>, the cost
-    /// of the store's audit log (W1 with it off and on, and verifying a checkpoint over 100,000 jobs).
+    /// HTTP, which lasts a set time rather than a set amount of work and has no peer counterpart; <c>audit</c>, the cost
+    /// of the store's audit log (W1 with it off and on, and verifying a checkpoint over 100,000 jobs); and <c>stats</c>,
+    /// <c>ordo stats</c> on a store of 100,000 jobs (which takes a while to fill).
     /// </summary>
-    public static readonly IReadOnlyList<string> OnDemandWorkloads = ["server", "audit"];
+    public static readonly IReadOnlyList<string> OnDemandWorkloads = ["server", "audit", "stats"];
 
     /// <summary>How long the server workload submits jobs: 60 s, or 10 s with <c>--quick</c>.</summary>
     public static readonly TimeSpan DefaultServerDuration = TimeSpan.FromSeconds(60);

@@ -75,6 +75,19 @@ internal sealed partial class OrdoBench
             }
         }
 
+        if (settings.Workloads.Contains("stats"))
+        {
+            try
+            {
+                await PgStatsAsync(connectionString, inProcess, stop).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
+            {
+                errors["stats"] = e is BenchFailedException ? e.Message : e.ToString();
+                Log($"postgres stats FAILED: {e.Message}");
+            }
+        }
+
         var processes = new JsonObject();
         pg["worker_processes"] = processes;
         if (shared.Any(w => w is "w1" or "w2" or "w3"))

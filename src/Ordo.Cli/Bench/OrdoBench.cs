@@ -73,6 +73,7 @@ internal sealed partial class OrdoBench(BenchSettings settings, TextWriter? prog
                     case "models": await ModelsAsync(output, stop).ConfigureAwait(false); break;
                     case "server": await ServerAsync(output, stop).ConfigureAwait(false); break;
                     case "audit": await AuditAsync(output, stop).ConfigureAwait(false); break;
+                    case "stats": await StatsAsync(output, stop).ConfigureAwait(false); break;
                     default: throw new InvalidOperationException($"unknown workload {w}");
                 }
             }

@@ -15,7 +15,7 @@ internal static class BenchCommand
     {
         var workload = new Option<string[]>("--workload", "-w")
         {
-            Description = "Only these workloads: w1, w2, w3, w4, w5, patterns, models, server, audit (comma-separated or repeated). Default: all but server and audit.",
+            Description = "Only these workloads: w1, w2, w3, w4, w5, patterns, models, server, audit, stats (comma-separated or repeated). Default: all but server, audit and stats.",
             HelpName = "w1,w3",
         };
         var quick = new Option<bool>("--quick") { Description = "About 5x smaller sizes, like the peer's --quick: a smoke run, not for comparison." };

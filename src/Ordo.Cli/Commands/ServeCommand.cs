@@ -96,7 +96,7 @@ internal static class ServeCommand
     /// The workflow files of a project: the YAML files with a top-level <c>workflow:</c> and <c>steps:</c> in the config's
     /// folder (the working directory when there is no config) and in its <c>workflows:</c> folders.
     /// </summary>
-    private static IEnumerable<string> WorkflowFiles(CliContext ctx, ProjectDefinition? project)
+    internal static IEnumerable<string> WorkflowFiles(CliContext ctx, ProjectDefinition? project)
         => ProjectFolders(ctx, project).Where(Directory.Exists)
             .SelectMany(d => Directory.EnumerateFiles(d, "*.yaml").Concat(Directory.EnumerateFiles(d, "*.yml")))
             .Where(f => !string.Equals(Path.GetFileName(f), WorkflowLoader.ConfigFileName, StringComparison.OrdinalIgnoreCase))

@@ -43,6 +43,49 @@ internal static class OrdoApiEndpoints
         // Any other path under /v1 needs a key like the rest, then is a 404 problem (never an empty answer).
         v1.Map("/{**rest}", (string rest) => Problems.NotFound($"there is no endpoint /v1/{rest} (GET /openapi/v1.json lists them)")).ExcludeFromDescription();
         v1.MapGet("/workflows", ListWorkflows).Answers([200], [401, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The workflows that can be submitted");
+        v1.MapGet("/releases", ReleasesAsync).Answers([200], [401, 403, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The release of each workflow: stable version, canary (judged now), shadow comparison of the tenant's jobs (ordo releases)");
+        v1.MapGet("/stats", StatsAsync).Answers([200], [400, 401, 403, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("The tenant's figures per workflow version, agent and prompt hash (ordo stats)");
+    }
+
+    private static async Task<IResult> ReleasesAsync(HttpContext http, OrdoRuntime runtime, ServerWorkflows workflows)
+    {
+        var caller = ApiContext.Caller(http);
+        var clock = http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
+        var all = workflows.All;
+        var releases = all.SelectMany(d => d.Project.Releases.Values).DistinctBy(r => r.Workflow).OrderBy(r => r.Workflow, StringComparer.Ordinal).ToList();
+        var reports = new List<Ordo.Releases.ReleaseReport>();
+        foreach (var release in releases)
+        {
+            var versions = all.Where(d => d.Name == release.Workflow).Select(d => d.Version).ToList();
+            if (versions.Count == 0) continue;
+            // The canary's figures are the release's, over every tenant; the shadow pairs compared are the caller's jobs only.
+            reports.Add(await Ordo.Releases.ReleaseReport.BuildAsync(runtime.Store, release, versions,
+                async id => await runtime.GetStateAsync(id, http.RequestAborted).ConfigureAwait(false) is { } state && state.Tenant == caller.Tenant ? state : null,
+                clock, http.RequestAborted).ConfigureAwait(false));
+        }
+
+        return Problems.Json(JsonOut.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("releases");
+            foreach (var r in reports) r.Write(w);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }));
+    }
+
+    private static async Task<IResult> StatsAsync(HttpContext http, IOrdoStore store, string? workflow, string? since)
+    {
+        var caller = ApiContext.Caller(http);
+        var now = (http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow();
+        if (!Ordo.Stats.StatsWindow.TryParse(since, now, out var from))
+        {
+            return Problems.Invalid("since", $"'{since}' is neither a duration (24h, 7d, 30m) nor an instant (2026-11-22T00:00:00Z)");
+        }
+
+        var data = await store.ReadStatsAsync(new Ordo.Stats.StatsQuery { Since = from, Tenant = caller.Tenant, Workflow = string.IsNullOrEmpty(workflow) ? null : workflow }, http.RequestAborted).ConfigureAwait(false);
+        var report = Ordo.Stats.StatsReport.From(from, data);
+        return Problems.Json(JsonOut.Write(w => Ordo.Stats.StatsJson.Write(w, report)));
     }
 
     /// <summary>Declares an operation's answers in the OpenAPI document: its JSON successes and its problems.</summary>
@@ -208,7 +251,18 @@ internal static class OrdoApiEndpoints
             }
         }
 
-        jobId ??= JobId.New((http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow());
+        var clock = http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
+        jobId ??= JobId.New(clock.GetUtcNow());
+        WorkflowDefinition? shadow = null;
+        if (!name!.Contains('@', StringComparison.Ordinal) && definition!.Project.Releases.TryGetValue(definition.Name, out var release))
+        {
+            // By name alone, the release decides: stable, or the canary for its share of job ids (judged first).
+            var versions = workflows.All.Where(d => d.Name == definition.Name).ToList();
+            var choice = await Ordo.Releases.ReleaseRouter.ChooseAsync(runtime.Store, release, [.. versions.Select(d => d.Version)], jobId.Value, clock, http.RequestAborted).ConfigureAwait(false);
+            definition = versions.First(d => d.Version == choice.Version);
+            shadow = choice.ShadowVersion is { } sv ? versions.First(d => d.Version == sv) : null;
+        }
+
         try
         {
             await runtime.SubmitAsync(definition!, input, new SubmitOptions
@@ -225,6 +279,15 @@ internal static class OrdoApiEndpoints
         }
 
         var created = jobId.Value;
+        if (shadow is not null && shadow.InputSchema?.Validate(input) is not { Count: > 0 })
+        {
+            // Beside it, the shadow version in dry run: never counted toward the tenant's quotas, never asking for approval.
+            await runtime.SubmitAsync(shadow, input, new SubmitOptions
+            {
+                Tenant = caller.Tenant, Submitter = caller.Identity, Priority = priority, InputName = "$.input", DryRun = true, ShadowOf = created,
+            }, http.RequestAborted).ConfigureAwait(false);
+        }
+
         ApiLog.Action(http, (log, tenant, who) => ApiLog.Submitted(log, tenant, who, created.Value, definition!.Ref));
         var json = await JobJsonAsync(runtime, created, caller.Tenant, http.RequestAborted).ConfigureAwait(false) ?? "{}";
         http.Response.Headers.Location = $"/v1/jobs/{created.Value}";

@@ -68,7 +68,9 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         var messages = new List<ChatMessage>
         {
             new(ChatRole.System, instructions),
-            new(ChatRole.User, input.GetRawText()),
+            // Written compactly, not as the input happened to be spaced: the same input read back from the log (a redelivery,
+            // a replay) makes the same request, and the recorded answer is found by it.
+            new(ChatRole.User, CompactJson(input)),
         };
         var offered = await ModelTools.OfferAsync(execution.Project, agent, mcp, cancellationToken).ConfigureAwait(false);
         var options = new ChatOptions
@@ -253,6 +255,10 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
             execution.Record(EventFactory.Step(EventTypes.ModelCallRequested, execution.Step, request, time.GetUtcNow(), agent: agent.Ref, promptHash: promptHash, model: tier.Model));
         }
 
+        options.AdditionalProperties ??= [];
+        options.AdditionalProperties[ModelCallProperties.CallId] = callId;
+        options.AdditionalProperties[ModelCallProperties.RequestHash] = requestHash;
+        if (execution.Project.Faults.Models.Count > 0) options.AdditionalProperties[ModelCallProperties.Faults] = execution.Project.Faults;
         var started = time.GetTimestamp();
         var circuitBefore = circuit.State;
         ChatResponse response;
@@ -363,6 +369,20 @@ internal sealed class LlmAgentRunner(ModelClientFactory clients, TimeProvider ti
         {
             return null;
         }
+    }
+
+    private static readonly System.Text.Json.JsonWriterOptions Compact = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>A JSON value without the whitespace of its source (numbers and strings as they were written).</summary>
+    internal static string CompactJson(JsonElement value)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer, Compact))
+        {
+            value.WriteTo(w);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     private static string Truncate(string? s) => s is null ? "(empty)" : s.Length <= 120 ? s : s[..120] + "…";

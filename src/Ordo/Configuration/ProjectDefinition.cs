@@ -37,6 +37,10 @@ public sealed class ProjectDefinition
     public string? PromptsDirectory { get; init; }
     /// <summary>Policy sets, in the order of <c>policies:</c>.</summary>
     public IReadOnlyList<Policies.PolicySet> Policies { get; init; } = [];
+    /// <summary>Faults to inject (<c>faults:</c>, for chaos tests). Default: none.</summary>
+    public Faults.FaultSettings Faults { get; init; } = Ordo.Faults.FaultSettings.None;
+    /// <summary>Releases by workflow name (<c>releases:</c>): stable version, canary and shadow.</summary>
+    public IReadOnlyDictionary<string, Releases.ReleaseDefinition> Releases { get; init; } = new Dictionary<string, Releases.ReleaseDefinition>();
 
     /// <summary>The policy sets as <c>name@version</c>, comma-separated (stamped on events), or null without policies.</summary>
     public string? PolicyRef => Policies.Count == 0 ? null : string.Join(",", Policies.Select(p => p.Ref));

@@ -36,6 +36,12 @@ public sealed record SubmitOptions
     /// process runs the job and in its child jobs. Default: false.
     /// </summary>
     public bool DryRun { get; init; }
+
+    /// <summary>
+    /// Submit a shadow job of this production job: it runs in dry run (implied), never counts toward the tenant's
+    /// quotas, and ends at the first approval it would ask for instead of asking. Default: null (a production job).
+    /// </summary>
+    public JobId? ShadowOf { get; init; }
 }
 
 /// <summary>What a run of the workers should do.</summary>

@@ -29,6 +29,9 @@ public sealed record JobSubmittedPayload(
     /// executed, in every process that runs it (its child jobs too). Absent otherwise.
     /// </summary>
     public bool? DryRun { get; init; }
+
+    /// <summary>For a shadow job: the production job it shadows. Absent otherwise.</summary>
+    public string? ShadowOf { get; init; }
 }
 
 /// <summary>Payload of <see cref="EventTypes.StepScheduled"/>.</summary>

@@ -55,7 +55,7 @@ public sealed class ToolGateway : IDisposable
             .Use(new ResultRedactionHandler(_redactor))
             .Use(new ResultSizeLimitHandler())
             .Use(new ResilienceHandler(_resilience, _time))
-            .Build(new ExecutorHandler(_secrets, _time).ExecuteAsync);
+            .Build(Faults.FaultInjection.Wrap(new ExecutorHandler(_secrets, _time).ExecuteAsync, _time));
     }
 
     /// <inheritdoc />

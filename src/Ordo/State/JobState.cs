@@ -35,6 +35,9 @@ public sealed record JobState
     public JsonElement? Input { get; init; }
     /// <summary>Whether the job runs in dry run (submitted so): its side-effecting tool calls are recorded, never executed.</summary>
     public bool DryRun { get; init; }
+
+    /// <summary>For a shadow job: the production job it shadows.</summary>
+    public string? ShadowOf { get; init; }
     /// <summary>The sequence number of the last event applied.</summary>
     public long Seq { get; init; }
     /// <summary>The hash of the last event applied.</summary>

@@ -35,6 +35,7 @@ public static class JobStateReducer
             RootJobId = p.RootJobId,
             Input = p.Input,
             DryRun = p.DryRun == true,
+            ShadowOf = p.ShadowOf,
             Seq = 1,
             HeadHash = submitted.Hash,
             Status = JobStatus.Queued,

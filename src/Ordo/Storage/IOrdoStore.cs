@@ -13,7 +13,7 @@ namespace Ordo.Storage;
 /// Implementations are thread-safe. Every write is conditional: appends take an expected sequence number
 /// and acknowledgements an expected lease token, so a concurrent or duplicate write fails instead of forking the log.
 /// </remarks>
-public interface IOrdoStore : IJobJournal, IQueueStore, IStoreAdministration, Audit.IAuditLogStore, IAsyncDisposable;
+public interface IOrdoStore : IJobJournal, IQueueStore, IStoreAdministration, Audit.IAuditLogStore, IStatsStore, IReleaseStore, IAsyncDisposable;
 
 /// <summary>Jobs and their logs: submissions, commits, and reading back what was written.</summary>
 public interface IJobJournal

@@ -91,6 +91,12 @@ public sealed record NewJob
     public JobStatus Status { get; init; } = JobStatus.Queued;
     /// <summary>The tenant's quota, checked in the same transaction as the insert.</summary>
     public TenantQuota? Quota { get; init; }
+    /// <summary>
+    /// Whether the job is a shadow job (or a job under one): no work of the tenant's production, so it never counts toward
+    /// the tenant's quotas (<see cref="TenantQuota.ConcurrentJobs"/>, <see cref="TenantQuota.JobsPerMinute"/>), whatever its
+    /// status. Default: false.
+    /// </summary>
+    public bool Shadow { get; init; }
     /// <summary>Initial kill switches of the job's policies, seeded in the same transaction (each seed once per store).</summary>
     public IReadOnlyList<KillSwitchSeed> KillSwitchSeeds { get; init; } = [];
 }

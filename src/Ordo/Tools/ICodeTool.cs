@@ -20,6 +20,8 @@ public sealed class ToolInvocation
     public required string IdempotencyKey { get; init; }
     /// <summary>The job.</summary>
     public required JobId JobId { get; init; }
+    /// <summary>The call's id in the job's log (<c>ToolCallRequested.call_id</c>).</summary>
+    public string CallId { get; init; } = "";
     /// <summary>The tenant.</summary>
     public required string Tenant { get; init; }
     /// <summary>The project (connections, base directory).</summary>

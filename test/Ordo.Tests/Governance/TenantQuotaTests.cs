@@ -89,6 +89,32 @@ public sealed class TenantQuotaTests
         }
     }
 
+    [Fact]
+    public async Task ShadowJobs_QueuedOrRunning_AreNeverCounted_ByEitherQuota()
+    {
+        var time = new FakeTimeProvider(Start);
+        var (h, wf) = await ProjectAsync("concurrent_jobs: 1, jobs_per_minute: 2", time);
+        await using (h)
+        {
+            var first = await h.Runtime.SubmitAsync(wf, null, new SubmitOptions { Tenant = "acme" });
+            var shadows = new List<JobId>();
+            for (var i = 0; i < 3; i++) shadows.Add((await h.Runtime.SubmitAsync(wf, null, new SubmitOptions { Tenant = "acme", ShadowOf = first.JobId })).JobId);
+            // One shadow job running (its step leased to a worker), two queued.
+            Assert.Single(await h.Store.ClaimAsync(new Ordo.Queue.ClaimRequest { Owner = "elsewhere", MaxItems = 1, LeaseDuration = TimeSpan.FromMinutes(5), Now = time.GetUtcNow(), RootJobId = shadows[0] }));
+            Assert.Equal(JobStatus.Running, (await h.Store.GetJobAsync(shadows[0]))!.Status);
+
+            var e = await Assert.ThrowsAsync<QuotaExceededException>(() => h.Runtime.SubmitAsync(wf, null, new SubmitOptions { Tenant = "acme" }));
+            Assert.Equal(("concurrent_jobs", 1), (e.Quota, e.Current));
+            await h.Runtime.CancelAsync(first.JobId, "make room", "ops");
+            var second = await h.Runtime.SubmitAsync(wf, null, new SubmitOptions { Tenant = "acme" });
+            await h.Runtime.CancelAsync(second.JobId, "make room", "ops");
+
+            // Two production jobs and three shadow jobs in this minute: the next production job is over jobs_per_minute with 2.
+            e = await Assert.ThrowsAsync<QuotaExceededException>(() => h.Runtime.SubmitAsync(wf, null, new SubmitOptions { Tenant = "acme" }));
+            Assert.Equal(("jobs_per_minute", 2), (e.Quota, e.Current));
+        }
+    }
+
     private static async Task<bool> SubmitAsync(GovernanceHarness h, Ordo.Workflows.WorkflowDefinition wf)
     {
         try

@@ -390,35 +390,48 @@ async function killSwitchesPage(page, signal) {
 
 async function statsPage(page, signal) {
   const error = h("p", { class: "error", role: "alert" });
+  const since = h("select", { "aria-label": "Window", testid: "stats-since" },
+    [["24h", "last 24 hours"], ["7d", "last 7 days"], ["30d", "last 30 days"]].map(([v, t]) => h("option", { value: v }, t)));
   const body = h("tbody");
-  const note = h("p", { class: "muted" });
+  const agents = h("tbody");
+  const releases = h("tbody");
+  const pct = (r) => (r === null || r === undefined ? "–" : `${(r * 100).toFixed(1)}%`);
+  const ms = (v) => (v === null || v === undefined ? "–" : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`);
+  const usd = (v) => (v === null || v === undefined ? "–" : `$${Number(v).toFixed(4)}`);
   page.append(h("h1", {}, "Stats"),
-    h("p", {}, "Counts of jobs per workflow version and status, counted in this browser from the job list (the newest 1000 jobs at most). ",
-      "The server has no stats endpoint yet: durations, cost percentiles and failure causes come with ", h("code", {}, "ordo stats"), "."),
-    error,
-    h("table", {}, h("thead", {}, h("tr", {}, ["Workflow", "Jobs", ...STATUSES].map((c) => h("th", { scope: "col" }, c)))), body), note);
-  await poll(signal, async () => {
-    const jobs = [];
-    let cursor = null;
-    do {
-      const q = new URLSearchParams({ limit: "500" });
-      if (cursor) q.set("cursor", cursor);
-      const r = await api("GET", `/v1/jobs?${q}`, undefined, signal);
-      jobs.push(...r.jobs);
-      cursor = r.next_cursor;
-    } while (cursor && jobs.length < 1000);
-    const per = new Map();
-    for (const j of jobs) {
-      const c = per.get(j.workflow) ?? Object.fromEntries(STATUSES.map((s) => [s, 0]));
-      c[j.status] = (c[j.status] ?? 0) + 1;
-      per.set(j.workflow, c);
-    }
-    body.replaceChildren(...[...per.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([wf, c]) => h("tr", { testid: "stats-row" },
-      h("th", { scope: "row", class: "mono" }, wf), h("td", {}, String(STATUSES.reduce((n, s) => n + c[s], 0))), STATUSES.map((s) => h("td", {}, String(c[s]))))));
-    note.textContent = `Counted from ${jobs.length} job(s)${cursor ? " (more exist; the oldest are not counted)" : ""}.`;
+    h("p", {}, "Per workflow version, agent and prompt hash, from the store's summary rows (the figures of ", h("code", {}, "ordo stats"), ")."),
+    h("label", {}, "Jobs created in the ", since), error,
+    h("table", {}, h("thead", {}, h("tr", {}, ["Workflow", "Jobs", "Completed", "Failed", "Cancelled", "Success", "Cost / success", "Tokens", "p50", "p95", "Retries / job", "Gate rejections", "Escalations"]
+      .map((c) => h("th", { scope: "col" }, c)))), body),
+    h("h2", {}, "Releases"),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Workflow", "Stable", "Canary", "Canary jobs", "Failure rate", "Gate rejections", "Cost / job vs stable", "Shadow"].map((c) => h("th", { scope: "col" }, c)))), releases),
+    h("h2", {}, "Agents"),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Workflow", "Agent", "Prompt hash", "Calls", "Failures", "Tokens", "Cost"].map((c) => h("th", { scope: "col" }, c)))), agents));
+  since.addEventListener("change", () => { load().catch((e) => { error.textContent = errorText(e); }); });
+  async function load() {
+    const r = await api("GET", `/v1/stats?${new URLSearchParams({ since: since.value })}`, undefined, signal);
+    body.replaceChildren(...r.workflows.map((w) => h("tr", { testid: "stats-row" },
+      h("th", { scope: "row", class: "mono" }, `${w.workflow}@${w.version}`), h("td", {}, String(w.jobs)), h("td", {}, String(w.completed)),
+      h("td", {}, String(w.failed)), h("td", {}, String(w.cancelled)), h("td", {}, pct(w.success_rate)), h("td", {}, usd(w.cost_per_success)),
+      h("td", {}, String(w.tokens)), h("td", {}, ms(w.latency_ms.p50)), h("td", {}, ms(w.latency_ms.p95)), h("td", {}, w.retries_per_job.toFixed(2)),
+      h("td", {}, pct(w.gate_rejection_rate)), h("td", {}, pct(w.escalation_rate)))));
+    agents.replaceChildren(...r.workflows.flatMap((w) => w.agents.map((a) => h("tr", { testid: "stats-agent-row" },
+      h("td", { class: "mono" }, `${w.workflow}@${w.version}`), h("th", { scope: "row", class: "mono" }, a.agent),
+      h("td", { class: "mono", title: a.prompt_hash ?? "" }, a.prompt_hash ? a.prompt_hash.slice(0, 19) : "–"), h("td", {}, String(a.calls)),
+      h("td", {}, String(a.failures)), h("td", {}, String(a.tokens)), h("td", {}, usd(a.cost))))));
+    const rel = await api("GET", "/v1/releases", undefined, signal);
+    releases.replaceChildren(...rel.releases.map((r) => h("tr", { testid: "release-row" },
+      h("th", { scope: "row", class: "mono" }, r.workflow), h("td", {}, String(r.stable)),
+      h("td", { testid: "release-canary" }, r.canary
+        ? (r.canary.status === "rolled_back" ? `${r.canary.version}: rolled back at ${new Date(r.canary.rolled_back_at).toLocaleString()} (${r.canary.reason})` : `${r.canary.version}: active, share ${r.canary.share}`)
+        : "–"),
+      h("td", {}, r.canary ? String(r.canary.jobs) : "–"), h("td", {}, r.canary ? pct(r.canary.failure_rate) : "–"),
+      h("td", {}, r.canary ? pct(r.canary.gate_rejection_rate) : "–"),
+      h("td", {}, r.canary && r.canary.cost_per_job_ratio !== null ? `${r.canary.cost_per_job_ratio.toFixed(2)}×` : "–"),
+      h("td", {}, r.shadow ? `${r.shadow.version}: ${r.shadow.same_outcome} of ${r.shadow.compared} the same` : "–"))));
     error.textContent = "";
-    await sleep(4000, signal);
-  }, (e) => { error.textContent = errorText(e); });
+  }
+  await poll(signal, async () => { await load(); await sleep(4000, signal); }, (e) => { error.textContent = errorText(e); });
 }
 
 // ---- Shell --------------------------------------------------------------------------------------------------------

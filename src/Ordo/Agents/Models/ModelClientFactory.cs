@@ -101,6 +101,7 @@ public class ModelClientFactory(ExpressionEvaluator evaluator, Gateway.SecretRes
 
     private IChatClient Compose(ModelTier tier, ModelCircuit circuit)
         => new ChatClientBuilder(CreateProviderClient(tier))
+            .Use(inner => new Faults.FaultChatClient(inner, tier))
             .Use(inner => new CircuitBreakerChatClient(inner, circuit, tier.Name))
             .Use(inner => new ModelErrorChatClient(inner, tier, _time))
             .Build();

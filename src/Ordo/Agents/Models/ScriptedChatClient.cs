@@ -143,6 +143,12 @@ public static class ModelCallProperties
     public const string Round = "ordo.round";
     /// <summary>On a <see cref="FunctionCallContent"/>: the tool's own name (tools.yaml), when the function name differs.</summary>
     public const string Tool = "ordo.tool";
+    /// <summary>The call's id in the job's log (string, <c>ModelCallRequested.call_id</c>): what a replay finds the recorded answer by.</summary>
+    public const string CallId = "ordo.call_id";
+    /// <summary>The <c>sha256:</c> of the request (string, <c>ModelCallRequested.request_hash</c>).</summary>
+    public const string RequestHash = "ordo.request_hash";
+    /// <summary>The faults of the job's project to inject (<see cref="Faults.FaultSettings"/>), when it has any.</summary>
+    public const string Faults = "ordo.faults";
 }
 
 /// <summary>A model call failed.</summary>

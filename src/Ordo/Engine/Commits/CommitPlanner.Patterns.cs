@@ -82,6 +82,7 @@ internal sealed partial class CommitPlanner
             {
                 RootJobId = root,
                 DryRun = parent.DryRun ? true : null,
+                ShadowOf = parent.ShadowOf,
             }, now),
             EventFactory.Step(EventTypes.StepScheduled, entry, new StepScheduledPayload(child.Entry.Kind, "entry", null, null), now),
         ]);
@@ -89,7 +90,7 @@ internal sealed partial class CommitPlanner
         {
             JobId = id, Workflow = child.Name, Version = child.Version, Tenant = parent.Tenant, Submitter = parent.Submitter,
             Definition = child.StoredDefinition, ParentJobId = parent.JobId, RootJobId = new JobId(root), TraceId = parent.TraceId,
-            Priority = priority, CreatedAt = now, Events = events,
+            Priority = priority, CreatedAt = now, Events = events, Shadow = parent.ShadowOf is not null,
             WorkItems = [new NewWorkItem { Step = entry, AvailableAt = now, Priority = priority }],
         };
     }

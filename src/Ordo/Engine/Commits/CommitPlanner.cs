@@ -325,6 +325,15 @@ internal sealed partial class CommitPlanner(OrdoRuntimeOptions options, Expressi
     /// <summary>Asks for a human decision (once per approval id), with a timer for its expiry.</summary>
     internal static void RequestApproval(PlannedCommit plan, JobState preview, StepRef? step, ApprovalRequest approval, DateTimeOffset now)
     {
+        if (preview.ShadowOf is not null)
+        {
+            // A shadow job never asks a human (nor holds production's approvers up): it ends where it would have asked.
+            if (plan.Events.Any(e => e.Type == EventTypes.JobCancelled)) return;
+            plan.Events.Add(EventFactory.Job(EventTypes.JobCancelled, new JobCancelledPayload($"a shadow job never asks for approval: it ended at approval '{approval.Id}' ({approval.Kind})", "shadow"), now));
+            plan.DropPendingWork = true;
+            return;
+        }
+
         if (preview.Approvals.TryGetValue(approval.Id, out var existing) && existing.IsPending)
         {
             return;

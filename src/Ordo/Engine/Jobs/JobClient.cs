@@ -54,7 +54,8 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
         [
             EventFactory.Job(EventTypes.JobSubmitted, new JobSubmittedPayload(workflow.Name, workflow.Version, workflow.Hash, options.Tenant, submitter, value, workflow.ConstraintsJson, null, null, traceId, options.Priority)
             {
-                DryRun = options.DryRun ? true : null,
+                DryRun = options.DryRun || options.ShadowOf is not null ? true : null,
+                ShadowOf = options.ShadowOf?.Value,
                 SpanId = span?.SpanId.ToHexString(),
             }, now),
             EventFactory.Step(EventTypes.StepScheduled, entry, new StepScheduledPayload(workflow.Entry.Kind, "entry", null, null), now),
@@ -86,7 +87,9 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
             WorkItems = [leaseHere
                 ? new NewWorkItem { Step = entry, AvailableAt = now, Priority = options.Priority, LeaseOwner = ctx.Worker, LeaseExpiresAt = now + ctx.Options.LeaseDuration }
                 : new NewWorkItem { Step = entry, AvailableAt = now, Priority = options.Priority }],
-            Quota = workflow.Project.Tenants.TryGetValue(options.Tenant, out var tenant) && (tenant.ConcurrentJobs is not null || tenant.JobsPerMinute is not null)
+            // A shadow job is no production work of the tenant: its quotas do not count it, now or while it is queued or running.
+            Shadow = options.ShadowOf is not null,
+            Quota = options.ShadowOf is null && workflow.Project.Tenants.TryGetValue(options.Tenant, out var tenant) && (tenant.ConcurrentJobs is not null || tenant.JobsPerMinute is not null)
                 ? new TenantQuota(tenant.ConcurrentJobs, tenant.JobsPerMinute)
                 : null,
             KillSwitchSeeds = seeds,

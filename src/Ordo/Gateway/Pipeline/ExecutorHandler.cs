@@ -20,6 +20,7 @@ internal sealed class ExecutorHandler(SecretResolver secrets, TimeProvider time)
             Args = context.Args,
             IdempotencyKey = context.IdempotencyKey,
             JobId = scope.JobId,
+            CallId = context.CallId,
             Tenant = scope.Tenant,
             Project = scope.Project,
             DryRun = scope.DryRun,

@@ -75,6 +75,8 @@ internal static partial class ProjectLoader
         var plugins = (map.StringList("plugins") ?? []).Select(x => LoadContext.Resolve(baseDir, x)).ToList();
         var tenants = LoadTenants(ctx, map.Get("tenants"));
         var folders = (map.StringList("workflows") ?? []).Select(x => LoadContext.Resolve(baseDir, x)).ToList();
+        var releases = LoadReleases(ctx, map.Get("releases"));
+        var faults = LoadFaults(ctx, map.Get("faults"));
         map.RejectUnknown();
 
         // The gateway resolves secrets only for models and tools: anywhere else in ordo.yaml one would be used as written.
@@ -102,8 +104,136 @@ internal static partial class ProjectLoader
             WorkflowFolders = folders,
             PromptsDirectory = prompts,
             Policies = policies,
+            Releases = releases,
+            Faults = faults,
         };
     }
+
+    /// <summary>
+    /// <c>faults: { seed, models: [ { tier, agent, error, rate, attempts } ], tools: [ { tool, error, latency, rate } ] }</c>.
+    /// </summary>
+    private static Faults.FaultSettings LoadFaults(LoadContext ctx, YNode? node)
+    {
+        if (node is not { } n || n.IsNull) return Ordo.Faults.FaultSettings.None;
+        var m = YMap.Open(n, ctx.Problems, "{ seed, models, tools }");
+        if (m is null) return Ordo.Faults.FaultSettings.None;
+        var seed = m.Int("seed") ?? 0;
+        var models = new List<Faults.ModelFault>();
+        foreach (var item in Sequence(ctx, m.Get("models"), "a list of model faults"))
+        {
+            var f = YMap.Open(item, ctx.Problems, "{ tier, agent, error, rate, attempts }");
+            if (f is null) continue;
+            var error = f.Enum("error", ["timeout", "rate_limited", "server_error", "malformed"], required: true);
+            var attempts = f.Get("attempts") is { } an && !an.IsNull
+                ? an.Items().Select(i => int.TryParse(i.Scalar, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 1 ? v : Bad(i)).Where(v => v > 0).ToList()
+                : null;
+            var model = new Faults.ModelFault(f.String("tier"), f.String("agent"), error ?? "", f.Number("rate", min: 0, max: 1) ?? 1, attempts, item.Where());
+            f.RejectUnknown();
+            if (error is not null) models.Add(model);
+        }
+
+        var tools = new List<Faults.ToolFault>();
+        foreach (var item in Sequence(ctx, m.Get("tools"), "a list of tool faults"))
+        {
+            var f = YMap.Open(item, ctx.Problems, "{ tool, error, latency, rate }");
+            if (f is null) continue;
+            var tool = f.String("tool", required: true);
+            var error = f.String("error");
+            var latency = f.Duration("latency");
+            var rate = f.Number("rate", min: 0, max: 1) ?? 1;
+            f.RejectUnknown();
+            if (error is null && latency is null)
+            {
+                ctx.Problems.Add(item, "a tool fault needs an 'error' (the failure kind the call fails with) or a 'latency', or both");
+                continue;
+            }
+
+            if (tool is not null) tools.Add(new Faults.ToolFault(tool, error, latency, rate, item.Where()));
+        }
+
+        m.RejectUnknown();
+        return new Faults.FaultSettings(seed, models, tools);
+
+        int Bad(YNode at)
+        {
+            ctx.Problems.Add(at, $"an attempt is a whole number from 1, found {at.Describe()}");
+            return 0;
+        }
+    }
+
+    private static IEnumerable<YNode> Sequence(LoadContext ctx, YNode? node, string what)
+    {
+        if (node is not { } n || n.IsNull) return [];
+        if (!n.IsSequence)
+        {
+            ctx.Problems.Add(n, $"expected {what}, found {n.Describe()}");
+            return [];
+        }
+
+        return n.Items();
+    }
+
+    /// <summary>
+    /// <c>releases: { NAME: { stable, canary: { version, share, min_jobs, rollback_when: { failure_rate, gate_rejection_rate, cost_per_job } }, shadow: { version, share } } }</c>.
+    /// </summary>
+    private static Dictionary<string, Releases.ReleaseDefinition> LoadReleases(LoadContext ctx, YNode? node)
+    {
+        var result = new Dictionary<string, Releases.ReleaseDefinition>(StringComparer.Ordinal);
+        if (node is not { } n || n.IsNull) return result;
+        var m = YMap.Open(n, ctx.Problems, "a mapping of workflow names to releases");
+        if (m is null) return result;
+        foreach (var name in m.Keys.ToList())
+        {
+            if (!WorkflowName().IsMatch(name))
+            {
+                ctx.Problems.Add(m.KeyNode(name)!.Value, $"'{name}' is not a workflow name ([a-z0-9-])");
+                continue;
+            }
+
+            var r = YMap.Open(m.Get(name)!.Value, ctx.Problems, "a release ({ stable, canary, shadow })");
+            if (r is null) continue;
+            var stable = r.Int("stable", min: 1);
+            Releases.CanaryDefinition? canary = null;
+            if (r.Get("canary") is { } cn && !cn.IsNull && YMap.Open(cn, ctx.Problems, "{ version, share, min_jobs, rollback_when }") is { } c)
+            {
+                var version = c.Int("version", required: true, min: 1);
+                var share = c.Number("share", required: true, min: 0, max: 1);
+                var minJobs = c.Int("min_jobs", min: 1) ?? 20;
+                double? failure = null, rejection = null, cost = null;
+                if (c.Get("rollback_when") is { } bn && !bn.IsNull && YMap.Open(bn, ctx.Problems, "{ failure_rate, gate_rejection_rate, cost_per_job }") is { } b)
+                {
+                    failure = b.Number("failure_rate", min: 0, max: 1);
+                    rejection = b.Number("gate_rejection_rate", min: 0, max: 1);
+                    cost = b.Number("cost_per_job", min: 0);
+                    b.RejectUnknown();
+                }
+
+                c.RejectUnknown();
+                if (version is { } v && share is { } s)
+                {
+                    if (stable == v) ctx.Problems.Add(c.Get("version")!.Value, $"the canary of '{name}' is its stable version {v}");
+                    canary = new Releases.CanaryDefinition(v, s, minJobs, failure, rejection, cost);
+                }
+            }
+
+            Releases.ShadowDefinition? shadow = null;
+            if (r.Get("shadow") is { } sn && !sn.IsNull && YMap.Open(sn, ctx.Problems, "{ version, share }") is { } sh)
+            {
+                var version = sh.Int("version", required: true, min: 1);
+                var share = sh.Number("share", min: 0, max: 1) ?? 1.0;
+                sh.RejectUnknown();
+                if (version is { } v) shadow = new Releases.ShadowDefinition(v, share);
+            }
+
+            r.RejectUnknown();
+            result[name] = new Releases.ReleaseDefinition { Workflow = name, Stable = stable, Canary = canary, Shadow = shadow };
+        }
+
+        return result;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9][a-z0-9-]*$")]
+    private static partial System.Text.RegularExpressions.Regex WorkflowName();
 
     private static IEnumerable<(string File, YNode At)> Files(LoadContext ctx, YMap map, string key)
     {

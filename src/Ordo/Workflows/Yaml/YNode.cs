@@ -12,6 +12,9 @@ internal readonly partial record struct YNode(YamlNode Node, string Path, string
 
     public int Column => (int)Node.Start.Column;
 
+    /// <summary>Where the node is written, as <c>file:line:column (path)</c>, for messages that point back at the config.</summary>
+    public string Where() => $"{System.IO.Path.GetFileName(File)}:{Line}:{Column} {Path}";
+
     public bool IsMapping => Node is YamlMappingNode;
 
     public bool IsSequence => Node is YamlSequenceNode;

@@ -1,0 +1,153 @@
+using System.CommandLine;
+using System.Text.Json;
+using Ordo.Cli.Hosting;
+using Ordo.Cli.Output;
+using Ordo.Replay;
+using Ordo.Testing;
+using Ordo.Workflows;
+
+namespace Ordo.Cli.Commands;
+
+/// <summary>
+/// <c>ordo replay JOB_ID|FILE.json [--workflow FILE]</c> and <c>ordo replay --suite DIR</c>: re-run recorded jobs with
+/// their recorded model and tool answers (nothing is called) and report the first divergence; exit 6 when one diverged.
+/// </summary>
+internal static class ReplayCommand
+{
+    public static Command Create(CommandEnvironment env)
+    {
+        var targetArg = new Argument<string?>("job") { Description = "A job id (from the store) or a file written by ordo export.", Arity = ArgumentArity.ZeroOrOne };
+        var workflowOption = new Option<string?>("--workflow", "-w") { Description = "Replay against this workflow file instead of the job's own definition." };
+        var suiteOption = new Option<string?>("--suite") { Description = "Replay every exported job (*.json) in this folder; exit 0 only if none diverged." };
+        var command = new Command("replay", "Re-run a recorded job with its recorded model and tool answers and report the first divergence.") { targetArg, workflowOption, suiteOption };
+        env.SetAction(command, async (ctx, parse) =>
+        {
+            var target = parse.GetValue(targetArg);
+            var suite = parse.GetValue(suiteOption);
+            if ((target is null) == (suite is null))
+            {
+                throw new CliInputException(suite is null ? "name a job id or an export file to replay, or --suite DIR" : "give either a job or --suite DIR, not both");
+            }
+
+            var code = CliHost.NewRegistry();
+            WorkflowDefinition? workflow = null;
+            if (parse.GetValue(workflowOption) is { } file)
+            {
+                workflow = await CliHost.LoadWorkflowAsync(ctx, file, code).ConfigureAwait(false);
+            }
+
+            // Everything is read (and every file checked) before anything is replayed.
+            var recordings = suite is not null ? await ReadSuiteAsync(suite, ctx.Stop).ConfigureAwait(false) : [await ReadOneAsync(ctx, target!).ConfigureAwait(false)];
+            var reports = new List<ReplayReport>();
+            foreach (var recording in recordings)
+            {
+                // A new definition replaces the recorded one only for the jobs of its workflow.
+                var against = workflow is not null && workflow.Name == recording.Root.Job.Workflow ? workflow : null;
+                await using var store = new InMemoryOrdoStore();
+                reports.Add(await JobReplayer.ReplayAsync(recording, new ReplayOptions { Store = store, Workflow = against, Code = code }, ctx.Stop).ConfigureAwait(false));
+            }
+
+            if (ctx.Json)
+            {
+                await ctx.Out.WriteLineAsync(suite is null ? ToJson(reports[0]) : "[" + string.Join(",", reports.Select(ToJson)) + "]").ConfigureAwait(false);
+            }
+            else if (ctx.Human)
+            {
+                foreach (var report in reports) await ctx.Out.WriteLineAsync(Human(report)).ConfigureAwait(false);
+                if (suite is not null)
+                {
+                    await ctx.Out.WriteLineAsync($"{reports.Count} jobs replayed, {reports.Count(r => r.Diverged)} diverged").ConfigureAwait(false);
+                }
+            }
+
+            return reports.Any(r => r.Diverged) ? ExitCodes.Diverged : ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static async Task<JobRecording> ReadOneAsync(CliContext ctx, string target)
+    {
+        if (File.Exists(target) || target.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+        {
+            return await ReadFileAsync(target, ctx.Stop).ConfigureAwait(false);
+        }
+
+        var id = CliHost.ParseJobId(target);
+        var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
+        await using var host = await CliHost.OpenAsync(ctx, project, create: false, readOnly: true).ConfigureAwait(false);
+        return await JobRecording.ReadAsync(host.Store, id, ctx.Stop).ConfigureAwait(false)
+            ?? throw new CliInputException($"job {id} does not exist in {host.DatabasePath}");
+    }
+
+    private static async Task<JobRecording> ReadFileAsync(string file, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(file)) throw new CliInputException($"{file}: the export file does not exist");
+        if (new FileInfo(file).Length > CliHost.MaxInputBytes * 4L)
+        {
+            throw new CliInputException($"{file}: the export is larger than {CliHost.MaxInputBytes * 4L / (1024 * 1024)} MB");
+        }
+
+        var bytes = await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false);
+        string text;
+        try
+        {
+            text = JsonElementFactory.DecodeUtf8(bytes);
+        }
+        catch (FormatException e)
+        {
+            throw new CliInputException($"{file}: the export is not UTF-8 text: {e.Message}");
+        }
+
+        return JobExport.Parse(text, file);
+    }
+
+    private static async Task<List<JobRecording>> ReadSuiteAsync(string folder, CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(folder)) throw new CliInputException($"--suite: {folder} is not a folder");
+        var files = Directory.EnumerateFiles(folder, "*.json", SearchOption.TopDirectoryOnly).Order(StringComparer.Ordinal).ToList();
+        if (files.Count == 0) throw new CliInputException($"--suite: {folder} holds no exported jobs (*.json files written by ordo export)");
+        var recordings = new List<JobRecording>(files.Count);
+        foreach (var file in files) recordings.Add(await ReadFileAsync(file, cancellationToken).ConfigureAwait(false));
+        return recordings;
+    }
+
+    private static string Human(ReplayReport r)
+    {
+        if (r.Divergence is not { } d)
+        {
+            return $"job {r.JobId} ({r.Workflow}): {r.ReplayedSteps} steps replayed, {r.AnswersServed} recorded answers used; matches the recording";
+        }
+
+        var where = $"step '{d.Step}'{(d.Visit > 1 ? $" visit {d.Visit}" : "")}{(d.Scope is null ? "" : $" [{d.Scope}]")}{(d.ChildJobId is null ? "" : $" of sub-workflow job {d.ChildJobId}")}";
+        return $"job {r.JobId} ({r.Workflow}): DIVERGED at {where}: {d.What}\n  recorded: {d.Recorded}\n  replayed: {d.Replayed}";
+    }
+
+    private static string ToJson(ReplayReport r) => JsonOut.Write(w =>
+    {
+        w.WriteStartObject();
+        w.WriteString("job_id", r.JobId);
+        w.WriteString("workflow", r.Workflow);
+        w.WriteNumber("replayed_steps", r.ReplayedSteps);
+        w.WriteBoolean("diverged", r.Diverged);
+        w.WritePropertyName("divergence");
+        if (r.Divergence is { } d)
+        {
+            w.WriteStartObject();
+            w.WriteString("step", d.Step);
+            w.WriteNumber("visit", d.Visit);
+            w.WriteString("what", d.What);
+            w.WriteString("recorded", d.Recorded);
+            w.WriteString("replayed", d.Replayed);
+            JsonOut.WriteNullable(w, "scope", d.Scope);
+            JsonOut.WriteNullable(w, "child_job_id", d.ChildJobId);
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNullValue();
+        }
+
+        w.WriteNumber("answers_served", r.AnswersServed);
+        w.WriteEndObject();
+    });
+}

@@ -1,0 +1,239 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Ordo.Events;
+
+namespace Ordo.Replay;
+
+/// <summary>
+/// Compares a replayed job tree with its recording, event for event, and names the first divergence. Events are
+/// compared per step visit (a step visit's events are in a fixed order; visits of parallel branches interleave as the
+/// workers happened to run them), with what depends only on the clock or the process left out: timestamps, durations,
+/// delays, worker names and deliveries (<c>StepStarted</c>), trace ids, the ids of child jobs, circuit changes seen from
+/// other jobs, and the definition hash (a replay against a new definition has another). The branches a join cancelled
+/// are compared as far as both ran: how far a cancelled branch got is a race, not a decision.
+/// </summary>
+internal static class ReplayComparer
+{
+    private static readonly HashSet<string> Ignored = new(StringComparer.Ordinal) { EventTypes.StepStarted, EventTypes.CircuitStateChanged };
+
+    private static readonly HashSet<string> Unordered = new(StringComparer.Ordinal) { EventTypes.BranchStarted, EventTypes.BranchEnded };
+
+    private static readonly HashSet<string> VolatileKeys = new(StringComparer.Ordinal)
+    {
+        "duration_ms", "retry_delay_ms", "retry_after_ms", "available_at", "expires_at", "trace_id", "span_id", "definition_hash",
+        "root_job_id", "parent_job_id", "child_job_id", "idempotency_key", "worker", "delivery", "taken_over_from", "attempts", "cached", "at",
+    };
+
+    /// <summary>Step attempts that ended (succeeded, failed, blocked) in a job tree.</summary>
+    public static int EndedAttempts(RecordedJob job)
+        => job.Tree().Sum(j => j.Events.Count(e => e.Type is EventTypes.StepSucceeded or EventTypes.StepFailed or EventTypes.StepBlocked));
+
+    /// <summary>The first divergence between a recorded job tree and its replay; null when they match.</summary>
+    public static ReplayDivergence? FirstDivergence(RecordedJob recorded, RecordedJob replayed)
+        => Compare(recorded, replayed, cancelled: []).Divergence;
+
+    private static (ReplayDivergence? Divergence, double Rank) Compare(RecordedJob recorded, RecordedJob replayed, IReadOnlyList<string> cancelled)
+    {
+        var cancelledHere = cancelled.Concat(recorded.Events
+            .Where(e => e.Type == EventTypes.BranchEnded && e.StepId is not null && e.GetPayload<BranchEndedPayload>().Status == "cancelled")
+            .Select(e => WorkKeys.BranchScope(WorkKeys.For(e.Scope, e.StepId!, e.Visit ?? 1), e.GetPayload<BranchEndedPayload>().Label))).ToList();
+
+        ReplayDivergence? best = null;
+        var bestRank = double.MaxValue;
+        var child = recorded.Job.ParentJobId is null ? null : recorded.Job.JobId.Value;
+
+        var left = Streams(recorded.Events);
+        var right = Streams(replayed.Events);
+        foreach (var key in left.Keys.Union(right.Keys))
+        {
+            left.TryGetValue(key, out var r);
+            right.TryGetValue(key, out var p);
+            var scope = (r ?? p)![0].Scope;
+            var partial = scope is not null && cancelledHere.Any(c => WorkKeys.IsWithin(scope, c));
+            if (CompareStream(r ?? [], p ?? [], partial) is { } found && found.Rank < bestRank)
+            {
+                bestRank = found.Rank;
+                best = found.Divergence with { ChildJobId = child };
+            }
+        }
+
+        // A sub-workflow's job is matched by the branch that started it; its divergence comes before the branch's end.
+        var replayedChildren = replayed.Children.ToDictionary(c => c.Submitted.ParentStepId ?? "", StringComparer.Ordinal);
+        foreach (var recordedChild in recorded.Children)
+        {
+            var branch = recordedChild.Submitted.ParentStepId ?? "";
+            if (cancelledHere.Any(c => WorkKeys.IsWithin(branch, c))) continue;
+            if (!replayedChildren.TryGetValue(branch, out var replayedChild)) continue;   // the parent's own events show it
+            var started = recorded.Events.FirstOrDefault(e => e.Type == EventTypes.BranchStarted && e.GetPayload<BranchStartedPayload>().Scope == branch);
+            var rank = (started?.Seq ?? 0) + 0.5;
+            if (rank < bestRank && Compare(recordedChild, replayedChild, []).Divergence is { } inChild)
+            {
+                bestRank = rank;
+                best = inChild;
+            }
+        }
+
+        return (best, bestRank);
+    }
+
+    /// <summary>The events by step visit (<c>scope|step#visit</c>; the job's own under the empty key), in log order.</summary>
+    private static Dictionary<string, List<EventEnvelope>> Streams(IReadOnlyList<EventEnvelope> events)
+    {
+        var streams = new Dictionary<string, List<EventEnvelope>>(StringComparer.Ordinal);
+        foreach (var e in events)
+        {
+            if (Ignored.Contains(e.Type)) continue;
+            var key = e.StepId is null ? "" : WorkKeys.For(e.Scope, e.StepId, e.Visit ?? 1);
+            if (!streams.TryGetValue(key, out var list)) streams[key] = list = [];
+            list.Add(e);
+        }
+
+        return streams;
+    }
+
+    private static (ReplayDivergence Divergence, double Rank)? CompareStream(List<EventEnvelope> recorded, List<EventEnvelope> replayed, bool partial)
+    {
+        var r = Arrange(recorded);
+        var p = Arrange(replayed);
+        var n = partial ? Math.Min(r.Count, p.Count) : Math.Max(r.Count, p.Count);
+        for (var i = 0; i < n; i++)
+        {
+            var a = i < r.Count ? r[i] : null;
+            var b = i < p.Count ? p[i] : null;
+            if (a is not null && b is not null && Normalized(a) == Normalized(b)) continue;
+            var rank = a?.Seq ?? b!.Seq;
+            return (Describe(a, b), rank);
+        }
+
+        return null;
+    }
+
+    /// <summary>A visit's events with its branch events last, in the order of their content: branches end in whichever order they finish.</summary>
+    private static List<EventEnvelope> Arrange(List<EventEnvelope> events)
+        => [.. events.Where(e => !Unordered.Contains(e.Type)), .. events.Where(e => Unordered.Contains(e.Type)).OrderBy(e => e.Type, StringComparer.Ordinal).ThenBy(Normalized, StringComparer.Ordinal)];
+
+    /// <summary>The event as it is compared: its place and stamps, and its payload without what depends on the clock or the process.</summary>
+    private static string Normalized(EventEnvelope e)
+    {
+        var payload = JsonNode.Parse(e.Payload.Span);
+        // An artifact's version counts the puts of the job in commit order: among parallel branches and items that is a race.
+        // A replay against a new definition runs that definition's version.
+        Strip(payload, (e.Scope is not null && e.Type.StartsWith("Artifact", StringComparison.Ordinal)) || e.Type == EventTypes.JobSubmitted);
+        var node = new JsonObject
+        {
+            ["type"] = e.Type,
+            ["step"] = e.StepId,
+            ["visit"] = e.Visit,
+            ["attempt"] = e.Attempt,
+            ["scope"] = e.Scope,
+            ["agent"] = e.Agent,
+            ["prompt_hash"] = e.PromptHash,
+            ["model"] = e.Model,
+            ["policy"] = e.Policy,
+            ["payload"] = payload,
+        };
+        return node.ToJsonString();
+    }
+
+    private static void Strip(JsonNode? node, bool versionsRace)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var key in o.Select(p => p.Key).Where(k => VolatileKeys.Contains(k) || (versionsRace && k == "version")).ToList()) o.Remove(key);
+                foreach (var (_, value) in o) Strip(value, versionsRace);
+                break;
+            case JsonArray a:
+                foreach (var item in a) Strip(item, versionsRace);
+                break;
+        }
+    }
+
+    /// <summary>What differs between the recorded event and the replayed one at the same place (either may be missing).</summary>
+    private static ReplayDivergence Describe(EventEnvelope? recorded, EventEnvelope? replayed)
+    {
+        var at = (recorded ?? replayed)!;
+        var step = at.StepId ?? "(job)";
+        var visit = at.StepId is null ? 0 : at.Visit ?? 1;
+        string what;
+        string r, p;
+        if (recorded is not null && replayed is not null && recorded.Type == replayed.Type)
+        {
+            if (recorded.PromptHash != replayed.PromptHash)
+            {
+                (what, r, p) = ("prompt_hash", recorded.PromptHash ?? "(none)", replayed.PromptHash ?? "(none)");
+            }
+            else
+            {
+                switch (recorded.Type)
+                {
+                    case EventTypes.ModelCallRequested or EventTypes.ToolCallRequested:
+                        (what, r, p) = ("request", Request(recorded), Request(replayed));
+                        break;
+                    case EventTypes.StepSucceeded:
+                        var a = recorded.GetPayload<StepSucceededPayload>();
+                        var b = replayed.GetPayload<StepSucceededPayload>();
+                        (what, r, p) = !ReplaySource.SameJson(a.Output, b.Output)
+                            ? ("output", Json(a.Output), Json(b.Output))
+                            : !(a.Next ?? []).SequenceEqual(b.Next ?? [], StringComparer.Ordinal)
+                                ? ("route", Route(a.Next), Route(b.Next))
+                                : ("status", Summary(recorded), Summary(replayed));
+                        break;
+                    case EventTypes.StepScheduled:
+                        (what, r, p) = ("route", Summary(recorded), Summary(replayed));
+                        break;
+                    case EventTypes.ModelCallSucceeded or EventTypes.ToolCallSucceeded or EventTypes.ArtifactPut or EventTypes.BranchEnded or EventTypes.PatternProgressed:
+                        (what, r, p) = ("output", Summary(recorded), Summary(replayed));
+                        break;
+                    default:
+                        (what, r, p) = ("status", Summary(recorded), Summary(replayed));
+                        break;
+                }
+            }
+        }
+        else
+        {
+            var types = new[] { recorded?.Type, replayed?.Type };
+            what = types.Any(t => t is EventTypes.ModelCallRequested or EventTypes.ToolCallRequested) ? "request"
+                : types.Any(t => t is EventTypes.StepScheduled) ? "route"
+                : "status";
+            r = recorded is null ? "(nothing)" : what == "request" ? Request(recorded) : Summary(recorded);
+            p = replayed is null ? "(nothing)" : what == "request" ? Request(replayed) : Summary(replayed);
+        }
+
+        return new ReplayDivergence(step, visit, what, r, p) { Scope = at.Scope };
+    }
+
+    private static string Request(EventEnvelope e) => e.Type switch
+    {
+        EventTypes.ModelCallRequested => $"model call {e.GetPayload<ModelCallRequestedPayload>().CallId} request {e.GetPayload<ModelCallRequestedPayload>().RequestHash}",
+        EventTypes.ToolCallRequested => $"{e.GetPayload<ToolCallRequestedPayload>().Tool} {Json(e.GetPayload<ToolCallRequestedPayload>().Args)}",
+        _ => Summary(e),
+    };
+
+    private static string Route(IReadOnlyList<string>? next) => next is null || next.Count == 0 ? "(end of branch)" : "next: " + string.Join(", ", next);
+
+    private static string Json(JsonElement? value) => value is { } v ? v.GetRawText() : "null";
+
+    /// <summary>The event type and the payload fields that say what happened (an error, a status, a reason).</summary>
+    private static string Summary(EventEnvelope e)
+    {
+        using var doc = JsonDocument.Parse(e.Payload);
+        var parts = new List<string> { e.Type };
+        foreach (var name in new[] { "kind", "reason", "from", "error", "status", "name", "tool", "label", "message" })
+        {
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.String)
+            {
+                parts.Add($"{name}={v.GetString()}");
+            }
+        }
+
+        if (e.Type is EventTypes.ModelCallSucceeded or EventTypes.ToolCallSucceeded or EventTypes.ArtifactPut or EventTypes.BranchEnded or EventTypes.PatternProgressed)
+        {
+            var text = e.PayloadText;
+            parts.Add(text.Length <= 300 ? text : text[..300] + "…");
+        }
+
+        return string.Join(" ", parts);
+    }
+}
