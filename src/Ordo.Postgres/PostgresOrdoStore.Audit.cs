@@ -79,6 +79,21 @@ public sealed partial class PostgresOrdoStore
             if (!pending) return true;
         }
 
+        try
+        {
+            return await SealCoreAsync(wait, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (wait && e.SqlState is "42501" or "25006")
+        {
+            // A role that may only read (or a standby) cannot seal: it reads the log as sealed so far, and the leaves
+            // still pending are sealed by the next process that commits.
+            return false;
+        }
+    }
+
+    private async Task<bool> SealCoreAsync(bool wait, CancellationToken cancellationToken)
+    {
+
         long moved;
         do
         {
@@ -241,17 +256,27 @@ public sealed partial class PostgresOrdoStore
 
     /// <inheritdoc />
     public IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesAsync(long from, long to, CancellationToken cancellationToken = default)
-        => ReadLeavesAsync("idx >= $1 AND idx < $2 ORDER BY idx", [Sql.Long(from), Sql.Long(to)], cancellationToken);
+        => ReadLeavesAsync("SELECT idx, kind, subject, first_seq, last_seq, digest, hash FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx", [Sql.Long(from), Sql.Long(to)], cancellationToken);
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Leaves still pending (a reader that may not seal leaves them so) come after the sealed ones, at the indexes they
+    /// would take if sealed now.
+    /// </remarks>
     public IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesOfAsync(string subject, CancellationToken cancellationToken = default)
-        => ReadLeavesAsync("subject = $1 ORDER BY idx", [Sql.Text(subject)], cancellationToken);
+        => ReadLeavesAsync("""
+            SELECT idx, kind, subject, first_seq, last_seq, digest, hash FROM audit_leaves WHERE subject = $1
+            UNION ALL
+            SELECT (SELECT size FROM audit_head) + p.n - 1, p.kind, p.subject, p.first_seq, p.last_seq, p.digest, p.hash
+            FROM (SELECT *, row_number() OVER (ORDER BY id) AS n FROM audit_pending) p WHERE p.subject = $1
+            ORDER BY 1
+            """, [Sql.Text(subject)], cancellationToken);
 
-    private async IAsyncEnumerable<StoredAuditLeaf> ReadLeavesAsync(string where, NpgsqlParameter[] parameters, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<StoredAuditLeaf> ReadLeavesAsync(string sql, NpgsqlParameter[] parameters, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await SealAsync(wait: true, cancellationToken).ConfigureAwait(false);
         await using var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var cmd = Sql.Command(c, "SELECT idx, kind, subject, first_seq, last_seq, digest, hash FROM audit_leaves WHERE " + where, parameters);
+        await using var cmd = Sql.Command(c, sql, parameters);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
         {

@@ -136,7 +136,8 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
             throw new StoreUnavailableException($"there is no Ordo schema at {Location} (ordo db migrate creates it, and so does any command that writes)");
         }
 
-        await ExecAsync(c, $"CREATE SCHEMA IF NOT EXISTS {Sql.Quote(Schema)}", cancellationToken).ConfigureAwait(false);
+        // Only what is missing is created: a role that may only read opens a schema that is up to date.
+        if (tables.Count == 0) await ExecAsync(c, $"CREATE SCHEMA IF NOT EXISTS {Sql.Quote(Schema)}", cancellationToken).ConfigureAwait(false);
         var foreign = tables.Where(t => !PostgresSchema.Tables.Contains(t)).ToList();
         if (foreign.Count > 0 || (tables.Count > 0 && !tables.Contains("schema_version")))
         {
@@ -144,7 +145,7 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
             throw new StoreUnavailableException($"{Location} is not an Ordo schema: it holds tables of another program ({string.Join(", ", names.Take(5))}{(names.Count > 5 ? ", …" : "")}); nothing was changed (name another schema with Search Path=NAME in the connection string)");
         }
 
-        await ExecAsync(c, PostgresSchema.VersionTable, cancellationToken).ConfigureAwait(false);
+        if (!tables.Contains("schema_version")) await ExecAsync(c, PostgresSchema.VersionTable, cancellationToken).ConfigureAwait(false);
         int version;
         await using (var cmd = Sql.Command(c, "SELECT coalesce(max(version), 0) FROM schema_version"))
         {

@@ -175,16 +175,18 @@ internal static class AuditCommand
                 throw new CliInputException($"--out {output}: the folder {Path.GetDirectoryName(output)} does not exist; nothing was written");
             }
 
-            // A missing database is an input error before anything is created, the key included.
-            if (!File.Exists(ctx.ResolveDbPath(project)))
+            // A missing SQLite database is an input error before anything is created, the key included (a PostgreSQL
+            // store that does not exist is refused when it is opened, exit 7, before the key is made).
+            var postgres = ctx.ResolvePostgres(project);
+            if (postgres is null && !File.Exists(ctx.ResolveDbPath(project)))
             {
                 throw new CliInputException($"there is no Ordo database at {ctx.ResolveDbPath(project)} (pass --db PATH, set ORDO_DB, or run a job first); nothing was created");
             }
 
+            await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
             var keyPath = CliContext.ResolveAuditKeyPath(project);
             var existed = File.Exists(keyPath);
             using var key = AuditKey.LoadOrCreate(keyPath);
-            await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
 
             // The jobs' heads first, then the tree: every head listed was written before the tree head was read.
             var jobs = (await host.Store.ListJobsAsync(new Storage.JobQuery { Limit = int.MaxValue }, ctx.Stop).ConfigureAwait(false))

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Ordo.Events;
+using Ordo.State;
 using Ordo.Storage;
 
 namespace Ordo.Audit;
@@ -79,7 +80,7 @@ public static class AuditChecker
         await Parallel.ForEachAsync(Enumerable.Range(0, jobs.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(4, Environment.ProcessorCount * 4), CancellationToken = cancellationToken }, async (i, ct) =>
         {
             var job = jobs[i];
-            checkedJobs[i] = await CheckJobAsync(store, job, logged.GetValueOrDefault(job.JobId.Value), cpJobs.GetValueOrDefault(job.JobId.Value), definitionCheck, ct).ConfigureAwait(false);
+            checkedJobs[i] = await CheckSettledAsync(store, job, logged.GetValueOrDefault(job.JobId.Value), cpJobs.GetValueOrDefault(job.JobId.Value), cpSize, definitionCheck, ct).ConfigureAwait(false);
         }).ConfigureAwait(false);
         var reports = new List<JobAudit>(checkedJobs);
         reports.AddRange(Deleted(logged, cpJobs, seen));
@@ -127,7 +128,7 @@ public static class AuditChecker
         var definitionCheck = new DefinitionCheck(store, null);
         var report = record is null
             ? Deleted(jobId, leaves.Count > 0 ? job : null, cpJob)
-            : await CheckJobAsync(store, record, leaves.Count > 0 ? job : null, cpJob, definitionCheck, cancellationToken).ConfigureAwait(false);
+            : await CheckSettledAsync(store, record, leaves.Count > 0 ? job : null, cpJob, cp?.TreeSize, definitionCheck, cancellationToken).ConfigureAwait(false);
         return new AuditReport(head, cp, logProblems, [], report is null ? [] : [report]);
     }
 
@@ -196,6 +197,34 @@ public static class AuditChecker
         }
     }
 
+    /// <summary>
+    /// Checks a job; when it does not come out intact, looks again (twice at most) at its record and all its leaves as
+    /// they are now: a job that processes are still running moves on between the reads of one look (its record read
+    /// before its newest events, its newest leaves after the log's size), and must not be reported for that. What was
+    /// tampered with stays so at every look.
+    /// </summary>
+    private static async Task<JobAudit> CheckSettledAsync(
+        IOrdoStore store, JobRecord job, LoggedJob? logged, CheckpointJob? cpJob, long? cpSize, DefinitionCheck definitions, CancellationToken cancellationToken)
+    {
+        var audit = await CheckJobAsync(store, job, logged, cpJob, definitions, cancellationToken).ConfigureAwait(false);
+        for (var look = 0; look < 2 && !audit.Intact; look++)
+        {
+            if (await store.GetJobAsync(job.JobId, cancellationToken).ConfigureAwait(false) is not { } now) break;
+            var fresh = new LoggedJob();
+            var any = false;
+            await foreach (var leaf in store.ReadAuditLeavesOfAsync(job.JobId.Value, cancellationToken).ConfigureAwait(false))
+            {
+                if (leaf.Leaf.Kind != AuditLeafKind.Events) continue;
+                fresh.Add(leaf.Leaf, leaf.Index < cpSize);
+                any = true;
+            }
+
+            audit = await CheckJobAsync(store, now, any ? fresh : null, cpJob, definitions, cancellationToken).ConfigureAwait(false);
+        }
+
+        return audit;
+    }
+
     private static async Task<JobAudit> CheckJobAsync(IOrdoStore store, JobRecord job, LoggedJob? logged, CheckpointJob? cpJob, DefinitionCheck definitions, CancellationToken cancellationToken)
     {
         var problems = new List<Problem>();
@@ -241,6 +270,8 @@ public static class AuditChecker
         }
 
         if (cpJob is not null) Compare(chain, cpJob.Seq, cpJob.Head, "the checkpoint", problems);
+        // Last, and only when nothing else is wrong: a chain cut short or rewritten no longer agrees with its record either.
+        if (chain.Break is null && problems.Count == 0) CompareRecord(job, chain, problems);
 
         if (chain.SubmittedDefinition is { } recorded)
         {
@@ -258,6 +289,36 @@ public static class AuditChecker
         var status = problems.Count == 0 ? JobAuditStatus.Intact : problems.OrderBy(p => Rank(p.Status)).First().Status;
         var inCheckpoint = cpJob is not null || logged?.CheckpointSeq > 0;
         return new JobAudit(job.JobId, status, chain.Count, inCheckpoint, [.. problems.Select(p => p.Text).Distinct(StringComparer.Ordinal)]) { BrokenAtSeq = brokenAt };
+    }
+
+    /// <summary>
+    /// Compares the job's record (what listings, tenancy and authorization read) with what its chain recorded: the
+    /// JobSubmitted event's workflow, version, tenant, submitter, parent and root, and its end.
+    /// </summary>
+    private static void CompareRecord(JobRecord job, Chain chain, List<Problem> problems)
+    {
+        if (chain.Submitted is not { } submitted) return;
+        void Differs(string field, string? stored, string? recorded)
+        {
+            if (string.Equals(stored ?? "", recorded ?? "", StringComparison.Ordinal)) return;
+            problems.Add(new(JobAuditStatus.Rewritten, $"the job's record has {field} '{stored}' but its JobSubmitted event recorded '{recorded}': the record was changed in the database"));
+        }
+
+        Differs("workflow", job.Workflow, submitted.Workflow);
+        Differs("version", job.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), submitted.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Differs("tenant", job.Tenant, submitted.Tenant);
+        Differs("submitter", job.Submitter, submitted.Submitter);
+        Differs("parent job", job.ParentJobId?.Value, submitted.ParentJobId);
+        Differs("root job", job.RootJobId.Value, submitted.RootJobId ?? (submitted.ParentJobId is null ? job.JobId.Value : job.RootJobId.Value));
+
+        // Only the end is compared: the statuses before it follow from more than one event.
+        var ended = chain.Ended;
+        if (ended is not null ? job.Status != ended : job.Status.IsTerminal())
+        {
+            problems.Add(new(JobAuditStatus.Rewritten, ended is not null
+                ? $"the job's record has status {job.Status.ToWire()} but its log ends it as {ended.Value.ToWire()}: the record was changed in the database"
+                : $"the job's record has status {job.Status.ToWire()} but its log never ended it: the record was changed in the database"));
+        }
     }
 
     /// <summary>Compares the chain at <paramref name="seq"/> with what <paramref name="source"/> recorded there.</summary>
@@ -328,7 +389,8 @@ public static class AuditChecker
             {
                 try
                 {
-                    chain.SubmittedDefinition = e.GetPayload<JobSubmittedPayload>().DefinitionHash;
+                    chain.Submitted = e.GetPayload<JobSubmittedPayload>();
+                    chain.SubmittedDefinition = chain.Submitted.DefinitionHash;
                 }
                 catch (System.Text.Json.JsonException)
                 {
@@ -338,6 +400,9 @@ public static class AuditChecker
                 }
             }
 
+            if (e.Type == EventTypes.JobCompleted) chain.Ended = JobStatus.Completed;
+            else if (e.Type == EventTypes.JobFailed) chain.Ended = JobStatus.Failed;
+            else if (e.Type == EventTypes.JobCancelled) chain.Ended = JobStatus.Cancelled;
             if (interest.Contains(e.Seq)) chain.HashAt[e.Seq] = hash;
             prev = hash;
             expected++;
@@ -374,6 +439,8 @@ public static class AuditChecker
         public string? Break { get; set; }
         public long? BreakSeq { get; set; }
         public string? SubmittedDefinition { get; set; }
+        public JobSubmittedPayload? Submitted { get; set; }
+        public JobStatus? Ended { get; set; }
         public Dictionary<long, byte[]> HashAt { get; } = [];
     }
 

@@ -71,6 +71,30 @@ public sealed class AuditCheckpointTests : IClassFixture<AuditCheckpointTests.Th
     }
 
     [Theory]
+    [InlineData("tenant", "'other'")]
+    [InlineData("status", "'failed'")]
+    [InlineData("workflow", "'another-workflow'")]
+    [InlineData("submitter", "'mallory'")]
+    public async Task Verify_AJobRecordChangedOutsideItsLog_IsNamed_WithAndWithoutTheCheckpoint(string column, string value)
+    {
+        using var w = _jobs.Copy();
+        await CheckpointAsync(w);
+        var victim = _jobs.JobIds[1];
+        using (var c = AuditTampering.Open(w.Db))
+        {
+            Assert.Equal(1, AuditTampering.Execute(c, $"UPDATE jobs SET {column} = {value} WHERE job_id = $id", ("$id", victim)));
+        }
+
+        foreach (var args in new[] { new[] { "audit", "verify", "--all", "--db", w.Db }, ["audit", "verify", "--all", "--db", w.Db, "--checkpoint", w.PathOf("cp.json")], ["audit", "verify", victim, "--db", w.Db] })
+        {
+            var r = await OrdoAsync(w, args);
+            Assert.True(r.ExitCode == 3, r.ToString());
+            Assert.Contains(victim, r.ToString(), StringComparison.Ordinal);
+            Assert.Contains($"the job's record has {column}", r.ToString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
     [InlineData(Tampering.RewriteDefinition)]
     [InlineData(Tampering.DeleteWholeJob)]
     [InlineData(Tampering.DeleteNewestEvents)]

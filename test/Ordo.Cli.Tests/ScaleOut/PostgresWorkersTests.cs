@@ -84,6 +84,13 @@ public sealed class PostgresWorkersTests(ITestOutputHelper log) : IDisposable
             var audit = await OrdoProcess.RunAsync(w.Root, Patience, "audit", "verify", "--all", "--postgres", _pg);
             Assert.True(audit.ExitCode == 0, audit.ToString());
             Assert.Contains($"ok: {jobs.Count} job(s)", audit.Out, StringComparison.Ordinal);
+
+            // A signed checkpoint of the PostgreSQL store, and the store verified against it.
+            var key = new Dictionary<string, string> { ["ORDO_AUDIT_KEY"] = Path.Combine(w.Root, "keys", "audit-key.pem") };
+            var checkpoint = await OrdoProcess.RunAsync(w.Root, Patience, key, "audit", "checkpoint", "--postgres", _pg, "--out", Path.Combine(w.Root, "cp.json"));
+            Assert.True(checkpoint.ExitCode == 0, checkpoint.ToString());
+            var against = await OrdoProcess.RunAsync(w.Root, Patience, key, "audit", "verify", "--all", "--postgres", _pg, "--checkpoint", Path.Combine(w.Root, "cp.json"));
+            Assert.True(against.ExitCode == 0, against.ToString());
             var doctor = await OrdoProcess.RunAsync(w.Root, Patience, "doctor", "--postgres", _pg);
             Assert.True(doctor.ExitCode == 0, doctor.ToString());
             log.WriteLine($"{jobs.Count} jobs x {visits} effects on 3 workers, {dead} killed: {calls} calls for {effects.Count} effects, {redelivered} steps taken over");
