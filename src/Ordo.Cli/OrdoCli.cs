@@ -90,6 +90,12 @@ internal sealed class CommandEnvironment(GlobalOptions globals, TextWriter outpu
                 await error.WriteLineAsync($"ordo: {e.Message}").ConfigureAwait(false);
                 return ExitCodes.OverQuota;
             }
+            catch (Engine.JobDefinitionChangedException e)
+            {
+                // The request was refused, but not for a mistake in it: the job it named has failed (definition_changed).
+                await error.WriteLineAsync($"ordo: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.JobFailed;
+            }
             catch (Exception e) when (e is CliInputException or OrdoRefusedException or Engine.DefinitionUnavailableException)
             {
                 await error.WriteLineAsync($"ordo: {e.Message}").ConfigureAwait(false);
