@@ -55,6 +55,41 @@ public sealed class PostgresCliTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Approve_OnPostgres_SaysTheWorkersTakeTheJobUp_NotOrdoResume()
+    {
+        using var w = Workspace.WithSample("governed-payment");
+        var job = await RunToApprovalAsync(w);
+        await CliRunner.RunExpectingAsync(0, "approve", job, "--postgres", ConnectionString, "--as", "bob");
+        var approved = await CliRunner.RunExpectingAsync(0, "approve", job, "--postgres", ConnectionString, "--as", "carol");
+        Assert.Contains($"approved; the workers on this PostgreSQL store continue job {job} by themselves", approved.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("ordo resume", approved.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Approve_OnPostgres_OfAJobWhoseStoredDefinitionChanged_FailsItWithDefinitionChanged()
+    {
+        using var w = Workspace.WithSample("governed-payment");
+        var job = await RunToApprovalAsync(w);
+        // `args.amount >= 100` needs two approvers; >= 100000 would let the payment through without any.
+        await ExecuteAsync($"UPDATE \"{_schema}\".definitions SET content = convert_to(replace(convert_from(content, 'UTF8'), '\\u003E= 100\\u0022', '\\u003E= 100000\\u0022'), 'UTF8')");
+
+        var approved = await CliRunner.RunExpectingAsync(3, "approve", job, "--postgres", ConnectionString, "--as", "bob");
+        Assert.Contains($"job {job} failed with definition_changed", approved.Err, StringComparison.Ordinal);
+        var shown = (await CliRunner.RunExpectingAsync(0, "show", job, "--postgres", ConnectionString, "--json")).Json();
+        Assert.Equal("failed", shown.GetProperty("status").GetString());
+        var events = (await CliRunner.RunExpectingAsync(0, "events", job, "--postgres", ConnectionString, "--json")).JsonLines();
+        Assert.Contains(events, e => e.GetProperty("type").GetString() == "StepFailed" && e.GetProperty("payload").GetProperty("error").GetString() == "definition_changed");
+        Assert.Contains(events, e => e.GetProperty("type").GetString() == "JobFailed" && e.GetProperty("payload").GetProperty("error").GetString() == "definition_changed");
+        Assert.DoesNotContain(events, e => e.GetProperty("type").GetString() == "ApprovalDecided");
+    }
+
+    private async Task<string> RunToApprovalAsync(Workspace w)
+    {
+        var run = await CliRunner.RunExpectingAsync(4, "run", w.PathOf("sample/pay.yaml"), "--input", w.PathOf("sample/input.json"), "--postgres", ConnectionString, "--as", "alice", "--json");
+        return run.Json().GetProperty("job_id").GetString()!;
+    }
+
     private static async Task ExecuteAsync(string sql)
     {
         await using var c = new NpgsqlConnection(PostgresTestServer.ConnectionString);
