@@ -16,6 +16,7 @@ internal sealed class Approvals(EngineContext ctx, JobCommits commits)
 {
     /// <summary>Records a person's decision on a pending approval.</summary>
     /// <exception cref="ApprovalException">The decision is not allowed; nothing was recorded.</exception>
+    /// <exception cref="JobDefinitionChangedException">The job's stored definition was changed in the database: the job was failed; the decision was not recorded.</exception>
     public Task<ApprovalOutcome> DecideAsync(JobId jobId, string? approvalId, string identity, bool approve, string? reason, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(identity);
