@@ -66,6 +66,11 @@ internal sealed class CliContext
         return project?.Storage?.Postgres;
     }
 
+    /// <summary>Where the connection string <see cref="ResolvePostgres"/> returns comes from, for messages: <c>--postgres</c>, <c>ORDO_POSTGRES</c> or <c>storage.postgres</c>.</summary>
+    public string PostgresSource => !string.IsNullOrWhiteSpace(Postgres) ? "--postgres"
+        : string.IsNullOrWhiteSpace(Db) && !string.IsNullOrWhiteSpace(PostgresEnv) ? "ORDO_POSTGRES"
+        : "storage.postgres";
+
     public static CliContext From(ParseResult parse, GlobalOptions g, TextWriter output, TextWriter error, bool terminal, CancellationToken stop) => new()
     {
         Out = output,

@@ -30,7 +30,7 @@ internal static class OrdoCli
         {
             foreach (var e in parse.Errors)
             {
-                await error.WriteLineAsync($"ordo: {e.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"ordo: {Redaction.Text(e.Message)}").ConfigureAwait(false);
             }
 
             await error.WriteLineAsync($"Run 'ordo {string.Join(' ', CommandPath(parse))} --help' for usage.".Replace("  ", " ", StringComparison.Ordinal)).ConfigureAwait(false);
@@ -74,7 +74,7 @@ internal sealed class CommandEnvironment(GlobalOptions globals, TextWriter outpu
             {
                 foreach (var p in e.Problems)
                 {
-                    await error.WriteLineAsync($"ordo: {p}").ConfigureAwait(false);
+                    await error.WriteLineAsync($"ordo: {Redaction.Text(p.ToString())}").ConfigureAwait(false);
                 }
 
                 if (e.Problems.Count > 1)
@@ -90,9 +90,15 @@ internal sealed class CommandEnvironment(GlobalOptions globals, TextWriter outpu
                 await error.WriteLineAsync($"ordo: {e.Message}").ConfigureAwait(false);
                 return ExitCodes.OverQuota;
             }
+            catch (Engine.JobDefinitionChangedException e)
+            {
+                // The request was refused, but not for a mistake in it: the job it named has failed (definition_changed).
+                await error.WriteLineAsync($"ordo: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.JobFailed;
+            }
             catch (Exception e) when (e is CliInputException or OrdoRefusedException or Engine.DefinitionUnavailableException)
             {
-                await error.WriteLineAsync($"ordo: {e.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"ordo: {Redaction.Text(e.Message)}").ConfigureAwait(false);
                 return ExitCodes.InvalidInput;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -103,40 +109,16 @@ internal sealed class CommandEnvironment(GlobalOptions globals, TextWriter outpu
             catch (Storage.StoreUnavailableException e)
             {
                 // A full disk, a read-only file, a newer schema: no bug of Ordo's, and nothing written is lost.
-                await error.WriteLineAsync($"ordo: the store cannot be used: {e.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"ordo: the store cannot be used: {Redaction.Text(e.Message)}").ConfigureAwait(false);
                 return ExitCodes.StoreUnavailable;
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 var log = InternalErrorLog.Write(e, parse.Tokens.Select(t => t.Value));
-                await error.WriteLineAsync($"ordo: internal error: {e.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"ordo: internal error: {Redaction.Text(e.Message)}").ConfigureAwait(false);
                 await error.WriteLineAsync($"ordo: details were written to {log}").ConfigureAwait(false);
                 return ExitCodes.InternalError;
             }
         });
-    }
-}
-
-/// <summary>Writes the details of an internal error to a log file, so that stderr stays readable.</summary>
-internal static class InternalErrorLog
-{
-    public static string Write(Exception e, IEnumerable<string> args)
-    {
-        var dir = Environment.GetEnvironmentVariable("ORDO_LOG_DIR") is { Length: > 0 } d ? d : Path.Combine(Path.GetTempPath(), "ordo", "logs");
-        try
-        {
-            Directory.CreateDirectory(dir);
-            var path = Path.Combine(dir, $"ordo-{TimeProvider.System.GetUtcNow():yyyyMMdd-HHmmss}-{Environment.ProcessId}.log");
-            File.WriteAllText(path, $"ordo {typeof(OrdoCli).Assembly.GetName().Version}\nargs: {string.Join(' ', args)}\n\n{e}\n");
-            return path;
-        }
-        catch (IOException)
-        {
-            return "(the log could not be written)";
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return "(the log could not be written)";
-        }
     }
 }

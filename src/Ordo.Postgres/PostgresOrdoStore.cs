@@ -50,10 +50,15 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
             throw new ArgumentException($"the PostgreSQL connection string is not valid: {e.Message}", nameof(options), e);
         }
 
-        Schema = options.Schema ?? FirstSearchPath(csb.SearchPath) ?? "ordo";
+        Schema = options.Schema ?? OnlySearchPath(csb.SearchPath) ?? "ordo";
         if (!SchemaName().IsMatch(Schema))
         {
             throw new ArgumentException($"'{Schema}' cannot name the Ordo schema: use lowercase letters, digits and underscores (at most 48, not starting with a digit)", nameof(options));
+        }
+
+        if (Schema.StartsWith("pg_", StringComparison.Ordinal) || Schema == "information_schema")
+        {
+            throw new ArgumentException($"'{Schema}' is a schema of PostgreSQL itself (pg_catalog, pg_temp, pg_toast, information_schema and every name starting with pg_ are reserved): name a schema of Ordo's own, such as ordo", nameof(options));
         }
 
         Host = string.IsNullOrEmpty(csb.Host) ? "localhost" : csb.Host;
@@ -145,6 +150,11 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
             throw new StoreUnavailableException($"{Location} is not an Ordo schema: it holds tables of another program ({string.Join(", ", names.Take(5))}{(names.Count > 5 ? ", …" : "")}); nothing was changed (name another schema with Search Path=NAME in the connection string)");
         }
 
+        if (tables.Contains("schema_version") && await PostgresVersionTable.ForeignColumnsAsync(c, Schema, cancellationToken).ConfigureAwait(false) is { } columns)
+        {
+            throw new StoreUnavailableException($"{Location} is not an Ordo schema: its schema_version table is another program's (columns: {columns}); nothing was changed (name another schema with Search Path=NAME in the connection string)");
+        }
+
         if (!tables.Contains("schema_version")) await ExecAsync(c, PostgresSchema.VersionTable, cancellationToken).ConfigureAwait(false);
         int version;
         await using (var cmd = Sql.Command(c, "SELECT coalesce(max(version), 0) FROM schema_version"))
@@ -178,6 +188,13 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
         {
             throw u;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Read while logging in: the password file, the client certificate and key, the root certificate. Its path is
+            // not repeated (it says where a secret is kept).
+            var why = e is FileNotFoundException or DirectoryNotFoundException ? "it does not exist" : "it cannot be read by this user";
+            throw new StoreUnavailableException($"PostgreSQL at {Host}:{Port}: a file the connection string names (Passfile, SSL Certificate, SSL Key or Root Certificate) cannot be used: {why}", e);
+        }
     }
 
     /// <summary>The failures that mean the server cannot be used now, as the store reports them; null for anything else.</summary>
@@ -190,6 +207,7 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
         PostgresException { SqlState: "25006" } p => new StoreUnavailableException($"PostgreSQL at {Host}:{Port} is read-only (a standby?): {p.MessageText}", p),
         PostgresException { SqlState: "57P01" or "57P02" or "57P03" or "53300" } p => new StoreUnavailableException($"PostgreSQL at {Host}:{Port} cannot take connections now: {p.MessageText}", p),
         PostgresException => null,
+        NpgsqlException or InvalidOperationException when NoPassword(e) => new StoreUnavailableException($"PostgreSQL at {Host}:{Port} requires a password and none was given (set Password or Passfile in the connection string, or PGPASSWORD)", e),
         NpgsqlException { InnerException: SocketException s } n => new StoreUnavailableException($"PostgreSQL at {Host}:{Port} cannot be reached: {s.Message}", n),
         NpgsqlException { InnerException: TimeoutException } n => new StoreUnavailableException($"PostgreSQL at {Host}:{Port} cannot be reached: the connection timed out", n),
         NpgsqlException { InnerException: IOException io } n => new StoreUnavailableException($"PostgreSQL at {Host}:{Port} closed the connection: {io.Message}", n),
@@ -197,6 +215,9 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
         SocketException s => new StoreUnavailableException($"PostgreSQL at {Host}:{Port} cannot be reached: {s.Message}", s),
         _ => null,
     };
+
+    /// <summary>Npgsql's refusal to log in without a password when the server asks for one (it never reaches the server).</summary>
+    private static bool NoPassword(Exception e) => e.Message.StartsWith("No password has been provided", StringComparison.Ordinal);
 
     private static async Task ExecAsync(NpgsqlConnection c, string sql, CancellationToken cancellationToken, params NpgsqlParameter[] parameters)
     {
@@ -287,11 +308,18 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
 
     private static DateTimeOffset At(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
-    private static string? FirstSearchPath(string? searchPath)
+    /// <summary>The one schema a connection string's <c>Search Path</c> names, or null when it names none.</summary>
+    /// <exception cref="ArgumentException">It names several: which one holds the tables would be a guess.</exception>
+    private static string? OnlySearchPath(string? searchPath)
     {
         if (string.IsNullOrWhiteSpace(searchPath)) return null;
-        var first = searchPath.Split(',')[0].Trim().Trim('"');
-        return first.Length == 0 ? null : first;
+        var names = searchPath.Split(',').Select(n => n.Trim().Trim('"')).Where(n => n.Length > 0).ToList();
+        return names.Count switch
+        {
+            0 => null,
+            1 => names[0],
+            _ => throw new ArgumentException($"Search Path names {names.Count} schemas ({string.Join(", ", names)}): name exactly one, the schema that holds Ordo's tables (Search Path=ordo)", nameof(searchPath)),
+        };
     }
 
     [GeneratedRegex("^[a-z_][a-z0-9_]{0,47}$")]

@@ -318,12 +318,86 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         Assert.StartsWith("PostgreSQL at 127.0.0.1:1 cannot be reached", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AServerThatRequiresAPassword_WhenNoneIsGiven_IsUnavailable_NamingHostAndPort()
+    {
+        await using var server = FakePostgresServer.RequiringAPassword();
+        var store = new PostgresOrdoStore(new PostgresStoreOptions { ConnectionString = $"Host=127.0.0.1;Port={server.Port};Username=ordo;Database=ordo;Timeout=10", Schema = _schema });
+        _stores.Add(store);
+        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.InitializeAsync());
+        Assert.StartsWith($"PostgreSQL at 127.0.0.1:{server.Port} requires a password and none was given", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task APassfileThatCannotBeRead_IsUnavailable_WithoutItsPath()
+    {
+        await using var server = FakePostgresServer.RequiringAPassword();
+        var missing = Path.Combine(Path.GetTempPath(), "ordo-no-such-pgpass-" + Guid.NewGuid().ToString("N"));
+        var store = new PostgresOrdoStore(new PostgresStoreOptions { ConnectionString = $"Host=127.0.0.1;Port={server.Port};Username=ordo;Database=ordo;Timeout=10;Passfile={missing}", Schema = _schema });
+        _stores.Add(store);
+        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.InitializeAsync());
+        Assert.StartsWith($"PostgreSQL at 127.0.0.1:{server.Port}: a file the connection string names", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(missing, e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("version text, description text", "INSERT INTO {0}.schema_version VALUES ('1', 'init')")]
+    [InlineData("installed_rank int, version varchar(50), description varchar(200), type varchar(20), script varchar(1000), checksum int, installed_by varchar(100), installed_on timestamp, execution_time int, success boolean", "INSERT INTO {0}.schema_version VALUES (1, '1', 'init', 'SQL', 'V1__init.sql', 0, 'me', now(), 1, true)")]
+    [InlineData("id int", null)]
+    [InlineData("version integer", null)]
+    public async Task AnotherProgramsSchemaVersionTable_IsRefusedAsNotAnOrdoSchema_AndLeftAsItWas(string columns, string? row)
+    {
+        var schema = Sql.Quote(_schema);
+        await using (var c = new NpgsqlConnection(PostgresTestServer.ConnectionString))
+        {
+            await c.OpenAsync();
+            await using var cmd = new NpgsqlCommand($"CREATE SCHEMA {schema}; CREATE TABLE {schema}.schema_version({columns}); {(row is null ? "" : string.Format(System.Globalization.CultureInfo.InvariantCulture, row, schema))}", c);
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Open().InitializeAsync());
+        Assert.Contains("not an Ordo schema: its schema_version table is another program's", e.Message, StringComparison.Ordinal);
+        await using (var c = new NpgsqlConnection(PostgresTestServer.ConnectionString))
+        {
+            await c.OpenAsync();
+            await using var cmd = new NpgsqlCommand("SELECT string_agg(table_name, ',') FROM information_schema.tables WHERE table_schema = $1", c) { Parameters = { new() { Value = _schema } } };
+            Assert.Equal("schema_version", await cmd.ExecuteScalarAsync());
+        }
+    }
+
     [Theory]
     [InlineData("Host=x;Schema Typo=1", "connection string")]
     [InlineData("Host=x;Search Path=Bad-Name", "cannot name the Ordo schema")]
+    [InlineData("Host=x;Search Path=pg_catalog", "is a schema of PostgreSQL itself")]
+    [InlineData("Host=x;Search Path=pg_temp", "is a schema of PostgreSQL itself")]
+    [InlineData("Host=x;Search Path=pg_toast", "is a schema of PostgreSQL itself")]
+    [InlineData("Host=x;Search Path=pg_ordo", "is a schema of PostgreSQL itself")]
+    [InlineData("Host=x;Search Path=information_schema", "is a schema of PostgreSQL itself")]
+    [InlineData("Host=x;Search Path=a,b", "Search Path names 2 schemas (a, b): name exactly one")]
+    [InlineData("Host=x;Search Path=ordo, public", "Search Path names 2 schemas (ordo, public): name exactly one")]
     public void BadSettings_AreRefusedWithTheReason(string connectionString, string expected)
     {
         var e = Assert.Throws<ArgumentException>(() => new PostgresOrdoStore(connectionString));
         Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("pg_catalog")]
+    [InlineData("information_schema")]
+    public void AReservedSchemaGivenInTheOptions_IsRefused(string schema)
+    {
+        var e = Assert.Throws<ArgumentException>(() => new PostgresOrdoStore(new PostgresStoreOptions { ConnectionString = "Host=x", Schema = schema }));
+        Assert.Contains("is a schema of PostgreSQL itself", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Host=x;Search Path=ordo_a", "ordo_a")]
+    [InlineData("Host=x;Search Path=\"ordo_b\"", "ordo_b")]
+    [InlineData("Host=x;Search Path=ordo_c,", "ordo_c")]
+    [InlineData("Host=x", "ordo")]
+    public async Task OneSchemaInTheSearchPath_NamesTheOrdoSchema(string connectionString, string expected)
+    {
+        await using var store = new PostgresOrdoStore(connectionString);
+        Assert.Equal(expected, store.Schema);
     }
 }

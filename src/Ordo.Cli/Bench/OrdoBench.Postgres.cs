@@ -395,13 +395,15 @@ internal sealed partial class OrdoBench
         }
     }
 
-    /// <summary>Starts <c>ordo worker --postgres</c> (this executable) and waits until it says it is waiting for work.</summary>
+    /// <summary>Starts <c>ordo worker</c> (this executable) on the store <c>ORDO_POSTGRES</c> names and waits until it says it is waiting for work.</summary>
     private static async Task<Process> StartWorkerAsync(string connectionString, int concurrency, CancellationToken stop)
     {
         var self = Environment.ProcessPath ?? throw new BenchFailedException("cannot find the ordo executable to start workers");
         var info = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") info.ArgumentList.Add(typeof(OrdoBench).Assembly.Location);
-        foreach (var a in new[] { "worker", "--postgres", connectionString, "--concurrency", concurrency.ToString(CultureInfo.InvariantCulture) }) info.ArgumentList.Add(a);
+        foreach (var a in new[] { "worker", "--concurrency", concurrency.ToString(CultureInfo.InvariantCulture) }) info.ArgumentList.Add(a);
+        // In the environment, not on the command line, where any user of the machine could read its password.
+        info.Environment["ORDO_POSTGRES"] = connectionString;
         info.Environment.Remove("ORDO_DB");
         var p = Process.Start(info) ?? throw new BenchFailedException("could not start an ordo worker");
         var line = await p.StandardOutput.ReadLineAsync(stop).AsTask().WaitAsync(TimeSpan.FromSeconds(60), stop).ConfigureAwait(false);

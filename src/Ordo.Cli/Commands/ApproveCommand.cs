@@ -15,7 +15,7 @@ internal static class ApproveCommand
         var approval = new Option<string?>("--approval") { Description = "The approval id (optional when the job has exactly one pending approval)." };
         var deny = new Option<bool>("--deny") { Description = "Deny instead of approve." };
         var reason = new Option<string?>("--reason") { Description = "Why (recorded in the log)." };
-        var command = new Command("approve", "Record an approval decision; run ordo resume to continue the job in the embedded mode.") { jobArg, approval, deny, reason };
+        var command = new Command("approve", "Record an approval decision; on SQLite, run ordo resume to continue the job (on PostgreSQL its workers do).") { jobArg, approval, deny, reason };
         env.SetAction(command, async (ctx, parse) =>
         {
             var id = CliHost.ParseJobId(parse.GetValue(jobArg));
@@ -43,7 +43,7 @@ internal static class ApproveCommand
                 var message = outcome.Status switch
                 {
                     "pending" => $"{ctx.Identity} approved {outcome.ApprovalId}; {outcome.Remaining} more distinct approver(s) needed",
-                    "approved" => $"{outcome.ApprovalId} approved; the job continues with: ordo resume {id}",
+                    "approved" => $"{outcome.ApprovalId} approved; {HumanOut.HowItContinues(id, host.DatabasePath)}",
                     "denied" => $"{outcome.ApprovalId} denied; job {id} is {outcome.JobStatus.ToWire()}",
                     _ => $"{outcome.ApprovalId} is {outcome.Status}; job {id} is {outcome.JobStatus.ToWire()}",
                 };

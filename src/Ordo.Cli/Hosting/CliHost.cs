@@ -275,7 +275,7 @@ internal sealed class CliHost : IAsyncDisposable
         }
         catch (ArgumentException e)
         {
-            throw new CliInputException($"--postgres: {e.Message.Split(" (Parameter", 2)[0]}");
+            throw new CliInputException($"{ctx.PostgresSource}: {e.Message.Split(" (Parameter", 2)[0]}");
         }
 
         try
@@ -380,7 +380,7 @@ internal sealed class StderrLoggerProvider(CliContext ctx) : ILoggerProvider
             if (!IsEnabled(logLevel)) return;
             lock (ctx.Err)
             {
-                ctx.Err.WriteLine($"ordo: {(logLevel >= LogLevel.Error ? "error" : "warning")}: {formatter(state, exception)}");
+                ctx.Err.WriteLine($"ordo: {(logLevel >= LogLevel.Error ? "error" : "warning")}: {Redaction.Text(formatter(state, exception))}");
             }
         }
     }

@@ -20,7 +20,7 @@ internal static class HumanOut
     public static string DbOption(string databasePath)
     {
         // A PostgreSQL store is named by --postgres, ORDO_POSTGRES or the config; its connection string (and password) is never repeated.
-        if (databasePath.StartsWith("postgres://", StringComparison.Ordinal)) return "";
+        if (IsPostgres(databasePath)) return "";
         var relative = Path.GetRelativePath(Directory.GetCurrentDirectory(), databasePath);
         if (relative == "ordo.db" && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("ORDO_DB")))
         {
@@ -30,6 +30,17 @@ internal static class HumanOut
         var shown = Path.IsPathRooted(relative) || relative == ".." || relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) ? databasePath : relative;
         return " --db " + ShellQuote(shown);
     }
+
+    /// <summary>
+    /// How a job goes on after a decision: on PostgreSQL its workers (<c>ordo worker</c>, <c>ordo serve</c>) take its work
+    /// by themselves; on SQLite, as there, or with <c>ordo resume JOB_ID</c>.
+    /// </summary>
+    public static string HowItContinues(JobId job, string databasePath)
+        => IsPostgres(databasePath)
+            ? $"the workers on this PostgreSQL store continue job {job} by themselves (start one with ordo worker if none runs)"
+            : $"continue it with: ordo resume {job}{DbOption(databasePath)}";
+
+    private static bool IsPostgres(string databasePath) => databasePath.StartsWith("postgres://", StringComparison.Ordinal);
 
     private static string ShellQuote(string text)
         => text.Length > 0 && text.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '_' or '-' or '+' or ':' or ',' or '@' or '%' or '=')
@@ -51,7 +62,7 @@ internal static class HumanOut
             }
         }
 
-        o.WriteLine($"    decide: ordo approve JOB_ID --approval ID --as IDENTITY [--deny] [--reason TEXT]{dbArg}, then ordo resume {root.JobId}{dbArg}");
+        o.WriteLine($"    decide: ordo approve JOB_ID --approval ID --as IDENTITY [--deny] [--reason TEXT]{dbArg}; then {HowItContinues(root.JobId, databasePath)}");
     }
 
     /// <summary>
@@ -142,7 +153,7 @@ internal static class HumanOut
 
             if (state.Approvals.Values.Any(a => a.IsPending))
             {
-                o.WriteLine($"    decide: ordo approve {state.JobId} --approval ID --as IDENTITY [--deny] [--reason TEXT], then ordo resume {state.JobId}");
+                o.WriteLine($"    decide: ordo approve {state.JobId} --approval ID --as IDENTITY [--deny] [--reason TEXT]{DbOption(databasePath)}; then {HowItContinues(state.JobId, databasePath)}");
             }
         }
 

@@ -223,6 +223,7 @@ public sealed class OrdoRuntime : IAsyncDisposable
     /// <param name="reason">Why (recorded).</param>
     /// <param name="cancellationToken">Cancels the decision.</param>
     /// <exception cref="ApprovalException">The decision is not allowed; nothing was recorded.</exception>
+    /// <exception cref="JobDefinitionChangedException">The job's stored definition was changed in the database: the job was failed with <c>definition_changed</c>; the decision was not recorded.</exception>
     public Task<ApprovalOutcome> DecideAsync(JobId jobId, string? approvalId, string identity, bool approve, string? reason, CancellationToken cancellationToken = default)
         => _approvals.DecideAsync(jobId, approvalId, identity, approve, reason, cancellationToken);
 

@@ -52,6 +52,28 @@ public static class Durations
         return $"{ms.ToString(CultureInfo.InvariantCulture)}ms";
     }
 
+    /// <summary>
+    /// Formats a span of time for people, rounded up to the unit worth saying: <c>250 ms</c>, <c>30 s</c>, <c>2 min 5 s</c>,
+    /// <c>1 h 5 min</c>, <c>2 d 3 h</c> (29.9276 s is <c>30 s</c>). Not a literal of Ordo files: see <see cref="Format"/> for those.
+    /// </summary>
+    public static string Readable(TimeSpan value)
+    {
+        if (value <= TimeSpan.Zero) return "0 s";
+        if (value < TimeSpan.FromSeconds(1)) return Invariant($"{Math.Ceiling(value.TotalMilliseconds)} ms");
+        var seconds = (long)Math.Ceiling(value.TotalSeconds);
+        if (seconds < 60) return Invariant($"{seconds} s");
+        if (seconds < 3600) return Two(seconds / 60, "min", seconds % 60, "s");
+        var minutes = (long)Math.Ceiling(value.TotalMinutes);
+        if (minutes < 24 * 60) return Two(minutes / 60, "h", minutes % 60, "min");
+        var hours = (long)Math.Ceiling(value.TotalHours);
+        return Two(hours / 24, "d", hours % 24, "h");
+    }
+
+    private static string Two(long first, string firstUnit, long second, string secondUnit)
+        => second == 0 ? Invariant($"{first} {firstUnit}") : Invariant($"{first} {firstUnit} {second} {secondUnit}");
+
+    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
     private static (string Number, string Unit) Split(string s)
     {
         var i = s.Length;

@@ -40,6 +40,50 @@ public sealed class DefinitionTamperingTests
         Assert.Contains($"job {job}: definition_changed: the stored definition of governed-payment@1 no longer has the hash its job recorded", human.Err, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Approve_OnAJobWhoseStoredDefinitionChanged_FailsTheJobWithDefinitionChanged(bool deny)
+    {
+        using var w = Workspace.WithSample("governed-payment");
+        var run = await CliRunner.RunExpectingAsync(4, "run", w.PathOf("sample/pay.yaml"), "--input", w.PathOf("sample/input.json"), "--db", w.Db, "--as", "alice", "--json");
+        var job = run.Json().GetProperty("job_id").GetString()!;
+        AuditTampering.ReplaceInDefinitions(w.Db, "\\u003E= 100\\u0022", "\\u003E= 100000\\u0022");
+
+        string[] decide = deny ? ["approve", job, "--db", w.Db, "--as", "bob", "--deny"] : ["approve", job, "--db", w.Db, "--as", "bob"];
+        var approved = await CliRunner.RunExpectingAsync(3, decide);
+        Assert.Contains($"job {job}", approved.Err, StringComparison.Ordinal);
+        Assert.Contains("definition_changed", approved.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("internal error", approved.Err, StringComparison.Ordinal);
+
+        var shown = (await CliRunner.RunExpectingAsync(0, "show", job, "--db", w.Db, "--json")).Json();
+        Assert.Equal("failed", shown.GetProperty("status").GetString());
+        Assert.Contains("no longer has the hash its job recorded", shown.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        var events = (await CliRunner.RunExpectingAsync(0, "events", job, "--db", w.Db, "--json")).JsonLines();
+        Assert.DoesNotContain(events, e => e.GetProperty("type").GetString() == "ApprovalDecided");
+        Assert.Contains(events, e => e.GetProperty("type").GetString() == "StepFailed" && e.GetProperty("payload").GetProperty("error").GetString() == "definition_changed");
+        Assert.Contains(events, e => e.GetProperty("type").GetString() == "JobFailed" && e.GetProperty("payload").GetProperty("error").GetString() == "definition_changed");
+
+        // The job has ended: a second decision is refused as any decision on an ended job, and nothing was paid.
+        await CliRunner.RunExpectingAsync(2, "approve", job, "--db", w.Db, "--as", "carol");
+        await CliRunner.RunExpectingAsync(3, "resume", job, "--db", w.Db);
+        Assert.Equal(0, Payments(w));
+    }
+
+    [Fact]
+    public async Task Cancel_OnAJobWhoseStoredDefinitionChanged_CancelsIt()
+    {
+        using var w = Workspace.WithSample("governed-payment");
+        var run = await CliRunner.RunExpectingAsync(4, "run", w.PathOf("sample/pay.yaml"), "--input", w.PathOf("sample/input.json"), "--db", w.Db, "--as", "alice", "--json");
+        var job = run.Json().GetProperty("job_id").GetString()!;
+        AuditTampering.ReplaceInDefinitions(w.Db, "\\u003E= 100\\u0022", "\\u003E= 100000\\u0022");
+
+        await CliRunner.RunExpectingAsync(0, "cancel", job, "--db", w.Db);
+        var shown = (await CliRunner.RunExpectingAsync(0, "show", job, "--db", w.Db, "--json")).Json();
+        Assert.Equal("cancelled", shown.GetProperty("status").GetString());
+        Assert.Equal(0, Payments(w));
+    }
+
     private static long Payments(Workspace w)
     {
         var ledger = w.PathOf("sample/data/ledger.db");

@@ -365,12 +365,21 @@ public sealed class ModelProviderTests
         Assert.Equal(new ModelRoute(spare, "high"), factory.Route(failing, tiers, fallback));
         var refused = await Assert.ThrowsAsync<ModelCallException>(() => factory.GetClient(failing).GetResponseAsync("hi", options));
         Assert.Equal((ModelErrors.CircuitOpen, true), (refused.Error, refused.Retryable));
+        Assert.EndsWith("it may close in 30 s", refused.Message, StringComparison.Ordinal);
+
+        // Part of the break has passed: what is left is said in whole seconds (29.9276 s is 30 s), not as 29927.6ms.
+        time.Advance(TimeSpan.FromMilliseconds(72.3974));
+        var later = await Assert.ThrowsAsync<ModelCallException>(() => factory.GetClient(failing).GetResponseAsync("hi", options));
+        Assert.EndsWith("it may close in 30 s", later.Message, StringComparison.Ordinal);
+        time.Advance(TimeSpan.FromSeconds(10));
+        later = await Assert.ThrowsAsync<ModelCallException>(() => factory.GetClient(failing).GetResponseAsync("hi", options));
+        Assert.EndsWith("it may close in 20 s", later.Message, StringComparison.Ordinal);
 
         // A tier defined the same way (another job's copy of the definition) shares the circuit.
         var copy = new ModelTier { Name = "high", Provider = "scripted", Model = "scripted", Fixtures = failing.Fixtures, CircuitBreaker = failing.CircuitBreaker };
         Assert.True(factory.GetCircuit(copy).IsOpen);
 
-        time.Advance(TimeSpan.FromSeconds(31));
+        time.Advance(TimeSpan.FromSeconds(21));
         Assert.Equal(new ModelRoute(failing, null), factory.Route(failing, tiers, fallback));
     }
 

@@ -145,7 +145,9 @@ public sealed class GatewayTests
         var all = new List<EventEnvelope>();
         foreach (var j in jobs) all.AddRange(await h.EventsAsync(j.JobId));
         Assert.Contains(all, e => e.Type == EventTypes.CircuitStateChanged && e.GetPayload<CircuitStateChangedPayload>().To == "open");
-        Assert.Equal(4, all.Count(e => e.Type == EventTypes.ToolCallFailed && e.GetPayload<ToolCallFailedPayload>().Error == "circuit_open"));
+        var refused = all.Where(e => e.Type == EventTypes.ToolCallFailed).Select(e => e.GetPayload<ToolCallFailedPayload>()).Where(p => p.Error == "circuit_open").ToList();
+        Assert.Equal(4, refused.Count);
+        Assert.All(refused, p => Assert.EndsWith("calls are refused until it closes (it may close in 500 ms)", p.Message, StringComparison.Ordinal));
 
         down = false;
         time.Advance(TimeSpan.FromSeconds(1));

@@ -61,7 +61,7 @@ public sealed class ModelCircuit
         }
         catch (BrokenCircuitException e)
         {
-            var left = e.RetryAfter is { } r ? $"; it may close in {Durations.Format(r)}" : "";
+            var left = e.RetryAfter is { } r ? $"; it may close in {Durations.Readable(r)}" : "";
             throw new ModelCallException(ModelErrors.CircuitOpen, $"the circuit of tier '{tier}' is open after repeated provider failures: the call was not sent{left}", retryable: true, e);
         }
     }

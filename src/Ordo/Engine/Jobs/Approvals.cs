@@ -16,6 +16,7 @@ internal sealed class Approvals(EngineContext ctx, JobCommits commits)
 {
     /// <summary>Records a person's decision on a pending approval.</summary>
     /// <exception cref="ApprovalException">The decision is not allowed; nothing was recorded.</exception>
+    /// <exception cref="JobDefinitionChangedException">The job's stored definition was changed in the database: the job was failed; the decision was not recorded.</exception>
     public Task<ApprovalOutcome> DecideAsync(JobId jobId, string? approvalId, string identity, bool approve, string? reason, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(identity);
@@ -49,7 +50,19 @@ internal sealed class Approvals(EngineContext ctx, JobCommits commits)
                 throw new ApprovalException($"job {jobId} has already ended ({state.Status.ToWire()})");
             }
 
-            var workflow = await ctx.DefinitionAsync(state, cancellationToken).ConfigureAwait(false);
+            WorkflowDefinition workflow;
+            try
+            {
+                workflow = await ctx.DefinitionAsync(state, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Audit.DefinitionChangedException e)
+            {
+                // The roles and what follows the decision come from a definition that can no longer be trusted: the job
+                // ends as it would have when its next step was about to run, and the decision is not recorded.
+                if (!await FailChangedAsync(state, approval, e, cancellationToken).ConfigureAwait(false)) return (false, default(ApprovalOutcome)!);
+                throw new JobDefinitionChangedException(jobId, e);
+            }
+
             var now = ctx.Time.GetUtcNow();
             if (approval.ExpiresAt is { } expires && now >= expires)
             {
@@ -92,6 +105,36 @@ internal sealed class Approvals(EngineContext ctx, JobCommits commits)
             await commits.DiscardAsync(item, state).ConfigureAwait(false);
             return (true, 0);
         }, CancellationToken.None);
+
+    /// <summary>
+    /// Fails a job whose stored definition changed (<c>definition_changed</c>): the step the approval holds fails, then the
+    /// job, and its pending work is dropped. False on a conflict (the caller reloads and decides again).
+    /// </summary>
+    private async Task<bool> FailChangedAsync(JobState state, ApprovalState approval, Audit.DefinitionChangedException changed, CancellationToken cancellationToken)
+    {
+        const string error = "definition_changed";
+        var now = ctx.Time.GetUtcNow();
+        var plan = new PlannedCommit { DropPendingWork = true };
+        if (approval.StepId is { } stepId)
+        {
+            var step = new StepRef(stepId, approval.Visit ?? 1, approval.Attempt ?? 1, approval.Scope);
+            plan.Events.Add(EventFactory.Step(EventTypes.StepFailed, step, new StepFailedPayload(error, changed.Message, false, false, null, 0, null), now));
+            plan.Events.Add(EventFactory.Job(EventTypes.JobFailed, new JobFailedPayload($"step '{stepId}' cannot run: {changed.Message}", stepId, error), now));
+        }
+        else
+        {
+            plan.Events.Add(EventFactory.Job(EventTypes.JobFailed, new JobFailedPayload($"the job cannot continue: {changed.Message}", null, error), now));
+        }
+
+        plan.NotifyJobs.AddRange(JobCommits.ChildStops(state));
+        var (result, _, _) = await commits.CommitAsync(state, plan, null, cancellationToken).ConfigureAwait(false);
+        return result.Outcome switch
+        {
+            CommitOutcome.Committed => true,
+            CommitOutcome.Conflict => false,
+            _ => throw new ApprovalException($"job {state.JobId} could not be failed ({result.Outcome}): {changed.Message}"),
+        };
+    }
 
     /// <summary>For a job that waits on its child jobs: where the approvals may be.</summary>
     private static string ChildHint(JobState state)

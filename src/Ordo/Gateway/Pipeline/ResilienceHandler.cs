@@ -39,7 +39,7 @@ internal sealed class ResilienceHandler(ToolResilience resilience, TimeProvider 
             }
             catch (BrokenCircuitException e)
             {
-                throw new ToolExecutionException("circuit_open", $"the circuit of tool '{toolName}' is open after repeated failures; calls are refused until it closes ({e.Message})", retryable: true, e);
+                throw new ToolExecutionException("circuit_open", $"the circuit of tool '{toolName}' is open after repeated failures; calls are refused until it closes{(e.RetryAfter is { } r ? $" (it may close in {Durations.Readable(r)})" : "")}", retryable: true, e);
             }
             catch (TimeoutRejectedException e)
             {
