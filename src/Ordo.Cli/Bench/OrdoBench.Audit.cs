@@ -140,7 +140,8 @@ internal sealed partial class OrdoBench
                     Definition = definition, TraceId = "trace", CreatedAt = now, Events = first, WorkItems = [],
                 }, stop).ConfigureAwait(false);
                 var rest = EventChain.Seal(id, 2, first[^1].Hash, [.. Enumerable.Range(1, 10).Select(i =>
-                    EventFactory.Step(EventTypes.StepSucceeded, new StepRef($"n{i}", 1, 1), new StepSucceededPayload(Json.Of(new { i }), 1, null, null), now))]);
+                    EventFactory.Step(EventTypes.StepSucceeded, new StepRef($"n{i}", 1, 1), new StepSucceededPayload(Json.Of(new { i }), 1, null, null), now)),
+                    EventFactory.Job(EventTypes.JobCompleted, new JobCompletedPayload(0), now)]);
                 var result = await store.CommitAsync(new JobCommit { JobId = id, ExpectedSeq = 2, ExpectedHeadHash = first[^1].Hash, Events = rest, Status = State.JobStatus.Completed }, stop).ConfigureAwait(false);
                 if (result.Outcome != CommitOutcome.Committed) throw new BenchFailedException($"writing job {k}: {result.Outcome}");
             }

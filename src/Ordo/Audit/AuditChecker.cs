@@ -75,12 +75,14 @@ public static class AuditChecker
             .OrderBy(j => j.CreatedAt).ThenBy(j => j.JobId.Value, StringComparer.Ordinal).ToList();
         var seen = jobs.Select(j => j.JobId.Value).ToHashSet(StringComparer.Ordinal);
 
+        var tail = new LogTail(store, size);
+
         // Jobs are independent: checked a few at a time (each reads its own events), reported in order.
         var checkedJobs = new JobAudit[jobs.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, jobs.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(4, Environment.ProcessorCount * 4), CancellationToken = cancellationToken }, async (i, ct) =>
         {
             var job = jobs[i];
-            checkedJobs[i] = await CheckSettledAsync(store, job, logged.GetValueOrDefault(job.JobId.Value), cpJobs.GetValueOrDefault(job.JobId.Value), cpSize, definitionCheck, ct).ConfigureAwait(false);
+            checkedJobs[i] = await CheckSettledAsync(store, job, logged.GetValueOrDefault(job.JobId.Value), cpJobs.GetValueOrDefault(job.JobId.Value), cpSize, tail, definitionCheck, ct).ConfigureAwait(false);
         }).ConfigureAwait(false);
         var reports = new List<JobAudit>(checkedJobs);
         reports.AddRange(Deleted(logged, cpJobs, seen));
@@ -128,7 +130,7 @@ public static class AuditChecker
         var definitionCheck = new DefinitionCheck(store, null);
         var report = record is null
             ? Deleted(jobId, leaves.Count > 0 ? job : null, cpJob)
-            : await CheckSettledAsync(store, record, leaves.Count > 0 ? job : null, cpJob, cp?.TreeSize, definitionCheck, cancellationToken).ConfigureAwait(false);
+            : await CheckSettledAsync(store, record, leaves.Count > 0 ? job : null, cpJob, cp?.TreeSize, new LogTail(store, size), definitionCheck, cancellationToken).ConfigureAwait(false);
         return new AuditReport(head, cp, logProblems, [], report is null ? [] : [report]);
     }
 
@@ -198,31 +200,62 @@ public static class AuditChecker
     }
 
     /// <summary>
-    /// Checks a job; when it does not come out intact, looks again (twice at most) at its record and all its leaves as
-    /// they are now: a job that processes are still running moves on between the reads of one look (its record read
-    /// before its newest events, its newest leaves after the log's size), and must not be reported for that. What was
-    /// tampered with stays so at every look.
+    /// Checks a job; when it does not come out intact, looks again (twice at most) at its record and its leaves as they
+    /// are now, if either moved on: a job that processes are still running moves between the reads of one look (its
+    /// record read before its newest events, its newest leaves written after the log's size was read) and must not be
+    /// reported for that. What was tampered with stays so at every look; a job that did not move is not read again.
     /// </summary>
     private static async Task<JobAudit> CheckSettledAsync(
-        IOrdoStore store, JobRecord job, LoggedJob? logged, CheckpointJob? cpJob, long? cpSize, DefinitionCheck definitions, CancellationToken cancellationToken)
+        IOrdoStore store, JobRecord job, LoggedJob? logged, CheckpointJob? cpJob, long? cpSize, LogTail tail, DefinitionCheck definitions, CancellationToken cancellationToken)
     {
         var audit = await CheckJobAsync(store, job, logged, cpJob, definitions, cancellationToken).ConfigureAwait(false);
         for (var look = 0; look < 2 && !audit.Intact; look++)
         {
             if (await store.GetJobAsync(job.JobId, cancellationToken).ConfigureAwait(false) is not { } now) break;
-            var fresh = new LoggedJob();
-            var any = false;
-            await foreach (var leaf in store.ReadAuditLeavesOfAsync(job.JobId.Value, cancellationToken).ConfigureAwait(false))
-            {
-                if (leaf.Leaf.Kind != AuditLeafKind.Events) continue;
-                fresh.Add(leaf.Leaf, leaf.Index < cpSize);
-                any = true;
-            }
-
-            audit = await CheckJobAsync(store, now, any ? fresh : null, cpJob, definitions, cancellationToken).ConfigureAwait(false);
+            var newer = await tail.OfAsync(job.JobId.Value, look, cancellationToken).ConfigureAwait(false);
+            var moved = now.LastSeq != job.LastSeq || !now.HeadHash.AsSpan().SequenceEqual(job.HeadHash) || now.Status != job.Status;
+            if (!moved && newer.Count == 0) break;
+            var fresh = logged?.Copy() ?? new LoggedJob();
+            foreach (var leaf in newer) fresh.Add(leaf.Leaf, leaf.Index < cpSize);
+            (job, logged) = (now, logged is null && newer.Count == 0 ? null : fresh);
+            audit = await CheckJobAsync(store, job, logged, cpJob, definitions, cancellationToken).ConfigureAwait(false);
         }
 
         return audit;
+    }
+
+    /// <summary>
+    /// The leaves appended after the size a check read (once per look, for every job at once): what a job that moved
+    /// on meanwhile is checked against again.
+    /// </summary>
+    private sealed class LogTail(IOrdoStore store, long from)
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<int, Lazy<Task<(Dictionary<string, List<StoredAuditLeaf>> BySubject, long End)>>> _looks = new();
+
+        public async Task<IReadOnlyList<StoredAuditLeaf>> OfAsync(string subject, int look, CancellationToken cancellationToken)
+        {
+            var (bySubject, _) = await LookAsync(look, cancellationToken).ConfigureAwait(false);
+            return bySubject.TryGetValue(subject, out var leaves) ? leaves : [];
+        }
+
+        private Task<(Dictionary<string, List<StoredAuditLeaf>> BySubject, long End)> LookAsync(int look, CancellationToken cancellationToken)
+            => _looks.GetOrAdd(look, l => new Lazy<Task<(Dictionary<string, List<StoredAuditLeaf>>, long)>>(() => ReadAsync(l, cancellationToken))).Value;
+
+        private async Task<(Dictionary<string, List<StoredAuditLeaf>>, long)> ReadAsync(int look, CancellationToken cancellationToken)
+        {
+            // Each look reads on from where the one before ended, and carries its leaves along.
+            var (earlier, start) = look == 0 ? ([], from) : await LookAsync(look - 1, cancellationToken).ConfigureAwait(false);
+            var bySubject = earlier.ToDictionary(kv => kv.Key, kv => new List<StoredAuditLeaf>(kv.Value), StringComparer.Ordinal);
+            var size = await store.GetAuditLogSizeAsync(cancellationToken).ConfigureAwait(false);
+            await foreach (var leaf in store.ReadAuditLeavesAsync(start, size, cancellationToken).ConfigureAwait(false))
+            {
+                if (leaf.Leaf.Kind != AuditLeafKind.Events) continue;
+                if (!bySubject.TryGetValue(leaf.Leaf.Subject, out var list)) bySubject[leaf.Leaf.Subject] = list = [];
+                list.Add(leaf);
+            }
+
+            return (bySubject, Math.Max(size, start));
+        }
     }
 
     private static async Task<JobAudit> CheckJobAsync(IOrdoStore store, JobRecord job, LoggedJob? logged, CheckpointJob? cpJob, DefinitionCheck definitions, CancellationToken cancellationToken)
@@ -452,6 +485,8 @@ public static class AuditChecker
         public long CheckpointSeq { get; private set; }
         public byte[]? CheckpointDigest { get; private set; }
         public (long From, long To)? Gap { get; private set; }
+
+        public LoggedJob Copy() => (LoggedJob)MemberwiseClone();
 
         public void Add(AuditLeaf leaf, bool inCheckpoint)
         {
