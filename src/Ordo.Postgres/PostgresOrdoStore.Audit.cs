@@ -68,16 +68,14 @@ public sealed partial class PostgresOrdoStore
     /// <returns>False when, not waiting, it left the work to another sealer.</returns>
     private async Task<bool> SealAsync(bool wait, CancellationToken cancellationToken)
     {
-        if (wait)
+        // With nothing to seal nothing is written (locking the head would cost a write and a flush): a process whose
+        // writes appended nothing (lease renewals) or whose leaves another process sealed costs one read.
+        var pending = await ReadAsync(async c =>
         {
-            // A reader with nothing to seal writes nothing (locking the head would cost a write and a flush).
-            var pending = await ReadAsync(async c =>
-            {
-                await using var cmd = Sql.Command(c, "SELECT EXISTS (SELECT 1 FROM audit_pending)");
-                return await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
-            }, cancellationToken).ConfigureAwait(false);
-            if (!pending) return true;
-        }
+            await using var cmd = Sql.Command(c, "SELECT EXISTS (SELECT 1 FROM audit_pending)");
+            return await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
+        }, cancellationToken).ConfigureAwait(false);
+        if (!pending) return true;
 
         try
         {
