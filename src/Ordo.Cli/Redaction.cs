@@ -20,11 +20,21 @@ internal static partial class Redaction
     public static string Text(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
+        if (!MayHoldSecret(text)) return text;
         text = ConnectionSecret().Replace(text, m => m.Groups["key"].Value + Mask);
         text = UrlPassword().Replace(text, m => m.Groups["head"].Value + Mask + "@");
         text = ApiKey().Replace(text, "ordo_" + Mask);
         return Bearer().Replace(text, m => m.Groups["head"].Value + Mask);
     }
+
+    /// <summary>
+    /// Whether <see cref="Text"/> could find a secret in <paramref name="text"/> (a <c>=</c>, a <c>://</c>, an <c>ordo_</c>,
+    /// a <c>bearer</c>): most texts, such as every warning a worker logs, hold none, and are passed on without a regular
+    /// expression being run, or even loaded, on a worker's path.
+    /// </summary>
+    public static bool MayHoldSecret(string text)
+        => text.Contains('=', StringComparison.Ordinal) || text.Contains("://", StringComparison.Ordinal) || text.Contains("ordo_", StringComparison.Ordinal)
+            || text.Contains("bearer", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// The command line with its secrets masked: the value after an option named like a secret (<c>--api-key X</c>,

@@ -378,9 +378,11 @@ internal sealed class StderrLoggerProvider(CliContext ctx) : ILoggerProvider
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             if (!IsEnabled(logLevel)) return;
+            var message = formatter(state, exception);
+            if (Redaction.MayHoldSecret(message)) message = Redaction.Text(message);
             lock (ctx.Err)
             {
-                ctx.Err.WriteLine($"ordo: {(logLevel >= LogLevel.Error ? "error" : "warning")}: {Redaction.Text(formatter(state, exception))}");
+                ctx.Err.WriteLine($"ordo: {(logLevel >= LogLevel.Error ? "error" : "warning")}: {message}");
             }
         }
     }

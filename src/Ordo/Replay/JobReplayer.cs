@@ -15,6 +15,7 @@ public static class JobReplayer
 {
     /// <summary>Replays a recorded job.</summary>
     /// <exception cref="DefinitionUnavailableException">The recorded definition needs something this process lacks (a code agent, a plugin).</exception>
+    /// <exception cref="OrdoRefusedException">The recorded definition no longer has the hash its job recorded (<c>definition_changed</c>): it was changed after the job ran.</exception>
     public static async Task<ReplayReport> ReplayAsync(JobRecording recording, ReplayOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(recording);
@@ -82,6 +83,13 @@ public static class JobReplayer
         var record = recording.Definitions.TryGetValue(root.Job.DefinitionHash, out var d)
             ? d
             : throw new OrdoException($"the definition {root.Job.DefinitionHash} of job {root.Job.JobId} is not in the recording");
+        // The hash the job recorded is what its chain covers: a definition changed since (in the database, in an export
+        // file) is not the one the job ran on, and a replay against it would report its changes as the job's divergence.
+        if (Audit.DefinitionIntegrity.Problem(record, root.Job.DefinitionHash) is { } changed)
+        {
+            throw new OrdoRefusedException($"job {root.Job.JobId} cannot be replayed against its recorded definition: definition_changed: {changed} (replay it against a workflow file instead: ordo replay --workflow FILE, ReplayOptions.Workflow)");
+        }
+
         var bundle = DefinitionBundle.FromBytes(record.Content);
         if (bundle.CodeDefined is not null)
         {

@@ -84,6 +84,26 @@ public sealed class DefinitionTamperingTests
         Assert.Equal(0, Payments(w));
     }
 
+    [Fact]
+    public async Task Replay_OfAJobWhoseStoredDefinitionChanged_IsRefusedNamingTheJob_NotReportedAsADivergence()
+    {
+        using var w = Workspace.WithSample("governed-payment");
+        var run = await CliRunner.RunExpectingAsync(4, "run", w.PathOf("sample/pay.yaml"), "--input", w.PathOf("sample/input.json"), "--db", w.Db, "--as", "alice", "--json");
+        var job = run.Json().GetProperty("job_id").GetString()!;
+        await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("before.json"));
+        AuditTampering.ReplaceInDefinitions(w.Db, "\\u003E= 100\\u0022", "\\u003E= 100000\\u0022");
+        await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("after.json"));
+
+        foreach (var target in new[] { job, w.PathOf("after.json") })
+        {
+            var replay = await CliRunner.RunExpectingAsync(2, "replay", target, "--db", w.Db);
+            Assert.Contains($"job {job} cannot be replayed against its recorded definition: definition_changed", replay.Err, StringComparison.Ordinal);
+        }
+
+        // What was exported before the change still replays as recorded.
+        await CliRunner.RunExpectingAsync(0, "replay", w.PathOf("before.json"));
+    }
+
     private static long Payments(Workspace w)
     {
         var ledger = w.PathOf("sample/data/ledger.db");
