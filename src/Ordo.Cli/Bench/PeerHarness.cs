@@ -66,10 +66,13 @@ internal static class PeerHarness
         await PrepareAsync(source, cache, progress, stop).ConfigureAwait(false);
         var args = new List<string> { "bench.mjs" };
         if (settings.Quick) args.Add("--quick");
-        if (postgresUrl is not null) args.AddRange(["--postgres", postgresUrl]);
         if (shared.Count != BenchSettings.PeerWorkloads.Count) args.AddRange(["--only", string.Join(",", shared)]);
-        progress?.WriteLine($"[bench] peer: node {string.Join(' ', args.Select(a => a.StartsWith("postgresql://", StringComparison.Ordinal) ? "postgresql://…" : a))} (in {cache})");
-        var (exit, stdout) = await RunProcessAsync("node", args, cache, progress, captureStdout: true, stop).ConfigureAwait(false);
+        // The URL (it may hold a password) goes in the child's environment, which other users cannot read, not on its
+        // command line, which they can (ps, /proc/PID/cmdline). Empty (SQLite) unless this run is on PostgreSQL, whatever
+        // the caller's environment holds.
+        var environment = new Dictionary<string, string> { ["PEER_POSTGRES"] = postgresUrl ?? "" };
+        progress?.WriteLine($"[bench] peer: node {string.Join(' ', args)}{(postgresUrl is null ? "" : " (PostgreSQL from PEER_POSTGRES)")} (in {cache})");
+        var (exit, stdout) = await RunProcessAsync("node", args, cache, progress, captureStdout: true, stop, environment).ConfigureAwait(false);
         JsonObject? result;
         try
         {
@@ -149,7 +152,8 @@ internal static class PeerHarness
         => File.Exists(a) && File.Exists(b) && File.ReadAllBytes(a).AsSpan().SequenceEqual(File.ReadAllBytes(b));
 
     /// <summary>Runs a process; its stderr (and stdout unless captured) goes to the progress writer with a <c>[peer]</c> prefix.</summary>
-    private static async Task<(int Exit, string Stdout)> RunProcessAsync(string file, IEnumerable<string> args, string directory, TextWriter? progress, bool captureStdout, CancellationToken stop)
+    private static async Task<(int Exit, string Stdout)> RunProcessAsync(
+        string file, IEnumerable<string> args, string directory, TextWriter? progress, bool captureStdout, CancellationToken stop, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(file)
         {
@@ -160,6 +164,7 @@ internal static class PeerHarness
             UseShellExecute = false,
         };
         foreach (var a in args) start.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
         using var process = new Process { StartInfo = start };
         try
         {
