@@ -25,6 +25,16 @@ internal static class ExportCommand
             await using var host = await CliHost.OpenAsync(ctx, project, create: false, readOnly: true).ConfigureAwait(false);
             var recording = await JobRecording.ReadAsync(host.Store, id, ctx.Stop).ConfigureAwait(false)
                 ?? throw new CliInputException($"job {id} does not exist in {host.DatabasePath}");
+            // An export is evidence and a replay suite's fixture: a definition changed in the database since its job
+            // recorded the hash is not what the job ran on, and is not written out as if it were.
+            foreach (var job in recording.Root.Tree())
+            {
+                if (recording.Definitions.TryGetValue(job.Job.DefinitionHash, out var definition) && Audit.DefinitionIntegrity.Problem(definition, job.Job.DefinitionHash) is { } changed)
+                {
+                    throw new OrdoRefusedException($"job {job.Job.JobId} cannot be exported: definition_changed: {changed} (ordo audit verify {job.Job.JobId} reports it; nothing was written)");
+                }
+            }
+
             var document = JobExport.Write(recording, host.Runtime.Gateway.Redactor.Redact);
             if (target is null)
             {

@@ -92,7 +92,17 @@ public sealed class DefinitionTamperingTests
         var job = run.Json().GetProperty("job_id").GetString()!;
         await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("before.json"));
         AuditTampering.ReplaceInDefinitions(w.Db, "\\u003E= 100\\u0022", "\\u003E= 100000\\u0022");
-        await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("after.json"));
+
+        // The changed definition is not exported as the job's: refused, naming the job, and no file is written.
+        var export = await CliRunner.RunExpectingAsync(2, "export", job, "--db", w.Db, "--out", w.PathOf("after.json"));
+        Assert.Contains($"job {job} cannot be exported: definition_changed", export.Err, StringComparison.Ordinal);
+        Assert.False(File.Exists(w.PathOf("after.json")));
+
+        // The same change made in an export file.
+        var text = await File.ReadAllTextAsync(w.PathOf("before.json"));
+        var edited = text.Replace(">= 100\\\"", ">= 100000\\\"", StringComparison.Ordinal);
+        Assert.NotEqual(text, edited);
+        await File.WriteAllTextAsync(w.PathOf("after.json"), edited);
 
         foreach (var target in new[] { job, w.PathOf("after.json") })
         {
