@@ -87,6 +87,13 @@ public sealed partial class PostgresOrdoStore
             // still pending are sealed by the next process that commits.
             return false;
         }
+        catch (PostgresException e) when (wait && e.SqlState is "23505" or "23502")
+        {
+            // The head no longer matches the leaves (lowered: the next index is taken; deleted: there is none): nothing
+            // can be sealed until it is put back, and the pending leaves stay pending, durably. A reader reads the log as
+            // sealed so far; the size it reads names the head (HeadAsync).
+            return false;
+        }
     }
 
     private async Task<bool> SealCoreAsync(bool wait, CancellationToken cancellationToken)
@@ -186,14 +193,37 @@ public sealed partial class PostgresOrdoStore
     }
 
     /// <inheritdoc />
+    /// <exception cref="InvalidDataException">The log's head (<c>audit_head</c>) was deleted, or says fewer leaves than <c>audit_leaves</c> holds.</exception>
     public async ValueTask<long> GetAuditLogSizeAsync(CancellationToken cancellationToken = default)
     {
         await SealAsync(wait: true, cancellationToken).ConfigureAwait(false);
-        return await ReadAsync(async c =>
+        return await ReadAsync(c => HeadAsync(c, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The log's size as its head records it, checked against the leaves: a head that was deleted or lowered (which
+    /// would make the next seal reuse taken indexes) is named. A head above the leaves is what deleting the newest
+    /// leaves leaves behind: a full check names it by the leaves that are missing.
+    /// </summary>
+    private static async Task<long> HeadAsync(NpgsqlConnection c, CancellationToken cancellationToken)
+    {
+        await using var cmd = Sql.Command(c, "SELECT (SELECT count(*) FROM audit_head), (SELECT max(size) FROM audit_head), (SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves)");
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await r.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var rows = r.GetInt64(0);
+        var leaves = r.GetInt64(2);
+        if (rows != 1 || r.IsDBNull(1))
         {
-            await using var cmd = Sql.Command(c, "SELECT size FROM audit_head");
-            return Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
-        }, cancellationToken).ConfigureAwait(false);
+            throw new InvalidDataException($"the audit log's head (table audit_head) has {rows} rows where it has one: it was altered; audit_leaves holds {leaves} leaves, and no pending leaf is sealed until the head is put back (one row, id 1, size {leaves})");
+        }
+
+        var size = r.GetInt64(1);
+        if (size < leaves)
+        {
+            throw new InvalidDataException($"the audit log's head (table audit_head) records {size} leaves but audit_leaves holds {leaves}: it was lowered; no pending leaf is sealed until it is put back (size {leaves})");
+        }
+
+        return size;
     }
 
     /// <inheritdoc />
@@ -203,11 +233,7 @@ public sealed partial class PostgresOrdoStore
         await SealAsync(wait: true, cancellationToken).ConfigureAwait(false);
         return await ReadAsync<IReadOnlyList<byte[]?>>(async c =>
         {
-            long size;
-            await using (var cmd = Sql.Command(c, "SELECT size FROM audit_head"))
-            {
-                size = Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
-            }
+            var size = await HeadAsync(c, cancellationToken).ConfigureAwait(false);
 
             var computed = new Dictionary<MerkleNodeId, byte[]?>();
             var result = new byte[]?[ids.Count];
@@ -253,6 +279,24 @@ public sealed partial class PostgresOrdoStore
     }
 
     /// <inheritdoc />
+    public async IAsyncEnumerable<MerkleNode> ReadStoredAuditNodesAsync(long size, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        // No seal first: the subtrees within a size read before never change.
+        await using var c = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        // A row whose level or index no subtree can have is never read by a proof: left out.
+        await using var cmd = Sql.Command(c, """
+            SELECT level, idx, hash FROM audit_nodes
+            WHERE level BETWEEN 1 AND 40 AND idx >= 0 AND ((idx + 1) << level) <= $1
+            ORDER BY ((idx + 1) << level), level
+            """, Sql.Long(size));
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return new MerkleNode(new MerkleNodeId(r.GetInt32(0), r.GetInt64(1)), r.IsDBNull(2) ? [] : (byte[])r.GetValue(2));
+        }
+    }
+
+    /// <inheritdoc />
     public IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesAsync(long from, long to, CancellationToken cancellationToken = default)
         => ReadLeavesAsync("SELECT idx, kind, subject, first_seq, last_seq, digest, hash FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx", [Sql.Long(from), Sql.Long(to)], cancellationToken);
 
@@ -265,7 +309,7 @@ public sealed partial class PostgresOrdoStore
         => ReadLeavesAsync("""
             SELECT idx, kind, subject, first_seq, last_seq, digest, hash FROM audit_leaves WHERE subject = $1
             UNION ALL
-            SELECT (SELECT size FROM audit_head) + p.n - 1, p.kind, p.subject, p.first_seq, p.last_seq, p.digest, p.hash
+            SELECT coalesce((SELECT max(size) FROM audit_head), 0) + p.n - 1, p.kind, p.subject, p.first_seq, p.last_seq, p.digest, p.hash
             FROM (SELECT *, row_number() OVER (ORDER BY id) AS n FROM audit_pending) p WHERE p.subject = $1
             ORDER BY 1
             """, [Sql.Text(subject)], cancellationToken);

@@ -78,6 +78,28 @@ public sealed partial class SqliteOrdoStore
         }, cancellationToken);
 
     /// <inheritdoc />
+    public async IAsyncEnumerable<MerkleNode> ReadStoredAuditNodesAsync(long size, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        // A row whose level or index no subtree can have is never read by a proof: left out.
+        cmd.CommandText = """
+            SELECT level, idx, hash FROM audit_nodes
+            WHERE level BETWEEN 1 AND 40 AND idx >= 0 AND ((idx + 1) << level) <= $size
+            ORDER BY ((idx + 1) << level), level
+            """;
+        cmd.Parameters.AddWithValue("$size", size);
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            // A hash that is not a blob is reported as not matching, not thrown.
+            yield return new MerkleNode(new MerkleNodeId(r.GetInt32(0), r.GetInt64(1)), r.GetValue(2) as byte[] ?? []);
+        }
+    }
+
+    /// <inheritdoc />
     public IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesOfAsync(string subject, CancellationToken cancellationToken = default)
         => ReadLeavesAsync("subject = $s ORDER BY idx", cmd => cmd.Parameters.AddWithValue("$s", subject), cancellationToken);
 

@@ -595,6 +595,26 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
     }
 
     /// <inheritdoc />
+    public async IAsyncEnumerable<MerkleNode> ReadStoredAuditNodesAsync(long size, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        List<MerkleNode> nodes;
+        lock (_gate)
+        {
+            nodes = [.. _auditNodes.Where(kv => kv.Key.Level > 0 && kv.Value is not null && kv.Key.FirstLeaf + kv.Key.Leaves <= size)
+                .Select(kv => new MerkleNode(kv.Key, kv.Value!))
+                .OrderBy(n => n.Id.FirstLeaf + n.Id.Leaves).ThenBy(n => n.Id.Level)];
+        }
+
+        foreach (var node in nodes)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return node;
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesAsync(long from, long to, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         List<StoredAuditLeaf> leaves;

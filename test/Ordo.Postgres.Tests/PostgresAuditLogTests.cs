@@ -88,6 +88,44 @@ public sealed class PostgresAuditLogTests : IAsyncLifetime
         Assert.Equal(frontier.Root(), head.Root);
     }
 
+    [Theory]
+    [InlineData("UPDATE {s}.audit_head SET size = size - 3", "it was lowered")]
+    [InlineData("DELETE FROM {s}.audit_head", "has 0 rows where it has one")]
+    public async Task AHeadLoweredOrDeleted_IsNamedByTheFullCheck_ItsLeavesStayPending_AndEveryJobIsStillCompared(string tamper, string named)
+    {
+        var store = Open(o => o.AuditSealInterval = TimeSpan.FromHours(1));
+        var ids = Enumerable.Range(0, 3).Select(_ => JobId.New(T0)).ToList();
+        foreach (var id in ids)
+        {
+            await store.SubmitAsync(Job(id, T0, items: 0));
+            for (var k = 0; k < 3; k++) await store.CommitAsync(Commit(await StateAsync(store, id), [Succeeded("s" + k, T0)]));
+        }
+
+        Assert.Equal(13, await store.GetAuditLogSizeAsync());
+        // What the check says of each job before (the fixture's definitions are not real bundles: reported as such).
+        var before = (await AuditChecker.CheckAllAsync(store, null)).Jobs.ToDictionary(j => j.JobId, j => j.Problems);
+        await ScalarAsync(tamper + " RETURNING 0");
+        // A commit after it: its leaf cannot be sealed at an index already taken (nor at none), and stays pending.
+        await store.CommitAsync(Commit(await StateAsync(store, ids[0]), [Succeeded("late", T0)]));
+
+        var size = await Assert.ThrowsAsync<InvalidDataException>(async () => await store.GetAuditLogSizeAsync());
+        Assert.Contains("audit_head", size.Message, StringComparison.Ordinal);
+        Assert.Contains(named, size.Message, StringComparison.Ordinal);
+        Assert.Equal(1, await ScalarAsync("SELECT count(*) FROM {s}.audit_pending"));
+        Assert.Equal(13, await ScalarAsync("SELECT count(*) FROM {s}.audit_leaves"));
+
+        var report = await AuditChecker.CheckAllAsync(store, null);
+        Assert.False(report.Intact);
+        Assert.Contains(report.LogProblems, p => p.Contains(named, StringComparison.Ordinal));
+        // Every job is compared with its sealed leaves: the two untouched as before, the one whose newest leaf could
+        // not be sealed is reported as written past the log.
+        Assert.Contains(report.Jobs.Single(j => j.JobId == ids[0]).Problems, p => p.Contains("are not in the audit log", StringComparison.Ordinal));
+        Assert.All(report.Jobs.Where(j => j.JobId != ids[0]), j => Assert.Equal(before[j.JobId], j.Problems));
+        var one = await AuditChecker.CheckJobAsync(store, ids[1], null);
+        Assert.Contains(one.LogProblems, p => p.Contains(named, StringComparison.Ordinal));
+        Assert.Equal(before[ids[1]], one.Jobs.Single().Problems);
+    }
+
     [Fact]
     public async Task PendingLeaves_AreSealedWithoutAReader_ByTheProcessThatCommits()
     {

@@ -34,6 +34,8 @@ internal abstract class DelegatingStore(IOrdoStore inner) : IOrdoStore
     public ValueTask<IReadOnlyList<JobRecord>> ListJobsWithoutWorkAsync(CancellationToken cancellationToken = default) => inner.ListJobsWithoutWorkAsync(cancellationToken);
     public ValueTask<long> GetAuditLogSizeAsync(CancellationToken cancellationToken = default) => inner.GetAuditLogSizeAsync(cancellationToken);
     public ValueTask<IReadOnlyList<byte[]?>> ReadAuditNodesAsync(IReadOnlyList<MerkleNodeId> ids, CancellationToken cancellationToken = default) => inner.ReadAuditNodesAsync(ids, cancellationToken);
+
+    public IAsyncEnumerable<MerkleNode> ReadStoredAuditNodesAsync(long size, CancellationToken cancellationToken = default) => inner.ReadStoredAuditNodesAsync(size, cancellationToken);
     public IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesAsync(long from, long to, CancellationToken cancellationToken = default) => inner.ReadAuditLeavesAsync(from, to, cancellationToken);
     public IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesOfAsync(string subject, CancellationToken cancellationToken = default) => inner.ReadAuditLeavesOfAsync(subject, cancellationToken);
     public ValueTask AddAuditCheckpointAsync(AuditCheckpoint checkpoint, CancellationToken cancellationToken = default) => inner.AddAuditCheckpointAsync(checkpoint, cancellationToken);

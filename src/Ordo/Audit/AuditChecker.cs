@@ -23,7 +23,9 @@ public static class AuditChecker
         ArgumentNullException.ThrowIfNull(store);
         var logProblems = new List<string>();
         var cpSize = checkpoint?.Checkpoint.TreeSize;
-        var size = await store.GetAuditLogSizeAsync(cancellationToken).ConfigureAwait(false);
+        // A size the store cannot vouch for (its head was altered) is reported, and the leaves are read to the end.
+        var recordedSize = await SizeAsync(store, logProblems, cancellationToken).ConfigureAwait(false);
+        var size = recordedSize ?? long.MaxValue;
 
         // Every leaf, hashed again from what it records, and the tree over them: what the stored subtrees and the
         // checkpoint must agree with.
@@ -33,12 +35,21 @@ public static class AuditChecker
         var scratch = new List<MerkleNode>(8);
         byte[]? rootAtCheckpoint = cpSize == 0 ? MerkleHash.Empty() : null;
         var altered = 0;
+        var alteredNodes = 0;
+        var broken = false;
+        long read = 0;
+        // The kept subtrees, in the order the pass below completes them: each is compared with the subtree hashed again
+        // from the leaves (a proof reads the kept one, so one altered where no root passes would go unseen otherwise).
+        await using var kept = store.ReadStoredAuditNodesAsync(size, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        var haveKept = await kept.MoveNextAsync().ConfigureAwait(false);
         await foreach (var stored in store.ReadAuditLeavesAsync(0, size, cancellationToken).ConfigureAwait(false))
         {
-            if (stored.Index != frontier.Size)
+            if (!broken && stored.Index != frontier.Size)
             {
-                logProblems.Add($"leaf {frontier.Size} of the audit log is missing (the next stored leaf is {stored.Index})");
-                break;
+                // The tree cannot be hashed past a missing leaf; the leaves after it are still read, so that every job
+                // they record is compared with them and only the job whose leaf is missing is blamed.
+                logProblems.Add($"leaf {frontier.Size} of the audit log is missing (the next stored leaf is {stored.Index}): it was deleted");
+                broken = true;
             }
 
             var hash = stored.Leaf.Hash();
@@ -47,9 +58,26 @@ public static class AuditChecker
                 logProblems.Add($"leaf {stored.Index} of the audit log ({Describe(stored.Leaf)}) does not match its stored hash: it was altered");
             }
 
-            scratch.Clear();
-            frontier.Append(hash, scratch);
-            if (frontier.Size == cpSize) rootAtCheckpoint = frontier.Root();
+            if (!broken)
+            {
+                scratch.Clear();
+                frontier.Append(hash, scratch);
+                if (frontier.Size == cpSize) rootAtCheckpoint = frontier.Root();
+                for (var i = 1; i < scratch.Count; i++)
+                {
+                    var node = scratch[i];
+                    while (haveKept && CompletionOrder(kept.Current.Id, node.Id) < 0) haveKept = await kept.MoveNextAsync().ConfigureAwait(false);
+                    if (!haveKept || kept.Current.Id != node.Id) continue;
+                    if (!kept.Current.Hash.AsSpan().SequenceEqual(node.Hash) && alteredNodes++ < 10)
+                    {
+                        logProblems.Add($"the kept subtree of leaves {node.Id.FirstLeaf}..{node.Id.FirstLeaf + node.Id.Leaves - 1} (level {node.Id.Level}) is {Hex(kept.Current.Hash)}, but its leaves hash to {Hex(node.Hash)}: audit_nodes was altered, and proofs that read it fail");
+                    }
+
+                    haveKept = await kept.MoveNextAsync().ConfigureAwait(false);
+                }
+            }
+
+            read = stored.Index + 1;
             var inCheckpoint = stored.Index < cpSize;
             if (stored.Leaf.Kind == AuditLeafKind.Events)
             {
@@ -62,12 +90,14 @@ public static class AuditChecker
             }
         }
 
-        if (frontier.Size < size && logProblems.Count == 0)
+        if (recordedSize is null) size = read;
+        if (frontier.Size < size && !broken)
         {
-            logProblems.Add($"the audit log holds {frontier.Size} leaves where its size is {size}");
+            logProblems.Add($"the audit log holds {frontier.Size} leaves where its size is {size}: its newest leaves were deleted (or the recorded size raised)");
+            broken = true;
         }
 
-        var head = await CheckTreeAsync(store, checkpoint?.Checkpoint, size, frontier.Root(), rootAtCheckpoint, logProblems, cancellationToken).ConfigureAwait(false);
+        var head = await CheckTreeAsync(store, checkpoint?.Checkpoint, size, broken ? null : frontier.Root(), rootAtCheckpoint, logProblems, cancellationToken).ConfigureAwait(false);
 
         var cpJobs = checkpoint?.Jobs.ToDictionary(j => j.JobId.Value, StringComparer.Ordinal) ?? [];
         var definitionCheck = new DefinitionCheck(store, definitions);
@@ -99,11 +129,15 @@ public static class AuditChecker
         ArgumentNullException.ThrowIfNull(store);
         var logProblems = new List<string>();
         var cp = checkpoint?.Checkpoint;
-        var size = await store.GetAuditLogSizeAsync(cancellationToken).ConfigureAwait(false);
+        var recordedSize = await SizeAsync(store, logProblems, cancellationToken).ConfigureAwait(false);
+        var size = recordedSize ?? long.MaxValue;
         AuditTreeHead head;
         try
         {
-            head = await CheckTreeAsync(store, cp, size, null, null, logProblems, cancellationToken).ConfigureAwait(false);
+            // No tree to prove anything in when the store cannot say how large it is.
+            head = recordedSize is null
+                ? new AuditTreeHead(0, MerkleHash.Empty())
+                : await CheckTreeAsync(store, cp, size, null, null, logProblems, cancellationToken).ConfigureAwait(false);
         }
         catch (InvalidDataException e)
         {
@@ -122,8 +156,11 @@ public static class AuditChecker
 
         // The newest leaf before the checkpoint proved in the checkpoint's tree, the newest of all in the stored tree:
         // what the job is compared with below is then what the checkpoint (or the log) committed to.
-        await ProveAsync(store, leaves.LastOrDefault(l => cp is not null && l.Index < cp.TreeSize), cp?.TreeSize ?? 0, cp?.Root, "the checkpoint", logProblems, cancellationToken).ConfigureAwait(false);
-        await ProveAsync(store, leaves.LastOrDefault(), head.Size, head.Root, "the stored audit log", logProblems, cancellationToken).ConfigureAwait(false);
+        if (recordedSize is not null)
+        {
+            await ProveAsync(store, leaves.LastOrDefault(l => cp is not null && l.Index < cp.TreeSize), cp?.TreeSize ?? 0, cp?.Root, "the checkpoint", logProblems, cancellationToken).ConfigureAwait(false);
+            await ProveAsync(store, leaves.LastOrDefault(), head.Size, head.Root, "the stored audit log", logProblems, cancellationToken).ConfigureAwait(false);
+        }
 
         var cpJob = checkpoint?.Jobs.FirstOrDefault(j => j.JobId == jobId);
         var record = await store.GetJobAsync(jobId, cancellationToken).ConfigureAwait(false);
@@ -132,6 +169,27 @@ public static class AuditChecker
             ? Deleted(jobId, leaves.Count > 0 ? job : null, cpJob)
             : await CheckSettledAsync(store, record, leaves.Count > 0 ? job : null, cpJob, cp?.TreeSize, new LogTail(store, size), definitionCheck, cancellationToken).ConfigureAwait(false);
         return new AuditReport(head, cp, logProblems, [], report is null ? [] : [report]);
+    }
+
+    /// <summary>The log's size, or null (and the store's reason among <paramref name="problems"/>) when its record of it was altered.</summary>
+    private static async Task<long?> SizeAsync(IOrdoStore store, List<string> problems, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await store.GetAuditLogSizeAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidDataException e)
+        {
+            problems.Add(e.Message);
+            return null;
+        }
+    }
+
+    /// <summary>Orders subtrees as appending completes them: by the last leaf each covers, then by level.</summary>
+    private static int CompletionOrder(MerkleNodeId a, MerkleNodeId b)
+    {
+        var byEnd = (a.FirstLeaf + a.Leaves).CompareTo(b.FirstLeaf + b.Leaves);
+        return byEnd != 0 ? byEnd : a.Level.CompareTo(b.Level);
     }
 
     /// <summary>Compares the stored subtrees with the recomputed root, and proves that the stored log extends the checkpoint.</summary>
@@ -246,7 +304,17 @@ public static class AuditChecker
             // Each look reads on from where the one before ended, and carries its leaves along.
             var (earlier, start) = look == 0 ? ([], from) : await LookAsync(look - 1, cancellationToken).ConfigureAwait(false);
             var bySubject = earlier.ToDictionary(kv => kv.Key, kv => new List<StoredAuditLeaf>(kv.Value), StringComparer.Ordinal);
-            var size = await store.GetAuditLogSizeAsync(cancellationToken).ConfigureAwait(false);
+            long size;
+            try
+            {
+                size = await store.GetAuditLogSizeAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidDataException)
+            {
+                // Reported by the check that read the size first; no newer leaf is read past a head that was altered.
+                size = start;
+            }
+
             await foreach (var leaf in store.ReadAuditLeavesAsync(start, size, cancellationToken).ConfigureAwait(false))
             {
                 if (leaf.Leaf.Kind != AuditLeafKind.Events) continue;

@@ -17,6 +17,13 @@ public interface IAuditLogStore
     /// </summary>
     ValueTask<IReadOnlyList<byte[]?>> ReadAuditNodesAsync(IReadOnlyList<MerkleNodeId> ids, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Every interior subtree the store keeps (level 1 and up) that lies within the first <paramref name="size"/>
+    /// leaves, in the order appending completes them: by the last leaf each covers, then by level. What a full check
+    /// compares with the subtrees it hashes again from the leaves (a kept subtree is what proofs read).
+    /// </summary>
+    IAsyncEnumerable<MerkleNode> ReadStoredAuditNodesAsync(long size, CancellationToken cancellationToken = default);
+
     /// <summary>The leaves from <paramref name="from"/> (inclusive) to <paramref name="to"/> (exclusive), in order.</summary>
     IAsyncEnumerable<StoredAuditLeaf> ReadAuditLeavesAsync(long from, long to, CancellationToken cancellationToken = default);
 

@@ -70,6 +70,47 @@ public sealed class AuditCheckpointTests : IClassFixture<AuditCheckpointTests.Th
         Assert.True(log.GetProperty("tree_size").GetInt64() > log.GetProperty("checkpoint_tree_size").GetInt64());
     }
 
+    [Fact]
+    public async Task Verify_ALeafDeletedFromTheMiddleOfTheLog_IsNamed_AndOnlyItsJobIsBlamed()
+    {
+        using var w = _jobs.Copy();
+        var victim = _jobs.JobIds[1];
+        long deleted;
+        using (var c = AuditTampering.Open(w.Db))
+        {
+            // The victim's second leaf: a commit in the middle of its log and of the store's.
+            deleted = AuditTampering.Scalar<long>(c, "SELECT idx FROM audit_leaves WHERE subject = $s ORDER BY idx LIMIT 1 OFFSET 1", ("$s", victim));
+            Assert.Equal(1, AuditTampering.Execute(c, "DELETE FROM audit_leaves WHERE idx = $i", ("$i", deleted)));
+        }
+
+        var r = await OrdoAsync(w, "audit", "verify", "--all", "--db", w.Db, "--json");
+        Assert.True(r.ExitCode == 3, r.ToString());
+        var lines = r.JsonLines();
+        var byJob = lines.Where(l => l.TryGetProperty("job_id", out _)).ToDictionary(l => l.GetProperty("job_id").GetString()!, l => l.GetProperty("status").GetString());
+        Assert.Equal("not_logged", byJob[victim]);
+        Assert.All(_jobs.JobIds.Where(id => id != victim), id => Assert.Equal("intact", byJob[id]));
+        Assert.Contains(lines[^1].GetProperty("audit_log").GetProperty("problems").EnumerateArray(), p => p.GetString()!.Contains($"leaf {deleted} of the audit log is missing", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Verify_AKeptSubtreeThatNoRootReads_WhenAltered_IsNamed()
+    {
+        using var w = _jobs.Copy();
+        using (var c = AuditTampering.Open(w.Db))
+        {
+            // Subtree (4, 0) lies under (5, 0): the root is computed from the larger one, but proofs of the leaves
+            // 0..15 read the smaller.
+            Assert.True(AuditTampering.Scalar<long>(c, "SELECT count(*) FROM audit_nodes WHERE level = 5 AND idx = 0") == 1, "the sample's store holds fewer than 32 leaves");
+            Assert.Equal(1, AuditTampering.Execute(c, "UPDATE audit_nodes SET hash = zeroblob(32) WHERE level = 4 AND idx = 0"));
+        }
+
+        var r = await OrdoAsync(w, "audit", "verify", "--all", "--db", w.Db, "--json");
+        Assert.True(r.ExitCode == 3, r.ToString());
+        var log = r.JsonLines()[^1].GetProperty("audit_log");
+        Assert.False(log.GetProperty("intact").GetBoolean());
+        Assert.Contains(log.GetProperty("problems").EnumerateArray(), p => p.GetString()!.Contains("the kept subtree of leaves 0..15 (level 4)", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("tenant", "'other'")]
     [InlineData("status", "'failed'")]
