@@ -8,7 +8,8 @@ namespace Ordo.Benchmarks;
 
 /// <summary>
 /// One SqliteOrdoStore commit of a step's three events (conditional on the job's head) on a file in WAL mode, by a lone
-/// writer: one transaction, no fsync with <see cref="SqliteDurability.Normal"/>, one fsync with <see cref="SqliteDurability.Full"/>.
+/// writer: one transaction, no fsync with <see cref="SqliteDurability.Normal"/>, one fsync with <see cref="SqliteDurability.Full"/>;
+/// with the audit log on and off.
 /// The events are sealed inside the measured call (a few microseconds of SHA-256), as the engine does before every commit.
 /// </summary>
 [MemoryDiagnoser]
@@ -24,11 +25,15 @@ public class SqliteCommitBenchmarks : IAsyncDisposable
     [Params(SqliteDurability.Normal, SqliteDurability.Full)]
     public SqliteDurability Durability { get; set; }
 
+    /// <summary>Whether the store-wide audit log is on (the default) or off: the difference is what a leaf costs a commit.</summary>
+    [Params(true, false)]
+    public bool AuditLog { get; set; }
+
     [GlobalSetup]
     public async Task SetupAsync()
     {
         _directory = Directory.CreateTempSubdirectory("ordo-micro-").FullName;
-        _store = new SqliteOrdoStore(new SqliteStoreOptions { Path = Path.Combine(_directory, "ordo.db"), Durability = Durability });
+        _store = new SqliteOrdoStore(new SqliteStoreOptions { Path = Path.Combine(_directory, "ordo.db"), Durability = Durability, AuditLog = AuditLog });
         var state = await StepFixture.SubmitAsync(_store);
         (_job, _seq, _head) = (state.JobId, state.Seq, state.HeadHash);
     }
