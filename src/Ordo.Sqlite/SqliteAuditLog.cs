@@ -6,7 +6,8 @@ namespace Ordo.Sqlite;
 /// <summary>
 /// The SQLite store's audit log writer: the group's writes add their leaves (<see cref="Add"/>), and just before the
 /// group commits they are appended at once, with the perfect subtrees of 16 leaves or more they complete, in the same transaction. The
-/// frontier is kept between groups and read again only when another process appended meanwhile.
+/// frontier is kept between groups and appended to without reading the log's size; it is read again only when another
+/// process appended meanwhile (the next index is then taken).
 /// </summary>
 /// <remarks>Not thread-safe: only the writer's leader uses it.</remarks>
 internal sealed class SqliteAuditLog(SqliteConnection connection) : IWriteParticipant, IDisposable
@@ -32,15 +33,38 @@ internal sealed class SqliteAuditLog(SqliteConnection connection) : IWritePartic
     public void BeforeCommit(SqliteConnection connection)
     {
         if (_pending.Count == 0) return;
-        // Read under the write lock: another process may have appended since this one last did.
-        var size = (long)_size.ExecuteScalar()!;
-        var frontier = _appender.Begin(size, Read);
+        // The kept frontier is appended to without reading the log's size: when another process appended since, the
+        // first leaf's index is taken (leaves are dense), its insert fails, and the frontier is read back under the
+        // write lock and the append done again.
+        if (_appender.Kept is not { } kept || !TryWrite(kept))
+        {
+            _appender.Reset();
+            var frontier = _appender.Begin((long)_size.ExecuteScalar()!, Read);
+            if (!TryWrite(frontier)) throw new InvalidDataException($"the audit log's leaf {frontier.Size - _pending.Count} is taken though the log holds {frontier.Size - _pending.Count} leaves: audit_leaves was altered");
+        }
+
+        _pending.Clear();
+    }
+
+    /// <summary>Appends the pending leaves to <paramref name="frontier"/> (in place) and writes them; false when the first one's index was taken.</summary>
+    private bool TryWrite(MerkleFrontier frontier)
+    {
+        // From here the frontier holds what may be rolled back: Abandoned forgets it.
         _written = frontier;
         var append = AuditLogAppender.Append(frontier, _pending);
-        foreach (var leaf in append.Leaves)
+        for (var i = 0; i < append.Leaves.Count; i++)
         {
+            var leaf = append.Leaves[i];
             var l = leaf.Leaf;
-            _insertLeaf.Set(leaf.Index, (int)l.Kind, l.Subject, l.FirstSeq, l.LastSeq, l.Digest, leaf.Hash).ExecuteNonQuery();
+            try
+            {
+                _insertLeaf.Set(leaf.Index, (int)l.Kind, l.Subject, l.FirstSeq, l.LastSeq, l.Digest, leaf.Hash).ExecuteNonQuery();
+            }
+            catch (SqliteException e) when (i == 0 && e.SqliteExtendedErrorCode is SqlitePrimaryKeyConstraint or SqliteUniqueConstraint)
+            {
+                // Only this statement failed; the transaction goes on.
+                return false;
+            }
         }
 
         foreach (var node in append.Interior)
@@ -48,8 +72,13 @@ internal sealed class SqliteAuditLog(SqliteConnection connection) : IWritePartic
             if (node.Id.Level >= MinStoredLevel) _insertNode.Set(node.Id.Level, node.Id.Index, node.Hash).ExecuteNonQuery();
         }
 
-        _pending.Clear();
+        return true;
     }
+
+    /// <summary>SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE: the row's key is taken.</summary>
+    private const int SqlitePrimaryKeyConstraint = 1555;
+
+    private const int SqliteUniqueConstraint = 2067;
 
     public void Committed()
     {

@@ -32,6 +32,13 @@ public sealed class AuditLogAppender
         return _frontier;
     }
 
+    /// <summary>
+    /// The frontier kept from the last committed transaction, or null. A store that can tell, when it writes, that
+    /// another process appended meanwhile (the next index is taken) may append to it without reading the size first,
+    /// and call <see cref="Reset"/> then <see cref="Begin"/> when it was.
+    /// </summary>
+    public MerkleFrontier? Kept => _frontier;
+
     /// <summary>Appends <paramref name="leaves"/> to <paramref name="frontier"/>: the leaves with their index and hash, and the interior subtrees they complete.</summary>
     public static AuditAppend Append(MerkleFrontier frontier, IReadOnlyList<AuditLeaf> leaves)
     {
