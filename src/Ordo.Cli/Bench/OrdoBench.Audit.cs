@@ -26,10 +26,10 @@ internal sealed partial class OrdoBench
         var probe = new StepProbe();
         var ids = BenchWorkflows.ChainIds(BenchSizes.Chain);
         var workflow = BenchWorkflows.Chain("bench-w1", ids, probe);
-        var n = _p.W1DurN;
-        Log($"audit: warm-up {n} invocations on each store");
-        await SequentialAsync(offHost, workflow, ids, probe, n, "w1 durable, audit log off").ConfigureAwait(false);
-        await SequentialAsync(onHost, workflow, ids, probe, n, "w1 durable, audit log on").ConfigureAwait(false);
+        var n = _p.AuditPassN;
+        Log($"audit: warm-up {_p.W1DurN} invocations on each store");
+        await SequentialAsync(offHost, workflow, ids, probe, _p.W1DurN, "w1 durable, audit log off").ConfigureAwait(false);
+        await SequentialAsync(onHost, workflow, ids, probe, _p.W1DurN, "w1 durable, audit log on").ConfigureAwait(false);
         var off = new List<double>();
         var on = new List<double>();
         var ratios = new List<double>();
@@ -84,7 +84,7 @@ internal sealed partial class OrdoBench
             ["w1_cpu_samples_off"] = Array(offCpu, 1),
             ["w1_cpu_samples_on"] = Array(onCpu, 1),
             ["w1_invocations_per_pass"] = n,
-            ["w1_leaves_per_invocation"] = BenchStats.Round((double)await onHost.Store.GetAuditLogSizeAsync(stop).ConfigureAwait(false) / (n * (_p.AuditPairs + 1)), 2),
+            ["w1_leaves_per_invocation"] = BenchStats.Round((double)await onHost.Store.GetAuditLogSizeAsync(stop).ConfigureAwait(false) / ((n * _p.AuditPairs) + _p.W1DurN), 2),
             ["loadavg"] = LoadAverage(),
         };
         Log($"audit: w1 durable over {ratios.Count} paired passes: median {F0(BenchStats.Median(off))} steps/s off, {F0(BenchStats.Median(on))} on (median pair ratio {ratio:0.000}); CPU a step {cpuOff:0.0} µs off, {cpuOn:0.0} µs on ({(cpuOn / cpuOff - 1) * 100:+0.0;-0.0}%)");
