@@ -47,6 +47,8 @@ public static class JobReplayer
                 {
                     Tenant = submitted.Tenant, Submitter = submitted.Submitter, Priority = submitted.Priority,
                     JobId = root.Job.JobId, DryRun = submitted.DryRun == true, InputName = "the recorded input",
+                    // A shadow job runs as one again: its JobSubmitted names the production job, and it ends where it would ask for approval.
+                    ShadowOf = submitted.ShadowOf is { } production ? new JobId(production) : null,
                 }, cancellationToken).ConfigureAwait(false);
             }
             catch (OrdoValidationException e)

@@ -1,0 +1,61 @@
+using System.Text.Json.Nodes;
+using Ordo.Engine;
+using Ordo.Events;
+using Ordo.Replay;
+using Ordo.Testing;
+using Ordo.Tests.Engine;
+using Ordo.Tests.Workflows;
+using Ordo.Workflows;
+
+namespace Ordo.Tests.Replay;
+
+/// <summary>
+/// <see cref="JobReplayer"/> and <see cref="JobExport"/> on jobs of a transform-only workflow: what a replay compares
+/// (shadow jobs, member order, recordings that stop before the job's end) and how an export reads back.
+/// </summary>
+public sealed class JobReplayerTests : IDisposable
+{
+    private readonly TempWorkspace _ws = new();
+
+    public void Dispose() => _ws.Dispose();
+
+    private Task<WorkflowDefinition> LoadAsync(string name = "totals", string set = "{ total: { sum: \"${ input.a + input.b }\", note: \"${ input.note }\" } }")
+    {
+        _ws.Write(name + ".yaml", $$"""
+            ordo: 1
+            workflow: {{name}}
+            version: 1
+            steps:
+              - { id: sum, transform: { set: {{set}} } }
+            """);
+        return _ws.LoadAsync(name + ".yaml");
+    }
+
+    private static readonly JsonNode Input = JsonNode.Parse("""{ "a": 1, "b": 2, "note": "+31 20 <é>" }""")!;
+
+    private static async Task<ReplayReport> ReplayAsync(JobRecording recording, WorkflowDefinition? workflow = null)
+    {
+        await using var store = new InMemoryOrdoStore();
+        return await JobReplayer.ReplayAsync(recording, new ReplayOptions { Store = store, Workflow = workflow });
+    }
+
+    private static async Task<JobRecording> RunAsync(EngineHarness h, WorkflowDefinition workflow, SubmitOptions? options = null, bool run = true)
+    {
+        var job = await h.Runtime.SubmitAsync(workflow, Json.Of(Input), options ?? new SubmitOptions());
+        if (run) await h.Runtime.RunAsync(new RunRequest { RootJobId = job.JobId, UntilIdle = true });
+        return (await JobRecording.ReadAsync(h.Store, job.JobId))!;
+    }
+
+    [Fact]
+    public async Task AShadowJob_ReplaysAsAShadowOfTheSameJob_AndMatches()
+    {
+        await using var h = new EngineHarness();
+        var workflow = await LoadAsync();
+        var recording = await RunAsync(h, workflow, new SubmitOptions { ShadowOf = JobId.New(DateTimeOffset.UnixEpoch) });
+        Assert.NotNull(recording.Root.Submitted.ShadowOf);
+
+        var report = await ReplayAsync(recording);
+
+        Assert.Null(report.Divergence);
+    }
+}
