@@ -132,7 +132,50 @@ internal static class ReplayComparer
             ["policy"] = e.Policy,
             ["payload"] = payload,
         };
-        return node.ToJsonString();
+        return Canonical(node);
+    }
+
+    /// <summary>
+    /// A JSON value as one text in which object members are in name order (arrays keep theirs): two values that differ
+    /// only in the order of their members (a reordered <c>args:</c> mapping, a reordered config) give the same text.
+    /// </summary>
+    internal static string Canonical(JsonNode? node)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            WriteCanonical(w, node);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    private static void WriteCanonical(Utf8JsonWriter w, JsonNode? node)
+    {
+        switch (node)
+        {
+            case null:
+                w.WriteNullValue();
+                break;
+            case JsonObject o:
+                w.WriteStartObject();
+                foreach (var (name, value) in o.OrderBy(p => p.Key, StringComparer.Ordinal))
+                {
+                    w.WritePropertyName(name);
+                    WriteCanonical(w, value);
+                }
+
+                w.WriteEndObject();
+                break;
+            case JsonArray a:
+                w.WriteStartArray();
+                foreach (var item in a) WriteCanonical(w, item);
+                w.WriteEndArray();
+                break;
+            default:
+                node.WriteTo(w);
+                break;
+        }
     }
 
     private static void Strip(JsonNode? node, bool versionsRace)
@@ -201,7 +244,46 @@ internal static class ReplayComparer
             p = replayed is null ? "(nothing)" : what == "request" ? Request(replayed) : Summary(replayed);
         }
 
+        if (recorded is not null && replayed is not null && r == p)
+        {
+            // The summaries agree (same type, same status): name the fields that differ instead.
+            (r, p) = Fields(recorded, replayed);
+        }
+
         return new ReplayDivergence(step, visit, what, r, p) { Scope = at.Scope };
+    }
+
+    /// <summary>The event type with the compared fields that differ between the two events, on each side (<c>(absent)</c> for a missing one).</summary>
+    private static (string Recorded, string Replayed) Fields(EventEnvelope recorded, EventEnvelope replayed)
+    {
+        var a = Flatten(recorded);
+        var b = Flatten(replayed);
+        var differing = a.Keys.Union(b.Keys).Order(StringComparer.Ordinal)
+            .Where(k => !a.TryGetValue(k, out var x) || !b.TryGetValue(k, out var y) || x != y)
+            .ToList();
+        string Side(EventEnvelope e, Dictionary<string, string> fields)
+            => string.Join(" ", [e.Type, .. differing.Select(k => $"{k}={(fields.TryGetValue(k, out var v) ? v : "(absent)")}")]);
+        return (Side(recorded, a), Side(replayed, b));
+    }
+
+    /// <summary>The compared fields of an event (its place and stamps, then <c>payload.NAME</c> for each payload member), as canonical JSON.</summary>
+    private static Dictionary<string, string> Flatten(EventEnvelope e)
+    {
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (JsonNode.Parse(Normalized(e)) is not JsonObject node) return fields;
+        foreach (var (name, value) in node)
+        {
+            if (name == "payload" && value is JsonObject payload)
+            {
+                foreach (var (field, v) in payload) fields["payload." + field] = Canonical(v);
+            }
+            else if (value is not null)
+            {
+                fields[name] = Canonical(value);
+            }
+        }
+
+        return fields;
     }
 
     private static string Request(EventEnvelope e) => e.Type switch

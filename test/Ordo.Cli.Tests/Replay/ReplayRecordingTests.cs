@@ -26,4 +26,21 @@ public sealed class ReplayRecordingTests
         var fromFile = await CliRunner.RunExpectingAsync(0, "replay", w.PathOf("suite/shadow.json"));
         Assert.Contains("matches the recording", fromFile.Out, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task ReorderedArguments_OfAToolStep_ChangeNothing_ButAnotherValueIsARequestDivergence()
+    {
+        using var w = ReplayProject.Create();
+        var job = await ReplayProject.RunAsync(w);
+        var reordered = ReplayProject.Workflow(w, "reordered.yaml", args: """{ amount: "${ artifacts.label.amount }", customer: "${ input.customer }" }""");
+        var changed = ReplayProject.Workflow(w, "changed.yaml", args: """{ amount: 43, customer: "${ input.customer }" }""");
+
+        var same = await CliRunner.RunExpectingAsync(0, "replay", job, "--db", w.Db, "--workflow", reordered, "--json");
+        Assert.Equal(JsonValueKind.Null, same.Json().GetProperty("divergence").ValueKind);
+
+        var other = await CliRunner.RunExpectingAsync(6, "replay", job, "--db", w.Db, "--workflow", changed, "--json");
+        var divergence = other.Json().GetProperty("divergence");
+        Assert.Equal(("charge", "request"), (divergence.GetProperty("step").GetString(), divergence.GetProperty("what").GetString()));
+        Assert.Contains("\"amount\":43", divergence.GetProperty("replayed").GetString(), StringComparison.Ordinal);
+    }
 }

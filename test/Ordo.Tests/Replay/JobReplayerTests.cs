@@ -58,4 +58,17 @@ public sealed class JobReplayerTests : IDisposable
 
         Assert.Null(report.Divergence);
     }
+
+    [Fact]
+    public async Task MembersInAnotherOrder_AreTheSameValue_ButAnotherValueIsAnOutputDivergence()
+    {
+        await using var h = new EngineHarness();
+        var recording = await RunAsync(h, await LoadAsync());
+
+        var reordered = await ReplayAsync(recording, await LoadAsync(set: "{ total: { note: \"${ input.note }\", sum: \"${ input.a + input.b }\" } }"));
+        var changed = await ReplayAsync(recording, await LoadAsync(set: "{ total: { sum: \"${ input.a * input.b }\", note: \"${ input.note }\" } }"));
+
+        Assert.Null(reordered.Divergence);
+        Assert.Equal(("sum", "output"), (changed.Divergence?.Step, changed.Divergence?.What));
+    }
 }
