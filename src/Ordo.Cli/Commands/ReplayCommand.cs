@@ -30,14 +30,30 @@ internal static class ReplayCommand
             }
 
             var code = CliHost.NewRegistry();
+            var file = parse.GetValue(workflowOption);
             WorkflowDefinition? workflow = null;
-            if (parse.GetValue(workflowOption) is { } file)
+            if (file is not null)
             {
                 workflow = await CliHost.LoadWorkflowAsync(ctx, file, code).ConfigureAwait(false);
             }
 
             // Everything is read (and every file checked) before anything is replayed.
             var recordings = suite is not null ? await ReadSuiteAsync(suite, ctx.Stop).ConfigureAwait(false) : [await ReadOneAsync(ctx, target!).ConfigureAwait(false)];
+            if (workflow is not null)
+            {
+                // A job is replayed against a version of its own workflow: one of another name is a mistake, not a change to test.
+                var names = recordings.Select(r => r.Root.Job.Workflow).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+                if (suite is null && names[0] != workflow.Name)
+                {
+                    throw new CliInputException($"--workflow {file}: it defines workflow '{workflow.Name}', but job {recordings[0].Root.Job.JobId} is a job of workflow '{names[0]}'; replay a job against a version of its own workflow");
+                }
+
+                if (suite is not null && !names.Contains(workflow.Name, StringComparer.Ordinal))
+                {
+                    throw new CliInputException($"--workflow {file}: it defines workflow '{workflow.Name}', and no job of the suite {suite} is a job of it (its jobs are of {string.Join(", ", names.Select(n => $"'{n}'"))}); nothing was replayed");
+                }
+            }
+
             var reports = new List<ReplayReport>();
             foreach (var recording in recordings)
             {

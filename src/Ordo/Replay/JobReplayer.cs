@@ -15,12 +15,20 @@ public static class JobReplayer
 {
     /// <summary>Replays a recorded job.</summary>
     /// <exception cref="DefinitionUnavailableException">The recorded definition needs something this process lacks (a code agent, a plugin).</exception>
-    /// <exception cref="OrdoRefusedException">The recorded definition no longer has the hash its job recorded (<c>definition_changed</c>): it was changed after the job ran.</exception>
+    /// <exception cref="OrdoRefusedException">
+    /// The recorded definition no longer has the hash its job recorded (<c>definition_changed</c>): it was changed after the
+    /// job ran; or <see cref="ReplayOptions.Workflow"/> is another workflow than the job's (another name).
+    /// </exception>
     public static async Task<ReplayReport> ReplayAsync(JobRecording recording, ReplayOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(recording);
         ArgumentNullException.ThrowIfNull(options);
         var root = recording.Root;
+        if (options.Workflow is { } other && other.Name != root.Job.Workflow)
+        {
+            throw new OrdoRefusedException($"job {root.Job.JobId} is a job of workflow '{root.Job.Workflow}' and cannot be replayed against workflow '{other.Name}' ({other.Ref}): a job is replayed against a version of its own workflow");
+        }
+
         var submitted = root.Submitted;
         var source = new ReplaySource(recording);
         var store = options.Store;

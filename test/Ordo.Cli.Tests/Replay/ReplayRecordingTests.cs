@@ -43,4 +43,33 @@ public sealed class ReplayRecordingTests
         Assert.Equal(("charge", "request"), (divergence.GetProperty("step").GetString(), divergence.GetProperty("what").GetString()));
         Assert.Contains("\"amount\":43", divergence.GetProperty("replayed").GetString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task AWorkflowOfAnotherName_IsRefused_FromTheStore_FromAFile_AndInASuiteWithNoJobOfIt()
+    {
+        using var w = ReplayProject.Create();
+        var job = await ReplayProject.RunAsync(w);
+        var other = ReplayProject.Workflow(w, "other.yaml", name: "refunds");
+        await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("suite/job.json"));
+
+        foreach (var target in new[] { job, w.PathOf("suite/job.json") })
+        {
+            var refused = await CliRunner.RunExpectingAsync(2, "replay", target, "--db", w.Db, "--workflow", other);
+            Assert.Contains("'refunds'", refused.Err, StringComparison.Ordinal);
+            Assert.Contains("'billing'", refused.Err, StringComparison.Ordinal);
+            Assert.Contains(job, refused.Err, StringComparison.Ordinal);
+            Assert.DoesNotContain("matches", refused.Out, StringComparison.Ordinal);
+        }
+
+        var suite = await CliRunner.RunExpectingAsync(2, "replay", "--suite", w.PathOf("suite"), "--workflow", other);
+        Assert.Contains("no job of the suite", suite.Err, StringComparison.Ordinal);
+        Assert.Contains("'refunds'", suite.Err, StringComparison.Ordinal);
+        Assert.Contains("'billing'", suite.Err, StringComparison.Ordinal);
+
+        // In a suite holding jobs of both, --workflow applies to the jobs of its name; the others replay as recorded.
+        var refunds = await ReplayProject.RunAsync(w, "other.yaml");
+        await CliRunner.RunExpectingAsync(0, "export", refunds, "--db", w.Db, "--out", w.PathOf("suite/refunds.json"));
+        var mixed = await CliRunner.RunExpectingAsync(0, "replay", "--suite", w.PathOf("suite"), "--workflow", other, "--json");
+        Assert.Equal(["billing@1", "refunds@1"], mixed.Json().EnumerateArray().Select(r => r.GetProperty("workflow").GetString()).Order(StringComparer.Ordinal));
+    }
 }

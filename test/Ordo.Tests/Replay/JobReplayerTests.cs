@@ -71,4 +71,16 @@ public sealed class JobReplayerTests : IDisposable
         Assert.Null(reordered.Divergence);
         Assert.Equal(("sum", "output"), (changed.Divergence?.Step, changed.Divergence?.What));
     }
+
+    [Fact]
+    public async Task AWorkflowOfAnotherName_IsRefused()
+    {
+        await using var h = new EngineHarness();
+        var recording = await RunAsync(h, await LoadAsync());
+
+        var e = await Assert.ThrowsAsync<OrdoRefusedException>(async () => await ReplayAsync(recording, await LoadAsync("refunds")));
+
+        Assert.Contains("'totals'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'refunds'", e.Message, StringComparison.Ordinal);
+    }
 }
