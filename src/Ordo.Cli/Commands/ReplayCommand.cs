@@ -131,7 +131,9 @@ internal static class ReplayCommand
     {
         if (r.Divergence is not { } d)
         {
-            return $"job {r.JobId} ({r.Workflow}): {r.ReplayedSteps} steps replayed, {r.AnswersServed} recorded answers used; matches the recording";
+            return r.RecordingEnded
+                ? $"job {r.JobId} ({r.Workflow}): {r.ReplayedSteps} steps replayed, {r.AnswersServed} recorded answers used; matches the recording"
+                : $"job {r.JobId} ({r.Workflow}): matches the recording so far: the job had not ended ({r.RecordedStatus}); its recording stops after {r.RecordedEvents} events and {r.ReplayedSteps} steps, and the replay did the same up to there; {r.AnswersServed} recorded answers used";
         }
 
         var where = $"step '{d.Step}'{(d.Visit > 1 ? $" visit {d.Visit}" : "")}{(d.Scope is null ? "" : $" [{d.Scope}]")}{(d.ChildJobId is null ? "" : $" of sub-workflow job {d.ChildJobId}")}";
@@ -164,6 +166,8 @@ internal static class ReplayCommand
         }
 
         w.WriteNumber("answers_served", r.AnswersServed);
+        w.WriteBoolean("recording_ended", r.RecordingEnded);
+        w.WriteString("recorded_status", r.RecordedStatus);
         w.WriteEndObject();
     });
 }

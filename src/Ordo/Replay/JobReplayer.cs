@@ -63,7 +63,10 @@ public static class JobReplayer
             {
                 // The new definition refuses the recorded input: the replay diverges at the job's start.
                 return new ReplayReport(root.Job.JobId.Value, workflow.Ref, 0,
-                    new ReplayDivergence("(job)", 0, "status", $"{EventTypes.JobSubmitted} {root.Job.WorkflowRef}", $"input refused by {workflow.Ref}: {e.Message}"));
+                    new ReplayDivergence("(job)", 0, "status", $"{EventTypes.JobSubmitted} {root.Job.WorkflowRef}", $"input refused by {workflow.Ref}: {e.Message}"))
+                {
+                    RecordingEnded = ReplayComparer.Ended(root), RecordedStatus = root.Job.Status.ToWire(), RecordedEvents = root.Tree().Sum(j => j.Events.Count),
+                };
             }
 
             var decided = new HashSet<(JobId, long)>();
@@ -75,10 +78,15 @@ public static class JobReplayer
 
             var replayed = await JobRecording.ReadAsync(store, root.Job.JobId, cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"the replayed job {root.Job.JobId} is not in the replay's store");
-            return new ReplayReport(root.Job.JobId.Value, workflow.Ref, ReplayComparer.EndedAttempts(replayed.Root), ReplayComparer.FirstDivergence(root, replayed.Root))
+            var ended = ReplayComparer.Ended(root);
+            var steps = ReplayComparer.EndedAttempts(replayed.Root);
+            return new ReplayReport(root.Job.JobId.Value, workflow.Ref, ended ? steps : Math.Min(steps, ReplayComparer.EndedAttempts(root)), ReplayComparer.FirstDivergence(root, replayed.Root))
             {
                 AnswersServed = source.Served,
                 Misses = [.. source.Misses],
+                RecordingEnded = ended,
+                RecordedStatus = root.Job.Status.ToWire(),
+                RecordedEvents = root.Tree().Sum(j => j.Events.Count),
             };
         }
         finally

@@ -28,6 +28,14 @@ internal static class ReplayComparer
     public static int EndedAttempts(RecordedJob job)
         => job.Tree().Sum(j => j.Events.Count(e => e.Type is EventTypes.StepSucceeded or EventTypes.StepFailed or EventTypes.StepBlocked));
 
+    /// <summary>
+    /// Whether a recorded job's log holds its end (<c>JobCompleted</c>, <c>JobFailed</c>, <c>JobCancelled</c>). The log of
+    /// a job that has not ended (queued, running, waiting for an approval) stops where the job is: its replay is compared
+    /// with it only as far as it goes.
+    /// </summary>
+    public static bool Ended(RecordedJob job)
+        => job.Events.Any(e => e.Type is EventTypes.JobCompleted or EventTypes.JobFailed or EventTypes.JobCancelled);
+
     /// <summary>The first divergence between a recorded job tree and its replay; null when they match.</summary>
     public static ReplayDivergence? FirstDivergence(RecordedJob recorded, RecordedJob replayed)
         => Compare(recorded, replayed, cancelled: []).Divergence;
@@ -42,18 +50,23 @@ internal static class ReplayComparer
         var bestRank = double.MaxValue;
         var child = recorded.Job.ParentJobId is null ? null : recorded.Job.JobId.Value;
 
+        // A log that stops before the job's end is compared as far as it goes: each recorded event must be replayed in
+        // its place; what the replay does past the recording's end (steps it never reached) is not compared.
+        var upTo = !Ended(recorded);
         var left = Streams(recorded.Events);
         var right = Streams(replayed.Events);
         foreach (var key in left.Keys.Union(right.Keys))
         {
             left.TryGetValue(key, out var r);
             right.TryGetValue(key, out var p);
+            if (upTo && r is null) continue;
             var scope = (r ?? p)![0].Scope;
             var partial = scope is not null && cancelledHere.Any(c => WorkKeys.IsWithin(scope, c));
-            if (CompareStream(r ?? [], p ?? [], partial) is { } found && found.Rank < bestRank)
+            var found = partial || !upTo ? CompareStream(r ?? [], p ?? [], partial) : CompareUpTo(r!, p ?? []);
+            if (found is not null && found.Value.Rank < bestRank)
             {
-                bestRank = found.Rank;
-                best = found.Divergence with { ChildJobId = child };
+                bestRank = found.Value.Rank;
+                best = found.Value.Divergence with { ChildJobId = child };
             }
         }
 
@@ -103,6 +116,33 @@ internal static class ReplayComparer
             if (a is not null && b is not null && Normalized(a) == Normalized(b)) continue;
             var rank = a?.Seq ?? b!.Seq;
             return (Describe(a, b), rank);
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Compares a visit's events with a recording that stops (its job had not ended): every recorded event in its place,
+    /// and every recorded branch event among the replayed ones; the replay's events past the recorded ones are not compared.
+    /// </summary>
+    private static (ReplayDivergence Divergence, double Rank)? CompareUpTo(List<EventEnvelope> recorded, List<EventEnvelope> replayed)
+    {
+        var r = recorded.Where(e => !Unordered.Contains(e.Type)).ToList();
+        var p = replayed.Where(e => !Unordered.Contains(e.Type)).ToList();
+        for (var i = 0; i < r.Count; i++)
+        {
+            var b = i < p.Count ? p[i] : null;
+            if (b is not null && Normalized(r[i]) == Normalized(b)) continue;
+            return (Describe(r[i], b), r[i].Seq);
+        }
+
+        var left = replayed.Where(e => Unordered.Contains(e.Type)).Select(e => (Event: e, Text: Normalized(e))).ToList();
+        foreach (var a in recorded.Where(e => Unordered.Contains(e.Type)))
+        {
+            var text = Normalized(a);
+            var at = left.FindIndex(x => x.Text == text);
+            if (at < 0) return (Describe(a, left.Select(x => x.Event).FirstOrDefault(e => e.Type == a.Type)), a.Seq);
+            left.RemoveAt(at);
         }
 
         return null;

@@ -72,4 +72,50 @@ public sealed class ReplayRecordingTests
         var mixed = await CliRunner.RunExpectingAsync(0, "replay", "--suite", w.PathOf("suite"), "--workflow", other, "--json");
         Assert.Equal(["billing@1", "refunds@1"], mixed.Json().EnumerateArray().Select(r => r.GetProperty("workflow").GetString()).Order(StringComparer.Ordinal));
     }
+
+    [Fact]
+    public async Task AJobThatNeverRan_MatchesItsRecordingSoFar_AsAPausedJobDoes()
+    {
+        using var w = ReplayProject.Create();
+        var submitted = await CliRunner.RunExpectingAsync(0, "submit", w.PathOf("billing-v1.yaml"), "--input", w.PathOf("input.json"), "--db", w.Db, "--json");
+        var job = submitted.Json().GetProperty("job_id").GetString()!;
+        await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("queued.json"));
+
+        foreach (var target in new[] { job, w.PathOf("queued.json") })
+        {
+            var replay = await CliRunner.RunExpectingAsync(0, "replay", target, "--db", w.Db, "--json");
+            var report = replay.Json();
+            Assert.Equal(JsonValueKind.Null, report.GetProperty("divergence").ValueKind);
+            Assert.False(report.GetProperty("recording_ended").GetBoolean());
+            Assert.Equal("queued", report.GetProperty("recorded_status").GetString());
+            Assert.Equal(0, report.GetProperty("replayed_steps").GetInt32());
+        }
+
+        var human = await CliRunner.RunExpectingAsync(0, "replay", job, "--db", w.Db);
+        Assert.Contains("matches the recording so far: the job had not ended (queued); its recording stops after 2 events and 0 steps", human.Out, StringComparison.Ordinal);
+
+        // Once it ran, the whole job is compared.
+        await CliRunner.RunExpectingAsync(0, "resume", job, "--db", w.Db);
+        var ended = (await CliRunner.RunExpectingAsync(0, "replay", job, "--db", w.Db, "--json")).Json();
+        Assert.True(ended.GetProperty("recording_ended").GetBoolean());
+        Assert.Equal(2, ended.GetProperty("replayed_steps").GetInt32());
+    }
+
+    [Fact]
+    public async Task APausedJob_IsComparedAsFarAsItsRecordingGoes_AndAChangeBeforeThePauseStillDiverges()
+    {
+        using var w = Workspace.WithSample("patterns/approval");
+        var run = await CliRunner.RunExpectingAsync(4, "run", w.PathOf("sample/approval.yaml"), "--input", w.PathOf("sample/input.json"), "--db", w.Db, "--json", "--as", "alice");
+        var job = run.Json().GetProperty("job_id").GetString()!;
+
+        var same = (await CliRunner.RunExpectingAsync(0, "replay", job, "--db", w.Db, "--json")).Json();
+        Assert.False(same.GetProperty("recording_ended").GetBoolean());
+        Assert.Equal("waiting_approval", same.GetProperty("recorded_status").GetString());
+
+        var prompt = w.PathOf("sample/prompts/review.md");
+        File.WriteAllText(prompt, File.ReadAllText(prompt) + "\nBe brief.\n");
+        var changed = await CliRunner.RunExpectingAsync(6, "replay", job, "--db", w.Db, "--workflow", w.PathOf("sample/approval.yaml"), "--json");
+        var divergence = changed.Json().GetProperty("divergence");
+        Assert.Equal(("review", "prompt_hash"), (divergence.GetProperty("step").GetString(), divergence.GetProperty("what").GetString()));
+    }
 }

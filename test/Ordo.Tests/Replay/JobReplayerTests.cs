@@ -83,4 +83,19 @@ public sealed class JobReplayerTests : IDisposable
         Assert.Contains("'totals'", e.Message, StringComparison.Ordinal);
         Assert.Contains("'refunds'", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task AJobThatNeverRan_MatchesItsRecordingSoFar_AndSaysItHasNotEnded()
+    {
+        await using var h = new EngineHarness();
+        var recording = await RunAsync(h, await LoadAsync(), run: false);
+
+        var report = await ReplayAsync(recording);
+
+        Assert.Null(report.Divergence);
+        Assert.False(report.RecordingEnded);
+        Assert.Equal("queued", report.RecordedStatus);
+        Assert.Equal(2, report.RecordedEvents);
+        Assert.Equal(0, report.ReplayedSteps);
+    }
 }

@@ -66,4 +66,24 @@ public sealed class ReplayComparerTests
         Assert.Equal("JobSubmitted payload.shadow_of=\"0123456789abcdef0123456789abcdef\"", d.Recorded);
         Assert.Equal("JobSubmitted payload.shadow_of=(absent)", d.Replayed);
     }
+
+    [Fact]
+    public void ARecordingThatStops_IsComparedAsFarAsItGoes()
+    {
+        var queued = Job(Submitted(), Scheduled("s"));
+        var halfway = Job(Submitted(), Scheduled("s"), Succeeded("s", "1"));
+        var replayed = Job(Submitted(), Scheduled("s"), Succeeded("s", "1"), Scheduled("t"), Succeeded("t", "2"), Completed());
+        var other = Job(Submitted(), Scheduled("s"), Succeeded("s", "3"), Completed());
+
+        Assert.False(ReplayComparer.Ended(queued));
+        Assert.Null(ReplayComparer.FirstDivergence(queued, replayed));
+        Assert.Null(ReplayComparer.FirstDivergence(halfway, replayed));
+        Assert.Equal(("s", "output"), (ReplayComparer.FirstDivergence(halfway, other)?.Step, ReplayComparer.FirstDivergence(halfway, other)?.What));
+        // What the recording holds must be replayed: a replay that stops before it diverges.
+        Assert.Equal("(nothing)", ReplayComparer.FirstDivergence(halfway, Job(Submitted(), Scheduled("s")))?.Replayed);
+        // A recording that holds the job's end is compared whole.
+        var ended = Job(Submitted(), Scheduled("s"), Succeeded("s", "1"), Completed());
+        Assert.True(ReplayComparer.Ended(ended));
+        Assert.NotNull(ReplayComparer.FirstDivergence(ended, replayed));
+    }
 }
