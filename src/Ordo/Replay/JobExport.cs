@@ -166,7 +166,7 @@ public static class JobExport
                 }
             }
 
-            return new JobRecording { Root = job, Definitions = definitions };
+            return new JobRecording { Root = job, Definitions = definitions, File = file };
         }
     }
 

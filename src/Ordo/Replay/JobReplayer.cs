@@ -103,7 +103,7 @@ public static class JobReplayer
             : throw new OrdoException($"the definition {root.Job.DefinitionHash} of job {root.Job.JobId} is not in the recording");
         // The hash the job recorded is what its chain covers: a definition changed since (in the database, in an export
         // file) is not the one the job ran on, and a replay against it would report its changes as the job's divergence.
-        if (Audit.DefinitionIntegrity.Problem(record, root.Job.DefinitionHash) is { } changed)
+        if (Audit.DefinitionIntegrity.Problem(record, root.Job.DefinitionHash, recording.File is { } file ? $"in the export file {file}" : "in the database") is { } changed)
         {
             throw new OrdoRefusedException($"job {root.Job.JobId} cannot be replayed against its recorded definition: definition_changed: {changed} (replay it against a workflow file instead: ordo replay --workflow FILE, ReplayOptions.Workflow)");
         }
