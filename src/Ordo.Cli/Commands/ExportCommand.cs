@@ -36,6 +36,16 @@ internal static class ExportCommand
             }
 
             var document = JobExport.Write(recording, host.Runtime.Gateway.Redactor.Redact);
+            try
+            {
+                // What is written reads back: its events verify against their hashes (a replay checks them).
+                _ = JobExport.Parse(document, target ?? "the export");
+            }
+            catch (OrdoValidationException e)
+            {
+                throw new OrdoRefusedException($"job {id} cannot be exported so that it reads back: {e.Message}; nothing was written");
+            }
+
             if (target is null)
             {
                 await ctx.Out.WriteLineAsync(document).ConfigureAwait(false);

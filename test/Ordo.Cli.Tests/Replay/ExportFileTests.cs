@@ -1,3 +1,6 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Ordo.Cli.Tests.Audit;
 using Ordo.Cli.Tests.TestSupport;
 
@@ -9,6 +12,80 @@ namespace Ordo.Cli.Tests.Replay;
 /// </summary>
 public sealed class ExportFileTests
 {
+    [Fact]
+    public async Task AnEventEditedInAnExport_IsRefused_NamingTheFileTheJobAndTheEvent()
+    {
+        using var w = ReplayProject.Create();
+        var job = await ReplayProject.RunAsync(w);
+        var file = w.PathOf("suite/job.json");
+        await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", file);
+        var export = JsonNode.Parse(File.ReadAllText(file))!;
+        var events = export["job"]!["events"]!.AsArray();
+        var charge = events.First(e => (string?)e!["type"] == "ToolCallRequested")!;
+        charge["payload"]!["note"] = "added by hand";
+        File.WriteAllText(w.PathOf("edited.json"), export.ToJsonString());
+
+        var refused = await CliRunner.RunExpectingAsync(2, "replay", w.PathOf("edited.json"));
+        Assert.Contains("edited.json", refused.Err, StringComparison.Ordinal);
+        Assert.Contains($"job {job}, event {(long)charge["seq"]!} (ToolCallRequested)", refused.Err, StringComparison.Ordinal);
+        Assert.Contains("hash chain", refused.Err, StringComparison.Ordinal);
+
+        // The same edit in a suite: nothing is replayed.
+        File.Copy(w.PathOf("edited.json"), w.PathOf("suite/edited.json"));
+        var suite = await CliRunner.RunExpectingAsync(2, "replay", "--suite", w.PathOf("suite"));
+        Assert.Contains("edited.json", suite.Err, StringComparison.Ordinal);
+        Assert.Empty(suite.Out);
+
+        // An event removed from the end of a job that ended: its log no longer reaches the end.
+        var truncated = JsonNode.Parse(File.ReadAllText(file))!;
+        var list = truncated["job"]!["events"]!.AsArray();
+        list.RemoveAt(list.Count - 1);
+        File.WriteAllText(w.PathOf("truncated.json"), truncated.ToJsonString());
+        var cut = await CliRunner.RunExpectingAsync(2, "replay", w.PathOf("truncated.json"));
+        Assert.Contains("before the job's end", cut.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnExportOfAnEarlierVersion_WithIndentedPayloads_StillReadsAndReplays()
+    {
+        // The approval sample's events hold timestamps with an offset (+00:00) and text the store escapes.
+        using var w = Workspace.WithSample("patterns/approval");
+        var run = await CliRunner.RunExpectingAsync(4, "run", w.PathOf("sample/approval.yaml"), "--input", w.PathOf("sample/input.json"), "--db", w.Db, "--json", "--as", "alice");
+        var job = run.Json().GetProperty("job_id").GetString()!;
+        await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("new.json"));
+        var text = File.ReadAllText(w.PathOf("new.json"));
+        Assert.Contains("+00:00", text, StringComparison.Ordinal);   // as the serializer stores a timestamp, not escaped
+        Assert.Contains("\\u002B31 20", text, StringComparison.Ordinal);  // as it stores text: the + of a phone number escaped
+
+        // As earlier versions wrote it: every value indented, nothing escaped that JSON does not require.
+        var node = JsonNode.Parse(text)!;
+        File.WriteAllText(w.PathOf("old.json"), node.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+        Assert.Contains("+00:00", File.ReadAllText(w.PathOf("old.json")), StringComparison.Ordinal);
+        await CliRunner.RunExpectingAsync(0, "replay", w.PathOf("old.json"));
+    }
+
+    [Fact]
+    public async Task ADivergence_FromAnExport_ShowsTheRecordedValueCompact_AsFromTheStore()
+    {
+        using var w = ReplayProject.Create();
+        var job = await ReplayProject.RunAsync(w);
+        await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("job.json"));
+        var node = JsonNode.Parse(File.ReadAllText(w.PathOf("job.json")))!;
+        File.WriteAllText(w.PathOf("old.json"), node.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+        var changed = ReplayProject.Workflow(w, "changed.yaml", args: """{ customer: "${ input.customer }", amount: 43 }""");
+
+        var fromStore = (await CliRunner.RunExpectingAsync(6, "replay", job, "--db", w.Db, "--workflow", changed, "--json")).Json().GetProperty("divergence");
+        foreach (var file in new[] { "job.json", "old.json" })
+        {
+            var fromFile = (await CliRunner.RunExpectingAsync(6, "replay", w.PathOf(file), "--workflow", changed, "--json")).Json().GetProperty("divergence");
+            Assert.Equal(fromStore.GetProperty("recorded").GetString(), fromFile.GetProperty("recorded").GetString());
+            Assert.Equal(fromStore.GetProperty("replayed").GetString(), fromFile.GetProperty("replayed").GetString());
+            Assert.DoesNotContain('\n', fromFile.GetProperty("recorded").GetString()!);
+            var human = await CliRunner.RunExpectingAsync(6, "replay", w.PathOf(file), "--workflow", changed);
+            Assert.Contains("recorded: ledger.charge {\"customer\":\"C-1\",\"amount\":42}\n", human.Out.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task ADefinitionRowRewrittenAsText_IsReadAsItsBytes_AChangedOneIsDefinitionChanged()
     {

@@ -98,4 +98,31 @@ public sealed class JobReplayerTests : IDisposable
         Assert.Equal(2, report.RecordedEvents);
         Assert.Equal(0, report.ReplayedSteps);
     }
+
+    [Fact]
+    public async Task AnExport_ReadsBackEveryPayloadAsStored_AndRefusesAnEditedEvent()
+    {
+        await using var h = new EngineHarness();
+        var recording = await RunAsync(h, await LoadAsync());
+        var text = JobExport.Write(recording, s => s);
+
+        var read = JobExport.Parse(text, "job.json");
+        Assert.Equal(recording.Root.Events.Select(e => e.PayloadText), read.Root.Events.Select(e => e.PayloadText));
+        Assert.Equal("job.json", read.File);
+
+        // An export of an earlier version: payloads indented, text unescaped.
+        var indented = JsonNode.Parse(text)!.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        Assert.Contains("<é>", indented, StringComparison.Ordinal);
+        Assert.Equal(recording.Root.Events.Select(e => e.PayloadText), JobExport.Parse(indented, "old.json").Root.Events.Select(e => e.PayloadText));
+
+        var edited = JsonNode.Parse(text)!;
+        var events = edited["job"]!["events"]!.AsArray();
+        var succeeded = events.Single(e => (string?)e!["type"] == EventTypes.StepSucceeded)!;
+        succeeded["payload"]!["extra"] = 1;
+        var e = Assert.Throws<OrdoValidationException>(() => JobExport.Parse(edited.ToJsonString(), "edited.json"));
+        var problem = Assert.Single(e.Problems);
+        Assert.Equal("edited.json", problem.File);
+        Assert.Equal($"job.events[{events.IndexOf(succeeded)}]", problem.Path);
+        Assert.Contains($"job {recording.Root.Job.JobId}, event {(long)succeeded["seq"]!} (StepSucceeded): the hash chain breaks here", problem.Message, StringComparison.Ordinal);
+    }
 }
