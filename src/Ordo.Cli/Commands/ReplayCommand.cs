@@ -95,15 +95,17 @@ internal static class ReplayCommand
             ?? throw new CliInputException($"job {id} does not exist in {host.DatabasePath}");
     }
 
+    /// <summary>The largest export read (64 MB), counted in bytes read.</summary>
+    private const long MaxExportBytes = CliHost.MaxInputBytes * 4L;
+
     private static async Task<JobRecording> ReadFileAsync(string file, CancellationToken cancellationToken)
     {
-        if (!File.Exists(file)) throw new CliInputException($"{file}: the export file does not exist");
-        if (new FileInfo(file).Length > CliHost.MaxInputBytes * 4L)
-        {
-            throw new CliInputException($"{file}: the export is larger than {CliHost.MaxInputBytes * 4L / (1024 * 1024)} MB");
-        }
-
-        var bytes = await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false);
+        // Only a regular file is opened: a FIFO would block the open (even a stop signal), a device never ends.
+        var kind = FileKinds.Of(file);
+        if (kind == FileKind.Missing) throw new CliInputException($"{file}: the export file does not exist");
+        if (kind != FileKind.Regular) throw new CliInputException($"{file}: not read: {FileKinds.Describe(kind)}; an export is a regular file");
+        var bytes = await FileKinds.ReadAtMostAsync(file, MaxExportBytes, cancellationToken).ConfigureAwait(false)
+            ?? throw new CliInputException($"{file}: the export is larger than {MaxExportBytes / (1024 * 1024)} MB");
         string text;
         try
         {
@@ -117,14 +119,49 @@ internal static class ReplayCommand
         return JobExport.Parse(text, file);
     }
 
+    /// <summary>
+    /// The exports of a suite folder: its <c>*.json</c> regular files, and links to regular files inside the folder. A link
+    /// that leaves the folder, a FIFO, a device, a socket or a folder named <c>*.json</c> is never opened: each is
+    /// reported, with every file that is not an export, and nothing is replayed.
+    /// </summary>
     private static async Task<List<JobRecording>> ReadSuiteAsync(string folder, CancellationToken cancellationToken)
     {
         if (!Directory.Exists(folder)) throw new CliInputException($"--suite: {folder} is not a folder");
-        var files = Directory.EnumerateFiles(folder, "*.json", SearchOption.TopDirectoryOnly).Order(StringComparer.Ordinal).ToList();
-        if (files.Count == 0) throw new CliInputException($"--suite: {folder} holds no exported jobs (*.json files written by ordo export)");
-        var recordings = new List<JobRecording>(files.Count);
-        foreach (var file in files) recordings.Add(await ReadFileAsync(file, cancellationToken).ConfigureAwait(false));
-        return recordings;
+        var entries = Directory.EnumerateFileSystemEntries(folder, "*.json", SearchOption.TopDirectoryOnly).Order(StringComparer.Ordinal).ToList();
+        if (entries.Count == 0) throw new CliInputException($"--suite: {folder} holds no exported jobs (*.json files written by ordo export)");
+        var real = FileKinds.RealPath(folder);
+        var problems = new List<ValidationProblem>();
+        var recordings = new List<JobRecording>(entries.Count);
+        foreach (var entry in entries)
+        {
+            var kind = FileKinds.Of(entry);
+            if (new FileInfo(entry).LinkTarget is not null && kind != FileKind.Missing && !FileKinds.IsWithin(FileKinds.RealPath(entry), real))
+            {
+                problems.Add(new ValidationProblem(entry, 0, 0, "", $"not read: it is a symbolic link to a file outside the suite folder {folder}; a suite reads only its own files (copy the export into it)"));
+                continue;
+            }
+
+            if (kind != FileKind.Regular)
+            {
+                problems.Add(new ValidationProblem(entry, 0, 0, "", $"not read: {FileKinds.Describe(kind)}; an export is a regular file"));
+                continue;
+            }
+
+            try
+            {
+                recordings.Add(await ReadFileAsync(entry, cancellationToken).ConfigureAwait(false));
+            }
+            catch (OrdoValidationException e)
+            {
+                problems.AddRange(e.Problems);
+            }
+            catch (CliInputException e)
+            {
+                problems.Add(new ValidationProblem(null, 0, 0, "", e.Message));
+            }
+        }
+
+        return problems.Count > 0 ? throw new OrdoValidationException(problems) : recordings;
     }
 
     private static string Human(ReplayReport r)

@@ -119,6 +119,13 @@ public static partial class JobExport
     public static JobRecording Parse(string text, string file)
     {
         ArgumentNullException.ThrowIfNull(text);
+        // Errors name where a file is wrong, never what it holds: a file that is not even a JSON object (a file named
+        // by mistake, a link to another file) is said to be no export, without a character of it.
+        if (text.AsSpan().TrimStart() is var start && (start.IsEmpty || start[0] != '{'))
+        {
+            throw Problem(file, 0, 0, "", "this is not a file written by ordo export (an export is a JSON object); its content is not shown");
+        }
+
         JsonDocument doc;
         try
         {
@@ -126,7 +133,7 @@ public static partial class JobExport
         }
         catch (JsonException e)
         {
-            throw Problem(file, (int)(e.LineNumber ?? -1) + 1, (int)(e.BytePositionInLine ?? 0) + 1, "", "the export is not valid JSON: " + Json.Describe(e));
+            throw Problem(file, (int)(e.LineNumber ?? -1) + 1, (int)(e.BytePositionInLine ?? 0) + 1, "", "the export is not valid JSON: " + Unquoted(Json.Describe(e)));
         }
 
         using (doc)
@@ -262,6 +269,13 @@ public static partial class JobExport
             HeadHash = last.Hash,
         };
         return new RecordedJob(record, events, children);
+    }
+
+    /// <summary>What a JSON reader's error says without the character of the file it quotes first (<c>'x' is invalid after a value</c>).</summary>
+    private static string Unquoted(string message)
+    {
+        var end = message.Length > 3 && message[0] == '\'' ? message.IndexOf("' ", 2, StringComparison.Ordinal) : -1;
+        return end is > 0 and <= 12 ? "a character" + message[(end + 1)..] : message;
     }
 
     /// <summary>

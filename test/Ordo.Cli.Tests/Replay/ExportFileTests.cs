@@ -87,6 +87,60 @@ public sealed class ExportFileTests
     }
 
     [Fact]
+    public async Task ASuite_OpensOnlyItsOwnRegularFiles_AndReportsEveryOtherEntryWithoutReadingIt()
+    {
+        if (!OperatingSystem.IsLinux()) return;   // FIFOs, /dev/zero and /etc/passwd as Linux has them
+        using var w = ReplayProject.Create();
+        var job = await ReplayProject.RunAsync(w);
+        await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("suite/job.json"));
+        File.CreateSymbolicLink(w.PathOf("suite/inside.json"), "job.json");
+        var good = await CliRunner.RunExpectingAsync(0, "replay", "--suite", w.PathOf("suite"), "--json");
+        Assert.Equal(2, good.Json().GetArrayLength());
+
+        File.CreateSymbolicLink(w.PathOf("suite/zero.json"), "/dev/zero");
+        File.CreateSymbolicLink(w.PathOf("suite/passwd.json"), "/etc/passwd");
+        File.CreateSymbolicLink(w.PathOf("suite/nothing.json"), "nothing-there");
+        Directory.CreateDirectory(w.PathOf("suite/folder.json"));
+        Mkfifo(w.PathOf("suite/pipe.json"));
+
+        // Each would hang or fill memory if it were opened: the command must end by itself.
+        var suite = await CliRunner.RunAsync("replay", "--suite", w.PathOf("suite")).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(suite.ExitCode == 2, suite.ToString());
+        Assert.Empty(suite.Out);
+        Assert.Contains("zero.json: not read: it is a symbolic link to a file outside the suite folder", suite.Err, StringComparison.Ordinal);
+        Assert.Contains("passwd.json: not read: it is a symbolic link to a file outside the suite folder", suite.Err, StringComparison.Ordinal);
+        Assert.Contains("nothing.json: not read: it does not exist", suite.Err, StringComparison.Ordinal);
+        Assert.Contains("folder.json: not read: it is a folder", suite.Err, StringComparison.Ordinal);
+        Assert.Contains("pipe.json: not read: it is a named pipe (FIFO)", suite.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("root", suite.Err, StringComparison.Ordinal);
+
+        // Named by itself, a FIFO or a device is not opened either, and a file that is no export is not quoted.
+        var pipe = await CliRunner.RunAsync("replay", w.PathOf("suite/pipe.json")).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(2, pipe.ExitCode);
+        Assert.Contains("named pipe", pipe.Err, StringComparison.Ordinal);
+        var device = await CliRunner.RunAsync("replay", "/dev/zero").WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(2, device.ExitCode);
+        Assert.Contains("character device", device.Err, StringComparison.Ordinal);
+        var passwd = await CliRunner.RunExpectingAsync(2, "replay", w.PathOf("suite/passwd.json"));
+        Assert.Contains("this is not a file written by ordo export", passwd.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("'r'", passwd.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("root", passwd.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnExportLargerThanTheLimit_IsRefused_ByTheBytesRead()
+    {
+        using var w = Workspace.Create();
+        using (var big = new FileStream(w.PathOf("big.json"), FileMode.CreateNew))
+        {
+            big.SetLength((64L * 1024 * 1024) + 1);
+        }
+
+        var refused = await CliRunner.RunExpectingAsync(2, "replay", w.PathOf("big.json"));
+        Assert.Contains("larger than 64 MB", refused.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ADefinitionRowRewrittenAsText_IsReadAsItsBytes_AChangedOneIsDefinitionChanged()
     {
         using var w = Workspace.WithSample("governed-payment");
@@ -121,5 +175,12 @@ public sealed class ExportFileTests
         using var cmd = c.CreateCommand();
         cmd.CommandText = sql;
         return Convert.ToString(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture)!;
+    }
+
+    private static void Mkfifo(string path)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("mkfifo", [path]) { UseShellExecute = false })!;
+        p.WaitForExit();
+        Assert.Equal(0, p.ExitCode);
     }
 }

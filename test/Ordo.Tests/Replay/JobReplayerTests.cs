@@ -125,4 +125,16 @@ public sealed class JobReplayerTests : IDisposable
         Assert.Equal($"job.events[{events.IndexOf(succeeded)}]", problem.Path);
         Assert.Contains($"job {recording.Root.Job.JobId}, event {(long)succeeded["seq"]!} (StepSucceeded): the hash chain breaks here", problem.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ANonExport_IsRefusedWithoutQuotingIt()
+    {
+        var e = Assert.Throws<OrdoValidationException>(() => JobExport.Parse("root:x:0:0:root:/root:/bin/bash\n", "passwd.json"));
+        Assert.DoesNotContain("root", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("'r'", e.Message, StringComparison.Ordinal);
+
+        var broken = Assert.Throws<OrdoValidationException>(() => JobExport.Parse("{ \"ordo_export\": 1 x", "broken.json"));
+        Assert.DoesNotContain("'x'", broken.Message, StringComparison.Ordinal);
+        Assert.Contains("broken.json:1:", broken.Message, StringComparison.Ordinal);
+    }
 }
