@@ -141,6 +141,47 @@ public sealed class ExportFileTests
     }
 
     [Fact]
+    public async Task ExportOut_NeverReplacesTheDatabase_ItsLogs_OrAFileThatIsNotAnExport()
+    {
+        using var w = ReplayProject.Create();
+        var job = await ReplayProject.RunAsync(w);
+        var before = w.DbFingerprint();
+        File.CreateSymbolicLink(w.PathOf("link.json"), w.Db);
+        Directory.CreateDirectory(w.PathOf("dir"));
+        File.CreateSymbolicLink(w.PathOf("dir/up"), w.Root);
+        w.Write("notes.txt", "keep me\n");
+
+        foreach (var (target, says) in new[]
+        {
+            (w.Db, "is the store's database"), (w.Db + "-wal", "write-ahead log"), (w.Db + "-shm", "shared memory"),
+            (w.PathOf("link.json"), "is the store's database"), (w.PathOf("dir/up/ordo.db"), "is the store's database"),
+            (w.PathOf("ledger.db"), "it is an SQLite database"), (w.PathOf("notes.txt"), "is not an export"),
+        })
+        {
+            var size = File.Exists(target) ? new FileInfo(target).Length : -1;
+            var refused = await CliRunner.RunExpectingAsync(2, "export", job, "--db", w.Db, "--out", target);
+            Assert.Contains(says, refused.Err, StringComparison.Ordinal);
+            Assert.Contains("nothing was written", refused.Err, StringComparison.OrdinalIgnoreCase);
+            Assert.Equal(size, File.Exists(target) ? new FileInfo(target).Length : -1);
+        }
+
+        Assert.Equal(before, w.DbFingerprint());
+        Assert.Equal("keep me\n", File.ReadAllText(w.PathOf("notes.txt")));
+        Assert.Empty(Directory.EnumerateFiles(w.Root, "*.tmp-*"));
+        var jobs = await CliRunner.RunExpectingAsync(0, "jobs", "--db", w.Db, "--json");
+        Assert.Equal(1, jobs.Json().GetArrayLength());
+
+        // A missing folder is created, and said so; a previous export (or an empty file) is replaced.
+        var created = await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("new/suite/job.json"));
+        Assert.Contains($"created the folder {w.PathOf("new/suite")}", created.Out, StringComparison.Ordinal);
+        var again = await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("new/suite/job.json"));
+        Assert.DoesNotContain("created the folder", again.Out, StringComparison.Ordinal);
+        w.Write("empty.json", "");
+        await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("empty.json"));
+        await CliRunner.RunExpectingAsync(0, "replay", w.PathOf("empty.json"));
+    }
+
+    [Fact]
     public async Task ADefinitionRowRewrittenAsText_IsReadAsItsBytes_AChangedOneIsDefinitionChanged()
     {
         using var w = Workspace.WithSample("governed-payment");
