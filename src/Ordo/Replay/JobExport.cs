@@ -229,9 +229,10 @@ public static partial class JobExport
             throw Problem(file, 0, 0, path + ".events", $"the log of job {jobId} ends at event {events.Count}, before the job's end (it is {statusText}): its last events were removed from the export");
         }
 
+        JobSubmittedPayload submitted;
         try
         {
-            _ = events[0].GetPayload<JobSubmittedPayload>();
+            submitted = events[0].GetPayload<JobSubmittedPayload>();
         }
         catch (JsonException e)
         {
@@ -268,6 +269,19 @@ public static partial class JobExport
             LastSeq = last.Seq,
             HeadHash = last.Hash,
         };
+        // The job's fields outside its events are not hashed: they must say what its JobSubmitted event (which is) says.
+        foreach (var (name, value, recorded) in new[]
+        {
+            ("workflow", record.Workflow, submitted.Workflow), ("version", record.Version.ToString(CultureInfo.InvariantCulture), submitted.Version.ToString(CultureInfo.InvariantCulture)),
+            ("definition_hash", record.DefinitionHash, submitted.DefinitionHash), ("tenant", record.Tenant, submitted.Tenant),
+        })
+        {
+            if (value != recorded)
+            {
+                throw Problem(file, 0, 0, $"{path}.{name}", $"is '{value}', but job {jobId} recorded '{recorded}' when it was submitted (its JobSubmitted event, which its hash chain covers): the export was edited");
+            }
+        }
+
         return new RecordedJob(record, events, children);
     }
 

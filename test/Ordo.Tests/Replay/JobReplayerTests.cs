@@ -124,6 +124,14 @@ public sealed class JobReplayerTests : IDisposable
         Assert.Equal("edited.json", problem.File);
         Assert.Equal($"job.events[{events.IndexOf(succeeded)}]", problem.Path);
         Assert.Contains($"job {recording.Root.Job.JobId}, event {(long)succeeded["seq"]!} (StepSucceeded): the hash chain breaks here", problem.Message, StringComparison.Ordinal);
+
+        // The job's own fields are not hashed: they must agree with its JobSubmitted event, which is.
+        var renamed = JsonNode.Parse(text)!;
+        renamed["job"]!["workflow"] = "refunds";
+        var r = Assert.Throws<OrdoValidationException>(() => JobExport.Parse(renamed.ToJsonString(), "renamed.json"));
+        Assert.Equal("job.workflow", Assert.Single(r.Problems).Path);
+        Assert.Contains("'refunds'", r.Message, StringComparison.Ordinal);
+        Assert.Contains("'totals'", r.Message, StringComparison.Ordinal);
     }
 
     [Fact]
