@@ -104,8 +104,17 @@ internal static class ReplayCommand
         var kind = FileKinds.Of(file);
         if (kind == FileKind.Missing) throw new CliInputException($"{file}: the export file does not exist");
         if (kind != FileKind.Regular) throw new CliInputException($"{file}: not read: {FileKinds.Describe(kind)}; an export is a regular file");
-        var bytes = await FileKinds.ReadAtMostAsync(file, MaxExportBytes, cancellationToken).ConfigureAwait(false)
-            ?? throw new CliInputException($"{file}: the export is larger than {MaxExportBytes / (1024 * 1024)} MB");
+        byte[]? bytes;
+        try
+        {
+            bytes = await FileKinds.ReadAtMostAsync(file, MaxExportBytes, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            throw new CliInputException($"{file}: the export cannot be read: {e.Message}");
+        }
+
+        if (bytes is null) throw new CliInputException($"{file}: the export is larger than {MaxExportBytes / (1024 * 1024)} MB");
         string text;
         try
         {
