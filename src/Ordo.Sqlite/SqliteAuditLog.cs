@@ -126,7 +126,7 @@ internal sealed class SqliteAuditLog(SqliteConnection connection) : IWritePartic
         {
             cmd.CommandText = "SELECT hash, content FROM definitions ORDER BY created_at, hash";
             using var r = cmd.ExecuteReader();
-            while (r.Read()) leaves.Add(AuditLeaf.ForDefinition(r.GetString(0), (byte[])r.GetValue(1)));
+            while (r.Read()) leaves.Add(AuditLeaf.ForDefinition(r.GetString(0), SqliteContent.Bytes(r, 1)));
         }
 
         using (var cmd = connection.CreateCommand())

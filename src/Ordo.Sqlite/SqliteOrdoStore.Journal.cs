@@ -455,7 +455,7 @@ public sealed partial class SqliteOrdoStore
         cmd.CommandText = "SELECT hash, workflow, version, content FROM definitions WHERE hash = $h";
         cmd.Parameters.AddWithValue("$h", hash);
         using var r = cmd.ExecuteReader();
-        return r.Read() ? new DefinitionRecord(r.GetString(0), r.GetString(1), r.GetInt32(2), (byte[])r.GetValue(3)) : null;
+        return r.Read() ? new DefinitionRecord(r.GetString(0), r.GetString(1), r.GetInt32(2), SqliteContent.Bytes(r, 3)) : null;
     }
 
     /// <summary>

@@ -30,14 +30,30 @@ internal static class ReplayCommand
             }
 
             var code = CliHost.NewRegistry();
+            var file = parse.GetValue(workflowOption);
             WorkflowDefinition? workflow = null;
-            if (parse.GetValue(workflowOption) is { } file)
+            if (file is not null)
             {
                 workflow = await CliHost.LoadWorkflowAsync(ctx, file, code).ConfigureAwait(false);
             }
 
             // Everything is read (and every file checked) before anything is replayed.
             var recordings = suite is not null ? await ReadSuiteAsync(suite, ctx.Stop).ConfigureAwait(false) : [await ReadOneAsync(ctx, target!).ConfigureAwait(false)];
+            if (workflow is not null)
+            {
+                // A job is replayed against a version of its own workflow: one of another name is a mistake, not a change to test.
+                var names = recordings.Select(r => r.Root.Job.Workflow).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+                if (suite is null && names[0] != workflow.Name)
+                {
+                    throw new CliInputException($"--workflow {file}: it defines workflow '{workflow.Name}', but job {recordings[0].Root.Job.JobId} is a job of workflow '{names[0]}'; replay a job against a version of its own workflow");
+                }
+
+                if (suite is not null && !names.Contains(workflow.Name, StringComparer.Ordinal))
+                {
+                    throw new CliInputException($"--workflow {file}: it defines workflow '{workflow.Name}', and no job of the suite {suite} is a job of it (its jobs are of {string.Join(", ", names.Select(n => $"'{n}'"))}); nothing was replayed");
+                }
+            }
+
             var reports = new List<ReplayReport>();
             foreach (var recording in recordings)
             {
@@ -79,15 +95,26 @@ internal static class ReplayCommand
             ?? throw new CliInputException($"job {id} does not exist in {host.DatabasePath}");
     }
 
+    /// <summary>The largest export read (64 MB), counted in bytes read.</summary>
+    private const long MaxExportBytes = CliHost.MaxInputBytes * 4L;
+
     private static async Task<JobRecording> ReadFileAsync(string file, CancellationToken cancellationToken)
     {
-        if (!File.Exists(file)) throw new CliInputException($"{file}: the export file does not exist");
-        if (new FileInfo(file).Length > CliHost.MaxInputBytes * 4L)
+        // Only a regular file is opened: a FIFO would block the open (even a stop signal), a device never ends.
+        var kind = FileKinds.Of(file);
+        if (kind == FileKind.Missing) throw new CliInputException($"{file}: the export file does not exist");
+        if (kind != FileKind.Regular) throw new CliInputException($"{file}: not read: {FileKinds.Describe(kind)}; an export is a regular file");
+        byte[]? bytes;
+        try
         {
-            throw new CliInputException($"{file}: the export is larger than {CliHost.MaxInputBytes * 4L / (1024 * 1024)} MB");
+            bytes = await FileKinds.ReadAtMostAsync(file, MaxExportBytes, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            throw new CliInputException($"{file}: the export cannot be read: {e.Message}");
         }
 
-        var bytes = await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false);
+        if (bytes is null) throw new CliInputException($"{file}: the export is larger than {MaxExportBytes / (1024 * 1024)} MB");
         string text;
         try
         {
@@ -101,21 +128,58 @@ internal static class ReplayCommand
         return JobExport.Parse(text, file);
     }
 
+    /// <summary>
+    /// The exports of a suite folder: its <c>*.json</c> regular files, and links to regular files inside the folder. A link
+    /// that leaves the folder, a FIFO, a device, a socket or a folder named <c>*.json</c> is never opened: each is
+    /// reported, with every file that is not an export, and nothing is replayed.
+    /// </summary>
     private static async Task<List<JobRecording>> ReadSuiteAsync(string folder, CancellationToken cancellationToken)
     {
         if (!Directory.Exists(folder)) throw new CliInputException($"--suite: {folder} is not a folder");
-        var files = Directory.EnumerateFiles(folder, "*.json", SearchOption.TopDirectoryOnly).Order(StringComparer.Ordinal).ToList();
-        if (files.Count == 0) throw new CliInputException($"--suite: {folder} holds no exported jobs (*.json files written by ordo export)");
-        var recordings = new List<JobRecording>(files.Count);
-        foreach (var file in files) recordings.Add(await ReadFileAsync(file, cancellationToken).ConfigureAwait(false));
-        return recordings;
+        var entries = Directory.EnumerateFileSystemEntries(folder, "*.json", SearchOption.TopDirectoryOnly).Order(StringComparer.Ordinal).ToList();
+        if (entries.Count == 0) throw new CliInputException($"--suite: {folder} holds no exported jobs (*.json files written by ordo export)");
+        var real = FileKinds.RealPath(folder);
+        var problems = new List<ValidationProblem>();
+        var recordings = new List<JobRecording>(entries.Count);
+        foreach (var entry in entries)
+        {
+            var kind = FileKinds.Of(entry);
+            if (new FileInfo(entry).LinkTarget is not null && kind != FileKind.Missing && !FileKinds.IsWithin(FileKinds.RealPath(entry), real))
+            {
+                problems.Add(new ValidationProblem(entry, 0, 0, "", $"not read: it is a symbolic link to a file outside the suite folder {folder}; a suite reads only its own files (copy the export into it)"));
+                continue;
+            }
+
+            if (kind != FileKind.Regular)
+            {
+                problems.Add(new ValidationProblem(entry, 0, 0, "", $"not read: {FileKinds.Describe(kind)}; an export is a regular file"));
+                continue;
+            }
+
+            try
+            {
+                recordings.Add(await ReadFileAsync(entry, cancellationToken).ConfigureAwait(false));
+            }
+            catch (OrdoValidationException e)
+            {
+                problems.AddRange(e.Problems);
+            }
+            catch (CliInputException e)
+            {
+                problems.Add(new ValidationProblem(null, 0, 0, "", e.Message));
+            }
+        }
+
+        return problems.Count > 0 ? throw new OrdoValidationException(problems) : recordings;
     }
 
     private static string Human(ReplayReport r)
     {
         if (r.Divergence is not { } d)
         {
-            return $"job {r.JobId} ({r.Workflow}): {r.ReplayedSteps} steps replayed, {r.AnswersServed} recorded answers used; matches the recording";
+            return r.RecordingEnded
+                ? $"job {r.JobId} ({r.Workflow}): {r.ReplayedSteps} steps replayed, {r.AnswersServed} recorded answers used; matches the recording"
+                : $"job {r.JobId} ({r.Workflow}): matches the recording so far: the job had not ended ({r.RecordedStatus}); its recording stops after {r.RecordedEvents} events and {r.ReplayedSteps} steps, and the replay did the same up to there; {r.AnswersServed} recorded answers used";
         }
 
         var where = $"step '{d.Step}'{(d.Visit > 1 ? $" visit {d.Visit}" : "")}{(d.Scope is null ? "" : $" [{d.Scope}]")}{(d.ChildJobId is null ? "" : $" of sub-workflow job {d.ChildJobId}")}";
@@ -148,6 +212,8 @@ internal static class ReplayCommand
         }
 
         w.WriteNumber("answers_served", r.AnswersServed);
+        w.WriteBoolean("recording_ended", r.RecordingEnded);
+        w.WriteString("recorded_status", r.RecordedStatus);
         w.WriteEndObject();
     });
 }

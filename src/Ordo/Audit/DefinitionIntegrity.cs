@@ -11,7 +11,13 @@ namespace Ordo.Audit;
 public static class DefinitionIntegrity
 {
     /// <summary>Why <paramref name="record"/> is not the definition with content hash <paramref name="expectedHash"/>, or null when it is.</summary>
-    public static string? Problem(DefinitionRecord record, string expectedHash)
+    public static string? Problem(DefinitionRecord record, string expectedHash) => Problem(record, expectedHash, "in the database");
+
+    /// <summary>
+    /// Why <paramref name="record"/> is not the definition with content hash <paramref name="expectedHash"/>, or null when
+    /// it is; <paramref name="where"/> says where it was read from (<c>in the database</c>, <c>in the export file F</c>).
+    /// </summary>
+    public static string? Problem(DefinitionRecord record, string expectedHash, string where)
     {
         ArgumentNullException.ThrowIfNull(record);
         if (!string.Equals(record.Hash, expectedHash, StringComparison.Ordinal))
@@ -32,7 +38,7 @@ public static class DefinitionIntegrity
         var actual = bundle.ComputeHash();
         return string.Equals(actual, expectedHash, StringComparison.Ordinal)
             ? null
-            : $"the stored definition of {record.Workflow}@{record.Version} no longer has the hash its job recorded ({expectedHash}; its content now hashes to {actual}): it was changed in the database";
+            : $"the stored definition of {record.Workflow}@{record.Version} no longer has the hash its job recorded ({expectedHash}; its content now hashes to {actual}): it was changed {where}";
     }
 }
 

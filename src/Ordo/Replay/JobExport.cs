@@ -13,7 +13,7 @@ namespace Ordo.Replay;
 /// in the shape of <c>ordo events --json</c>) and the definitions the jobs were pinned to (workflow, config, prompts,
 /// tools, policies and fixtures, as stored), for replay suites and bug reports. Secrets are redacted when it is written.
 /// </summary>
-public static class JobExport
+public static partial class JobExport
 {
     /// <summary>The format written (<c>"ordo_export": 1</c>).</summary>
     public const int Format = 1;
@@ -83,7 +83,7 @@ public static class JobExport
         w.WriteEndObject();
     }
 
-    /// <summary>Writes one event in the shape of <c>ordo events --json</c>.</summary>
+    /// <summary>Writes one event in the shape of <c>ordo events --json</c>, its payload as stored (the bytes its hash covers).</summary>
     public static void WriteEvent(Utf8JsonWriter w, EventEnvelope e)
     {
         ArgumentNullException.ThrowIfNull(w);
@@ -103,11 +103,9 @@ public static class JobExport
         Nullable(w, "policy", e.Policy);
         if (e.TraceId is { } traceId) w.WriteString("trace_id", traceId);
         if (e.SpanId is { } spanId) w.WriteString("span_id", spanId);
+        // The payload exactly as stored, the bytes its hash covers: the reader checks the chain on them.
         w.WritePropertyName("payload");
-        using (var doc = JsonDocument.Parse(e.Payload))
-        {
-            doc.RootElement.WriteTo(w);
-        }
+        w.WriteRawValue(e.Payload.Span);
 
         w.WriteString("hash", Convert.ToHexStringLower(e.Hash));
         w.WriteString("prev_hash", Convert.ToHexStringLower(e.PrevHash));
@@ -121,6 +119,13 @@ public static class JobExport
     public static JobRecording Parse(string text, string file)
     {
         ArgumentNullException.ThrowIfNull(text);
+        // Errors name where a file is wrong, never what it holds: a file that is not even a JSON object (a file named
+        // by mistake, a link to another file) is said to be no export, without a character of it.
+        if (text.AsSpan().TrimStart() is var start && (start.IsEmpty || start[0] != '{'))
+        {
+            throw Problem(file, 0, 0, "", "this is not a file written by ordo export (an export is a JSON object); its content is not shown");
+        }
+
         JsonDocument doc;
         try
         {
@@ -128,7 +133,7 @@ public static class JobExport
         }
         catch (JsonException e)
         {
-            throw Problem(file, (int)(e.LineNumber ?? -1) + 1, (int)(e.BytePositionInLine ?? 0) + 1, "", "the export is not valid JSON: " + Json.Describe(e));
+            throw Problem(file, (int)(e.LineNumber ?? -1) + 1, (int)(e.BytePositionInLine ?? 0) + 1, "", "the export is not valid JSON: " + Unquoted(Json.Describe(e)));
         }
 
         using (doc)
@@ -166,7 +171,7 @@ public static class JobExport
                 }
             }
 
-            return new JobRecording { Root = job, Definitions = definitions };
+            return new JobRecording { Root = job, Definitions = definitions, File = file };
         }
     }
 
@@ -177,6 +182,7 @@ public static class JobExport
         if (!JobStatusNames.TryParse(statusText, out var status)) throw Problem(file, 0, 0, path + ".status", $"'{statusText}' is not a job status");
         var events = new List<EventEnvelope>();
         var i = 0;
+        var prev = EventChain.GenesisHash.ToArray();
         foreach (var e in Required(j, "events", JsonValueKind.Array, path, file).EnumerateArray())
         {
             var at = $"{path}.events[{i++}]";
@@ -186,7 +192,7 @@ public static class JobExport
             var eventJob = String(e, "job_id", at, file);
             if (eventJob != jobId.Value) throw Problem(file, 0, 0, at + ".job_id", $"'{eventJob}' is not the job the event is listed under ({jobId})");
             var payload = Required(e, "payload", JsonValueKind.Object, at, file);
-            events.Add(new EventEnvelope(jobId, seq, String(e, "type", at, file), Time(e, "ts", at, file), Encoding.UTF8.GetBytes(payload.GetRawText()), Hex(e, "hash", at, file), Hex(e, "prev_hash", at, file))
+            var fields = new EventEnvelope(jobId, seq, String(e, "type", at, file), Time(e, "ts", at, file), Array.Empty<byte>(), Hex(e, "hash", at, file), Hex(e, "prev_hash", at, file))
             {
                 StepId = OptionalString(e, "step_id", at, file),
                 Visit = OptionalInt(e, "visit", at, file),
@@ -198,7 +204,19 @@ public static class JobExport
                 Policy = OptionalString(e, "policy", at, file),
                 TraceId = OptionalString(e, "trace_id", at, file),
                 SpanId = OptionalString(e, "span_id", at, file),
-            });
+            };
+
+            // The chain the store keeps, checked as audit verify checks it: an event edited in the file (a payload key
+            // added, a value changed, an event removed or moved) is not the event the job recorded, and is refused.
+            if (!fields.PrevHash.AsSpan().SequenceEqual(prev))
+            {
+                throw Problem(file, 0, 0, at + ".prev_hash", $"job {jobId}, event {seq} ({fields.Type}): the hash chain breaks here: prev_hash is not the hash of the event before it; the export was edited after it was written");
+            }
+
+            var envelope = Stored(payload).Select(bytes => WithPayload(fields, bytes)).FirstOrDefault(c => EventChain.ComputeHash(prev, c).AsSpan().SequenceEqual(c.Hash))
+                ?? throw Problem(file, 0, 0, at, $"job {jobId}, event {seq} ({fields.Type}): the hash chain breaks here: the event does not match its hash; it was changed after the job recorded it (the export was edited)");
+            prev = envelope.Hash;
+            events.Add(envelope);
         }
 
         if (events.Count == 0 || events[0].Type != EventTypes.JobSubmitted)
@@ -206,9 +224,15 @@ public static class JobExport
             throw Problem(file, 0, 0, path + ".events", $"the log of job {jobId} must start with {EventTypes.JobSubmitted}");
         }
 
+        if (status.IsTerminal() && !events.Any(e => e.Type is EventTypes.JobCompleted or EventTypes.JobFailed or EventTypes.JobCancelled))
+        {
+            throw Problem(file, 0, 0, path + ".events", $"the log of job {jobId} ends at event {events.Count}, before the job's end (it is {statusText}): its last events were removed from the export");
+        }
+
+        JobSubmittedPayload submitted;
         try
         {
-            _ = events[0].GetPayload<JobSubmittedPayload>();
+            submitted = events[0].GetPayload<JobSubmittedPayload>();
         }
         catch (JsonException e)
         {
@@ -245,8 +269,93 @@ public static class JobExport
             LastSeq = last.Seq,
             HeadHash = last.Hash,
         };
+        // The job's fields outside its events are not hashed: they must say what its JobSubmitted event (which is) says.
+        foreach (var (name, value, recorded) in new[]
+        {
+            ("workflow", record.Workflow, submitted.Workflow), ("version", record.Version.ToString(CultureInfo.InvariantCulture), submitted.Version.ToString(CultureInfo.InvariantCulture)),
+            ("definition_hash", record.DefinitionHash, submitted.DefinitionHash), ("tenant", record.Tenant, submitted.Tenant),
+        })
+        {
+            if (value != recorded)
+            {
+                throw Problem(file, 0, 0, $"{path}.{name}", $"is '{value}', but job {jobId} recorded '{recorded}' when it was submitted (its JobSubmitted event, which its hash chain covers): the export was edited");
+            }
+        }
+
         return new RecordedJob(record, events, children);
     }
+
+    /// <summary>What a JSON reader's error says without the character of the file it quotes first (<c>'x' is invalid after a value</c>).</summary>
+    private static string Unquoted(string message)
+    {
+        var end = message.Length > 3 && message[0] == '\'' ? message.IndexOf("' ", 2, StringComparison.Ordinal) : -1;
+        return end is > 0 and <= 12 ? "a character" + message[(end + 1)..] : message;
+    }
+
+    /// <summary>
+    /// The stored forms a payload read from an export may have had, the bytes its event's hash covers, most likely first:
+    /// the payload as the file holds it (an export writes it as stored); then, for a file whose payloads were indented and
+    /// unescaped (exports of earlier versions), the payload written again as the store writes it: compact, text escaped
+    /// by the serializer's default encoder, and timestamps as its formatter writes them (a <c>+</c> of their offset unescaped).
+    /// </summary>
+    private static IEnumerable<byte[]> Stored(JsonElement payload)
+    {
+        var raw = Encoding.UTF8.GetBytes(payload.GetRawText());
+        yield return raw;
+        var seen = new List<byte[]> { raw };
+        foreach (var timestamps in new[] { true, false })
+        {
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            using (var w = new Utf8JsonWriter(buffer))
+            {
+                WriteStored(w, payload, timestamps);
+            }
+
+            var bytes = buffer.WrittenSpan.ToArray();
+            if (seen.Any(b => b.AsSpan().SequenceEqual(bytes))) continue;
+            seen.Add(bytes);
+            yield return bytes;
+        }
+    }
+
+    /// <summary>Writes a value as the store's serializer does; with <paramref name="timestamps"/>, a string that is a timestamp with an offset unescaped.</summary>
+    private static void WriteStored(Utf8JsonWriter w, JsonElement value, bool timestamps)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Object:
+                w.WriteStartObject();
+                foreach (var p in value.EnumerateObject())
+                {
+                    w.WritePropertyName(p.Name);
+                    WriteStored(w, p.Value, timestamps);
+                }
+
+                w.WriteEndObject();
+                break;
+            case JsonValueKind.Array:
+                w.WriteStartArray();
+                foreach (var item in value.EnumerateArray()) WriteStored(w, item, timestamps);
+                w.WriteEndArray();
+                break;
+            case JsonValueKind.String when timestamps && value.GetString() is { } text && Timestamp().IsMatch(text):
+                w.WriteRawValue("\"" + text + "\"", skipInputValidation: true);
+                break;
+            default:
+                value.WriteTo(w);
+                break;
+        }
+    }
+
+    /// <summary>A timestamp as the serializer formats a <see cref="DateTimeOffset"/> (round trip, with its offset).</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d$")]
+    private static partial System.Text.RegularExpressions.Regex Timestamp();
+
+    private static EventEnvelope WithPayload(EventEnvelope e, byte[] payload) => new(e.JobId, e.Seq, e.Type, e.Timestamp, payload, e.Hash, e.PrevHash)
+    {
+        StepId = e.StepId, Visit = e.Visit, Attempt = e.Attempt, Scope = e.Scope, Agent = e.Agent, PromptHash = e.PromptHash,
+        Model = e.Model, Policy = e.Policy, TraceId = e.TraceId, SpanId = e.SpanId,
+    };
 
     private static JsonElement Required(JsonElement o, string name, JsonValueKind kind, string path, string file)
     {

@@ -15,6 +15,9 @@ public sealed class JobRecording
     /// <summary>The stored definitions of the jobs of the tree, by hash.</summary>
     public required IReadOnlyDictionary<string, DefinitionRecord> Definitions { get; init; }
 
+    /// <summary>The export file the recording was read from (<see cref="JobExport.Parse"/>); null when it was read from a store.</summary>
+    public string? File { get; init; }
+
     /// <summary>Reads a job, its child jobs and their definitions from a store; null when the job does not exist.</summary>
     public static async Task<JobRecording?> ReadAsync(IJobJournal store, JobId jobId, CancellationToken cancellationToken = default)
     {

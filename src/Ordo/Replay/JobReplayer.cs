@@ -15,12 +15,20 @@ public static class JobReplayer
 {
     /// <summary>Replays a recorded job.</summary>
     /// <exception cref="DefinitionUnavailableException">The recorded definition needs something this process lacks (a code agent, a plugin).</exception>
-    /// <exception cref="OrdoRefusedException">The recorded definition no longer has the hash its job recorded (<c>definition_changed</c>): it was changed after the job ran.</exception>
+    /// <exception cref="OrdoRefusedException">
+    /// The recorded definition no longer has the hash its job recorded (<c>definition_changed</c>): it was changed after the
+    /// job ran; or <see cref="ReplayOptions.Workflow"/> is another workflow than the job's (another name).
+    /// </exception>
     public static async Task<ReplayReport> ReplayAsync(JobRecording recording, ReplayOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(recording);
         ArgumentNullException.ThrowIfNull(options);
         var root = recording.Root;
+        if (options.Workflow is { } other && other.Name != root.Job.Workflow)
+        {
+            throw new OrdoRefusedException($"job {root.Job.JobId} is a job of workflow '{root.Job.Workflow}' and cannot be replayed against workflow '{other.Name}' ({other.Ref}): a job is replayed against a version of its own workflow");
+        }
+
         var submitted = root.Submitted;
         var source = new ReplaySource(recording);
         var store = options.Store;
@@ -47,13 +55,18 @@ public static class JobReplayer
                 {
                     Tenant = submitted.Tenant, Submitter = submitted.Submitter, Priority = submitted.Priority,
                     JobId = root.Job.JobId, DryRun = submitted.DryRun == true, InputName = "the recorded input",
+                    // A shadow job runs as one again: its JobSubmitted names the production job, and it ends where it would ask for approval.
+                    ShadowOf = submitted.ShadowOf is { } production ? new JobId(production) : null,
                 }, cancellationToken).ConfigureAwait(false);
             }
             catch (OrdoValidationException e)
             {
                 // The new definition refuses the recorded input: the replay diverges at the job's start.
                 return new ReplayReport(root.Job.JobId.Value, workflow.Ref, 0,
-                    new ReplayDivergence("(job)", 0, "status", $"{EventTypes.JobSubmitted} {root.Job.WorkflowRef}", $"input refused by {workflow.Ref}: {e.Message}"));
+                    new ReplayDivergence("(job)", 0, "status", $"{EventTypes.JobSubmitted} {root.Job.WorkflowRef}", $"input refused by {workflow.Ref}: {e.Message}"))
+                {
+                    RecordingEnded = ReplayComparer.Ended(root), RecordedStatus = root.Job.Status.ToWire(), RecordedEvents = root.Tree().Sum(j => j.Events.Count),
+                };
             }
 
             var decided = new HashSet<(JobId, long)>();
@@ -65,10 +78,15 @@ public static class JobReplayer
 
             var replayed = await JobRecording.ReadAsync(store, root.Job.JobId, cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"the replayed job {root.Job.JobId} is not in the replay's store");
-            return new ReplayReport(root.Job.JobId.Value, workflow.Ref, ReplayComparer.EndedAttempts(replayed.Root), ReplayComparer.FirstDivergence(root, replayed.Root))
+            var ended = ReplayComparer.Ended(root);
+            var steps = ReplayComparer.EndedAttempts(replayed.Root);
+            return new ReplayReport(root.Job.JobId.Value, workflow.Ref, ended ? steps : Math.Min(steps, ReplayComparer.EndedAttempts(root)), ReplayComparer.FirstDivergence(root, replayed.Root))
             {
                 AnswersServed = source.Served,
                 Misses = [.. source.Misses],
+                RecordingEnded = ended,
+                RecordedStatus = root.Job.Status.ToWire(),
+                RecordedEvents = root.Tree().Sum(j => j.Events.Count),
             };
         }
         finally
@@ -85,7 +103,7 @@ public static class JobReplayer
             : throw new OrdoException($"the definition {root.Job.DefinitionHash} of job {root.Job.JobId} is not in the recording");
         // The hash the job recorded is what its chain covers: a definition changed since (in the database, in an export
         // file) is not the one the job ran on, and a replay against it would report its changes as the job's divergence.
-        if (Audit.DefinitionIntegrity.Problem(record, root.Job.DefinitionHash) is { } changed)
+        if (Audit.DefinitionIntegrity.Problem(record, root.Job.DefinitionHash, recording.File is { } file ? $"in the export file {file}" : "in the database") is { } changed)
         {
             throw new OrdoRefusedException($"job {root.Job.JobId} cannot be replayed against its recorded definition: definition_changed: {changed} (replay it against a workflow file instead: ordo replay --workflow FILE, ReplayOptions.Workflow)");
         }

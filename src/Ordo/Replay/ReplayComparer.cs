@@ -28,6 +28,14 @@ internal static class ReplayComparer
     public static int EndedAttempts(RecordedJob job)
         => job.Tree().Sum(j => j.Events.Count(e => e.Type is EventTypes.StepSucceeded or EventTypes.StepFailed or EventTypes.StepBlocked));
 
+    /// <summary>
+    /// Whether a recorded job's log holds its end (<c>JobCompleted</c>, <c>JobFailed</c>, <c>JobCancelled</c>). The log of
+    /// a job that has not ended (queued, running, waiting for an approval) stops where the job is: its replay is compared
+    /// with it only as far as it goes.
+    /// </summary>
+    public static bool Ended(RecordedJob job)
+        => job.Events.Any(e => e.Type is EventTypes.JobCompleted or EventTypes.JobFailed or EventTypes.JobCancelled);
+
     /// <summary>The first divergence between a recorded job tree and its replay; null when they match.</summary>
     public static ReplayDivergence? FirstDivergence(RecordedJob recorded, RecordedJob replayed)
         => Compare(recorded, replayed, cancelled: []).Divergence;
@@ -42,18 +50,23 @@ internal static class ReplayComparer
         var bestRank = double.MaxValue;
         var child = recorded.Job.ParentJobId is null ? null : recorded.Job.JobId.Value;
 
+        // A log that stops before the job's end is compared as far as it goes: each recorded event must be replayed in
+        // its place; what the replay does past the recording's end (steps it never reached) is not compared.
+        var upTo = !Ended(recorded);
         var left = Streams(recorded.Events);
         var right = Streams(replayed.Events);
         foreach (var key in left.Keys.Union(right.Keys))
         {
             left.TryGetValue(key, out var r);
             right.TryGetValue(key, out var p);
+            if (upTo && r is null) continue;
             var scope = (r ?? p)![0].Scope;
             var partial = scope is not null && cancelledHere.Any(c => WorkKeys.IsWithin(scope, c));
-            if (CompareStream(r ?? [], p ?? [], partial) is { } found && found.Rank < bestRank)
+            var found = partial || !upTo ? CompareStream(r ?? [], p ?? [], partial) : CompareUpTo(r!, p ?? []);
+            if (found is not null && found.Value.Rank < bestRank)
             {
-                bestRank = found.Rank;
-                best = found.Divergence with { ChildJobId = child };
+                bestRank = found.Value.Rank;
+                best = found.Value.Divergence with { ChildJobId = child };
             }
         }
 
@@ -108,6 +121,33 @@ internal static class ReplayComparer
         return null;
     }
 
+    /// <summary>
+    /// Compares a visit's events with a recording that stops (its job had not ended): every recorded event in its place,
+    /// and every recorded branch event among the replayed ones; the replay's events past the recorded ones are not compared.
+    /// </summary>
+    private static (ReplayDivergence Divergence, double Rank)? CompareUpTo(List<EventEnvelope> recorded, List<EventEnvelope> replayed)
+    {
+        var r = recorded.Where(e => !Unordered.Contains(e.Type)).ToList();
+        var p = replayed.Where(e => !Unordered.Contains(e.Type)).ToList();
+        for (var i = 0; i < r.Count; i++)
+        {
+            var b = i < p.Count ? p[i] : null;
+            if (b is not null && Normalized(r[i]) == Normalized(b)) continue;
+            return (Describe(r[i], b), r[i].Seq);
+        }
+
+        var left = replayed.Where(e => Unordered.Contains(e.Type)).Select(e => (Event: e, Text: Normalized(e))).ToList();
+        foreach (var a in recorded.Where(e => Unordered.Contains(e.Type)))
+        {
+            var text = Normalized(a);
+            var at = left.FindIndex(x => x.Text == text);
+            if (at < 0) return (Describe(a, left.Select(x => x.Event).FirstOrDefault(e => e.Type == a.Type)), a.Seq);
+            left.RemoveAt(at);
+        }
+
+        return null;
+    }
+
     /// <summary>A visit's events with its branch events last, in the order of their content: branches end in whichever order they finish.</summary>
     private static List<EventEnvelope> Arrange(List<EventEnvelope> events)
         => [.. events.Where(e => !Unordered.Contains(e.Type)), .. events.Where(e => Unordered.Contains(e.Type)).OrderBy(e => e.Type, StringComparer.Ordinal).ThenBy(Normalized, StringComparer.Ordinal)];
@@ -132,7 +172,50 @@ internal static class ReplayComparer
             ["policy"] = e.Policy,
             ["payload"] = payload,
         };
-        return node.ToJsonString();
+        return Canonical(node);
+    }
+
+    /// <summary>
+    /// A JSON value as one text in which object members are in name order (arrays keep theirs): two values that differ
+    /// only in the order of their members (a reordered <c>args:</c> mapping, a reordered config) give the same text.
+    /// </summary>
+    internal static string Canonical(JsonNode? node)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            WriteCanonical(w, node);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    private static void WriteCanonical(Utf8JsonWriter w, JsonNode? node)
+    {
+        switch (node)
+        {
+            case null:
+                w.WriteNullValue();
+                break;
+            case JsonObject o:
+                w.WriteStartObject();
+                foreach (var (name, value) in o.OrderBy(p => p.Key, StringComparer.Ordinal))
+                {
+                    w.WritePropertyName(name);
+                    WriteCanonical(w, value);
+                }
+
+                w.WriteEndObject();
+                break;
+            case JsonArray a:
+                w.WriteStartArray();
+                foreach (var item in a) WriteCanonical(w, item);
+                w.WriteEndArray();
+                break;
+            default:
+                node.WriteTo(w);
+                break;
+        }
     }
 
     private static void Strip(JsonNode? node, bool versionsRace)
@@ -201,7 +284,46 @@ internal static class ReplayComparer
             p = replayed is null ? "(nothing)" : what == "request" ? Request(replayed) : Summary(replayed);
         }
 
+        if (recorded is not null && replayed is not null && r == p)
+        {
+            // The summaries agree (same type, same status): name the fields that differ instead.
+            (r, p) = Fields(recorded, replayed);
+        }
+
         return new ReplayDivergence(step, visit, what, r, p) { Scope = at.Scope };
+    }
+
+    /// <summary>The event type with the compared fields that differ between the two events, on each side (<c>(absent)</c> for a missing one).</summary>
+    private static (string Recorded, string Replayed) Fields(EventEnvelope recorded, EventEnvelope replayed)
+    {
+        var a = Flatten(recorded);
+        var b = Flatten(replayed);
+        var differing = a.Keys.Union(b.Keys).Order(StringComparer.Ordinal)
+            .Where(k => !a.TryGetValue(k, out var x) || !b.TryGetValue(k, out var y) || x != y)
+            .ToList();
+        string Side(EventEnvelope e, Dictionary<string, string> fields)
+            => string.Join(" ", [e.Type, .. differing.Select(k => $"{k}={(fields.TryGetValue(k, out var v) ? v : "(absent)")}")]);
+        return (Side(recorded, a), Side(replayed, b));
+    }
+
+    /// <summary>The compared fields of an event (its place and stamps, then <c>payload.NAME</c> for each payload member), as canonical JSON.</summary>
+    private static Dictionary<string, string> Flatten(EventEnvelope e)
+    {
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (JsonNode.Parse(Normalized(e)) is not JsonObject node) return fields;
+        foreach (var (name, value) in node)
+        {
+            if (name == "payload" && value is JsonObject payload)
+            {
+                foreach (var (field, v) in payload) fields["payload." + field] = Canonical(v);
+            }
+            else if (value is not null)
+            {
+                fields[name] = Canonical(value);
+            }
+        }
+
+        return fields;
     }
 
     private static string Request(EventEnvelope e) => e.Type switch

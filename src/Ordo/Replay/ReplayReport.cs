@@ -13,6 +13,19 @@ public sealed record ReplayReport(string JobId, string Workflow, int ReplayedSte
     /// <summary>Recorded answers the replay was given (model calls and tool calls).</summary>
     public int AnswersServed { get; init; }
 
-    /// <summary>Requests the recording did not answer, in order (each is also a divergence).</summary>
+    /// <summary>Requests the recording did not answer, in order (each is also a divergence, unless it came past the end of a recording that stops).</summary>
     public IReadOnlyList<string> Misses { get; init; } = [];
+
+    /// <summary>
+    /// Whether the recording holds the job's end (it completed, failed or was cancelled). False for a job that was queued,
+    /// running or waiting for an approval when it was read: the replay was compared with its recording only as far as
+    /// the recording goes (<see cref="RecordedEvents"/> events), and <see cref="ReplayedSteps"/> counts no further.
+    /// </summary>
+    public bool RecordingEnded { get; init; } = true;
+
+    /// <summary>The recorded job's status as its recording holds it (<c>completed</c>, <c>queued</c>, <c>waiting_approval</c>, …).</summary>
+    public string RecordedStatus { get; init; } = "";
+
+    /// <summary>The events of the recording (the job's and its sub-workflows').</summary>
+    public int RecordedEvents { get; init; }
 }

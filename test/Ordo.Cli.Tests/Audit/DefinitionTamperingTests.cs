@@ -108,6 +108,7 @@ public sealed class DefinitionTamperingTests
         {
             var replay = await CliRunner.RunExpectingAsync(2, "replay", target, "--db", w.Db);
             Assert.Contains($"job {job} cannot be replayed against its recorded definition: definition_changed", replay.Err, StringComparison.Ordinal);
+            Assert.Contains(target == job ? "it was changed in the database" : $"it was changed in the export file {target}", replay.Err, StringComparison.Ordinal);
         }
 
         // What was exported before the change still replays as recorded.
