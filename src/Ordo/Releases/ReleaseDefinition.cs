@@ -19,10 +19,10 @@ public sealed record ReleaseDefinition
 /// <summary>A canary: <c>{ version, share, min_jobs, rollback_when }</c>.</summary>
 /// <param name="Version">The canary version.</param>
 /// <param name="Share">The share of jobs submitted by name that run it, in [0, 1], chosen by a stable hash of the job id.</param>
-/// <param name="MinJobs">Finished canary jobs before it is judged. Default: 20.</param>
-/// <param name="MaxFailureRate">Rolled back when failed over finished canary jobs passes this; null: not a bound.</param>
-/// <param name="MaxGateRejectionRate">Rolled back when the canary jobs with a rejected artifact, over canary jobs, pass this; null: not a bound.</param>
-/// <param name="MaxCostPerJobRatio">Rolled back when the canary's cost per job, over the stable version's, passes this; null: not a bound.</param>
+/// <param name="MinJobs">Ended canary jobs before it is judged. Default: 20.</param>
+/// <param name="MaxFailureRate">Rolled back when failed over ended canary jobs passes this; null: not a bound.</param>
+/// <param name="MaxGateRejectionRate">Rolled back when the ended canary jobs with a rejected artifact, over ended canary jobs, pass this; null: not a bound.</param>
+/// <param name="MaxCostPerJobRatio">Rolled back when the canary's cost per ended job, over the stable version's cost per ended job, passes this; null: not a bound.</param>
 public sealed record CanaryDefinition(int Version, double Share, int MinJobs, double? MaxFailureRate, double? MaxGateRejectionRate, double? MaxCostPerJobRatio);
 
 /// <summary>A shadow: <c>{ version, share }</c>.</summary>
