@@ -22,6 +22,7 @@ internal static class ReleasesCommand
             var config = ctx.Config is { Length: > 0 } c ? c : Workflows.WorkflowLoader.ConfigFileName;
             if (!File.Exists(config)) throw new CliInputException($"releases are configured in the project's ordo.yaml, and there is no {config} here (pass --config FILE)");
             var project = await Workflows.WorkflowLoader.LoadProjectAsync(config, null, ctx.Stop).ConfigureAwait(false);
+            CliHost.CheckProject(ctx, project);
             var name = parse.GetValue(nameArg);
             if (name is not null && !project.Releases.ContainsKey(name))
             {

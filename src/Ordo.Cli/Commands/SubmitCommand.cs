@@ -40,6 +40,7 @@ internal static class SubmitCommand
                 ? [await CliHost.LoadWorkflowAsync(ctx, file, code).ConfigureAwait(false)]
                 : await ProjectWorkflowsAsync(ctx, name!, code).ConfigureAwait(false);
             var definition = candidates[0];
+            CliHost.CheckProject(ctx, definition.Project, candidates);
             var release = name is not null && !name.Contains('@', StringComparison.Ordinal) && definition.Project.Releases.TryGetValue(definition.Name, out var r) ? r : null;
 
             // The input is checked before the store is opened (a bad input creates nothing): against each version the job may get.

@@ -59,6 +59,62 @@ public sealed class ReleasesCommandTests
     private static async Task<JsonElement> ReleaseAsync(Workspace w, string? postgres = null)
         => Assert.Single((await CliRunner.RunExpectingAsync(0, ["releases", "triage", "--config", w.PathOf("ordo.yaml"), .. Store(w, postgres), "--json"])).Json().EnumerateArray());
 
+    [Theory]
+    [InlineData("    stable: 42", "releases.triage.stable: the stable version of 'triage' is version 42")]
+    [InlineData("    stable: 1\n    canary: { version: 9, share: 1.0 }", "releases.triage.canary.version: the canary of 'triage' is version 9")]
+    [InlineData("    stable: 1\n    shadow: { version: 9 }", "releases.triage.shadow.version: the shadow of 'triage' is version 9")]
+    public async Task AReleaseOfAVersionThatDoesNotExist_IsRefusedByEveryCommandThatLoadsTheProject_AndNothingIsCreated(string release, string problem)
+    {
+        using var w = Workspace.Create();
+        WriteTriage(w, release, """{"label": "billing"}""");
+        var config = w.PathOf("ordo.yaml");
+
+        string[][] commands =
+        [
+            ["validate", w.PathOf("triage-v1.yaml")],
+            ["run", w.PathOf("triage-v1.yaml")],
+            ["submit", "--workflow", "triage", "--config", config],
+            ["submit", w.PathOf("triage-v2.yaml")],
+            ["releases", "--config", config],
+            ["serve", "--config", config, "--urls", "http://127.0.0.1:0"],
+        ];
+        foreach (var command in commands)
+        {
+            var refused = await CliRunner.RunExpectingAsync(2, [.. command, "--db", w.Db]);
+            Assert.Matches(@"ordo\.yaml:[56]:\d+: " + System.Text.RegularExpressions.Regex.Escape(problem + ", which does not exist (versions found: 1, 2)"), refused.Err);
+            Assert.DoesNotContain("internal error", refused.Err, StringComparison.Ordinal);
+        }
+
+        Assert.False(File.Exists(w.Db));
+    }
+
+    [Fact]
+    public async Task AReleaseOfAWorkflowThatDoesNotExist_IsALoadErrorNamingIt_NotAnOptionThatWasNeverGiven()
+    {
+        using var w = Workspace.Create();
+        WriteTriage(w, "    stable: 1\n  nosuch: { stable: 1 }", """{"label": "billing"}""");
+
+        foreach (var command in new[] { new[] { "releases" }, ["releases", "nosuch"], ["submit", "--workflow", "triage"] })
+        {
+            var refused = await CliRunner.RunExpectingAsync(2, [.. command, "--config", w.PathOf("ordo.yaml"), "--db", w.Db]);
+            Assert.Contains("releases.nosuch: the project has no workflow 'nosuch' to release (its workflows: triage)", refused.Err, StringComparison.Ordinal);
+            Assert.DoesNotContain("--workflow", refused.Err, StringComparison.Ordinal);
+        }
+
+        Assert.False(File.Exists(w.Db));
+    }
+
+    [Fact]
+    public async Task AShadowOfTheStableVersion_IsRefusedLikeACanaryOfIt()
+    {
+        using var w = Workspace.Create();
+        WriteTriage(w, "    stable: 1\n    shadow: { version: 1 }", """{"label": "billing"}""");
+
+        var refused = await CliRunner.RunExpectingAsync(2, "releases", "--config", w.PathOf("ordo.yaml"), "--db", w.Db);
+
+        Assert.Contains("releases.triage.shadow.version: the shadow of 'triage' is its stable version 1", refused.Err, StringComparison.Ordinal);
+    }
+
     [Fact]
     public Task ACanaryWhoseGateRejectionsClimb_RollsItselfBack_AndEveryLaterJobByNameGetsTheStableVersion() => CanaryRollsBackAsync(postgres: null);
 

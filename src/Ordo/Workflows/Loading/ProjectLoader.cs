@@ -76,7 +76,7 @@ internal static partial class ProjectLoader
         var tenants = LoadTenants(ctx, map.Get("tenants"));
         var folders = (map.StringList("workflows") ?? []).Select(x => LoadContext.Resolve(baseDir, x)).ToList();
         var releases = LoadReleases(ctx, map.Get("releases"));
-        var faults = LoadFaults(ctx, map.Get("faults"));
+        var faults = LoadFaults(ctx, map.Get("faults"), models, tools);
         map.RejectUnknown();
 
         // The gateway resolves secrets only for models and tools: anywhere else in ordo.yaml one would be used as written.
@@ -111,8 +111,10 @@ internal static partial class ProjectLoader
 
     /// <summary>
     /// <c>faults: { seed, models: [ { tier, agent, error, rate, attempts } ], tools: [ { tool, error, latency, rate } ] }</c>.
+    /// A tier, a tool (or a <c>prefix*</c>) must be one the project defines; an agent is checked against the project's
+    /// workflows by <see cref="ProjectChecks"/>, which the loader does not read.
     /// </summary>
-    private static Faults.FaultSettings LoadFaults(LoadContext ctx, YNode? node)
+    private static Faults.FaultSettings LoadFaults(LoadContext ctx, YNode? node, IReadOnlyDictionary<string, ModelTier> tiers, IReadOnlyDictionary<string, ToolDefinition> definedTools)
     {
         if (node is not { } n || n.IsNull) return Ordo.Faults.FaultSettings.None;
         var m = YMap.Open(n, ctx.Problems, "{ seed, models, tools }");
@@ -127,7 +129,17 @@ internal static partial class ProjectLoader
             var attempts = f.Get("attempts") is { } an && !an.IsNull
                 ? an.Items().Select(i => int.TryParse(i.Scalar, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 1 ? v : Bad(i)).Where(v => v > 0).ToList()
                 : null;
-            var model = new Faults.ModelFault(f.String("tier"), f.String("agent"), error ?? "", f.Number("rate", min: 0, max: 1) ?? 1, attempts, item.Where());
+            var tier = f.String("tier");
+            if (tier is not null && !tiers.ContainsKey(tier))
+            {
+                ctx.Problems.Add(f.Get("tier")!.Value, $"there is no model tier '{tier}' (tiers: {(tiers.Count == 0 ? "none; define them under 'models:'" : string.Join(", ", tiers.Keys.Order(StringComparer.Ordinal)))})");
+            }
+
+            var agent = f.String("agent");
+            var model = new Faults.ModelFault(tier, agent, error ?? "", f.Number("rate", min: 0, max: 1) ?? 1, attempts, item.Where())
+            {
+                AgentAt = agent is null ? null : Location(f.Get("agent")!.Value),
+            };
             f.RejectUnknown();
             if (error is not null) models.Add(model);
         }
@@ -138,10 +150,26 @@ internal static partial class ProjectLoader
             var f = YMap.Open(item, ctx.Problems, "{ tool, error, latency, rate }");
             if (f is null) continue;
             var tool = f.String("tool", required: true);
-            var error = f.String("error");
+            var error = f.Enum("error", Faults.ToolFault.Errors);
             var latency = f.Duration("latency");
             var rate = f.Number("rate", min: 0, max: 1) ?? 1;
             f.RejectUnknown();
+            if (latency > Faults.ToolFault.MaxLatency)
+            {
+                ctx.Problems.Add(f.Get("latency")!.Value, $"a fault's latency is at most {Durations.Format(Faults.ToolFault.MaxLatency)}, found {f.Get("latency")!.Value.Describe()}");
+                continue;
+            }
+
+            if (tool is not null && !definedTools.Keys.Any(new Faults.ToolFault(tool, null, null, 1, "").Matches))
+            {
+                var defined = definedTools.Count == 0 ? "none; list tool files under 'tools:'" : string.Join(", ", definedTools.Keys.Order(StringComparer.Ordinal));
+                ctx.Problems.Add(f.Get("tool")!.Value, tool.EndsWith('*')
+                    ? $"no tool of the project starts with '{tool[..^1]}' (tools: {defined})"
+                    : $"there is no tool '{tool}' (tools: {defined}; a name ending in * matches every tool it starts)");
+                continue;
+            }
+
+            if (f.Get("error") is { } en && !en.IsNull && error is null) continue;
             if (error is null && latency is null)
             {
                 ctx.Problems.Add(item, "a tool fault needs an 'error' (the failure kind the call fails with) or a 'latency', or both");
@@ -222,11 +250,24 @@ internal static partial class ProjectLoader
                 var version = sh.Int("version", required: true, min: 1);
                 var share = sh.Number("share", min: 0, max: 1) ?? 1.0;
                 sh.RejectUnknown();
-                if (version is { } v) shadow = new Releases.ShadowDefinition(v, share);
+                if (version is { } v)
+                {
+                    // A shadow of the stable version would compare production with itself, in dry run.
+                    if (stable == v) ctx.Problems.Add(sh.Get("version")!.Value, $"the shadow of '{name}' is its stable version {v}");
+                    shadow = new Releases.ShadowDefinition(v, share);
+                }
             }
 
             r.RejectUnknown();
-            result[name] = new Releases.ReleaseDefinition { Workflow = name, Stable = stable, Canary = canary, Shadow = shadow };
+            result[name] = new Releases.ReleaseDefinition
+            {
+                Workflow = name, Stable = stable, Canary = canary, Shadow = shadow,
+                Source = new Releases.ReleaseSource(
+                    Location(m.KeyNode(name)!.Value),
+                    r.Get("stable") is { } st && !st.IsNull ? Location(st) : null,
+                    canary is null ? null : Location(r.Get("canary")!.Value.Find("version")!.Value),
+                    shadow is null ? null : Location(r.Get("shadow")!.Value.Find("version")!.Value)),
+            };
         }
 
         return result;
@@ -234,6 +275,8 @@ internal static partial class ProjectLoader
 
     [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9][a-z0-9-]*$")]
     private static partial System.Text.RegularExpressions.Regex WorkflowName();
+
+    private static SourceLocation Location(YNode node) => new(node.File, node.Line, node.Column, node.Path);
 
     private static IEnumerable<(string File, YNode At)> Files(LoadContext ctx, YMap map, string key)
     {
