@@ -427,6 +427,32 @@ public sealed class ApiTests
         Assert.Equal(1.0, canary.GetProperty("failure_rate").GetDouble());
         Assert.Contains("failure_rate 1 is over its bound 0.5", canary.GetProperty("reason").GetString(), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("greet: { stable: 42 }", "releases.greet.stable", "the stable version of 'greet' is version 42, which does not exist (versions found: 1)")]
+    [InlineData("greet: { stable: 1, canary: { version: 9, share: 1.0 } }", "releases.greet.canary.version", "the canary of 'greet' is version 9, which does not exist (versions found: 1)")]
+    [InlineData("greet: { shadow: { version: 9 } }", "releases.greet.shadow.version", "the shadow of 'greet' is version 9, which does not exist (versions found: 1)")]
+    public async Task ByName_AReleaseOfAVersionThatIsNotRegistered_IsA422ProblemNamingItsKey_AndCreatesNothing(string release, string path, string message)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ordo-server-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "ordo.yaml"), "releases:\n  " + release + "\n");
+        File.WriteAllText(Path.Combine(dir, "greet-v1.yaml"), "ordo: 1\nworkflow: greet\nversion: 1\nsteps:\n  - { id: hi, transform: { set: { greeting: hi } } }\n");
+        var v1 = await WorkflowLoader.LoadFileAsync(Path.Combine(dir, "greet-v1.yaml"));
+        await using var api = await ApiFixture.StartAsync(o => o.Workflows.Add(v1), workers: false);
+        var alice = await api.KeyAsync("acme", "alice");
+
+        var refused = await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, new { workflow = "greet" });
+
+        Assert.Equal(422, refused.Status);
+        Assert.Equal("application/problem+json", refused.Response.Content.Headers.ContentType!.MediaType);
+        Assert.Equal($"{path}: {message}", Assert.Single(refused.Json.GetProperty("errors").GetProperty("$.workflow").EnumerateArray()).GetString());
+        Assert.Contains("ordo.yaml: " + path, refused.Json.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(dir, refused.Json.ToString(), StringComparison.Ordinal);
+        Assert.Empty(await api.Store.ListJobsAsync(new Storage.JobQuery()));
+        // A version pinned by the caller does not go through the release.
+        Assert.Equal(201, (await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, new { workflow = "greet@1" })).Status);
+    }
 }
 
 /// <summary>Bodies, paths and streams that a careless or hostile client sends.</summary>
