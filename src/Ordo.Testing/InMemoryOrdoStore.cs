@@ -117,6 +117,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
         UpdatedAt = job.CreatedAt,
         LastSeq = job.Events.Count,
         HeadHash = job.Events.Count == 0 ? EventChain.GenesisHash.ToArray() : job.Events[^1].Hash,
+        Shadow = job.Shadow,
     };
 
     /// <inheritdoc />
