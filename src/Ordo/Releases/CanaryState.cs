@@ -16,4 +16,10 @@ public sealed record CanaryState(int Version, double Share, int Jobs, int Finish
 {
     /// <summary>The share jobs get now: 0 once rolled back.</summary>
     public double EffectiveShare => RolledBack ? 0 : Share;
+
+    /// <summary>
+    /// <c>rolled_back</c> once a bound was passed (a rollback record holds, whatever the share is now); <c>inactive</c> when its
+    /// share is 0 (rolled back by hand, or not started), so no job gets it; <c>active</c> otherwise.
+    /// </summary>
+    public string Status => RolledBack ? "rolled_back" : Share <= 0 ? "inactive" : "active";
 }

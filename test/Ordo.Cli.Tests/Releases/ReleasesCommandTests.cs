@@ -190,6 +190,82 @@ public sealed class ReleasesCommandTests
     }
 
     [Fact]
+    public Task AHealthyCanary_IsJudgedOnItsEndedJobs_NotOnTheJobsStillQueued() => CanaryWithQueuedJobsAsync(postgres: null);
+
+    [Fact]
+    public async Task OnPostgreSql_AHealthyCanary_IsJudgedOnItsEndedJobs_NotOnTheJobsStillQueued()
+    {
+        var pg = Ordo.Postgres.Tests.PostgresTestServer.CreateDatabase("ordo_releases_queued");
+        try
+        {
+            await CanaryWithQueuedJobsAsync(pg);
+        }
+        finally
+        {
+            Ordo.Postgres.Tests.PostgresTestServer.DropDatabase(pg);
+        }
+    }
+
+    private static async Task CanaryWithQueuedJobsAsync(string? postgres)
+    {
+        using var w = Workspace.Create();
+        // Version 2 is version 1 under another number: the same answers, the same cost.
+        WriteTriage(w, "    stable: 1\n    canary: { version: 2, share: 0.5, min_jobs: 3, rollback_when: { cost_per_job: 1.5, gate_rejection_rate: 0.5 } }", """{"label": "billing"}""");
+        for (var i = 0; i < 40 && (await ReleaseAsync(w, postgres)).GetProperty("canary").GetProperty("finished").GetInt32() < 3; i++)
+        {
+            await SubmitAndRunAsync(w, postgres: postgres);
+        }
+
+        var judged = (await ReleaseAsync(w, postgres)).GetProperty("canary");
+        Assert.Equal(1.0, judged.GetProperty("cost_per_job_ratio").GetDouble());
+        var finished = judged.GetProperty("finished").GetInt32();
+
+        // More jobs by name, none of them run: queued jobs have no cost and no outcome yet, and change no figure.
+        for (var i = 0; i < 8; i++)
+        {
+            await CliRunner.RunExpectingAsync(0, ["submit", "--workflow", "triage", "--config", w.PathOf("ordo.yaml"), .. Store(w, postgres)]);
+            var canary = (await ReleaseAsync(w, postgres)).GetProperty("canary");
+            Assert.Equal("active", canary.GetProperty("status").GetString());
+            Assert.Equal(1.0, canary.GetProperty("cost_per_job_ratio").GetDouble());
+            Assert.Equal(0.0, canary.GetProperty("gate_rejection_rate").GetDouble());
+            Assert.Equal(finished, canary.GetProperty("finished").GetInt32());
+        }
+
+        var human = await CliRunner.RunExpectingAsync(0, ["releases", "--config", w.PathOf("ordo.yaml"), .. Store(w, postgres)]);
+        Assert.Contains("canary 2: active, share 0.5", human.Out, StringComparison.Ordinal);
+        Assert.Contains("cost per job 1x stable", human.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("ROLLED BACK", human.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ACanaryWithNoEndedJob_ShowsNoRates_AndOneWithShare0_IsInactive_UnlessItWasRolledBack()
+    {
+        using var w = Workspace.Create();
+        WriteTriage(w, "    stable: 1\n    canary: { version: 2, share: 1.0, min_jobs: 1, rollback_when: { gate_rejection_rate: 0.5 } }", """{"label": 7}""");
+        await CliRunner.RunExpectingAsync(0, "submit", "--workflow", "triage", "--config", w.PathOf("ordo.yaml"), "--db", w.Db);
+
+        var queued = (await ReleaseAsync(w)).GetProperty("canary");
+        Assert.Equal((1, 0), (queued.GetProperty("jobs").GetInt32(), queued.GetProperty("finished").GetInt32()));
+        Assert.Equal(JsonValueKind.Null, queued.GetProperty("gate_rejection_rate").ValueKind);
+        Assert.Equal(JsonValueKind.Null, queued.GetProperty("failure_rate").ValueKind);
+        var human = await CliRunner.RunExpectingAsync(0, "releases", "--config", w.PathOf("ordo.yaml"), "--db", w.Db);
+        Assert.Contains("1 jobs, 0 finished; failure rate -, gate rejections -, cost per job -", human.Out, StringComparison.Ordinal);
+
+        // Share 0 by hand: no job gets the canary, and it says so.
+        WriteTriage(w, "    stable: 1\n    canary: { version: 2, share: 0, min_jobs: 1, rollback_when: { gate_rejection_rate: 0.5 } }", """{"label": 7}""");
+        Assert.Equal("inactive", (await ReleaseAsync(w)).GetProperty("canary").GetProperty("status").GetString());
+        human = await CliRunner.RunExpectingAsync(0, "releases", "--config", w.PathOf("ordo.yaml"), "--db", w.Db);
+        Assert.Contains("canary 2: inactive (share 0)", human.Out, StringComparison.Ordinal);
+
+        // Once its job ended past the bound, the rollback record holds, whatever its share is now.
+        await CliRunner.RunAsync("resume", "--db", w.Db);
+        WriteTriage(w, "    stable: 1\n    canary: { version: 2, share: 1.0, min_jobs: 1, rollback_when: { gate_rejection_rate: 0.5 } }", """{"label": 7}""");
+        Assert.Equal("rolled_back", (await ReleaseAsync(w)).GetProperty("canary").GetProperty("status").GetString());
+        WriteTriage(w, "    stable: 1\n    canary: { version: 2, share: 0, min_jobs: 1, rollback_when: { gate_rejection_rate: 0.5 } }", """{"label": 7}""");
+        Assert.Equal("rolled_back", (await ReleaseAsync(w)).GetProperty("canary").GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task ShadowJobs_ApplyNoWriteEffect_ProductionJobsApplyTheirsOnce_AndTheComparisonNamesTheDifferingArtifacts()
     {
         await using var server = await LoopbackServer.StartAsync((ctx, _) => LoopbackServer.JsonAsync(ctx, 200, "{\"noted\": true}"));
@@ -257,7 +333,12 @@ public sealed class ReleasesCommandTests
         var shadow = (await ReleaseAsync(w)).GetProperty("shadow");
         Assert.Equal(2, shadow.GetProperty("version").GetInt32());
         Assert.Equal(Jobs, shadow.GetProperty("compared").GetInt32());
-        Assert.Equal(0, shadow.GetProperty("same_outcome").GetInt32());
+        // Every pair completed on both sides (the same outcome), with another label (other artifacts).
+        Assert.Equal(Jobs, shadow.GetProperty("same_outcome").GetInt32());
+        Assert.Equal(0, shadow.GetProperty("same_artifacts").GetInt32());
+        Assert.Equal(0, shadow.GetProperty("identical").GetInt32());
+        var human = await CliRunner.RunExpectingAsync(0, "releases", "--config", w.PathOf("ordo.yaml"), "--db", w.Db);
+        Assert.Contains($"shadow 2 (share 1): {Jobs} compared: {Jobs} same outcome, 0 same artifacts, 0 identical", human.Out, StringComparison.Ordinal);
         var differences = shadow.GetProperty("differences").EnumerateArray().ToList();
         Assert.Equal(Jobs, differences.Count);
         foreach (var d in differences)
@@ -268,6 +349,21 @@ public sealed class ReleasesCommandTests
             var skipped = events.Where(e => e.GetProperty("type").GetString() == "ToolCallSucceeded").Select(e => e.GetProperty("payload")).ToList();
             Assert.Equal(2, skipped.Count);
             Assert.All(skipped, p => Assert.True(p.GetProperty("skipped").GetBoolean()));
+
+            // Each job names what it is: the shadow its production job, the production job nothing.
+            var shown = (await CliRunner.RunExpectingAsync(0, "show", d.GetProperty("shadow_job_id").GetString()!, "--db", w.Db, "--json")).Json();
+            Assert.Equal(d.GetProperty("job_id").GetString(), shown.GetProperty("shadow_of").GetString());
+            var production = (await CliRunner.RunExpectingAsync(0, "show", d.GetProperty("job_id").GetString()!, "--db", w.Db, "--json")).Json();
+            Assert.Equal(JsonValueKind.Null, production.GetProperty("shadow_of").ValueKind);
+            var text = await CliRunner.RunExpectingAsync(0, "show", d.GetProperty("shadow_job_id").GetString()!, "--db", w.Db);
+            Assert.Contains($"shadow of job: {d.GetProperty("job_id").GetString()}", text.Out, StringComparison.Ordinal);
         }
+
+        var listed = (await CliRunner.RunExpectingAsync(0, "jobs", "--db", w.Db, "--json")).Json().EnumerateArray().ToList();
+        Assert.Equal(Jobs, listed.Count(j => j.GetProperty("shadow").GetBoolean() && j.GetProperty("workflow").GetString() == "triage@2"));
+        Assert.Equal(Jobs, listed.Count(j => !j.GetProperty("shadow").GetBoolean() && j.GetProperty("workflow").GetString() == "triage@1"));
+        var table = (await CliRunner.RunExpectingAsync(0, "jobs", "--db", w.Db)).Out.Split('\n');
+        Assert.Equal(Jobs, table.Count(l => l.Contains("triage@2 (shadow)", StringComparison.Ordinal)));
+        Assert.DoesNotContain(table, l => l.Contains("triage@1 (shadow)", StringComparison.Ordinal));
     }
 }
