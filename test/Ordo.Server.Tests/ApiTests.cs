@@ -392,6 +392,11 @@ public sealed class ApiTests
         Assert.Equal(1.0, hello.GetProperty("success_rate").GetDouble());
         Assert.Empty((await api.SendAsync(HttpMethod.Get, "/v1/stats?workflow=payout", vic)).Json.GetProperty("workflows").EnumerateArray());
         Assert.Equal(400, (await api.SendAsync(HttpMethod.Get, "/v1/stats?since=whenever", vic)).Status);
+        var bare = await api.SendAsync(HttpMethod.Get, "/v1/stats?since=10", vic);
+        Assert.Equal(400, bare.Status);
+        Assert.Equal("application/problem+json", bare.Response.Content.Headers.ContentType!.MediaType);
+        Assert.Contains("a bare number has no unit", Assert.Single(bare.Json.GetProperty("errors").GetProperty("since").EnumerateArray()).GetString(), StringComparison.Ordinal);
+        Assert.Equal("2020-01-01T00:00:00.250Z", (await api.SendAsync(HttpMethod.Get, "/v1/stats?since=2020-01-01T00:00:00.250Z", vic)).Json.GetProperty("since").GetString());
         Assert.Equal(401, (await api.SendAsync(HttpMethod.Get, "/v1/stats", null)).Status);
     }
 

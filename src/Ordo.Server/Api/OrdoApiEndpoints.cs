@@ -80,7 +80,7 @@ internal static class OrdoApiEndpoints
         var now = (http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow();
         if (!Ordo.Stats.StatsWindow.TryParse(since, now, out var from))
         {
-            return Problems.Invalid("since", $"'{since}' is neither a duration (24h, 7d, 30m) nor an instant (2026-11-22T00:00:00Z)");
+            return Problems.Invalid("since", Ordo.Stats.StatsWindow.Problem(since));
         }
 
         var data = await store.ReadStatsAsync(new Ordo.Stats.StatsQuery { Since = from, Tenant = caller.Tenant, Workflow = string.IsNullOrEmpty(workflow) ? null : workflow }, http.RequestAborted).ConfigureAwait(false);
