@@ -119,8 +119,11 @@ internal static class SubmitCommand
         var found = new List<WorkflowDefinition>();
         foreach (var f in ServeCommand.WorkflowFiles(ctx, project))
         {
-            // Only the files of this workflow are loaded (and so checked): a broken file of another workflow is no concern here.
-            if (!File.ReadLines(f).Any(l => l.Trim() is var t && (t == $"workflow: {name}" || t == $"workflow: \"{name}\"" || t == $"workflow: '{name}'"))) continue;
+            // Only the files of this workflow are loaded (and so checked): a broken file of another workflow is no concern
+            // here. Its name is read as the project's checks read it (a comment after 'workflow:' included), or from the
+            // line itself when the file does not read as a workflow (its load then says why).
+            if (WorkflowOutline.Read(f)?.Name != name
+                && !File.ReadLines(f).Any(l => l.Trim() is var t && (t == $"workflow: {name}" || t == $"workflow: \"{name}\"" || t == $"workflow: '{name}'"))) continue;
             var definition = await CliHost.LoadWorkflowAsync(ctx, f, code).ConfigureAwait(false);
             if (definition.Name == name && (version is null || definition.Version == version)) found.Add(definition);
         }

@@ -211,7 +211,9 @@ public sealed class ReleasesCommandTests
         using var w = Workspace.Create();
         // Version 2 is version 1 under another number: the same answers, the same cost.
         WriteTriage(w, "    stable: 1\n    canary: { version: 2, share: 0.5, min_jobs: 3, rollback_when: { cost_per_job: 1.5, gate_rejection_rate: 0.5 } }", """{"label": "billing"}""");
-        for (var i = 0; i < 40 && (await ReleaseAsync(w, postgres)).GetProperty("canary").GetProperty("finished").GetInt32() < 3; i++)
+        // Until it is judged: three canary jobs ended, and a stable one to compare its cost with (job ids decide which is which).
+        for (var i = 0; i < 40 && (await ReleaseAsync(w, postgres)).GetProperty("canary") is var c
+            && (c.GetProperty("finished").GetInt32() < 3 || c.GetProperty("cost_per_job_ratio").ValueKind == JsonValueKind.Null); i++)
         {
             await SubmitAndRunAsync(w, postgres: postgres);
         }
