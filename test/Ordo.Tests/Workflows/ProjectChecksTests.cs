@@ -86,6 +86,27 @@ public sealed class ProjectChecksTests : IDisposable
     }
 
     [Fact]
+    public async Task AStoredDefinition_LoadsAsItWasAcceptedWhenItsJobWasSubmitted()
+    {
+        // A job recorded before these checks existed must still resume and replay: its stored config is not held to them.
+        var bundle = new DefinitionBundle
+        {
+            Entry = "wf.yaml", Config = "ordo.yaml", Root = _ws.Root,
+            Files = new SortedDictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["wf.yaml"] = "ordo: 1\nworkflow: flow\nversion: 1\nsteps:\n  - { id: hi, transform: { set: { greeting: hi } } }\n",
+                ["ordo.yaml"] = "faults: { tools: [ { tool: gone, error: custom_kind, latency: 100d } ], models: [ { tier: gone, error: timeout } ] }\nreleases:\n  flow: { stable: 1, shadow: { version: 1 } }\n",
+            },
+        };
+
+        var definition = await WorkflowLoader.LoadBundleAsync(bundle);
+
+        var fault = Assert.Single(definition.Project.Faults.Tools);
+        Assert.Equal(("custom_kind", TimeSpan.FromDays(100)), (fault.Error, fault.Latency));
+        Assert.Equal(1, definition.Project.Releases["flow"].Shadow!.Version);
+    }
+
+    [Fact]
     public void TheOutlineOfAFile_IsItsNameVersionAndAgents_AndAFileThatIsNoWorkflowHasNone()
     {
         var flow = _ws.Write("flow.yaml", "ordo: 1\nworkflow: flow\nversion: 3 # pinned\nagents:\n  a: { kind: code, type: X }\n  b: { kind: code, type: Y }\nsteps: []\n");
