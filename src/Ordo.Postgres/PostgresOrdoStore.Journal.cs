@@ -109,7 +109,7 @@ public sealed partial class PostgresOrdoStore
             JobId = job.JobId, Workflow = job.Workflow, Version = job.Version, Tenant = job.Tenant, Status = job.Status,
             Submitter = job.Submitter, ParentJobId = job.ParentJobId, RootJobId = job.RootJobId ?? job.JobId, DefinitionHash = job.Definition.Hash,
             TraceId = job.TraceId, Priority = job.Priority, CreatedAt = job.CreatedAt, UpdatedAt = last?.Timestamp ?? job.CreatedAt,
-            LastSeq = last?.Seq ?? 0, HeadHash = last?.Hash ?? EventChain.GenesisHash.ToArray(),
+            LastSeq = last?.Seq ?? 0, HeadHash = last?.Hash ?? EventChain.GenesisHash.ToArray(), Shadow = job.Shadow,
         };
     }
 
@@ -518,7 +518,7 @@ public sealed partial class PostgresOrdoStore
 
     private static readonly string[] AllStatuses = [.. Enum.GetValues<JobStatus>().Select(s => s.ToWire())];
 
-    private const string JobColumns = "job_id, workflow, version, tenant, status, reason, submitter, parent_job_id, root_job_id, definition_hash, trace_id, priority, created_at, updated_at, last_seq, head_hash";
+    private const string JobColumns = "job_id, workflow, version, tenant, status, reason, submitter, parent_job_id, root_job_id, definition_hash, trace_id, priority, created_at, updated_at, last_seq, head_hash, shadow";
 
     private static JobRecord ReadJob(NpgsqlDataReader r)
     {
@@ -533,6 +533,7 @@ public sealed partial class PostgresOrdoStore
             Reason = r.IsDBNull(5) ? null : r.GetString(5), Submitter = r.GetString(6), ParentJobId = r.IsDBNull(7) ? null : new JobId(r.GetString(7)),
             RootJobId = new JobId(r.GetString(8)), DefinitionHash = r.GetString(9), TraceId = r.GetString(10), Priority = r.GetInt32(11),
             CreatedAt = At(r.GetInt64(12)), UpdatedAt = At(r.GetInt64(13)), LastSeq = r.GetInt64(14), HeadHash = (byte[])r.GetValue(15),
+            Shadow = r.GetBoolean(16),
         };
     }
 

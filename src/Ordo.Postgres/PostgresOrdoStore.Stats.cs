@@ -86,7 +86,7 @@ public sealed partial class PostgresOrdoStore
         {
             await using var batch = new NpgsqlBatch(c);
             batch.BatchCommands.Add(StatsCommand(VersionTotalsSql, query));
-            batch.BatchCommands.Add(StatsCommand(AgentTotalsSql, query));
+            batch.BatchCommands.Add(StatsCommand(AgentTotalsSql, query, agents: true));
             var versions = new List<VersionTotals>();
             var agents = new List<AgentTotals>();
             await using var r = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -123,8 +123,12 @@ public sealed partial class PostgresOrdoStore
         FROM agent_stats WHERE {0} GROUP BY workflow, version, agent, prompt_hash ORDER BY workflow, version, agent, prompt_hash
         """;
 
-    /// <summary>A statement over the rows of the query's window: <c>{0}</c> in <paramref name="sql"/> is its condition.</summary>
-    internal static NpgsqlBatchCommand StatsCommand(string sql, StatsQuery query)
+    /// <summary>
+    /// A statement over the rows of the query's window: <c>{0}</c> in <paramref name="sql"/> is its condition. With
+    /// <see cref="StatsQuery.EndedOnly"/>, a job row must have ended, and an agent row (<paramref name="agents"/>) belong to
+    /// a job row that has.
+    /// </summary>
+    internal static NpgsqlBatchCommand StatsCommand(string sql, StatsQuery query, bool agents = false)
     {
         var where = new StringBuilder("created_at >= $1");
         var parameters = new List<NpgsqlParameter> { Sql.Long(Ms(query.Since)) };
@@ -146,9 +150,19 @@ public sealed partial class PostgresOrdoStore
             where.Append(System.Globalization.CultureInfo.InvariantCulture, $" AND version = ${parameters.Count}");
         }
 
+        if (query.EndedOnly)
+        {
+            const string Ended = "status IN ('completed', 'failed', 'cancelled')";
+            var window = where.ToString();
+            where.Append(agents ? " AND job_id IN (SELECT job_id FROM job_stats WHERE " + window + " AND " + Ended + ")" : " AND " + Ended);
+        }
+
         return Sql.Command(sql.Replace("{0}", where.ToString(), StringComparison.Ordinal), [.. parameters]);
     }
 
-    /// <summary>A sum of costs to the precision prices have (10 decimal places), as the SQLite store gives it.</summary>
-    private static decimal Money(decimal value) => Math.Round(value, 10);
+    /// <summary>
+    /// A sum of costs to the precision prices have (10 decimal places), as the SQLite store gives it: without the trailing
+    /// zeros a <c>numeric</c> keeps (<c>0.0240</c> is <c>0.024</c>), so that both stores print the same figure.
+    /// </summary>
+    private static decimal Money(decimal value) => Math.Round(value, 10) / 1.000000000000000000000000000000000m;
 }

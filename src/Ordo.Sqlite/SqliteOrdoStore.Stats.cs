@@ -30,11 +30,12 @@ public sealed partial class SqliteOrdoStore
         await InitializeAsync(cancellationToken).ConfigureAwait(false);
         using var c = OpenReader();
         const string Where = "created_at >= $since AND ($tenant IS NULL OR tenant = $tenant) AND ($workflow IS NULL OR workflow = $workflow) AND ($version IS NULL OR version = $version)";
+        const string Ended = "status IN ('completed', 'failed', 'cancelled')";
 
         // One pass over the window's job rows (the figures and the latencies together), summed here: cheaper than a
         // GROUP BY and a second scan for the latencies.
         var sums = new Dictionary<(string Workflow, int Version), VersionSums>();
-        using (var cmd = Command(c, $"SELECT workflow, version, status, tokens, cost, retries, rejections, escalations, ended_at - created_at FROM job_stats WHERE {Where}", query))
+        using (var cmd = Command(c, $"SELECT workflow, version, status, tokens, cost, retries, rejections, escalations, ended_at - created_at FROM job_stats WHERE {Where}{(query.EndedOnly ? $" AND {Ended}" : "")}", query))
         using (var r = cmd.ExecuteReader())
         {
             string? lastWorkflow = null;
@@ -66,7 +67,8 @@ public sealed partial class SqliteOrdoStore
         var agents = new List<AgentTotals>();
         using (var cmd = Command(c, $"""
             SELECT workflow, version, agent, prompt_hash, sum(calls), sum(failures), sum(tokens), sum(cost)
-            FROM agent_stats WHERE {Where} GROUP BY workflow, version, agent, prompt_hash
+            FROM agent_stats WHERE {Where}{(query.EndedOnly ? $" AND job_key IN (SELECT job_key FROM job_stats WHERE {Where} AND {Ended})" : "")}
+            GROUP BY workflow, version, agent, prompt_hash
             """, query))
         using (var r = cmd.ExecuteReader())
         {

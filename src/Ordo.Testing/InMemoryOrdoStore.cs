@@ -117,6 +117,7 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
         UpdatedAt = job.CreatedAt,
         LastSeq = job.Events.Count,
         HeadHash = job.Events.Count == 0 ? EventChain.GenesisHash.ToArray() : job.Events[^1].Hash,
+        Shadow = job.Shadow,
     };
 
     /// <inheritdoc />
@@ -728,19 +729,23 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
             var jobs = _jobs.Values.Where(j => j.Record.CreatedAt >= query.Since
                 && (query.Tenant is null || j.Record.Tenant == query.Tenant)
                 && (query.Workflow is null || j.Record.Workflow == query.Workflow)
-                && (query.Version is null || j.Record.Version == query.Version)).ToList();
+                && (query.Version is null || j.Record.Version == query.Version)
+                && (!query.EndedOnly || j.Summary.Status.IsTerminal())).ToList();
             var versions = jobs.GroupBy(j => (j.Record.Workflow, j.Record.Version)).Select(g => new Stats.VersionTotals(
                 g.Key.Workflow, g.Key.Version, g.Count(),
                 g.Count(j => j.Summary.Status == JobStatus.Completed), g.Count(j => j.Summary.Status == JobStatus.Failed), g.Count(j => j.Summary.Status == JobStatus.Cancelled),
-                g.Sum(j => j.Summary.Tokens), g.Sum(j => j.Summary.Cost), g.Sum(j => (long)j.Summary.Retries),
+                g.Sum(j => j.Summary.Tokens), Money(g.Sum(j => j.Summary.Cost)), g.Sum(j => (long)j.Summary.Retries),
                 g.Count(j => j.Summary.Rejections > 0), g.Count(j => j.Summary.Escalations > 0),
                 [.. g.Where(j => j.Summary.EndedAt is not null).Select(j => Math.Round((j.Summary.EndedAt!.Value - j.Record.CreatedAt).TotalMilliseconds))])).ToList();
             var agents = jobs.SelectMany(j => j.Summary.Agents.Select(a => (j.Record, a.Key, a.Value)))
                 .GroupBy(x => (x.Record.Workflow, x.Record.Version, x.Key.Agent, x.Key.PromptHash))
                 .Select(g => new Stats.AgentTotals(g.Key.Workflow, g.Key.Version, g.Key.Agent, g.Key.PromptHash,
-                    g.Sum(x => (long)x.Value.Calls), g.Sum(x => (long)x.Value.Failures), g.Sum(x => x.Value.Tokens), g.Sum(x => x.Value.Cost))).ToList();
+                    g.Sum(x => (long)x.Value.Calls), g.Sum(x => (long)x.Value.Failures), g.Sum(x => x.Value.Tokens), Money(g.Sum(x => x.Value.Cost)))).ToList();
             return ValueTask.FromResult(new Stats.StatsData(versions, agents));
         }
+
+        // As the SQLite and PostgreSQL stores give a sum of costs: to 10 decimal places, without trailing zeros.
+        static decimal Money(decimal value) => Math.Round(value, 10) / 1.000000000000000000000000000000000m;
     }
 
     /// <inheritdoc />

@@ -392,6 +392,11 @@ public sealed class ApiTests
         Assert.Equal(1.0, hello.GetProperty("success_rate").GetDouble());
         Assert.Empty((await api.SendAsync(HttpMethod.Get, "/v1/stats?workflow=payout", vic)).Json.GetProperty("workflows").EnumerateArray());
         Assert.Equal(400, (await api.SendAsync(HttpMethod.Get, "/v1/stats?since=whenever", vic)).Status);
+        var bare = await api.SendAsync(HttpMethod.Get, "/v1/stats?since=10", vic);
+        Assert.Equal(400, bare.Status);
+        Assert.Equal("application/problem+json", bare.Response.Content.Headers.ContentType!.MediaType);
+        Assert.Contains("a bare number has no unit", Assert.Single(bare.Json.GetProperty("errors").GetProperty("since").EnumerateArray()).GetString(), StringComparison.Ordinal);
+        Assert.Equal("2020-01-01T00:00:00.250Z", (await api.SendAsync(HttpMethod.Get, "/v1/stats?since=2020-01-01T00:00:00.250Z", vic)).Json.GetProperty("since").GetString());
         Assert.Equal(401, (await api.SendAsync(HttpMethod.Get, "/v1/stats", null)).Status);
     }
 
@@ -426,6 +431,57 @@ public sealed class ApiTests
         Assert.Equal("rolled_back", canary.GetProperty("status").GetString());
         Assert.Equal(1.0, canary.GetProperty("failure_rate").GetDouble());
         Assert.Contains("failure_rate 1 is over its bound 0.5", canary.GetProperty("reason").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ByName_AShadowJob_NamesItsProductionJob_InTheJobAndInTheList()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ordo-server-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "ordo.yaml"), "releases:\n  greet: { stable: 1, shadow: { version: 2 } }\n");
+        File.WriteAllText(Path.Combine(dir, "greet-v1.yaml"), "ordo: 1\nworkflow: greet\nversion: 1\nsteps:\n  - { id: hi, transform: { set: { greeting: hi } } }\n");
+        File.WriteAllText(Path.Combine(dir, "greet-v2.yaml"), "ordo: 1\nworkflow: greet\nversion: 2\nsteps:\n  - { id: hi, transform: { set: { greeting: hello } } }\n");
+        var v1 = await WorkflowLoader.LoadFileAsync(Path.Combine(dir, "greet-v1.yaml"));
+        var v2 = await WorkflowLoader.LoadFileAsync(Path.Combine(dir, "greet-v2.yaml"));
+        await using var api = await ApiFixture.StartAsync(o => { o.Workflows.Add(v1); o.Workflows.Add(v2); }, workers: false);
+        var alice = await api.KeyAsync("acme", "alice");
+
+        var production = await api.SubmitAsync(alice, "greet");
+
+        var listed = (await api.SendAsync(HttpMethod.Get, "/v1/jobs", alice)).Json.GetProperty("jobs").EnumerateArray().ToList();
+        Assert.Equal(2, listed.Count);
+        var shadow = Assert.Single(listed, j => j.GetProperty("shadow").GetBoolean());
+        Assert.Equal("greet@2", shadow.GetProperty("workflow").GetString());
+        Assert.False(Assert.Single(listed, j => j.GetProperty("job_id").GetString() == production).GetProperty("shadow").GetBoolean());
+        var job = (await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{shadow.GetProperty("job_id").GetString()}", alice)).Json;
+        Assert.Equal(production, job.GetProperty("shadow_of").GetString());
+        Assert.Equal(JsonValueKind.Null, (await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{production}", alice)).Json.GetProperty("shadow_of").ValueKind);
+    }
+
+    [Theory]
+    [InlineData("greet: { stable: 42 }", "releases.greet.stable", "the stable version of 'greet' is version 42, which does not exist (versions found: 1)")]
+    [InlineData("greet: { stable: 1, canary: { version: 9, share: 1.0 } }", "releases.greet.canary.version", "the canary of 'greet' is version 9, which does not exist (versions found: 1)")]
+    [InlineData("greet: { shadow: { version: 9 } }", "releases.greet.shadow.version", "the shadow of 'greet' is version 9, which does not exist (versions found: 1)")]
+    public async Task ByName_AReleaseOfAVersionThatIsNotRegistered_IsA422ProblemNamingItsKey_AndCreatesNothing(string release, string path, string message)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ordo-server-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "ordo.yaml"), "releases:\n  " + release + "\n");
+        File.WriteAllText(Path.Combine(dir, "greet-v1.yaml"), "ordo: 1\nworkflow: greet\nversion: 1\nsteps:\n  - { id: hi, transform: { set: { greeting: hi } } }\n");
+        var v1 = await WorkflowLoader.LoadFileAsync(Path.Combine(dir, "greet-v1.yaml"));
+        await using var api = await ApiFixture.StartAsync(o => o.Workflows.Add(v1), workers: false);
+        var alice = await api.KeyAsync("acme", "alice");
+
+        var refused = await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, new { workflow = "greet" });
+
+        Assert.Equal(422, refused.Status);
+        Assert.Equal("application/problem+json", refused.Response.Content.Headers.ContentType!.MediaType);
+        Assert.Equal($"{path}: {message}", Assert.Single(refused.Json.GetProperty("errors").GetProperty("$.workflow").EnumerateArray()).GetString());
+        Assert.Contains("ordo.yaml: " + path, refused.Json.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(dir, refused.Json.ToString(), StringComparison.Ordinal);
+        Assert.Empty(await api.Store.ListJobsAsync(new Storage.JobQuery()));
+        // A version pinned by the caller does not go through the release.
+        Assert.Equal(201, (await api.SendAsync(HttpMethod.Post, "/v1/jobs", alice, new { workflow = "greet@1" })).Status);
     }
 }
 

@@ -49,11 +49,13 @@ internal static class JobsCommand
                 }
                 else
                 {
-                    var wf = Math.Max(8, jobs.Max(j => j.WorkflowRef.Length));
+                    // A shadow job (a dry run of a release's shadow version beside a production job) is marked as one.
+                    static string Workflow(JobRecord j) => j.Shadow ? j.WorkflowRef + " (shadow)" : j.WorkflowRef;
+                    var wf = Math.Max(8, jobs.Max(j => Workflow(j).Length));
                     await ctx.Out.WriteLineAsync($"{"job",-32}  {"workflow".PadRight(wf)}  {"tenant",-10}  {"status",-16}  created").ConfigureAwait(false);
                     foreach (var j in jobs)
                     {
-                        await ctx.Out.WriteLineAsync($"{j.JobId.Value,-32}  {j.WorkflowRef.PadRight(wf)}  {j.Tenant,-10}  {j.Status.ToWire(),-16}  {JsonOut.Timestamp(j.CreatedAt)}").ConfigureAwait(false);
+                        await ctx.Out.WriteLineAsync($"{j.JobId.Value,-32}  {Workflow(j).PadRight(wf)}  {j.Tenant,-10}  {j.Status.ToWire(),-16}  {JsonOut.Timestamp(j.CreatedAt)}").ConfigureAwait(false);
                     }
                 }
             }

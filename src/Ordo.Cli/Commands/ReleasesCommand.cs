@@ -22,6 +22,7 @@ internal static class ReleasesCommand
             var config = ctx.Config is { Length: > 0 } c ? c : Workflows.WorkflowLoader.ConfigFileName;
             if (!File.Exists(config)) throw new CliInputException($"releases are configured in the project's ordo.yaml, and there is no {config} here (pass --config FILE)");
             var project = await Workflows.WorkflowLoader.LoadProjectAsync(config, null, ctx.Stop).ConfigureAwait(false);
+            CliHost.CheckProject(ctx, project);
             var name = parse.GetValue(nameArg);
             if (name is not null && !project.Releases.ContainsKey(name))
             {
@@ -65,13 +66,19 @@ internal static class ReleasesCommand
             b.Append(CultureInfo.InvariantCulture, $"{r.Workflow}: stable {r.Stable}\n");
             if (r.Canary is { } c)
             {
-                b.Append(CultureInfo.InvariantCulture, $"  canary {c.Version}: {(c.RolledBack ? $"ROLLED BACK at {JsonOut.Timestamp(c.RolledBackAt!.Value)}: {c.Reason}" : $"active, share {c.Share:0.###}")}\n");
+                var status = c.Status switch
+                {
+                    "rolled_back" => $"ROLLED BACK at {JsonOut.Timestamp(c.RolledBackAt!.Value)}: {c.Reason}",
+                    "inactive" => "inactive (share 0): no job gets it",
+                    _ => $"active, share {c.Share:0.###}",
+                };
+                b.Append(CultureInfo.InvariantCulture, $"  canary {c.Version}: {status}\n");
                 b.Append(CultureInfo.InvariantCulture, $"    {c.Jobs} jobs, {c.Finished} finished; failure rate {Rate(c.FailureRate)}, gate rejections {Rate(c.GateRejectionRate)}, cost per job {(c.CostPerJobRatio is { } x ? x.ToString("0.##", CultureInfo.InvariantCulture) + "x stable" : "-")}\n");
             }
 
             if (r.Shadow is { } s)
             {
-                b.Append(CultureInfo.InvariantCulture, $"  shadow {s.Version} (share {s.Share:0.###}): {s.Compared} compared, {s.Same} the same\n");
+                b.Append(CultureInfo.InvariantCulture, $"  shadow {s.Version} (share {s.Share:0.###}): {s.Compared} compared: {s.SameOutcome} same outcome, {s.SameArtifacts} same artifacts, {s.Identical} identical\n");
                 foreach (var d in s.Differences)
                 {
                     b.Append(CultureInfo.InvariantCulture, $"    job {d.JobId} {d.Outcome} / shadow {d.ShadowJobId} {d.ShadowOutcome}{(d.Artifacts.Count > 0 ? "; artifacts differ: " + string.Join(", ", d.Artifacts) : "")}\n");

@@ -20,6 +20,7 @@ internal static class RunCommand
         {
             var code = CliHost.NewRegistry();
             var definition = await CliHost.LoadWorkflowAsync(ctx, parse.GetValue(workflow)!, code).ConfigureAwait(false);
+            CliHost.CheckProject(ctx, definition.Project, [definition]);
             var value = await CliHost.ReadInputAsync(parse.GetValue(input), ctx.Stop).ConfigureAwait(false);
             CliHost.ValidateInput(definition, value);
             var w = parse.GetValue(workers);

@@ -50,6 +50,7 @@ internal static class ServeCommand
                 definitions.Add(definition);
             }
 
+            CliHost.CheckProject(ctx, project, definitions);
             await using var app = ServerHost.Build(new ServeSettings
             {
                 Urls = parse.GetValue(urls)!, DatabasePath = ctx.ResolveDbPath(project), Postgres = postgres, Project = project, Workflows = definitions, Code = code,

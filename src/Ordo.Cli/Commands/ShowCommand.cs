@@ -77,6 +77,11 @@ internal static class ShowCommand
 
             if (ctx.Quiet) return ExitCodes.Ok;
             var related = new List<string>();
+            if (state.ShadowOf is { } production)
+            {
+                related.Add($"  shadow of job: {production}  (a dry run of the release's shadow version on the same input)");
+            }
+
             if (record.ParentJobId is { } parent)
             {
                 related.Add($"  parent job: {parent}{(state.ParentBranch is { } pb ? $"  branch [{pb}]" : "")}{(record.RootJobId != parent ? $"  root job: {record.RootJobId}" : "")}");

@@ -22,7 +22,7 @@ internal static class StatsCommand
             var text = parse.GetValue(since);
             if (!StatsWindow.TryParse(text, now, out var from))
             {
-                throw new CliInputException($"--since: '{text}' is neither a duration (24h, 7d, 30m) nor an instant (2026-11-22T00:00:00Z)");
+                throw new CliInputException("--since: " + StatsWindow.Problem(text));
             }
 
             var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);

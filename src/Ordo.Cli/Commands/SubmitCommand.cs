@@ -40,6 +40,7 @@ internal static class SubmitCommand
                 ? [await CliHost.LoadWorkflowAsync(ctx, file, code).ConfigureAwait(false)]
                 : await ProjectWorkflowsAsync(ctx, name!, code).ConfigureAwait(false);
             var definition = candidates[0];
+            CliHost.CheckProject(ctx, definition.Project, candidates);
             var release = name is not null && !name.Contains('@', StringComparison.Ordinal) && definition.Project.Releases.TryGetValue(definition.Name, out var r) ? r : null;
 
             // The input is checked before the store is opened (a bad input creates nothing): against each version the job may get.
@@ -118,8 +119,11 @@ internal static class SubmitCommand
         var found = new List<WorkflowDefinition>();
         foreach (var f in ServeCommand.WorkflowFiles(ctx, project))
         {
-            // Only the files of this workflow are loaded (and so checked): a broken file of another workflow is no concern here.
-            if (!File.ReadLines(f).Any(l => l.Trim() is var t && (t == $"workflow: {name}" || t == $"workflow: \"{name}\"" || t == $"workflow: '{name}'"))) continue;
+            // Only the files of this workflow are loaded (and so checked): a broken file of another workflow is no concern
+            // here. Its name is read as the project's checks read it (a comment after 'workflow:' included), or from the
+            // line itself when the file does not read as a workflow (its load then says why).
+            if (WorkflowOutline.Read(f)?.Name != name
+                && !File.ReadLines(f).Any(l => l.Trim() is var t && (t == $"workflow: {name}" || t == $"workflow: \"{name}\"" || t == $"workflow: '{name}'"))) continue;
             var definition = await CliHost.LoadWorkflowAsync(ctx, f, code).ConfigureAwait(false);
             if (definition.Name == name && (version is null || definition.Version == version)) found.Add(definition);
         }

@@ -15,6 +15,7 @@ internal static class ValidateCommand
         env.SetAction(command, async (ctx, parse) =>
         {
             var definition = await CliHost.LoadWorkflowAsync(ctx, parse.GetValue(workflow)!, CliHost.NewRegistry()).ConfigureAwait(false);
+            CliHost.CheckProject(ctx, definition.Project, [definition]);
             if (parse.GetValue(input) is { } inputPath)
             {
                 CliHost.ValidateInput(definition, await CliHost.ReadInputAsync(inputPath, ctx.Stop).ConfigureAwait(false));

@@ -67,6 +67,19 @@ internal sealed class CliHost : IAsyncDisposable
         return workflow;
     }
 
+    /// <summary>
+    /// Checks what <c>ordo.yaml</c> names of the project's workflows (<see cref="ProjectChecks"/>): each release's workflow
+    /// and versions, each model fault's agent, against the workflow files of the project (those <c>ordo serve</c> registers)
+    /// and the workflows <paramref name="loaded"/>. Reads no file when the config names none of these. Throws <see cref="OrdoValidationException"/>.
+    /// </summary>
+    public static void CheckProject(CliContext ctx, ProjectDefinition? project, IEnumerable<WorkflowDefinition>? loaded = null)
+    {
+        if (project?.ConfigFile is null || (project.Releases.Count == 0 && !project.Faults.Models.Any(m => m.Agent is not null))) return;
+        var outlines = Commands.ServeCommand.WorkflowFiles(ctx, project).Select(WorkflowOutline.Read).OfType<WorkflowOutline>()
+            .Concat((loaded ?? []).SelectMany(WorkflowOutline.Of));
+        ProjectChecks.ThrowIfInvalid(project, outlines);
+    }
+
     /// <summary>Reads a job input: a JSON file, <c>-</c> for stdin, or nothing (an empty object).</summary>
     public static async Task<JobInput> ReadInputAsync(string? input, CancellationToken cancellationToken)
     {

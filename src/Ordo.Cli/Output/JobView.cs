@@ -281,6 +281,8 @@ internal static class JobView
         w.WriteString("status", waitingIn is { Count: > 0 } ? JobStatus.WaitingApproval.ToWire() : state.Status.ToWire());
         JsonOut.WriteNullable(w, "reason", state.Reason);
         if (state.DryRun) w.WriteBoolean("dry_run", true);
+        // A shadow job (and a job under one) names the production job whose input it runs on.
+        JsonOut.WriteNullable(w, "shadow_of", state.ShadowOf);
         w.WriteStartObject("artifacts");
         foreach (var a in state.Artifacts.Values.OrderBy(a => a.Name, StringComparer.Ordinal))
         {
@@ -365,6 +367,7 @@ internal static class JobView
         w.WriteString("created_at", JsonOut.Timestamp(j.CreatedAt));
         w.WriteString("updated_at", JsonOut.Timestamp(j.UpdatedAt));
         JsonOut.WriteNullable(w, "parent_job_id", j.ParentJobId?.Value);
+        w.WriteBoolean("shadow", j.Shadow);
         if (j.Reason is { } r) w.WriteString("reason", r);
     }
 

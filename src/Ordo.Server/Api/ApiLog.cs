@@ -50,4 +50,7 @@ internal static partial class ApiLog
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "a request to {Path} from {Remote} was refused: {Reason}")]
     public static partial void KeyRefused(ILogger logger, string path, string? remote, string reason);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Error, Message = "{Method} {Path} failed with an internal error")]
+    public static partial void Failed(ILogger logger, string method, string path, Exception error);
 }

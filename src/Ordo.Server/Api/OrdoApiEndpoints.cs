@@ -27,7 +27,7 @@ internal static class OrdoApiEndpoints
         app.MapGet("/readyz", ReadyAsync).ExcludeFromDescription();
 
         var v1 = app.MapGroup("/v1").AddEndpointFilter(AuthenticateAsync).WithTags("v1");
-        v1.MapPost("/jobs", SubmitAsync).Answers([201, 200], [400, 401, 403, 413, 429]).AddEndpointFilter(Role(ApiRoles.Submitter)).WithSummary("Submit a job");
+        v1.MapPost("/jobs", SubmitAsync).Answers([201, 200], [400, 401, 403, 413, 422, 429]).AddEndpointFilter(Role(ApiRoles.Submitter)).WithSummary("Submit a job");
         v1.MapGet("/jobs", ListJobsAsync).Answers([200], [400, 401, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("List the tenant's jobs, newest first");
         v1.MapGet("/jobs/{id}", GetJobAsync).Answers([200], [401, 404, 429]).AddEndpointFilter(Role(ApiRoles.Viewer)).WithSummary("Get a job");
         JobGraphEndpoint.Map(v1);
@@ -80,7 +80,7 @@ internal static class OrdoApiEndpoints
         var now = (http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow();
         if (!Ordo.Stats.StatsWindow.TryParse(since, now, out var from))
         {
-            return Problems.Invalid("since", $"'{since}' is neither a duration (24h, 7d, 30m) nor an instant (2026-11-22T00:00:00Z)");
+            return Problems.Invalid("since", Ordo.Stats.StatsWindow.Problem(since));
         }
 
         var data = await store.ReadStatsAsync(new Ordo.Stats.StatsQuery { Since = from, Tenant = caller.Tenant, Workflow = string.IsNullOrEmpty(workflow) ? null : workflow }, http.RequestAborted).ConfigureAwait(false);
@@ -179,6 +179,12 @@ internal static class OrdoApiEndpoints
         {
             return Problems.Of(409, "Refused", e.Message);
         }
+        catch (Exception e) when (e is not OperationCanceledException && !http.Response.HasStarted)
+        {
+            // A bug: the client gets a problem, never an empty 500; the log gets the exception.
+            ApiLog.Failed(http.RequestServices.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>().CreateLogger("Ordo.Server.Api"), http.Request.Method, http.Request.Path.Value ?? "", e);
+            return Problems.Of(500, "Internal error", "the server failed to answer this request; its log holds the error");
+        }
     }
 
     /// <summary>The JSON path in the request of a problem in the input, whether the validator wrote it as <c>amount</c>, <c>[0]</c> or <c>$.amount</c>.</summary>
@@ -258,6 +264,15 @@ internal static class OrdoApiEndpoints
         {
             // By name alone, the release decides: stable, or the canary for its share of job ids (judged first).
             var versions = workflows.All.Where(d => d.Name == definition.Name).ToList();
+            if (Ordo.Configuration.ProjectChecks.CheckRelease(release, versions.SelectMany(Ordo.Workflows.WorkflowOutline.Of)) is { Count: > 0 } misconfigured)
+            {
+                // The server's ordo.yaml names a version it has not registered: no job is created, and the caller is told
+                // what to fix where (a job pinned as name@VERSION still goes through).
+                return Problems.Of(422, "The workflow's release names a version that is not registered",
+                    string.Join("; ", misconfigured.Select(p => $"{(p.File is { } f ? System.IO.Path.GetFileName(f) + ": " : "")}{p.Path}: {p.Message}")) + $" (submit '{definition.Name}@VERSION' to pin a version)",
+                    new Dictionary<string, string[]> { ["$.workflow"] = [.. misconfigured.Select(p => $"{p.Path}: {p.Message}")] });
+            }
+
             var choice = await Ordo.Releases.ReleaseRouter.ChooseAsync(runtime.Store, release, [.. versions.Select(d => d.Version)], jobId.Value, clock, http.RequestAborted).ConfigureAwait(false);
             definition = versions.First(d => d.Version == choice.Version);
             shadow = choice.ShadowVersion is { } sv ? versions.First(d => d.Version == sv) : null;

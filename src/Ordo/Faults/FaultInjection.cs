@@ -19,7 +19,8 @@ internal static class FaultInjection
             {
                 if (fault.Latency is { } latency)
                 {
-                    await Task.Delay(latency, time, cancellationToken).ConfigureAwait(false);
+                    // A config is refused past the bound; a fault built in code (or stored before the bound) is held to it.
+                    await Task.Delay(latency > ToolFault.MaxLatency ? ToolFault.MaxLatency : latency, time, cancellationToken).ConfigureAwait(false);
                 }
 
                 if (fault.Error is { } error)

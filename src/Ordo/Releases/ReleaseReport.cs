@@ -32,7 +32,9 @@ public sealed record ReleaseReport(string Workflow, int Stable, CanaryState? Can
             var jobs = await store.ListJobsAsync(new JobQuery { Workflow = release.Workflow, WorkflowVersion = s.Version, Limit = 10_000 }, cancellationToken).ConfigureAwait(false);
             var differences = new List<ShadowDifference>();
             var compared = 0;
-            var same = 0;
+            var sameOutcome = 0;
+            var sameArtifacts = 0;
+            var identical = 0;
             foreach (var job in jobs.Where(j => j.ParentJobId is null).OrderBy(j => j.CreatedAt))
             {
                 var shadowState = await stateOf(job.JobId).ConfigureAwait(false);
@@ -44,16 +46,18 @@ public sealed record ReleaseReport(string Workflow, int Stable, CanaryState? Can
                     .Where(name => !SameArtifact(production.Artifacts.GetValueOrDefault(name), shadowState.Artifacts.GetValueOrDefault(name)))
                     .Order(StringComparer.Ordinal).ToList();
                 var outcome = (production.Status.ToWire(), shadowState.Status.ToWire());
+                if (outcome.Item1 == outcome.Item2) sameOutcome++;
+                if (artifacts.Count == 0) sameArtifacts++;
                 if (outcome.Item1 == outcome.Item2 && artifacts.Count == 0)
                 {
-                    same++;
+                    identical++;
                     continue;
                 }
 
                 differences.Add(new ShadowDifference(production.JobId.Value, shadowState.JobId.Value, outcome.Item1, outcome.Item2, artifacts));
             }
 
-            shadow = new ShadowComparison(s.Version, s.Share, compared, same, differences);
+            shadow = new ShadowComparison(s.Version, s.Share, compared, sameOutcome, sameArtifacts, identical, differences);
         }
 
         return new ReleaseReport(release.Workflow, stable, canary, shadow);
@@ -84,7 +88,7 @@ public sealed record ReleaseReport(string Workflow, int Stable, CanaryState? Can
             Number(w, "failure_rate", c.FailureRate);
             Number(w, "gate_rejection_rate", c.GateRejectionRate);
             Number(w, "cost_per_job_ratio", c.CostPerJobRatio);
-            w.WriteString("status", c.RolledBack ? "rolled_back" : "active");
+            w.WriteString("status", c.Status);
             if (c.RolledBackAt is { } at) w.WriteString("rolled_back_at", at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture));
             else w.WriteNull("rolled_back_at");
             if (c.Reason is { } reason) w.WriteString("reason", reason); else w.WriteNull("reason");
@@ -102,7 +106,9 @@ public sealed record ReleaseReport(string Workflow, int Stable, CanaryState? Can
             w.WriteNumber("version", s.Version);
             w.WriteNumber("share", s.Share);
             w.WriteNumber("compared", s.Compared);
-            w.WriteNumber("same_outcome", s.Same);
+            w.WriteNumber("same_outcome", s.SameOutcome);
+            w.WriteNumber("same_artifacts", s.SameArtifacts);
+            w.WriteNumber("identical", s.Identical);
             w.WriteStartArray("differences");
             foreach (var d in s.Differences)
             {
@@ -140,10 +146,12 @@ public sealed record ReleaseReport(string Workflow, int Stable, CanaryState? Can
 /// <summary>Shadow jobs compared with their production jobs.</summary>
 /// <param name="Version">The shadow version.</param>
 /// <param name="Share">Its share.</param>
-/// <param name="Compared">Pairs whose shadow job ended.</param>
-/// <param name="Same">Of those, pairs with the same outcome and the same artifacts.</param>
-/// <param name="Differences">The other pairs.</param>
-public sealed record ShadowComparison(int Version, double Share, int Compared, int Same, IReadOnlyList<ShadowDifference> Differences);
+/// <param name="Compared">Pairs whose shadow job ended (and whose production job ended or waits for an approval).</param>
+/// <param name="SameOutcome">Of those, pairs whose two jobs ended with the same status (outcome), whatever their artifacts.</param>
+/// <param name="SameArtifacts">Of those, pairs whose two jobs ended with the same artifacts (each the same status and value), whatever their outcome.</param>
+/// <param name="Identical">Of those, pairs with both the same outcome and the same artifacts.</param>
+/// <param name="Differences">The other pairs: every pair that is not identical, with what differs.</param>
+public sealed record ShadowComparison(int Version, double Share, int Compared, int SameOutcome, int SameArtifacts, int Identical, IReadOnlyList<ShadowDifference> Differences);
 
 /// <summary>A production job and its shadow that ended differently.</summary>
 /// <param name="JobId">The production job.</param>

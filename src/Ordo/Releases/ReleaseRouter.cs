@@ -58,14 +58,19 @@ public static class ReleaseRouter
         ArgumentNullException.ThrowIfNull(release);
         ArgumentNullException.ThrowIfNull(time);
         if (release.Canary is not { } canary) return null;
-        var data = await store.ReadStatsAsync(new StatsQuery { Since = DateTimeOffset.UnixEpoch, Workflow = release.Workflow }, cancellationToken).ConfigureAwait(false);
-        var report = StatsReport.From(DateTimeOffset.UnixEpoch, data);
-        var mine = report.Workflows.FirstOrDefault(v => v.Version == canary.Version);
-        var stable = report.Workflows.FirstOrDefault(v => v.Version == stableVersion);
-        var jobs = mine?.Jobs ?? 0;
-        var finished = mine is null ? 0 : mine.Completed + mine.Failed + mine.Cancelled;
-        double? failureRate = mine?.FailureRate;
-        double? rejectionRate = jobs == 0 ? null : mine!.GateRejectionRate;
+
+        // Every figure is of ended jobs, the canary's and the stable version's alike: a job still queued or running has
+        // no outcome yet, and only part of its cost and rejections, so counting it would move the rates and the cost
+        // ratio with the queue instead of with what the version does. Only the count of jobs includes the others.
+        var all = await store.ReadStatsAsync(new StatsQuery { Since = DateTimeOffset.UnixEpoch, Workflow = release.Workflow, Version = canary.Version }, cancellationToken).ConfigureAwait(false);
+        var ended = StatsReport.From(DateTimeOffset.UnixEpoch,
+            await store.ReadStatsAsync(new StatsQuery { Since = DateTimeOffset.UnixEpoch, Workflow = release.Workflow, EndedOnly = true }, cancellationToken).ConfigureAwait(false));
+        var mine = ended.Workflows.FirstOrDefault(v => v.Version == canary.Version);
+        var stable = ended.Workflows.FirstOrDefault(v => v.Version == stableVersion);
+        var jobs = all.Versions.Where(v => v.Version == canary.Version).Sum(v => v.Jobs);
+        var finished = mine?.Jobs ?? 0;
+        double? failureRate = finished == 0 ? null : mine!.FailureRate;
+        double? rejectionRate = finished == 0 ? null : mine!.GateRejectionRate;
         double? costRatio = mine is { Jobs: > 0 } && stable is { Jobs: > 0 } && stable.Cost > 0
             ? (double)(mine.Cost / mine.Jobs) / (double)(stable.Cost / stable.Jobs)
             : null;

@@ -14,6 +14,13 @@ public sealed record StatsQuery
 
     /// <summary>Only this version of <see cref="Workflow"/>; null for every version.</summary>
     public int? Version { get; init; }
+
+    /// <summary>
+    /// Only the jobs that have ended (completed, failed or cancelled), and their agents: the figures a canary is judged on,
+    /// where a job still queued or running would count as a job without its cost, its rejections or its outcome.
+    /// Default: false, every job of the window.
+    /// </summary>
+    public bool EndedOnly { get; init; }
 }
 
 /// <summary>The sums of the jobs of one workflow version, as a store keeps them.</summary>

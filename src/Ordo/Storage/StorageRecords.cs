@@ -39,6 +39,8 @@ public sealed record JobRecord
     public required long LastSeq { get; init; }
     /// <summary>The hash of its last event.</summary>
     public required byte[] HeadHash { get; init; }
+    /// <summary>Whether it is a shadow job, or a job under one (see <see cref="NewJob.Shadow"/>). Default: false.</summary>
+    public bool Shadow { get; init; }
 
     /// <summary>
     /// On the record <see cref="IJobJournal.SubmitAsync"/> returns: the submission's work items that were created

@@ -48,4 +48,23 @@ public sealed class FaultsTests
         Assert.Contains("faults.models[0].error: 'exploded' is not one of: timeout, rate_limited, server_error, malformed", validate.Err, StringComparison.Ordinal);
         Assert.Contains("a tool fault needs an 'error'", validate.Err, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("tools:\n    - { tool: ledger.lookup, latency: 100d }", "faults.tools[0].latency: a fault's latency is at most 1h, found '100d'")]
+    [InlineData("tools:\n    - { tool: ledger.lookup, error: bogus_kind }", "faults.tools[0].error: 'bogus_kind' is not one of: tool_error, timeout, connection_error, rate_limited, server_error, malformed_response")]
+    [InlineData("tools:\n    - { tool: ledger.lokup, error: tool_error }", "faults.tools[0].tool: there is no tool 'ledger.lokup'")]
+    [InlineData("models:\n    - { tier: nosuch, error: timeout }", "faults.models[0].tier: there is no model tier 'nosuch'")]
+    [InlineData("models:\n    - { agent: extracter, error: timeout }", "faults.models[0].agent: no workflow of the project has an agent 'extracter' (agents: ")]
+    public async Task AFaultThatWouldInjectNothingOrCrashEveryAttempt_IsAnInputError(string faults, string problem)
+    {
+        using var w = Workspace.WithSample();
+        File.AppendAllText(w.PathOf("sample/ordo.yaml"), "\nfaults:\n  seed: 7\n  " + faults + "\n");
+
+        var validate = await CliRunner.RunExpectingAsync(2, "validate", SampleJob.Workflow(w));
+        var run = await CliRunner.RunExpectingAsync(2, "run", SampleJob.Workflow(w), "--input", SampleJob.Input(w), "--db", w.Db);
+
+        Assert.Contains(problem, validate.Err, StringComparison.Ordinal);
+        Assert.Contains(problem, run.Err, StringComparison.Ordinal);
+        Assert.False(File.Exists(w.Db));
+    }
 }

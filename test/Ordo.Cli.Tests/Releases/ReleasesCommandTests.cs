@@ -59,6 +59,62 @@ public sealed class ReleasesCommandTests
     private static async Task<JsonElement> ReleaseAsync(Workspace w, string? postgres = null)
         => Assert.Single((await CliRunner.RunExpectingAsync(0, ["releases", "triage", "--config", w.PathOf("ordo.yaml"), .. Store(w, postgres), "--json"])).Json().EnumerateArray());
 
+    [Theory]
+    [InlineData("    stable: 42", "releases.triage.stable: the stable version of 'triage' is version 42")]
+    [InlineData("    stable: 1\n    canary: { version: 9, share: 1.0 }", "releases.triage.canary.version: the canary of 'triage' is version 9")]
+    [InlineData("    stable: 1\n    shadow: { version: 9 }", "releases.triage.shadow.version: the shadow of 'triage' is version 9")]
+    public async Task AReleaseOfAVersionThatDoesNotExist_IsRefusedByEveryCommandThatLoadsTheProject_AndNothingIsCreated(string release, string problem)
+    {
+        using var w = Workspace.Create();
+        WriteTriage(w, release, """{"label": "billing"}""");
+        var config = w.PathOf("ordo.yaml");
+
+        string[][] commands =
+        [
+            ["validate", w.PathOf("triage-v1.yaml")],
+            ["run", w.PathOf("triage-v1.yaml")],
+            ["submit", "--workflow", "triage", "--config", config],
+            ["submit", w.PathOf("triage-v2.yaml")],
+            ["releases", "--config", config],
+            ["serve", "--config", config, "--urls", "http://127.0.0.1:0"],
+        ];
+        foreach (var command in commands)
+        {
+            var refused = await CliRunner.RunExpectingAsync(2, [.. command, "--db", w.Db]);
+            Assert.Matches(@"ordo\.yaml:[56]:\d+: " + System.Text.RegularExpressions.Regex.Escape(problem + ", which does not exist (versions found: 1, 2)"), refused.Err);
+            Assert.DoesNotContain("internal error", refused.Err, StringComparison.Ordinal);
+        }
+
+        Assert.False(File.Exists(w.Db));
+    }
+
+    [Fact]
+    public async Task AReleaseOfAWorkflowThatDoesNotExist_IsALoadErrorNamingIt_NotAnOptionThatWasNeverGiven()
+    {
+        using var w = Workspace.Create();
+        WriteTriage(w, "    stable: 1\n  nosuch: { stable: 1 }", """{"label": "billing"}""");
+
+        foreach (var command in new[] { new[] { "releases" }, ["releases", "nosuch"], ["submit", "--workflow", "triage"] })
+        {
+            var refused = await CliRunner.RunExpectingAsync(2, [.. command, "--config", w.PathOf("ordo.yaml"), "--db", w.Db]);
+            Assert.Contains("releases.nosuch: the project has no workflow 'nosuch' to release (its workflows: triage)", refused.Err, StringComparison.Ordinal);
+            Assert.DoesNotContain("--workflow", refused.Err, StringComparison.Ordinal);
+        }
+
+        Assert.False(File.Exists(w.Db));
+    }
+
+    [Fact]
+    public async Task AShadowOfTheStableVersion_IsRefusedLikeACanaryOfIt()
+    {
+        using var w = Workspace.Create();
+        WriteTriage(w, "    stable: 1\n    shadow: { version: 1 }", """{"label": "billing"}""");
+
+        var refused = await CliRunner.RunExpectingAsync(2, "releases", "--config", w.PathOf("ordo.yaml"), "--db", w.Db);
+
+        Assert.Contains("releases.triage.shadow.version: the shadow of 'triage' is its stable version 1", refused.Err, StringComparison.Ordinal);
+    }
+
     [Fact]
     public Task ACanaryWhoseGateRejectionsClimb_RollsItselfBack_AndEveryLaterJobByNameGetsTheStableVersion() => CanaryRollsBackAsync(postgres: null);
 
@@ -134,6 +190,84 @@ public sealed class ReleasesCommandTests
     }
 
     [Fact]
+    public Task AHealthyCanary_IsJudgedOnItsEndedJobs_NotOnTheJobsStillQueued() => CanaryWithQueuedJobsAsync(postgres: null);
+
+    [Fact]
+    public async Task OnPostgreSql_AHealthyCanary_IsJudgedOnItsEndedJobs_NotOnTheJobsStillQueued()
+    {
+        var pg = Ordo.Postgres.Tests.PostgresTestServer.CreateDatabase("ordo_releases_queued");
+        try
+        {
+            await CanaryWithQueuedJobsAsync(pg);
+        }
+        finally
+        {
+            Ordo.Postgres.Tests.PostgresTestServer.DropDatabase(pg);
+        }
+    }
+
+    private static async Task CanaryWithQueuedJobsAsync(string? postgres)
+    {
+        using var w = Workspace.Create();
+        // Version 2 is version 1 under another number: the same answers, the same cost.
+        WriteTriage(w, "    stable: 1\n    canary: { version: 2, share: 0.5, min_jobs: 3, rollback_when: { cost_per_job: 1.5, gate_rejection_rate: 0.5 } }", """{"label": "billing"}""");
+        // Until it is judged: three canary jobs ended, and a stable one to compare its cost with (job ids decide which is which).
+        for (var i = 0; i < 40 && (await ReleaseAsync(w, postgres)).GetProperty("canary") is var c
+            && (c.GetProperty("finished").GetInt32() < 3 || c.GetProperty("cost_per_job_ratio").ValueKind == JsonValueKind.Null); i++)
+        {
+            await SubmitAndRunAsync(w, postgres: postgres);
+        }
+
+        var judged = (await ReleaseAsync(w, postgres)).GetProperty("canary");
+        Assert.Equal(1.0, judged.GetProperty("cost_per_job_ratio").GetDouble());
+        var finished = judged.GetProperty("finished").GetInt32();
+
+        // More jobs by name, none of them run: queued jobs have no cost and no outcome yet, and change no figure.
+        for (var i = 0; i < 8; i++)
+        {
+            await CliRunner.RunExpectingAsync(0, ["submit", "--workflow", "triage", "--config", w.PathOf("ordo.yaml"), .. Store(w, postgres)]);
+            var canary = (await ReleaseAsync(w, postgres)).GetProperty("canary");
+            Assert.Equal("active", canary.GetProperty("status").GetString());
+            Assert.Equal(1.0, canary.GetProperty("cost_per_job_ratio").GetDouble());
+            Assert.Equal(0.0, canary.GetProperty("gate_rejection_rate").GetDouble());
+            Assert.Equal(finished, canary.GetProperty("finished").GetInt32());
+        }
+
+        var human = await CliRunner.RunExpectingAsync(0, ["releases", "--config", w.PathOf("ordo.yaml"), .. Store(w, postgres)]);
+        Assert.Contains("canary 2: active, share 0.5", human.Out, StringComparison.Ordinal);
+        Assert.Contains("cost per job 1x stable", human.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("ROLLED BACK", human.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ACanaryWithNoEndedJob_ShowsNoRates_AndOneWithShare0_IsInactive_UnlessItWasRolledBack()
+    {
+        using var w = Workspace.Create();
+        WriteTriage(w, "    stable: 1\n    canary: { version: 2, share: 1.0, min_jobs: 1, rollback_when: { gate_rejection_rate: 0.5 } }", """{"label": 7}""");
+        await CliRunner.RunExpectingAsync(0, "submit", "--workflow", "triage", "--config", w.PathOf("ordo.yaml"), "--db", w.Db);
+
+        var queued = (await ReleaseAsync(w)).GetProperty("canary");
+        Assert.Equal((1, 0), (queued.GetProperty("jobs").GetInt32(), queued.GetProperty("finished").GetInt32()));
+        Assert.Equal(JsonValueKind.Null, queued.GetProperty("gate_rejection_rate").ValueKind);
+        Assert.Equal(JsonValueKind.Null, queued.GetProperty("failure_rate").ValueKind);
+        var human = await CliRunner.RunExpectingAsync(0, "releases", "--config", w.PathOf("ordo.yaml"), "--db", w.Db);
+        Assert.Contains("1 jobs, 0 finished; failure rate -, gate rejections -, cost per job -", human.Out, StringComparison.Ordinal);
+
+        // Share 0 by hand: no job gets the canary, and it says so.
+        WriteTriage(w, "    stable: 1\n    canary: { version: 2, share: 0, min_jobs: 1, rollback_when: { gate_rejection_rate: 0.5 } }", """{"label": 7}""");
+        Assert.Equal("inactive", (await ReleaseAsync(w)).GetProperty("canary").GetProperty("status").GetString());
+        human = await CliRunner.RunExpectingAsync(0, "releases", "--config", w.PathOf("ordo.yaml"), "--db", w.Db);
+        Assert.Contains("canary 2: inactive (share 0)", human.Out, StringComparison.Ordinal);
+
+        // Once its job ended past the bound, the rollback record holds, whatever its share is now.
+        await CliRunner.RunAsync("resume", "--db", w.Db);
+        WriteTriage(w, "    stable: 1\n    canary: { version: 2, share: 1.0, min_jobs: 1, rollback_when: { gate_rejection_rate: 0.5 } }", """{"label": 7}""");
+        Assert.Equal("rolled_back", (await ReleaseAsync(w)).GetProperty("canary").GetProperty("status").GetString());
+        WriteTriage(w, "    stable: 1\n    canary: { version: 2, share: 0, min_jobs: 1, rollback_when: { gate_rejection_rate: 0.5 } }", """{"label": 7}""");
+        Assert.Equal("rolled_back", (await ReleaseAsync(w)).GetProperty("canary").GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task ShadowJobs_ApplyNoWriteEffect_ProductionJobsApplyTheirsOnce_AndTheComparisonNamesTheDifferingArtifacts()
     {
         await using var server = await LoopbackServer.StartAsync((ctx, _) => LoopbackServer.JsonAsync(ctx, 200, "{\"noted\": true}"));
@@ -201,7 +335,12 @@ public sealed class ReleasesCommandTests
         var shadow = (await ReleaseAsync(w)).GetProperty("shadow");
         Assert.Equal(2, shadow.GetProperty("version").GetInt32());
         Assert.Equal(Jobs, shadow.GetProperty("compared").GetInt32());
-        Assert.Equal(0, shadow.GetProperty("same_outcome").GetInt32());
+        // Every pair completed on both sides (the same outcome), with another label (other artifacts).
+        Assert.Equal(Jobs, shadow.GetProperty("same_outcome").GetInt32());
+        Assert.Equal(0, shadow.GetProperty("same_artifacts").GetInt32());
+        Assert.Equal(0, shadow.GetProperty("identical").GetInt32());
+        var human = await CliRunner.RunExpectingAsync(0, "releases", "--config", w.PathOf("ordo.yaml"), "--db", w.Db);
+        Assert.Contains($"shadow 2 (share 1): {Jobs} compared: {Jobs} same outcome, 0 same artifacts, 0 identical", human.Out, StringComparison.Ordinal);
         var differences = shadow.GetProperty("differences").EnumerateArray().ToList();
         Assert.Equal(Jobs, differences.Count);
         foreach (var d in differences)
@@ -212,6 +351,21 @@ public sealed class ReleasesCommandTests
             var skipped = events.Where(e => e.GetProperty("type").GetString() == "ToolCallSucceeded").Select(e => e.GetProperty("payload")).ToList();
             Assert.Equal(2, skipped.Count);
             Assert.All(skipped, p => Assert.True(p.GetProperty("skipped").GetBoolean()));
+
+            // Each job names what it is: the shadow its production job, the production job nothing.
+            var shown = (await CliRunner.RunExpectingAsync(0, "show", d.GetProperty("shadow_job_id").GetString()!, "--db", w.Db, "--json")).Json();
+            Assert.Equal(d.GetProperty("job_id").GetString(), shown.GetProperty("shadow_of").GetString());
+            var production = (await CliRunner.RunExpectingAsync(0, "show", d.GetProperty("job_id").GetString()!, "--db", w.Db, "--json")).Json();
+            Assert.Equal(JsonValueKind.Null, production.GetProperty("shadow_of").ValueKind);
+            var text = await CliRunner.RunExpectingAsync(0, "show", d.GetProperty("shadow_job_id").GetString()!, "--db", w.Db);
+            Assert.Contains($"shadow of job: {d.GetProperty("job_id").GetString()}", text.Out, StringComparison.Ordinal);
         }
+
+        var listed = (await CliRunner.RunExpectingAsync(0, "jobs", "--db", w.Db, "--json")).Json().EnumerateArray().ToList();
+        Assert.Equal(Jobs, listed.Count(j => j.GetProperty("shadow").GetBoolean() && j.GetProperty("workflow").GetString() == "triage@2"));
+        Assert.Equal(Jobs, listed.Count(j => !j.GetProperty("shadow").GetBoolean() && j.GetProperty("workflow").GetString() == "triage@1"));
+        var table = (await CliRunner.RunExpectingAsync(0, "jobs", "--db", w.Db)).Out.Split('\n');
+        Assert.Equal(Jobs, table.Count(l => l.Contains("triage@2 (shadow)", StringComparison.Ordinal)));
+        Assert.DoesNotContain(table, l => l.Contains("triage@1 (shadow)", StringComparison.Ordinal));
     }
 }

@@ -97,6 +97,21 @@ public sealed class StatsCommandTests
         Assert.Contains("success rate 75%", human.Out, StringComparison.Ordinal);
         var bad = await CliRunner.RunExpectingAsync(2, ["stats", .. store, "--since", "yesterday"]);
         Assert.Contains("--since: 'yesterday'", bad.Err, StringComparison.Ordinal);
+
+        // A cost reads the same on every store: no trailing zeros of a PostgreSQL numeric.
+        Assert.Equal("0.00108", v.GetProperty("cost").GetRawText());
+        Assert.Equal("0.00108", agent.GetProperty("cost").GetRawText());
+        Assert.Equal("0.00036", v.GetProperty("cost_per_success").GetRawText());
+        Assert.Contains("cost per success $0.00036", human.Out, StringComparison.Ordinal);
+
+        // A bare number is no duration: seconds, hours or days would each be a guess.
+        var bare = await CliRunner.RunExpectingAsync(2, ["stats", .. store, "--since", "10"]);
+        Assert.Contains("--since: '10' is neither a duration with its unit (24h, 7d, 30m, 90s, 500ms) nor an instant (2026-11-22T00:00:00Z); a bare number has no unit", bare.Err, StringComparison.Ordinal);
+        // The window's start is given to the millisecond, in JSON as in text.
+        var exact = await CliRunner.RunExpectingAsync(0, ["stats", .. store, "--json", "--since", "2020-01-01T00:00:00.250Z"]);
+        Assert.Equal("2020-01-01T00:00:00.250Z", exact.Json().GetProperty("since").GetString());
+        Assert.Contains("jobs created since 2020-01-01T00:00:00.250Z", (await CliRunner.RunExpectingAsync(0, ["stats", .. store, "--since", "2020-01-01T00:00:00.250Z"])).Out, StringComparison.Ordinal);
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", (await CliRunner.RunExpectingAsync(0, ["stats", .. store, "--json", "--since", "90s"])).Json().GetProperty("since").GetString());
         Assert.Equal(JsonValueKind.Array, stats.Json().GetProperty("workflows").ValueKind);
     }
 }

@@ -423,12 +423,13 @@ async function statsPage(page, signal) {
     releases.replaceChildren(...rel.releases.map((r) => h("tr", { testid: "release-row" },
       h("th", { scope: "row", class: "mono" }, r.workflow), h("td", {}, String(r.stable)),
       h("td", { testid: "release-canary" }, r.canary
-        ? (r.canary.status === "rolled_back" ? `${r.canary.version}: rolled back at ${new Date(r.canary.rolled_back_at).toLocaleString()} (${r.canary.reason})` : `${r.canary.version}: active, share ${r.canary.share}`)
+        ? (r.canary.status === "rolled_back" ? `${r.canary.version}: rolled back at ${new Date(r.canary.rolled_back_at).toLocaleString()} (${r.canary.reason})`
+          : r.canary.status === "inactive" ? `${r.canary.version}: inactive (share 0)` : `${r.canary.version}: active, share ${r.canary.share}`)
         : "–"),
       h("td", {}, r.canary ? String(r.canary.jobs) : "–"), h("td", {}, r.canary ? pct(r.canary.failure_rate) : "–"),
       h("td", {}, r.canary ? pct(r.canary.gate_rejection_rate) : "–"),
       h("td", {}, r.canary && r.canary.cost_per_job_ratio !== null ? `${r.canary.cost_per_job_ratio.toFixed(2)}×` : "–"),
-      h("td", {}, r.shadow ? `${r.shadow.version}: ${r.shadow.same_outcome} of ${r.shadow.compared} the same` : "–"))));
+      h("td", {}, r.shadow ? `${r.shadow.version}: ${r.shadow.compared} compared, ${r.shadow.same_outcome} same outcome, ${r.shadow.same_artifacts} same artifacts` : "–"))));
     error.textContent = "";
   }
   await poll(signal, async () => { await load(); await sleep(4000, signal); }, (e) => { error.textContent = errorText(e); });

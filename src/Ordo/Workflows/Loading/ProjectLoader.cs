@@ -75,8 +75,11 @@ internal static partial class ProjectLoader
         var plugins = (map.StringList("plugins") ?? []).Select(x => LoadContext.Resolve(baseDir, x)).ToList();
         var tenants = LoadTenants(ctx, map.Get("tenants"));
         var folders = (map.StringList("workflows") ?? []).Select(x => LoadContext.Resolve(baseDir, x)).ToList();
-        var releases = LoadReleases(ctx, map.Get("releases"));
-        var faults = LoadFaults(ctx, map.Get("faults"));
+        // A job's stored definition is loaded as it was accepted when the job was submitted: checks added since then
+        // apply to files being loaded, never to a job already running or recorded (it must still resume and replay).
+        var stored = ctx.Files is BundleDefinitionFileSource;
+        var releases = LoadReleases(ctx, map.Get("releases"), strict: !stored);
+        var faults = LoadFaults(ctx, map.Get("faults"), models, tools, strict: !stored);
         map.RejectUnknown();
 
         // The gateway resolves secrets only for models and tools: anywhere else in ordo.yaml one would be used as written.
@@ -111,8 +114,11 @@ internal static partial class ProjectLoader
 
     /// <summary>
     /// <c>faults: { seed, models: [ { tier, agent, error, rate, attempts } ], tools: [ { tool, error, latency, rate } ] }</c>.
+    /// With <paramref name="strict"/>, a tier, a tool (or a <c>prefix*</c>) must be one the project defines, a tool fault's
+    /// error one of <see cref="Faults.ToolFault.Errors"/> and its latency at most <see cref="Faults.ToolFault.MaxLatency"/>;
+    /// an agent is checked against the project's workflows by <see cref="ProjectChecks"/>, which the loader does not read.
     /// </summary>
-    private static Faults.FaultSettings LoadFaults(LoadContext ctx, YNode? node)
+    private static Faults.FaultSettings LoadFaults(LoadContext ctx, YNode? node, IReadOnlyDictionary<string, ModelTier> tiers, IReadOnlyDictionary<string, ToolDefinition> definedTools, bool strict)
     {
         if (node is not { } n || n.IsNull) return Ordo.Faults.FaultSettings.None;
         var m = YMap.Open(n, ctx.Problems, "{ seed, models, tools }");
@@ -127,7 +133,17 @@ internal static partial class ProjectLoader
             var attempts = f.Get("attempts") is { } an && !an.IsNull
                 ? an.Items().Select(i => int.TryParse(i.Scalar, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 1 ? v : Bad(i)).Where(v => v > 0).ToList()
                 : null;
-            var model = new Faults.ModelFault(f.String("tier"), f.String("agent"), error ?? "", f.Number("rate", min: 0, max: 1) ?? 1, attempts, item.Where());
+            var tier = f.String("tier");
+            if (strict && tier is not null && !tiers.ContainsKey(tier))
+            {
+                ctx.Problems.Add(f.Get("tier")!.Value, $"there is no model tier '{tier}' (tiers: {(tiers.Count == 0 ? "none; define them under 'models:'" : string.Join(", ", tiers.Keys.Order(StringComparer.Ordinal)))})");
+            }
+
+            var agent = f.String("agent");
+            var model = new Faults.ModelFault(tier, agent, error ?? "", f.Number("rate", min: 0, max: 1) ?? 1, attempts, item.Where())
+            {
+                AgentAt = agent is null ? null : Location(f.Get("agent")!.Value),
+            };
             f.RejectUnknown();
             if (error is not null) models.Add(model);
         }
@@ -138,10 +154,26 @@ internal static partial class ProjectLoader
             var f = YMap.Open(item, ctx.Problems, "{ tool, error, latency, rate }");
             if (f is null) continue;
             var tool = f.String("tool", required: true);
-            var error = f.String("error");
+            var error = strict ? f.Enum("error", Faults.ToolFault.Errors) : f.String("error");
             var latency = f.Duration("latency");
             var rate = f.Number("rate", min: 0, max: 1) ?? 1;
             f.RejectUnknown();
+            if (strict && latency > Faults.ToolFault.MaxLatency)
+            {
+                ctx.Problems.Add(f.Get("latency")!.Value, $"a fault's latency is at most {Durations.Format(Faults.ToolFault.MaxLatency)}, found {f.Get("latency")!.Value.Describe()}");
+                continue;
+            }
+
+            if (strict && tool is not null && !definedTools.Keys.Any(new Faults.ToolFault(tool, null, null, 1, "").Matches))
+            {
+                var defined = definedTools.Count == 0 ? "none; list tool files under 'tools:'" : string.Join(", ", definedTools.Keys.Order(StringComparer.Ordinal));
+                ctx.Problems.Add(f.Get("tool")!.Value, tool.EndsWith('*')
+                    ? $"no tool of the project starts with '{tool[..^1]}' (tools: {defined})"
+                    : $"there is no tool '{tool}' (tools: {defined}; a name ending in * matches every tool it starts)");
+                continue;
+            }
+
+            if (f.Get("error") is { } en && !en.IsNull && error is null) continue;
             if (error is null && latency is null)
             {
                 ctx.Problems.Add(item, "a tool fault needs an 'error' (the failure kind the call fails with) or a 'latency', or both");
@@ -176,7 +208,7 @@ internal static partial class ProjectLoader
     /// <summary>
     /// <c>releases: { NAME: { stable, canary: { version, share, min_jobs, rollback_when: { failure_rate, gate_rejection_rate, cost_per_job } }, shadow: { version, share } } }</c>.
     /// </summary>
-    private static Dictionary<string, Releases.ReleaseDefinition> LoadReleases(LoadContext ctx, YNode? node)
+    private static Dictionary<string, Releases.ReleaseDefinition> LoadReleases(LoadContext ctx, YNode? node, bool strict)
     {
         var result = new Dictionary<string, Releases.ReleaseDefinition>(StringComparer.Ordinal);
         if (node is not { } n || n.IsNull) return result;
@@ -222,11 +254,24 @@ internal static partial class ProjectLoader
                 var version = sh.Int("version", required: true, min: 1);
                 var share = sh.Number("share", min: 0, max: 1) ?? 1.0;
                 sh.RejectUnknown();
-                if (version is { } v) shadow = new Releases.ShadowDefinition(v, share);
+                if (version is { } v)
+                {
+                    // A shadow of the stable version would compare production with itself, in dry run.
+                    if (strict && stable == v) ctx.Problems.Add(sh.Get("version")!.Value, $"the shadow of '{name}' is its stable version {v}");
+                    shadow = new Releases.ShadowDefinition(v, share);
+                }
             }
 
             r.RejectUnknown();
-            result[name] = new Releases.ReleaseDefinition { Workflow = name, Stable = stable, Canary = canary, Shadow = shadow };
+            result[name] = new Releases.ReleaseDefinition
+            {
+                Workflow = name, Stable = stable, Canary = canary, Shadow = shadow,
+                Source = new Releases.ReleaseSource(
+                    Location(m.KeyNode(name)!.Value),
+                    r.Get("stable") is { } st && !st.IsNull ? Location(st) : null,
+                    canary is null ? null : Location(r.Get("canary")!.Value.Find("version")!.Value),
+                    shadow is null ? null : Location(r.Get("shadow")!.Value.Find("version")!.Value)),
+            };
         }
 
         return result;
@@ -234,6 +279,8 @@ internal static partial class ProjectLoader
 
     [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9][a-z0-9-]*$")]
     private static partial System.Text.RegularExpressions.Regex WorkflowName();
+
+    private static SourceLocation Location(YNode node) => new(node.File, node.Line, node.Column, node.Path);
 
     private static IEnumerable<(string File, YNode At)> Files(LoadContext ctx, YMap map, string key)
     {
