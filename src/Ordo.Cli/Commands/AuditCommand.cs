@@ -183,6 +183,12 @@ internal static class AuditCommand
                 throw new CliInputException($"there is no Ordo database at {ctx.ResolveDbPath(project)} (pass --db PATH, set ORDO_DB, or run a job first); nothing was created");
             }
 
+            // Never the database itself, nor a file that is not an earlier checkpoint: checked before the key is made.
+            if (output is not null)
+            {
+                output = OutputFile.Check(output, postgres is null ? ctx.ResolveDbPath(project) : null, "a checkpoint", static head => OutputFile.IsJsonObjectStartingWith(head, "format"u8));
+            }
+
             await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
             var keyPath = CliContext.ResolveAuditKeyPath(project);
             var existed = File.Exists(keyPath);

@@ -52,7 +52,7 @@ internal static class ExportCommand
                 return ExitCodes.Ok;
             }
 
-            var full = Destination(target, host.Store is Ordo.Sqlite.SqliteOrdoStore ? host.DatabasePath : null);
+            var full = OutputFile.Check(target, host.Store is Ordo.Sqlite.SqliteOrdoStore ? host.DatabasePath : null, "an export", static head => OutputFile.IsJsonObjectStartingWith(head, "ordo_export"u8));
             var folder = Path.GetDirectoryName(full)!;
             var created = !Directory.Exists(folder);
             if (created) Directory.CreateDirectory(folder);
@@ -70,60 +70,5 @@ internal static class ExportCommand
             return ExitCodes.Ok;
         });
         return command;
-    }
-
-    /// <summary>
-    /// The file <c>--out</c> names, after its links: never the store's database or its WAL, shared-memory or journal
-    /// file, nor a file there that is something else than an export (a database, a document): only a new file, an
-    /// empty one or a previous export is written. Throws <see cref="CliInputException"/>; nothing is written then.
-    /// </summary>
-    private static string Destination(string target, string? database)
-    {
-        var full = FileKinds.RealPath(target);
-        if (database is not null)
-        {
-            var db = FileKinds.RealPath(database);
-            foreach (var (suffix, what) in new[] { ("", "database"), ("-wal", "database's write-ahead log"), ("-shm", "database's shared memory file"), ("-journal", "database's journal") })
-            {
-                if (FileKinds.Same(full, db + suffix))
-                {
-                    throw new CliInputException($"--out: {target} is the store's {what} ({database + suffix}); the export would replace it and every job in it would be lost. Name another file; nothing was written");
-                }
-            }
-        }
-
-        var kind = FileKinds.Of(full);
-        if (kind == FileKind.Missing) return full;
-        if (kind != FileKind.Regular)
-        {
-            throw new CliInputException($"--out: {target}: {FileKinds.Describe(kind)}; an export is written to a regular file (leave --out out to print it). Nothing was written");
-        }
-
-        var head = new byte[4096];
-        int n;
-        using (var existing = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
-        {
-            n = existing.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-        }
-
-        if (n == 0 || IsExport(head.AsSpan(0, n))) return full;
-        var found = head.AsSpan(0, n).StartsWith("SQLite format 3\0"u8) ? "it is an SQLite database" : "it does not start as a file written by ordo export does";
-        throw new CliInputException($"--out: {target} already exists and is not an export ({found}); it is not overwritten: name another file, or remove it first. Nothing was written");
-    }
-
-    /// <summary>Whether a file starts as an export does: a JSON object whose first member is <c>ordo_export</c>.</summary>
-    private static bool IsExport(ReadOnlySpan<byte> head)
-    {
-        if (head.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) head = head[3..];
-        var reader = new System.Text.Json.Utf8JsonReader(head, isFinalBlock: false, state: default);
-        try
-        {
-            return reader.Read() && reader.TokenType == System.Text.Json.JsonTokenType.StartObject
-                && reader.Read() && reader.TokenType == System.Text.Json.JsonTokenType.PropertyName && reader.ValueTextEquals("ordo_export"u8);
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return false;
-        }
     }
 }

@@ -56,6 +56,8 @@ internal static class GraphCommand
 
             if (parse.GetValue(output) is { } path)
             {
+                // Never the store's database (that of --db, ORDO_DB or the project), nor a file that is not a drawing.
+                path = OutputFile.Check(path, ctx.ResolvePostgres(definition.Project) is null ? ctx.ResolveDbPath(definition.Project) : null, "a drawing", IsDrawing);
                 try
                 {
                     await File.WriteAllTextAsync(path, text, ctx.Stop).ConfigureAwait(false);
@@ -76,4 +78,8 @@ internal static class GraphCommand
         });
         return command;
     }
+
+    /// <summary>Whether a file starts as a drawing of <c>ordo graph</c> does (Mermaid, DOT or SVG).</summary>
+    private static bool IsDrawing(ReadOnlySpan<byte> head)
+        => head.StartsWith("flowchart "u8) || head.StartsWith("digraph "u8) || head.StartsWith("<svg "u8);
 }

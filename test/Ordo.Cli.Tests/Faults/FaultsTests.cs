@@ -55,6 +55,9 @@ public sealed class FaultsTests
     [InlineData("tools:\n    - { tool: ledger.lokup, error: tool_error }", "faults.tools[0].tool: there is no tool 'ledger.lokup'")]
     [InlineData("models:\n    - { tier: nosuch, error: timeout }", "faults.models[0].tier: there is no model tier 'nosuch'")]
     [InlineData("models:\n    - { agent: extracter, error: timeout }", "faults.models[0].agent: no workflow of the project has an agent 'extracter' (agents: ")]
+    [InlineData("tools:\n    - { tool: ledger.lookup, error: timeout, rate: 0 }", "faults.tools[0].rate: a fault with rate 0 injects nothing")]
+    [InlineData("models:\n    - { agent: extractor, error: timeout, rate: 0 }", "faults.models[0].rate: a fault with rate 0 injects nothing")]
+    [InlineData("tools:\n    - { tool: ledger.lookup, latency: 0s }", "a 'latency' above 0, or both: as it is, it injects nothing")]
     public async Task AFaultThatWouldInjectNothingOrCrashEveryAttempt_IsAnInputError(string faults, string problem)
     {
         using var w = Workspace.WithSample();

@@ -140,7 +140,14 @@ internal static partial class ProjectLoader
             }
 
             var agent = f.String("agent");
-            var model = new Faults.ModelFault(tier, agent, error ?? "", f.Number("rate", min: 0, max: 1) ?? 1, attempts, item.Where())
+            var modelRate = f.Number("rate", min: 0, max: 1) ?? 1;
+            if (strict && modelRate == 0)
+            {
+                // A fault that can only inject nothing is a mistake, as a typo in its agent would be.
+                ctx.Problems.Add(f.Get("rate")!.Value, "a fault with rate 0 injects nothing: give a rate above 0 (at most 1), or remove the fault");
+            }
+
+            var model = new Faults.ModelFault(tier, agent, error ?? "", modelRate, attempts, item.Where())
             {
                 AgentAt = agent is null ? null : Location(f.Get("agent")!.Value),
             };
@@ -174,9 +181,15 @@ internal static partial class ProjectLoader
             }
 
             if (f.Get("error") is { } en && !en.IsNull && error is null) continue;
-            if (error is null && latency is null)
+            if (error is null && (latency is null || (strict && latency <= TimeSpan.Zero)))
             {
-                ctx.Problems.Add(item, "a tool fault needs an 'error' (the failure kind the call fails with) or a 'latency', or both");
+                ctx.Problems.Add(item, "a tool fault needs an 'error' (the failure kind the call fails with) or a 'latency' above 0, or both: as it is, it injects nothing");
+                continue;
+            }
+
+            if (strict && rate == 0)
+            {
+                ctx.Problems.Add(f.Get("rate")!.Value, "a fault with rate 0 injects nothing: give a rate above 0 (at most 1), or remove the fault");
                 continue;
             }
 
