@@ -101,7 +101,46 @@ internal static class ReplayComparer
             list.Add(e);
         }
 
+        foreach (var list in streams.Values) Redelivered(list);
         return streams;
+    }
+
+    private static readonly HashSet<string> CallEvents = new(StringComparer.Ordinal)
+    {
+        EventTypes.ModelCallRequested, EventTypes.ModelCallSucceeded, EventTypes.ModelCallFailed,
+        EventTypes.ToolCallRequested, EventTypes.ToolCallSucceeded, EventTypes.ToolCallFailed,
+    };
+
+    /// <summary>
+    /// Leaves out of a visit's events what an earlier delivery of its attempt recorded for a call that a later delivery
+    /// asked again (a worker killed or a lease lost during the call): the redelivery makes the call again with the same
+    /// call id — the engine reuses only the answers its earlier deliveries got for the same request — so the call's
+    /// events before its last request are the earlier delivery's, which a replay (one delivery) does not repeat.
+    /// </summary>
+    private static void Redelivered(List<EventEnvelope> events)
+    {
+        var lastRequest = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < events.Count; i++)
+        {
+            if (events[i].Type is EventTypes.ModelCallRequested or EventTypes.ToolCallRequested && CallId(events[i]) is { } id) lastRequest[id] = i;
+        }
+
+        if (lastRequest.Count == 0) return;
+        var kept = new List<EventEnvelope>(events.Count);
+        for (var i = 0; i < events.Count; i++)
+        {
+            var earlier = CallEvents.Contains(events[i].Type) && CallId(events[i]) is { } id && lastRequest.TryGetValue(id, out var last) && i < last;
+            if (!earlier) kept.Add(events[i]);
+        }
+
+        events.Clear();
+        events.AddRange(kept);
+    }
+
+    private static string? CallId(EventEnvelope e)
+    {
+        using var doc = JsonDocument.Parse(e.Payload);
+        return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("call_id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
     }
 
     private static (ReplayDivergence Divergence, double Rank)? CompareStream(List<EventEnvelope> recorded, List<EventEnvelope> replayed, bool partial)
