@@ -36,6 +36,26 @@ internal static class ReplayComparer
     public static bool Ended(RecordedJob job)
         => job.Events.Any(e => e.Type is EventTypes.JobCompleted or EventTypes.JobFailed or EventTypes.JobCancelled);
 
+    /// <summary>
+    /// The <c>JobCancelled</c> event of a job cancelled from outside the engine — by a user (<c>ordo cancel</c>), a kill
+    /// switch, or the cancellation of its parent job — or null. Such a job is compared with its replay up to the
+    /// cancellation: a replay has no one to cancel it. A shadow job's end at an approval is the engine's own (<c>by</c>
+    /// <c>shadow</c>): it is replayed and compared whole.
+    /// </summary>
+    public static EventEnvelope? Cancellation(RecordedJob job)
+        => job.Events.FirstOrDefault(e => e.Type == EventTypes.JobCancelled && e.GetPayload<JobCancelledPayload>().By != "shadow");
+
+    /// <summary>
+    /// A recorded job's events up to its cancellation (<see cref="Cancellation"/>): those before it, without the step's
+    /// <c>StepBlocked</c> that a kill switch's cancellation writes with it (same <c>by</c>, in the same write).
+    /// </summary>
+    private static IReadOnlyList<EventEnvelope> UpToCancellation(RecordedJob job, EventEnvelope cancelled)
+    {
+        var by = cancelled.GetPayload<JobCancelledPayload>().By;
+        return [.. job.Events.Where(e => e.Seq < cancelled.Seq
+            && !(e.Seq == cancelled.Seq - 1 && e.Type == EventTypes.StepBlocked && e.GetPayload<StepBlockedPayload>().By == by))];
+    }
+
     /// <summary>The first divergence between a recorded job tree and its replay; null when they match.</summary>
     public static ReplayDivergence? FirstDivergence(RecordedJob recorded, RecordedJob replayed)
         => Compare(recorded, replayed, cancelled: []).Divergence;
@@ -52,8 +72,10 @@ internal static class ReplayComparer
 
         // A log that stops before the job's end is compared as far as it goes: each recorded event must be replayed in
         // its place; what the replay does past the recording's end (steps it never reached) is not compared.
-        var upTo = !Ended(recorded);
-        var left = Streams(recorded.Events);
+        // So is the log of a job cancelled from outside, up to its cancellation.
+        var cancellation = Cancellation(recorded);
+        var upTo = !Ended(recorded) || cancellation is not null;
+        var left = Streams(cancellation is null ? recorded.Events : UpToCancellation(recorded, cancellation));
         var right = Streams(replayed.Events);
         foreach (var key in left.Keys.Union(right.Keys))
         {

@@ -121,4 +121,24 @@ public sealed class ReplayComparerTests
             Requested("classify", "classify#1.1.m2", "sha256:other"), Answered("classify", "classify#1.1.m2"), Succeeded("classify", "1"), Completed());
         Assert.Equal(("classify", "request"), (ReplayComparer.FirstDivergence(recorded, changed)?.Step, ReplayComparer.FirstDivergence(recorded, changed)?.What));
     }
+
+    private static NewEvent Cancelled(string by) => new(EventTypes.JobCancelled, T0, Encoding.UTF8.GetBytes($$"""{"reason":"stop","by":"{{by}}"}"""));
+
+    [Fact]
+    public void AJobCancelledFromOutside_IsComparedUpToItsCancellation_AShadowsEndWhole()
+    {
+        var replayed = Job(Submitted(), Scheduled("s"), Succeeded("s", "1"), Scheduled("t"), Succeeded("t", "2"), Completed());
+
+        // Cancelled while queued, mid-run, and by a kill switch (which blocks the step it stops in the same write).
+        Assert.Null(ReplayComparer.FirstDivergence(Job(Submitted(), Cancelled("alice")), replayed));
+        Assert.Null(ReplayComparer.FirstDivergence(Job(Submitted(), Scheduled("s"), Succeeded("s", "1"), Scheduled("t"), Cancelled("alice")), replayed));
+        var killed = Job(Submitted(), Scheduled("s"), Succeeded("s", "1"), Scheduled("t"),
+            Step(EventTypes.StepBlocked, "t", """{"by":"kill_switch","reason":"stopped by kill switch t","rule":"t","approval_id":null}"""), Cancelled("kill_switch"));
+        Assert.Null(ReplayComparer.FirstDivergence(killed, replayed));
+        // What was recorded before the cancellation is still compared.
+        Assert.Equal(("s", "output"), (ReplayComparer.FirstDivergence(Job(Submitted(), Scheduled("s"), Succeeded("s", "3"), Cancelled("alice")), replayed)?.Step,
+            ReplayComparer.FirstDivergence(Job(Submitted(), Scheduled("s"), Succeeded("s", "3"), Cancelled("alice")), replayed)?.What));
+        // A shadow job's end at an approval is the engine's: compared whole.
+        Assert.NotNull(ReplayComparer.FirstDivergence(Job(Submitted(), Scheduled("s"), Succeeded("s", "1"), Cancelled("shadow")), replayed));
+    }
 }
