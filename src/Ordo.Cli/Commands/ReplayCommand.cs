@@ -177,6 +177,11 @@ internal static class ReplayCommand
     {
         if (r.Divergence is not { } d)
         {
+            if (r.UpToCancellation)
+            {
+                return $"job {r.JobId} ({r.Workflow}): matches the recording up to its cancellation: the job was cancelled ({r.RecordedStatus}); its recording holds {r.RecordedEvents} events and {r.ReplayedSteps} steps, and the replay did the same up to the cancellation; {r.AnswersServed} recorded answers used";
+            }
+
             return r.RecordingEnded
                 ? $"job {r.JobId} ({r.Workflow}): {r.ReplayedSteps} steps replayed, {r.AnswersServed} recorded answers used; matches the recording"
                 : $"job {r.JobId} ({r.Workflow}): matches the recording so far: the job had not ended ({r.RecordedStatus}); its recording stops after {r.RecordedEvents} events and {r.ReplayedSteps} steps, and the replay did the same up to there; {r.AnswersServed} recorded answers used";
@@ -214,6 +219,7 @@ internal static class ReplayCommand
         w.WriteNumber("answers_served", r.AnswersServed);
         w.WriteBoolean("recording_ended", r.RecordingEnded);
         w.WriteString("recorded_status", r.RecordedStatus);
+        w.WriteBoolean("up_to_cancellation", r.UpToCancellation);
         w.WriteEndObject();
     });
 }

@@ -229,6 +229,9 @@ public static partial class JobExport
             throw Problem(file, 0, 0, path + ".events", $"the log of job {jobId} ends at event {events.Count}, before the job's end (it is {statusText}): its last events were removed from the export");
         }
 
+        var reason = OptionalString(j, "reason", path, file);
+        Agrees(jobId, status, reason, events, path, file);
+
         JobSubmittedPayload submitted;
         try
         {
@@ -257,7 +260,7 @@ public static partial class JobExport
             Version = Int(j, "version", path, file),
             Tenant = String(j, "tenant", path, file),
             Status = status,
-            Reason = OptionalString(j, "reason", path, file),
+            Reason = reason,
             Submitter = String(j, "submitter", path, file),
             ParentJobId = parent is null ? null : JobIdOf(parent, path + ".parent_job_id", file),
             RootJobId = JobIdOf(String(j, "root_job_id", path, file), path + ".root_job_id", file),
@@ -283,6 +286,39 @@ public static partial class JobExport
         }
 
         return new RecordedJob(record, events, children);
+    }
+
+    /// <summary>
+    /// Checks that a job's <c>status</c> and <c>reason</c>, which its hash chain does not cover, are what its events (which
+    /// it does) make them, as the store derives them when it writes the job: a job whose events end in <c>JobCompleted</c>,
+    /// <c>JobFailed</c> or <c>JobCancelled</c> has that status and that event's reason; one whose events do not end has
+    /// no terminal status, and the status its events leave it in (<c>queued</c> until a step is scheduled, then
+    /// <c>running</c>, or <c>waiting_approval</c> while an approval is pending).
+    /// </summary>
+    private static void Agrees(JobId jobId, JobStatus status, string? reason, List<EventEnvelope> events, string path, string file)
+    {
+        JobState derived;
+        try
+        {
+            derived = JobStateReducer.Apply(JobStateReducer.Start(events[0]), events.Skip(1));
+        }
+        catch (Exception e) when (e is InvalidDataException or JsonException or InvalidOperationException or ArgumentException or KeyNotFoundException or FormatException or NotSupportedException)
+        {
+            throw Problem(file, 0, 0, path + ".events", $"the events of job {jobId} cannot be read as a job's log: {e.Message}");
+        }
+
+        var end = events.LastOrDefault(e => e.Type is EventTypes.JobCompleted or EventTypes.JobFailed or EventTypes.JobCancelled);
+        var evidence = end is null ? $"its {events.Count} events (which its hash chain covers) do not end it and leave it {derived.Status.ToWire()}"
+            : $"its event {end.Seq} ({end.Type}, which its hash chain covers) ended it {derived.Status.ToWire()}";
+        if (derived.Status != status)
+        {
+            throw Problem(file, 0, 0, path + ".status", $"is '{status.ToWire()}', but job {jobId} is {derived.Status.ToWire()}: {evidence}; the export was edited");
+        }
+
+        if (!string.Equals(derived.Reason, reason, StringComparison.Ordinal))
+        {
+            throw Problem(file, 0, 0, path + ".reason", $"is {(reason is null ? "null" : $"'{reason}'")}, but job {jobId} has {(derived.Reason is null ? "no reason" : $"the reason '{derived.Reason}'")}: {evidence}; the export was edited");
+        }
     }
 
     /// <summary>What a JSON reader's error says without the character of the file it quotes first (<c>'x' is invalid after a value</c>).</summary>

@@ -79,9 +79,11 @@ public static class JobReplayer
             var replayed = await JobRecording.ReadAsync(store, root.Job.JobId, cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"the replayed job {root.Job.JobId} is not in the replay's store");
             var ended = ReplayComparer.Ended(root);
+            var cancelled = ReplayComparer.Cancellation(root) is not null;
             var steps = ReplayComparer.EndedAttempts(replayed.Root);
-            return new ReplayReport(root.Job.JobId.Value, workflow.Ref, ended ? steps : Math.Min(steps, ReplayComparer.EndedAttempts(root)), ReplayComparer.FirstDivergence(root, replayed.Root))
+            return new ReplayReport(root.Job.JobId.Value, workflow.Ref, ended && !cancelled ? steps : Math.Min(steps, ReplayComparer.EndedAttempts(root)), ReplayComparer.FirstDivergence(root, replayed.Root))
             {
+                UpToCancellation = cancelled,
                 AnswersServed = source.Served,
                 Misses = [.. source.Misses],
                 RecordingEnded = ended,

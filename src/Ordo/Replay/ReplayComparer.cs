@@ -36,6 +36,26 @@ internal static class ReplayComparer
     public static bool Ended(RecordedJob job)
         => job.Events.Any(e => e.Type is EventTypes.JobCompleted or EventTypes.JobFailed or EventTypes.JobCancelled);
 
+    /// <summary>
+    /// The <c>JobCancelled</c> event of a job cancelled from outside the engine — by a user (<c>ordo cancel</c>), a kill
+    /// switch, or the cancellation of its parent job — or null. Such a job is compared with its replay up to the
+    /// cancellation: a replay has no one to cancel it. A shadow job's end at an approval is the engine's own (<c>by</c>
+    /// <c>shadow</c>): it is replayed and compared whole.
+    /// </summary>
+    public static EventEnvelope? Cancellation(RecordedJob job)
+        => job.Events.FirstOrDefault(e => e.Type == EventTypes.JobCancelled && e.GetPayload<JobCancelledPayload>().By != "shadow");
+
+    /// <summary>
+    /// A recorded job's events up to its cancellation (<see cref="Cancellation"/>): those before it, without the step's
+    /// <c>StepBlocked</c> that a kill switch's cancellation writes with it (same <c>by</c>, in the same write).
+    /// </summary>
+    private static IReadOnlyList<EventEnvelope> UpToCancellation(RecordedJob job, EventEnvelope cancelled)
+    {
+        var by = cancelled.GetPayload<JobCancelledPayload>().By;
+        return [.. job.Events.Where(e => e.Seq < cancelled.Seq
+            && !(e.Seq == cancelled.Seq - 1 && e.Type == EventTypes.StepBlocked && e.GetPayload<StepBlockedPayload>().By == by))];
+    }
+
     /// <summary>The first divergence between a recorded job tree and its replay; null when they match.</summary>
     public static ReplayDivergence? FirstDivergence(RecordedJob recorded, RecordedJob replayed)
         => Compare(recorded, replayed, cancelled: []).Divergence;
@@ -52,8 +72,10 @@ internal static class ReplayComparer
 
         // A log that stops before the job's end is compared as far as it goes: each recorded event must be replayed in
         // its place; what the replay does past the recording's end (steps it never reached) is not compared.
-        var upTo = !Ended(recorded);
-        var left = Streams(recorded.Events);
+        // So is the log of a job cancelled from outside, up to its cancellation.
+        var cancellation = Cancellation(recorded);
+        var upTo = !Ended(recorded) || cancellation is not null;
+        var left = Streams(cancellation is null ? recorded.Events : UpToCancellation(recorded, cancellation));
         var right = Streams(replayed.Events);
         foreach (var key in left.Keys.Union(right.Keys))
         {
@@ -101,7 +123,46 @@ internal static class ReplayComparer
             list.Add(e);
         }
 
+        foreach (var list in streams.Values) Redelivered(list);
         return streams;
+    }
+
+    private static readonly HashSet<string> CallEvents = new(StringComparer.Ordinal)
+    {
+        EventTypes.ModelCallRequested, EventTypes.ModelCallSucceeded, EventTypes.ModelCallFailed,
+        EventTypes.ToolCallRequested, EventTypes.ToolCallSucceeded, EventTypes.ToolCallFailed,
+    };
+
+    /// <summary>
+    /// Leaves out of a visit's events what an earlier delivery of its attempt recorded for a call that a later delivery
+    /// asked again (a worker killed or a lease lost during the call): the redelivery makes the call again with the same
+    /// call id — the engine reuses only the answers its earlier deliveries got for the same request — so the call's
+    /// events before its last request are the earlier delivery's, which a replay (one delivery) does not repeat.
+    /// </summary>
+    private static void Redelivered(List<EventEnvelope> events)
+    {
+        var lastRequest = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < events.Count; i++)
+        {
+            if (events[i].Type is EventTypes.ModelCallRequested or EventTypes.ToolCallRequested && CallId(events[i]) is { } id) lastRequest[id] = i;
+        }
+
+        if (lastRequest.Count == 0) return;
+        var kept = new List<EventEnvelope>(events.Count);
+        for (var i = 0; i < events.Count; i++)
+        {
+            var earlier = CallEvents.Contains(events[i].Type) && CallId(events[i]) is { } id && lastRequest.TryGetValue(id, out var last) && i < last;
+            if (!earlier) kept.Add(events[i]);
+        }
+
+        events.Clear();
+        events.AddRange(kept);
+    }
+
+    private static string? CallId(EventEnvelope e)
+    {
+        using var doc = JsonDocument.Parse(e.Payload);
+        return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("call_id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
     }
 
     private static (ReplayDivergence Divergence, double Rank)? CompareStream(List<EventEnvelope> recorded, List<EventEnvelope> replayed, bool partial)

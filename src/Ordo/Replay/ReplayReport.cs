@@ -23,6 +23,13 @@ public sealed record ReplayReport(string JobId, string Workflow, int ReplayedSte
     /// </summary>
     public bool RecordingEnded { get; init; } = true;
 
+    /// <summary>
+    /// Whether the recorded job was cancelled from outside the engine (a user's <c>ordo cancel</c>, a kill switch, the
+    /// cancellation of its parent): the replay, which nobody cancels, was compared with the recording up to the
+    /// cancellation, and <see cref="ReplayedSteps"/> counts no further than the recording.
+    /// </summary>
+    public bool UpToCancellation { get; init; }
+
     /// <summary>The recorded job's status as its recording holds it (<c>completed</c>, <c>queued</c>, <c>waiting_approval</c>, …).</summary>
     public string RecordedStatus { get; init; } = "";
 

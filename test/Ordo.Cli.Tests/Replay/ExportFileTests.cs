@@ -46,6 +46,46 @@ public sealed class ExportFileTests
     }
 
     [Fact]
+    public async Task AJobsStatusOrReason_ThatItsEventsDoNotSay_IsRefused_NamingTheFileAndTheJsonPath()
+    {
+        using var w = ReplayProject.Create();
+        var job = await ReplayProject.RunAsync(w);
+        var file = w.PathOf("job.json");
+        await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", file);
+
+        async Task RefusedAsync(string name, string jsonPath, string says, Action<JsonNode> edit)
+        {
+            var export = JsonNode.Parse(File.ReadAllText(file))!;
+            edit(export["job"]!);
+            File.WriteAllText(w.PathOf(name), export.ToJsonString());
+            var refused = await CliRunner.RunExpectingAsync(2, "replay", w.PathOf(name));
+            Assert.Contains(name, refused.Err, StringComparison.Ordinal);
+            Assert.Contains(jsonPath, refused.Err, StringComparison.Ordinal);
+            Assert.Contains(says, refused.Err, StringComparison.Ordinal);
+            Assert.Contains(job, refused.Err, StringComparison.Ordinal);
+            Assert.DoesNotContain("matches", refused.Out, StringComparison.Ordinal);
+        }
+
+        // A job whose events end in JobCompleted is completed, without a reason.
+        await RefusedAsync("failed.json", "job.status", "JobCompleted", j => j["status"] = "failed");
+        await RefusedAsync("hacked.json", "job.reason", "'hacked'", j => j["reason"] = "hacked");
+        // A job whose events do not end is not queued once a step was scheduled.
+        await RefusedAsync("queued.json", "job.status", "leave it running", j =>
+        {
+            var events = j["events"]!.AsArray();
+            while (events.Count > 3) events.RemoveAt(events.Count - 1);
+            j["status"] = "queued";
+        });
+        // Nor waiting for an approval it never asked for.
+        await RefusedAsync("waiting.json", "job.status", "leave it running", j =>
+        {
+            var events = j["events"]!.AsArray();
+            while (events.Count > 3) events.RemoveAt(events.Count - 1);
+            j["status"] = "waiting_approval";
+        });
+    }
+
+    [Fact]
     public async Task AnExportOfAnEarlierVersion_WithIndentedPayloads_StillReadsAndReplays()
     {
         // The approval sample's events hold timestamps with an offset (+00:00) and text the store escapes.

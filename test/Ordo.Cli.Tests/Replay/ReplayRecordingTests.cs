@@ -102,6 +102,28 @@ public sealed class ReplayRecordingTests
     }
 
     [Fact]
+    public async Task ACancelledJob_MatchesItsRecordingUpToItsCancellation_FromTheStoreAndFromAnExport()
+    {
+        using var w = ReplayProject.Create();
+        var submitted = await CliRunner.RunExpectingAsync(0, "submit", w.PathOf("billing-v1.yaml"), "--input", w.PathOf("input.json"), "--db", w.Db, "--json");
+        var job = submitted.Json().GetProperty("job_id").GetString()!;
+        await CliRunner.RunExpectingAsync(0, "cancel", job, "--db", w.Db);
+        await CliRunner.RunExpectingAsync(0, "export", job, "--db", w.Db, "--out", w.PathOf("cancelled.json"));
+
+        foreach (var target in new[] { job, w.PathOf("cancelled.json") })
+        {
+            var report = (await CliRunner.RunExpectingAsync(0, "replay", target, "--db", w.Db, "--json")).Json();
+            Assert.Equal(JsonValueKind.Null, report.GetProperty("divergence").ValueKind);
+            Assert.Equal("cancelled", report.GetProperty("recorded_status").GetString());
+            Assert.True(report.GetProperty("up_to_cancellation").GetBoolean());
+            Assert.Equal(0, report.GetProperty("replayed_steps").GetInt32());
+        }
+
+        var human = await CliRunner.RunExpectingAsync(0, "replay", job, "--db", w.Db);
+        Assert.Contains("matches the recording up to its cancellation", human.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task APausedJob_IsComparedAsFarAsItsRecordingGoes_AndAChangeBeforeThePauseStillDiverges()
     {
         using var w = Workspace.WithSample("patterns/approval");

@@ -86,4 +86,59 @@ public sealed class ReplayComparerTests
         Assert.True(ReplayComparer.Ended(ended));
         Assert.NotNull(ReplayComparer.FirstDivergence(ended, replayed));
     }
+
+    private static NewEvent Requested(string step, string call, string hash = "sha256:r")
+        => Step(EventTypes.ModelCallRequested, step, $$"""{"call_id":"{{call}}","tier":"fast","provider":"scripted","model":"m","max_output_tokens":null,"reserved_tokens":null,"reserved_cost":null,"request_hash":"{{hash}}"}""");
+
+    private static NewEvent Answered(string step, string call, string content = "ok")
+        => Step(EventTypes.ModelCallSucceeded, step, $$"""{"call_id":"{{call}}","tier":"fast","provider":"scripted","model":"m","content":"{{content}}","input_tokens":1,"output_tokens":1,"cost":0,"duration_ms":3}""");
+
+    private static NewEvent Started(int delivery) => Step(EventTypes.StepStarted, "classify", $$"""{"worker":"w{{delivery}}","delivery":{{delivery}}}""");
+
+    [Fact]
+    public void ACallAskedAgainByARedelivery_IsComparedAsTheRedeliveryMadeIt()
+    {
+        // Delivery 1 asked m1 (answered) and m2, and its worker was killed during m2; delivery 2 reused m1's answer and asked m2 again.
+        var recorded = Job(Submitted(), Scheduled("classify"), Started(1), Requested("classify", "classify#1.1.m1"), Answered("classify", "classify#1.1.m1"),
+            Requested("classify", "classify#1.1.m2"), Started(2), Requested("classify", "classify#1.1.m2"), Answered("classify", "classify#1.1.m2"),
+            Succeeded("classify", "1"), Completed());
+        var replayed = Job(Submitted(), Scheduled("classify"), Started(1), Requested("classify", "classify#1.1.m1"), Answered("classify", "classify#1.1.m1"),
+            Requested("classify", "classify#1.1.m2"), Answered("classify", "classify#1.1.m2"), Succeeded("classify", "1"), Completed());
+        // Killed during m1 itself: asked twice, answered once.
+        var killedEarly = Job(Submitted(), Scheduled("classify"), Started(1), Requested("classify", "classify#1.1.m1"), Started(2),
+            Requested("classify", "classify#1.1.m1"), Answered("classify", "classify#1.1.m1"), Requested("classify", "classify#1.1.m2"), Answered("classify", "classify#1.1.m2"),
+            Succeeded("classify", "1"), Completed());
+        // Answered in delivery 1, but asked again with another request (the engine reuses an answer only for the same request).
+        var askedAnew = Job(Submitted(), Scheduled("classify"), Started(1), Requested("classify", "classify#1.1.m1", "sha256:old"), Answered("classify", "classify#1.1.m1", "old"),
+            Started(2), Requested("classify", "classify#1.1.m1"), Answered("classify", "classify#1.1.m1"), Requested("classify", "classify#1.1.m2"), Answered("classify", "classify#1.1.m2"),
+            Succeeded("classify", "1"), Completed());
+
+        Assert.Null(ReplayComparer.FirstDivergence(recorded, replayed));
+        Assert.Null(ReplayComparer.FirstDivergence(killedEarly, replayed));
+        Assert.Null(ReplayComparer.FirstDivergence(askedAnew, replayed));
+        // The last delivery's calls are still compared: another request there diverges.
+        var changed = Job(Submitted(), Scheduled("classify"), Started(1), Requested("classify", "classify#1.1.m1"), Answered("classify", "classify#1.1.m1"),
+            Requested("classify", "classify#1.1.m2", "sha256:other"), Answered("classify", "classify#1.1.m2"), Succeeded("classify", "1"), Completed());
+        Assert.Equal(("classify", "request"), (ReplayComparer.FirstDivergence(recorded, changed)?.Step, ReplayComparer.FirstDivergence(recorded, changed)?.What));
+    }
+
+    private static NewEvent Cancelled(string by) => new(EventTypes.JobCancelled, T0, Encoding.UTF8.GetBytes($$"""{"reason":"stop","by":"{{by}}"}"""));
+
+    [Fact]
+    public void AJobCancelledFromOutside_IsComparedUpToItsCancellation_AShadowsEndWhole()
+    {
+        var replayed = Job(Submitted(), Scheduled("s"), Succeeded("s", "1"), Scheduled("t"), Succeeded("t", "2"), Completed());
+
+        // Cancelled while queued, mid-run, and by a kill switch (which blocks the step it stops in the same write).
+        Assert.Null(ReplayComparer.FirstDivergence(Job(Submitted(), Cancelled("alice")), replayed));
+        Assert.Null(ReplayComparer.FirstDivergence(Job(Submitted(), Scheduled("s"), Succeeded("s", "1"), Scheduled("t"), Cancelled("alice")), replayed));
+        var killed = Job(Submitted(), Scheduled("s"), Succeeded("s", "1"), Scheduled("t"),
+            Step(EventTypes.StepBlocked, "t", """{"by":"kill_switch","reason":"stopped by kill switch t","rule":"t","approval_id":null}"""), Cancelled("kill_switch"));
+        Assert.Null(ReplayComparer.FirstDivergence(killed, replayed));
+        // What was recorded before the cancellation is still compared.
+        Assert.Equal(("s", "output"), (ReplayComparer.FirstDivergence(Job(Submitted(), Scheduled("s"), Succeeded("s", "3"), Cancelled("alice")), replayed)?.Step,
+            ReplayComparer.FirstDivergence(Job(Submitted(), Scheduled("s"), Succeeded("s", "3"), Cancelled("alice")), replayed)?.What));
+        // A shadow job's end at an approval is the engine's: compared whole.
+        Assert.NotNull(ReplayComparer.FirstDivergence(Job(Submitted(), Scheduled("s"), Succeeded("s", "1"), Cancelled("shadow")), replayed));
+    }
 }
