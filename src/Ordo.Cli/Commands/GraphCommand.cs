@@ -57,10 +57,10 @@ internal static class GraphCommand
             if (parse.GetValue(output) is { } path)
             {
                 // Never the store's database (that of --db, ORDO_DB or the project), nor a file that is not a drawing.
-                path = OutputFile.Check(path, ctx.ResolvePostgres(definition.Project) is null ? ctx.ResolveDbPath(definition.Project) : null, "a drawing", IsDrawing);
+                var target = OutputFile.Check(path, ctx.ResolvePostgres(definition.Project) is null ? ctx.ResolveDbPath(definition.Project) : null, "a drawing", IsDrawing);
                 try
                 {
-                    await File.WriteAllTextAsync(path, text, ctx.Stop).ConfigureAwait(false);
+                    await File.WriteAllTextAsync(target, text, ctx.Stop).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
