@@ -28,33 +28,7 @@ internal static class JsonOut
     public static string Hex(byte[] hash) => Convert.ToHexStringLower(hash);
 
     /// <summary>One event as a JSON line (the <c>ordo events --json</c> shape).</summary>
-    public static string Event(EventEnvelope e) => Write(w =>
-    {
-        w.WriteStartObject();
-        w.WriteNumber("seq", e.Seq);
-        w.WriteString("type", e.Type);
-        w.WriteString("job_id", e.JobId.Value);
-        WriteNullable(w, "step_id", e.StepId);
-        if (e.Attempt is { } a) w.WriteNumber("attempt", a); else w.WriteNull("attempt");
-        if (e.Visit is { } v) w.WriteNumber("visit", v);
-        if (e.Scope is { } s) w.WriteString("scope", s);
-        w.WriteString("ts", Timestamp(e.Timestamp));
-        WriteNullable(w, "agent", e.Agent);
-        WriteNullable(w, "prompt_hash", e.PromptHash);
-        WriteNullable(w, "model", e.Model);
-        WriteNullable(w, "policy", e.Policy);
-        if (e.TraceId is { } traceId) w.WriteString("trace_id", traceId);
-        if (e.SpanId is { } spanId) w.WriteString("span_id", spanId);
-        w.WritePropertyName("payload");
-        using (var doc = JsonDocument.Parse(e.Payload))
-        {
-            doc.RootElement.WriteTo(w);
-        }
-
-        w.WriteString("hash", Hex(e.Hash));
-        w.WriteString("prev_hash", Hex(e.PrevHash));
-        w.WriteEndObject();
-    });
+    public static string Event(EventEnvelope e) => Write(w => Replay.JobExport.WriteEvent(w, e, asStored: false));
 
     public static void WriteNullable(Utf8JsonWriter w, string name, string? value)
     {

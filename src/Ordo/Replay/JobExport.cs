@@ -84,7 +84,13 @@ public static partial class JobExport
     }
 
     /// <summary>Writes one event in the shape of <c>ordo events --json</c>, its payload as stored (the bytes its hash covers).</summary>
-    public static void WriteEvent(Utf8JsonWriter w, EventEnvelope e)
+    public static void WriteEvent(Utf8JsonWriter w, EventEnvelope e) => WriteEvent(w, e, asStored: true);
+
+    /// <summary>
+    /// Writes one event in the shape of <c>ordo events --json</c>: its payload as stored (<paramref name="asStored"/>, what an
+    /// export needs to check the chain) or parsed and written again by <paramref name="w"/> (what listings print).
+    /// </summary>
+    public static void WriteEvent(Utf8JsonWriter w, EventEnvelope e, bool asStored)
     {
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(e);
@@ -103,9 +109,17 @@ public static partial class JobExport
         Nullable(w, "policy", e.Policy);
         if (e.TraceId is { } traceId) w.WriteString("trace_id", traceId);
         if (e.SpanId is { } spanId) w.WriteString("span_id", spanId);
-        // The payload exactly as stored, the bytes its hash covers: the reader checks the chain on them.
+        // As stored, the payload is the bytes its hash covers: the reader of an export checks the chain on them.
         w.WritePropertyName("payload");
-        w.WriteRawValue(e.Payload.Span);
+        if (asStored)
+        {
+            w.WriteRawValue(e.Payload.Span);
+        }
+        else
+        {
+            using var doc = JsonDocument.Parse(e.Payload);
+            doc.RootElement.WriteTo(w);
+        }
 
         w.WriteString("hash", Convert.ToHexStringLower(e.Hash));
         w.WriteString("prev_hash", Convert.ToHexStringLower(e.PrevHash));

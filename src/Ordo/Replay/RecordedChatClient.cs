@@ -58,20 +58,7 @@ internal sealed class RecordedChatClient(ReplaySource source) : IChatClient
     /// <summary>The recorded answer as the provider gave it: its text, the tool calls it asked for, its usage and model.</summary>
     private static ChatResponse Response(Events.ModelCallSucceededPayload answer)
     {
-        var contents = new List<AIContent>();
-        if (!string.IsNullOrEmpty(answer.Content)) contents.Add(new TextContent(answer.Content));
-        foreach (var call in answer.ToolCalls ?? [])
-        {
-            var args = call.Args.ValueKind == JsonValueKind.Object
-                ? JsonSerializer.Deserialize(call.Args.GetRawText(), AIJsonUtilities.DefaultOptions.GetTypeInfo(typeof(Dictionary<string, object?>))) as Dictionary<string, object?>
-                : null;
-            contents.Add(new FunctionCallContent(call.Id, call.Function, args)
-            {
-                Exception = call.ArgsError is { } error ? new JsonException(error) : null,
-            });
-        }
-
-        return new ChatResponse(new ChatMessage(ChatRole.Assistant, contents))
+        return new ChatResponse(new ChatMessage(ChatRole.Assistant, Agents.ToolUse.StepJournal.Contents(answer)))
         {
             ModelId = answer.Model,
             Usage = new UsageDetails { InputTokenCount = answer.InputTokens, OutputTokenCount = answer.OutputTokens, TotalTokenCount = answer.InputTokens + answer.OutputTokens },

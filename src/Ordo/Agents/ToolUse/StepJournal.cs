@@ -62,10 +62,9 @@ internal sealed class StepJournal
         return journal;
     }
 
-    /// <summary>The recorded answer of a model call made with the same request, if any.</summary>
-    public ChatResponse? Answer(string callId, string requestHash)
+    /// <summary>What a recorded answer said, as the provider gave it: its text and the tool calls it asked for.</summary>
+    internal static List<AIContent> Contents(ModelCallSucceededPayload answer)
     {
-        if (!_answers.TryGetValue(callId, out var answer) || !_requestHashes.TryGetValue(callId, out var hash) || hash != requestHash) return null;
         var contents = new List<AIContent>();
         if (!string.IsNullOrEmpty(answer.Content)) contents.Add(new TextContent(answer.Content));
         foreach (var call in answer.ToolCalls ?? [])
@@ -79,7 +78,14 @@ internal sealed class StepJournal
             });
         }
 
-        return new ChatResponse(new ChatMessage(ChatRole.Assistant, contents)) { ModelId = answer.Model };
+        return contents;
+    }
+
+    /// <summary>The recorded answer of a model call made with the same request, if any.</summary>
+    public ChatResponse? Answer(string callId, string requestHash)
+    {
+        if (!_answers.TryGetValue(callId, out var answer) || !_requestHashes.TryGetValue(callId, out var hash) || hash != requestHash) return null;
+        return new ChatResponse(new ChatMessage(ChatRole.Assistant, Contents(answer))) { ModelId = answer.Model };
     }
 
     /// <summary>
