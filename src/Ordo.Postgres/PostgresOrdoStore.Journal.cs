@@ -5,6 +5,7 @@ using Ordo.Audit;
 using Ordo.Events;
 using Ordo.Queue;
 using Ordo.State;
+using Ordo.Stats;
 using Ordo.Storage;
 
 namespace Ordo.Postgres;
@@ -20,6 +21,48 @@ public sealed partial class PostgresOrdoStore
                 $11::text[], $12::text[], $13::text[], $14::bytea[], $15::text[], $16::text[]))
         INSERT INTO audit_pending(kind, subject, first_seq, last_seq, digest, hash) VALUES ($17, $1, $18, $19, $20, $21)
         """;
+
+    // A step's commit when it writes nothing but its events, the job's head and summary row, its own work item (taken
+    // over by the step that follows, or deleted) and, when the job ends, the removal of its other work: one statement
+    // instead of four or five. Each part is written only when the one before it was: the job's head only under the
+    // lease (u), the rest only when the head moved (a); then the lease, and after it the head, are checked in that
+    // order, so that the refusal is the one the batch of separate statements would give.
+    private const string StepCommitTailSql = """
+        a AS (
+            UPDATE jobs SET last_seq = $11, head_hash = $12, status = $13, reason = coalesce($14, reason), updated_at = coalesce($15, updated_at)
+            WHERE job_id = $2 AND last_seq = $16 AND head_hash = $17 AND EXISTS (SELECT FROM u)
+            RETURNING 1),
+        e AS (
+            INSERT INTO events(job_id, seq, type, step_id, visit, attempt, scope, ts, agent, prompt_hash, model, policy, payload, hash, trace_id, span_id)
+            SELECT $2, x.* FROM unnest($18::bigint[], $19::text[], $20::text[], $21::integer[], $22::integer[], $23::text[], $24::bigint[], $25::text[], $26::text[],
+                $27::text[], $28::text[], $29::text[], $30::bytea[], $31::text[], $32::text[]) AS x
+            WHERE EXISTS (SELECT FROM a)),
+        l AS (
+            INSERT INTO audit_pending(kind, subject, first_seq, last_seq, digest, hash) SELECT $33, $2, $34, $35, $36, $37 WHERE EXISTS (SELECT FROM a)),
+        s AS (
+            UPDATE job_stats SET status = $13, ended_at = coalesce(ended_at, $38), tokens = tokens + $39, cost = cost + $40,
+                retries = retries + $41, rejections = rejections + $42, escalations = escalations + $43
+            WHERE job_id = $2 AND (status <> $13 OR $44) AND EXISTS (SELECT FROM a)),
+        p AS (
+            DELETE FROM work_items WHERE $45 AND job_id = $2 AND item_id <> $1 AND EXISTS (SELECT FROM a))
+        SELECT CASE WHEN NOT EXISTS (SELECT FROM u) THEN ordo_check(false, 'lease') WHEN NOT EXISTS (SELECT FROM a) THEN ordo_check(false, 'conflict') END AS ordo_check,
+            (SELECT max(tenant) FROM u) AS tenant
+        """;
+
+    private const string ContinueStepSql = """
+        WITH u AS (
+            UPDATE work_items SET work_key = $5, step_id = $6, visit = $7, attempt = $8, scope = $9, available_at = $10, created_at = $10,
+                lease_token = lease_token + 1, deliveries = 1
+            WHERE item_id = $1 AND job_id = $2 AND lease_owner = $3 AND lease_token = $4
+            RETURNING tenant),
+        """ + "\n" + StepCommitTailSql;
+
+    // The same when the step leaves no successor on its item: the item is deleted ($5-$10 are not used).
+    private const string EndStepSql = """
+        WITH u AS (
+            DELETE FROM work_items WHERE item_id = $1 AND job_id = $2 AND lease_owner = $3 AND lease_token = $4
+            RETURNING tenant),
+        """ + "\n" + StepCommitTailSql;
 
     private const string InsertItemSql = """
         INSERT INTO work_items(job_id, root_id, work_key, step_id, visit, attempt, scope, tenant, priority, available_at, visible_at, lease_owner, lease_token, deliveries, created_at)
@@ -135,6 +178,15 @@ public sealed partial class PostgresOrdoStore
     private static void AddEvents(NpgsqlBatch batch, JobId jobId, IReadOnlyList<EventEnvelope> events)
     {
         if (events.Count == 0) return;
+        batch.BatchCommands.Add(Sql.Command(InsertEventsSql, [Sql.Text(jobId.Value), .. EventParameters(jobId, events)]));
+    }
+
+    /// <summary>
+    /// The parameters that carry <paramref name="events"/> (one array per column, in the column order of
+    /// <see cref="InsertEventsSql"/>) and then their audit leaf (kind, first and last sequence number, digest, hash).
+    /// </summary>
+    private static NpgsqlParameter[] EventParameters(JobId jobId, IReadOnlyList<EventEnvelope> events)
+    {
         var n = events.Count;
         var seq = new long[n];
         var type = new string?[n];
@@ -159,11 +211,13 @@ public sealed partial class PostgresOrdoStore
         }
 
         var leaf = AuditLeaf.ForEvents(jobId, events);
-        batch.BatchCommands.Add(Sql.Command(InsertEventsSql,
-            Sql.Text(jobId.Value), Sql.LongArray(seq), Sql.TextArray(type), Sql.TextArray(step), Sql.IntArray(visit), Sql.IntArray(attempt), Sql.TextArray(scope),
+        return
+        [
+            Sql.LongArray(seq), Sql.TextArray(type), Sql.TextArray(step), Sql.IntArray(visit), Sql.IntArray(attempt), Sql.TextArray(scope),
             Sql.LongArray(ts), Sql.TextArray(agent), Sql.TextArray(promptHash), Sql.TextArray(model), Sql.TextArray(policy), Sql.TextArray(payload),
             Sql.BytesArray(hash), Sql.TextArray(trace), Sql.TextArray(span),
-            Sql.Int((int)leaf.Kind), Sql.Long(leaf.FirstSeq), Sql.Long(leaf.LastSeq), Sql.Bytes(leaf.Digest), Sql.Bytes(leaf.Hash())));
+            Sql.Int((int)leaf.Kind), Sql.Long(leaf.FirstSeq), Sql.Long(leaf.LastSeq), Sql.Bytes(leaf.Digest), Sql.Bytes(leaf.Hash()),
+        ];
     }
 
     private static void AddItem(NpgsqlBatch batch, JobId jobId, JobId rootId, string tenant, NewWorkItem item, long nowMs)
@@ -332,6 +386,7 @@ public sealed partial class PostgresOrdoStore
     /// <summary>Adds a commit's statements to a batch (the checks first); returns how many item rows its started jobs add before its own.</summary>
     private int AddCommit(NpgsqlBatch batch, JobCommit commit)
     {
+        if (TryAddStepCommit(batch, commit)) return 0;
         NpgsqlParameter Job() => Sql.Text(commit.JobId.Value);
         var last = commit.Events.Count > 0 ? commit.Events[^1] : null;
         var nowMs = last is null ? 0 : Ms(last.Timestamp);
@@ -451,6 +506,48 @@ public sealed partial class PostgresOrdoStore
         }
 
         return childItems;
+    }
+
+    /// <summary>
+    /// Adds a step's commit as one statement (<see cref="ContinueStepSql"/>, <see cref="EndStepSql"/>) when it writes
+    /// nothing else: no other work item, no started or notified job, no dropped scope, no snapshot, no agent calls to
+    /// count. Returns false, adding nothing, for any other commit.
+    /// </summary>
+    private bool TryAddStepCommit(NpgsqlBatch batch, JobCommit commit)
+    {
+        if (commit.Ack is not { } ack || commit.KeepWorkItem || commit.Events.Count == 0 || commit.StartJobs.Count > 0 || commit.NotifyJobs.Count > 0
+            || commit.DropScopes.Count > 0 || commit.Snapshot is not null)
+        {
+            return false;
+        }
+
+        var continued = Continued(commit);
+        if (commit.Enqueue.Count != (continued >= 0 ? 1 : 0)) return false;
+        var delta = JobStatsDelta.Of(commit.Events);
+        if (delta.Agents.Count > 0) return false;
+
+        var last = commit.Events[^1];
+        var nowMs = Ms(last.Timestamp);
+        var next = continued >= 0 ? commit.Enqueue[continued] : null;
+        NpgsqlParameter[] parameters =
+        [
+            Sql.Long(ack.ItemId), Sql.Text(commit.JobId.Value), Sql.Text(ack.Owner), Sql.Long(ack.Token),
+            Sql.Text(next?.Step.WorkKey), Sql.Text(next?.Step.StepId), Sql.Int(next?.Step.Visit), Sql.Int(next?.Step.Attempt), Sql.Text(next?.Step.Scope),
+            Sql.Long(next is null ? null : Ms(next.AvailableAt)),
+            Sql.Long(last.Seq), Sql.Bytes(last.Hash), Sql.Text(commit.Status.ToWire()), Sql.Text(commit.Reason), Sql.Long(nowMs),
+            Sql.Long(commit.ExpectedSeq), Sql.Bytes(commit.ExpectedHeadHash),
+            .. EventParameters(commit.JobId, commit.Events),
+            Sql.Long(commit.Status.IsTerminal() ? nowMs : null), Sql.Long(delta.Tokens), Sql.Numeric(delta.Cost), Sql.Long(delta.Retries),
+            Sql.Long(delta.Rejections), Sql.Long(delta.Escalations), Sql.Bool(!delta.IsEmpty),
+            Sql.Bool(commit.DropPendingWork),
+        ];
+        batch.BatchCommands.Add(Sql.Command(next is null ? EndStepSql : ContinueStepSql, parameters));
+        if (commit.Status.IsTerminal())
+        {
+            batch.BatchCommands.Add(Sql.Command("SELECT pg_notify($1, $2)", Sql.Text(_endedChannel), Sql.Text(commit.JobId.Value)));
+        }
+
+        return true;
     }
 
     /// <summary>The enqueued items leased to the committing worker, with their ids (a new row's, or the continued row's with the next token).</summary>

@@ -476,6 +476,69 @@ public abstract partial class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Commit_ThatEndsTheJobUnderItsLease_DropsItsOtherItems_AndNoOtherJobs()
+    {
+        var a = JobId.New(T0);
+        var b = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(a, T0, items: 3));
+        await Store.SubmitAsync(Job(b, T0, items: 1));
+        var claimed = (await Store.ClaimAsync(Claim("w1", T0, max: 10))).First(i => i.JobId == a);
+        var state = await StateAsync(Store, a);
+        var ended = await Store.CommitAsync(Commit(state, [Succeeded(claimed.Step.StepId, T0), EventFactory.Job(EventTypes.JobCompleted, new JobCompletedPayload(1), T0)],
+            ack: claimed.Lease, drop: true, status: JobStatus.Completed));
+        Assert.Equal(CommitOutcome.Committed, ended.Outcome);
+        Assert.True((await Store.GetQueueSummaryAsync(a, T0.AddHours(1))).IsEmpty);
+        Assert.False((await Store.GetQueueSummaryAsync(b, T0.AddHours(1))).IsEmpty);
+        Assert.Equal(JobStatus.Completed, (await Store.GetJobAsync(a))!.Status);
+        Assert.True((await AuditVerifier.VerifyAsync(Store, a)).Intact);
+    }
+
+    [Fact]
+    public async Task Commit_WithALostLeaseAndAStaleHead_IsLeaseLost_AndWritesNothing()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var claimed = Assert.Single(await Store.ClaimAsync(Claim("w1", T0, lease: TimeSpan.FromSeconds(10))));
+        var before = await StateAsync(Store, id);
+        var next = new StepRef("s2", 1, 1);
+        var moved = await Store.CommitAsync(Commit(before, [Succeeded("s1", T0)], ack: claimed.Lease,
+            enqueue: [new NewWorkItem { Step = next, AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(10) }]));
+        var leased = Assert.Single(moved.LeasedItems);
+        var after = await StateAsync(Store, id);
+
+        // Both the lease and the head are stale: the lease is what is reported, and neither the log nor the item changes.
+        var stale = await Store.CommitAsync(Commit(before, [Succeeded("s1", T0)], ack: claimed.Lease,
+            enqueue: [new NewWorkItem { Step = new StepRef("s3", 1, 1), AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(10) }]));
+        Assert.Equal(CommitOutcome.LeaseLost, stale.Outcome);
+        Assert.Equal(after.Seq, (await Store.GetJobAsync(id))!.LastSeq);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(after, [Succeeded("s2", T0)], ack: leased.Lease, status: JobStatus.Completed))).Outcome);
+    }
+
+    [Fact]
+    public async Task Commit_WithAStaleHeadUnderAHeldLease_IsAConflict_AndLeavesTheItemAsItWas()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var claimed = Assert.Single(await Store.ClaimAsync(Claim("w1", T0, lease: TimeSpan.FromSeconds(10))));
+        var before = await StateAsync(Store, id);
+        // Another writer appends first.
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(Commit(before,
+            [EventFactory.Step(EventTypes.StepScheduled, new StepRef("side", 1, 1), new StepScheduledPayload("code", "entry", null, null), T0)]))).Outcome);
+        var next = new StepRef("s2", 1, 1);
+        var conflict = await Store.CommitAsync(Commit(before, [Succeeded("s1", T0)], ack: claimed.Lease,
+            enqueue: [new NewWorkItem { Step = next, AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(10) }]));
+        Assert.Equal(CommitOutcome.Conflict, conflict.Outcome);
+
+        // The lease still holds the same item with the same token: decided again on the newer state, the commit goes through.
+        var now = await StateAsync(Store, id);
+        var retried = await Store.CommitAsync(Commit(now, [Succeeded("s1", T0)], ack: claimed.Lease,
+            enqueue: [new NewWorkItem { Step = next, AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(10) }]));
+        Assert.Equal(CommitOutcome.Committed, retried.Outcome);
+        Assert.Equal(next, Assert.Single(retried.LeasedItems).Step);
+        Assert.Equal(now.Seq + 1, (await Store.GetJobAsync(id))!.LastSeq);
+    }
+
+    [Fact]
     public async Task RenewAndRelease_FollowTheFencingToken()
     {
         var id = JobId.New(T0);
