@@ -24,10 +24,11 @@ public sealed class WorkflowRegistry
         }
 
         _byHash[definition.Hash] = definition;
+        foreach (var previous in definition.PreviousHashes) _byHash.TryAdd(previous, definition);
     }
 
     /// <summary>The registered definitions.</summary>
-    public IEnumerable<WorkflowDefinition> Registered => _byHash.Values;
+    public IEnumerable<WorkflowDefinition> Registered => _byHash.Values.Distinct();
 
     /// <summary>Returns the definition with this hash, loading it from the store if needed.</summary>
     /// <exception cref="OrdoException">The definition is unknown, or is built in code and not registered in this process.</exception>

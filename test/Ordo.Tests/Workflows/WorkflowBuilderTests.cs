@@ -138,6 +138,28 @@ public sealed class WorkflowBuilderTests
     }
 
     [Fact]
+    public async Task Build_DescriptionLeavesOutEmptyProperties_AndJobsOfEarlierBuildsStillFindTheDefinition()
+    {
+        var definition = WorkflowBuilder.Create("compat", 1)
+            .Step("one", s => s.Code(_ => Ordo.Json.Of(new { ok = true })).Next("two"))
+            .Step("two", s => s.Transform("total", "${ 1 }"))
+            .Build();
+
+        Assert.DoesNotContain("null", definition.Bundle!.CodeDefined, StringComparison.Ordinal);
+        // The hash builds before the compact description gave this very definition (its jobs recorded it).
+        const string earlier = "sha256:515d260e1819566ff95549332f10eaae972b12dfdb40e991af2153d3ac2d3ee2";
+        Assert.NotEqual(earlier, definition.Hash);
+        Assert.Equal([earlier], definition.PreviousHashes);
+
+        var registry = new Ordo.Engine.WorkflowRegistry();
+        registry.Register(definition);
+        await using var store = new Ordo.Testing.InMemoryOrdoStore();
+        Assert.Same(definition, await registry.GetAsync(store, earlier, new WorkflowLoadOptions(), CancellationToken.None));
+        Assert.Same(definition, await registry.GetAsync(store, definition.Hash, new WorkflowLoadOptions(), CancellationToken.None));
+        Assert.Same(definition, Assert.Single(registry.Registered));
+    }
+
+    [Fact]
     public void Build_HashDoesNotDependOnTheCurrentDirectoryOrBuilder()
     {
         var a = Agents().Step("one", s => s.Agent("a")).Build();

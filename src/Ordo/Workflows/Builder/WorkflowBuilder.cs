@@ -203,15 +203,19 @@ public sealed class WorkflowBuilder
         {
             SubWorkflows = new Dictionary<string, WorkflowDefinition>(_subWorkflows, StringComparer.Ordinal),
         };
-        var bundle = new DefinitionBundle
+        DefinitionBundle Bundle(bool compact) => new()
         {
             Entry = $"{_name}@{_version}",
             Root = _project.BaseDirectory,
             Files = new SortedDictionary<string, string>(StringComparer.Ordinal),
-            CodeDefined = Describe(definition),
+            CodeDefined = Describe(definition, compact),
         };
-        definition.Bundle = bundle;
-        definition.Hash = bundle.ComputeHash();
+
+        definition.Bundle = Bundle(compact: true);
+        definition.Hash = definition.Bundle.ComputeHash();
+        // Jobs submitted by earlier builds recorded the hash of the description with its empty properties written out:
+        // the same graph, so they find this definition under that hash too.
+        definition.PreviousHashes = [Bundle(compact: false).ComputeHash()];
         return definition;
     }
 
@@ -246,8 +250,12 @@ public sealed class WorkflowBuilder
         }
     }
 
-    /// <summary>A deterministic description of everything the definition does (but the C# code of code steps): its hash identifies it.</summary>
-    private static string Describe(WorkflowDefinition d)
+    /// <summary>
+    /// A deterministic description of everything the definition does (but the C# code of code steps): its hash
+    /// identifies it. Compact, it leaves out the properties that have no value (a step without a description, a route
+    /// without a condition): stored with every job's definition, they were half of a long chain's bytes.
+    /// </summary>
+    private static string Describe(WorkflowDefinition d, bool compact)
     {
         static JsonArray Strings(IEnumerable<string> items) => new(items.Select(i => (JsonNode?)JsonValue.Create(i)).ToArray());
         static string? Ms(TimeSpan? t) => t is { } v ? Durations.Format(v) : null;
@@ -322,6 +330,22 @@ public sealed class WorkflowBuilder
             ["artifacts"] = artifacts,
             ["sub_workflows"] = new JsonObject(d.SubWorkflows.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value.Hash)))),
         };
+        if (compact) WithoutNulls(root);
         return root.ToJsonString();
+    }
+
+    /// <summary>Removes every property whose value is null, at every depth.</summary>
+    private static void WithoutNulls(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var name in o.Where(kv => kv.Value is null).Select(kv => kv.Key).ToList()) o.Remove(name);
+                foreach (var kv in o) WithoutNulls(kv.Value);
+                break;
+            case JsonArray a:
+                foreach (var item in a) WithoutNulls(item);
+                break;
+        }
     }
 }

@@ -54,6 +54,8 @@ public sealed class WorkflowDefinition
     public ProjectDefinition Project { get; }
     /// <summary>The content hash of the stored definition (<c>sha256:…</c>), set when the definition is pinned.</summary>
     public string Hash { get; internal set; } = "";
+    /// <summary>Hashes earlier builds gave the same definition (built in code), under which jobs they submitted find it.</summary>
+    internal IReadOnlyList<string> PreviousHashes { get; set; } = [];
     /// <summary>The stored form that reproduces this definition.</summary>
     public DefinitionBundle? Bundle { get; internal set; }
 
