@@ -22,11 +22,13 @@ public sealed partial class PostgresOrdoStore
         INSERT INTO audit_pending(kind, subject, first_seq, last_seq, digest, hash) VALUES ($17, $1, $18, $19, $20, $21)
         """;
 
-    // A step's commit when it writes nothing but its events, the job's head and summary row, its own work item (taken
-    // over by the step that follows, or deleted) and, when the job ends, the removal of its other work: one statement
-    // instead of four or five. Each part is written only when the one before it was: the job's head only under the
-    // lease (u), the rest only when the head moved (a); then the lease, and after it the head, are checked in that
-    // order, so that the refusal is the one the batch of separate statements would give.
+    // A step's commit when it writes nothing but its events, the job's head and summary row and its own work item (taken
+    // over by the step that follows, or deleted): one statement instead of four. Each part is written only when the one
+    // before it was: the job's head only under the lease (u), the rest only when the head moved (a); then the lease, and
+    // after it the head, are checked in that order, so that the refusal is the one the batch of separate statements
+    // would give. The removal of the job's other work, when it ends, stays a statement of its own after it: every part
+    // of one statement reads the snapshot taken before it waited for the job's row, and would miss an item another
+    // transaction added meanwhile.
     private const string StepCommitTailSql = """
         a AS (
             UPDATE jobs SET last_seq = $11, head_hash = $12, status = $13, reason = coalesce($14, reason), updated_at = coalesce($15, updated_at)
@@ -42,9 +44,7 @@ public sealed partial class PostgresOrdoStore
         s AS (
             UPDATE job_stats SET status = $13, ended_at = coalesce(ended_at, $38), tokens = tokens + $39, cost = cost + $40,
                 retries = retries + $41, rejections = rejections + $42, escalations = escalations + $43
-            WHERE job_id = $2 AND (status <> $13 OR $44) AND EXISTS (SELECT FROM a)),
-        p AS (
-            DELETE FROM work_items WHERE $45 AND job_id = $2 AND item_id <> $1 AND EXISTS (SELECT FROM a))
+            WHERE job_id = $2 AND (status <> $13 OR $44) AND EXISTS (SELECT FROM a))
         SELECT CASE WHEN NOT EXISTS (SELECT FROM u) THEN ordo_check(false, 'lease') WHEN NOT EXISTS (SELECT FROM a) THEN ordo_check(false, 'conflict') END AS ordo_check,
             (SELECT max(tenant) FROM u) AS tenant
         """;
@@ -509,9 +509,9 @@ public sealed partial class PostgresOrdoStore
     }
 
     /// <summary>
-    /// Adds a step's commit as one statement (<see cref="ContinueStepSql"/>, <see cref="EndStepSql"/>) when it writes
-    /// nothing else: no other work item, no started or notified job, no dropped scope, no snapshot, no agent calls to
-    /// count. Returns false, adding nothing, for any other commit.
+    /// Adds a step's commit as one statement (<see cref="ContinueStepSql"/>, <see cref="EndStepSql"/>; then the removal
+    /// of the job's other work when it ends) when it writes nothing else: no other work item, no started or notified
+    /// job, no dropped scope, no snapshot, no agent calls to count. Returns false, adding nothing, for any other commit.
     /// </summary>
     private bool TryAddStepCommit(NpgsqlBatch batch, JobCommit commit)
     {
@@ -539,9 +539,13 @@ public sealed partial class PostgresOrdoStore
             .. EventParameters(commit.JobId, commit.Events),
             Sql.Long(commit.Status.IsTerminal() ? nowMs : null), Sql.Long(delta.Tokens), Sql.Numeric(delta.Cost), Sql.Long(delta.Retries),
             Sql.Long(delta.Rejections), Sql.Long(delta.Escalations), Sql.Bool(!delta.IsEmpty),
-            Sql.Bool(commit.DropPendingWork),
         ];
         batch.BatchCommands.Add(Sql.Command(next is null ? EndStepSql : ContinueStepSql, parameters));
+        if (commit.DropPendingWork)
+        {
+            batch.BatchCommands.Add(Sql.Command("DELETE FROM work_items WHERE job_id = $1 AND item_id <> $2", Sql.Text(commit.JobId.Value), Sql.Long(ack.ItemId)));
+        }
+
         if (commit.Status.IsTerminal())
         {
             batch.BatchCommands.Add(Sql.Command("SELECT pg_notify($1, $2)", Sql.Text(_endedChannel), Sql.Text(commit.JobId.Value)));

@@ -160,6 +160,37 @@ public sealed class WorkflowBuilderTests
     }
 
     [Fact]
+    public void Build_AParentOfACodeBuiltChild_KeepsTheHashEarlierBuildsGaveIt()
+    {
+        var child = WorkflowBuilder.Create("child", 1)
+            .Step("c1", s => s.Code(_ => Ordo.Json.Of(new { ok = true })))
+            .Build();
+        var parent = WorkflowBuilder.Create("parent", 1)
+            .SubWorkflow(child)
+            .Step("p1", s => s.Workflow("child@1").Next("p2"))
+            .Step("p2", s => s.Transform("out", new Dictionary<string, object?> { ["k"] = null, ["v"] = "${ 1 }" }))
+            .Build();
+
+        // What builds before the compact description gave them: the parent's named its child by the child's full hash.
+        Assert.Equal(["sha256:55ab8281db1ae5edeea8727e71ac1a3ea3a9e2a3cc672b24edbfaf3fb2cd146c"], child.PreviousHashes);
+        Assert.Equal(["sha256:af3dce753ac4d9699811c73c3e5da0d9591a4631789b0bcab6e001ddb9dec5e6"], parent.PreviousHashes);
+    }
+
+    [Fact]
+    public void Build_ANullInsideAValueTheWorkflowGives_IsPartOfItsHash()
+    {
+        static WorkflowDefinition With(Dictionary<string, object?> value) => WorkflowBuilder.Create("values", 1)
+            .Step("one", s => s.Transform("out", value))
+            .Build();
+
+        var withNull = With(new Dictionary<string, object?> { ["k"] = null, ["v"] = "${ 1 }" });
+        var without = With(new Dictionary<string, object?> { ["v"] = "${ 1 }" });
+
+        Assert.NotEqual(withNull.Hash, without.Hash);
+        Assert.Contains("null", withNull.Bundle!.CodeDefined, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Build_HashDoesNotDependOnTheCurrentDirectoryOrBuilder()
     {
         var a = Agents().Step("one", s => s.Agent("a")).Build();

@@ -328,24 +328,32 @@ public sealed class WorkflowBuilder
             ["steps"] = steps,
             ["agents"] = agents,
             ["artifacts"] = artifacts,
-            ["sub_workflows"] = new JsonObject(d.SubWorkflows.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value.Hash)))),
+            // The full description named each sub-workflow by the hash of its own full description.
+            ["sub_workflows"] = new JsonObject(d.SubWorkflows.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key,
+                (JsonNode?)JsonValue.Create(compact || kv.Value.PreviousHashes.Count == 0 ? kv.Value.Hash : kv.Value.PreviousHashes[0])))),
         };
-        if (compact) WithoutNulls(root);
+        if (compact)
+        {
+            // Only the description's own properties: a null inside a value the workflow gives (a template, a schema)
+            // is part of that value.
+            WithoutUnset(root);
+            WithoutUnset((JsonObject)root["constraints"]!);
+            foreach (var step in steps.Cast<JsonObject>())
+            {
+                WithoutUnset(step);
+                WithoutUnset((JsonObject)step["retry"]!);
+                foreach (var route in ((JsonArray)step["next"]!).Cast<JsonObject>()) WithoutUnset(route);
+            }
+
+            foreach (var o in agents.Concat(artifacts).Cast<JsonObject>()) WithoutUnset(o);
+        }
+
         return root.ToJsonString();
     }
 
-    /// <summary>Removes every property whose value is null, at every depth.</summary>
-    private static void WithoutNulls(JsonNode? node)
+    /// <summary>Removes the properties of <paramref name="o"/> (not of the values it holds) that have no value.</summary>
+    private static void WithoutUnset(JsonObject o)
     {
-        switch (node)
-        {
-            case JsonObject o:
-                foreach (var name in o.Where(kv => kv.Value is null).Select(kv => kv.Key).ToList()) o.Remove(name);
-                foreach (var kv in o) WithoutNulls(kv.Value);
-                break;
-            case JsonArray a:
-                foreach (var item in a) WithoutNulls(item);
-                break;
-        }
+        foreach (var name in o.Where(kv => kv.Value is null).Select(kv => kv.Key).ToList()) o.Remove(name);
     }
 }
