@@ -232,6 +232,13 @@ public sealed partial class PostgresOrdoStore
     /// <summary>Wakes the workers listening on this schema's channel when the transaction commits (not before, not if it rolls back).</summary>
     private void AddNotify(NpgsqlBatch batch) => batch.BatchCommands.Add(Sql.Command("SELECT pg_notify($1, '')", Sql.Text(_channel)));
 
+    /// <summary>Tells the processes waiting for <paramref name="jobId"/> that it ended, when the transaction commits.</summary>
+    private void AddEndedNotify(NpgsqlBatch batch, JobId jobId) => batch.BatchCommands.Add(Sql.Command("SELECT pg_notify($1, $2)", Sql.Text(_endedChannel), Sql.Text(jobId.Value)));
+
+    /// <summary>Removes every work item of the job but <paramref name="keepItem"/> (0: none kept).</summary>
+    private static void AddDropPendingWork(NpgsqlBatch batch, JobId jobId, long keepItem)
+        => batch.BatchCommands.Add(Sql.Command("DELETE FROM work_items WHERE job_id = $1 AND item_id <> $2", Sql.Text(jobId.Value), Sql.Long(keepItem)));
+
     /// <inheritdoc />
     public async ValueTask<CommitResult> CommitAsync(JobCommit commit, CancellationToken cancellationToken = default)
     {
@@ -386,7 +393,8 @@ public sealed partial class PostgresOrdoStore
     /// <summary>Adds a commit's statements to a batch (the checks first); returns how many item rows its started jobs add before its own.</summary>
     private int AddCommit(NpgsqlBatch batch, JobCommit commit)
     {
-        if (TryAddStepCommit(batch, commit)) return 0;
+        var delta = JobStatsDelta.Of(commit.Events);
+        if (TryAddStepCommit(batch, commit, delta)) return 0;
         NpgsqlParameter Job() => Sql.Text(commit.JobId.Value);
         var last = commit.Events.Count > 0 ? commit.Events[^1] : null;
         var nowMs = last is null ? 0 : Ms(last.Timestamp);
@@ -441,14 +449,11 @@ public sealed partial class PostgresOrdoStore
         }
 
         AddEvents(batch, commit.JobId, commit.Events);
-        AddCommitStats(batch, commit.JobId, commit.Events, commit.Status);
+        AddCommitStats(batch, commit.JobId, commit.Events, commit.Status, delta);
 
         // The row a leased successor took over is that successor, not pending work of the acknowledged step.
         var keepItem = continued >= 0 ? commit.Ack!.Value.ItemId : 0L;
-        if (commit.DropPendingWork)
-        {
-            batch.BatchCommands.Add(Sql.Command("DELETE FROM work_items WHERE job_id = $1 AND item_id <> $2", Job(), Sql.Long(keepItem)));
-        }
+        if (commit.DropPendingWork) AddDropPendingWork(batch, commit.JobId, keepItem);
 
         // A scope's items are the work keys that start with "scope/": the range ["scope/", "scope0") in byte order.
         foreach (var scope in commit.DropScopes)
@@ -500,10 +505,7 @@ public sealed partial class PostgresOrdoStore
         }
 
         if (commit.NotifyJobs.Count > 0 || commit.StartJobs.Count > 0 || commit.Enqueue.Any(w => w.LeaseOwner is null)) AddNotify(batch);
-        if (commit.Status.IsTerminal())
-        {
-            batch.BatchCommands.Add(Sql.Command("SELECT pg_notify($1, $2)", Sql.Text(_endedChannel), Sql.Text(commit.JobId.Value)));
-        }
+        if (commit.Status.IsTerminal()) AddEndedNotify(batch, commit.JobId);
 
         return childItems;
     }
@@ -513,7 +515,7 @@ public sealed partial class PostgresOrdoStore
     /// of the job's other work when it ends) when it writes nothing else: no other work item, no started or notified
     /// job, no dropped scope, no snapshot, no agent calls to count. Returns false, adding nothing, for any other commit.
     /// </summary>
-    private bool TryAddStepCommit(NpgsqlBatch batch, JobCommit commit)
+    private bool TryAddStepCommit(NpgsqlBatch batch, JobCommit commit, JobStatsDelta delta)
     {
         if (commit.Ack is not { } ack || commit.KeepWorkItem || commit.Events.Count == 0 || commit.StartJobs.Count > 0 || commit.NotifyJobs.Count > 0
             || commit.DropScopes.Count > 0 || commit.Snapshot is not null)
@@ -522,9 +524,7 @@ public sealed partial class PostgresOrdoStore
         }
 
         var continued = Continued(commit);
-        if (commit.Enqueue.Count != (continued >= 0 ? 1 : 0)) return false;
-        var delta = JobStatsDelta.Of(commit.Events);
-        if (delta.Agents.Count > 0) return false;
+        if (commit.Enqueue.Count != (continued >= 0 ? 1 : 0) || delta.Agents.Count > 0) return false;
 
         var last = commit.Events[^1];
         var nowMs = Ms(last.Timestamp);
@@ -541,15 +541,8 @@ public sealed partial class PostgresOrdoStore
             Sql.Long(delta.Rejections), Sql.Long(delta.Escalations), Sql.Bool(!delta.IsEmpty),
         ];
         batch.BatchCommands.Add(Sql.Command(next is null ? EndStepSql : ContinueStepSql, parameters));
-        if (commit.DropPendingWork)
-        {
-            batch.BatchCommands.Add(Sql.Command("DELETE FROM work_items WHERE job_id = $1 AND item_id <> $2", Sql.Text(commit.JobId.Value), Sql.Long(ack.ItemId)));
-        }
-
-        if (commit.Status.IsTerminal())
-        {
-            batch.BatchCommands.Add(Sql.Command("SELECT pg_notify($1, $2)", Sql.Text(_endedChannel), Sql.Text(commit.JobId.Value)));
-        }
+        if (commit.DropPendingWork) AddDropPendingWork(batch, commit.JobId, ack.ItemId);
+        if (commit.Status.IsTerminal()) AddEndedNotify(batch, commit.JobId);
 
         return true;
     }

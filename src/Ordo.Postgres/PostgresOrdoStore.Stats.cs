@@ -48,9 +48,8 @@ public sealed partial class PostgresOrdoStore
     }
 
     /// <summary>Adds what a commit's events change to the job's summary row and to its agents' rows.</summary>
-    private static void AddCommitStats(NpgsqlBatch batch, JobId jobId, IReadOnlyList<EventEnvelope> events, JobStatus status)
+    private static void AddCommitStats(NpgsqlBatch batch, JobId jobId, IReadOnlyList<EventEnvelope> events, JobStatus status, JobStatsDelta delta)
     {
-        var delta = JobStatsDelta.Of(events);
         long? ended = status.IsTerminal() && events.Count > 0 ? Ms(events[^1].Timestamp) : null;
         batch.BatchCommands.Add(Sql.Command(UpdateJobStatsSql,
             Sql.Text(jobId.Value), Sql.Text(status.ToWire()), Sql.Long(ended), Sql.Long(delta.Tokens), Sql.Numeric(delta.Cost), Sql.Long(delta.Retries),
