@@ -1,16 +1,94 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 using Ordo.Audit;
+using Ordo.Storage;
 
 namespace Ordo.Sqlite;
 
-/// <summary>The audit log as stored (its leaves and subtrees, appended by <see cref="SqliteAuditLog"/>) and its published checkpoints.</summary>
+/// <summary>
+/// The audit log as stored (its leaves and subtrees, appended by <see cref="SqliteAuditLog"/>) and its published
+/// checkpoints. Events leaves are sealed after their commit: at most <see cref="SqliteStoreOptions.AuditSealInterval"/>
+/// after the first one that waits, off the commit's path; before the log's size is read (so that a reader sees every
+/// leaf committed before it asked, this process's and what any process left unsealed); and when the store closes.
+/// </summary>
 public sealed partial class SqliteOrdoStore
 {
+    private readonly CancellationTokenSource _closing = new();
+    private int _sealScheduled;
+    private int _closed;
+
+    /// <summary>The first leaf waits: seals once the interval has passed (a group that seals sooner takes them all).</summary>
+    private void SealSoon()
+    {
+        if (Interlocked.Exchange(ref _sealScheduled, 1) == 1) return;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(_options.AuditSealInterval, _closing.Token).ConfigureAwait(false);
+                Volatile.Write(ref _sealScheduled, 0);
+                await SealAsync(scan: false).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or StoreUnavailableException or SqliteException or InvalidOperationException or InvalidDataException)
+            {
+                // Left waiting: the next seal, a reader of the log or the store's close takes it; a process that dies
+                // first left its jobs' logged_seq past their sealed_seq, which the next scan seals.
+            }
+            finally
+            {
+                Volatile.Write(ref _sealScheduled, 0);
+            }
+
+            // A commit after the seal started may have found it scheduled and left its leaf waiting: look again.
+            if (_auditLog is { Deferred: > 0 } && Volatile.Read(ref _closed) == 0) SealSoon();
+        });
+    }
+
+    /// <summary>Seals, in a write of its own (which any commit queued meanwhile joins), what waits; with <paramref name="scan"/>, also what any process left unsealed.</summary>
+    private Task<int> SealAsync(bool scan)
+    {
+        var log = _auditLog;
+        if (log is null) return Task.FromResult(0);
+        return Writer.WriteAsync(_ =>
+        {
+            log.RequestSeal(scan);
+            return 0;
+        });
+    }
+
+    /// <summary>Seals before a read of the log; a store that cannot write (read-only) reads the log as sealed so far.</summary>
+    private async ValueTask SealForReadAsync(bool scan)
+    {
+        if (_auditLog is not { } log || _openedReadOnly || (!scan && log.Deferred == 0)) return;
+        try
+        {
+            await SealAsync(scan).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            // A file this process may not write: the leaves that wait are not read, and ordo audit verify names them.
+        }
+    }
+
+    private async ValueTask SealOnCloseAsync()
+    {
+        await _closing.CancelAsync().ConfigureAwait(false);
+        if (_writer is null || _auditLog is not { Deferred: > 0 }) return;
+        try
+        {
+            await SealAsync(scan: false).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is StoreUnavailableException or SqliteException or InvalidOperationException or InvalidDataException)
+        {
+            // The events are durable and their jobs' rows say they wait: the next scan seals them.
+        }
+    }
+
     /// <inheritdoc />
     public async ValueTask<long> GetAuditLogSizeAsync(CancellationToken cancellationToken = default)
     {
         await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        await SealForReadAsync(scan: true).ConfigureAwait(false);
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
         cmd.CommandText = "SELECT coalesce(max(idx) + 1, 0) FROM audit_leaves";
@@ -106,6 +184,7 @@ public sealed partial class SqliteOrdoStore
     private async IAsyncEnumerable<StoredAuditLeaf> ReadLeavesAsync(string where, Action<SqliteCommand> bind, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        await SealForReadAsync(scan: false).ConfigureAwait(false);
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
         cmd.CommandText = "SELECT idx, kind, subject, first_seq, last_seq, digest, hash FROM audit_leaves WHERE " + where;

@@ -146,10 +146,10 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
                 throw;
             }
 
-            _sql = new WriterStatements(connection);
+            _sql = new WriterStatements(connection, _options.AuditLog);
             SweepWorkerLocks(connection);
             _checkpointer = new WalCheckpointer(_connectionString, _options.CheckpointEvery);
-            _auditLog = _options.AuditLog ? new SqliteAuditLog(connection) : null;
+            _auditLog = _options.AuditLog ? new SqliteAuditLog(connection, SealSoon) : null;
             _writer = new GroupCommitWriter(connection, _options.MaxBatch, _checkpointer.Committed, _auditLog);
         }
         finally
@@ -269,8 +269,10 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
     public long TransactionsCommitted => _writer?.Transactions ?? 0;
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _closed, 1) == 1) return;
+        await SealOnCloseAsync().ConfigureAwait(false);
         _bell.Dispose();
         _locks.Dispose();
         _checkpointer?.Dispose();
@@ -280,7 +282,6 @@ public sealed partial class SqliteOrdoStore : IOrdoStore
         _writer?.Connection.Dispose();
         _initGate.Dispose();
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
-        return ValueTask.CompletedTask;
     }
 
     private SqliteConnection OpenReader()

@@ -16,8 +16,10 @@ internal static class SqliteSchema
     /// 7: summary rows of jobs and of their agents for <c>ordo stats</c> (<c>job_stats</c>, <c>agent_stats</c>), kept at
     /// each commit; the upgrade fills them from the events of the jobs already stored; release records (<c>release_records</c>);
     /// shadow jobs marked (<c>jobs.shadow</c>) so that no quota counts them.
+    /// 8: a job's events are sealed into the audit log after their commit, several commits at once: <c>jobs.logged_seq</c>
+    /// (the last event the store appended with the log on) and <c>jobs.sealed_seq</c> (the last one a leaf records).
     /// </summary>
-    public const int Version = 7;
+    public const int Version = 8;
 
     /// <summary>The version that brought the audit log: upgrading to it backfills the log with what the store held.</summary>
     public const int AuditLogVersion = 6;
@@ -55,6 +57,13 @@ internal static class SqliteSchema
         // with the sums JobStatsDelta keeps at each commit from then on. Shadow jobs are marked from now on: no earlier
         // version could write one.
         [6] = "ALTER TABLE jobs ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;\n" + StatsBackfill,
+        // ---- 7 -> 8: leaves sealed after their commit. Every version before sealed a job's events in their own
+        // transaction, so what is stored is sealed as far as it was logged (a job written with the log off stays unlogged).
+        [7] = """
+            ALTER TABLE jobs ADD COLUMN logged_seq INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE jobs ADD COLUMN sealed_seq INTEGER NOT NULL DEFAULT 0;
+            UPDATE jobs SET logged_seq = last_seq, sealed_seq = last_seq;
+            """,
     };
 
     /// <summary>Fills <c>job_stats</c> and <c>agent_stats</c> for the jobs stored before version 7.</summary>
@@ -117,7 +126,12 @@ internal static class SqliteSchema
             last_seq INTEGER NOT NULL,
             head_hash BLOB NOT NULL,
             -- Version 7: 1 for a shadow job (or a job under one), which no quota counts.
-            shadow INTEGER NOT NULL DEFAULT 0);
+            shadow INTEGER NOT NULL DEFAULT 0,
+            -- Version 8 (SqliteAuditLog.cs): the last event the store appended with the audit log on (kept equal to
+            -- last_seq by every commit; a row changed behind the store's back is not), and the last one a leaf of the
+            -- log records. A job whose logged_seq is past its sealed_seq has leaves waiting to be sealed.
+            logged_seq INTEGER NOT NULL DEFAULT 0,
+            sealed_seq INTEGER NOT NULL DEFAULT 0);
         CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(created_at DESC);
         CREATE INDEX IF NOT EXISTS jobs_by_tenant_status ON jobs(tenant, status, created_at DESC);
         CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs(parent_job_id) WHERE parent_job_id IS NOT NULL;
@@ -234,8 +248,8 @@ internal static class SqliteSchema
 
         -- The audit log (SqliteAuditLog.cs): a Merkle tree over every append to a job's log and every definition stored.
         -- A leaf per append (kind 1: events FIRST_SEQ..LAST_SEQ of job SUBJECT, DIGEST the last one's hash; kind 2: the
-        -- definition SUBJECT, DIGEST the SHA-256 of its content), appended at the end of one b-tree and not indexed
-        -- otherwise, so that a commit's leaf costs one row; the hash of every perfect subtree of 16 leaves or more
+        -- definition SUBJECT, DIGEST the SHA-256 of its content), sealed after the append's commit, many at once, at the
+        -- end of one b-tree and not indexed otherwise; the hash of every perfect subtree of 16 leaves or more
         -- (smaller ones are hashed again from their leaves when a proof needs them).
         CREATE TABLE IF NOT EXISTS audit_leaves(
             idx INTEGER PRIMARY KEY,

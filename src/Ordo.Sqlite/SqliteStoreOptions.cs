@@ -46,11 +46,19 @@ public sealed class SqliteStoreOptions
 
     /// <summary>
     /// Whether every append to a job's log and every definition stored are also appended to the store-wide audit log
-    /// (a Merkle tree that signed checkpoints pin, <c>docs/audit.md</c>), in the same transaction. Turn it off only to
+    /// (a Merkle tree that signed checkpoints pin, <c>docs/audit.md</c>): a definition in the same transaction, events sealed shortly after theirs (<see cref="AuditSealInterval"/>). Turn it off only to
     /// measure what it costs: what is written meanwhile is not in the log, and <c>ordo audit verify</c> names those
     /// jobs as not logged. Default: true.
     /// </summary>
     public bool AuditLog { get; set; } = true;
+
+    /// <summary>
+    /// How long an append's audit leaf may wait, after its commit, before it is sealed into the log (with every other
+    /// leaf that waits, in one transaction). The append's events are durable at their commit, and the job's row records
+    /// that they were logged, so a process that dies before sealing loses nothing: the next seal of any process
+    /// seals them. Reading the log's size seals first, whatever the interval. Default: 1 second.
+    /// </summary>
+    public TimeSpan AuditSealInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>WAL size, in pages, at which a commit checkpoints by itself because the background checkpoints fell behind. Default: 4,000 (about 16 MB).</summary>
     public int MaxWalPages { get; set; } = 4000;

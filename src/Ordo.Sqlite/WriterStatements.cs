@@ -6,13 +6,18 @@ namespace Ordo.Sqlite;
 /// <summary>The writer's prepared statements, reused for every write so SQLite parses each one once.</summary>
 internal sealed class WriterStatements : IDisposable
 {
-    public WriterStatements(SqliteConnection c)
+    /// <param name="c">The writer's connection.</param>
+    /// <param name="auditLog">Whether the audit log is on: a job's row then records the last event logged (<c>logged_seq</c>), for sealing.</param>
+    public WriterStatements(SqliteConnection c, bool auditLog)
     {
+        // With the log on, logged_seq follows last_seq in the same row (no page more); with it off it stays as it was,
+        // so that nothing written meanwhile is sealed later as if it had been logged.
+        var logged = auditLog ? ", logged_seq = $1" : "";
         InsertDefinition = new(c, "INSERT OR IGNORE INTO definitions(hash, workflow, version, content, created_at) VALUES ($1, $2, $3, $4, $5)", 5);
         InsertJob = new(c, """
-            INSERT INTO jobs(job_id, workflow, version, definition_hash, tenant, status, submitter, parent_job_id, root_job_id, trace_id, priority, created_at, updated_at, last_seq, head_hash, shadow)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-            """, 16);
+            INSERT INTO jobs(job_id, workflow, version, definition_hash, tenant, status, submitter, parent_job_id, root_job_id, trace_id, priority, created_at, updated_at, last_seq, head_hash, shadow, logged_seq)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 
+            """ + (auditLog ? "$14)" : "0)"), 16);
         InsertEvent = new(c, """
             INSERT INTO events(job_key, seq, type, step_id, visit, attempt, scope, ts, agent, prompt_hash, model, policy, payload, hash, trace_id, span_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
@@ -21,13 +26,13 @@ internal sealed class WriterStatements : IDisposable
             INSERT INTO work_items(job_key, root_key, work_key, step_id, visit, attempt, scope, tenant, priority, available_at, visible_at, lease_owner, lease_token, deliveries, created_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
             """, 15);
-        AdvanceJob = new(c, """
-            UPDATE jobs SET last_seq = $1, head_hash = $2, status = $3, reason = coalesce($4, reason), updated_at = coalesce($5, updated_at)
+        AdvanceJob = new(c, $"""
+            UPDATE jobs SET last_seq = $1, head_hash = $2, status = $3, reason = coalesce($4, reason), updated_at = coalesce($5, updated_at){logged}
             WHERE job_key = $6 AND last_seq = $7 AND head_hash = $8
             """, 8);
         // Same parameters; status is matched instead of set, so the status index is not rewritten (one page less per commit).
-        AdvanceJobSameStatus = new(c, """
-            UPDATE jobs SET last_seq = $1, head_hash = $2, reason = coalesce($4, reason), updated_at = coalesce($5, updated_at)
+        AdvanceJobSameStatus = new(c, $"""
+            UPDATE jobs SET last_seq = $1, head_hash = $2, reason = coalesce($4, reason), updated_at = coalesce($5, updated_at){logged}
             WHERE job_key = $6 AND last_seq = $7 AND head_hash = $8 AND status = $3
             """, 8);
         InsertJobStats = new(c, "INSERT INTO job_stats(job_key, tenant, workflow, version, created_at, status) VALUES ($1, $2, $3, $4, $5, $6)", 6);

@@ -28,7 +28,7 @@ public sealed class SchemaUpgradeTests : IDisposable
                 DROP TABLE kill_switches;
                 CREATE TABLE kill_switches(target TEXT PRIMARY KEY, reason TEXT, set_by TEXT NOT NULL, set_at INTEGER NOT NULL) WITHOUT ROWID;
                 INSERT INTO kill_switches VALUES ('tool:web.*', 'outage', 'ops', 0);
-                ALTER TABLE jobs DROP COLUMN shadow;
+                ALTER TABLE jobs DROP COLUMN shadow; ALTER TABLE jobs DROP COLUMN logged_seq; ALTER TABLE jobs DROP COLUMN sealed_seq;
                 UPDATE meta SET value = '4' WHERE key = 'schema_version';
                 """;
             cmd.ExecuteNonQuery();
@@ -37,7 +37,7 @@ public sealed class SchemaUpgradeTests : IDisposable
         await using (var store = new SqliteOrdoStore(path))
         {
             await store.InitializeAsync();
-            Assert.Equal(7, store.SchemaVersion);
+            Assert.Equal(8, store.SchemaVersion);
             var kept = Assert.Single(await store.ListKillSwitchesAsync());
             Assert.Equal(("tool:web.*", "outage", null), (kept.Target, kept.Reason, kept.Tenant));
             await store.SetKillSwitchAsync(kept with { Tenant = "acme", Reason = "acme's" });
@@ -66,7 +66,7 @@ public sealed class SchemaUpgradeTests : IDisposable
             using var cmd = c.CreateCommand();
             cmd.CommandText = """
                 DROP TABLE audit_leaves; DROP TABLE audit_nodes; DROP TABLE audit_checkpoints;
-                DROP TABLE job_stats; DROP TABLE agent_stats; DROP TABLE release_records; ALTER TABLE jobs DROP COLUMN shadow;
+                DROP TABLE job_stats; DROP TABLE agent_stats; DROP TABLE release_records; ALTER TABLE jobs DROP COLUMN shadow; ALTER TABLE jobs DROP COLUMN logged_seq; ALTER TABLE jobs DROP COLUMN sealed_seq;
                 UPDATE meta SET value = '5' WHERE key = 'schema_version';
                 """;
             cmd.ExecuteNonQuery();
@@ -124,20 +124,58 @@ public sealed class SchemaUpgradeTests : IDisposable
         {
             c.Open();
             using var cmd = c.CreateCommand();
-            cmd.CommandText = "DROP TABLE job_stats; DROP TABLE agent_stats; DROP TABLE release_records; ALTER TABLE jobs DROP COLUMN shadow; UPDATE meta SET value = '6' WHERE key = 'schema_version';";
+            cmd.CommandText = "DROP TABLE job_stats; DROP TABLE agent_stats; DROP TABLE release_records; ALTER TABLE jobs DROP COLUMN shadow; ALTER TABLE jobs DROP COLUMN logged_seq; ALTER TABLE jobs DROP COLUMN sealed_seq; UPDATE meta SET value = '6' WHERE key = 'schema_version';";
             cmd.ExecuteNonQuery();
         }
 
         await using (var store = new SqliteOrdoStore(path))
         {
             await store.InitializeAsync();
-            Assert.Equal(7, store.SchemaVersion);
+            Assert.Equal(8, store.SchemaVersion);
             var after = await store.ReadStatsAsync(new Ordo.Stats.StatsQuery { Since = t0.AddDays(-1) });
             var (b, a) = (Assert.Single(before.Versions), Assert.Single(after.Versions));
             Assert.Equal((3, 3, 330L, 0.75m, 1L), (a.Jobs, a.Failed, a.Tokens, a.Cost, a.Retries));
             Assert.Equal((b.Jobs, b.Failed, b.Tokens, b.Cost, b.Retries), (a.Jobs, a.Failed, a.Tokens, a.Cost, a.Retries));
             Assert.Equal(b.LatenciesMs.Order(), a.LatenciesMs.Order());
             Assert.Equal(before.Agents, after.Agents);
+        }
+    }
+
+    [Fact]
+    public async Task Version7Database_IsSealedAsFarAsItWasLogged_AndGetsNoLeafTwice()
+    {
+        var path = Path.Combine(_dir, "v7.db");
+        var job = JobId.New(StoreFixtures.T0);
+        long size;
+        await using (var store = new SqliteOrdoStore(path))
+        {
+            await store.SubmitAsync(StoreFixtures.Job(job, StoreFixtures.T0, items: 0));
+            var state = await StoreFixtures.StateAsync(store, job);
+            await store.CommitAsync(StoreFixtures.Commit(state, [StoreFixtures.Succeeded("s1", StoreFixtures.T0)]));
+            size = await store.GetAuditLogSizeAsync();
+        }
+
+        // The database as version 7 left it: every leaf written with its commit, no seal columns.
+        using (var c = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "ALTER TABLE jobs DROP COLUMN logged_seq; ALTER TABLE jobs DROP COLUMN sealed_seq; UPDATE meta SET value = '7' WHERE key = 'schema_version';";
+            cmd.ExecuteNonQuery();
+        }
+
+        await using (var store = new SqliteOrdoStore(path))
+        {
+            await store.InitializeAsync();
+            Assert.Equal(8, store.SchemaVersion);
+            Assert.Equal(size, await store.GetAuditLogSizeAsync());
+            using var c = new SqliteConnection($"Data Source={path};Pooling=False");
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT last_seq, logged_seq, sealed_seq FROM jobs";
+            using var r = cmd.ExecuteReader();
+            Assert.True(r.Read());
+            Assert.Equal((2L, 2L, 2L), (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2)));
         }
     }
 

@@ -40,7 +40,21 @@ internal static class AuditCommand
                 CheckSignature(Path.GetFullPath(file), checkpoint, keyPath);
             }
 
-            await using var host = await CliHost.OpenAsync(ctx, project, create: false, readOnly: true).ConfigureAwait(false);
+            // Reading the log seals the leaves that wait first (docs/audit.md), so the database is opened for writing
+            // when this user may write it; a file that cannot be written is verified as it is.
+            CliHost opened;
+            var writable = CliHost.MayWriteDatabase(ctx, project);
+            try
+            {
+                opened = await CliHost.OpenAsync(ctx, project, create: false, readOnly: !writable).ConfigureAwait(false);
+            }
+            catch (CliInputException) when (writable && ctx.ResolvePostgres(project) is null)
+            {
+                // A file this user may write in a folder it may not (no log file can be made there): read as it is.
+                opened = await CliHost.OpenAsync(ctx, project, create: false, readOnly: true).ConfigureAwait(false);
+            }
+
+            await using var host = opened;
             AuditReport report;
             if (text is not null)
             {

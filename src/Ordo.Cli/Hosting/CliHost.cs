@@ -243,6 +243,26 @@ internal sealed class CliHost : IAsyncDisposable
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
     }
 
+    /// <summary>
+    /// Whether this process may write the SQLite database file the command names; true for PostgreSQL and for a file
+    /// that does not exist (opening it reports that).
+    /// </summary>
+    public static bool MayWriteDatabase(CliContext ctx, ProjectDefinition? project)
+    {
+        if (ctx.ResolvePostgres(project) is not null) return true;
+        var path = ctx.ResolveDbPath(project);
+        if (!File.Exists(path)) return true;
+        try
+        {
+            using (new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete)) { }
+            return true;
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            return false;
+        }
+    }
+
     private static async Task<IOrdoStore> OpenSqliteAsync(CliContext ctx, ProjectDefinition? project, string path, bool create, bool readOnly)
     {
         if (!create && !File.Exists(path))

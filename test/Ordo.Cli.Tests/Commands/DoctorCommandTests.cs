@@ -45,7 +45,7 @@ public sealed class DoctorCommandTests
         Assert.True(sick.ExitCode == 3, sick.ToString());
         var report = sick.Json();
         Assert.False(report.GetProperty("ok").GetBoolean());
-        Assert.Equal(7, report.GetProperty("schema_version").GetInt32());
+        Assert.Equal(8, report.GetProperty("schema_version").GetInt32());
         var lease = report.GetProperty("leases").EnumerateArray().Single();
         Assert.Equal(job, lease.GetProperty("job_id").GetString());
         Assert.Contains("process has ended", lease.GetProperty("problem").GetString(), StringComparison.Ordinal);
