@@ -37,10 +37,15 @@ internal sealed class SqliteAuditLog(SqliteConnection connection, Action? deferr
     private WriterStatements.Statement? _sealedOf;
     private WriterStatements.Statement? _setSealed;
     private WriterStatements.Statement? _unsealed;
+    private WriterStatements.Statement? _storedHash;
     private MerkleFrontier? _written;
     private bool _sealWanted;
     private bool _scanWanted = true;
     private bool _sealing;
+    private bool _failed;
+    private readonly WriterStatements.Statement _savepoint = new(connection, "SAVEPOINT audit_seal", 0);
+    private readonly WriterStatements.Statement _release = new(connection, "RELEASE audit_seal", 0);
+    private readonly WriterStatements.Statement _rollbackTo = new(connection, "ROLLBACK TO audit_seal", 0);
 
     /// <summary>Leaves of committed groups that wait to be sealed (read by the store to decide whether to ask for a seal).</summary>
     public int Deferred => Volatile.Read(ref _deferredCount);
@@ -67,8 +72,41 @@ internal sealed class SqliteAuditLog(SqliteConnection connection, Action? deferr
     public void BeforeCommit(SqliteConnection connection)
     {
         _sealing = false;
-        if (!_sealWanted && _deferred.Count + _current.Count < MaxDeferred && !_current.Exists(l => l.Kind == AuditLeafKind.Definition)) return;
-        _sealing = true;
+        var due = _sealWanted || (!_failed && (_deferred.Count + _current.Count >= MaxDeferred || _current.Exists(l => l.Kind == AuditLeafKind.Definition)));
+        if (!due) return;
+
+        // In a savepoint of its own: a log that cannot be appended to (its tables were altered) fails the seal, not the
+        // group's writes. Their events stay durable and their rows logged; ordo audit verify names what was altered.
+        _savepoint.ExecuteNonQuery();
+        try
+        {
+            SealNow();
+            _release.ExecuteNonQuery();
+            _sealing = true;
+            _failed = false;
+        }
+        catch (Exception e) when (e is SqliteException or InvalidDataException)
+        {
+            _rollbackTo.ExecuteNonQuery();
+            _release.ExecuteNonQuery();
+            if (_written is not null) _appender.Reset();
+            _written = null;
+            // Until a seal succeeds, leaves are not kept in memory (they would pile up): the jobs' rows say what waits,
+            // and the next seal that is asked for (a reader of the log, the interval, the close) scans for them.
+            _failed = true;
+            _sealWanted = false;
+            _scanWanted = true;
+            _deferred.Clear();
+            _current.Clear();
+            LastSealFailure = e.Message;
+        }
+    }
+
+    /// <summary>Why the last seal failed, or null when the last one succeeded.</summary>
+    public string? LastSealFailure { get; private set; }
+
+    private void SealNow()
+    {
         var leaves = Seal();
         if (leaves.Count == 0) return;
 
@@ -81,6 +119,8 @@ internal sealed class SqliteAuditLog(SqliteConnection connection, Action? deferr
             var frontier = _appender.Begin((long)_size.ExecuteScalar()!, Read);
             if (!TryWrite(frontier, leaves)) throw new InvalidDataException($"the audit log's leaf {frontier.Size - leaves.Count} is taken though the log holds {frontier.Size - leaves.Count} leaves: audit_leaves was altered");
         }
+
+        LastSealFailure = null;
     }
 
     /// <summary>
@@ -106,8 +146,17 @@ internal sealed class SqliteAuditLog(SqliteConnection connection, Action? deferr
                 job = r.Read() ? (r.GetInt64(0), r.GetInt64(1), r.GetInt64(1)) : (0L, 0L, 0L);
             }
 
-            // Another process's seal (or a scan) covered it already.
-            if (job.Key != 0 && leaf.LastSeq <= job.Sealed) continue;
+            // Another process's seal (or a scan, from the stored hashes) covered it already: dropped when the stored
+            // chain still has the hash this process computed there, kept (as evidence, after the leaf that covered
+            // it) when it does not: events changed between their commit and the seal that read them are named.
+            if (job.Key != 0 && leaf.LastSeq <= job.Sealed)
+            {
+                _storedHash ??= new(connection, "SELECT hash FROM events WHERE job_key = $1 AND seq = $2", 2);
+                if (_storedHash.Set(job.Key, leaf.LastSeq).ExecuteScalar() is byte[] stored && stored.AsSpan().SequenceEqual(leaf.Digest)) continue;
+                leaves.Add(leaf);
+                continue;
+            }
+
             leaves.Add(job.Key != 0 && leaf.FirstSeq != job.Sealed + 1 ? leaf with { FirstSeq = job.Sealed + 1 } : leaf);
             jobs[leaf.Subject] = job with { Sealed = leaf.LastSeq };
         }
@@ -254,6 +303,6 @@ internal sealed class SqliteAuditLog(SqliteConnection connection, Action? deferr
 
     public void Dispose()
     {
-        foreach (var s in new[] { _size, _leafHash, _nodeHash, _leafRange, _insertLeaf, _insertNode, _sealedOf, _setSealed, _unsealed }) s?.Dispose();
+        foreach (var s in new[] { _size, _leafHash, _nodeHash, _leafRange, _insertLeaf, _insertNode, _sealedOf, _setSealed, _unsealed, _storedHash, _savepoint, _release, _rollbackTo }) s?.Dispose();
     }
 }

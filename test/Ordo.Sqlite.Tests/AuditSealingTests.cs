@@ -108,6 +108,63 @@ public sealed class AuditSealingTests : IDisposable
     }
 
     [Fact]
+    public async Task EventsRewrittenBeforeTheirSeal_AndSealedByAnotherProcessFromTheStoredHashes_AreNamedByTheLeafOfTheProcessThatWroteThem()
+    {
+        var job = JobId.New(T0);
+        var other = Path.Combine(_dir, "other.db");
+        await using var writer = Open(Db);
+        await writer.SubmitAsync(Job(job, T0, items: 0));
+
+        // Another history of the same job, validly chained: what a writer who knows the format would put in its place.
+        CopyDatabase(Db, other);
+        await using (var forger = Open(other))
+        {
+            await CommitAsync(forger, job, "forged");
+        }
+
+        await CommitAsync(writer, job, "real");
+        await ExecAsync(Db, $"""
+            ATTACH '{other}' AS o;
+            DELETE FROM events WHERE seq = 2;
+            INSERT INTO events SELECT * FROM o.events WHERE seq = 2;
+            UPDATE jobs SET head_hash = (SELECT head_hash FROM o.jobs);
+            """);
+
+        // A reader seals the job from what is stored (the forgery), before the writer sealed its own leaf.
+        await using var reader = Open(Db);
+        await reader.GetAuditLogSizeAsync();
+        Assert.Equal([(1L, 1L), (2L, 2L)], (await LeavesAsync(reader, job)).Select(l => (l.FirstSeq, l.LastSeq)));
+
+        // The writer's leaf is covered, but records another hash at event 2: it is sealed all the same, and named.
+        await writer.DisposeAsync();
+        Assert.Equal([(1L, 1L), (2L, 2L), (2L, 2L)], (await LeavesAsync(reader, job)).Select(l => (l.FirstSeq, l.LastSeq)));
+        var audit = Assert.Single((await AuditChecker.CheckAllAsync(reader, null)).Jobs);
+        Assert.Contains(audit.Problems, p => p.StartsWith("events up to 2 differ from those the audit log recorded", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ALogThatCannotBeAppendedTo_FailsItsSeals_NotTheCommits_AndVerifyNamesIt()
+    {
+        var job = JobId.New(T0);
+        await using (var store = Open(Db))
+        {
+            await store.SubmitAsync(Job(job, T0, items: 0));
+            for (var i = 0; i < 20; i++) await CommitAsync(store, job, $"s{i}");
+            await store.GetAuditLogSizeAsync();
+        }
+
+        // The kept subtrees deleted: a new process cannot read the log's right edge back, so it cannot append.
+        await ExecAsync(Db, "DELETE FROM audit_nodes");
+        await using var next = Open(Db);
+        await CommitAsync(next, job, "after");
+        await next.GetAuditLogSizeAsync();
+        await CommitAsync(next, job, "after-the-failed-seal");
+        Assert.Equal((23L, 21L), await SealColumnsAsync(Db, job));
+        var report = await AuditChecker.CheckAllAsync(next, null);
+        Assert.Contains(report.LogProblems, p => p.Contains("no stored hash for its subtree", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task AThousandWaitingLeaves_AreSealedByTheCommitThatMakesThem1024_WithoutBeingAsked()
     {
         await using var store = Open(Db);

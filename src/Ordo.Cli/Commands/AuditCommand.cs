@@ -1,3 +1,4 @@
+using Ordo.Storage;
 using System.CommandLine;
 using System.Text.Json;
 using Ordo.Audit;
@@ -48,7 +49,7 @@ internal static class AuditCommand
             {
                 opened = await CliHost.OpenAsync(ctx, project, create: false, readOnly: !writable).ConfigureAwait(false);
             }
-            catch (CliInputException) when (writable && ctx.ResolvePostgres(project) is null)
+            catch (Exception e) when (e is CliInputException or StoreUnavailableException && writable && ctx.ResolvePostgres(project) is null)
             {
                 // A file this user may write in a folder it may not (no log file can be made there): read as it is.
                 opened = await CliHost.OpenAsync(ctx, project, create: false, readOnly: true).ConfigureAwait(false);

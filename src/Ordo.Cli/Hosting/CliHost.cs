@@ -276,6 +276,12 @@ internal sealed class CliHost : IAsyncDisposable
         {
             await store.InitializeAsync(ctx.Stop).ConfigureAwait(false);
         }
+        catch (Microsoft.Data.Sqlite.SqliteException e) when (!readOnly && e.SqliteErrorCode is 8 or 14 && File.Exists(path))
+        {
+            // SQLITE_READONLY, SQLITE_CANTOPEN: the file (or its folder, where the log files go) may not be written.
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw new StoreUnavailableException($"{path} cannot be written: the file or its folder is read-only ({e.Message})", e);
+        }
         catch (Microsoft.Data.Sqlite.SqliteException e)
         {
             await store.DisposeAsync().ConfigureAwait(false);

@@ -266,43 +266,65 @@ public static class AuditChecker
     private static async Task<JobAudit> CheckSettledAsync(
         IOrdoStore store, JobRecord job, LoggedJob? logged, CheckpointJob? cpJob, long? cpSize, LogTail tail, DefinitionCheck definitions, CancellationToken cancellationToken)
     {
-        var audit = await CheckJobAsync(store, job, logged, cpJob, definitions, cancellationToken).ConfigureAwait(false);
+        var audit = await CheckJobAsync(store, job, logged, cpJob, definitions, moving: false, cancellationToken).ConfigureAwait(false);
         for (var look = 0; look < 2 && !audit.Intact; look++)
         {
             if (await store.GetJobAsync(job.JobId, cancellationToken).ConfigureAwait(false) is not { } now) break;
-            var newer = await tail.OfAsync(job.JobId.Value, look, cancellationToken).ConfigureAwait(false);
+            // The leaves read for this look are read after the record: they reach at least as far as it does.
+            var newer = await tail.OfAsync(job.JobId.Value, tail.Started, cancellationToken).ConfigureAwait(false);
             var moved = now.LastSeq != job.LastSeq || !now.HeadHash.AsSpan().SequenceEqual(job.HeadHash) || now.Status != job.Status;
             if (!moved && newer.Count == 0) break;
             var fresh = logged?.Copy() ?? new LoggedJob();
             foreach (var leaf in newer) fresh.Add(leaf.Leaf, leaf.Index < cpSize);
             (job, logged) = (now, logged is null && newer.Count == 0 ? null : fresh);
-            audit = await CheckJobAsync(store, job, logged, cpJob, definitions, cancellationToken).ConfigureAwait(false);
+            audit = await CheckJobAsync(store, job, logged, cpJob, definitions, moving: moved, cancellationToken).ConfigureAwait(false);
         }
 
         return audit;
     }
 
     /// <summary>
-    /// The leaves appended after the size a check read (once per look, for every job at once): what a job that moved
-    /// on meanwhile is checked against again.
+    /// The leaves appended after the size a check read: what a job that moved on meanwhile is checked against again.
+    /// Each read goes on from where the one before ended; a job that asks for leaves read after its record takes the
+    /// newest read if it started after that, or starts one.
     /// </summary>
     private sealed class LogTail(IOrdoStore store, long from)
     {
-        private readonly System.Collections.Concurrent.ConcurrentDictionary<int, Lazy<Task<(Dictionary<string, List<StoredAuditLeaf>> BySubject, long End)>>> _looks = new();
+        private readonly Lock _gate = new();
+        private Task<(Dictionary<string, List<StoredAuditLeaf>> BySubject, long End)>? _latest;
+        private int _started;
 
-        public async Task<IReadOnlyList<StoredAuditLeaf>> OfAsync(string subject, int look, CancellationToken cancellationToken)
+        /// <summary>How many reads have started: a read numbered higher starts after this was read.</summary>
+        public int Started
         {
-            var (bySubject, _) = await LookAsync(look, cancellationToken).ConfigureAwait(false);
+            get
+            {
+                lock (_gate) return _started;
+            }
+        }
+
+        public async Task<IReadOnlyList<StoredAuditLeaf>> OfAsync(string subject, int after, CancellationToken cancellationToken)
+        {
+            Task<(Dictionary<string, List<StoredAuditLeaf>> BySubject, long End)> read;
+            lock (_gate)
+            {
+                if (_latest is null || _started <= after)
+                {
+                    _started++;
+                    _latest = ReadAsync(_latest, cancellationToken);
+                }
+
+                read = _latest;
+            }
+
+            var (bySubject, _) = await read.ConfigureAwait(false);
             return bySubject.TryGetValue(subject, out var leaves) ? leaves : [];
         }
 
-        private Task<(Dictionary<string, List<StoredAuditLeaf>> BySubject, long End)> LookAsync(int look, CancellationToken cancellationToken)
-            => _looks.GetOrAdd(look, l => new Lazy<Task<(Dictionary<string, List<StoredAuditLeaf>>, long)>>(() => ReadAsync(l, cancellationToken))).Value;
-
-        private async Task<(Dictionary<string, List<StoredAuditLeaf>>, long)> ReadAsync(int look, CancellationToken cancellationToken)
+        private async Task<(Dictionary<string, List<StoredAuditLeaf>>, long)> ReadAsync(Task<(Dictionary<string, List<StoredAuditLeaf>> BySubject, long End)>? previous, CancellationToken cancellationToken)
         {
-            // Each look reads on from where the one before ended, and carries its leaves along.
-            var (earlier, start) = look == 0 ? ([], from) : await LookAsync(look - 1, cancellationToken).ConfigureAwait(false);
+            // Each read goes on from where the one before ended, and carries its leaves along.
+            var (earlier, start) = previous is null ? ([], from) : await previous.ConfigureAwait(false);
             var bySubject = earlier.ToDictionary(kv => kv.Key, kv => new List<StoredAuditLeaf>(kv.Value), StringComparer.Ordinal);
             long size;
             try
@@ -326,15 +348,19 @@ public static class AuditChecker
         }
     }
 
-    private static async Task<JobAudit> CheckJobAsync(IOrdoStore store, JobRecord job, LoggedJob? logged, CheckpointJob? cpJob, DefinitionCheck definitions, CancellationToken cancellationToken)
+    // moving: the job's record moved on since it was last read (a process is running it); events past the record's,
+    // whose chain passes through the record's head, were appended after the record was read, and are not held against it.
+    private static async Task<JobAudit> CheckJobAsync(IOrdoStore store, JobRecord job, LoggedJob? logged, CheckpointJob? cpJob, DefinitionCheck definitions, bool moving, CancellationToken cancellationToken)
     {
         var problems = new List<Problem>();
         long? brokenAt = null;
         var interest = new HashSet<long>();
+        if (moving) interest.Add(job.LastSeq);
         if (logged is not null)
         {
             interest.Add(logged.LastSeq);
             if (logged.CheckpointSeq > 0) interest.Add(logged.CheckpointSeq);
+            foreach (var (seq, _) in logged.Earlier) interest.Add(seq);
         }
 
         if (cpJob is not null) interest.Add(cpJob.Seq);
@@ -349,6 +375,10 @@ public static class AuditChecker
             brokenAt = chain.Count + 1;
             problems.Add(new(JobAuditStatus.Truncated, $"the log ends at event {chain.Count} but the job records {job.LastSeq} events: events {chain.Count + 1}..{job.LastSeq} were deleted"));
         }
+        else if (moving && chain.Count > job.LastSeq && chain.HashAt.TryGetValue(job.LastSeq, out var atRecord) && atRecord.AsSpan().SequenceEqual(job.HeadHash))
+        {
+            // Appended after the record was read: the chain is checked up to it.
+        }
         else if (chain.Count > job.LastSeq || !chain.Head.AsSpan().SequenceEqual(job.HeadHash))
         {
             brokenAt = Math.Min(chain.Count, job.LastSeq);
@@ -358,11 +388,13 @@ public static class AuditChecker
         if (logged is not null)
         {
             Compare(chain, logged.LastSeq, logged.LastDigest, "the audit log", problems);
+            foreach (var (seq, digest) in logged.Earlier) Compare(chain, seq, digest, "the audit log", problems);
             if (logged.CheckpointSeq > 0 && logged.CheckpointSeq != logged.LastSeq) Compare(chain, logged.CheckpointSeq, logged.CheckpointDigest!, "the audit log at the checkpoint", problems);
             if (logged.Gap is { } gap) problems.Add(new(JobAuditStatus.NotLogged, $"events {gap.From}..{gap.To} are not in the audit log"));
-            if (chain.Break is null && chain.Count > logged.LastSeq)
+            var upTo = moving ? Math.Min(chain.Count, job.LastSeq) : chain.Count;
+            if (chain.Break is null && upTo > logged.LastSeq)
             {
-                problems.Add(new(JobAuditStatus.NotLogged, $"events {logged.LastSeq + 1}..{chain.Count} are not in the audit log: they were written behind the store's back, or with the log turned off"));
+                problems.Add(new(JobAuditStatus.NotLogged, $"events {logged.LastSeq + 1}..{upTo} are not in the audit log: they were written behind the store's back, or with the log turned off (or, on a store that could not be written to seal them, by a process that stopped before sealing)"));
             }
         }
         else if (chain.Count > 0)
@@ -372,7 +404,8 @@ public static class AuditChecker
 
         if (cpJob is not null) Compare(chain, cpJob.Seq, cpJob.Head, "the checkpoint", problems);
         // Last, and only when nothing else is wrong: a chain cut short or rewritten no longer agrees with its record either.
-        if (chain.Break is null && problems.Count == 0) CompareRecord(job, chain, problems);
+        // A record read before the chain's newest events describes an earlier point of it: not compared.
+        if (chain.Break is null && problems.Count == 0 && !(moving && chain.Count > job.LastSeq)) CompareRecord(job, chain, problems);
 
         if (chain.SubmittedDefinition is { } recorded)
         {
@@ -554,12 +587,28 @@ public static class AuditChecker
         public byte[]? CheckpointDigest { get; private set; }
         public (long From, long To)? Gap { get; private set; }
 
-        public LoggedJob Copy() => (LoggedJob)MemberwiseClone();
+        /// <summary>
+        /// Leaves that come after one reaching as far or further (a process that committed events another process had
+        /// already sealed records what it wrote there): each is compared with the chain too.
+        /// </summary>
+        public List<(long Seq, byte[] Digest)> Earlier { get; private set; } = [];
+
+        public LoggedJob Copy()
+        {
+            var copy = (LoggedJob)MemberwiseClone();
+            copy.Earlier = [.. Earlier];
+            return copy;
+        }
 
         public void Add(AuditLeaf leaf, bool inCheckpoint)
         {
             if (leaf.FirstSeq > LastSeq + 1) Gap ??= (LastSeq + 1, leaf.FirstSeq - 1);
-            if (leaf.LastSeq <= LastSeq) return;
+            if (leaf.LastSeq <= LastSeq)
+            {
+                Earlier.Add((leaf.LastSeq, leaf.Digest));
+                return;
+            }
+
             LastSeq = leaf.LastSeq;
             LastDigest = leaf.Digest;
             if (inCheckpoint)
