@@ -143,7 +143,8 @@ internal sealed class SqliteAuditLog(SqliteConnection connection, Action? deferr
             {
                 _sealedOf ??= new(connection, "SELECT job_key, sealed_seq FROM jobs WHERE job_id = $1", 1);
                 using var r = _sealedOf.Set(leaf.Subject).ExecuteReader();
-                job = r.Read() ? (r.GetInt64(0), r.GetInt64(1), r.GetInt64(1)) : (0L, 0L, 0L);
+                // A value below 0 (written behind the store's back) counts as nothing sealed: no leaf starts before event 1.
+                job = r.Read() ? (r.GetInt64(0), Math.Max(0, r.GetInt64(1)), r.GetInt64(1)) : (0L, 0L, 0L);
             }
 
             // Another process's seal (or a scan, from the stored hashes) covered it already: dropped when the stored
@@ -170,7 +171,7 @@ internal sealed class SqliteAuditLog(SqliteConnection connection, Action? deferr
             using var r = _unsealed.ExecuteReader();
             while (r.Read())
             {
-                var (key, id, sealedSeq, logged) = (r.GetInt64(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3));
+                var (key, id, sealedSeq, logged) = (r.GetInt64(0), r.GetString(1), Math.Max(0, r.GetInt64(2)), r.GetInt64(3));
                 if (jobs.TryGetValue(id, out var job)) sealedSeq = job.Sealed;
                 if (logged <= sealedSeq) continue;
                 leaves.Add(new AuditLeaf(AuditLeafKind.Events, id, sealedSeq + 1, logged, r.GetBlob(4)));
@@ -292,7 +293,7 @@ internal sealed class SqliteAuditLog(SqliteConnection connection, Action? deferr
         {
             cmd.CommandText = "SELECT job_id, last_seq, head_hash FROM jobs WHERE last_seq > 0 ORDER BY job_key";
             using var r = cmd.ExecuteReader();
-            while (r.Read()) leaves.Add(new AuditLeaf(AuditLeafKind.Events, r.GetString(0), 1, r.GetInt64(1), (byte[])r.GetValue(2)));
+            while (r.Read()) leaves.Add(new AuditLeaf(AuditLeafKind.Events, r.GetString(0), 1, r.GetInt64(1), SqliteContent.Bytes(r, 2)));
         }
 
         if (leaves.Count == 0) return;

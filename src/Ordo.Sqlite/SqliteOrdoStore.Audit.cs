@@ -137,7 +137,7 @@ public sealed partial class SqliteOrdoStore
                 var leaves = new List<byte[]>((int)id.Leaves);
                 using (var r = range.ExecuteReader())
                 {
-                    while (r.Read()) leaves.Add((byte[])r.GetValue(0));
+                    while (r.Read()) leaves.Add(SqliteContent.Bytes(r, 0));
                 }
 
                 result[i] = leaves.Count == id.Leaves ? MerkleHash.PerfectRoot(leaves) : null;
@@ -199,7 +199,7 @@ public sealed partial class SqliteOrdoStore
                 throw new InvalidDataException($"leaf {r.GetInt64(0)} of the audit log has an unknown kind {(int)kind}");
             }
 
-            yield return new StoredAuditLeaf(r.GetInt64(0), new AuditLeaf(kind, r.GetString(2), r.GetInt64(3), r.GetInt64(4), (byte[])r.GetValue(5)), (byte[])r.GetValue(6));
+            yield return new StoredAuditLeaf(r.GetInt64(0), new AuditLeaf(kind, r.GetString(2), r.GetInt64(3), r.GetInt64(4), SqliteContent.Bytes(r, 5)), SqliteContent.Bytes(r, 6));
         }
     }
 

@@ -407,7 +407,7 @@ public sealed partial class SqliteOrdoStore
         {
             cancellationToken.ThrowIfCancellationRequested();
             var seq = r.GetInt64(0);
-            var hash = (byte[])r.GetValue(12);
+            var hash = SqliteContent.Bytes(r, 12);
             if (seq <= afterSeq)
             {
                 prev = hash;
@@ -517,7 +517,7 @@ public sealed partial class SqliteOrdoStore
             Reason = r.IsDBNull(5) ? null : r.GetString(5), Submitter = r.GetString(6), ParentJobId = r.IsDBNull(7) ? null : new JobId(r.GetString(7)),
             RootJobId = new JobId(r.GetString(8)), DefinitionHash = r.GetString(9), TraceId = r.GetString(10), Priority = r.GetInt32(11),
             CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(12)), UpdatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(13)),
-            LastSeq = r.GetInt64(14), HeadHash = (byte[])r.GetValue(15), Shadow = r.GetInt64(16) != 0,
+            LastSeq = r.GetInt64(14), HeadHash = SqliteContent.Bytes(r, 15), Shadow = r.GetInt64(16) != 0,
         };
     }
 

@@ -266,7 +266,7 @@ public static class AuditChecker
     private static async Task<JobAudit> CheckSettledAsync(
         IOrdoStore store, JobRecord job, LoggedJob? logged, CheckpointJob? cpJob, long? cpSize, LogTail tail, DefinitionCheck definitions, CancellationToken cancellationToken)
     {
-        var audit = await CheckJobAsync(store, job, logged, cpJob, definitions, moving: false, cancellationToken).ConfigureAwait(false);
+        var audit = await CheckJobAsync(store, job, logged, cpJob, definitions, cancellationToken).ConfigureAwait(false);
         for (var look = 0; look < 2 && !audit.Intact; look++)
         {
             if (await store.GetJobAsync(job.JobId, cancellationToken).ConfigureAwait(false) is not { } now) break;
@@ -277,7 +277,7 @@ public static class AuditChecker
             var fresh = logged?.Copy() ?? new LoggedJob();
             foreach (var leaf in newer) fresh.Add(leaf.Leaf, leaf.Index < cpSize);
             (job, logged) = (now, logged is null && newer.Count == 0 ? null : fresh);
-            audit = await CheckJobAsync(store, job, logged, cpJob, definitions, moving: moved, cancellationToken).ConfigureAwait(false);
+            audit = await CheckJobAsync(store, job, logged, cpJob, definitions, cancellationToken).ConfigureAwait(false);
         }
 
         return audit;
@@ -348,14 +348,11 @@ public static class AuditChecker
         }
     }
 
-    // moving: the job's record moved on since it was last read (a process is running it); events past the record's,
-    // whose chain passes through the record's head, were appended after the record was read, and are not held against it.
-    private static async Task<JobAudit> CheckJobAsync(IOrdoStore store, JobRecord job, LoggedJob? logged, CheckpointJob? cpJob, DefinitionCheck definitions, bool moving, CancellationToken cancellationToken)
+    private static async Task<JobAudit> CheckJobAsync(IOrdoStore store, JobRecord job, LoggedJob? logged, CheckpointJob? cpJob, DefinitionCheck definitions, CancellationToken cancellationToken)
     {
         var problems = new List<Problem>();
         long? brokenAt = null;
-        var interest = new HashSet<long>();
-        if (moving) interest.Add(job.LastSeq);
+        var interest = new HashSet<long> { job.LastSeq };
         if (logged is not null)
         {
             interest.Add(logged.LastSeq);
@@ -365,6 +362,12 @@ public static class AuditChecker
 
         if (cpJob is not null) interest.Add(cpJob.Seq);
         var chain = await WalkAsync(store, job.JobId, interest, cancellationToken).ConfigureAwait(false);
+
+        // More events than the record said: when the record, read again, has caught up with them, a process appended
+        // them while they were read (the job is running), and the chain is checked up to the record read first.
+        // Events appended behind the store's back never move the record: they stay reported.
+        var moving = chain.Break is null && chain.Count > job.LastSeq
+            && await store.GetJobAsync(job.JobId, cancellationToken).ConfigureAwait(false) is { } again && again.LastSeq >= chain.Count;
         if (chain.Break is { } broken)
         {
             brokenAt = chain.BreakSeq;
