@@ -65,8 +65,9 @@ internal sealed partial class OrdoBench
     }
 
     /// <summary>
-    /// What one 1,000-step job costs on disk: a fresh database, the WAL checkpointed (TRUNCATE) before and after the job,
-    /// so the growth of the main file is everything the job left behind, including its definition.
+    /// What one 1,000-step job costs on disk: a fresh database, the WAL checkpointed (TRUNCATE) before and after the job
+    /// (and the sealing of its audit leaves), so the growth of the main file is everything the job left behind, including
+    /// its definition.
     /// </summary>
     private async Task<JsonObject> StorageAsync(CancellationToken stop)
     {
@@ -85,6 +86,8 @@ internal sealed partial class OrdoBench
 
         var state = await host.InvokeAsync(workflow, BenchWorkflows.Input).ConfigureAwait(false);
         BenchWorkflows.Expect(state, ids, "storage");
+        // The job's audit leaves are sealed after its commits: sealed now, so that what is measured includes them.
+        await host.Store.GetAuditLogSizeAsync(stop).ConfigureAwait(false);
         walAfterJob = db.WalBytes;
         using (var c = db.OpenInspector())
         {
