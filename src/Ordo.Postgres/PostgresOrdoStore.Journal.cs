@@ -725,8 +725,16 @@ public sealed partial class PostgresOrdoStore
     public async ValueTask<DefinitionRecord?> GetDefinitionAsync(string hash, CancellationToken cancellationToken = default)
         => await ReadAsync(async c =>
         {
-            await using var cmd = Sql.Command(c, "SELECT hash, workflow, version, content FROM definitions WHERE hash = $1", Sql.Text(hash));
+            // With the digest its audit leaf recorded (sealed, or still pending), checked against the stored bytes.
+            await using var cmd = Sql.Command(c, """
+                SELECT d.hash, d.workflow, d.version, d.content,
+                    coalesce((SELECT l.digest FROM audit_leaves l WHERE l.kind = 2 AND l.subject = d.hash ORDER BY l.idx LIMIT 1),
+                             (SELECT p.digest FROM audit_pending p WHERE p.kind = 2 AND p.subject = d.hash ORDER BY p.id LIMIT 1))
+                FROM definitions d WHERE d.hash = $1
+                """, Sql.Text(hash));
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? new DefinitionRecord(r.GetString(0), r.GetString(1), r.GetInt32(2), (byte[])r.GetValue(3)) : null;
+            return await r.ReadAsync(cancellationToken).ConfigureAwait(false)
+                ? new DefinitionRecord(r.GetString(0), r.GetString(1), r.GetInt32(2), (byte[])r.GetValue(3)) { LoggedDigest = r.IsDBNull(4) ? null : (byte[])r.GetValue(4) }
+                : null;
         }, cancellationToken).ConfigureAwait(false);
 }

@@ -452,10 +452,17 @@ public sealed partial class SqliteOrdoStore
         await InitializeAsync(cancellationToken).ConfigureAwait(false);
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT hash, workflow, version, content FROM definitions WHERE hash = $h";
+        // With the digest its audit leaf recorded (audit_definition_leaves: definition leaves only, so no commit writes it).
+        cmd.CommandText = """
+            SELECT d.hash, d.workflow, d.version, d.content,
+                (SELECT l.digest FROM audit_leaves l WHERE l.kind = 2 AND l.subject = d.hash ORDER BY l.idx LIMIT 1)
+            FROM definitions d WHERE d.hash = $h
+            """;
         cmd.Parameters.AddWithValue("$h", hash);
         using var r = cmd.ExecuteReader();
-        return r.Read() ? new DefinitionRecord(r.GetString(0), r.GetString(1), r.GetInt32(2), SqliteContent.Bytes(r, 3)) : null;
+        return r.Read()
+            ? new DefinitionRecord(r.GetString(0), r.GetString(1), r.GetInt32(2), SqliteContent.Bytes(r, 3)) { LoggedDigest = r.IsDBNull(4) ? null : SqliteContent.Bytes(r, 4) }
+            : null;
     }
 
     /// <summary>

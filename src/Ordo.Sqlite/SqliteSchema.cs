@@ -260,6 +260,10 @@ internal static class SqliteSchema
             digest BLOB NOT NULL,
             hash BLOB NOT NULL);
 
+        -- The definitions' leaves, found by hash when a definition is loaded (its bytes are checked against the leaf's
+        -- digest). Partial: only a definition's leaf, never a commit's, writes to it. Created on open, like the others.
+        CREATE INDEX IF NOT EXISTS audit_definition_leaves ON audit_leaves(subject) WHERE kind = 2;
+
         CREATE TABLE IF NOT EXISTS audit_nodes(
             level INTEGER NOT NULL,
             idx INTEGER NOT NULL,

@@ -5,8 +5,9 @@ namespace Ordo.Audit;
 
 /// <summary>
 /// Checks a stored definition against the content hash a job recorded in its JobSubmitted event (which the job's
-/// hash chain covers): the hash is computed again from the stored bundle, so a definition edited in the database is
-/// never run.
+/// hash chain covers): the hash is computed again from the stored bundle, and the stored bytes are compared with the
+/// digest the audit log recorded when the definition was stored (when the store has it), so a definition edited in the
+/// database is never run.
 /// </summary>
 public static class DefinitionIntegrity
 {
@@ -36,9 +37,15 @@ public static class DefinitionIntegrity
         }
 
         var actual = bundle.ComputeHash();
-        return string.Equals(actual, expectedHash, StringComparison.Ordinal)
-            ? null
-            : $"the stored definition of {record.Workflow}@{record.Version} no longer has the hash its job recorded ({expectedHash}; its content now hashes to {actual}): it was changed {where}";
+        if (!string.Equals(actual, expectedHash, StringComparison.Ordinal))
+        {
+            return $"the stored definition of {record.Workflow}@{record.Version} no longer has the hash its job recorded ({expectedHash}; its content now hashes to {actual}): it was changed {where}";
+        }
+
+        // What the hash leaves out (the folder relative paths resolve in) is pinned by the audit log's digest.
+        return record.LoggedDigest is { } logged && !System.Security.Cryptography.SHA256.HashData(record.Content).AsSpan().SequenceEqual(logged)
+            ? $"the stored definition of {record.Workflow}@{record.Version} ({expectedHash}) differs from the bytes the audit log recorded when it was stored, though its hash is unchanged (a part the hash leaves out, such as its root folder, was changed): it was changed {where}"
+            : null;
     }
 }
 

@@ -58,7 +58,15 @@ public sealed record JobRecord
 /// <param name="Workflow">The workflow name.</param>
 /// <param name="Version">The workflow version.</param>
 /// <param name="Content">The serialized definition bundle.</param>
-public sealed record DefinitionRecord(string Hash, string Workflow, int Version, byte[] Content);
+public sealed record DefinitionRecord(string Hash, string Workflow, int Version, byte[] Content)
+{
+    /// <summary>
+    /// The SHA-256 of the definition's bytes as the audit log recorded them when it was stored, when the store keeps an
+    /// audit log that has it: the stored bytes are checked against it too, so that a part the content hash leaves out
+    /// (the <c>root</c> folder relative paths resolve in) cannot be changed unseen.
+    /// </summary>
+    public byte[]? LoggedDigest { get; init; }
+}
 
 /// <summary>A new job, created in one transaction with its first events and work items.</summary>
 public sealed record NewJob

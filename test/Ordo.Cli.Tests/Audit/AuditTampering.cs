@@ -44,6 +44,26 @@ internal static class AuditTampering
         }
     }
 
+    /// <summary>Points every stored definition at another root folder (which its content hash leaves out).</summary>
+    public static void MoveDefinitionRoots(string db, string root)
+    {
+        using var c = Open(db);
+        var rows = new List<(string Hash, byte[] Content)>();
+        using (var cmd = Command(c, "SELECT hash, content FROM definitions"))
+        using (var r = cmd.ExecuteReader())
+        {
+            while (r.Read()) rows.Add((r.GetString(0), (byte[])r.GetValue(1)));
+        }
+
+        foreach (var (hash, content) in rows)
+        {
+            var bundle = JsonNode.Parse(content)!.AsObject();
+            Assert.NotNull(bundle["root"]);
+            bundle["root"] = root;
+            Assert.Equal(1, Execute(c, "UPDATE definitions SET content = $c WHERE hash = $h", ("$c", Encoding.UTF8.GetBytes(bundle.ToJsonString())), ("$h", hash)));
+        }
+    }
+
     /// <summary>Replaces text in every stored definition's bytes, as a sed over the column would.</summary>
     public static void ReplaceInDefinitions(string db, string from, string to)
     {

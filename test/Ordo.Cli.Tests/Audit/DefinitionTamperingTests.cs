@@ -40,6 +40,31 @@ public sealed class DefinitionTamperingTests
         Assert.Contains($"job {job}: definition_changed: the stored definition of governed-payment@1 no longer has the hash its job recorded", human.Err, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Resume_StoredDefinitionPointedAtAnotherRootFolder_FailsTheJob_ThoughItsHashIsUnchanged()
+    {
+        using var w = Workspace.WithSample("governed-payment");
+        var submitted = await CliRunner.RunExpectingAsync(0, "submit", w.PathOf("sample/pay.yaml"), "--input", w.PathOf("sample/input.json"), "--db", w.Db, "--as", "alice", "--json");
+        var job = submitted.Json().GetProperty("job_id").GetString()!;
+
+        // The root is where relative paths resolve (a sql connection's file): left out of the content hash, pinned by
+        // the digest of the bytes the audit log recorded when the definition was stored.
+        var elsewhere = w.PathOf("elsewhere");
+        AuditTampering.MoveDefinitionRoots(w.Db, elsewhere);
+
+        var resumed = await CliRunner.RunExpectingAsync(0, "resume", "--db", w.Db, "--json");
+        Assert.Equal(0, resumed.Json().GetProperty("steps_executed").GetInt32());
+        var shown = (await CliRunner.RunExpectingAsync(0, "show", job, "--db", w.Db, "--json")).Json();
+        Assert.Equal("failed", shown.GetProperty("status").GetString());
+        Assert.Contains("differs from the bytes the audit log recorded when it was stored", shown.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(elsewhere));
+        Assert.Equal(0, Payments(w));
+
+        var verify = await CliRunner.RunAsync("audit", "verify", job, "--db", w.Db);
+        Assert.Equal(3, verify.ExitCode);
+        Assert.Contains($"job {job}: definition_changed:", verify.Err, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
