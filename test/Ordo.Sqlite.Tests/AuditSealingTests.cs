@@ -165,6 +165,35 @@ public sealed class AuditSealingTests : IDisposable
     }
 
     [Fact]
+    public async Task SealedEventsRewritten_AreNamed_EvenAfterALaterLeafWasAppendedOnTheRewrittenChain()
+    {
+        var job = JobId.New(T0);
+        var other = Path.Combine(_dir, "other.db");
+        await using var store = Open(Db);
+        await store.SubmitAsync(Job(job, T0, items: 0));
+        CopyDatabase(Db, other);
+        await using (var forger = Open(other))
+        {
+            await CommitAsync(forger, job, "forged");
+        }
+
+        await CommitAsync(store, job, "real");
+        Assert.Equal(3, await store.GetAuditLogSizeAsync());
+        await ExecAsync(Db, $"""
+            ATTACH '{other}' AS o;
+            DELETE FROM events WHERE seq = 2;
+            INSERT INTO events SELECT * FROM o.events WHERE seq = 2;
+            UPDATE jobs SET head_hash = (SELECT head_hash FROM o.jobs);
+            """);
+
+        // The job goes on from the rewritten chain: its newest leaf agrees with it, the one before does not.
+        await CommitAsync(store, job, "next");
+        Assert.Equal(4, await store.GetAuditLogSizeAsync());
+        var audit = Assert.Single((await AuditChecker.CheckAllAsync(store, null)).Jobs);
+        Assert.Contains(audit.Problems, p => p.StartsWith("events up to 2 differ from those the audit log recorded", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task AThousandWaitingLeaves_AreSealedByTheCommitThatMakesThem1024_WithoutBeingAsked()
     {
         await using var store = Open(Db);

@@ -13,7 +13,7 @@ namespace Ordo.Audit;
 /// </summary>
 /// <remarks>
 /// The checkpoint's signature is not checked here (<see cref="AuditKey.Verifies"/> does): give only a checkpoint that
-/// was verified. Memory grows with the number of jobs, not of events or leaves.
+/// was verified. Memory grows with the number of jobs and of their leaves (a sequence number and a digest each), not of events.
 /// </remarks>
 public static class AuditChecker
 {
@@ -391,7 +391,14 @@ public static class AuditChecker
         if (logged is not null)
         {
             Compare(chain, logged.LastSeq, logged.LastDigest, "the audit log", problems);
-            foreach (var (seq, digest) in logged.Earlier) Compare(chain, seq, digest, "the audit log", problems);
+            // Earlier leaves past the chain's end are already named by the newest one's comparison (truncated).
+            // Only the first that differs is named: every leaf after a rewritten event differs too.
+            var before = problems.Count;
+            foreach (var (seq, digest) in logged.Earlier.OrderBy(e => e.Seq))
+            {
+                if (seq > chain.Count || problems.Count > before) break;
+                Compare(chain, seq, digest, "the audit log", problems);
+            }
             if (logged.CheckpointSeq > 0 && logged.CheckpointSeq != logged.LastSeq) Compare(chain, logged.CheckpointSeq, logged.CheckpointDigest!, "the audit log at the checkpoint", problems);
             if (logged.Gap is { } gap) problems.Add(new(JobAuditStatus.NotLogged, $"events {gap.From}..{gap.To} are not in the audit log"));
             var upTo = moving ? Math.Min(chain.Count, job.LastSeq) : chain.Count;
@@ -591,8 +598,10 @@ public static class AuditChecker
         public (long From, long To)? Gap { get; private set; }
 
         /// <summary>
-        /// Leaves that come after one reaching as far or further (a process that committed events another process had
-        /// already sealed records what it wrote there): each is compared with the chain too.
+        /// Every leaf's last event and digest but the newest one's: each is compared with the chain too, so that events
+        /// rewritten (and the chain recomputed) under a leaf are named even when a later leaf, appended on the rewritten
+        /// chain, agrees with it; and a leaf that comes after one reaching as far (a process that committed events
+        /// another process had already sealed records what it wrote there) is compared as well.
         /// </summary>
         public List<(long Seq, byte[] Digest)> Earlier { get; private set; } = [];
 
@@ -611,6 +620,8 @@ public static class AuditChecker
                 Earlier.Add((leaf.LastSeq, leaf.Digest));
                 return;
             }
+
+            if (LastSeq > 0) Earlier.Add((LastSeq, LastDigest));
 
             LastSeq = leaf.LastSeq;
             LastDigest = leaf.Digest;
