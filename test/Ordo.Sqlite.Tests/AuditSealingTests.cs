@@ -116,19 +116,9 @@ public sealed class AuditSealingTests : IDisposable
         await writer.SubmitAsync(Job(job, T0, items: 0));
 
         // Another history of the same job, validly chained: what a writer who knows the format would put in its place.
-        CopyDatabase(Db, other);
-        await using (var forger = Open(other))
-        {
-            await CommitAsync(forger, job, "forged");
-        }
-
+        await ForgeNextStepAsync(other, job);
         await CommitAsync(writer, job, "real");
-        await ExecAsync(Db, $"""
-            ATTACH '{other}' AS o;
-            DELETE FROM events WHERE seq = 2;
-            INSERT INTO events SELECT * FROM o.events WHERE seq = 2;
-            UPDATE jobs SET head_hash = (SELECT head_hash FROM o.jobs);
-            """);
+        await ReplaceSecondEventAsync(other);
 
         // A reader seals the job from what is stored (the forgery), before the writer sealed its own leaf.
         await using var reader = Open(Db);
@@ -171,20 +161,10 @@ public sealed class AuditSealingTests : IDisposable
         var other = Path.Combine(_dir, "other.db");
         await using var store = Open(Db);
         await store.SubmitAsync(Job(job, T0, items: 0));
-        CopyDatabase(Db, other);
-        await using (var forger = Open(other))
-        {
-            await CommitAsync(forger, job, "forged");
-        }
-
+        await ForgeNextStepAsync(other, job);
         await CommitAsync(store, job, "real");
         Assert.Equal(3, await store.GetAuditLogSizeAsync());
-        await ExecAsync(Db, $"""
-            ATTACH '{other}' AS o;
-            DELETE FROM events WHERE seq = 2;
-            INSERT INTO events SELECT * FROM o.events WHERE seq = 2;
-            UPDATE jobs SET head_hash = (SELECT head_hash FROM o.jobs);
-            """);
+        await ReplaceSecondEventAsync(other);
 
         // The job goes on from the rewritten chain: its newest leaf agrees with it, the one before does not.
         await CommitAsync(store, job, "next");
@@ -211,6 +191,22 @@ public sealed class AuditSealingTests : IDisposable
         Assert.True(proof!.Verify(head.Root));
         Assert.Equal((await store.GetJobAsync(job))!.HeadHash, (await LeavesAsync(store, job))[^1].Digest);
     }
+
+    /// <summary>A copy of the database as it is, where the job's next step is committed otherwise: another valid history.</summary>
+    private async Task ForgeNextStepAsync(string other, JobId job)
+    {
+        CopyDatabase(Db, other);
+        await using var forger = Open(other);
+        await CommitAsync(forger, job, "forged");
+    }
+
+    /// <summary>Puts the other history's event 2, and its head, in place of this database's: the chain recomputed, as a writer who knows the format would.</summary>
+    private Task ReplaceSecondEventAsync(string other) => ExecAsync(Db, $"""
+        ATTACH '{other}' AS o;
+        DELETE FROM events WHERE seq = 2;
+        INSERT INTO events SELECT * FROM o.events WHERE seq = 2;
+        UPDATE jobs SET head_hash = (SELECT head_hash FROM o.jobs);
+        """);
 
     private static async Task CommitAsync(IOrdoStore store, JobId job, string step)
     {

@@ -20,18 +20,21 @@ internal static class AuditTampering
         return c;
     }
 
+    /// <summary>Every stored definition's hash and bytes.</summary>
+    private static List<(string Hash, byte[] Content)> Definitions(SqliteConnection c)
+    {
+        var rows = new List<(string Hash, byte[] Content)>();
+        using var cmd = Command(c, "SELECT hash, content FROM definitions");
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) rows.Add((r.GetString(0), (byte[])r.GetValue(1)));
+        return rows;
+    }
+
     /// <summary>Changes the workflow file inside a stored definition (its hash, the row's key, stays as it was).</summary>
     public static void RewriteDefinition(string db, Func<string, string> change)
     {
         using var c = Open(db);
-        var rows = new List<(string Hash, byte[] Content)>();
-        using (var cmd = Command(c, "SELECT hash, content FROM definitions"))
-        using (var r = cmd.ExecuteReader())
-        {
-            while (r.Read()) rows.Add((r.GetString(0), (byte[])r.GetValue(1)));
-        }
-
-        foreach (var (hash, content) in rows)
+        foreach (var (hash, content) in Definitions(c))
         {
             var bundle = JsonNode.Parse(content)!.AsObject();
             var entry = bundle["entry"]!.GetValue<string>();
@@ -48,14 +51,7 @@ internal static class AuditTampering
     public static void MoveDefinitionRoots(string db, string root)
     {
         using var c = Open(db);
-        var rows = new List<(string Hash, byte[] Content)>();
-        using (var cmd = Command(c, "SELECT hash, content FROM definitions"))
-        using (var r = cmd.ExecuteReader())
-        {
-            while (r.Read()) rows.Add((r.GetString(0), (byte[])r.GetValue(1)));
-        }
-
-        foreach (var (hash, content) in rows)
+        foreach (var (hash, content) in Definitions(c))
         {
             var bundle = JsonNode.Parse(content)!.AsObject();
             Assert.NotNull(bundle["root"]);
