@@ -98,12 +98,8 @@ internal sealed class SqliteAuditLog(SqliteConnection connection, Action? deferr
             _scanWanted = true;
             _deferred.Clear();
             _current.Clear();
-            LastSealFailure = e.Message;
         }
     }
-
-    /// <summary>Why the last seal failed, or null when the last one succeeded.</summary>
-    public string? LastSealFailure { get; private set; }
 
     private void SealNow()
     {
@@ -119,8 +115,6 @@ internal sealed class SqliteAuditLog(SqliteConnection connection, Action? deferr
             var frontier = _appender.Begin((long)_size.ExecuteScalar()!, Read);
             if (!TryWrite(frontier, leaves)) throw new InvalidDataException($"the audit log's leaf {frontier.Size - leaves.Count} is taken though the log holds {frontier.Size - leaves.Count} leaves: audit_leaves was altered");
         }
-
-        LastSealFailure = null;
     }
 
     /// <summary>
