@@ -246,6 +246,73 @@ public sealed partial class PostgresOrdoStore
         CommitChecks.EnsureContinues(commit.JobId, commit.ExpectedSeq, commit.ExpectedHeadHash, commit.Events);
         foreach (var child in commit.StartJobs) CommitChecks.EnsureContinues(child.JobId, 0, EventChain.GenesisHash, child.Events);
         if (commit.StartJobs.Select(j => j.JobId).Distinct().Count() != commit.StartJobs.Count) return CommitResult.Failed(CommitOutcome.Conflict);
+
+        // A commit that starts jobs is written on its own (its children's rows are read back by position).
+        if (commit.StartJobs.Count > 0) return await CommitAloneAsync(commit, cancellationToken).ConfigureAwait(false);
+        if (_gate.Enter(commit) is { } waited) return await waited.ConfigureAwait(false);
+        try
+        {
+            return await CommitAloneAsync(commit, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            CommitWaiting();
+        }
+    }
+
+    /// <summary>How many commits waited for a slot and were written in a group of several (for tests and diagnostics).</summary>
+    internal long CommitsWrittenTogether => Interlocked.Read(ref _writtenTogether);
+
+    /// <summary>Gives this caller's commit slot back; the commits that waited for it are written together, in the background.</summary>
+    private void CommitWaiting()
+    {
+        if (_gate.Leave() is { } group) _ = Task.Run(() => CommitGroupAsync(group));
+    }
+
+    /// <summary>
+    /// Writes commits that waited for a slot as one transaction, in one order of jobs for every group (a job's commits
+    /// keep theirs), so that two groups never wait for each other's rows. When the server refuses the group (one of
+    /// them lost its lease, or another writer moved its job first), the whole transaction wrote nothing and each is
+    /// written again on its own terms, in the same slot.
+    /// </summary>
+    private async Task CommitGroupAsync(List<CommitGate.Waiting> group)
+    {
+        try
+        {
+            var ordered = group.OrderBy(w => w.Commit.JobId.Value, StringComparer.Ordinal).ToList();
+            var together = ordered.Count > 1 ? await CommitTogetherAsync([.. ordered.Select(w => w.Commit)], CancellationToken.None).ConfigureAwait(false) : null;
+            for (var i = 0; i < ordered.Count; i++)
+            {
+                if (together is not null)
+                {
+                    if (i == 0) Interlocked.Add(ref _writtenTogether, ordered.Count);
+                    ordered[i].Result.TrySetResult(together[i]);
+                    continue;
+                }
+
+                try
+                {
+                    ordered[i].Result.TrySetResult(await CommitAloneAsync(ordered[i].Commit, CancellationToken.None).ConfigureAwait(false));
+                }
+                catch (Exception e)
+                {
+                    ordered[i].Result.TrySetException(e);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (var w in group) w.Result.TrySetException(e);
+        }
+        finally
+        {
+            CommitWaiting();
+        }
+    }
+
+    /// <summary>Writes one commit in a transaction of its own.</summary>
+    private async Task<CommitResult> CommitAloneAsync(JobCommit commit, CancellationToken cancellationToken)
+    {
         foreach (var item in commit.Enqueue)
         {
             if (item.LeaseOwner is { } owner) await _locks.HoldAsync(owner, cancellationToken).ConfigureAwait(false);

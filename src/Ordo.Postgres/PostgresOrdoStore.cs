@@ -24,12 +24,17 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
     private readonly SemaphoreSlim _initGate = new(1, 1);
     private readonly ConcurrentDictionary<string, byte> _definitions = new(StringComparer.Ordinal);
     private readonly WorkerLocks _locks;
+    private readonly CommitGate _gate;
     private readonly WorkListener _listener;
     private readonly WorkListener _endings;
     private readonly string _channel;
     private readonly string _endedChannel;
     private bool _initialized;
     private int _disposed;
+    private long _writtenTogether;
+
+    /// <summary>The most commits that waited for a slot written in one transaction.</summary>
+    private const int MaxCommitGroup = 64;
 
     // The tenant a claim served last, so the next claim of this process starts with the one after it.
     private volatile string? _claimCursor;
@@ -40,6 +45,7 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
     {
         _options = options ?? throw new ArgumentNullException(nameof(options));
         if (string.IsNullOrWhiteSpace(options.ConnectionString)) throw new ArgumentException("a PostgreSQL connection string is needed (Host=...;Database=...)", nameof(options));
+        if (options.CommitSlots < 1) throw new ArgumentException($"CommitSlots must be at least 1 (got {options.CommitSlots})", nameof(options));
         NpgsqlConnectionStringBuilder csb;
         try
         {
@@ -75,6 +81,7 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
         _channel = "ordo_work_" + Schema;
         _endedChannel = "ordo_ended_" + Schema;
         _locks = new WorkerLocks(_dataSource, csb.ConnectionString, Schema);
+        _gate = new CommitGate(options.CommitSlots, MaxCommitGroup);
         _listener = new WorkListener(csb.ConnectionString, _channel, options.ListenCheckInterval, options.TimeProvider, _locks.CheckAsync);
         _endings = new WorkListener(csb.ConnectionString, _endedChannel, options.ListenCheckInterval, options.TimeProvider, _ => Task.CompletedTask);
     }

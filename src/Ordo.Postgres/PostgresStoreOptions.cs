@@ -26,6 +26,14 @@ public sealed class PostgresStoreOptions
     /// </summary>
     public bool CreateSchema { get; set; } = true;
 
+    /// <summary>
+    /// How many commits of this process are in flight on the server at once. A commit that finds them all taken waits,
+    /// and the next one to finish writes every commit waiting by then in one transaction (one round trip and one WAL
+    /// flush for all of them). Lower: fewer server processes busy and larger groups; higher: more commits at once.
+    /// Default: the number of processors, at least 2.
+    /// </summary>
+    public int CommitSlots { get; set; } = Math.Max(2, Environment.ProcessorCount);
+
     /// <summary>How often a commit refused by a deadlock or a serialization failure is tried again before it fails. Default: 5.</summary>
     public int DeadlockRetries { get; set; } = 5;
 

@@ -134,6 +134,48 @@ public sealed class PostgresStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CommitsThatFindEverySlotTaken_AreWrittenTogether_AndOneRefused_LeavesTheOthersWritten()
+    {
+        var store = Open(o => o.CommitSlots = 1);
+        await store.InitializeAsync();
+        var ids = Enumerable.Range(0, 40).Select(i => JobId.New(T0.AddMilliseconds(i))).ToList();
+        foreach (var id in ids) await store.SubmitAsync(Job(id, T0));
+        var held = (await store.ClaimAsync(Claim("w", T0, max: 100))).ToDictionary(i => i.JobId);
+        Assert.Equal(40, held.Count);
+        var commits = new List<JobCommit>();
+        foreach (var id in ids)
+        {
+            var lease = held[id].Lease;
+            // Job 7's worker lost its lease (another holds a newer token): only its commit may be refused.
+            if (id == ids[7]) lease = lease with { Token = lease.Token + 1 };
+            commits.Add(Commit(await StateAsync(store, id), [Succeeded("s1", T0)], ack: lease));
+        }
+
+        // Every commit at once: the first takes the slot, the others wait for it and go as one group. The group holds job
+        // 7's refused commit, so it is written one by one instead; the next round, with nothing refused, goes together.
+        for (var round = 0; round < 3 && store.CommitsWrittenTogether == 0; round++)
+        {
+            var results = await Task.WhenAll(commits.Select(c => store.CommitAsync(c).AsTask()));
+            if (round == 0)
+            {
+                Assert.Equal(CommitOutcome.LeaseLost, results[7].Outcome);
+                Assert.All(results.Where((_, i) => i != 7), r => Assert.Equal(CommitOutcome.Committed, r.Outcome));
+            }
+
+            commits = [.. await Task.WhenAll(ids.Select(async id => Commit(await StateAsync(store, id), [Succeeded("s2", T0)], keep: false)))];
+        }
+
+        Assert.True(store.CommitsWrittenTogether > 1, "no commits were written together");
+        foreach (var id in ids)
+        {
+            var events = new List<EventEnvelope>();
+            await foreach (var e in store.ReadEventsAsync(id)) events.Add(e);
+            Assert.Equal(id == ids[7] ? 0 : 1, events.Count(e => e.Type == EventTypes.StepSucceeded && e.StepId == "s1"));
+            Assert.True((await AuditVerifier.VerifyAsync(store, id)).Intact);
+        }
+    }
+
+    [Fact]
     public async Task ManyStoresClaimingAtOnce_DeliverEachItemOnce()
     {
         var stores = Enumerable.Range(0, 4).Select(_ => Open()).ToList();
