@@ -87,6 +87,77 @@ public sealed partial class PostgresOrdoStore
     {
         ArgumentNullException.ThrowIfNull(job);
         CommitChecks.EnsureContinues(job.JobId, 0, EventChain.GenesisHash, job.Events);
+
+        // A job under a quota is checked and written in a transaction of its own.
+        return job.Quota is not null
+            ? await SubmitAloneAsync(job, cancellationToken).ConfigureAwait(false)
+            : await _submitGate.WriteAsync(job, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes submissions that waited for a slot in one transaction; null when the server refused one of them (a job
+    /// that exists already, a root job that does not), and then nothing was written.
+    /// </summary>
+    private async Task<JobRecord[]?> SubmitTogetherAsync(IReadOnlyList<NewJob> jobs)
+    {
+        foreach (var item in jobs.SelectMany(j => j.WorkItems))
+        {
+            if (item.LeaseOwner is { } owner) await _locks.HoldAsync(owner, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        var records = jobs.Select(NewRecord).ToArray();
+        try
+        {
+            var ids = await WriteAsync(async c =>
+            {
+                await using var batch = new NpgsqlBatch(c);
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+                for (var i = 0; i < jobs.Count; i++) AddSubmission(batch, jobs[i], records[i]);
+                if (jobs.Any(j => j.WorkItems.Any(w => w.LeaseOwner is null))) AddNotify(batch);
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                try
+                {
+                    return await RunBatchAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch
+                {
+                    await RollbackQuietlyAsync(c).ConfigureAwait(false);
+                    throw;
+                }
+            }, CancellationToken.None).ConfigureAwait(false);
+
+            // Every item inserted returns its row, in the order of the jobs and of their items.
+            var at = 0;
+            for (var i = 0; i < jobs.Count; i++)
+            {
+                _definitions.TryAdd(jobs[i].Definition.Hash, 0);
+                var leased = LeasedOf(jobs[i], ids.GetRange(at, Math.Min(jobs[i].WorkItems.Count, ids.Count - at)));
+                at += jobs[i].WorkItems.Count;
+                if (leased.Count > 0) records[i] = records[i] with { LeasedItems = leased };
+            }
+
+            return records;
+        }
+        catch (PostgresException e) when (e.SqlState is "ORDCF" || (e.SqlState == "23505" && e.ConstraintName == "jobs_pkey"))
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Adds a submission's statements: its root's check (a job of another's tree), the job, its events and its items.</summary>
+    private void AddSubmission(NpgsqlBatch batch, NewJob job, JobRecord record)
+    {
+        if (job.RootJobId is { } root && root != job.JobId)
+        {
+            batch.BatchCommands.Add(Sql.Command("SELECT ordo_check(EXISTS (SELECT 1 FROM jobs WHERE job_id = $1), 'root')", Sql.Text(root.Value)));
+        }
+
+        AddJob(batch, job, record);
+    }
+
+    /// <summary>Writes one submission in a transaction of its own (checking its quota first when it has one).</summary>
+    private async Task<JobRecord> SubmitAloneAsync(NewJob job, CancellationToken cancellationToken)
+    {
         var record = NewRecord(job);
         foreach (var item in job.WorkItems)
         {
@@ -100,12 +171,7 @@ public sealed partial class PostgresOrdoStore
                 await using var tx = job.Quota is null ? null : await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 if (job.Quota is { } quota) await CheckQuotaAsync(c, job, quota, cancellationToken).ConfigureAwait(false);
                 await using var batch = new NpgsqlBatch(c);
-                if (job.RootJobId is { } root && root != job.JobId)
-                {
-                    batch.BatchCommands.Add(Sql.Command("SELECT ordo_check(EXISTS (SELECT 1 FROM jobs WHERE job_id = $1), 'root')", Sql.Text(root.Value)));
-                }
-
-                AddJob(batch, job, record);
+                AddSubmission(batch, job, record);
                 if (job.WorkItems.Any(w => w.LeaseOwner is null)) AddNotify(batch);
                 var result = await RunBatchAsync(batch, cancellationToken).ConfigureAwait(false);
                 if (tx is not null) await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -248,67 +314,16 @@ public sealed partial class PostgresOrdoStore
         if (commit.StartJobs.Select(j => j.JobId).Distinct().Count() != commit.StartJobs.Count) return CommitResult.Failed(CommitOutcome.Conflict);
 
         // A commit that starts jobs is written on its own (its children's rows are read back by position).
-        if (commit.StartJobs.Count > 0) return await CommitAloneAsync(commit, cancellationToken).ConfigureAwait(false);
-        if (_gate.Enter(commit) is { } waited) return await waited.ConfigureAwait(false);
-        try
-        {
-            return await CommitAloneAsync(commit, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            CommitWaiting();
-        }
+        return commit.StartJobs.Count > 0
+            ? await CommitAloneAsync(commit, cancellationToken).ConfigureAwait(false)
+            : await _commitGate.WriteAsync(commit, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>How many commits waited for a slot and were written in a group of several (for tests and diagnostics).</summary>
-    internal long CommitsWrittenTogether => Interlocked.Read(ref _writtenTogether);
+    internal long CommitsWrittenTogether => _commitGate.WrittenTogether;
 
-    /// <summary>Gives this caller's commit slot back; the commits that waited for it are written together, in the background.</summary>
-    private void CommitWaiting()
-    {
-        if (_gate.Leave() is { } group) _ = Task.Run(() => CommitGroupAsync(group));
-    }
-
-    /// <summary>
-    /// Writes commits that waited for a slot as one transaction, in one order of jobs for every group (a job's commits
-    /// keep theirs), so that two groups never wait for each other's rows. When the server refuses the group (one of
-    /// them lost its lease, or another writer moved its job first), the whole transaction wrote nothing and each is
-    /// written again on its own terms, in the same slot.
-    /// </summary>
-    private async Task CommitGroupAsync(List<CommitGate.Waiting> group)
-    {
-        try
-        {
-            var ordered = group.OrderBy(w => w.Commit.JobId.Value, StringComparer.Ordinal).ToList();
-            var together = ordered.Count > 1 ? await CommitTogetherAsync([.. ordered.Select(w => w.Commit)], CancellationToken.None).ConfigureAwait(false) : null;
-            for (var i = 0; i < ordered.Count; i++)
-            {
-                if (together is not null)
-                {
-                    if (i == 0) Interlocked.Add(ref _writtenTogether, ordered.Count);
-                    ordered[i].Result.TrySetResult(together[i]);
-                    continue;
-                }
-
-                try
-                {
-                    ordered[i].Result.TrySetResult(await CommitAloneAsync(ordered[i].Commit, CancellationToken.None).ConfigureAwait(false));
-                }
-                catch (Exception e)
-                {
-                    ordered[i].Result.TrySetException(e);
-                }
-            }
-        }
-        catch (Exception e)
-        {
-            foreach (var w in group) w.Result.TrySetException(e);
-        }
-        finally
-        {
-            CommitWaiting();
-        }
-    }
+    /// <summary>How many submissions waited for a slot and were written in a group of several (for tests and diagnostics).</summary>
+    internal long SubmissionsWrittenTogether => _submitGate.WrittenTogether;
 
     /// <summary>Writes one commit in a transaction of its own.</summary>
     private async Task<CommitResult> CommitAloneAsync(JobCommit commit, CancellationToken cancellationToken)

@@ -24,14 +24,14 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
     private readonly SemaphoreSlim _initGate = new(1, 1);
     private readonly ConcurrentDictionary<string, byte> _definitions = new(StringComparer.Ordinal);
     private readonly WorkerLocks _locks;
-    private readonly CommitGate _gate;
+    private readonly CommitGate<JobCommit, CommitResult> _commitGate;
+    private readonly CommitGate<NewJob, JobRecord> _submitGate;
     private readonly WorkListener _listener;
     private readonly WorkListener _endings;
     private readonly string _channel;
     private readonly string _endedChannel;
     private bool _initialized;
     private int _disposed;
-    private long _writtenTogether;
 
     /// <summary>The most commits that waited for a slot written in one transaction.</summary>
     private const int MaxCommitGroup = 64;
@@ -81,7 +81,8 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
         _channel = "ordo_work_" + Schema;
         _endedChannel = "ordo_ended_" + Schema;
         _locks = new WorkerLocks(_dataSource, csb.ConnectionString, Schema);
-        _gate = new CommitGate(options.CommitSlots, MaxCommitGroup);
+        _commitGate = new CommitGate<JobCommit, CommitResult>(options.CommitSlots, MaxCommitGroup, c => c.JobId.Value, cs => CommitTogetherAsync(cs, CancellationToken.None), CommitAloneAsync);
+        _submitGate = new CommitGate<NewJob, JobRecord>(options.CommitSlots, MaxCommitGroup, j => j.JobId.Value, SubmitTogetherAsync, SubmitAloneAsync);
         _listener = new WorkListener(csb.ConnectionString, _channel, options.ListenCheckInterval, options.TimeProvider, _locks.CheckAsync);
         _endings = new WorkListener(csb.ConnectionString, _endedChannel, options.ListenCheckInterval, options.TimeProvider, _ => Task.CompletedTask);
     }

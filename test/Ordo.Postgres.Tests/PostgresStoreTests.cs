@@ -176,6 +176,33 @@ public sealed class PostgresStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SubmissionsThatFindEverySlotTaken_AreWrittenTogether_AndADuplicate_IsRefusedAlone()
+    {
+        var store = Open(o => o.CommitSlots = 1);
+        await store.InitializeAsync();
+        var existing = JobId.New(T0);
+        await store.SubmitAsync(Job(existing, T0));
+
+        // Every submission at once: the first takes the slot, the others wait and go as one group. The group holds a job
+        // that exists already, so it is written one by one instead, and only that one is refused.
+        var ids = Enumerable.Range(1, 30).Select(i => JobId.New(T0.AddMilliseconds(i))).ToList();
+        var submissions = ids.Select(id => store.SubmitAsync(Job(id, T0, items: 2)).AsTask()).Append(store.SubmitAsync(Job(existing, T0)).AsTask()).ToList();
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => submissions[^1]);
+        Assert.Contains(existing.Value, refused.Message, StringComparison.Ordinal);
+        var records = await Task.WhenAll(submissions.Take(30));
+        Assert.Equal(ids, records.Select(r => r.JobId));
+
+        // The next round, with nothing refused, goes together; each job gets its own items, claimed once each.
+        var more = Enumerable.Range(31, 30).Select(i => JobId.New(T0.AddMilliseconds(i))).ToList();
+        await Task.WhenAll(more.Select(id => store.SubmitAsync(Job(id, T0, items: 2)).AsTask()));
+        Assert.True(store.SubmissionsWrittenTogether > 1, "no submissions were written together");
+        var claimed = await store.ClaimAsync(Claim("w", T0, max: 500));
+        Assert.Equal(121, claimed.Count);
+        Assert.All(ids.Concat(more).Append(existing), id => Assert.Equal(id == existing ? 1 : 2, claimed.Count(i => i.JobId == id)));
+        foreach (var id in ids.Concat(more)) Assert.True((await AuditVerifier.VerifyAsync(store, id)).Intact);
+    }
+
+    [Fact]
     public async Task ManyStoresClaimingAtOnce_DeliverEachItemOnce()
     {
         var stores = Enumerable.Range(0, 4).Select(_ => Open()).ToList();
