@@ -238,7 +238,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
     private async Task<PreparedCommit> PrepareAsync(FinishedStep f, JobState state)
     {
         var item = f.Item;
-        var plan = await ctx.Planner.PlanAsync(state, f.Workflow, item, f.Outcome, f.Recorded, f.DurationMs, f.Run.Stopping ? 0 : ctx.Options.ClaimBatchSize, CancellationToken.None).ConfigureAwait(false);
+        var plan = await ctx.Planner.PlanAsync(state, f.Workflow, item, f.Outcome, f.Recorded, f.DurationMs, f.Run.InlineLimit(ctx.Options.ClaimBatchSize), CancellationToken.None).ConfigureAwait(false);
         try
         {
             plan = await StartCoordinatorInlineAsync(f, state, plan).ConfigureAwait(false) ?? plan;

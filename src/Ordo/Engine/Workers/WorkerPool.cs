@@ -21,7 +21,7 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
         var workers = request.Workers ?? ctx.Options.Workers;
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1, nameof(request));
         // Unbounded: the dispatcher claims only for idle workers; steps of a commit leased to this process (at most
-        // ClaimBatchSize per commit) wait here for a worker, their leases renewed like any other.
+        // ClaimBatchSize waiting, see WorkerRun.InlineLimit) wait here for a worker, their leases renewed like any other.
         var channel = Channel.CreateUnbounded<Dispatched>(new UnboundedChannelOptions { SingleWriter = false, SingleReader = false });
         using var run = new WorkerRun(ctx, channel, workers, request.UntilIdle);
         var workerTasks = Enumerable.Range(0, workers).Select(_ => Task.Run(() => WorkerLoopAsync(run), CancellationToken.None)).ToArray();

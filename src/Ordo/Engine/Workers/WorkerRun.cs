@@ -38,6 +38,16 @@ internal sealed class WorkerRun(EngineContext ctx, Channel<Dispatched> channel, 
     /// <summary>Whether a worker is idle with nothing queued for it (a hint: the hand-over falls back to the queue).</summary>
     public bool HasFreeWorker => !Stopping && workers - Volatile.Read(ref Busy) - channel.Reader.Count > 0;
 
+    /// <summary>
+    /// How many successors a commit may lease to this process: one for the committing worker to go on with, and more
+    /// only while fewer than <paramref name="claimBatch"/> leased steps wait for its workers. A busy process leaves the
+    /// rest in the queue, for any process's idle workers, instead of holding them leased; none when the run is stopping.
+    /// </summary>
+    public int InlineLimit(int claimBatch) => InlineLimit(claimBatch, channel.Reader.Count, Stopping);
+
+    /// <summary>The rule of <see cref="InlineLimit(int)"/>, given how many leased steps wait and whether the run is stopping.</summary>
+    internal static int InlineLimit(int claimBatch, int waiting, bool stopping) => stopping ? 0 : Math.Max(1, claimBatch - waiting);
+
     private readonly CancellationTokenSource _failed = new();
     private Exception? _failure;
 
