@@ -15,8 +15,8 @@ internal sealed record FinishedStep(WorkItem Item, JobState State, WorkflowDefin
     public System.Diagnostics.ActivityContext Span { get; init; }
 }
 
-/// <summary>A finished step's commit, planned on a known state.</summary>
-internal sealed record PreparedCommit(FinishedStep Finished, PlannedCommit Plan, IReadOnlyList<EventEnvelope> Sealed, JobState Post, long? SnapshotSeq, JobCommit Commit);
+/// <summary>A finished step's commit, planned on a known state; <c>Promised</c>: the successors this process promised itself for it (<see cref="Workers.WorkerRun.PromiseInline"/>) until they are handed over.</summary>
+internal sealed record PreparedCommit(FinishedStep Finished, PlannedCommit Plan, IReadOnlyList<EventEnvelope> Sealed, JobState Post, long? SnapshotSeq, JobCommit Commit, int Promised);
 
 /// <summary>What became of a work item: the job's state after its commit and the successor leased to this worker; or <see cref="Queued"/>, its commit left to the worker holding the job's lane.</summary>
 internal readonly record struct Executed(JobState? State, WorkItem? Next, bool Queued = false);
@@ -100,32 +100,40 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             }
 
             var prepared = await PrepareAsync(finished, state).ConfigureAwait(false);
-            CommitResult result;
-            finished.Run.Committing(item, true);
             try
             {
-                result = await ctx.Store.CommitAsync(prepared.Commit, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch
-            {
-                finished.Run.Committing(item, false);
-                throw;
-            }
+                CommitResult result;
+                finished.Run.Committing(item, true);
+                try
+                {
+                    result = await ctx.Store.CommitAsync(prepared.Commit, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch
+                {
+                    finished.Run.Committing(item, false);
+                    throw;
+                }
 
-            // Committed, the lease is acknowledged: nothing can lose it any more. Otherwise it is held as before.
-            if (result.Outcome != CommitOutcome.Committed) finished.Run.Committing(item, false);
+                // Committed, the lease is acknowledged: nothing can lose it any more. Otherwise it is held as before.
+                if (result.Outcome != CommitOutcome.Committed) finished.Run.Committing(item, false);
 
-            switch (result.Outcome)
+                switch (result.Outcome)
+                {
+                    case CommitOutcome.Committed:
+                        var leased = await CommittedAsync(prepared, result, keepFirst: true).ConfigureAwait(false);
+                        return (true, new Executed(prepared.Post, leased));
+                    case CommitOutcome.Conflict:
+                        return (false, default);
+                    default:
+                        RuntimeLog.ResultDiscarded(ctx.Logger, item.Step.WorkKey, item.JobId, result.Outcome);
+                        await commits.RecordCallsAsync(item.JobId, state, finished.Recorded).ConfigureAwait(false);
+                        return (true, new Executed(null, null));
+                }
+            }
+            finally
             {
-                case CommitOutcome.Committed:
-                    var leased = await CommittedAsync(prepared, result, keepFirst: true).ConfigureAwait(false);
-                    return (true, new Executed(prepared.Post, leased));
-                case CommitOutcome.Conflict:
-                    return (false, default);
-                default:
-                    RuntimeLog.ResultDiscarded(ctx.Logger, item.Step.WorkKey, item.JobId, result.Outcome);
-                    await commits.RecordCallsAsync(item.JobId, state, finished.Recorded).ConfigureAwait(false);
-                    return (true, new Executed(null, null));
+                // Handed over by now, or never leased: the channel counts them from here on.
+                finished.Run.Fulfilled(prepared.Promised);
             }
         }, CancellationToken.None).ConfigureAwait(false);
     }
@@ -217,6 +225,10 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             {
                 await GiveBackAsync(p.Finished, e).ConfigureAwait(false);
             }
+            finally
+            {
+                p.Finished.Run.Fulfilled(p.Promised);
+            }
         }
 
         foreach (var (finished, state) in stale)
@@ -237,8 +249,22 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
     /// <summary>Plans a finished step's commit on <paramref name="state"/>: its events sealed onto the log, the state after them, a snapshot when due.</summary>
     private async Task<PreparedCommit> PrepareAsync(FinishedStep f, JobState state)
     {
+        var promised = f.Run.PromiseInline(ctx.Options.ClaimBatchSize);
+        try
+        {
+            return await PrepareAsync(f, state, promised).ConfigureAwait(false);
+        }
+        catch
+        {
+            f.Run.Fulfilled(promised);
+            throw;
+        }
+    }
+
+    private async Task<PreparedCommit> PrepareAsync(FinishedStep f, JobState state, int promised)
+    {
         var item = f.Item;
-        var plan = await ctx.Planner.PlanAsync(state, f.Workflow, item, f.Outcome, f.Recorded, f.DurationMs, f.Run.InlineLimit(ctx.Options.ClaimBatchSize), CancellationToken.None).ConfigureAwait(false);
+        var plan = await ctx.Planner.PlanAsync(state, f.Workflow, item, f.Outcome, f.Recorded, f.DurationMs, promised, CancellationToken.None).ConfigureAwait(false);
         try
         {
             plan = await StartCoordinatorInlineAsync(f, state, plan).ConfigureAwait(false) ?? plan;
@@ -275,7 +301,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             Reason = post.Reason,
             Snapshot = snapshot,
         };
-        return new PreparedCommit(f, plan, sealedEvents, post, snapshot?.Seq, commit);
+        return new PreparedCommit(f, plan, sealedEvents, post, snapshot?.Seq, commit, promised);
     }
 
     /// <summary>

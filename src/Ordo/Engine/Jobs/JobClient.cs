@@ -49,68 +49,76 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
         // When this process runs workers and one is free, the entry step is created leased to it and handed over
         // directly: no claim transaction, no dispatcher round trip. Otherwise it waits in the queue like any item.
         var local = Volatile.Read(ref ctx.LocalRun);
-        var leaseHere = local is not null && local.HasFreeWorker;
-        List<NewEvent> first =
-        [
-            EventFactory.Job(EventTypes.JobSubmitted, new JobSubmittedPayload(workflow.Name, workflow.Version, workflow.Hash, options.Tenant, submitter, value, workflow.ConstraintsJson, null, null, traceId, options.Priority)
+        var leaseHere = local is not null && local.TryPromiseWorker();
+        try
+        {
+            List<NewEvent> first =
+            [
+                EventFactory.Job(EventTypes.JobSubmitted, new JobSubmittedPayload(workflow.Name, workflow.Version, workflow.Hash, options.Tenant, submitter, value, workflow.ConstraintsJson, null, null, traceId, options.Priority)
+                {
+                    DryRun = options.DryRun || options.ShadowOf is not null ? true : null,
+                    ShadowOf = options.ShadowOf?.Value,
+                    SpanId = span?.SpanId.ToHexString(),
+                }, now),
+                EventFactory.Step(EventTypes.StepScheduled, entry, new StepScheduledPayload(workflow.Entry.Kind, "entry", null, null), now),
+            ];
+            if (leaseHere)
             {
-                DryRun = options.DryRun || options.ShadowOf is not null ? true : null,
-                ShadowOf = options.ShadowOf?.Value,
-                SpanId = span?.SpanId.ToHexString(),
-            }, now),
-            EventFactory.Step(EventTypes.StepScheduled, entry, new StepScheduledPayload(workflow.Entry.Kind, "entry", null, null), now),
-        ];
-        if (leaseHere)
-        {
-            first.Add(StoreEvents.StepStarted(entry, ctx.Worker, 1, now));
-        }
+                first.Add(StoreEvents.StepStarted(entry, ctx.Worker, 1, now));
+            }
 
-        foreach (var e in first) Telemetry.OrdoSpans.Stamp(e, span);
-        var events = EventChain.Seal(jobId, 0, EventChain.GenesisHash, first);
-        var initial = JobStateReducer.Apply(JobStateReducer.Start(events[0]), events.Skip(1));
-        var seeds = workflow.Project.Policies.Where(p => p.KillSwitches.Count > 0)
-            .Select(p => new KillSwitchSeed(p.Ref, [.. p.KillSwitches.Select(t => new KillSwitches.KillSwitch(t, $"initial switch of policy {p.Ref}", p.Ref, now))]))
-            .ToList();
-        var record = await ctx.Store.SubmitAsync(new NewJob
-        {
-            JobId = jobId,
-            Workflow = workflow.Name,
-            Version = workflow.Version,
-            Tenant = options.Tenant,
-            Submitter = submitter,
-            Definition = workflow.StoredDefinition,
-            TraceId = traceId,
-            Priority = options.Priority,
-            CreatedAt = now,
-            Events = events,
-            Status = initial.Status,
-            WorkItems = [leaseHere
-                ? new NewWorkItem { Step = entry, AvailableAt = now, Priority = options.Priority, LeaseOwner = ctx.Worker, LeaseExpiresAt = now + ctx.Options.LeaseDuration }
-                : new NewWorkItem { Step = entry, AvailableAt = now, Priority = options.Priority }],
-            // A shadow job is no production work of the tenant: its quotas do not count it, now or while it is queued or running.
-            Shadow = options.ShadowOf is not null,
-            Quota = options.ShadowOf is null && workflow.Project.Tenants.TryGetValue(options.Tenant, out var tenant) && (tenant.ConcurrentJobs is not null || tenant.JobsPerMinute is not null)
-                ? new TenantQuota(tenant.ConcurrentJobs, tenant.JobsPerMinute)
-                : null,
-            KillSwitchSeeds = seeds,
-        }, cancellationToken).ConfigureAwait(false);
-        if (seeds.Count > 0)
-        {
-            killSwitches.Invalidate();
-        }
+            foreach (var e in first) Telemetry.OrdoSpans.Stamp(e, span);
+            var events = EventChain.Seal(jobId, 0, EventChain.GenesisHash, first);
+            var initial = JobStateReducer.Apply(JobStateReducer.Start(events[0]), events.Skip(1));
+            var seeds = workflow.Project.Policies.Where(p => p.KillSwitches.Count > 0)
+                .Select(p => new KillSwitchSeed(p.Ref, [.. p.KillSwitches.Select(t => new KillSwitches.KillSwitch(t, $"initial switch of policy {p.Ref}", p.Ref, now))]))
+                .ToList();
+            var record = await ctx.Store.SubmitAsync(new NewJob
+            {
+                JobId = jobId,
+                Workflow = workflow.Name,
+                Version = workflow.Version,
+                Tenant = options.Tenant,
+                Submitter = submitter,
+                Definition = workflow.StoredDefinition,
+                TraceId = traceId,
+                Priority = options.Priority,
+                CreatedAt = now,
+                Events = events,
+                Status = initial.Status,
+                WorkItems = [leaseHere
+                    ? new NewWorkItem { Step = entry, AvailableAt = now, Priority = options.Priority, LeaseOwner = ctx.Worker, LeaseExpiresAt = now + ctx.Options.LeaseDuration }
+                    : new NewWorkItem { Step = entry, AvailableAt = now, Priority = options.Priority }],
+                // A shadow job is no production work of the tenant: its quotas do not count it, now or while it is queued or running.
+                Shadow = options.ShadowOf is not null,
+                Quota = options.ShadowOf is null && workflow.Project.Tenants.TryGetValue(options.Tenant, out var tenant) && (tenant.ConcurrentJobs is not null || tenant.JobsPerMinute is not null)
+                    ? new TenantQuota(tenant.ConcurrentJobs, tenant.JobsPerMinute)
+                    : null,
+                KillSwitchSeeds = seeds,
+            }, cancellationToken).ConfigureAwait(false);
+            if (seeds.Count > 0)
+            {
+                killSwitches.Invalidate();
+            }
 
-        Telemetry.OrdoMetrics.Committed(initial, events);
-        ctx.Published(initial, events, wake: false);
-        if (local is not null && record.LeasedItems.Count > 0)
-        {
-            await local.HandOverAsync(record.LeasedItems[0], initial).ConfigureAwait(false);
-        }
-        else
-        {
-            ctx.WorkAvailable.Set();
-        }
+            Telemetry.OrdoMetrics.Committed(initial, events);
+            ctx.Published(initial, events, wake: false);
+            if (local is not null && record.LeasedItems.Count > 0)
+            {
+                await local.HandOverAsync(record.LeasedItems[0], initial).ConfigureAwait(false);
+            }
+            else
+            {
+                ctx.WorkAvailable.Set();
+            }
 
-        return record;
+            return record;
+        }
+        finally
+        {
+            // Handed over by now, or never leased here: from now on the channel counts it, not the promise.
+            if (leaseHere) local!.Fulfilled(1);
+        }
     }
 
     /// <summary>Makes a definition and the sub-workflows pinned with it known to this process's workers.</summary>

@@ -36,16 +36,49 @@ internal sealed class WorkerRun(EngineContext ctx, Channel<Dispatched> channel, 
     public Channel<Dispatched> Channel => channel;
 
     /// <summary>Whether a worker is idle with nothing queued for it (a hint: the hand-over falls back to the queue).</summary>
-    public bool HasFreeWorker => !Stopping && workers - Volatile.Read(ref Busy) - channel.Reader.Count > 0;
+    public bool HasFreeWorker => !Stopping && workers - Volatile.Read(ref Busy) - channel.Reader.Count - Volatile.Read(ref _promised) > 0;
+
+    // Steps this process has decided to lease to itself that are not in the channel yet (being written, or handed over):
+    // commits and submissions that decide at once count each other's.
+    private int _promised;
+
+    /// <summary>Promises a free worker a submitted job's entry step (true), or finds none free; <see cref="Fulfilled"/> ends the promise.</summary>
+    public bool TryPromiseWorker()
+    {
+        while (true)
+        {
+            var promised = Volatile.Read(ref _promised);
+            if (Stopping || workers - Volatile.Read(ref Busy) - channel.Reader.Count - promised <= 0) return false;
+            if (Interlocked.CompareExchange(ref _promised, promised + 1, promised) == promised) return true;
+        }
+    }
+
+    /// <summary>
+    /// Promises a commit the successors it may lease to this process (<see cref="InlineLimit(int, int, bool)"/>, counting
+    /// what other commits promised and have not handed over yet); <see cref="Fulfilled"/> ends the promise.
+    /// </summary>
+    public int PromiseInline(int claimBatch)
+    {
+        while (true)
+        {
+            var promised = Volatile.Read(ref _promised);
+            var n = InlineLimit(claimBatch, channel.Reader.Count + promised, Stopping);
+            if (Interlocked.CompareExchange(ref _promised, promised + n, promised) == promised) return n;
+        }
+    }
+
+    /// <summary>Ends a promise of <paramref name="count"/> steps: they are handed over (the channel counts them now), or were never leased.</summary>
+    public void Fulfilled(int count)
+    {
+        if (count > 0) Interlocked.Add(ref _promised, -count);
+    }
 
     /// <summary>
     /// How many successors a commit may lease to this process: one for the committing worker to go on with, and more
     /// only while fewer than <paramref name="claimBatch"/> leased steps wait for its workers. A busy process leaves the
     /// rest in the queue, for any process's idle workers, instead of holding them leased; none when the run is stopping.
     /// </summary>
-    public int InlineLimit(int claimBatch) => InlineLimit(claimBatch, channel.Reader.Count, Stopping);
-
-    /// <summary>The rule of <see cref="InlineLimit(int)"/>, given how many leased steps wait and whether the run is stopping.</summary>
+    /// <summary>The rule of <see cref="PromiseInline"/>, given how many leased steps wait and whether the run is stopping.</summary>
     internal static int InlineLimit(int claimBatch, int waiting, bool stopping) => stopping ? 0 : Math.Max(1, claimBatch - waiting);
 
     private readonly CancellationTokenSource _failed = new();
