@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Ordo.Engine.Workers;
 
 namespace Ordo.Tests.Engine;
@@ -20,4 +21,37 @@ public sealed class InlineLeaseTests
     [Fact]
     public void AStoppingRun_LeasesNothingToItself()
         => Assert.Equal(0, WorkerRun.InlineLimit(16, 0, stopping: true));
+
+    private static WorkerRun Run(int workers) => new(null!, Channel.CreateUnbounded<Dispatched>(), workers, untilIdle: false);
+
+    [Fact]
+    public void SubmissionsAtOnce_ArePromisedOneFreeWorkerEach_NoMore()
+    {
+        using var run = Run(workers: 2);
+        Assert.True(run.TryPromiseWorker());
+        Assert.True(run.TryPromiseWorker());
+        Assert.False(run.TryPromiseWorker());
+        Assert.False(run.HasFreeWorker);
+
+        // Handed over (or never leased): the promise ends and the worker counts as free again until the channel holds it.
+        run.Fulfilled(1);
+        Assert.True(run.HasFreeWorker);
+        Assert.True(run.TryPromiseWorker());
+    }
+
+    [Fact]
+    public void CommitsAtOnce_ShareOneClaimBatch_EachKeepingTheOneItsWorkerGoesOnWith()
+    {
+        using var run = Run(workers: 16);
+        Assert.Equal(16, run.PromiseInline(16));
+        Assert.Equal(1, run.PromiseInline(16));
+        Assert.Equal(1, run.PromiseInline(16));
+        run.Fulfilled(18);
+        Assert.Equal(16, run.PromiseInline(16));
+        run.Fulfilled(16);
+
+        run.Stopping = true;
+        Assert.Equal(0, run.PromiseInline(16));
+        Assert.False(run.TryPromiseWorker());
+    }
 }
