@@ -570,14 +570,22 @@ public sealed class HostileRequestTests
         var alice = await api.KeyAsync("acme", "alice");
         var id = await api.SubmitAsync(alice, "payout");
         await api.WaitForStatusAsync(alice, id, "waiting_approval");
-        var events = Sse.ReadAsync(api.Client, $"/v1/jobs/{id}/events", alice);
+        // Both streams are open (their first event read) before the key is revoked.
+        await using var events = await LiveStream.OpenAsync(api.Client, $"/v1/jobs/{id}/events", alice);
+        await events.UntilAsync((_, _) => true);
         await using var list = await LiveStream.OpenAsync(api.Client, "/v1/jobs", alice);
         Assert.Equal(id, (await list.UntilAsync((name, _) => name == "job")).GetProperty("job_id").GetString());
 
         var keyId = (await api.Store.ListApiKeysAsync("acme")).Single().KeyId;
         await api.Store.RevokeApiKeyAsync(keyId, DateTimeOffset.UnixEpoch);
         // Both streams end although the job still waits for its approvals.
-        Assert.NotEqual("JobCompleted", (await events)[^1].Json.GetProperty("type").GetString());
+        var completed = false;
+        await Assert.ThrowsAsync<EndOfStreamException>(() => events.UntilAsync((_, e) =>
+        {
+            completed |= e.TryGetProperty("type", out var type) && type.GetString() == "JobCompleted";
+            return false;
+        }));
+        Assert.False(completed);
         await Assert.ThrowsAsync<EndOfStreamException>(() => list.UntilAsync((_, _) => false));
         Assert.Equal(401, (await api.SendAsync(HttpMethod.Get, $"/v1/jobs/{id}", alice)).Status);
     }
