@@ -193,11 +193,25 @@ public sealed class McpServerPool : IMcpToolCatalog, IAsyncDisposable
         Interlocked.Increment(ref _started);
         try
         {
-            var client = await McpClient.CreateAsync(transport, new McpClientOptions
+            // Started on the thread pool and awaited with the start's token: a send that blocks (a server that exited
+            // before it read its input) cannot hold this call past the start timeout.
+            var creating = Task.Run(() => McpClient.CreateAsync(transport, new McpClientOptions
             {
                 ClientInfo = new Implementation { Name = "ordo", Version = typeof(McpServerPool).Assembly.GetName().Version?.ToString(3) ?? "0" },
                 InitializationTimeout = _options.StartTimeout,
-            }, _loggerFactory, starting.Token).ConfigureAwait(false);
+            }, _loggerFactory, starting.Token), CancellationToken.None);
+            McpClient client;
+            try
+            {
+                client = await creating.WaitAsync(starting.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!creating.IsCompleted)
+            {
+                // Given up on: a client it still makes is closed when it comes, aside.
+                Track(CloseLateAsync(creating));
+                throw;
+            }
+
             return new McpServerSession(server.Name, description, client, stderr);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -212,6 +226,19 @@ public sealed class McpServerPool : IMcpToolCatalog, IAsyncDisposable
                 : starting.IsCancellationRequested || e is TimeoutException ? $"it did not start within {Durations.Format(_options.StartTimeout)}"
                 : McpErrors.Describe(e);
             throw new ToolExecutionException("mcp_unavailable", $"{description} could not be started: {why}{McpServerSession.StderrSuffix(stderr)}", retryable: true, e);
+        }
+    }
+
+    /// <summary>Closes the client of a start given up on, if it still comes.</summary>
+    private static async Task CloseLateAsync(Task<McpClient> creating)
+    {
+        try
+        {
+            await (await creating.ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // It failed to start after all: nothing to close.
         }
     }
 
