@@ -18,6 +18,20 @@ using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Creat
     stop.Cancel();
 });
 
+// A process started by another one to serve it (ordo bench's workers) stops when that one is gone.
+ITimer? parentWatch;
+try
+{
+    parentWatch = Ordo.Cli.Hosting.ParentWatch.Start(stop, TimeProvider.System);
+}
+catch (FormatException e)
+{
+    await Console.Error.WriteLineAsync($"ordo: {e.Message}");
+    return ExitCodes.InvalidInput;
+}
+
+using var watching = parentWatch;
+
 // Spans and metrics go out by OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise the SDK is not even loaded.
 // Disposed when the command returns: what is still batched is flushed before the process exits.
 using var telemetry = OrdoTelemetryExport.OtlpEndpointSet ? OrdoTelemetryExport.StartFromEnvironment() : null;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Npgsql;
+using Ordo.Cli.Hosting;
 using Ordo.Engine;
 using Ordo.Postgres;
 using Ordo.State;
@@ -405,6 +406,8 @@ internal sealed partial class OrdoBench
         // In the environment, not on the command line, where any user of the machine could read its password.
         info.Environment["ORDO_POSTGRES"] = connectionString;
         info.Environment.Remove("ORDO_DB");
+        // Stopped when this process is gone, however it ended: a bench killed with SIGKILL leaves no worker running.
+        info.Environment[ParentWatch.Variable] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         var p = Process.Start(info) ?? throw new BenchFailedException("could not start an ordo worker");
         var line = await p.StandardOutput.ReadLineAsync(stop).AsTask().WaitAsync(TimeSpan.FromSeconds(60), stop).ConfigureAwait(false);
         if (line is null || !line.StartsWith("ordo: worker", StringComparison.Ordinal))

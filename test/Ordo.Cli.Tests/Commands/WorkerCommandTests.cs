@@ -1,0 +1,53 @@
+using System.Diagnostics;
+using Ordo.Cli.Tests.TestSupport;
+
+namespace Ordo.Cli.Tests.Commands;
+
+/// <summary>
+/// <c>ordo worker</c> started by another process to serve it (<c>ORDO_STOP_WITH_PARENT</c>, as <c>ordo bench</c> starts
+/// its workers): it drains and exits 0 once that process is gone, even when it was killed with SIGKILL.
+/// </summary>
+public sealed class WorkerCommandTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task AWorkerToldToStopWithItsParent_Drains_WhenTheParentIsKilled()
+    {
+        using var w = Workspace.Create();
+        using var parent = Process.Start(new ProcessStartInfo("sleep", "600") { UseShellExecute = false })!;
+        try
+        {
+            await StopsWithItsParentAsync(w, parent);
+        }
+        finally
+        {
+            if (!parent.HasExited) parent.Kill();
+        }
+    }
+
+    private static async Task StopsWithItsParentAsync(Workspace w, Process parent)
+    {
+        using var worker = OrdoProcess.Start(new Dictionary<string, string> { ["ORDO_STOP_WITH_PARENT"] = parent.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            w.Root, "worker", "--db", w.Db, "--concurrency", "1");
+        Assert.True(await worker.WaitForOutputAsync(lines => lines.Any(l => l.Contains("waiting for work", StringComparison.Ordinal)), Patience), worker.Err);
+
+        // Alive while its parent is: a few of its looks at the parent go by.
+        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        Assert.False(worker.HasExited, worker.Err);
+
+        parent.Kill();
+        await parent.WaitForExitAsync();
+        Assert.Equal(0, await worker.WaitForExitAsync(Patience));
+        Assert.Contains(worker.OutLines, l => l.Contains("worker stopped", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task AParentThatIsNotAProcessId_IsRefused_NamingTheVariable()
+    {
+        using var w = Workspace.Create();
+        using var worker = OrdoProcess.Start(new Dictionary<string, string> { ["ORDO_STOP_WITH_PARENT"] = "bench" }, w.Root, "worker", "--db", w.Db);
+        Assert.Equal(2, await worker.WaitForExitAsync(Patience));
+        Assert.Contains("ORDO_STOP_WITH_PARENT must be a process id, not 'bench'", worker.Err, StringComparison.Ordinal);
+    }
+}
