@@ -253,6 +253,13 @@ public sealed partial class PostgresOrdoStore
     /// </summary>
     private static NpgsqlParameter[] EventParameters(JobId jobId, IReadOnlyList<EventEnvelope> events)
     {
+        var leaf = AuditLeaf.ForEvents(jobId, events);
+        return [.. EventColumns(events), Sql.Int((int)leaf.Kind), Sql.Long(leaf.FirstSeq), Sql.Long(leaf.LastSeq), Sql.Bytes(leaf.Digest), Sql.Bytes(leaf.Hash())];
+    }
+
+    /// <summary>The parameters that carry <paramref name="events"/>: one array per column, in the column order of <see cref="InsertEventsSql"/>.</summary>
+    private static NpgsqlParameter[] EventColumns(IReadOnlyList<EventEnvelope> events)
+    {
         var n = events.Count;
         var seq = new long[n];
         var type = new string?[n];
@@ -276,13 +283,11 @@ public sealed partial class PostgresOrdoStore
             (agent[i], promptHash[i], model[i], policy[i], payload[i], hash[i], trace[i], span[i]) = (e.Agent, e.PromptHash, e.Model, e.Policy, Utf8(e.Payload), e.Hash, e.TraceId, e.SpanId);
         }
 
-        var leaf = AuditLeaf.ForEvents(jobId, events);
         return
         [
             Sql.LongArray(seq), Sql.TextArray(type), Sql.TextArray(step), Sql.IntArray(visit), Sql.IntArray(attempt), Sql.TextArray(scope),
             Sql.LongArray(ts), Sql.TextArray(agent), Sql.TextArray(promptHash), Sql.TextArray(model), Sql.TextArray(policy), Sql.TextArray(payload),
             Sql.BytesArray(hash), Sql.TextArray(trace), Sql.TextArray(span),
-            Sql.Int((int)leaf.Kind), Sql.Long(leaf.FirstSeq), Sql.Long(leaf.LastSeq), Sql.Bytes(leaf.Digest), Sql.Bytes(leaf.Hash()),
         ];
     }
 
@@ -321,6 +326,9 @@ public sealed partial class PostgresOrdoStore
 
     /// <summary>How many commits waited for a slot and were written in a group of several (for tests and diagnostics).</summary>
     internal long CommitsWrittenTogether => _commitGate.WrittenTogether;
+
+    /// <summary>How many step commits were written as part of a run of one job's commits in one statement (for tests and diagnostics).</summary>
+    internal long StepRunCommits => Interlocked.Read(ref _stepRunCommits);
 
     /// <summary>How many submissions waited for a slot and were written in a group of several (for tests and diagnostics).</summary>
     internal long SubmissionsWrittenTogether => _submitGate.WrittenTogether;
@@ -388,7 +396,16 @@ public sealed partial class PostgresOrdoStore
             {
                 await using var batch = new NpgsqlBatch(c);
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
-                var childItems = commits.Select(commit => AddCommit(batch, commit)).ToList();
+                // Each entry: a run of commits written as one statement (a job's chained step commits), or one commit.
+                var parts = new List<(int Start, int Count, int ChildItems)>();
+                for (var i = 0; i < commits.Count;)
+                {
+                    var run = StepRun(commits, i);
+                    if (run > 1) AddStepRun(batch, commits, i, run);
+                    parts.Add((i, run, run > 1 ? 0 : AddCommit(batch, commits[i])));
+                    i += run;
+                }
+
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
                 List<(bool IsItem, long Id, string? Tenant)> rows;
                 try
@@ -403,11 +420,20 @@ public sealed partial class PostgresOrdoStore
 
                 var results = new CommitResult[commits.Count];
                 var at = 0;
-                for (var i = 0; i < commits.Count; i++)
+                foreach (var (start, count, childItems) in parts)
                 {
-                    var ((ids, tenant), next) = Split(rows, commits[i], childItems[i], at);
-                    at = next;
-                    results[i] = new CommitResult(CommitOutcome.Committed, Leased(commits[i], ids, tenant));
+                    if (count == 1)
+                    {
+                        var ((ids, tenant), next) = Split(rows, commits[start], childItems, at);
+                        at = next;
+                        results[start] = new CommitResult(CommitOutcome.Committed, Leased(commits[start], ids, tenant));
+                        continue;
+                    }
+
+                    // A run's statement returns one row (its check, with the job's tenant) and inserts no item.
+                    var runTenant = at < rows.Count && !rows[at].IsItem ? rows[at++].Tenant : null;
+                    Interlocked.Add(ref _stepRunCommits, count);
+                    for (var k = start; k < start + count; k++) results[k] = new CommitResult(CommitOutcome.Committed, Leased(commits[k], [], runTenant));
                 }
 
                 return results;
@@ -599,14 +625,9 @@ public sealed partial class PostgresOrdoStore
     /// </summary>
     private bool TryAddStepCommit(NpgsqlBatch batch, JobCommit commit, JobStatsDelta delta)
     {
-        if (commit.Ack is not { } ack || commit.KeepWorkItem || commit.Events.Count == 0 || commit.StartJobs.Count > 0 || commit.NotifyJobs.Count > 0
-            || commit.DropScopes.Count > 0 || commit.Snapshot is not null)
-        {
-            return false;
-        }
-
+        if (!IsStepCommit(commit, delta)) return false;
+        var ack = commit.Ack!.Value;
         var continued = Continued(commit);
-        if (commit.Enqueue.Count != (continued >= 0 ? 1 : 0) || delta.Agents.Count > 0) return false;
 
         var last = commit.Events[^1];
         var nowMs = Ms(last.Timestamp);
@@ -627,6 +648,22 @@ public sealed partial class PostgresOrdoStore
         if (commit.Status.IsTerminal()) AddEndedNotify(batch, commit.JobId);
 
         return true;
+    }
+
+    /// <summary>
+    /// Whether a commit writes nothing but a step's events, the job's head and summary row and its own work item (taken
+    /// over by the step that follows, or deleted): no other work item, no started or notified job, no dropped scope, no
+    /// snapshot, no agent calls to count.
+    /// </summary>
+    private static bool IsStepCommit(JobCommit commit, JobStatsDelta? delta = null)
+    {
+        if (commit.Ack is null || commit.KeepWorkItem || commit.Events.Count == 0 || commit.StartJobs.Count > 0 || commit.NotifyJobs.Count > 0
+            || commit.DropScopes.Count > 0 || commit.Snapshot is not null)
+        {
+            return false;
+        }
+
+        return commit.Enqueue.Count == (Continued(commit) >= 0 ? 1 : 0) && (delta ?? JobStatsDelta.Of(commit.Events)).Agents.Count == 0;
     }
 
     /// <summary>The enqueued items leased to the committing worker, with their ids (a new row's, or the continued row's with the next token).</summary>

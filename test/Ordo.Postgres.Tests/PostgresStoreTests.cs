@@ -176,6 +176,58 @@ public sealed class PostgresStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ChainedStepCommitsOfOneJob_AreWrittenAsOneStatement_WithALeafPerCommit()
+    {
+        var store = Open();
+        await store.InitializeAsync();
+        var id = JobId.New(T0);
+        await store.SubmitAsync(Job(id, T0));
+        var entry = Assert.Single(await store.ClaimAsync(Claim("w1", T0, root: id)));
+        var branches = Enumerable.Range(1, 8).Select(i => Work(new StepRef("p" + i, 1, 1), T0)).ToList();
+        Assert.Equal(CommitOutcome.Committed, (await store.CommitAsync(Commit(await StateAsync(store, id), [Succeeded("s1", T0)], ack: entry.Lease, enqueue: branches))).Outcome);
+        var leased = (await store.ClaimAsync(Claim("w1", T0, max: 8, root: id))).OrderBy(i => i.Step.StepId, StringComparer.Ordinal).ToList();
+        Assert.Equal(8, leased.Count);
+
+        var state = await StateAsync(store, id);
+        var commits = new List<JobCommit>();
+        foreach (var item in leased)
+        {
+            var last = item == leased[^1];
+            var next = new NewWorkItem { Step = new StepRef("join", 1, 1), AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(30) };
+            var commit = Commit(state, [Succeeded(item.Step.StepId, T0.AddMilliseconds(commits.Count))], ack: item.Lease, enqueue: last ? [next] : null);
+            commits.Add(commit);
+            state = JobStateReducer.Apply(state, commit.Events);
+        }
+
+        var leavesBefore = await LeavesAsync(store, id);
+        var results = await Task.WhenAll(store.CommitInOrder(commits));
+
+        Assert.All(results, r => Assert.Equal(CommitOutcome.Committed, r.Outcome));
+        Assert.Equal(8, store.StepRunCommits);
+        var join = Assert.Single(results[^1].LeasedItems);
+        // The join took over the last branch's row, with the next fencing token.
+        Assert.Equal((leased[^1].Lease.ItemId, leased[^1].Lease.Token + 1), (join.Lease.ItemId, join.Lease.Token));
+        Assert.Equal(state.Seq, (await store.GetJobAsync(id))!.LastSeq);
+        var events = new List<EventEnvelope>();
+        await foreach (var e in store.ReadEventsAsync(id)) events.Add(e);
+        Assert.Equal(Enumerable.Range(1, 8).Select(i => "p" + i), events.Where(e => e.Type == EventTypes.StepSucceeded && e.StepId != "s1").Select(e => e.StepId));
+        var queue = await store.GetQueueSummaryAsync(id, T0);
+        Assert.Equal((0, 1), (queue.Ready, queue.Leased));
+        // One audit leaf per commit, as if each had been written alone.
+        Assert.Equal(leavesBefore + 8, await LeavesAsync(store, id));
+        Assert.True((await AuditVerifier.VerifyAsync(store, id)).Intact);
+    }
+
+    /// <summary>The audit leaves of <paramref name="id"/>'s log, sealed or pending.</summary>
+    private static async Task<long> LeavesAsync(PostgresOrdoStore store, JobId id)
+    {
+        await using var c = await store.DataSource.OpenConnectionAsync();
+        await using var leaves = new NpgsqlCommand("SELECT (SELECT count(*) FROM audit_leaves WHERE subject = $1) + (SELECT count(*) FROM audit_pending WHERE subject = $1)", c);
+        leaves.Parameters.Add(new NpgsqlParameter { Value = id.Value });
+        return (long)(await leaves.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
     public async Task SubmissionsThatFindEverySlotTaken_AreWrittenTogether_AndADuplicate_IsRefusedAlone()
     {
         var store = Open(o => o.CommitSlots = 1);

@@ -154,6 +154,81 @@ public abstract partial class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CommitInOrder_ChainedStepCommitsOfOneJob_AcknowledgeEachItem_AndLeaseTheSuccessorOfTheLast()
+    {
+        var (id, branches, state) = await ThreeLeasedBranchesAsync();
+        var other = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(other, T0));
+
+        // Three branches finished together: the first two end their items; the last one leases the join to its worker.
+        var p1 = Commit(state, [Succeeded("p1", T0.AddMilliseconds(10))], ack: branches[0].Lease);
+        var afterP1 = JobStateReducer.Apply(state, p1.Events);
+        var p2 = Commit(afterP1, [Succeeded("p2", T0.AddMilliseconds(11))], ack: branches[1].Lease);
+        var afterP2 = JobStateReducer.Apply(afterP1, p2.Events);
+        var join = new NewWorkItem { Step = new StepRef("join", 1, 1), AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(30) };
+        var p3 = Commit(afterP2, [Succeeded("p3", T0.AddMilliseconds(12))], ack: branches[2].Lease, enqueue: [join]);
+        var unrelated = Commit(await StateAsync(Store, other), [Succeeded("o1", T0)]);
+
+        var results = await Task.WhenAll(Store.CommitInOrder([p1, p2, p3, unrelated]));
+
+        Assert.All(results, r => Assert.Equal(CommitOutcome.Committed, r.Outcome));
+        Assert.Empty(results[0].LeasedItems);
+        Assert.Empty(results[1].LeasedItems);
+        var leased = Assert.Single(results[2].LeasedItems);
+        Assert.Equal(("join#1", "w1"), (leased.Step.WorkKey, leased.Lease.Owner));
+        Assert.Equal(["p1", "p2", "p3"], (await ToListAsync(Store.ReadEventsAsync(id, state.Seq))).Select(e => e.StepId));
+        Assert.Equal(p3.Events[^1].Seq, (await Store.GetJobAsync(id))!.LastSeq);
+        Assert.Equal(["o1"], (await ToListAsync(Store.ReadEventsAsync(other, 2))).Select(e => e.StepId));
+        var queue = await Store.GetQueueSummaryAsync(id, T0);
+        Assert.Equal((0, 1), (queue.Ready, queue.Leased));
+
+        // The join runs on the lease the last commit gave it, and ends the job.
+        var afterP3 = JobStateReducer.Apply(afterP2, p3.Events);
+        var end = Commit(afterP3, [Succeeded("join", T0.AddMilliseconds(13)), EventFactory.Job(EventTypes.JobCompleted, new JobCompletedPayload(13), T0.AddMilliseconds(13))],
+            ack: leased.Lease, status: JobStatus.Completed, drop: true);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(end)).Outcome);
+        Assert.Equal(JobStatus.Completed, (await Store.GetJobAsync(id))!.Status);
+        Assert.Equal((0, 0), ((await Store.GetQueueSummaryAsync(id, T0)).Ready, (await Store.GetQueueSummaryAsync(id, T0)).Leased));
+        Assert.True((await AuditVerifier.VerifyAsync(Store, id)).Intact);
+        Assert.True((await AuditVerifier.VerifyAsync(Store, other)).Intact);
+    }
+
+    [Fact]
+    public async Task CommitInOrder_ALostLeaseAmongChainedStepCommits_RefusesIt_KeepsWhatCameBefore_AndWhatContinuesItConflicts()
+    {
+        var (id, branches, state) = await ThreeLeasedBranchesAsync();
+        var p1 = Commit(state, [Succeeded("p1", T0.AddMilliseconds(10))], ack: branches[0].Lease);
+        var afterP1 = JobStateReducer.Apply(state, p1.Events);
+        var lost = branches[1].Lease with { Token = branches[1].Lease.Token + 7 };
+        var p2 = Commit(afterP1, [Succeeded("p2", T0.AddMilliseconds(11))], ack: lost);
+        var p3 = Commit(JobStateReducer.Apply(afterP1, p2.Events), [Succeeded("p3", T0.AddMilliseconds(12))], ack: branches[2].Lease);
+
+        var results = await Task.WhenAll(Store.CommitInOrder([p1, p2, p3]));
+
+        Assert.Equal([CommitOutcome.Committed, CommitOutcome.LeaseLost, CommitOutcome.Conflict], results.Select(r => r.Outcome));
+        Assert.Equal(["p1"], (await ToListAsync(Store.ReadEventsAsync(id, state.Seq))).Select(e => e.StepId));
+        Assert.Equal(p1.Events[^1].Seq, (await Store.GetJobAsync(id))!.LastSeq);
+        // The refused branches keep their items, leased as before; the acknowledged one's is gone.
+        var queue = await Store.GetQueueSummaryAsync(id, T0);
+        Assert.Equal((0, 2), (queue.Ready, queue.Leased));
+        Assert.True((await AuditVerifier.VerifyAsync(Store, id)).Intact);
+    }
+
+    /// <summary>A job whose first step fanned out to p1, p2 and p3, each leased to <c>w1</c>; and the job's state then.</summary>
+    private async Task<(JobId Id, IReadOnlyList<WorkItem> Branches, JobState State)> ThreeLeasedBranchesAsync()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        var entry = Assert.Single(await Store.ClaimAsync(Claim("w1", T0, root: id)));
+        var fan = Commit(await StateAsync(Store, id), [Succeeded("s1", T0)], ack: entry.Lease,
+            enqueue: [Work(new StepRef("p1", 1, 1), T0), Work(new StepRef("p2", 1, 1), T0), Work(new StepRef("p3", 1, 1), T0)]);
+        Assert.Equal(CommitOutcome.Committed, (await Store.CommitAsync(fan)).Outcome);
+        var branches = (await Store.ClaimAsync(Claim("w1", T0, root: id))).OrderBy(i => i.Step.StepId, StringComparer.Ordinal).ToList();
+        Assert.Equal(["p1", "p2", "p3"], branches.Select(b => b.Step.StepId));
+        return (id, branches, await StateAsync(Store, id));
+    }
+
+    [Fact]
     public async Task Commit_UnknownJob_NotFound()
     {
         var id = JobId.New(T0);
