@@ -160,8 +160,10 @@ public abstract partial class StoreConformanceTests : IAsyncLifetime
         var other = JobId.New(T0.AddMilliseconds(1));
         await Store.SubmitAsync(Job(other, T0));
 
-        // Three branches finished together: the first two end their items; the last one leases the join to its worker.
-        var p1 = Commit(state, [Succeeded("p1", T0.AddMilliseconds(10))], ack: branches[0].Lease);
+        // Three branches finished together: the first goes on to a step of its own, the second ends, the last one leases
+        // the join; each successor to the worker that ran the branch.
+        var q1 = new NewWorkItem { Step = new StepRef("q1", 1, 1), AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(30) };
+        var p1 = Commit(state, [Succeeded("p1", T0.AddMilliseconds(10))], ack: branches[0].Lease, enqueue: [q1]);
         var afterP1 = JobStateReducer.Apply(state, p1.Events);
         var p2 = Commit(afterP1, [Succeeded("p2", T0.AddMilliseconds(11))], ack: branches[1].Lease);
         var afterP2 = JobStateReducer.Apply(afterP1, p2.Events);
@@ -172,7 +174,7 @@ public abstract partial class StoreConformanceTests : IAsyncLifetime
         var results = await Task.WhenAll(Store.CommitInOrder([p1, p2, p3, unrelated]));
 
         Assert.All(results, r => Assert.Equal(CommitOutcome.Committed, r.Outcome));
-        Assert.Empty(results[0].LeasedItems);
+        Assert.Equal(("q1#1", "w1"), (Assert.Single(results[0].LeasedItems).Step.WorkKey, results[0].LeasedItems[0].Lease.Owner));
         Assert.Empty(results[1].LeasedItems);
         var leased = Assert.Single(results[2].LeasedItems);
         Assert.Equal(("join#1", "w1"), (leased.Step.WorkKey, leased.Lease.Owner));
@@ -180,9 +182,9 @@ public abstract partial class StoreConformanceTests : IAsyncLifetime
         Assert.Equal(p3.Events[^1].Seq, (await Store.GetJobAsync(id))!.LastSeq);
         Assert.Equal(["o1"], (await ToListAsync(Store.ReadEventsAsync(other, 2))).Select(e => e.StepId));
         var queue = await Store.GetQueueSummaryAsync(id, T0);
-        Assert.Equal((0, 1), (queue.Ready, queue.Leased));
+        Assert.Equal((0, 2), (queue.Ready, queue.Leased));
 
-        // The join runs on the lease the last commit gave it, and ends the job.
+        // The join runs on the lease the last commit gave it, and ends the job (dropping q1, still pending).
         var afterP3 = JobStateReducer.Apply(afterP2, p3.Events);
         var end = Commit(afterP3, [Succeeded("join", T0.AddMilliseconds(13)), EventFactory.Job(EventTypes.JobCompleted, new JobCompletedPayload(13), T0.AddMilliseconds(13))],
             ack: leased.Lease, status: JobStatus.Completed, drop: true);
