@@ -182,6 +182,24 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
             await ExecAsync(c, "INSERT INTO schema_version(version, description) VALUES ($1, $2)", cancellationToken, Sql.Int(v), Sql.Text(description)).ConfigureAwait(false);
         }
 
+        // A schema whose version is current but a table of which was dropped is refused here, naming the table, rather
+        // than failing on the first statement that needs it.
+        if (version > 0)
+        {
+            var missing = new List<string>();
+            await using (var cmd = Sql.Command(c, "SELECT t FROM unnest($1::text[]) t WHERE NOT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $2 AND table_name = t) ORDER BY t",
+                Sql.TextArray([.. PostgresSchema.Tables]), Sql.Text(Schema)))
+            await using (var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (await r.ReadAsync(cancellationToken).ConfigureAwait(false)) missing.Add(r.GetString(0));
+            }
+
+            if (missing.Count > 0)
+            {
+                throw new StoreUnavailableException($"{Location} is damaged: its schema version is {PostgresSchema.Version} but it has no table {string.Join(", ", missing)}; nothing was changed (restore the schema from a backup: ordo db migrate does not create again what a version already applied created)");
+            }
+        }
+
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -214,6 +232,8 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
         PostgresException { SqlState: "53100" } p => new StoreUnavailableException($"PostgreSQL at {Host}:{Port} is out of disk space: {p.MessageText}", p),
         PostgresException { SqlState: "25006" } p => new StoreUnavailableException($"PostgreSQL at {Host}:{Port} is read-only (a standby?): {p.MessageText}", p),
         PostgresException { SqlState: "57P01" or "57P02" or "57P03" or "53300" } p => new StoreUnavailableException($"PostgreSQL at {Host}:{Port} cannot take connections now: {p.MessageText}", p),
+        // A table, column or function of the schema was dropped after this process opened it.
+        PostgresException { SqlState: "42P01" or "42703" or "42883" } p => new StoreUnavailableException($"{Location} is damaged: {p.MessageText} (restore the schema from a backup)", p),
         PostgresException => null,
         NpgsqlException or InvalidOperationException when NoPassword(e) => new StoreUnavailableException($"PostgreSQL at {Host}:{Port} requires a password and none was given (set Password or Passfile in the connection string, or PGPASSWORD)", e),
         NpgsqlException { InnerException: SocketException s } n => new StoreUnavailableException($"PostgreSQL at {Host}:{Port} cannot be reached: {s.Message}", n),

@@ -228,6 +228,29 @@ public sealed class PostgresStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ASchemaWithADroppedTable_IsRefusedNamingIt_AndATableDroppedWhileOpen_IsNamedToo()
+    {
+        var first = Open();
+        await first.InitializeAsync();
+        await first.SubmitAsync(Job(JobId.New(T0), T0));
+        await using (var c = await first.DataSource.OpenConnectionAsync())
+        await using (var drop = new NpgsqlCommand("DROP TABLE work_items", c))
+        {
+            await drop.ExecuteNonQueryAsync();
+        }
+
+        // Opened again: refused before anything is written, naming the table.
+        var e = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await Open().InitializeAsync());
+        Assert.Contains("is damaged: its schema version is", e.Message, StringComparison.Ordinal);
+        Assert.Contains("no table work_items", e.Message, StringComparison.Ordinal);
+
+        // Already open: the statement that needs it fails as a store that cannot be used, naming what is missing.
+        var u = await Assert.ThrowsAsync<StoreUnavailableException>(async () => await first.SubmitAsync(Job(JobId.New(T0.AddSeconds(1)), T0)));
+        Assert.Contains("is damaged", u.Message, StringComparison.Ordinal);
+        Assert.Contains("work_items", u.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task SubmissionsThatFindEverySlotTaken_AreWrittenTogether_AndADuplicate_IsRefusedAlone()
     {
         var store = Open(o => o.CommitSlots = 1);
