@@ -24,7 +24,7 @@ try
 {
     parentWatch = Ordo.Cli.Hosting.ParentWatch.Start(stop, TimeProvider.System);
 }
-catch (FormatException e)
+catch (ArgumentException e)
 {
     await Console.Error.WriteLineAsync($"ordo: {e.Message}");
     return ExitCodes.InvalidInput;

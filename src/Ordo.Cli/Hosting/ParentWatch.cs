@@ -17,7 +17,7 @@ internal static class ParentWatch
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
 
     /// <summary>Starts watching when <see cref="Variable"/> holds a process id; the returned timer ends the watch when disposed.</summary>
-    /// <exception cref="FormatException">The variable is set but is not a process id.</exception>
+    /// <exception cref="ArgumentException">The variable is set but is not the id of another running process.</exception>
     public static ITimer? Start(CancellationTokenSource stop, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(stop);
@@ -26,8 +26,12 @@ internal static class ParentWatch
         if (string.IsNullOrEmpty(value)) return null;
         if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0)
         {
-            throw new FormatException($"{Variable} must be a process id, not '{value}'");
+            throw new ArgumentException($"{Variable} must be a process id, not '{value}'");
         }
+
+        // Refused now rather than stopping at once: a process cannot outlive itself, and one that is gone is a mistake.
+        if (pid == Environment.ProcessId) throw new ArgumentException($"{Variable} is this process's own id ({pid}): name the process it should stop with");
+        if (!IsRunning(pid)) throw new ArgumentException($"{Variable}: process {pid} is not running");
 
         return time.CreateTimer(_ =>
         {

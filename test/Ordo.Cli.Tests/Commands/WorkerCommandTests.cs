@@ -42,12 +42,15 @@ public sealed class WorkerCommandTests
         Assert.Contains(worker.OutLines, l => l.Contains("worker stopped", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task AParentThatIsNotAProcessId_IsRefused_NamingTheVariable()
+    [Theory]
+    [InlineData("bench", "ORDO_STOP_WITH_PARENT must be a process id, not 'bench'")]
+    [InlineData("0", "ORDO_STOP_WITH_PARENT must be a process id, not '0'")]
+    [InlineData("2147483647", "ORDO_STOP_WITH_PARENT: process 2147483647 is not running")]
+    public async Task AParentThatIsNotARunningProcess_IsRefused_NamingTheVariable(string value, string message)
     {
         using var w = Workspace.Create();
-        using var worker = OrdoProcess.Start(new Dictionary<string, string> { ["ORDO_STOP_WITH_PARENT"] = "bench" }, w.Root, "worker", "--db", w.Db);
+        using var worker = OrdoProcess.Start(new Dictionary<string, string> { ["ORDO_STOP_WITH_PARENT"] = value }, w.Root, "worker", "--db", w.Db);
         Assert.Equal(2, await worker.WaitForExitAsync(Patience));
-        Assert.Contains("ORDO_STOP_WITH_PARENT must be a process id, not 'bench'", worker.Err, StringComparison.Ordinal);
+        Assert.Contains(message, worker.Err, StringComparison.Ordinal);
     }
 }
