@@ -339,9 +339,9 @@ internal sealed class CliHost : IAsyncDisposable
     {
         var text = Environment.GetEnvironmentVariable("ORDO_SHUTDOWN_GRACE");
         if (string.IsNullOrWhiteSpace(text)) return new OrdoRuntimeOptions().ShutdownGrace;
-        return Durations.TryParse(text.Trim(), out var grace) && grace >= TimeSpan.Zero
+        return Durations.TryParse(text.Trim(), out var grace) && grace >= TimeSpan.Zero && grace <= MaxSetting
             ? grace
-            : throw new CliInputException($"ORDO_SHUTDOWN_GRACE: '{text}' is not a duration (write it like 10s, 500ms or 2m)");
+            : throw new CliInputException($"ORDO_SHUTDOWN_GRACE: '{text}' is not a duration of at most 24h (write it like 10s, 500ms or 2m)");
     }
 
     /// <summary>
@@ -354,10 +354,13 @@ internal sealed class CliHost : IAsyncDisposable
     {
         var text = Environment.GetEnvironmentVariable("ORDO_LEASE");
         if (string.IsNullOrWhiteSpace(text)) return new OrdoRuntimeOptions().LeaseDuration;
-        return Durations.TryParse(text.Trim(), out var lease) && lease >= TimeSpan.FromSeconds(1)
+        return Durations.TryParse(text.Trim(), out var lease) && lease >= TimeSpan.FromSeconds(1) && lease <= MaxSetting
             ? lease
-            : throw new CliInputException($"ORDO_LEASE: '{text}' is not a duration of at least 1s (write it like 30s or 2m)");
+            : throw new CliInputException($"ORDO_LEASE: '{text}' is not a duration from 1s to 24h (write it like 30s or 2m)");
     }
+
+    /// <summary>The longest <c>ORDO_SHUTDOWN_GRACE</c> and <c>ORDO_LEASE</c>: longer ones would outrun the timers that wait for them.</summary>
+    private static readonly TimeSpan MaxSetting = TimeSpan.FromHours(24);
 
     /// <summary>Parses a job id argument.</summary>
     public static JobId ParseJobId(string? text)

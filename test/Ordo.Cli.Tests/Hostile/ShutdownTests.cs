@@ -46,12 +46,15 @@ public sealed class ShutdownTests
         Assert.True(audit.ExitCode == 0, audit.ToString());
     }
 
-    [Fact]
-    public async Task AShutdownGraceThatIsNotADuration_IsAnInputError()
+    [Theory]
+    [InlineData("ORDO_SHUTDOWN_GRACE", "soon", "ORDO_SHUTDOWN_GRACE: 'soon' is not a duration")]
+    [InlineData("ORDO_SHUTDOWN_GRACE", "999d", "ORDO_SHUTDOWN_GRACE: '999d' is not a duration of at most 24h")]
+    [InlineData("ORDO_LEASE", "999d", "ORDO_LEASE: '999d' is not a duration from 1s to 24h")]
+    public async Task AShutdownGraceOrLeaseThatIsNotAUsableDuration_IsAnInputError(string variable, string value, string message)
     {
         using var w = Workspace.WithSample();
-        using var run = OrdoProcess.Start(new Dictionary<string, string> { ["ORDO_SHUTDOWN_GRACE"] = "soon" }, w.Root, SampleJob.Args(w, "run"));
+        using var run = OrdoProcess.Start(new Dictionary<string, string> { [variable] = value }, w.Root, SampleJob.Args(w, "run"));
         Assert.Equal(2, await run.WaitForExitAsync(Patience));
-        Assert.Contains("ORDO_SHUTDOWN_GRACE: 'soon' is not a duration", run.Err, StringComparison.Ordinal);
+        Assert.Contains(message, run.Err, StringComparison.Ordinal);
     }
 }
