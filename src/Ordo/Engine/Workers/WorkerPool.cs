@@ -61,7 +61,10 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
 
         var all = Task.WhenAll(workerTasks);
         var abandoned = false;
-        if (run.Stopping && await Task.WhenAny(all, Task.Delay(ctx.Options.ShutdownGrace, ctx.Time, CancellationToken.None)).ConfigureAwait(false) != all)
+        // Idle workers only have to see the channel closed: with no step running there is nothing to interrupt (a grace of
+        // 0 would otherwise report steps that do not exist).
+        if (run.Stopping && await Task.WhenAny(all, Task.Delay(ctx.Options.ShutdownGrace, ctx.Time, CancellationToken.None)).ConfigureAwait(false) != all
+            && Volatile.Read(ref run.Busy) > 0)
         {
             RuntimeLog.GraceExpired(ctx.Logger, ctx.Options.ShutdownGrace);
             await run.CancelAsync().ConfigureAwait(false);
