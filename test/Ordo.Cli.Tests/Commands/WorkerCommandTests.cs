@@ -42,6 +42,17 @@ public sealed class WorkerCommandTests
         Assert.Contains(worker.OutLines, l => l.Contains("worker stopped", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task AnIdleWorker_WithNoGrace_StopsOnSigterm_WithoutReportingStepsItWasNotRunning()
+    {
+        using var w = Workspace.Create();
+        using var worker = OrdoProcess.Start(new Dictionary<string, string> { ["ORDO_SHUTDOWN_GRACE"] = "0s" }, w.Root, "worker", "--db", w.Db, "--concurrency", "4");
+        Assert.True(await worker.WaitForOutputAsync(lines => lines.Any(l => l.Contains("waiting for work", StringComparison.Ordinal)), Patience), worker.Err);
+        await worker.SignalAsync("TERM");
+        Assert.Equal(0, await worker.WaitForExitAsync(Patience));
+        Assert.DoesNotContain("still running", worker.Err, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("bench", "ORDO_STOP_WITH_PARENT must be a process id, not 'bench'")]
     [InlineData("0", "ORDO_STOP_WITH_PARENT must be a process id, not '0'")]
