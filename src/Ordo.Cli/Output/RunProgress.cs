@@ -24,6 +24,10 @@ internal sealed class RunProgress(CliContext ctx, int totalSteps, bool nameJobs 
     public string? OnlyWorker { get; set; }
 
     private readonly HashSet<string> _started = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _others = new(StringComparer.Ordinal);
+
+    // The step attempts whose end was shown, per job until the job ends.
+    private readonly Dictionary<string, HashSet<string>> _ended = new(StringComparer.Ordinal);
 
     public void OnCommitted(JobState state, IReadOnlyList<EventEnvelope> events)
     {
@@ -37,19 +41,31 @@ internal sealed class RunProgress(CliContext ctx, int totalSteps, bool nameJobs 
             var who = nameJobs ? $"{state.JobId} {state.Workflow}@{state.Version} " : state.ParentJobId is null ? "" : $"[{state.Workflow}@{state.Version}] ";
             foreach (var e in events)
             {
-                if (e.Timestamp < _since) continue;
                 if (OnlyWorker is { } worker && e.StepId is { } stepId)
                 {
-                    var key = WorkKeys.For(e.Scope, stepId, e.Visit ?? 1);
+                    // Per job: the jobs of one workflow share their steps' work keys.
+                    var key = state.JobId.Value + "\0" + WorkKeys.For(e.Scope, stepId, e.Visit ?? 1);
                     if (e.Type == EventTypes.StepStarted)
                     {
-                        if (e.GetPayload<StepStartedPayload>().Worker == worker) _started.Add(key);
-                        else _started.Remove(key);
+                        // Kept even from before this worker started: a step another worker started then is not this one's.
+                        var ours = e.GetPayload<StepStartedPayload>().Worker == worker;
+                        (ours ? _started : _others).Add(key);
+                        (ours ? _others : _started).Remove(key);
                         continue;
                     }
 
-                    if (e.Type is EventTypes.StepSucceeded or EventTypes.StepFailed && !_started.Remove(key)) continue;
+                    // A step's end is this worker's when it saw the step start here, or saw no other worker start it (the
+                    // start of a step this process claimed does not always reach it before the step's end).
+                    if (e.Type is EventTypes.StepSucceeded or EventTypes.StepFailed)
+                    {
+                        if (!_started.Remove(key) & _others.Remove(key)) continue;
+
+                        // An end told twice (in this process's commit, then again when the job is caught up) is shown once.
+                        if (!(_ended.TryGetValue(state.JobId.Value, out var ended) ? ended : _ended[state.JobId.Value] = new(StringComparer.Ordinal)).Add(key + "\0" + e.Attempt)) continue;
+                    }
                 }
+
+                if (e.Timestamp < _since) continue;
 
                 var where = e.Scope is { } scope ? $" [{scope}]" : "";
                 switch (e.Type)
@@ -63,6 +79,8 @@ internal sealed class RunProgress(CliContext ctx, int totalSteps, bool nameJobs 
                         break;
                 }
             }
+
+            if (state.Status.IsTerminal()) _ended.Remove(state.JobId.Value);
         }
     }
 

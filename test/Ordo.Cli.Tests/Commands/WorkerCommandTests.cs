@@ -53,6 +53,34 @@ public sealed class WorkerCommandTests
         Assert.DoesNotContain("still running", worker.Err, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AWorker_PrintsALine_ForEveryStepItRan_OfSeveralJobsOfOneWorkflow()
+    {
+        using var w = Workspace.Create();
+        w.Write("fanned.yaml", """
+            workflow: fanned
+            version: 1
+            steps:
+              - id: fan
+                parallel: [a, b, c, d]
+                join: done
+              - { id: a, transform: { set: { x: "1" } } }
+              - { id: b, transform: { set: { x: "2" } } }
+              - { id: c, transform: { set: { x: "3" } } }
+              - { id: d, transform: { set: { x: "4" } } }
+              - { id: done, transform: { set: { ok: "true" } } }
+            """);
+        for (var i = 0; i < 3; i++) Assert.Equal(0, (await OrdoProcess.RunAsync(w.Root, Patience, "submit", "fanned.yaml", "--db", w.Db)).ExitCode);
+
+        // Six steps a job, three jobs: the jobs share their steps' names, and each step is a line of its own.
+        using var worker = OrdoProcess.Start(w.Root, "worker", "--db", w.Db, "--concurrency", "4");
+        var all = await worker.WaitForOutputAsync(lines => lines.Count(l => l.Contains('✓', StringComparison.Ordinal)) >= 18, Patience);
+        await worker.SignalAsync("TERM");
+        Assert.Equal(0, await worker.WaitForExitAsync(Patience));
+        Assert.True(all, string.Join('\n', worker.OutLines));
+        Assert.Equal(18, worker.OutLines.Count(l => l.Contains('✓', StringComparison.Ordinal)));
+    }
+
     [Theory]
     [InlineData("bench", "ORDO_STOP_WITH_PARENT must be a process id, not 'bench'")]
     [InlineData("0", "ORDO_STOP_WITH_PARENT must be a process id, not '0'")]
