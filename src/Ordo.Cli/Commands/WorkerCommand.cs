@@ -21,7 +21,19 @@ internal static class WorkerCommand
             var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
             var workers = parse.GetValue(concurrency);
             var progress = new RunProgress(ctx, 0, nameJobs: true);
-            await using var host = await CliHost.OpenAsync(ctx, project, create: true, workers: workers, observers: [progress]).ConfigureAwait(false);
+            CliHost host;
+            try
+            {
+                host = await CliHost.OpenAsync(ctx, project, create: true, workers: workers, observers: [progress]).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ctx.Stop.IsCancellationRequested)
+            {
+                // Stopped while it was still opening the store: it took no work, so it drained by definition.
+                if (ctx.Human) await ctx.Out.WriteLineAsync("ordo: worker stopped before it took any work").ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+
+            await using var opened = host;
             progress.OnlyWorker = host.Runtime.Worker;
             if (ctx.Human)
             {
