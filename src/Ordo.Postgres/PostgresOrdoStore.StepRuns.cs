@@ -61,7 +61,8 @@ public sealed partial class PostgresOrdoStore
     private static int StepRun(IReadOnlyList<JobCommit> commits, int start)
     {
         var first = commits[start];
-        if (!IsStepCommit(first)) return 1;
+        // Most groups hold one commit per job: those are told apart without looking at their events.
+        if (start + 1 >= commits.Count || commits[start + 1].JobId != first.JobId || !IsStepCommit(first)) return 1;
         var items = new HashSet<long> { first.Ack!.Value.ItemId };
         var end = start + 1;
         while (end < commits.Count)

@@ -61,7 +61,8 @@ internal sealed class RunProgress(CliContext ctx, int totalSteps, bool nameJobs 
                         if (!_started.Remove(key) & _others.Remove(key)) continue;
 
                         // An end told twice (in this process's commit, then again when the job is caught up) is shown once.
-                        if (!(_ended.TryGetValue(state.JobId.Value, out var ended) ? ended : _ended[state.JobId.Value] = new(StringComparer.Ordinal)).Add(key + "\0" + e.Attempt)) continue;
+                        ref var ended = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_ended, state.JobId.Value, out _);
+                        if (!(ended ??= new(StringComparer.Ordinal)).Add(key + "\0" + e.Attempt)) continue;
                     }
                 }
 
