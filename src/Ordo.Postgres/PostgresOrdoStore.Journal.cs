@@ -321,7 +321,65 @@ public sealed partial class PostgresOrdoStore
         // A commit that starts jobs is written on its own (its children's rows are read back by position).
         return commit.StartJobs.Count > 0
             ? await CommitAloneAsync(commit, cancellationToken).ConfigureAwait(false)
-            : await _commitGate.WriteAsync(commit, cancellationToken).ConfigureAwait(false);
+            : commit.Ahead
+                ? await CommitAheadAsync(commit, cancellationToken).ConfigureAwait(false)
+                : await _commitGate.WriteAsync(commit, cancellationToken).ConfigureAwait(false);
+    }
+
+    private int _aheadInFlight;
+    private long _writtenAhead;
+    private SemaphoreSlim? _aheadSlots;
+
+    /// <inheritdoc />
+    /// <remarks>While fewer than <see cref="PostgresStoreOptions.CommitsAhead"/> commits of this process wait ahead.</remarks>
+    public bool CanCommitAhead => Volatile.Read(ref _aheadInFlight) < _options.CommitsAhead;
+
+    /// <summary>How many commits sent ahead were written (for tests and diagnostics).</summary>
+    internal long CommitsWrittenAhead => Interlocked.Read(ref _writtenAhead);
+
+    /// <summary>
+    /// Writes a commit sent before the one it continues is known to be written, on a connection of its own and outside
+    /// the commit slots: its transaction first takes the job row's lock, so it waits for the transaction of the commit
+    /// before it to end, and its statement then sees what that one wrote. If that commit is not written by then (it
+    /// reached the server later, or was refused), this one finds the job elsewhere than it expects, or its item not
+    /// leased as it expects, and is refused like any other: nothing is written. At most
+    /// <see cref="PostgresStoreOptions.CommitsAhead"/> are at the server at once; more wait here for their turn.
+    /// </summary>
+    private async Task<CommitResult> CommitAheadAsync(JobCommit commit, CancellationToken cancellationToken)
+    {
+        if (_options.CommitsAhead == 0) return await _commitGate.WriteAsync(commit, cancellationToken).ConfigureAwait(false);
+        var slots = LazyInitializer.EnsureInitialized(ref _aheadSlots, () => new SemaphoreSlim(_options.CommitsAhead));
+        Interlocked.Increment(ref _aheadInFlight);
+        var entered = false;
+        try
+        {
+            await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            entered = true;
+            foreach (var item in commit.Enqueue)
+            {
+                if (item.LeaseOwner is { } owner) await _locks.HoldAsync(owner, cancellationToken).ConfigureAwait(false);
+            }
+
+            var (ids, tenant) = await WriteAsync(async c =>
+            {
+                await using var batch = new NpgsqlBatch(c);
+                batch.BatchCommands.Add(Sql.Command("SELECT FROM jobs WHERE job_id = $1 FOR UPDATE", Sql.Text(commit.JobId.Value)));
+                var childItems = AddCommit(batch, commit);
+                var rows = await ReadRowsAsync(batch, cancellationToken).ConfigureAwait(false);
+                return Split(rows, commit, childItems, 0).Result;
+            }, cancellationToken).ConfigureAwait(false);
+            Interlocked.Increment(ref _writtenAhead);
+            return new CommitResult(CommitOutcome.Committed, Leased(commit, ids, tenant));
+        }
+        catch (PostgresException e) when (e.SqlState is "ORDLL" or "ORDCF")
+        {
+            return CommitResult.Failed(e.SqlState == "ORDLL" ? CommitOutcome.LeaseLost : CommitOutcome.Conflict);
+        }
+        finally
+        {
+            if (entered) slots.Release();
+            Interlocked.Decrement(ref _aheadInFlight);
+        }
     }
 
     /// <summary>How many commits waited for a slot and were written in a group of several (for tests and diagnostics).</summary>

@@ -46,6 +46,7 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
         _options = options ?? throw new ArgumentNullException(nameof(options));
         if (string.IsNullOrWhiteSpace(options.ConnectionString)) throw new ArgumentException("a PostgreSQL connection string is needed (Host=...;Database=...)", nameof(options));
         if (options.CommitSlots < 1) throw new ArgumentException($"CommitSlots must be at least 1 (got {options.CommitSlots})", nameof(options));
+        if (options.CommitsAhead < 0) throw new ArgumentException($"CommitsAhead must be 0 or more (got {options.CommitsAhead})", nameof(options));
         NpgsqlConnectionStringBuilder csb;
         try
         {

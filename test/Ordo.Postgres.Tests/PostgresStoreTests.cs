@@ -218,6 +218,146 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         Assert.True((await AuditVerifier.VerifyAsync(store, id)).Intact);
     }
 
+    [Fact]
+    public async Task ACommitSentAhead_WaitsForTheCommitItContinues_AndIsWrittenRightAfterIt()
+    {
+        var store = Open();
+        await store.InitializeAsync();
+        Assert.True(store.CanCommitAhead);
+        var id = JobId.New(T0);
+        await store.SubmitAsync(Job(id, T0));
+        var entry = Assert.Single(await store.ClaimAsync(Claim("w1", T0, root: id)));
+        var state = await StateAsync(store, id);
+        var s2 = new NewWorkItem { Step = new StepRef("s2", 1, 1), AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(30) };
+        var first = Commit(state, [Succeeded("s1", T0)], ack: entry.Lease, enqueue: [s2]);
+        // The second step's lease is known before the first commit is written: the same row, the next token.
+        var predicted = entry.Lease with { Token = entry.Lease.Token + 1, ExpiresAt = s2.LeaseExpiresAt };
+        var second = Commit(JobStateReducer.Apply(state, first.Events), [Succeeded("s2", T0.AddMilliseconds(1))], ack: predicted, drop: true, status: JobStatus.Completed) with { Ahead = true };
+
+        // Another transaction holds the job's row, as a commit being written does: the first commit waits behind it, then
+        // the second, sent ahead, behind both.
+        await using var holder = await store.DataSource.OpenConnectionAsync();
+        await using var tx = await holder.BeginTransactionAsync();
+        await using (var hold = new NpgsqlCommand("SELECT FROM jobs WHERE job_id = $1 FOR UPDATE", holder, tx))
+        {
+            hold.Parameters.Add(new NpgsqlParameter { Value = id.Value });
+            await hold.ExecuteNonQueryAsync();
+        }
+
+        var writingFirst = store.CommitAsync(first).AsTask();
+        await WaitersAsync(store, holder.ProcessID, 1);
+        var writingSecond = store.CommitAsync(second).AsTask();
+        await WaitersAsync(store, holder.ProcessID, 2);
+        await tx.CommitAsync();
+
+        Assert.Equal(CommitOutcome.Committed, (await writingFirst).Outcome);
+        Assert.Equal(CommitOutcome.Committed, (await writingSecond).Outcome);
+        Assert.Equal(1, store.CommitsWrittenAhead);
+        Assert.Equal(JobStatus.Completed, (await store.GetJobAsync(id))!.Status);
+        var events = new List<EventEnvelope>();
+        await foreach (var e in store.ReadEventsAsync(id)) events.Add(e);
+        Assert.Equal(["s1", "s2"], events.Where(e => e.Type == EventTypes.StepSucceeded).Select(e => e.StepId));
+        Assert.Equal((0, 0), ((await store.GetQueueSummaryAsync(id, T0)).Ready, (await store.GetQueueSummaryAsync(id, T0)).Leased));
+        Assert.True((await AuditVerifier.VerifyAsync(store, id)).Intact);
+    }
+
+    [Fact]
+    public async Task ACommitSentAhead_OfACommitNeverWritten_IsRefused_AndWritesNothing()
+    {
+        var store = Open();
+        await store.InitializeAsync();
+        var id = JobId.New(T0);
+        await store.SubmitAsync(Job(id, T0));
+        var entry = Assert.Single(await store.ClaimAsync(Claim("w1", T0, root: id)));
+        var state = await StateAsync(store, id);
+        var s2 = new NewWorkItem { Step = new StepRef("s2", 1, 1), AvailableAt = T0, LeaseOwner = "w1", LeaseExpiresAt = T0.AddSeconds(30) };
+        var first = Commit(state, [Succeeded("s1", T0)], ack: entry.Lease, enqueue: [s2]);
+        var predicted = entry.Lease with { Token = entry.Lease.Token + 1, ExpiresAt = s2.LeaseExpiresAt };
+        var second = Commit(JobStateReducer.Apply(state, first.Events), [Succeeded("s2", T0)], ack: predicted, drop: true, status: JobStatus.Completed) with { Ahead = true };
+
+        var refused = await store.CommitAsync(second);
+
+        Assert.NotEqual(CommitOutcome.Committed, refused.Outcome);
+        Assert.Equal(0, store.CommitsWrittenAhead);
+        Assert.Equal(state.Seq, (await store.GetJobAsync(id))!.LastSeq);
+        Assert.Equal((0, 1), ((await store.GetQueueSummaryAsync(id, T0)).Ready, (await store.GetQueueSummaryAsync(id, T0)).Leased));
+        // The commit it continues is then written as usual, and the job goes on.
+        Assert.Equal(CommitOutcome.Committed, (await store.CommitAsync(first)).Outcome);
+        Assert.Equal(CommitOutcome.Committed, (await store.CommitAsync(second)).Outcome);
+        Assert.True((await AuditVerifier.VerifyAsync(store, id)).Intact);
+    }
+
+    [Fact]
+    public async Task AChainOfPureSteps_SendsCommitsAhead_AndEachStepSucceedsOnce()
+    {
+        var store = Open();
+        await store.InitializeAsync();
+        var runs = new int[31];
+        var b = Workflows.WorkflowBuilder.Create("ahead", 1);
+        for (var k = 1; k <= 30; k++)
+        {
+            var (index, previous, next) = (k, k > 1 ? $"n{k - 1}" : null, k < 30 ? $"n{k + 1}" : null);
+            b.Step($"n{k}", s =>
+            {
+                s.Code(ctx =>
+                {
+                    Interlocked.Increment(ref runs[index]);
+                    var before = previous is null ? 0 : ctx.OutputOf(previous)!.Value.GetProperty("i").GetInt32();
+                    return Json.Of(new { i = before + 1 });
+                }, pure: true);
+                if (next is not null) s.Next(next);
+            });
+        }
+
+        await using var runtime = new Engine.OrdoRuntime(store, new Engine.OrdoRuntimeOptions { Workers = 2 });
+        var ids = new List<JobId>();
+        for (var j = 0; j < 5; j++) ids.Add((await runtime.SubmitAsync(b.Build(), null)).JobId);
+        await runtime.RunAsync(new Engine.RunRequest { UntilIdle = true });
+
+        Assert.True(store.CommitsWrittenAhead > 0, "no commit was written ahead");
+        Assert.All(runs.Skip(1), r => Assert.InRange(r, 5, 10));
+        foreach (var id in ids)
+        {
+            var state = await StateAsync(store, id);
+            Assert.Equal(JobStatus.Completed, state.Status);
+            Assert.Equal(30, state.Steps["n30"].Output!.Value.GetProperty("i").GetInt32());
+            var succeeded = new List<string?>();
+            await foreach (var e in store.ReadEventsAsync(id)) if (e.Type == EventTypes.StepSucceeded) succeeded.Add(e.StepId);
+            Assert.Equal(Enumerable.Range(1, 30).Select(k => $"n{k}"), succeeded);
+            Assert.True((await AuditVerifier.VerifyAsync(store, id)).Intact);
+        }
+    }
+
+    [Fact]
+    public async Task WithNoCommitsAhead_TheStoreSaysSo()
+    {
+        var store = Open(o => o.CommitsAhead = 0);
+        await store.InitializeAsync();
+        Assert.False(store.CanCommitAhead);
+        Assert.Throws<ArgumentException>(() => new PostgresOrdoStore(new PostgresStoreOptions { ConnectionString = PostgresTestServer.ConnectionString, CommitsAhead = -1 }));
+    }
+
+    /// <summary>Waits until <paramref name="count"/> sessions wait, directly or behind each other, for the lock <paramref name="holder"/> holds.</summary>
+    private static async Task WaitersAsync(PostgresOrdoStore store, int holder, int count)
+    {
+        await using var c = await store.DataSource.OpenConnectionAsync();
+        for (var i = 0; ; i++)
+        {
+            var blocked = new List<(int Pid, int[] By)>();
+            await using (var q = new NpgsqlCommand("SELECT pid, pg_blocking_pids(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock'", c))
+            await using (var r = await q.ExecuteReaderAsync())
+            {
+                while (await r.ReadAsync()) blocked.Add((r.GetInt32(0), r.GetFieldValue<int[]>(1)));
+            }
+
+            var behind = new HashSet<int> { holder };
+            while (blocked.FirstOrDefault(b => !behind.Contains(b.Pid) && b.By.Any(behind.Contains)) is { Pid: > 0 } next) behind.Add(next.Pid);
+            if (behind.Count - 1 >= count) return;
+            if (i > 2000) throw new TimeoutException($"fewer than {count} sessions wait behind session {holder}");
+            await Task.Delay(5);
+        }
+    }
+
     /// <summary>The audit leaves of <paramref name="id"/>'s log, sealed or pending.</summary>
     private static async Task<long> LeavesAsync(PostgresOrdoStore store, JobId id)
     {

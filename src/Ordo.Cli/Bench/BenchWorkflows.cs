@@ -19,7 +19,7 @@ internal static class BenchWorkflows
     private static List<string> Branches() => [.. Enumerable.Range(1, BenchSizes.Fan).Select(k => $"p{k}")];
 
     /// <summary>
-    /// W2's graph: <c>fan</c> adds one, then the <c>fanout</c> parallel step runs <c>p1..p8</c> (each adds one) as concurrent
+    /// W2's graph (code steps declared <see cref="CodeStep.Pure"/> as in <see cref="Chain"/>): <c>fan</c> adds one, then the <c>fanout</c> parallel step runs <c>p1..p8</c> (each adds one) as concurrent
     /// branches and <c>join</c> runs once after all eight, adding their increments and one: the final <c>i</c> is 10, as
     /// the peer's reducer sums it.
     /// </summary>
@@ -27,14 +27,15 @@ internal static class BenchWorkflows
     {
         var branches = Branches();
         var b = WorkflowBuilder.Create(name, 1);
-        b.Step("fan", s => s.Code((ctx, ct) => probe.RunAsync("fan", null, ctx, ct)).Next("fanout"));
+        var pure = probe.Hook is null;
+        b.Step("fan", s => s.Code((ctx, ct) => probe.RunAsync("fan", null, ctx, ct), pure: pure).Next("fanout"));
         b.Step("fanout", s => s.Parallel(branches, join: "join"));
         foreach (var id in branches)
         {
-            b.Step(id, s => s.Code((ctx, ct) => probe.RunAsync(id, "fan", ctx, ct)));
+            b.Step(id, s => s.Code((ctx, ct) => probe.RunAsync(id, "fan", ctx, ct), pure: pure));
         }
 
-        b.Step("join", s => s.Code((ctx, ct) => probe.JoinAsync(branches, "fan", ctx, ct)));
+        b.Step("join", s => s.Code((ctx, ct) => probe.JoinAsync(branches, "fan", ctx, ct), pure: pure));
         return b.Build();
     }
 
@@ -53,10 +54,15 @@ internal static class BenchWorkflows
         }
     }
 
-    /// <summary>A chain of code steps with the given ids, each routed to the next; the first is the entry.</summary>
+    /// <summary>
+    /// A chain of code steps with the given ids, each routed to the next; the first is the entry. The steps only compute
+    /// their output (and count their runs), so they are declared <see cref="CodeStep.Pure"/>, unless the probe has a hook
+    /// (W4 stops the process in one).
+    /// </summary>
     public static WorkflowDefinition Chain(string name, IReadOnlyList<string> ids, StepProbe probe)
     {
         var b = WorkflowBuilder.Create(name, 1);
+        var pure = probe.Hook is null;
         for (var k = 0; k < ids.Count; k++)
         {
             var id = ids[k];
@@ -64,7 +70,7 @@ internal static class BenchWorkflows
             var next = k + 1 < ids.Count ? ids[k + 1] : null;
             b.Step(id, s =>
             {
-                s.Code((ctx, ct) => probe.RunAsync(id, previous, ctx, ct));
+                s.Code((ctx, ct) => probe.RunAsync(id, previous, ctx, ct), pure: pure);
                 if (next is not null) s.Next(next);
             });
         }

@@ -24,6 +24,16 @@ public sealed class OrdoRuntimeOptions
     /// <summary>A worker runs at most this many successive steps of one job before giving other jobs a turn. Default: 256.</summary>
     public int MaxInlineSteps { get; set; } = 256;
 
+    /// <summary>
+    /// Whether a step that reaches nothing outside its job's state (a <c>transform</c>, or <c>code</c> declared
+    /// <see cref="Workflows.CodeStep.Pure"/>), run by a worker right after the step before it, starts while that step's
+    /// commit is being written instead of after. Its own commit still waits for that one; if that commit is refused (the
+    /// job changed meanwhile, or the lease was lost), the early run is dropped, nothing of it written, and the step runs
+    /// again, if at all, from the state actually written. The log is the same either way; a chain of such steps waits
+    /// for one commit at a time instead of a commit and then a step. Default: true.
+    /// </summary>
+    public bool StartStepsEarly { get; set; } = true;
+
     /// <summary>Work items claimed per round trip to the store. Default: 16.</summary>
     public int ClaimBatchSize { get; set; } = 16;
 

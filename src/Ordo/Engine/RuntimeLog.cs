@@ -52,4 +52,10 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(14, LogLevel.Warning, "Could not release work item {Item} of an abandoned step; it becomes free when its lease expires")]
     public static partial void AbandonedReleaseFailed(ILogger logger, Exception exception, long item);
+
+    [LoggerMessage(15, LogLevel.Debug, "Step {Step} of job {Job} started before the commit leasing it, which was refused or planned again; its run is dropped unwritten")]
+    public static partial void EarlyStartDropped(ILogger logger, string step, JobId job);
+
+    [LoggerMessage(16, LogLevel.Warning, "Could not write the commit of {Step} of job {Job} ahead of the one before it; it is written after that one instead")]
+    public static partial void CommitAheadFailed(ILogger logger, Exception exception, string step, JobId job);
 }

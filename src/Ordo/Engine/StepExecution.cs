@@ -35,6 +35,7 @@ public sealed class StepExecution : IToolCallScope
     internal async ValueTask<IReadOnlyList<EventEnvelope>> EarlierEventsAsync(CancellationToken cancellationToken)
     {
         if (_readLog is null) return [];
+        await LeasedAsync(cancellationToken).ConfigureAwait(false);
         var all = await _readLog(cancellationToken).ConfigureAwait(false);
         var step = Item.Step;
         return [.. all.Where(e => e.StepId == step.StepId && (e.Visit ?? 1) == step.Visit && e.Attempt == step.Attempt && e.Scope == step.Scope)];
@@ -62,7 +63,26 @@ public sealed class StepExecution : IToolCallScope
     }
 
     /// <summary>The work item being run.</summary>
-    public WorkItem Item { get; }
+    public WorkItem Item { get; private set; }
+
+    private Func<ValueTask<WorkItem?>>? _leased;
+
+    /// <summary>
+    /// The step started before the commit that leases it was written: whatever writes to the log or reads it waits for
+    /// <paramref name="leased"/> (the item as leased, or null when the commit was refused and the step must stop).
+    /// </summary>
+    internal void StartsBefore(Func<ValueTask<WorkItem?>> leased) => _leased = leased;
+
+    /// <summary>Takes the item as its commit leased it (the step started before: <see cref="StartsBefore"/>).</summary>
+    internal void AdoptItem(WorkItem item) => Item = item;
+
+    private async ValueTask LeasedAsync(CancellationToken cancellationToken)
+    {
+        if (_leased is null) return;
+        var item = await _leased().AsTask().WaitAsync(cancellationToken).ConfigureAwait(false)
+            ?? throw new StepAbortedException("the commit of the step before it was refused");
+        Item = item;
+    }
     /// <inheritdoc />
     public WorkflowDefinition Workflow { get; }
     /// <summary>The step's definition.</summary>
@@ -138,6 +158,7 @@ public sealed class StepExecution : IToolCallScope
     private async ValueTask<object?> AppendAsync(NewEvent e, Func<JobState, object?>? refusal, CancellationToken cancellationToken)
     {
         Telemetry.OrdoSpans.Stamp(e, Telemetry.OrdoSpans.Current);
+        await LeasedAsync(cancellationToken).ConfigureAwait(false);
         await _appending.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -177,6 +198,7 @@ public sealed class StepExecution : IToolCallScope
     internal async ValueTask RecordNowAsync(NewEvent e, CancellationToken cancellationToken)
     {
         Record(e);
+        await LeasedAsync(cancellationToken).ConfigureAwait(false);
         await _appending.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {

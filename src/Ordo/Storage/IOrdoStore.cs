@@ -35,6 +35,16 @@ public interface IJobJournal
     IReadOnlyList<Task<CommitResult>> CommitInOrder(IReadOnlyList<JobCommit> commits, CancellationToken cancellationToken = default)
         => OrderedCommits.OneByOne(this, commits, cancellationToken);
 
+    /// <summary>
+    /// Whether a commit may be sent now before the commit it continues is written (<see cref="JobCommit.Ahead"/>). A
+    /// store that says so writes such a commit right after the one it continues, when that one leaves the job where this
+    /// one expects it, and refuses it otherwise; and it continues an acknowledged item's row for the one successor leased
+    /// to the same owner, under the same item id with the next token, so that the caller knows that successor's lease
+    /// before the commit is written. Asked before each such commit: a store may say no while as many commits as it keeps
+    /// ahead are waiting. Default: false.
+    /// </summary>
+    bool CanCommitAhead => false;
+
     /// <summary>Reads a job.</summary>
     ValueTask<JobRecord?> GetJobAsync(JobId jobId, CancellationToken cancellationToken = default);
 

@@ -213,6 +213,13 @@ public sealed record JobCommit
     public string? Reason { get; init; }
     /// <summary>A snapshot of the state after these events, if one is due.</summary>
     public StateSnapshot? Snapshot { get; init; }
+    /// <summary>
+    /// Sent before the commit it continues (the one that leads the log to <see cref="ExpectedSeq"/>) is known to be
+    /// written (<see cref="IJobJournal.CanCommitAhead"/>): a store that can waits for that commit and writes this one
+    /// after it, or refuses it as it refuses any commit whose expected head or lease is not there. Other stores treat it
+    /// as any commit.
+    /// </summary>
+    public bool Ahead { get; init; }
 }
 
 /// <summary>A work item for another job than the one committing.</summary>

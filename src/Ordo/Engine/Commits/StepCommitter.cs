@@ -18,8 +18,51 @@ internal sealed record FinishedStep(WorkItem Item, JobState State, WorkflowDefin
 /// <summary>A finished step's commit, planned on a known state; <c>Promised</c>: the successors this process promised itself for it (<see cref="Workers.WorkerRun.PromiseInline"/>) until they are handed over.</summary>
 internal sealed record PreparedCommit(FinishedStep Finished, PlannedCommit Plan, IReadOnlyList<EventEnvelope> Sealed, JobState Post, long? SnapshotSeq, JobCommit Commit, int Promised);
 
-/// <summary>What became of a work item: the job's state after its commit and the successor leased to this worker; or <see cref="Queued"/>, its commit left to the worker holding the job's lane.</summary>
-internal readonly record struct Executed(JobState? State, WorkItem? Next, bool Queued = false);
+/// <summary>
+/// What became of a work item: the job's state after its commit and the successor leased to this worker; or
+/// <see cref="Queued"/>, its commit left to the worker holding the job's lane. With <see cref="Pending"/>, the commit is
+/// still being written: <see cref="State"/> is the state it leads to and <see cref="Next"/> the successor it leases,
+/// without its lease yet (see <see cref="EarlyStart"/>); <see cref="Pending"/> gives the leased item once it is
+/// written, or null when the successor must not run here after all.
+/// </summary>
+internal readonly record struct Executed(JobState? State, WorkItem? Next, bool Queued = false, Task<WorkItem?>? Pending = null);
+
+/// <summary>
+/// A successor started while the commit that leases it is being written (<see cref="OrdoRuntimeOptions.StartStepsEarly"/>):
+/// when the commit is planned, <see cref="Started"/> gives the worker the state it leads to and the successor to run;
+/// when it is written, <see cref="Confirmed"/> gives the successor's leased item, or null (the commit was refused or
+/// planned again, and its successor, if any, went to the queue): the step that started early is then dropped unwritten.
+/// </summary>
+internal sealed class EarlyStart
+{
+    private readonly TaskCompletionSource<(JobState Post, WorkItem Next)> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Completed last by the commit's writer, whose work is done then: the step waiting for it continues on its thread.
+    private readonly TaskCompletionSource<WorkItem?> _confirmed = new();
+    private WorkItem? _next;
+
+    /// <summary>Completed when the successor may start.</summary>
+    public Task<(JobState Post, WorkItem Next)> Started => _started.Task;
+
+    /// <summary>The successor's leased item once the commit is written; null when the early start is void.</summary>
+    public Task<WorkItem?> Confirmed => _confirmed.Task;
+
+    public bool IsStarted => _started.Task.IsCompleted;
+
+    /// <summary>Whether the first planning of the commit was the one written.</summary>
+    public bool WrittenAsPlanned { get; set; }
+
+    public void Start(JobState post, WorkItem next)
+    {
+        _next = next;
+        _started.TrySetResult((post, next));
+    }
+
+    /// <summary>Whether <paramref name="leased"/> is the item of the successor that started early, leased by the commit planned first.</summary>
+    public bool Keeps(WorkItem leased) => WrittenAsPlanned && _next is { } n && leased.JobId == n.JobId && leased.Step == n.Step;
+
+    public void Confirm(WorkItem? leased) => _confirmed.TrySetResult(leased);
+}
 
 /// <summary>
 /// Commits what steps did: each finished step's events, successors and acknowledgement in one transaction, planned by
@@ -32,8 +75,12 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
 {
     private readonly CommitLane<FinishedStep>[] _lanes = [.. Enumerable.Range(0, 1024).Select(_ => new CommitLane<FinishedStep>())];
 
-    /// <summary>Commits a finished step (or leaves it to the worker holding its job's lane).</summary>
-    public async Task<Executed> CommitOutcomeAsync(FinishedStep finished)
+    /// <summary>
+    /// Commits a finished step (or leaves it to the worker holding its job's lane). With <paramref name="mayStartNext"/>
+    /// (the worker runs the successor next), a successor that may start early returns as soon as the commit is planned,
+    /// with <see cref="Executed.Pending"/>.
+    /// </summary>
+    public async Task<Executed> CommitOutcomeAsync(FinishedStep finished, bool mayStartNext = false)
     {
         var (item, state, run) = (finished.Item, finished.State, finished.Run);
         var lane = _lanes[(int)((uint)item.JobId.GetHashCode() % (uint)_lanes.Length)];
@@ -50,14 +97,210 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             return new(null, null, Queued: true);
         }
 
+        if (!mayStartNext || !ctx.Options.StartStepsEarly)
+        {
+            try
+            {
+                return await CommitFinishedAsync(finished).ConfigureAwait(false);
+            }
+            finally
+            {
+                await LeaveLaneAsync(lane).ConfigureAwait(false);
+            }
+        }
+
+        var early = new EarlyStart();
+        var writing = CommitStartingEarlyAsync(lane, finished, early);
+        await Task.WhenAny(early.Started, writing).ConfigureAwait(false);
+        if (!early.IsStarted)
+        {
+            return await writing.ConfigureAwait(false);
+        }
+
+        finished.Run.Detach(writing);
+        var (post, next) = await early.Started.ConfigureAwait(false);
+        return new(post, next, Pending: early.Confirmed);
+    }
+
+    /// <summary>
+    /// Commits a finished step whose successor may start before the commit is written (<see cref="EarlyStart"/>), then
+    /// leaves the lane. Once the successor has started, what becomes of the commit is told through the early start: its
+    /// leased successor when the commit was written as first planned, else null (a successor planned again goes to the
+    /// idle workers; a commit that failed gives its step back to the queue).
+    /// </summary>
+    private async Task<Executed> CommitStartingEarlyAsync(CommitLane<FinishedStep> lane, FinishedStep finished, EarlyStart early)
+    {
+        WorkItem? kept = null;
         try
         {
-            return await CommitFinishedAsync(finished).ConfigureAwait(false);
+            var executed = await CommitFinishedAsync(finished, early).ConfigureAwait(false);
+            if (early.IsStarted)
+            {
+                finished.Run.Untrack(finished.Item);
+                if (executed.Next is { } next)
+                {
+                    if (early.Keeps(next)) kept = next;
+                    else await finished.Run.HandOverAsync(next, executed.State).ConfigureAwait(false);
+                }
+            }
+
+            return executed;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException && early.IsStarted)
+        {
+            // The worker has gone on: the step is given back here, as when a queued commit fails.
+            await GiveBackAsync(finished, e).ConfigureAwait(false);
+            return default;
         }
         finally
         {
-            await LeaveLaneAsync(lane).ConfigureAwait(false);
+            try
+            {
+                await LeaveLaneAsync(lane).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Last: the successor's own commit, which waits for this, then finds the lane free.
+                early.Confirm(kept);
+            }
         }
+    }
+
+    /// <summary>
+    /// The successor a planned commit leases to this worker (<see cref="MayStartEarly"/>), as the worker starts it: with the
+    /// lease it will have when the store continues the acknowledged item's row for it (the same item id, the next token;
+    /// see <see cref="IJobJournal.CanCommitAhead"/>), which its own commit may then use before this one is written.
+    /// </summary>
+    private static WorkItem Successor(PreparedCommit p)
+    {
+        var next = p.Plan.Enqueue[0];
+        var ack = p.Commit.Ack!.Value;
+        return new WorkItem
+        {
+            JobId = p.Commit.JobId, Step = next.Step, Tenant = p.Post.Tenant, Priority = next.Priority, Deliveries = 1,
+            Lease = new WorkItemLease(ack.ItemId, next.LeaseOwner!, ack.Token + 1, next.LeaseExpiresAt),
+        };
+    }
+
+    /// <summary>
+    /// Commits a step that started early without waiting for the commit before it (<paramref name="before"/>, which leased
+    /// its item): the store writes it right after that one (<see cref="IJobJournal.CanCommitAhead"/>), so the job's
+    /// next commit is waiting at the store when the one before ends. <paramref name="finished"/>'s item carries the lease
+    /// that commit gives it (<see cref="Successor"/>). When the store refuses it, the step is committed the usual way once
+    /// the commit before is written, or dropped if that one was not. Either way the new state is published only after the
+    /// one before it. With <paramref name="mayStartNext"/> its own successor may start early in turn.
+    /// </summary>
+    public async Task<Executed> CommitAheadAsync(FinishedStep finished, Task<WorkItem?> before, bool mayStartNext)
+    {
+        var prepared = await PrepareAsync(finished, finished.State).ConfigureAwait(false);
+        EarlyStart? early = null;
+        if (mayStartNext && ctx.Options.StartStepsEarly && MayStartEarly(prepared))
+        {
+            early = new EarlyStart();
+            early.Start(prepared.Post, Successor(prepared));
+        }
+
+        var writing = WriteAheadAsync(prepared, before, early);
+        if (early is null)
+        {
+            return await writing.ConfigureAwait(false);
+        }
+
+        finished.Run.Detach(writing);
+        var (post, next) = await early.Started.ConfigureAwait(false);
+        return new(post, next, Pending: early.Confirmed);
+    }
+
+    /// <summary>How many times a commit is sent ahead while the commit before it is still being written.</summary>
+    private const int MaxAheadTries = 3;
+
+    private async Task<Executed> WriteAheadAsync(PreparedCommit p, Task<WorkItem?> before, EarlyStart? early)
+    {
+        var run = p.Finished.Run;
+        WorkItem? kept = null;
+        var promised = p.Promised;
+        try
+        {
+            CommitResult result;
+            var ahead = p.Commit with { Ahead = true };
+            var tries = 0;
+            try
+            {
+                // Refused when it reached the server before the commit it follows took the job's row: sent again while that
+                // one is still being written (a second try usually finds it there).
+                do result = await ctx.Store.CommitAsync(ahead, CancellationToken.None).ConfigureAwait(false);
+                while (result.Outcome != CommitOutcome.Committed && !before.IsCompleted && ++tries < MaxAheadTries);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Committed the usual way below, where a store that keeps failing is handled as for any commit.
+                RuntimeLog.CommitAheadFailed(ctx.Logger, e, p.Finished.Item.Step.WorkKey, p.Finished.Item.JobId);
+                result = CommitResult.Failed(CommitOutcome.Conflict);
+            }
+
+            // The commit before is published first (and had to be written for this one to be).
+            var leasedBefore = await before.ConfigureAwait(false);
+            if (result.Outcome != CommitOutcome.Committed && leasedBefore is not null)
+            {
+                // Written as planned (else it would not lease this step's item): this commit still continues it. It was
+                // refused only for reaching the server before it; now it goes the usual way.
+                result = await ctx.Store.CommitAsync(p.Commit, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            Executed executed;
+            if (result.Outcome == CommitOutcome.Committed)
+            {
+                if (early is not null) early.WrittenAsPlanned = true;
+                var leased = await CommittedAsync(p, result, keepFirst: true).ConfigureAwait(false);
+                executed = new(p.Post, leased);
+            }
+            else
+            {
+                run.Fulfilled(promised);
+                promised = 0;
+                if (leasedBefore is null)
+                {
+                    // The commit before was refused: the step had no lease, and is dropped unwritten.
+                    RuntimeLog.EarlyStartDropped(ctx.Logger, p.Finished.Item.Step.WorkKey, p.Finished.Item.JobId);
+                    return new(null, null);
+                }
+
+                // The job changed meanwhile: planned again on it, the usual way.
+                executed = await CommitOutcomeAsync(p.Finished with { Item = leasedBefore }).ConfigureAwait(false);
+            }
+
+            if (early is { IsStarted: true } && executed.Next is { } next)
+            {
+                if (early.Keeps(next)) kept = next;
+                else await run.HandOverAsync(next, executed.State).ConfigureAwait(false);
+            }
+
+            return executed;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException && early is { IsStarted: true })
+        {
+            // The worker has gone on: the step is given back here (if it ever had its lease), as when a queued commit fails.
+            if (before.IsCompletedSuccessfully && await before.ConfigureAwait(false) is { } leased) await GiveBackAsync(p.Finished with { Item = leased }, e).ConfigureAwait(false);
+            return default;
+        }
+        finally
+        {
+            run.Fulfilled(promised);
+            early?.Confirm(kept);
+        }
+    }
+
+    /// <summary>
+    /// Whether a planned commit's successor may start before the commit is written: the commit only hands the job on to
+    /// one step, leased to this worker, that reaches nothing outside its job's state (a <c>transform</c>, or <c>code</c>
+    /// declared <see cref="CodeStep.Pure"/>), so that a run dropped because the commit was refused leaves no trace anywhere.
+    /// </summary>
+    private bool MayStartEarly(PreparedCommit p)
+    {
+        var plan = p.Plan;
+        return plan.Enqueue.Count == 1 && plan.Enqueue[0].LeaseOwner == ctx.Worker && !plan.DropPendingWork && plan.DropScopes.Count == 0
+            && plan.StartJobs.Count == 0 && !p.Post.Status.IsTerminal() && !p.Finished.Run.Stopping
+            && p.Finished.Workflow.FindStep(plan.Enqueue[0].Step.StepId) is TransformStep or CodeStep { Pure: true };
     }
 
     /// <summary>Commits a step in the background, then whatever other workers leave in its lane meanwhile.</summary>
@@ -78,7 +321,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
     }
 
     /// <summary>Commits one finished step on the newest state this process knows of its job, planning it again after a conflict.</summary>
-    private async Task<Executed> CommitFinishedAsync(FinishedStep finished)
+    private async Task<Executed> CommitFinishedAsync(FinishedStep finished, EarlyStart? early = null)
     {
         var item = finished.Item;
         var state = ctx.NewestKnown(finished.State);
@@ -100,6 +343,11 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             }
 
             var prepared = await PrepareAsync(finished, state).ConfigureAwait(false);
+            if (attempt == 0 && early is not null && MayStartEarly(prepared))
+            {
+                early.Start(prepared.Post, Successor(prepared));
+            }
+
             try
             {
                 CommitResult result;
@@ -120,6 +368,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
                 switch (result.Outcome)
                 {
                     case CommitOutcome.Committed:
+                        if (early is not null) early.WrittenAsPlanned = attempt == 0;
                         var leased = await CommittedAsync(prepared, result, keepFirst: true).ConfigureAwait(false);
                         return (true, new Executed(prepared.Post, leased));
                     case CommitOutcome.Conflict:

@@ -22,8 +22,63 @@ internal sealed class StepAbortedException(string message) : Exception(message);
 /// </summary>
 internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepCommitter committer, SystemItemRunner system)
 {
-    /// <summary>Runs an item and commits its result; returns the job's state after the commit and the successor leased to this worker, if any.</summary>
-    public async Task<Executed> ExecuteAsync(WorkItem item, JobState? known, WorkerRun run)
+    /// <summary>
+    /// Runs an item and commits its result; returns the job's state after the commit and the successor leased to this
+    /// worker, if any. With <paramref name="predecessor"/>, the item started before the commit that leases it was
+    /// written (<see cref="EarlyStart"/>): it has no lease until that commit is; nothing of it is written before, and
+    /// nothing at all when the commit was refused. <paramref name="mayStartNext"/>: the worker runs the successor next,
+    /// so the successor may start early in turn.
+    /// </summary>
+    public async Task<Executed> ExecuteAsync(WorkItem item, JobState? known, WorkerRun run, Task<WorkItem?>? predecessor = null, bool mayStartNext = false)
+    {
+        if (predecessor is not null)
+        {
+            return await ExecuteEarlyAsync(item, known, run, predecessor, mayStartNext).ConfigureAwait(false);
+        }
+
+        return await ExecuteCoreAsync(item, known, run, null, mayStartNext).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs an item that started before the commit leasing it was written, and lets go of its lease after its own commit.</summary>
+    private async Task<Executed> ExecuteEarlyAsync(WorkItem item, JobState? known, WorkerRun run, Task<WorkItem?> predecessor, bool mayStartNext)
+    {
+        var leased = new Leased(predecessor, run);
+        var executed = await ExecuteCoreAsync(item, known, run, leased, mayStartNext).ConfigureAwait(false);
+        if (!executed.Queued && executed.Pending is null && leased.Item is { } held)
+        {
+            run.Untrack(held);
+        }
+
+        return executed;
+    }
+
+    /// <summary>The lease of an item that started early: known once the commit leasing it is written, and held from then on.</summary>
+    private sealed class Leased(Task<WorkItem?> predecessor, WorkerRun run)
+    {
+        public WorkItem? Item { get; private set; }
+
+        /// <summary>The commit before the item: its leased item once written, or null.</summary>
+        public Task<WorkItem?> Before => predecessor;
+
+        /// <summary>Whether that commit has been written (or refused) already.</summary>
+        public bool Known => predecessor.IsCompleted;
+
+        /// <summary>Waits for the commit before the item; the item as leased, or null when it must not be written.</summary>
+        public async ValueTask<WorkItem?> WaitAsync()
+        {
+            if (Item is not null) return Item;
+            var item = await predecessor.ConfigureAwait(false);
+            if (item is not null && Item is null)
+            {
+                run.Track(item);
+                Item = item;
+            }
+
+            return Item;
+        }
+    }
+
+    private async Task<Executed> ExecuteCoreAsync(WorkItem item, JobState? known, WorkerRun run, Leased? early, bool mayStartNext)
     {
         if (SystemItems.IsSystem(item.Step.StepId))
         {
@@ -55,6 +110,12 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
 
         if (!EngineContext.IsCurrent(state, item))
         {
+            if (early is not null)
+            {
+                if (await early.WaitAsync().ConfigureAwait(false) is not { } leased) return new(null, null);
+                item = leased;
+            }
+
             await commits.DiscardAsync(item, state).ConfigureAwait(false);
             return new(state, null);
         }
@@ -66,6 +127,12 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
         }
         catch (OrdoException e)
         {
+            if (early is not null)
+            {
+                if (await early.WaitAsync().ConfigureAwait(false) is not { } leased) return new(null, null);
+                item = leased;
+            }
+
             var code = e is Audit.DefinitionChangedException ? "definition_changed" : "definition_unavailable";
             return new(await commits.FailAsync(item, state, StepOutcome.Failure(code, e.Message, retryable: false)).ConfigureAwait(false), null);
         }
@@ -88,6 +155,12 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
                 await foreach (var e in ctx.Store.ReadEventsAsync(item.JobId, 0, ct).ConfigureAwait(false)) events.Add(e);
                 return events;
             });
+        if (early is not null)
+        {
+            // Whatever would write to the log or read it mid-step waits for the commit before the step first.
+            execution.StartsBefore(early.WaitAsync);
+        }
+
         var started = ctx.Time.GetTimestamp();
         if (step is null)
         {
@@ -115,6 +188,21 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
             {
                 outcome = AfterStep(ctx, execution, outcome);
             }
+        }
+
+        // A step that started early may have its commit sent at once, to be written right after the one before it; or its
+        // outcome is written only after that one, and not at all when that one was refused.
+        var ahead = early is not null && outcome is not null && !early.Known && ctx.Store.CanCommitAhead;
+        if (early is not null && !ahead)
+        {
+            if (await early.WaitAsync().ConfigureAwait(false) is not { } leased)
+            {
+                RuntimeLog.EarlyStartDropped(ctx.Logger, item.Step.WorkKey, item.JobId);
+                return new(null, null);
+            }
+
+            item = leased;
+            execution.AdoptItem(leased);
         }
 
         if (outcome is null)
@@ -150,8 +238,11 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
         }
 
         var committing = ctx.Time.GetTimestamp();
-        var executed = await committer.CommitOutcomeAsync(new FinishedStep(item, execution.State, workflow, outcome, execution.Events, duration, run) { Span = span?.Context ?? default }).ConfigureAwait(false);
-        if (OrdoMetrics.CommitDuration.Enabled && !executed.Queued)
+        var finished = new FinishedStep(item, execution.State, workflow, outcome, execution.Events, duration, run) { Span = span?.Context ?? default };
+        var executed = ahead
+            ? await committer.CommitAheadAsync(finished, early!.Before, mayStartNext).ConfigureAwait(false)
+            : await committer.CommitOutcomeAsync(finished, mayStartNext).ConfigureAwait(false);
+        if (OrdoMetrics.CommitDuration.Enabled && !executed.Queued && executed.Pending is null)
         {
             OrdoMetrics.CommitDuration.Record(ctx.Time.GetElapsedTime(committing).TotalSeconds, new TagList { { "ordo.workflow", workflow.Name } });
         }

@@ -135,26 +135,34 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
     {
         var current = first;
         var chain = 0;
+        // Set while the current item started before the commit leasing it was written (see EarlyStart).
+        Task<Queue.WorkItem?>? pending = null;
         while (true)
         {
             JobState? state;
             Queue.WorkItem? next;
             bool queued;
+            Task<Queue.WorkItem?>? nextPending;
             try
             {
-                (state, next, queued) = await runner.ExecuteAsync(current, known, run).ConfigureAwait(false);
+                // The successor may start early only when this worker will run it: not past the chain's length.
+                var mayStartNext = chain + 1 < ctx.Options.MaxInlineSteps;
+                (state, next, queued, nextPending) = await runner.ExecuteAsync(current, known, run, pending, mayStartNext).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // The item that failed is the chain's current one, not the one it started with (committed long ago):
                 // giving back the wrong one would leave this one leased, and renewed, by a worker that no longer runs it.
+                if (pending is not null && await pending.ConfigureAwait(false) is { } leased) current = leased;
+                else if (pending is not null) return;
                 await run.GiveBackAsync(current, e).ConfigureAwait(false);
                 return;
             }
 
-            if (!queued)
+            if (!queued && pending is null)
             {
-                // A queued commit keeps its lease renewed until the worker that writes it is done with it.
+                // A queued commit keeps its lease renewed until the worker that writes it is done with it; an item that
+                // started early was let go of by the runner, which alone knows its lease.
                 run.Untrack(current);
             }
 
@@ -163,21 +171,36 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
                 return;
             }
 
-            run.Track(next);
-            if (run.Stopping)
+            if (nextPending is not null)
             {
-                await run.ReleaseAsync(next).ConfigureAwait(false);
-                return;
-            }
+                // Leased once the commit being written is (tracked by the runner then).
+                if (run.Stopping)
+                {
+                    if (await nextPending.ConfigureAwait(false) is { } leased) await run.ReleaseAsync(leased).ConfigureAwait(false);
+                    return;
+                }
 
-            // After a long run of one job, queue its next step behind the others this process holds.
-            if (++chain >= ctx.Options.MaxInlineSteps && run.Channel.Writer.TryWrite(new Dispatched(next, state)))
+                ++chain;
+            }
+            else
             {
-                return;
+                run.Track(next);
+                if (run.Stopping)
+                {
+                    await run.ReleaseAsync(next).ConfigureAwait(false);
+                    return;
+                }
+
+                // After a long run of one job, queue its next step behind the others this process holds.
+                if (++chain >= ctx.Options.MaxInlineSteps && run.Channel.Writer.TryWrite(new Dispatched(next, state)))
+                {
+                    return;
+                }
             }
 
             current = next;
             known = state;
+            pending = nextPending;
         }
     }
 }

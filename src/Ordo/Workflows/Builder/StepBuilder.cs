@@ -35,15 +35,18 @@ public sealed class StepBuilder
     public StepBuilder Transform(IReadOnlyDictionary<string, object?> set)
         => Kind("transform", () => new TransformStep { Set = set.Select(kv => new KeyValuePair<string, ValueTemplate>(kv.Key, TemplateOf(kv.Value) ?? ValueTemplate.Constant(JsonElementFactory.Null))).ToList() });
 
-    /// <summary>Runs C# code; its result is the step output (and the artifact <paramref name="output"/> if given).</summary>
-    public StepBuilder Code(Func<CodeStepContext, CancellationToken, ValueTask<JsonElement>> run, string? output = null)
-        => Kind("code", () => new CodeStep { Run = run, Output = output });
+    /// <summary>
+    /// Runs C# code; its result is the step output (and the artifact <paramref name="output"/> if given).
+    /// <paramref name="pure"/>: the code only computes its result and does nothing else (<see cref="CodeStep.Pure"/>).
+    /// </summary>
+    public StepBuilder Code(Func<CodeStepContext, CancellationToken, ValueTask<JsonElement>> run, string? output = null, bool pure = false)
+        => Kind("code", () => new CodeStep { Run = run, Output = output, Pure = pure });
 
-    /// <summary>Runs synchronous C# code.</summary>
-    public StepBuilder Code(Func<CodeStepContext, JsonElement> run, string? output = null)
+    /// <summary>Runs synchronous C# code (see the other overload).</summary>
+    public StepBuilder Code(Func<CodeStepContext, JsonElement> run, string? output = null, bool pure = false)
     {
         ArgumentNullException.ThrowIfNull(run);
-        return Code((ctx, _) => ValueTask.FromResult(run(ctx)), output);
+        return Code((ctx, _) => ValueTask.FromResult(run(ctx)), output, pure);
     }
 
     /// <summary>Promotes or rejects an artifact.</summary>

@@ -295,6 +295,12 @@ public sealed class CodeStep : StepDefinition
     public required Func<CodeStepContext, CancellationToken, ValueTask<JsonElement>> Run { get; init; }
     /// <summary>The artifact the result is stored as.</summary>
     public string? Output { get; init; }
+    /// <summary>
+    /// The code computes its result from what it is given and does nothing else: it may then start before the commit of
+    /// the step before it is written, and a run dropped because that commit was refused goes unseen
+    /// (<see cref="Engine.OrdoRuntimeOptions.StartStepsEarly"/>). Default: false.
+    /// </summary>
+    public bool Pure { get; init; }
     /// <inheritdoc />
     public override string Kind => "code";
 }
