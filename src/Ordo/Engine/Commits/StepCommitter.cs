@@ -25,7 +25,12 @@ internal sealed record PreparedCommit(FinishedStep Finished, PlannedCommit Plan,
 /// without its lease yet (see <see cref="EarlyStart"/>); <see cref="Pending"/> gives the leased item once it is
 /// written, or null when the successor must not run here after all.
 /// </summary>
-internal readonly record struct Executed(JobState? State, WorkItem? Next, bool Queued = false, Task<WorkItem?>? Pending = null);
+/// <remarks>
+/// <see cref="After"/>, with <see cref="Pending"/>: the commit before the one being written, when that one was itself sent
+/// ahead (<see cref="StepCommitter.CommitAheadAsync"/>): once it is written, the commit being written holds the job's
+/// row at the store, and the successor's own commit may be sent ahead behind it.
+/// </remarks>
+internal readonly record struct Executed(JobState? State, WorkItem? Next, bool Queued = false, Task<WorkItem?>? Pending = null, Task<WorkItem?>? After = null);
 
 /// <summary>
 /// A successor started while the commit that leases it is being written (<see cref="OrdoRuntimeOptions.StartStepsEarly"/>):
@@ -208,7 +213,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
 
         finished.Run.Detach(writing);
         var (post, next) = await early.Started.ConfigureAwait(false);
-        return new(post, next, Pending: early.Confirmed);
+        return new(post, next, Pending: early.Confirmed, After: before);
     }
 
     /// <summary>How many times a commit is sent ahead while the commit before it is still being written.</summary>

@@ -27,22 +27,22 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
     /// worker, if any. With <paramref name="predecessor"/>, the item started before the commit that leases it was
     /// written (<see cref="EarlyStart"/>): it has no lease until that commit is; nothing of it is written before, and
     /// nothing at all when the commit was refused. <paramref name="mayStartNext"/>: the worker runs the successor next,
-    /// so the successor may start early in turn.
+    /// so the successor may start early in turn. <paramref name="after"/>: see <see cref="Executed.After"/>.
     /// </summary>
-    public async Task<Executed> ExecuteAsync(WorkItem item, JobState? known, WorkerRun run, Task<WorkItem?>? predecessor = null, bool mayStartNext = false)
+    public async Task<Executed> ExecuteAsync(WorkItem item, JobState? known, WorkerRun run, Task<WorkItem?>? predecessor = null, bool mayStartNext = false, Task<WorkItem?>? after = null)
     {
         if (predecessor is not null)
         {
-            return await ExecuteEarlyAsync(item, known, run, predecessor, mayStartNext).ConfigureAwait(false);
+            return await ExecuteEarlyAsync(item, known, run, predecessor, mayStartNext, after).ConfigureAwait(false);
         }
 
         return await ExecuteCoreAsync(item, known, run, null, mayStartNext).ConfigureAwait(false);
     }
 
     /// <summary>Runs an item that started before the commit leasing it was written, and lets go of its lease after its own commit.</summary>
-    private async Task<Executed> ExecuteEarlyAsync(WorkItem item, JobState? known, WorkerRun run, Task<WorkItem?> predecessor, bool mayStartNext)
+    private async Task<Executed> ExecuteEarlyAsync(WorkItem item, JobState? known, WorkerRun run, Task<WorkItem?> predecessor, bool mayStartNext, Task<WorkItem?>? after)
     {
-        var leased = new Leased(predecessor, run);
+        var leased = new Leased(predecessor, run) { After = after };
         var executed = await ExecuteCoreAsync(item, known, run, leased, mayStartNext).ConfigureAwait(false);
         if (!executed.Queued && executed.Pending is null && leased.Item is { } held)
         {
@@ -62,6 +62,9 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
 
         /// <summary>Whether that commit has been written (or refused) already.</summary>
         public bool Known => predecessor.IsCompleted;
+
+        /// <summary>The commit before that one, when that one was sent ahead (<see cref="Executed.After"/>).</summary>
+        public Task<WorkItem?>? After { get; init; }
 
         /// <summary>Waits for the commit before the item; the item as leased, or null when it must not be written.</summary>
         public async ValueTask<WorkItem?> WaitAsync()
@@ -192,7 +195,15 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
 
         // A step that started early may have its commit sent at once, to be written right after the one before it; or its
         // outcome is written only after that one, and not at all when that one was refused.
-        var ahead = early is not null && outcome is not null && !early.Known && ctx.Store.CanCommitAhead;
+        var ahead = false;
+        if (early is not null && outcome is not null && !early.Known)
+        {
+            // Behind a commit that was itself sent ahead, only once that one holds the job's row at the store (the commit
+            // before it is written): sent sooner, this one would often reach the row first, and be refused.
+            if (early.After is { } after) await after.ConfigureAwait(false);
+            ahead = !early.Known && ctx.Store.CanCommitAhead;
+        }
+
         if (early is not null && !ahead)
         {
             if (await early.WaitAsync().ConfigureAwait(false) is not { } leased)

@@ -137,17 +137,19 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
         var chain = 0;
         // Set while the current item started before the commit leasing it was written (see EarlyStart).
         Task<Queue.WorkItem?>? pending = null;
+        Task<Queue.WorkItem?>? after = null;
         while (true)
         {
             JobState? state;
             Queue.WorkItem? next;
             bool queued;
             Task<Queue.WorkItem?>? nextPending;
+            Task<Queue.WorkItem?>? nextAfter;
             try
             {
                 // The successor may start early only when this worker will run it: not past the chain's length.
                 var mayStartNext = chain + 1 < ctx.Options.MaxInlineSteps;
-                (state, next, queued, nextPending) = await runner.ExecuteAsync(current, known, run, pending, mayStartNext).ConfigureAwait(false);
+                (state, next, queued, nextPending, nextAfter) = await runner.ExecuteAsync(current, known, run, pending, mayStartNext, after).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -201,6 +203,7 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
             current = next;
             known = state;
             pending = nextPending;
+            after = nextAfter;
         }
     }
 }
