@@ -52,7 +52,8 @@ public sealed partial class PostgresOrdoStore
     private const string ContinueStepSql = """
         WITH u AS (
             UPDATE work_items SET work_key = $5, step_id = $6, visit = $7, attempt = $8, scope = $9, available_at = $10, created_at = $10,
-                lease_token = lease_token + 1, deliveries = 1
+                lease_token = lease_token + 1, deliveries = 1, lost = 0, lost_owners = NULL,
+                visible_at = CASE WHEN visible_at < ($10 + $45) / 2 THEN $45 ELSE visible_at END
             WHERE item_id = $1 AND job_id = $2 AND lease_owner = $3 AND lease_token = $4
             RETURNING tenant),
         """ + "\n" + StepCommitTailSql;
@@ -582,12 +583,14 @@ public sealed partial class PostgresOrdoStore
                 batch.BatchCommands.Add(Sql.Command("""
                     WITH u AS (
                         UPDATE work_items SET work_key = $5, step_id = $6, visit = $7, attempt = $8, scope = $9, available_at = $10, created_at = $10,
-                            lease_token = lease_token + 1, deliveries = 1
+                            lease_token = lease_token + 1, deliveries = 1, lost = 0, lost_owners = NULL,
+                            visible_at = CASE WHEN visible_at < ($10 + $11) / 2 THEN $11 ELSE visible_at END
                         WHERE item_id = $1 AND job_id = $2 AND lease_owner = $3 AND lease_token = $4
                         RETURNING tenant)
                     SELECT ordo_check(count(*) = 1, 'lease') AS ordo_check, max(tenant) AS tenant FROM u
                     """,
-                    [.. lease, Sql.Text(step.WorkKey), Sql.Text(step.StepId), Sql.Int(step.Visit), Sql.Int(step.Attempt), Sql.Text(step.Scope), Sql.Long(Ms(commit.Enqueue[continued].AvailableAt))]));
+                    [.. lease, Sql.Text(step.WorkKey), Sql.Text(step.StepId), Sql.Int(step.Visit), Sql.Int(step.Attempt), Sql.Text(step.Scope),
+                        Sql.Long(Ms(commit.Enqueue[continued].AvailableAt)), Sql.Long(Ms(commit.Enqueue[continued].LeaseExpiresAt))]));
             }
             else
             {
@@ -701,7 +704,7 @@ public sealed partial class PostgresOrdoStore
             Sql.Long(commit.Status.IsTerminal() ? nowMs : null), Sql.Long(delta.Tokens), Sql.Numeric(delta.Cost), Sql.Long(delta.Retries),
             Sql.Long(delta.Rejections), Sql.Long(delta.Escalations), Sql.Bool(!delta.IsEmpty),
         ];
-        batch.BatchCommands.Add(Sql.Command(next is null ? EndStepSql : ContinueStepSql, parameters));
+        batch.BatchCommands.Add(next is null ? Sql.Command(EndStepSql, parameters) : Sql.Command(ContinueStepSql, [.. parameters, Sql.Long(Ms(next.LeaseExpiresAt))]));
         if (commit.DropPendingWork) AddDropPendingWork(batch, commit.JobId, ack.ItemId);
         if (commit.Status.IsTerminal()) AddEndedNotify(batch, commit.JobId);
 

@@ -24,9 +24,10 @@ public sealed partial class PostgresOrdoStore
             RETURNING w.tenant),
         c AS (
             UPDATE work_items w SET work_key = v.work_key, step_id = v.step_id, visit = v.visit, attempt = v.attempt, scope = v.scope,
-                available_at = v.available_at, created_at = v.available_at, lease_token = w.lease_token + 1, deliveries = 1
-            FROM unnest($5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::integer[], $11::integer[], $12::text[], $13::bigint[])
-                AS v(item_id, owner, token, work_key, step_id, visit, attempt, scope, available_at)
+                available_at = v.available_at, created_at = v.available_at, lease_token = w.lease_token + 1, deliveries = 1, lost = 0, lost_owners = NULL,
+                visible_at = CASE WHEN w.visible_at < (v.available_at + v.lease_expires_at) / 2 THEN v.lease_expires_at ELSE w.visible_at END
+            FROM unnest($5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::integer[], $11::integer[], $12::text[], $13::bigint[], $49::bigint[])
+                AS v(item_id, owner, token, work_key, step_id, visit, attempt, scope, available_at, lease_expires_at)
             WHERE w.item_id = v.item_id AND w.job_id = $1 AND w.lease_owner = v.owner AND w.lease_token = v.token
             RETURNING w.tenant),
         u AS (SELECT tenant FROM d UNION ALL SELECT tenant FROM c),
@@ -118,6 +119,7 @@ public sealed partial class PostgresOrdoStore
             Sql.BytesArray([.. leaves.Select(l => l.Digest)]), Sql.BytesArray([.. leaves.Select(l => l.Hash())]),
             Sql.Long(last.Status.IsTerminal() ? nowMs : null), Sql.Long(delta.Tokens), Sql.Numeric(delta.Cost), Sql.Long(delta.Retries),
             Sql.Long(delta.Rejections), Sql.Long(delta.Escalations), Sql.Bool(!delta.IsEmpty),
+            Sql.LongArray([.. continued.Select(c => Ms(c.Next.LeaseExpiresAt))]),
         ];
         batch.BatchCommands.Add(Sql.Command(StepRunSql, parameters));
         if (last.DropPendingWork) AddDropPendingWork(batch, job, last.Ack!.Value.ItemId);

@@ -38,12 +38,13 @@ public sealed class PostgresStoreOptions
     /// How many commits of this process may wait at the server ahead of the commit they follow: a step that started
     /// while the commit before it was being written (<see cref="Engine.OrdoRuntimeOptions.StartStepsEarly"/>) sends its
     /// own commit at once, and the server writes it as soon as that one ends, instead of after a round trip to this
-    /// process. Each holds a server connection, waiting on the job's row lock. A job's chain keeps at most two ahead:
-    /// the next is sent once the commit two before it is written, when the one before it holds the job's row (sent
-    /// sooner, it would often reach the row first and be refused). 0: none; every commit waits for the one before it.
-    /// Default: 2.
+    /// process. Each holds a server connection, waiting on the job's row lock. With 2 or more, a job's chain keeps up to
+    /// two ahead: the next is sent once the commit two before it is written, when the one before it holds the job's row
+    /// (sent sooner, it would often reach the row first and be refused). A chain that always has a commit waiting leaves
+    /// a cancel from outside little room between two of its commits, hence the default. 0: none; every commit waits
+    /// for the one before it. Default: 1.
     /// </summary>
-    public int CommitsAhead { get; set; } = 2;
+    public int CommitsAhead { get; set; } = 1;
 
     /// <summary>How often a commit refused by a deadlock or a serialization failure is tried again before it fails. Default: 5.</summary>
     public int DeadlockRetries { get; set; } = 5;

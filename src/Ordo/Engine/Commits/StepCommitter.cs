@@ -228,6 +228,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
         {
             CommitResult result;
             var ahead = p.Commit with { Ahead = true };
+            run.Committing(p.Finished.Item, true);
             var tries = 0;
             try
             {
@@ -274,10 +275,15 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
                 executed = await CommitOutcomeAsync(p.Finished with { Item = leasedBefore }).ConfigureAwait(false);
             }
 
-            if (early is { IsStarted: true } && executed.Next is { } next)
+            if (early is { IsStarted: true })
             {
-                if (early.Keeps(next)) kept = next;
-                else await run.HandOverAsync(next, executed.State).ConfigureAwait(false);
+                // The worker has gone on: the item's lease is let go of here.
+                run.Untrack(p.Finished.Item);
+                if (executed.Next is { } next)
+                {
+                    if (early.Keeps(next)) kept = next;
+                    else await run.HandOverAsync(next, executed.State).ConfigureAwait(false);
+                }
             }
 
             return executed;

@@ -43,18 +43,31 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
     private async Task<Executed> ExecuteEarlyAsync(WorkItem item, JobState? known, WorkerRun run, Task<WorkItem?> predecessor, bool mayStartNext, Task<WorkItem?>? after)
     {
         var leased = new Leased(predecessor, run) { After = after };
-        var executed = await ExecuteCoreAsync(item, known, run, leased, mayStartNext).ConfigureAwait(false);
-        if (!executed.Queued && executed.Pending is null && leased.Item is { } held)
+        // Held (renewed) from the moment the commit before is written, however long the step still runs.
+        leased.TrackWhenLeased();
+        Executed executed;
+        try
         {
-            run.Untrack(held);
+            executed = await ExecuteCoreAsync(item, known, run, leased, mayStartNext).ConfigureAwait(false);
+        }
+        catch
+        {
+            leased.Stop(untrack: false);
+            throw;
         }
 
+        // Let go of here once committed; a queued commit, or one still being written for a successor that started
+        // early, lets go of it itself.
+        leased.Stop(untrack: !executed.Queued && executed.Pending is null);
         return executed;
     }
 
-    /// <summary>The lease of an item that started early: known once the commit leasing it is written, and held from then on.</summary>
+    /// <summary>The lease of an item that started early: known once the commit leasing it is written, and held from then on until <see cref="Stop"/>.</summary>
     private sealed class Leased(Task<WorkItem?> predecessor, WorkerRun run)
     {
+        private readonly Lock _lock = new();
+        private bool _stopped;
+
         public WorkItem? Item { get; private set; }
 
         /// <summary>The commit before the item: its leased item once written, or null.</summary>
@@ -66,18 +79,37 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
         /// <summary>The commit before that one, when that one was sent ahead (<see cref="Executed.After"/>).</summary>
         public Task<WorkItem?>? After { get; init; }
 
-        /// <summary>Waits for the commit before the item; the item as leased, or null when it must not be written.</summary>
-        public async ValueTask<WorkItem?> WaitAsync()
+        /// <summary>Starts holding the item as soon as the commit before it is written (unless stopped by then).</summary>
+        public void TrackWhenLeased() => _ = HoldWhenLeasedAsync();
+
+        private async Task HoldWhenLeasedAsync() => Hold(await predecessor.ConfigureAwait(false));
+
+        private void Hold(WorkItem? item)
         {
-            if (Item is not null) return Item;
-            var item = await predecessor.ConfigureAwait(false);
-            if (item is not null && Item is null)
+            lock (_lock)
             {
+                if (item is null || _stopped || Item is not null) return;
                 run.Track(item);
                 Item = item;
             }
+        }
 
-            return Item;
+        /// <summary>Waits for the commit before the item; the item as leased (and held), or null when it must not be written.</summary>
+        public async ValueTask<WorkItem?> WaitAsync()
+        {
+            var item = await predecessor.ConfigureAwait(false);
+            Hold(item);
+            return item;
+        }
+
+        /// <summary>Stops taking the item up; lets go of it when <paramref name="untrack"/>.</summary>
+        public void Stop(bool untrack)
+        {
+            lock (_lock)
+            {
+                _stopped = true;
+                if (untrack && Item is { } held) run.Untrack(held);
+            }
         }
     }
 
