@@ -50,7 +50,7 @@ internal sealed class WriterStatements : IDisposable
         DeleteLeased = new(c, "DELETE FROM work_items WHERE item_id = $1 AND job_key = $2 AND lease_owner = $3 AND lease_token = $4", 4);
         ContinueLeased = new(c, """
             UPDATE work_items SET work_key = $1, step_id = $2, visit = $3, attempt = $4, scope = $5, available_at = $6, created_at = $6,
-                lease_token = lease_token + 1, deliveries = 1
+                lease_token = lease_token + 1, deliveries = 1, lost = 0, lost_owners = NULL
             WHERE item_id = $7 AND job_key = $8 AND lease_owner = $9 AND lease_token = $10
             """, 10);
         CheckLease = new(c, "SELECT 1 FROM work_items WHERE item_id = $1 AND job_key = $2 AND lease_owner = $3 AND lease_token = $4", 4);

@@ -392,6 +392,26 @@ public abstract partial class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ASuccessorLeasedToTheSameWorker_StartsWithNoLostLeases()
+    {
+        var id = JobId.New(T0);
+        await Store.SubmitAsync(Job(id, T0));
+        Assert.Single(await Store.ClaimAsync(Claim("dead-worker", T0, max: 1, root: id)));
+        var taken = Assert.Single(await Store.ClaimAsync(Claim("w", T0.AddSeconds(1), root: id, dead: ["dead-worker"])));
+        Assert.Equal(1, taken.LostDeliveries);
+
+        // s1's successor continues in its row (where the store does that): the leases s1 lost are not s2's.
+        var next = new NewWorkItem { Step = new StepRef("s2", 1, 1), AvailableAt = T0.AddSeconds(1), LeaseOwner = "w", LeaseExpiresAt = T0.AddSeconds(31) };
+        var result = await Store.CommitAsync(Commit(await StateAsync(Store, id), [Succeeded("s1", T0.AddSeconds(1))], ack: taken.Lease, enqueue: [next]));
+        var successor = Assert.Single(result.LeasedItems);
+        Assert.True(await Store.ReleaseAsync(successor.Lease, T0.AddSeconds(1)));
+        var again = Assert.Single(await Store.ClaimAsync(Claim("w2", T0.AddSeconds(2), root: id)));
+        Assert.Equal("s2", again.Step.StepId);
+        Assert.Equal(0, again.LostDeliveries);
+        Assert.Empty(again.LostOwners);
+    }
+
+    [Fact]
     public async Task Claim_MaxItemsAndRootFilter()
     {
         var a = JobId.New(T0);
