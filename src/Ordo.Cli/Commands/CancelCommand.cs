@@ -18,8 +18,10 @@ internal static class CancelCommand
             var id = CliHost.ParseJobId(parse.GetValue(jobArg));
             var project = await CliHost.StoreProjectAsync(ctx).ConfigureAwait(false);
             await using var host = await CliHost.OpenAsync(ctx, project, create: false).ConfigureAwait(false);
-            var before = await host.GetJobAsync(id, ctx.Stop).ConfigureAwait(false);
+            await host.GetJobAsync(id, ctx.Stop).ConfigureAwait(false);
             var cancelled = await host.Runtime.CancelAsync(id, parse.GetValue(reason) ?? "cancelled by user", ctx.Identity, ctx.Stop).ConfigureAwait(false);
+            // Not cancelled: the job ended, perhaps while the cancel was being tried; its status is read again, as it ended.
+            var status = cancelled ? "cancelled" : (await host.GetJobAsync(id, ctx.Stop).ConfigureAwait(false)).Status.ToWire();
             if (ctx.Json)
             {
                 await ctx.Out.WriteLineAsync(JsonOut.Write(w =>
@@ -27,13 +29,13 @@ internal static class CancelCommand
                     w.WriteStartObject();
                     w.WriteString("job_id", id.Value);
                     w.WriteBoolean("cancelled", cancelled);
-                    w.WriteString("status", cancelled ? "cancelled" : before.Status.ToWire());
+                    w.WriteString("status", status);
                     w.WriteEndObject();
                 })).ConfigureAwait(false);
             }
             else if (!ctx.Quiet)
             {
-                await ctx.Out.WriteLineAsync(cancelled ? $"job {id} cancelled" : $"job {id} had already ended ({before.Status.ToWire()}); nothing changed").ConfigureAwait(false);
+                await ctx.Out.WriteLineAsync(cancelled ? $"job {id} cancelled" : $"job {id} had already ended ({status}); nothing changed").ConfigureAwait(false);
             }
 
             return ExitCodes.Ok;
