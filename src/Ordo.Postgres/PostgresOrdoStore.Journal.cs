@@ -329,7 +329,6 @@ public sealed partial class PostgresOrdoStore
 
     private int _aheadInFlight;
     private long _writtenAhead;
-    private SemaphoreSlim? _aheadSlots;
 
     /// <inheritdoc />
     /// <remarks>While fewer than <see cref="PostgresStoreOptions.CommitsAhead"/> commits of this process wait ahead.</remarks>
@@ -349,26 +348,14 @@ public sealed partial class PostgresOrdoStore
     private async Task<CommitResult> CommitAheadAsync(JobCommit commit, CancellationToken cancellationToken)
     {
         if (_options.CommitsAhead == 0) return await _commitGate.WriteAsync(commit, cancellationToken).ConfigureAwait(false);
-        var slots = LazyInitializer.EnsureInitialized(ref _aheadSlots, () => new SemaphoreSlim(_options.CommitsAhead));
         Interlocked.Increment(ref _aheadInFlight);
         var entered = false;
         try
         {
-            await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await _aheadSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
             entered = true;
-            foreach (var item in commit.Enqueue)
-            {
-                if (item.LeaseOwner is { } owner) await _locks.HoldAsync(owner, cancellationToken).ConfigureAwait(false);
-            }
-
-            var (ids, tenant) = await WriteAsync(async c =>
-            {
-                await using var batch = new NpgsqlBatch(c);
-                batch.BatchCommands.Add(Sql.Command("SELECT FROM jobs WHERE job_id = $1 FOR UPDATE", Sql.Text(commit.JobId.Value)));
-                var childItems = AddCommit(batch, commit);
-                var rows = await ReadRowsAsync(batch, cancellationToken).ConfigureAwait(false);
-                return Split(rows, commit, childItems, 0).Result;
-            }, cancellationToken).ConfigureAwait(false);
+            await HoldLeaseOwnersAsync(commit, cancellationToken).ConfigureAwait(false);
+            var (ids, tenant) = await WriteAsync(c => CommitCoreAsync(c, commit, cancellationToken, lockJobFirst: true), cancellationToken).ConfigureAwait(false);
             Interlocked.Increment(ref _writtenAhead);
             return new CommitResult(CommitOutcome.Committed, Leased(commit, ids, tenant));
         }
@@ -378,8 +365,17 @@ public sealed partial class PostgresOrdoStore
         }
         finally
         {
-            if (entered) slots.Release();
+            if (entered) _aheadSlots.Release();
             Interlocked.Decrement(ref _aheadInFlight);
+        }
+    }
+
+    /// <summary>Makes sure this process holds the liveness lock of every owner the commit leases items to.</summary>
+    private async Task HoldLeaseOwnersAsync(JobCommit commit, CancellationToken cancellationToken)
+    {
+        foreach (var item in commit.Enqueue)
+        {
+            if (item.LeaseOwner is { } owner) await _locks.HoldAsync(owner, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -395,11 +391,7 @@ public sealed partial class PostgresOrdoStore
     /// <summary>Writes one commit in a transaction of its own.</summary>
     private async Task<CommitResult> CommitAloneAsync(JobCommit commit, CancellationToken cancellationToken)
     {
-        foreach (var item in commit.Enqueue)
-        {
-            if (item.LeaseOwner is { } owner) await _locks.HoldAsync(owner, cancellationToken).ConfigureAwait(false);
-        }
-
+        await HoldLeaseOwnersAsync(commit, cancellationToken).ConfigureAwait(false);
         try
         {
             var (ids, tenant) = await WriteAsync(c => CommitCoreAsync(c, commit, cancellationToken), cancellationToken).ConfigureAwait(false);
@@ -516,9 +508,11 @@ public sealed partial class PostgresOrdoStore
         return -1;
     }
 
-    private async Task<(List<(long Id, string Tenant)> Ids, string? Tenant)> CommitCoreAsync(NpgsqlConnection c, JobCommit commit, CancellationToken cancellationToken)
+    /// <summary>Writes one commit's batch; with <paramref name="lockJobFirst"/>, after taking the job row's lock (a commit sent ahead).</summary>
+    private async Task<(List<(long Id, string Tenant)> Ids, string? Tenant)> CommitCoreAsync(NpgsqlConnection c, JobCommit commit, CancellationToken cancellationToken, bool lockJobFirst = false)
     {
         await using var batch = new NpgsqlBatch(c);
+        if (lockJobFirst) batch.BatchCommands.Add(Sql.Command("SELECT FROM jobs WHERE job_id = $1 FOR UPDATE", Sql.Text(commit.JobId.Value)));
         var childItems = AddCommit(batch, commit);
         var rows = await ReadRowsAsync(batch, cancellationToken).ConfigureAwait(false);
         return Split(rows, commit, childItems, 0).Result;

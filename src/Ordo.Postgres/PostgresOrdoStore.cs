@@ -25,6 +25,8 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
     private readonly ConcurrentDictionary<string, byte> _definitions = new(StringComparer.Ordinal);
     private readonly WorkerLocks _locks;
     private readonly CommitGate<JobCommit, CommitResult> _commitGate;
+    // Commits sent ahead that may be at the server at once (PostgresStoreOptions.CommitsAhead); never disposed: it holds no wait handle.
+    private readonly SemaphoreSlim _aheadSlots;
     private readonly CommitGate<NewJob, JobRecord> _submitGate;
     private readonly WorkListener _listener;
     private readonly WorkListener _endings;
@@ -82,6 +84,7 @@ public sealed partial class PostgresOrdoStore : IOrdoStore, IApiKeyStore
         _channel = "ordo_work_" + Schema;
         _endedChannel = "ordo_ended_" + Schema;
         _locks = new WorkerLocks(_dataSource, csb.ConnectionString, Schema);
+        _aheadSlots = new SemaphoreSlim(Math.Max(1, options.CommitsAhead));
         _commitGate = new CommitGate<JobCommit, CommitResult>(options.CommitSlots, MaxCommitGroup, c => c.JobId.Value, cs => CommitTogetherAsync(cs, CancellationToken.None), CommitAloneAsync);
         _submitGate = new CommitGate<NewJob, JobRecord>(options.CommitSlots, MaxCommitGroup, j => j.JobId.Value, SubmitTogetherAsync, SubmitAloneAsync);
         _listener = new WorkListener(csb.ConnectionString, _channel, options.ListenCheckInterval, options.TimeProvider, _locks.CheckAsync);

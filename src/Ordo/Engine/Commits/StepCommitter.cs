@@ -139,16 +139,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
         try
         {
             var executed = await CommitFinishedAsync(finished, early).ConfigureAwait(false);
-            if (early.IsStarted)
-            {
-                finished.Run.Untrack(finished.Item);
-                if (executed.Next is { } next)
-                {
-                    if (early.Keeps(next)) kept = next;
-                    else await finished.Run.HandOverAsync(next, executed.State).ConfigureAwait(false);
-                }
-            }
-
+            if (early.IsStarted) kept = await WrittenAfterEarlyStartAsync(finished, executed, early).ConfigureAwait(false);
             return executed;
         }
         catch (Exception e) when (e is not OutOfMemoryException && early.IsStarted)
@@ -169,6 +160,19 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
                 early.Confirm(kept);
             }
         }
+    }
+
+    /// <summary>
+    /// After a commit whose successor started early: the worker has gone on, so the committed item's lease is let go of
+    /// here, and the leased successor is returned when it is the one that started (else handed to the idle workers).
+    /// </summary>
+    private static async Task<WorkItem?> WrittenAfterEarlyStartAsync(FinishedStep finished, Executed executed, EarlyStart early)
+    {
+        finished.Run.Untrack(finished.Item);
+        if (executed.Next is not { } next) return null;
+        if (early.Keeps(next)) return next;
+        await finished.Run.HandOverAsync(next, executed.State).ConfigureAwait(false);
+        return null;
     }
 
     /// <summary>
@@ -275,17 +279,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
                 executed = await CommitOutcomeAsync(p.Finished with { Item = leasedBefore }).ConfigureAwait(false);
             }
 
-            if (early is { IsStarted: true })
-            {
-                // The worker has gone on: the item's lease is let go of here.
-                run.Untrack(p.Finished.Item);
-                if (executed.Next is { } next)
-                {
-                    if (early.Keeps(next)) kept = next;
-                    else await run.HandOverAsync(next, executed.State).ConfigureAwait(false);
-                }
-            }
-
+            if (early is { IsStarted: true }) kept = await WrittenAfterEarlyStartAsync(p.Finished, executed, early).ConfigureAwait(false);
             return executed;
         }
         catch (Exception e) when (e is not OutOfMemoryException && early is { IsStarted: true })
