@@ -34,6 +34,22 @@ public sealed class OrdoRuntimeOptions
     /// </summary>
     public bool StartStepsEarly { get; set; } = true;
 
+    /// <summary>
+    /// The most steps one commit writes when pure steps follow each other. A pure step (a <c>transform</c>, or <c>code</c>
+    /// declared <see cref="Workflows.CodeStep.Pure"/>) whose only successor is pure too, leased to the same worker, runs
+    /// that successor before its own commit is written, and so on: one commit then writes them all, each step's events
+    /// in the log exactly as if each had had its own commit. What is not written when the process stops is run again,
+    /// which a pure step allows. A successor that fails, is held by governance, declares a <c>timeout</c> or is not pure
+    /// runs on its own as usual. 1 gives every step a commit of its own. Default: 16.
+    /// </summary>
+    public int PureStepsPerCommit { get; set; } = 16;
+
+    /// <summary>
+    /// How long the pure steps written by one commit (<see cref="PureStepsPerCommit"/>) may run in all: no further step
+    /// joins the commit once this much time has passed since the first was planned. Default: 20 ms.
+    /// </summary>
+    public TimeSpan PureStepsCommitWithin { get; set; } = TimeSpan.FromMilliseconds(20);
+
     /// <summary>Work items claimed per round trip to the store. Default: 16.</summary>
     public int ClaimBatchSize { get; set; } = 16;
 
@@ -72,6 +88,8 @@ public sealed class OrdoRuntimeOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotEvery, 1, nameof(SnapshotEvery));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxInlineSteps, 1, nameof(MaxInlineSteps));
         ArgumentOutOfRangeException.ThrowIfLessThan(ClaimBatchSize, 1, nameof(ClaimBatchSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(PureStepsPerCommit, 1, nameof(PureStepsPerCommit));
+        ArgumentOutOfRangeException.ThrowIfLessThan(PureStepsCommitWithin, TimeSpan.Zero, nameof(PureStepsCommitWithin));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxDeliveries, 1, nameof(MaxDeliveries));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxOutputBytes, 1024, nameof(MaxOutputBytes));
     }

@@ -7,7 +7,10 @@ using static Ordo.Tests.Engine.EngineHarness;
 
 namespace Ordo.Tests.Engine;
 
-/// <summary>Steps that start while the commit before them is being written (<see cref="OrdoRuntimeOptions.StartStepsEarly"/>).</summary>
+/// <summary>
+/// Steps that start while the commit before them is being written (<see cref="OrdoRuntimeOptions.StartStepsEarly"/>);
+/// where pure steps follow each other, each has a commit of its own here (<see cref="OrdoRuntimeOptions.PureStepsPerCommit"/> 1).
+/// </summary>
 public sealed class EarlyStartTests
 {
     private static WorkflowDefinition PureChain(int n, Action<int>? onRun = null)
@@ -37,7 +40,7 @@ public sealed class EarlyStartTests
     public async Task AChainOfPureSteps_WritesTheSameLog_WhetherStepsStartEarlyOrNot(bool early)
     {
         var runs = new int[21];
-        await using var h = new EngineHarness(new OrdoRuntimeOptions { Workers = 2, PollInterval = TimeSpan.FromMilliseconds(5), StartStepsEarly = early });
+        await using var h = new EngineHarness(new OrdoRuntimeOptions { Workers = 2, PollInterval = TimeSpan.FromMilliseconds(5), StartStepsEarly = early, PureStepsPerCommit = 1 });
         var state = await h.RunAsync(PureChain(20, i => Interlocked.Increment(ref runs[i])));
 
         Assert.Equal(JobStatus.Completed, state.Status);
@@ -110,7 +113,7 @@ public sealed class EarlyStartTests
             .Step("b", s => s.Transform("y", "${ steps.a.output.x * 2 }").Next("c"))
             .Step("c", s => s.Transform("z", "${ steps.b.output.y + 3 }"))
             .Build();
-        await using var h = new EngineHarness();
+        await using var h = new EngineHarness(new OrdoRuntimeOptions { Workers = 2, PollInterval = TimeSpan.FromMilliseconds(5), PureStepsPerCommit = 1 });
         var state = await h.RunAsync(wf, new { n = 4 });
 
         Assert.Equal(JobStatus.Completed, state.Status);

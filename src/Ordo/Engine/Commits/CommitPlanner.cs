@@ -33,6 +33,26 @@ internal sealed class PlannedCommit
     /// <summary>The most successors leased to this worker in one commit: none unless the plan is made for a worker (then up to what idle workers of its process can take).</summary>
     public int InlineLimit { get; init; }
 
+    /// <summary>
+    /// Takes over the plan of this plan's only successor, run before this plan is written (a coordinator started in the
+    /// same commit, or pure steps written together): its events follow this plan's, and its successors, drops, child
+    /// jobs and notices replace this plan's, whose only successor is never written as a work item.
+    /// </summary>
+    public void Absorb(PlannedCommit then)
+    {
+        Events.AddRange(then.Events);
+        Enqueue.Clear();
+        Enqueue.AddRange(then.Enqueue);
+        DropPendingWork = then.DropPendingWork;
+        DropScopes.Clear();
+        DropScopes.AddRange(then.DropScopes);
+        StartJobs.Clear();
+        StartJobs.AddRange(then.StartJobs);
+        NotifyJobs.Clear();
+        NotifyJobs.AddRange(then.NotifyJobs);
+        Inline = then.Inline;
+    }
+
     private JobState? _previewBase;
     private JobState? _preview;
     private int _previewed;

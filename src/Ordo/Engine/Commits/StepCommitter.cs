@@ -78,6 +78,7 @@ internal sealed class EarlyStart
 /// </summary>
 internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
 {
+    private readonly PureStepGroups _pure = new(ctx);
     private readonly CommitLane<FinishedStep>[] _lanes = [.. Enumerable.Range(0, 1024).Select(_ => new CommitLane<FinishedStep>())];
 
     /// <summary>
@@ -305,7 +306,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
         var plan = p.Plan;
         return plan.Enqueue.Count == 1 && plan.Enqueue[0].LeaseOwner == ctx.Worker && !plan.DropPendingWork && plan.DropScopes.Count == 0
             && plan.StartJobs.Count == 0 && !p.Post.Status.IsTerminal() && !p.Finished.Run.Stopping
-            && p.Finished.Workflow.FindStep(plan.Enqueue[0].Step.StepId) is TransformStep or CodeStep { Pure: true };
+            && PureStepGroups.IsPure(p.Finished.Workflow.FindStep(plan.Enqueue[0].Step.StepId));
     }
 
     /// <summary>Commits a step in the background, then whatever other workers leave in its lane meanwhile.</summary>
@@ -535,6 +536,9 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             foreach (var e in plan.Events) Telemetry.OrdoSpans.Stamp(e, f.Span);
         }
 
+        // Pure successors run now and are written by this commit too; each stamps its events with its own span.
+        await _pure.ExtendAsync(f, state, plan).ConfigureAwait(false);
+
         var sealedEvents = EventChain.Seal(item.JobId, state.Seq, state.HeadHash, plan.Events);
         // The plan's own preview is the state after its events (content does not depend on sequence numbers or hashes).
         var post = sealedEvents.Length == 0 ? state : plan.Preview(state) with { Seq = sealedEvents[^1].Seq, HeadHash = sealedEvents[^1].Hash, UpdatedAt = sealedEvents[^1].Timestamp };
@@ -585,14 +589,8 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
         var then = await ctx.Planner.PlanAsync(started, f.Workflow, item, outcome, execution.Events, 0, plan.InlineLimit, CancellationToken.None).ConfigureAwait(false);
         Interlocked.Increment(ref f.Run.StepsExecuted);
 
-        var merged = new PlannedCommit { InlineLimit = plan.InlineLimit, DropPendingWork = then.DropPendingWork };
-        merged.Events.AddRange(plan.Events);
-        merged.Events.AddRange(then.Events);
-        merged.Enqueue.AddRange(then.Enqueue);
-        merged.DropScopes.AddRange(then.DropScopes);
-        merged.StartJobs.AddRange(then.StartJobs);
-        merged.NotifyJobs.AddRange(then.NotifyJobs);
-        return merged;
+        plan.Absorb(then);
+        return plan;
     }
 
     /// <summary>

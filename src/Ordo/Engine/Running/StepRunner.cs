@@ -266,7 +266,7 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
         }
 
         Interlocked.Increment(ref run.StepsExecuted);
-        outcome = Bounded(Redacted(outcome));
+        outcome = StepOutcomes.Recordable(ctx, outcome);
         var duration = ctx.Time.GetElapsedTime(started).TotalMilliseconds;
         var result = outcome.Interrupt is not null ? "interrupted" : outcome.Succeeded ? "succeeded" : "failed";
         if (OrdoMetrics.StepDuration.Enabled)
@@ -291,39 +291,6 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
         }
 
         return executed;
-    }
-
-    /// <summary>No secret leaves a step: its message and output (an agent's answer, an exception's text) are redacted at every depth.</summary>
-    private StepOutcome Redacted(StepOutcome outcome)
-    {
-        var redactor = ctx.Gateway.Redactor;
-        return outcome with
-        {
-            Message = outcome.Message is null ? null : redactor.Redact(outcome.Message),
-            Output = outcome.Output is { } output ? redactor.Redact(output) : null,
-            Artifacts = outcome.Artifacts.Count == 0 ? outcome.Artifacts : [.. outcome.Artifacts.Select(a => a with { Value = redactor.Redact(a.Value) })],
-        };
-    }
-
-    /// <summary>An outcome whose output or an artifact is larger than <see cref="OrdoRuntimeOptions.MaxOutputBytes"/> fails the step instead: no event is unbounded.</summary>
-    private StepOutcome Bounded(StepOutcome outcome)
-    {
-        var max = ctx.Options.MaxOutputBytes;
-        string? what = null;
-        long size = 0;
-        if (outcome.Output is { } output && (size = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(output).Length) > max)
-        {
-            what = "its output";
-        }
-        else if (outcome.Artifacts.FirstOrDefault(a => System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(a.Value).Length > max) is { } big)
-        {
-            what = $"artifact '{big.Name}'";
-            size = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(big.Value).Length;
-        }
-
-        return what is null ? outcome : StepOutcome.Failure("output_too_large",
-            $"{what} is {size} bytes as JSON, more than the {max} a step may record (OrdoRuntimeOptions.MaxOutputBytes)", retryable: false)
-            with { Agent = outcome.Agent, PromptHash = outcome.PromptHash, Model = outcome.Model, Interrupt = outcome.Interrupt };
     }
 
     /// <summary>A step's outcome as governance leaves it: an interrupt the step raised, or the checks on its result.</summary>
