@@ -115,11 +115,21 @@ internal sealed partial class OrdoBench
     private async Task PgW1Async(string cs, JsonObject o, CancellationToken stop)
     {
         await using var schema = await BenchSchema.CreateAsync(cs, "w1", stop).ConfigureAwait(false);
-        await using var host = await BenchHost.StartAsync(schema.OpenStore(), DefaultWorkers, stop).ConfigureAwait(false);
-        var (samples, _) = await ChainSeriesAsync(host, "postgres w1", _p.W1DurN, _p.W1Reps).ConfigureAwait(false);
-        o["w1_durable_steps_per_sec"] = BenchStats.Round(BenchStats.Median(samples), 1);
-        o["w1_samples_steps_per_sec"] = Array(samples, 1);
+        await using (var host = await BenchHost.StartAsync(schema.OpenStore(), DefaultWorkers, stop).ConfigureAwait(false))
+        {
+            var (samples, _) = await ChainSeriesAsync(host, "postgres w1", _p.W1DurN, _p.W1Reps).ConfigureAwait(false);
+            o["w1_durable_steps_per_sec"] = BenchStats.Round(BenchStats.Median(samples), 1);
+            o["w1_samples_steps_per_sec"] = Array(samples, 1);
+        }
+
+        // The same with a commit of its own for every step, as if no step were pure (OrdoRuntimeOptions.PureStepsPerCommit 1).
+        await using var single = await BenchHost.StartAsync(schema.OpenStore(), DefaultWorkers, stop, OneCommitPerStep()).ConfigureAwait(false);
+        var (each, _) = await ChainSeriesAsync(single, "postgres w1, a commit per step", _p.W1DurN, _p.W1Reps).ConfigureAwait(false);
+        o["w1_one_commit_per_step_steps_per_sec"] = BenchStats.Round(BenchStats.Median(each), 1);
     }
+
+    /// <summary>Runtime options that give every step a commit of its own: pure steps are not written together.</summary>
+    private static OrdoRuntimeOptions OneCommitPerStep() => new() { PureStepsPerCommit = 1 };
 
     private async Task PgW2Async(string cs, JsonObject o, CancellationToken stop)
     {
@@ -145,16 +155,24 @@ internal sealed partial class OrdoBench
     private async Task PgW3Async(string cs, JsonObject o, CancellationToken stop)
     {
         await using var schema = await BenchSchema.CreateAsync(cs, "w3", stop).ConfigureAwait(false);
-        await using var host = await BenchHost.StartAsync(schema.OpenStore(), W3Workers, stop).ConfigureAwait(false);
         var probe = new StepProbe();
         var ids = BenchWorkflows.ChainIds(BenchSizes.Chain);
         var workflow = BenchWorkflows.Chain("bench-w3", ids, probe);
-        await BatchAsync(host, workflow, ids, _p.W3Jobs, "postgres w3").ConfigureAwait(false);
-        var seconds = await BatchAsync(host, workflow, ids, _p.W3Jobs, "postgres w3").ConfigureAwait(false);
-        o["w3_jobs_per_sec"] = BenchStats.Round(_p.W3Jobs / seconds, 1);
-        o["w3_steps_per_sec"] = BenchStats.Round(_p.W3Jobs * ids.Count / seconds, 1);
-        o["w3_workers"] = host.Workers;
-        Log($"postgres w3: {_p.W3Jobs} concurrent in {F2(seconds)} s, {F0(_p.W3Jobs * ids.Count / seconds)} steps/s");
+        await using (var host = await BenchHost.StartAsync(schema.OpenStore(), W3Workers, stop).ConfigureAwait(false))
+        {
+            await BatchAsync(host, workflow, ids, _p.W3Jobs, "postgres w3").ConfigureAwait(false);
+            var seconds = await BatchAsync(host, workflow, ids, _p.W3Jobs, "postgres w3").ConfigureAwait(false);
+            o["w3_jobs_per_sec"] = BenchStats.Round(_p.W3Jobs / seconds, 1);
+            o["w3_steps_per_sec"] = BenchStats.Round(_p.W3Jobs * ids.Count / seconds, 1);
+            o["w3_workers"] = host.Workers;
+            Log($"postgres w3: {_p.W3Jobs} concurrent in {F2(seconds)} s, {F0(_p.W3Jobs * ids.Count / seconds)} steps/s");
+        }
+
+        await using var single = await BenchHost.StartAsync(schema.OpenStore(), W3Workers, stop, OneCommitPerStep()).ConfigureAwait(false);
+        await BatchAsync(single, workflow, ids, _p.W3Jobs, "postgres w3, a commit per step").ConfigureAwait(false);
+        var each = await BatchAsync(single, workflow, ids, _p.W3Jobs, "postgres w3, a commit per step").ConfigureAwait(false);
+        o["w3_one_commit_per_step_steps_per_sec"] = BenchStats.Round(_p.W3Jobs * ids.Count / each, 1);
+        Log($"postgres w3, a commit per step: {F0(_p.W3Jobs * ids.Count / each)} steps/s");
     }
 
     private async Task PgW4Async(string cs, JsonObject o, CancellationToken stop)

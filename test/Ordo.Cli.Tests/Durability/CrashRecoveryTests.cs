@@ -11,13 +11,19 @@ namespace Ordo.Cli.Tests.Durability;
 /// The crash test: real <c>ordo</c> processes running a long chain of side-effecting tool steps are killed with SIGKILL
 /// at random points and restarted with <c>ordo resume</c>. Every job must complete, every (job, step, visit) must have
 /// exactly one effect (the idempotency key turns repeated calls into no-ops), no step visit may succeed twice, and
-/// every hash chain must stay intact. Scales with ORDO_TORTURE_SCALE (default 1); ORDO_TORTURE_SEED replays a run.
+/// every hash chain must stay intact. Runs of transform steps between the tool steps, written several to a commit, must
+/// each count once. Scales with ORDO_TORTURE_SCALE (default 1); ORDO_TORTURE_SEED replays a run.
 /// </summary>
 public sealed class CrashRecoveryTests(ITestOutputHelper log)
 {
     private const int Steps = 50;
     private const int LoopStep = 25;
     private const int LoopVisits = 3;
+
+    /// <summary>After every fifth tool step (s02, s07, ...) this many transform steps, pure, count into the artifact <c>tally</c>.</summary>
+    private const int TransformRun = 4;
+
+    private const int Transforms = Steps / 5 * TransformRun;
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
 
     [Fact]
@@ -158,8 +164,12 @@ public sealed class CrashRecoveryTests(ITestOutputHelper log)
             var succeeded = events.Where(e => Type(e) == "StepSucceeded").Select(e => (Step: e.GetProperty("step_id").GetString()!, Visit: e.GetProperty("visit").GetInt32())).ToList();
             var twice = succeeded.GroupBy(s => s).Where(g => g.Count() > 1).Select(g => $"{g.Key.Step}#{g.Key.Visit} x{g.Count()}").ToList();
             Assert.True(twice.Count == 0, $"job {job}: step visits that succeeded more than once: {string.Join(", ", twice)}");
-            Assert.Equal(Steps + LoopVisits - 1, succeeded.Count);
+            Assert.Equal(Steps + LoopVisits - 1 + Transforms, succeeded.Count);
             Assert.Equal(LoopVisits, succeeded.Count(s => s.Step == StepId(LoopStep)));
+
+            // The transforms, written several to a commit where they follow each other, each counted once.
+            var tally = events.Last(e => Type(e) == "StepSucceeded" && e.GetProperty("step_id").GetString()!.StartsWith('x'));
+            Assert.Equal(Transforms, tally.GetProperty("payload").GetProperty("output").GetProperty("tally").GetInt32());
 
             // Every effect of the job belongs to a call the log recorded, and every step visit has exactly one effect.
             var mine = effects.Where(e => e.JobId == job).ToList();
@@ -217,11 +227,20 @@ public sealed class CrashRecoveryTests(ITestOutputHelper log)
 
             """);
 
-        var yaml = new StringBuilder("ordo: 1\nworkflow: crash-chain\nversion: 1\nsteps:\n");
+        var yaml = new StringBuilder("ordo: 1\nworkflow: crash-chain\nversion: 1\nartifacts:\n  tally: { schema: { type: integer } }\nsteps:\n");
         for (var i = 1; i <= Steps; i++)
         {
             yaml.Append(CultureInfo.InvariantCulture, $"  - id: {StepId(i)}\n    tool: effect.write\n    args: {{ step: {StepId(i)}, n: {i} }}\n");
-            if (i == LoopStep)
+            if (i % 5 == 2)
+            {
+                yaml.Append(CultureInfo.InvariantCulture, $"    next: x{i:00}1\n");
+                for (var t = 1; t <= TransformRun; t++)
+                {
+                    var next = t < TransformRun ? $"x{i:00}{t + 1}" : StepId(i + 1);
+                    yaml.Append(CultureInfo.InvariantCulture, $"  - id: x{i:00}{t}\n    transform: {{ set: {{ tally: \"${{ (artifacts.tally ?? 0) + 1 }}\" }} }}\n    next: {next}\n");
+                }
+            }
+            else if (i == LoopStep)
             {
                 // A bounded loop: the step is visited three times, each visit with its own idempotency key.
                 yaml.Append(CultureInfo.InvariantCulture, $"    loop: {{ max_iterations: {LoopVisits} }}\n    next:\n      - {{ when: \"steps.{StepId(i)}.visit < {LoopVisits}\", to: {StepId(i)} }}\n      - {{ to: {StepId(i + 1)} }}\n");
