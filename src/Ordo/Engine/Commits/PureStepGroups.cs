@@ -26,18 +26,22 @@ internal sealed class PureStepGroups(EngineContext ctx)
     /// <summary>Whether a step reaches nothing outside its job's state: a <c>transform</c>, or <c>code</c> declared <see cref="CodeStep.Pure"/>.</summary>
     public static bool IsPure(StepDefinition? step) => step is TransformStep or CodeStep { Pure: true };
 
-    /// <summary>Runs the pure successors of <paramref name="finished"/> that its commit may write too, absorbing their plans into <paramref name="plan"/>.</summary>
-    public async Task ExtendAsync(FinishedStep finished, JobState state, PlannedCommit plan)
+    /// <summary>
+    /// Runs the pure successors of <paramref name="finished"/> that its commit may write too, absorbing their plans into
+    /// <paramref name="plan"/>; returns how many ran.
+    /// </summary>
+    public async Task<int> ExtendAsync(FinishedStep finished, JobState state, PlannedCommit plan)
     {
         var options = ctx.Options;
         if (options.PureStepsPerCommit <= 1 || !finished.Outcome.Succeeded || finished.Outcome.Interrupt is not null || finished.Run.Stopping
             || !IsPure(finished.Workflow.FindStep(finished.Item.Step.StepId)))
         {
-            return;
+            return 0;
         }
 
         var started = ctx.Time.GetTimestamp();
-        for (var steps = 1; steps < options.PureStepsPerCommit && ctx.Time.GetElapsedTime(started) < options.PureStepsCommitWithin; steps++)
+        var steps = 1;
+        for (; steps < options.PureStepsPerCommit && ctx.Time.GetElapsedTime(started) < options.PureStepsCommitWithin; steps++)
         {
             PlannedCommit? then;
             try
@@ -48,12 +52,14 @@ internal sealed class PureStepGroups(EngineContext ctx)
             {
                 // Planning it failed: it runs on its own, where a failure to plan is handled as for any step.
                 RuntimeLog.StepThrew(ctx.Logger, e, finished.Item.Step.WorkKey, finished.Item.JobId);
-                return;
+                break;
             }
 
-            if (then is null) return;
+            if (then is null) break;
             plan.Absorb(then);
         }
+
+        return steps - 1;
     }
 
     /// <summary>Runs the plan's only successor when it may join the commit; its plan, or null when it runs on its own.</summary>

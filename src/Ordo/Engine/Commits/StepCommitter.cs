@@ -16,7 +16,11 @@ internal sealed record FinishedStep(WorkItem Item, JobState State, WorkflowDefin
 }
 
 /// <summary>A finished step's commit, planned on a known state; <c>Promised</c>: the successors this process promised itself for it (<see cref="Workers.WorkerRun.PromiseInline"/>) until they are handed over.</summary>
-internal sealed record PreparedCommit(FinishedStep Finished, PlannedCommit Plan, IReadOnlyList<EventEnvelope> Sealed, JobState Post, long? SnapshotSeq, JobCommit Commit, int Promised);
+internal sealed record PreparedCommit(FinishedStep Finished, PlannedCommit Plan, IReadOnlyList<EventEnvelope> Sealed, JobState Post, long? SnapshotSeq, JobCommit Commit, int Promised)
+{
+    /// <summary>The steps the commit writes: the finished one and the pure steps run with it (<see cref="PureStepGroups"/>).</summary>
+    public int Steps { get; init; } = 1;
+}
 
 /// <summary>
 /// What became of a work item: the job's state after its commit and the successor leased to this worker; or
@@ -28,9 +32,10 @@ internal sealed record PreparedCommit(FinishedStep Finished, PlannedCommit Plan,
 /// <remarks>
 /// <see cref="After"/>, with <see cref="Pending"/>: the commit before the one being written, when that one was itself sent
 /// ahead (<see cref="StepCommitter.CommitAheadAsync"/>): once it is written, the commit being written holds the job's
-/// row at the store, and the successor's own commit may be sent ahead behind it.
+/// row at the store, and the successor's own commit may be sent ahead behind it. <see cref="Steps"/>: the steps the commit
+/// writes, the one run and the pure steps run with it (<see cref="PureStepGroups"/>).
 /// </remarks>
-internal readonly record struct Executed(JobState? State, WorkItem? Next, bool Queued = false, Task<WorkItem?>? Pending = null, Task<WorkItem?>? After = null);
+internal readonly record struct Executed(JobState? State, WorkItem? Next, bool Queued = false, Task<WorkItem?>? Pending = null, Task<WorkItem?>? After = null, int Steps = 1);
 
 /// <summary>
 /// A successor started while the commit that leases it is being written (<see cref="OrdoRuntimeOptions.StartStepsEarly"/>):
@@ -40,14 +45,14 @@ internal readonly record struct Executed(JobState? State, WorkItem? Next, bool Q
 /// </summary>
 internal sealed class EarlyStart
 {
-    private readonly TaskCompletionSource<(JobState Post, WorkItem Next)> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<(JobState Post, WorkItem Next, int Steps)> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Completed last by the commit's writer, whose work is done then: the step waiting for it continues on its thread.
     private readonly TaskCompletionSource<WorkItem?> _confirmed = new();
     private WorkItem? _next;
 
     /// <summary>Completed when the successor may start.</summary>
-    public Task<(JobState Post, WorkItem Next)> Started => _started.Task;
+    public Task<(JobState Post, WorkItem Next, int Steps)> Started => _started.Task;
 
     /// <summary>The successor's leased item once the commit is written; null when the early start is void.</summary>
     public Task<WorkItem?> Confirmed => _confirmed.Task;
@@ -57,10 +62,10 @@ internal sealed class EarlyStart
     /// <summary>Whether the first planning of the commit was the one written.</summary>
     public bool WrittenAsPlanned { get; set; }
 
-    public void Start(JobState post, WorkItem next)
+    public void Start(PreparedCommit prepared, WorkItem next)
     {
         _next = next;
-        _started.TrySetResult((post, next));
+        _started.TrySetResult((prepared.Post, next, prepared.Steps));
     }
 
     /// <summary>Whether <paramref name="leased"/> is the item of the successor that started early, leased by the commit planned first.</summary>
@@ -124,8 +129,8 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
         }
 
         finished.Run.Detach(writing);
-        var (post, next) = await early.Started.ConfigureAwait(false);
-        return new(post, next, Pending: early.Confirmed);
+        var (post, next, steps) = await early.Started.ConfigureAwait(false);
+        return new(post, next, Pending: early.Confirmed, Steps: steps);
     }
 
     /// <summary>
@@ -207,7 +212,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
         if (mayStartNext && ctx.Options.StartStepsEarly && MayStartEarly(prepared))
         {
             early = new EarlyStart();
-            early.Start(prepared.Post, Successor(prepared));
+            early.Start(prepared, Successor(prepared));
         }
 
         var writing = WriteAheadAsync(prepared, before, early);
@@ -217,8 +222,8 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
         }
 
         finished.Run.Detach(writing);
-        var (post, next) = await early.Started.ConfigureAwait(false);
-        return new(post, next, Pending: early.Confirmed, After: before);
+        var (post, next, steps) = await early.Started.ConfigureAwait(false);
+        return new(post, next, Pending: early.Confirmed, After: before, Steps: steps);
     }
 
     /// <summary>How many times a commit is sent ahead while the commit before it is still being written.</summary>
@@ -263,7 +268,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             {
                 if (early is not null) early.WrittenAsPlanned = true;
                 var leased = await CommittedAsync(p, result, keepFirst: true).ConfigureAwait(false);
-                executed = new(p.Post, leased);
+                executed = new(p.Post, leased, Steps: p.Steps);
             }
             else
             {
@@ -351,7 +356,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             var prepared = await PrepareAsync(finished, state).ConfigureAwait(false);
             if (attempt == 0 && early is not null && MayStartEarly(prepared))
             {
-                early.Start(prepared.Post, Successor(prepared));
+                early.Start(prepared, Successor(prepared));
             }
 
             try
@@ -376,7 +381,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
                     case CommitOutcome.Committed:
                         if (early is not null) early.WrittenAsPlanned = attempt == 0;
                         var leased = await CommittedAsync(prepared, result, keepFirst: true).ConfigureAwait(false);
-                        return (true, new Executed(prepared.Post, leased));
+                        return (true, new Executed(prepared.Post, leased, Steps: prepared.Steps));
                     case CommitOutcome.Conflict:
                         return (false, default);
                     default:
@@ -537,7 +542,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
         }
 
         // Pure successors run now and are written by this commit too; each stamps its events with its own span.
-        await _pure.ExtendAsync(f, state, plan).ConfigureAwait(false);
+        var grouped = await _pure.ExtendAsync(f, state, plan).ConfigureAwait(false);
 
         var sealedEvents = EventChain.Seal(item.JobId, state.Seq, state.HeadHash, plan.Events);
         // The plan's own preview is the state after its events (content does not depend on sequence numbers or hashes).
@@ -559,7 +564,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
             Reason = post.Reason,
             Snapshot = snapshot,
         };
-        return new PreparedCommit(f, plan, sealedEvents, post, snapshot?.Seq, commit, promised);
+        return new PreparedCommit(f, plan, sealedEvents, post, snapshot?.Seq, commit, promised) { Steps = 1 + grouped };
     }
 
     /// <summary>

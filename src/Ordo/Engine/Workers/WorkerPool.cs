@@ -145,11 +145,12 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
             bool queued;
             Task<Queue.WorkItem?>? nextPending;
             Task<Queue.WorkItem?>? nextAfter;
+            int steps;
             try
             {
                 // The successor may start early only when this worker will run it: not past the chain's length.
                 var mayStartNext = chain + 1 < ctx.Options.MaxInlineSteps;
-                (state, next, queued, nextPending, nextAfter) = await runner.ExecuteAsync(current, known, run, pending, mayStartNext, after).ConfigureAwait(false);
+                (state, next, queued, nextPending, nextAfter, steps) = await runner.ExecuteAsync(current, known, run, pending, mayStartNext, after).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -182,7 +183,7 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
                     return;
                 }
 
-                ++chain;
+                chain += steps;
             }
             else
             {
@@ -194,7 +195,8 @@ internal sealed class WorkerPool(EngineContext ctx, StepRunner runner)
                 }
 
                 // After a long run of one job, queue its next step behind the others this process holds.
-                if (++chain >= ctx.Options.MaxInlineSteps && run.Channel.Writer.TryWrite(new Dispatched(next, state)))
+                // Pure steps written together count one each.
+                if ((chain += steps) >= ctx.Options.MaxInlineSteps && run.Channel.Writer.TryWrite(new Dispatched(next, state)))
                 {
                     return;
                 }
