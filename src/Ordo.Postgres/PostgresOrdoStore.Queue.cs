@@ -227,6 +227,20 @@ public sealed partial class PostgresOrdoStore
         }, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
+    /// <remarks>
+    /// One statement: it waits for a commit or a claim that holds one of the rows to end, and then applies to the row as
+    /// that left it, so no commit that was checked against an old token can be written after it.
+    /// </remarks>
+    public async ValueTask<int> FenceJobAsync(JobId jobId, DateTimeOffset until, CancellationToken cancellationToken = default)
+        => await WriteAsync(async c =>
+        {
+            await using var cmd = Sql.Command(c,
+                "UPDATE work_items SET lease_token = lease_token + 1, lease_owner = NULL, visible_at = greatest(visible_at, $2) WHERE job_id = $1",
+                Sql.Text(jobId.Value), Sql.Long(Ms(until)));
+            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
     public async ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         JobId? root = null;

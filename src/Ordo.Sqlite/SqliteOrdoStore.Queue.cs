@@ -155,6 +155,22 @@ public sealed partial class SqliteOrdoStore
     }
 
     /// <inheritdoc />
+    public async ValueTask<int> FenceJobAsync(JobId jobId, DateTimeOffset until, CancellationToken cancellationToken = default)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        if (await GetJobKeyAsync(jobId, cancellationToken).ConfigureAwait(false) is not { } key) return 0;
+        return await Writer.WriteAsync(c =>
+        {
+            using var cmd = c.CreateCommand();
+            // A job's items are few (what is in flight or waiting): the scan is not worth an index on every commit's path.
+            cmd.CommandText = "UPDATE work_items SET lease_token = lease_token + 1, lease_owner = NULL, visible_at = max(visible_at, $until) WHERE job_key = $job";
+            cmd.Parameters.AddWithValue("$until", Ms(until));
+            cmd.Parameters.AddWithValue("$job", key);
+            return cmd.ExecuteNonQuery();
+        }).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         await InitializeAsync(cancellationToken).ConfigureAwait(false);

@@ -378,6 +378,24 @@ public sealed class InMemoryOrdoStore : IOrdoStore, IApiKeyStore
     }
 
     /// <inheritdoc />
+    public ValueTask<int> FenceJobAsync(JobId jobId, DateTimeOffset until, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var fenced = 0;
+            foreach (var item in _items.Values.Where(i => i.JobId == jobId))
+            {
+                item.Token++;
+                item.LeaseOwner = null;
+                if (item.VisibleAt < until) item.VisibleAt = until;
+                fenced++;
+            }
+
+            return ValueTask.FromResult(fenced);
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask CreateApiKeyAsync(ApiKeyRecord key, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(key);

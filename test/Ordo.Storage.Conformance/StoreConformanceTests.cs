@@ -412,6 +412,38 @@ public abstract partial class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AFencedJob_RefusesItsHoldersCommitsAndRenewals_AndIsNotClaimedBeforeTheFenceEnds()
+    {
+        var id = JobId.New(T0);
+        var other = JobId.New(T0.AddMilliseconds(1));
+        await Store.SubmitAsync(Job(id, T0, items: 2));
+        await Store.SubmitAsync(Job(other, T0));
+        var held = await Store.ClaimAsync(Claim("w", T0, max: 1, root: id));
+        var item = Assert.Single(held);
+
+        Assert.Equal(2, await Store.FenceJobAsync(id, T0.AddSeconds(30)));
+
+        // The holder's lease is gone: its commit writes nothing, its renewal does not renew, its release releases nothing.
+        var state = await StateAsync(Store, id);
+        var refused = await Store.CommitAsync(Commit(state, [Succeeded(item.Step.StepId, T0.AddSeconds(1))], ack: item.Lease));
+        Assert.Equal(CommitOutcome.LeaseLost, refused.Outcome);
+        Assert.Equal(state.Seq, (await StateAsync(Store, id)).Seq);
+        Assert.Empty(await Store.RenewLeasesAsync([item.Lease], T0.AddSeconds(60)));
+        Assert.False(await Store.ReleaseAsync(item.Lease, T0));
+
+        // Neither item of the job is claimed before the fence ends, by a live worker or in place of the holder; the other job's is.
+        var claimed = await Store.ClaimAsync(Claim("w2", T0.AddSeconds(29), max: 10, dead: ["w"]));
+        Assert.Equal(other, Assert.Single(claimed).JobId);
+        var after = await Store.ClaimAsync(Claim("w2", T0.AddSeconds(30), max: 10, root: id));
+        Assert.Equal(2, after.Count);
+        Assert.All(after, i => Assert.Equal(0, i.LostDeliveries));
+        Assert.Contains(after, i => i.Step == item.Step && i.Lease.Token > item.Lease.Token);
+
+        // A job with no work, or none at all, fences nothing.
+        Assert.Equal(0, await Store.FenceJobAsync(JobId.New(T0.AddSeconds(2)), T0.AddSeconds(30)));
+    }
+
+    [Fact]
     public async Task Claim_MaxItemsAndRootFilter()
     {
         var a = JobId.New(T0);

@@ -54,7 +54,7 @@ internal static class ServeCommand
             await using var app = ServerHost.Build(new ServeSettings
             {
                 Urls = parse.GetValue(urls)!, DatabasePath = ctx.ResolveDbPath(project), Postgres = postgres, Project = project, Workflows = definitions, Code = code,
-                Workers = parse.GetValue(workers), ShutdownGrace = CliHost.ShutdownGrace(), LeaseDuration = CliHost.LeaseDuration(), RateLimitPerMinute = parse.GetValue(rateLimit),
+                Workers = parse.GetValue(workers), ShutdownGrace = CliHost.ShutdownGrace(), LeaseDuration = CliHost.LeaseDuration(), PureStepsPerCommit = CliHost.PureStepsPerCommit(), RateLimitPerMinute = parse.GetValue(rateLimit),
             });
             try
             {

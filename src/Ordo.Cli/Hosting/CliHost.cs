@@ -229,6 +229,7 @@ internal sealed class CliHost : IAsyncDisposable
     {
         var grace = ShutdownGrace();
         var lease = LeaseDuration();
+        var pure = PureStepsPerCommit();
         var services = new ServiceCollection();
         services.AddLogging(b => b.ClearProviders().AddProvider(new StderrLoggerProvider(ctx)));
         services.AddSingleton(code ?? NewRegistry());
@@ -238,6 +239,7 @@ internal sealed class CliHost : IAsyncDisposable
             o.DryRun = dryRun;
             o.ShutdownGrace = grace;
             o.LeaseDuration = lease;
+            o.PureStepsPerCommit = pure;
             foreach (var observer in observers ?? []) o.Observers.Add(observer);
         }).UseStore(store).AddSqliteConnections().AddPostgresConnections();
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
@@ -358,6 +360,22 @@ internal sealed class CliHost : IAsyncDisposable
             ? lease
             : throw new CliInputException($"ORDO_LEASE: '{text}' is not a duration from 1s to 24h (write it like 30s or 2m)");
     }
+
+    /// <summary>
+    /// The most consecutive pure steps one commit writes (<c>ORDO_PURE_STEPS_PER_COMMIT</c>, a whole number from 1 to
+    /// 1024; default 16; 1 gives every step a commit of its own). See <see cref="OrdoRuntimeOptions.PureStepsPerCommit"/>.
+    /// </summary>
+    /// <exception cref="CliInputException">The variable is set to something else.</exception>
+    public static int PureStepsPerCommit()
+    {
+        var text = Environment.GetEnvironmentVariable("ORDO_PURE_STEPS_PER_COMMIT");
+        if (string.IsNullOrWhiteSpace(text)) return new OrdoRuntimeOptions().PureStepsPerCommit;
+        return int.TryParse(text.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= MaxPureStepsPerCommit
+            ? n
+            : throw new CliInputException($"ORDO_PURE_STEPS_PER_COMMIT: '{text}' is not a whole number from 1 to {MaxPureStepsPerCommit} (1: a commit for every step)");
+    }
+
+    private const int MaxPureStepsPerCommit = 1024;
 
     /// <summary>The longest <c>ORDO_SHUTDOWN_GRACE</c> and <c>ORDO_LEASE</c>: longer ones would outrun the timers that wait for them.</summary>
     private static readonly TimeSpan MaxSetting = TimeSpan.FromHours(24);

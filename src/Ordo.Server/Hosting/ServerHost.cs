@@ -31,6 +31,8 @@ public sealed record ServeSettings
     public int RateLimitPerMinute { get; init; } = 600;
     /// <summary>How long a claimed work item stays leased without renewal. Default: 30 s.</summary>
     public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>The most consecutive pure steps one commit writes (<see cref="Ordo.Engine.OrdoRuntimeOptions.PureStepsPerCommit"/>). Default: 16.</summary>
+    public int PureStepsPerCommit { get; init; } = 16;
     /// <summary>How long running steps get to finish when the server stops. Default: 10 s.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>
@@ -59,6 +61,7 @@ public static class ServerHost
             o.Workers = settings.Workers ?? Environment.ProcessorCount;
             o.ShutdownGrace = settings.ShutdownGrace;
             o.LeaseDuration = settings.LeaseDuration;
+            o.PureStepsPerCommit = settings.PureStepsPerCommit;
         });
         if (settings.Postgres is { } postgres)
         {

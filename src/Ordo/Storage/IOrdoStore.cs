@@ -100,6 +100,15 @@ public interface IQueueStore
     /// <summary>Gives a leased item back to the queue, available at <paramref name="availableAt"/>, without counting a failure.</summary>
     ValueTask<bool> ReleaseAsync(WorkItemLease lease, DateTimeOffset availableAt, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Takes every work item of a job from whoever holds it, whatever the job's log says: each item's fencing token moves
+    /// on and its lease ends, so that the holders' commits, appends and renewals are refused from now on, and no worker
+    /// claims it before <paramref name="until"/>. A cancel that keeps losing to the job's own commits stops the job this
+    /// way, then commits on a log that no longer moves (its commit removes the items). Returns how many items there were.
+    /// By default nothing is fenced (0).
+    /// </summary>
+    ValueTask<int> FenceJobAsync(JobId jobId, DateTimeOffset until, CancellationToken cancellationToken = default) => ValueTask.FromResult(0);
+
     /// <summary>Summarizes the queue, for one job tree or for everything. Timers (<see cref="SystemItems.IsTimer"/>) are counted only once they fire.</summary>
     ValueTask<QueueSummary> GetQueueSummaryAsync(JobId? rootJobId, DateTimeOffset now, CancellationToken cancellationToken = default);
 

@@ -30,6 +30,60 @@ public sealed class CancelCommandTests
     }
 
     [Fact]
+    public async Task Cancel_FromAnotherProcess_StopsALoopThatCommitsFasterThanACancelIsPlanned()
+    {
+        using var w = Workspace.Create();
+        // Hundreds of thousands of transforms: the job's log moves on every few milliseconds for as long as it runs.
+        var workflow = w.Write("long.yaml", """
+            ordo: 1
+            workflow: long
+            version: 1
+            input: { type: object, properties: { n: { type: integer } } }
+            steps:
+              - id: init
+                transform: { set: { c: "${ 0 }" } }
+                next: inc
+              - id: inc
+                transform: { set: { c: "${ artifacts.c + 1 }" } }
+                loop: { max_iterations: 1000000 }
+                next: [ { when: "artifacts.c < input.n", to: inc } ]
+
+            """);
+        var input = w.Write("in.json", """{ "n": 400000 }""");
+        using var run = OrdoProcess.Start(w.Root, "run", workflow, "--input", input, "--db", w.Db, "--json");
+        var id = await RunningJobAsync(w, run);
+        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        var cancelled = await CliRunner.RunExpectingAsync(0, "cancel", id, "--reason", "user stop", "--db", w.Db);
+        Assert.Contains($"job {id} cancelled", cancelled.Out, StringComparison.Ordinal);
+        Assert.Equal(5, await run.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+
+        var events = (await CliRunner.RunExpectingAsync(0, "events", id, "--json", "--db", w.Db)).JsonLines();
+        Assert.Equal("JobCancelled", events[^1].GetProperty("type").GetString());
+        Assert.True(events.Count(e => e.GetProperty("type").GetString() == "StepSucceeded") < 400000, "the loop ran to its end");
+        await CliRunner.RunExpectingAsync(0, "audit", "verify", "--all", "--db", w.Db);
+    }
+
+    /// <summary>The id of the job <paramref name="run"/> started, once it is running.</summary>
+    private static async Task<string> RunningJobAsync(Workspace w, OrdoProcess run)
+    {
+        for (var i = 0; i < 600; i++)
+        {
+            Assert.False(run.HasExited, "ordo run ended before it could be cancelled\n" + run.Err);
+            if (File.Exists(w.Db)
+                && (await CliRunner.RunAsync("jobs", "--status", "running", "--json", "--db", w.Db)) is { ExitCode: 0 } jobs
+                && jobs.Json().EnumerateArray().FirstOrDefault() is { ValueKind: System.Text.Json.JsonValueKind.Object } job)
+            {
+                return job.GetProperty("job_id").GetString()!;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException("the job did not start running within a minute");
+    }
+
+    [Fact]
     public async Task Cancel_CompletedJob_ChangesNothing()
     {
         using var w = Workspace.WithSample();

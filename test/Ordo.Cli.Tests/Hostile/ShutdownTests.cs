@@ -50,11 +50,24 @@ public sealed class ShutdownTests
     [InlineData("ORDO_SHUTDOWN_GRACE", "soon", "ORDO_SHUTDOWN_GRACE: 'soon' is not a duration")]
     [InlineData("ORDO_SHUTDOWN_GRACE", "999d", "ORDO_SHUTDOWN_GRACE: '999d' is not a duration of at most 24h")]
     [InlineData("ORDO_LEASE", "999d", "ORDO_LEASE: '999d' is not a duration from 1s to 24h")]
-    public async Task AShutdownGraceOrLeaseThatIsNotAUsableDuration_IsAnInputError(string variable, string value, string message)
+    [InlineData("ORDO_PURE_STEPS_PER_COMMIT", "0", "ORDO_PURE_STEPS_PER_COMMIT: '0' is not a whole number from 1 to 1024")]
+    [InlineData("ORDO_PURE_STEPS_PER_COMMIT", "-3", "ORDO_PURE_STEPS_PER_COMMIT: '-3' is not a whole number from 1 to 1024")]
+    [InlineData("ORDO_PURE_STEPS_PER_COMMIT", "many", "ORDO_PURE_STEPS_PER_COMMIT: 'many' is not a whole number")]
+    public async Task ARuntimeSettingThatIsNotUsable_IsAnInputError(string variable, string value, string message)
     {
         using var w = Workspace.WithSample();
         using var run = OrdoProcess.Start(new Dictionary<string, string> { [variable] = value }, w.Root, SampleJob.Args(w, "run"));
         Assert.Equal(2, await run.WaitForExitAsync(Patience));
         Assert.Contains(message, run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EveryStepInACommitOfItsOwn_RunsTheSampleToTheEnd()
+    {
+        using var w = Workspace.WithSample();
+        using var run = OrdoProcess.Start(new Dictionary<string, string> { ["ORDO_PURE_STEPS_PER_COMMIT"] = "1" }, w.Root, SampleJob.Args(w, "run"));
+        Assert.True(await run.WaitForExitAsync(Patience) == 0, run.Err);
+        var audit = await OrdoProcess.RunAsync(w.Root, Patience, "audit", "verify", "--all", "--db", w.Db);
+        Assert.True(audit.ExitCode == 0, audit.ToString());
     }
 }

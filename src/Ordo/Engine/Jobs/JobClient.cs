@@ -131,10 +131,21 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
         }
     }
 
-    /// <summary>Cancels a job; false when it had already ended.</summary>
+    /// <summary>
+    /// Cancels a job; false when it had already ended. The cancel is planned on the job as it is and written only if the
+    /// job has not moved meanwhile. When the job moved on before the first attempt could be written (a chain of steps
+    /// committing faster than a cancel is planned, in this or another process), its work items are fenced first
+    /// (<see cref="IQueueStore.FenceJobAsync"/>): no step of it commits from then on, and the next attempt finds it still.
+    /// </summary>
     public Task<bool> CancelAsync(JobId jobId, string reason, string by, CancellationToken cancellationToken)
-        => commits.RetryAsync($"cancelling job {jobId}", async _ =>
+        => commits.RetryAsync($"cancelling job {jobId}", async attempt =>
         {
+            if (attempt == 1)
+            {
+                // Held back for a lease's time: if this process stops before the cancel is written, the job goes on then.
+                await ctx.Store.FenceJobAsync(jobId, ctx.Time.GetUtcNow() + ctx.Options.LeaseDuration, cancellationToken).ConfigureAwait(false);
+            }
+
             var state = await ctx.States.LoadAsync(jobId, cancellationToken).ConfigureAwait(false) ?? throw new OrdoException($"job {jobId} does not exist");
             if (state.Status.IsTerminal())
             {
