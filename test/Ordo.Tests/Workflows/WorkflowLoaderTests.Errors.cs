@@ -370,6 +370,19 @@ public sealed partial class WorkflowLoaderTests
         Assert.Single(problems);
     }
 
+    [Theory]
+    [InlineData("{ max_iterations: 0 }")]
+    [InlineData("{ max_iterations: 1.5 }")]
+    [InlineData("3")]
+    public async Task ALoopThatCannotBeRead_IsReportedAsSuch_NotAsMissing(string loop)
+    {
+        var (problems, _) = await InvalidAsync($$"""
+              - { id: poll, agent: a, next: poll, loop: {{loop}} }
+            """);
+
+        Assert.StartsWith("steps[0].loop", Assert.Single(problems).Path, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task SelfLoopWithoutLoop_IsReported()
     {

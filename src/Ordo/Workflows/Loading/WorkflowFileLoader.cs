@@ -643,7 +643,9 @@ internal static partial class WorkflowFileLoader
             foreach (var id in scc)
             {
                 var s = steps.First(x => x.Id == id);
-                if (s.MaxIterations is null)
+                // A loop that is declared but could not be read is reported as such, not as missing.
+                var loopPath = (s.Location.Path.Length > 0 ? s.Location.Path : $"steps[{id}]") + ".loop";
+                if (s.MaxIterations is null && !ctx.Problems.Items.Any(p => p.Path.StartsWith(loopPath, StringComparison.Ordinal)))
                 {
                     var cycle = string.Join(" → ", scc.Append(scc[0]));
                     ctx.Problems.Add(s.Location.File, s.Location.Line, s.Location.Column, s.Location.Path.Length > 0 ? s.Location.Path : $"steps[{id}]",
