@@ -25,14 +25,18 @@ public sealed partial class JsonSchemaContract
     /// <param name="documentPath">The absolute path the schema was read from (relative references resolve against it).</param>
     /// <param name="readFile">Reads a referenced file by absolute path, or returns null when it does not exist.</param>
     /// <param name="cancellationToken">Cancels the load.</param>
-    /// <exception cref="InvalidDataException">The schema is not valid JSON or a reference cannot be resolved.</exception>
+    /// <exception cref="InvalidDataException">
+    /// The schema is not valid JSON, a reference cannot be resolved, or it uses a keyword the checks do not enforce
+    /// (<c>if</c>/<c>then</c>/<c>else</c>, <c>contains</c>, <c>propertyNames</c>, <c>dependentRequired</c>...). <c>const</c> is
+    /// checked as the equivalent one-value <c>enum</c>.
+    /// </exception>
     public static async Task<JsonSchemaContract> FromJsonAsync(string json, string documentPath, Func<string, string?> readFile, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(json);
         CheckTypes(json);
         try
         {
-            var schema = await JsonSchema.FromJsonAsync(json, documentPath, s => new FileSourceReferenceResolver(s, readFile), cancellationToken).ConfigureAwait(false);
+            var schema = await JsonSchema.FromJsonAsync(SchemaKeywords.Prepare(json), documentPath, s => new FileSourceReferenceResolver(s, readFile), cancellationToken).ConfigureAwait(false);
             return new JsonSchemaContract(schema, json);
         }
         catch (Exception e) when (e is Newtonsoft.Json.JsonException or InvalidOperationException or NotSupportedException or FileNotFoundException or ArgumentException)
@@ -228,7 +232,7 @@ public sealed partial class JsonSchemaContract
         public override async Task<NJsonSchema.References.IJsonReference> ResolveFileReferenceAsync(string filePath, CancellationToken cancellationToken = default)
         {
             var text = readFile(filePath) ?? throw new FileNotFoundException($"referenced schema file '{filePath}' does not exist");
-            return await JsonSchema.FromJsonAsync(text, filePath, s => new FileSourceReferenceResolver(s, readFile), cancellationToken).ConfigureAwait(false);
+            return await JsonSchema.FromJsonAsync(SchemaKeywords.Prepare(text), filePath, s => new FileSourceReferenceResolver(s, readFile), cancellationToken).ConfigureAwait(false);
         }
 
         public override Task<NJsonSchema.References.IJsonReference> ResolveUrlReferenceAsync(string url, CancellationToken cancellationToken = default)
