@@ -13,27 +13,6 @@ namespace Ordo.Tests.Engine;
 /// </summary>
 public sealed class EarlyStartTests
 {
-    private static WorkflowDefinition PureChain(int n, Action<int>? onRun = null)
-    {
-        var b = WorkflowBuilder.Create("pure-chain", 1);
-        for (var k = 1; k <= n; k++)
-        {
-            var (index, previous, next) = (k, k > 1 ? $"n{k - 1}" : null, k < n ? $"n{k + 1}" : null);
-            b.Step($"n{k}", s =>
-            {
-                s.Code(ctx =>
-                {
-                    onRun?.Invoke(index);
-                    var before = previous is null ? 0 : ctx.OutputOf(previous)!.Value.GetProperty("i").GetInt32();
-                    return Int(before + 1);
-                }, pure: true);
-                if (next is not null) s.Next(next);
-            });
-        }
-
-        return b.Build();
-    }
-
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
@@ -41,7 +20,7 @@ public sealed class EarlyStartTests
     {
         var runs = new int[21];
         await using var h = new EngineHarness(new OrdoRuntimeOptions { Workers = 2, PollInterval = TimeSpan.FromMilliseconds(5), StartStepsEarly = early, PureStepsPerCommit = 1 });
-        var state = await h.RunAsync(PureChain(20, i => Interlocked.Increment(ref runs[i])));
+        var state = await h.RunAsync(Chain(20, onRun: i => Interlocked.Increment(ref runs[i])));
 
         Assert.Equal(JobStatus.Completed, state.Status);
         Assert.Equal(20, state.Steps["n20"].Output!.Value.GetProperty("i").GetInt32());

@@ -42,6 +42,27 @@ internal sealed class EngineHarness : IAsyncDisposable
 
     public ValueTask DisposeAsync() => Runtime.DisposeAsync();
 
+    /// <summary>Code steps n1..nN, each routed to the next, each output <c>{ i }</c> one more than the step before's; pure unless <paramref name="pure"/> says otherwise.</summary>
+    public static WorkflowDefinition Chain(int n, Func<int, bool>? pure = null, Action<int>? onRun = null)
+    {
+        var b = WorkflowBuilder.Create("chain", 1);
+        for (var k = 1; k <= n; k++)
+        {
+            var (index, previous, next) = (k, k > 1 ? $"n{k - 1}" : null, k < n ? $"n{k + 1}" : null);
+            b.Step($"n{k}", s =>
+            {
+                s.Code(ctx =>
+                {
+                    onRun?.Invoke(index);
+                    return Int((previous is null ? 0 : ReadI(ctx, previous)) + 1);
+                }, pure: pure?.Invoke(index) ?? true);
+                if (next is not null) s.Next(next);
+            });
+        }
+
+        return b.Build();
+    }
+
     public static JsonElement Int(int i) => Json.Of(new { i });
 
     public static int ReadI(CodeStepContext ctx, string step) => ctx.OutputOf(step) is { } e ? e.GetProperty("i").GetInt32() : 0;

@@ -37,26 +37,6 @@ public sealed class PureStepGroupTests
         return options;
     }
 
-    private static WorkflowDefinition Chain(int n, Func<int, bool>? pure = null, Action<int>? onRun = null)
-    {
-        var b = WorkflowBuilder.Create("chain", 1);
-        for (var k = 1; k <= n; k++)
-        {
-            var (index, previous, next) = (k, k > 1 ? $"n{k - 1}" : null, k < n ? $"n{k + 1}" : null);
-            b.Step($"n{k}", s =>
-            {
-                s.Code(ctx =>
-                {
-                    onRun?.Invoke(index);
-                    return Int((previous is null ? 0 : ReadI(ctx, previous)) + 1);
-                }, pure: pure?.Invoke(index) ?? true);
-                if (next is not null) s.Next(next);
-            });
-        }
-
-        return b.Build();
-    }
-
     private static async Task<(JobState State, List<string> Types, Batches Batches)> RunAsync(WorkflowDefinition wf, int perCommit, TimeSpan? within = null, object? input = null)
     {
         var batches = new Batches();
