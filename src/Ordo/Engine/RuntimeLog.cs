@@ -58,4 +58,7 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(16, LogLevel.Warning, "Could not write the commit of {Step} of job {Job} ahead of the one before it; it is written after that one instead")]
     public static partial void CommitAheadFailed(ILogger logger, Exception exception, string step, JobId job);
+
+    [LoggerMessage(17, LogLevel.Warning, "Could not cancel child job {Child} of cancelled job {Job} at once; the request the cancel queued for it stops it when a worker takes it")]
+    public static partial void ChildCancelDeferred(ILogger logger, Exception exception, JobId child, JobId job);
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using NJsonSchema;
@@ -34,13 +35,18 @@ public sealed partial class JsonSchemaContract
     {
         ArgumentNullException.ThrowIfNull(json);
         CheckTypes(json);
+        // A referenced file's own error (a keyword the checks would ignore) is kept here: the library reports any failure
+        // to load a reference as "could not resolve", which would hide it.
+        var refused = new StrongBox<InvalidDataException?>();
         try
         {
-            var schema = await JsonSchema.FromJsonAsync(SchemaKeywords.Prepare(json), documentPath, s => new FileSourceReferenceResolver(s, readFile), cancellationToken).ConfigureAwait(false);
+            var schema = await JsonSchema.FromJsonAsync(SchemaKeywords.Prepare(json), documentPath, s => new FileSourceReferenceResolver(s, readFile, refused), cancellationToken).ConfigureAwait(false);
             return new JsonSchemaContract(schema, json);
         }
-        catch (Exception e) when (e is Newtonsoft.Json.JsonException or InvalidOperationException or NotSupportedException or FileNotFoundException or ArgumentException)
+        catch (Exception e) when (e is Newtonsoft.Json.JsonException or InvalidOperationException or NotSupportedException or FileNotFoundException or ArgumentException or InvalidDataException)
         {
+            if (refused.Value is { } inner) throw inner;
+            if (e is InvalidDataException) throw;
             throw new InvalidDataException($"invalid JSON Schema: {e.Message}", e);
         }
     }
@@ -226,13 +232,25 @@ public sealed partial class JsonSchemaContract
     [GeneratedRegex("([A-Z])")]
     private static partial Regex WordBoundary();
 
-    private sealed class FileSourceReferenceResolver(JsonSchema root, Func<string, string?> readFile)
+    private sealed class FileSourceReferenceResolver(JsonSchema root, Func<string, string?> readFile, StrongBox<InvalidDataException?> refused)
         : JsonReferenceResolver(new JsonSchemaAppender(root, new DefaultTypeNameGenerator()))
     {
         public override async Task<NJsonSchema.References.IJsonReference> ResolveFileReferenceAsync(string filePath, CancellationToken cancellationToken = default)
         {
             var text = readFile(filePath) ?? throw new FileNotFoundException($"referenced schema file '{filePath}' does not exist");
-            return await JsonSchema.FromJsonAsync(SchemaKeywords.Prepare(text), filePath, s => new FileSourceReferenceResolver(s, readFile), cancellationToken).ConfigureAwait(false);
+            string prepared;
+            try
+            {
+                prepared = SchemaKeywords.Prepare(text);
+            }
+            catch (InvalidDataException e)
+            {
+                var named = new InvalidDataException($"{e.Message} (in {Path.GetFileName(filePath)})", e);
+                refused.Value ??= named;
+                throw named;
+            }
+
+            return await JsonSchema.FromJsonAsync(prepared, filePath, s => new FileSourceReferenceResolver(s, readFile, refused), cancellationToken).ConfigureAwait(false);
         }
 
         public override Task<NJsonSchema.References.IJsonReference> ResolveUrlReferenceAsync(string url, CancellationToken cancellationToken = default)

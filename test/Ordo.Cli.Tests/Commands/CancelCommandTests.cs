@@ -64,6 +64,49 @@ public sealed class CancelCommandTests
         await CliRunner.RunExpectingAsync(0, "audit", "verify", "--all", "--db", w.Db);
     }
 
+    [Fact]
+    public async Task Cancel_OfAParent_CancelsItsRunningChildJobs_WhileEveryWorkerIsBusyWithThem()
+    {
+        using var w = Workspace.Create();
+        w.Write("child.yaml", """
+            ordo: 1
+            workflow: child
+            version: 1
+            steps:
+              - id: init
+                transform: { set: { c: "${ 0 }" } }
+                next: inc
+              - id: inc
+                transform: { set: { c: "${ artifacts.c + 1 }" } }
+                loop: { max_iterations: 1000000 }
+                next: [ { when: "artifacts.c < 300000", to: inc } ]
+
+            """);
+        // Four children, as many at once: the two workers of the run are both kept busy by child loops.
+        var parent = w.Write("parent.yaml", """
+            ordo: 1
+            workflow: parent
+            version: 1
+            steps:
+              - id: each
+                foreach: "${ [1, 2, 3, 4] }"
+                do: child@1
+                max_concurrency: 4
+
+            """);
+        using var run = OrdoProcess.Start(w.Root, "run", parent, "--db", w.Db, "--workers", "2", "--quiet");
+        var id = await RunningJobAsync(w, run);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+
+        await CliRunner.RunExpectingAsync(0, "cancel", id, "--db", w.Db);
+        Assert.Equal(5, await run.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+
+        var jobs = (await CliRunner.RunExpectingAsync(0, "jobs", "--json", "--db", w.Db)).Json().EnumerateArray().ToList();
+        Assert.Equal(5, jobs.Count);
+        Assert.All(jobs, j => Assert.True(j.GetProperty("status").GetString() == "cancelled", j.ToString()));
+        await CliRunner.RunExpectingAsync(0, "audit", "verify", "--all", "--db", w.Db);
+    }
+
     /// <summary>The id of the job <paramref name="run"/> started, once it is running.</summary>
     private static async Task<string> RunningJobAsync(Workspace w, OrdoProcess run)
     {
@@ -72,7 +115,7 @@ public sealed class CancelCommandTests
             Assert.False(run.HasExited, "ordo run ended before it could be cancelled\n" + run.Err);
             if (File.Exists(w.Db)
                 && (await CliRunner.RunAsync("jobs", "--status", "running", "--json", "--db", w.Db)) is { ExitCode: 0 } jobs
-                && jobs.Json().EnumerateArray().FirstOrDefault() is { ValueKind: System.Text.Json.JsonValueKind.Object } job)
+                && jobs.Json().EnumerateArray().LastOrDefault() is { ValueKind: System.Text.Json.JsonValueKind.Object } job)
             {
                 return job.GetProperty("job_id").GetString()!;
             }

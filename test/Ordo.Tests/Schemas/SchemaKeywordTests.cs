@@ -40,6 +40,23 @@ public sealed class SchemaKeywordTests
     }
 
     [Fact]
+    public async Task AKeywordTheChecksWouldIgnore_InAFileReferencedByAReferencedFile_IsNamedWithItsFile()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ordo-schemas");
+        var files = new Dictionary<string, string>
+        {
+            [Path.Combine(dir, "middle.json")] = """{ "type": "object", "properties": { "r": { "$ref": "bad.json" } } }""",
+            [Path.Combine(dir, "bad.json")] = """{ "type": "object", "properties": { "a": { "type": "array", "items": { "prefixItems": [] } } } }""",
+        };
+
+        var e = await Assert.ThrowsAsync<InvalidDataException>(() => JsonSchemaContract.FromJsonAsync(
+            """{ "type": "object", "properties": { "q": { "$ref": "middle.json" } } }""", Path.Combine(dir, "input.json"), f => files.GetValueOrDefault(f)));
+
+        Assert.Contains("'prefixItems' at $.properties.a.items.prefixItems", e.Message, StringComparison.Ordinal);
+        Assert.Contains("(in bad.json)", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void PropertiesNamedLikeKeywords_AreProperties()
     {
         // "if" and "contains" here are property names, not keywords.

@@ -137,8 +137,10 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
     /// committing faster than a cancel is planned, in this or another process), its work items are fenced first
     /// (<see cref="IQueueStore.FenceJobAsync"/>): no step of it commits from then on, and the next attempt finds it still.
     /// </summary>
-    public Task<bool> CancelAsync(JobId jobId, string reason, string by, CancellationToken cancellationToken)
-        => commits.RetryAsync($"cancelling job {jobId}", async attempt =>
+    public async Task<bool> CancelAsync(JobId jobId, string reason, string by, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<OtherJobWork> children = [];
+        var cancelled = await commits.RetryAsync($"cancelling job {jobId}", async attempt =>
         {
             if (attempt == 1)
             {
@@ -154,10 +156,28 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
 
             var plan = new PlannedCommit { DropPendingWork = true };
             plan.Events.Add(EventFactory.Job(EventTypes.JobCancelled, new JobCancelledPayload(reason, by), ctx.Time.GetUtcNow()));
-            plan.NotifyJobs.AddRange(JobCommits.ChildStops(state));
+            children = JobCommits.ChildStops(state);
+            plan.NotifyJobs.AddRange(children);
             var (result, _, _) = await commits.CommitAsync(state, plan, null, cancellationToken).ConfigureAwait(false);
             return (result.Outcome == CommitOutcome.Committed, true);
-        }, cancellationToken);
+        }, cancellationToken).ConfigureAwait(false);
+
+        // The running children are cancelled now too, not only when a worker is free to take the requests the commit
+        // queued for them (each such request then finds its child ended, and is dropped).
+        foreach (var child in cancelled ? children : [])
+        {
+            try
+            {
+                await CancelAsync(child.JobId, $"parent job {jobId} no longer needs it", "system", cancellationToken).ConfigureAwait(false);
+            }
+            catch (OrdoException e)
+            {
+                RuntimeLog.ChildCancelDeferred(ctx.Logger, e, child.JobId, jobId);
+            }
+        }
+
+        return cancelled;
+    }
 
     /// <summary>Waits until a job ends or pauses for a human. Work done by other processes is noticed by polling.</summary>
     public async Task<JobState> WaitAsync(JobId jobId, CancellationToken cancellationToken)
