@@ -52,6 +52,15 @@ internal static class OrdoMetrics
     public static readonly Counter<double> Cost = OrdoTelemetry.Meter.CreateCounter<double>(
         "ordo.model.cost", "{cost}", "Cost of model calls at the tier's prices (in the currency the prices are given in).");
 
+    /// <summary>Records how long a step attempt ran (<see cref="StepDuration"/>), by workflow, step kind and outcome.</summary>
+    public static void StepRan(string workflow, string? kind, string outcome, double milliseconds)
+    {
+        if (StepDuration.Enabled)
+        {
+            StepDuration.Record(milliseconds / 1000, new TagList { { "ordo.workflow", workflow }, { "ordo.step.kind", kind }, { "ordo.step.outcome", outcome } });
+        }
+    }
+
     /// <summary>Counts what a commit of this process wrote: jobs that ended and artifacts a gate stopped.</summary>
     public static void Committed(JobState post, IReadOnlyList<EventEnvelope> events)
     {

@@ -34,6 +34,13 @@ internal sealed class PlannedCommit
     public int InlineLimit { get; init; }
 
     /// <summary>
+    /// The plan's only successor when it hands the job on to nothing else: one item, leased to <paramref name="worker"/>,
+    /// and no work dropped or child job started. Null otherwise.
+    /// </summary>
+    public NewWorkItem? SoleSuccessor(string worker)
+        => Enqueue.Count == 1 && Enqueue[0].LeaseOwner == worker && !DropPendingWork && DropScopes.Count == 0 && StartJobs.Count == 0 ? Enqueue[0] : null;
+
+    /// <summary>
     /// Takes over the plan of this plan's only successor, run before this plan is written (a coordinator started in the
     /// same commit, or pure steps written together): its events follow this plan's, and its successors, drops, child
     /// jobs and notices replace this plan's, whose only successor is never written as a work item.

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Ordo.Engine.Running;
 using Ordo.Events;
 using Ordo.Queue;
@@ -65,8 +64,7 @@ internal sealed class PureStepGroups(EngineContext ctx)
     /// <summary>Runs the plan's only successor when it may join the commit; its plan, or null when it runs on its own.</summary>
     private async Task<PlannedCommit?> RunSuccessorAsync(FinishedStep finished, JobState state, PlannedCommit plan)
     {
-        if (plan.Enqueue.Count != 1 || plan.Enqueue[0] is not { LeaseOwner: { } owner } next || owner != ctx.Worker
-            || plan.DropPendingWork || plan.DropScopes.Count > 0 || plan.StartJobs.Count > 0 || plan.NotifyJobs.Count > 0
+        if (plan.SoleSuccessor(ctx.Worker) is not { } next || plan.NotifyJobs.Count > 0
             || finished.Workflow.FindStep(next.Step.StepId) is not { Timeout: null } step || !IsPure(step)
             || ctx.Handlers.Find(step.Kind) is not { } handler || finished.Run.Stopping)
         {
@@ -98,10 +96,7 @@ internal sealed class PureStepGroups(EngineContext ctx)
         var then = await ctx.Planner.PlanAsync(before, finished.Workflow, item, outcome, execution.Events, duration, plan.InlineLimit, CancellationToken.None).ConfigureAwait(false);
         foreach (var e in then.Events) OrdoSpans.Stamp(e, span);
         span?.SetTag("ordo.step.outcome", "succeeded");
-        if (OrdoMetrics.StepDuration.Enabled)
-        {
-            OrdoMetrics.StepDuration.Record(duration / 1000, new TagList { { "ordo.workflow", finished.Workflow.Name }, { "ordo.step.kind", step.Kind }, { "ordo.step.outcome", "succeeded" } });
-        }
+        OrdoMetrics.StepRan(finished.Workflow.Name, step.Kind, "succeeded", duration);
 
         Interlocked.Increment(ref finished.Run.StepsExecuted);
         return then;

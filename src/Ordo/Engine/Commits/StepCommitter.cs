@@ -308,10 +308,8 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
     /// </summary>
     private bool MayStartEarly(PreparedCommit p)
     {
-        var plan = p.Plan;
-        return plan.Enqueue.Count == 1 && plan.Enqueue[0].LeaseOwner == ctx.Worker && !plan.DropPendingWork && plan.DropScopes.Count == 0
-            && plan.StartJobs.Count == 0 && !p.Post.Status.IsTerminal() && !p.Finished.Run.Stopping
-            && PureStepGroups.IsPure(p.Finished.Workflow.FindStep(plan.Enqueue[0].Step.StepId));
+        return p.Plan.SoleSuccessor(ctx.Worker) is { } next && !p.Post.Status.IsTerminal() && !p.Finished.Run.Stopping
+            && PureStepGroups.IsPure(p.Finished.Workflow.FindStep(next.Step.StepId));
     }
 
     /// <summary>Commits a step in the background, then whatever other workers leave in its lane meanwhile.</summary>
@@ -578,8 +576,7 @@ internal sealed class StepCommitter(EngineContext ctx, JobCommits commits)
     /// </summary>
     private async Task<PlannedCommit?> StartCoordinatorInlineAsync(FinishedStep f, JobState state, PlannedCommit plan)
     {
-        if (plan.Enqueue.Count != 1 || plan.Enqueue[0] is not { LeaseOwner: { } owner } next || owner != ctx.Worker
-            || plan.DropPendingWork || plan.DropScopes.Count > 0 || plan.StartJobs.Count > 0 || plan.NotifyJobs.Count > 0
+        if (plan.SoleSuccessor(ctx.Worker) is not { } next || plan.NotifyJobs.Count > 0
             || f.Workflow.FindStep(next.Step.StepId) is not { } step || step is not (ParallelStep or ForeachStep) || ctx.Handlers.Find(step.Kind) is not { } handler)
         {
             return null;

@@ -162,9 +162,11 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
             return (result.Outcome == CommitOutcome.Committed, true);
         }, cancellationToken).ConfigureAwait(false);
 
+        if (!cancelled) return false;
+
         // The running children are cancelled now too, not only when a worker is free to take the requests the commit
         // queued for them (each such request then finds its child ended, and is dropped).
-        foreach (var child in cancelled ? children : [])
+        foreach (var child in children)
         {
             try
             {
@@ -176,7 +178,7 @@ internal sealed class JobClient(EngineContext ctx, JobCommits commits, KillSwitc
             }
         }
 
-        return cancelled;
+        return true;
     }
 
     /// <summary>Waits until a job ends or pauses for a human. Work done by other processes is noticed by polling.</summary>

@@ -269,10 +269,7 @@ internal sealed class StepRunner(EngineContext ctx, JobCommits commits, StepComm
         outcome = StepOutcomes.Recordable(ctx, outcome);
         var duration = ctx.Time.GetElapsedTime(started).TotalMilliseconds;
         var result = outcome.Interrupt is not null ? "interrupted" : outcome.Succeeded ? "succeeded" : "failed";
-        if (OrdoMetrics.StepDuration.Enabled)
-        {
-            OrdoMetrics.StepDuration.Record(duration / 1000, new TagList { { "ordo.workflow", workflow.Name }, { "ordo.step.kind", step?.Kind }, { "ordo.step.outcome", result } });
-        }
+        OrdoMetrics.StepRan(workflow.Name, step?.Kind, result, duration);
 
         if (span is not null)
         {
